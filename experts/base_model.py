@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Reason4RecError
 from ..config import DEFAULT_BASE_MODEL, BaseModelConfig
 from .bundled import BundledModelError, StatusCallback, ensure_bundled_checkpoint
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(Reason4RecError, RuntimeError):
     """A base model could not be loaded; the message names the model and the reason."""
 
 

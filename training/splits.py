@@ -218,3 +218,30 @@ class _Timelines:
             own = [r.rating for r in self._reviews[key][:cut] if r.user_id == exclude_user]
             total, count = total - sum(own), count - len(own)
         return (total / count if count else None), count
+
+
+def find_history_leaks(split: Split, targets: Sequence[Target]) -> list[str]:
+    """Every way a history could leak the answer, described; an empty list means none.
+
+    Checked: the target itself in its histories, any history review at or after the target in
+    time order, any validation or test review inside a history, and another user's review in a
+    user history (or the target user's own review in an item history).
+    """
+    held_out = {r.review_id for r in split.valid} | {r.review_id for r in split.test}
+    problems: list[str] = []
+    for target in targets:
+        review = target.review
+        for kind, history in (("user", target.user_history), ("item", target.item_history)):
+            for past in history:
+                where = f"{kind} history of {review.review_id}"
+                if past.review_id == review.review_id:
+                    problems.append(f"{where} holds the target review itself")
+                elif past.order_key >= review.order_key:
+                    problems.append(f"{where} holds {past.review_id}, which is not earlier")
+                elif past.review_id in held_out:
+                    problems.append(f"{where} holds held-out review {past.review_id}")
+                if kind == "user" and past.user_id != review.user_id:
+                    problems.append(f"{where} holds another user's review {past.review_id}")
+                if kind == "item" and (past.item_id != review.item_id or past.user_id == review.user_id):
+                    problems.append(f"{where} holds a review of the wrong item or by the target user")
+    return problems

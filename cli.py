@@ -1,0 +1,271 @@
+"""The ``reason4rec`` command: one entry point, subcommands built from typed function signatures.
+
+Thin by design: it parses flags into the config (flags win over env vars, which win over the
+TOML file, which wins over defaults), calls the library, and renders with Rich. Errors a user can
+fix print as one red line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from .config import Config, load_config
+from .errors import Reason4RecError
+
+app = typer.Typer(
+    name="reason4rec",
+    help="A recommendation assistant that reasons before it rates (Reason4Rec).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect and validate review data.", no_args_is_help=True)
+model_app = typer.Typer(help="Fetch, convert and check base models.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
+app.add_typer(config_app, name="config")
+
+console = Console(highlight=False)
+
+
+class SplitChoice(str, Enum):
+    leave_last_out = "leave-last-out"
+    random = "random"
+    both = "both"
+
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="TOML config file (else $REASON4REC_CONFIG).", show_default=False),
+]
+HomeOption = Annotated[
+    Optional[Path], typer.Option(help="Cache/state folder (default ~/.cache/reason4rec).", show_default=False)
+]
+ReviewsOption = Annotated[
+    Optional[Path],
+    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley reviews_*.json(.gz).", show_default=False),
+]
+MetaOption = Annotated[
+    Optional[Path], typer.Option("--meta", help="McAuley meta_*.json(.gz) for item titles.", show_default=False)
+]
+ModelOption = Annotated[
+    Optional[str], typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
+]
+DeviceOption = Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.", show_default=False)]
+DtypeOption = Annotated[Optional[str], typer.Option(help="auto, float32, bfloat16, float16.", show_default=False)]
+FourBitOption = Annotated[
+    Optional[bool], typer.Option("--4bit/--no-4bit", help="Load NF4 4-bit weights (QLoRA path).", show_default=False)
+]
+
+
+def _config(
+    config_file: Path | None,
+    home: Path | None = None,
+    reviews: Path | None = None,
+    meta: Path | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    four_bit: bool | None = None,
+    **data: Any,
+) -> Config:
+    overrides = {
+        "home": home,
+        "data": {"reviews_path": reviews, "meta_path": meta, **data},
+        "base_model": {"name_or_path": model, "device": device, "dtype": dtype, "load_in_4bit": four_bit},
+    }
+    config = load_config(config_file, overrides)
+    if config.base_model.hub_offline:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return config
+
+
+def _load_dataset(config: Config):
+    from .training.data import load_reviews, load_shipped
+
+    if config.data.reviews_path is None:
+        dataset = load_shipped()
+        if config.data.meta_path is not None:
+            from .training.data import load_item_titles
+
+            dataset.item_titles = load_item_titles(config.data.meta_path)
+        return dataset
+    return load_reviews(config.data.reviews_path, config.data.meta_path, category=None)
+
+
+def _split_names(choice: SplitChoice) -> list[str]:
+    return ["leave-last-out", "random"] if choice == SplitChoice.both else [choice.value]
+
+
+def _quiet_transformers() -> None:
+    """Our own Rich status replaces transformers' tqdm bars and info logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def demo(
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+    skip_model: Annotated[bool, typer.Option(help="Do not fetch/load the base model.")] = False,
+) -> None:
+    """The main job on the embedded default: data, splits, base model, and the baseline table."""
+    config = _config(config_file, home=home, model=model)
+    console.rule("[bold]reason4rec[/] - shipped data, bundled base model, baselines")
+    _show_data(config, ["leave-last-out", "random"])
+    if not skip_model:
+        _show_model(config, smoke_prompt="In one sentence: what makes a guitar tuner good?")
+    _show_baselines(config, ["leave-last-out", "random"], json_path=None)
+
+
+@data_app.command("stats")
+def data_stats(
+    config_file: ConfigOption = None,
+    reviews: ReviewsOption = None,
+    meta: MetaOption = None,
+    split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.both,
+    k: Annotated[Optional[int], typer.Option("-k", help="History length K.", show_default=False)] = None,
+) -> None:
+    """Validate a review file, print its statistics, split it and audit histories for leaks."""
+    config = _config(config_file, reviews=reviews, meta=meta, history_k=k)
+    _show_data(config, _split_names(split))
+
+
+@app.command("eval")
+def evaluate(
+    config_file: ConfigOption = None,
+    reviews: ReviewsOption = None,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Score the rating baselines.")] = False,
+    split: Annotated[SplitChoice, typer.Option(help="Split(s) to score on.")] = SplitChoice.both,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random split.", show_default=False)] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON.", show_default=False)] = None,
+) -> None:
+    """Score methods on the same test targets (today: the baselines; the LLM pipeline later)."""
+    if not baselines:
+        raise Reason4RecError(
+            "only the baselines can be scored so far: run `reason4rec eval --baselines` "
+            "(the expert pipeline's evaluation comes with the trained adapters)"
+        )
+    config = _config(config_file, reviews=reviews, seed=seed)
+    _show_baselines(config, _split_names(split), json_path)
+
+
+@model_app.command("fetch")
+def model_fetch(
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
+    four_bit: FourBitOption = None,
+    prompt: Annotated[str, typer.Option(help="Prompt for the smoke generation.")] = "Name one musical instrument.",
+) -> None:
+    """Fetch and convert the base model (once), load it, and generate a few tokens."""
+    config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit)
+    _show_model(config, smoke_prompt=prompt)
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the tiny model to.")],
+    layers: Annotated[int, typer.Option(min=1, max=8)] = 2,
+    hidden_size: Annotated[int, typer.Option(min=16, max=512)] = 64,
+) -> None:
+    """Build a tiny random model (real tokenizer, ChatML template) for tests and smoke runs."""
+    from .experts.tiny import build_tiny_checkpoint
+
+    _quiet_transformers()
+    folder = build_tiny_checkpoint(out_dir, layers=layers, hidden_size=hidden_size)
+    console.print(f"tiny model written to [bold]{folder}[/]")
+
+
+@config_app.command("show")
+def config_show(config_file: ConfigOption = None) -> None:
+    """Print the configuration after defaults, file, environment and flags are applied."""
+    config = _config(config_file)
+    console.print_json(config.model_dump_json())
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _show_data(config: Config, split_names: list[str]) -> None:
+    from .rendering import dataset_table, splits_table
+    from .training.splits import build_targets, find_history_leaks, make_split
+
+    started = time.perf_counter()
+    dataset = _load_dataset(config)
+    console.print(dataset_table(dataset, dataset.stats()))
+    console.print(f"[dim]loaded and validated {len(dataset):,} reviews in {time.perf_counter() - started:.1f} s[/]")
+    splits, leaks = [], {}
+    for name in split_names:
+        split = make_split(dataset, name, seed=config.data.seed)
+        targets = [t for part in ("train", "valid", "test") for t in build_targets(split, part, config.data.history_k)]
+        leaks[split.name] = len(find_history_leaks(split, targets))
+        splits.append(split)
+    console.print(splits_table(splits, leaks))
+    console.print(
+        f"[dim]histories: the user's and the item's last {config.data.history_k} training reviews "
+        "strictly before each target (time order, ties by file order)[/]"
+    )
+
+
+def _show_model(config: Config, smoke_prompt: str) -> None:
+    from .experts.base_model import generate_text, load_base_model
+
+    _quiet_transformers()
+    with console.status(f"loading base model {config.base_model.name_or_path} ...") as status:
+        base = load_base_model(config.base_model, config.home, status=lambda m: status.update(m))
+    console.print(f"[bold]base model[/] {base.describe()} from {base.path} ({base.load_seconds:.1f} s)")
+    started = time.perf_counter()
+    with console.status("generating a few tokens ..."):
+        text = generate_text(base, smoke_prompt, max_new_tokens=24)
+    console.print(f"[dim]prompt:[/] {smoke_prompt}")
+    console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {text.strip()!s}")
+
+
+def _show_baselines(config: Config, split_names: list[str], json_path: Path | None) -> None:
+    from .rendering import metrics_table, progress_bars
+    from .training.evaluate import evaluate_baselines
+
+    dataset = _load_dataset(config)
+    with progress_bars(console) as bars:
+        rows = evaluate_baselines(dataset, split_names, config.baselines, config.data.seed, progress=bars)
+    console.print(metrics_table(rows, title="Rating baselines (test targets; lower is better)"))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps([row.as_dict() for row in rows], indent=2))
+        console.print(f"[dim]rows written to {json_path}[/]")
+
+
+def main() -> None:
+    """Console entry point: user-fixable errors become one message and exit status 2.
+
+    Typer's standalone mode already turns usage errors into a message with status 2 and Ctrl-C
+    into status 130; what is left for us is our own error family.
+    """
+    try:
+        app()
+    except Reason4RecError as err:
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {err}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

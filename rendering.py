@@ -1,0 +1,118 @@
+"""Rich rendering for the CLI: tables and progress bars. The library layers never print."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from .training.data import DatasetStats, ReviewDataset
+from .training.evaluate import MetricRow, ProgressFactory
+from .training.splits import Split
+
+
+def dataset_table(dataset: ReviewDataset, stats: DatasetStats) -> Table:
+    table = Table(title=f"Dataset: {dataset.category}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    day = lambda ts: datetime.fromtimestamp(ts, tz=timezone.utc).date().isoformat()  # noqa: E731
+    rows = [
+        ("source", dataset.source),
+        ("reviews / users / items", f"{stats.reviews:,} / {stats.users:,} / {stats.items:,}"),
+        ("mean rating", f"{stats.mean_rating:.3f}"),
+        (
+            "rating shares 1..5",
+            "  ".join(f"{k}: {v:.1%}" for k, v in stats.rating_shares.items()),
+        ),
+        (
+            "words per review",
+            f"mean {stats.mean_words:.0f}, median {stats.median_words:.0f}, max {stats.max_words:,}",
+        ),
+        ("empty reviews", f"{stats.empty_texts}"),
+        ("time span", f"{day(stats.first_timestamp)} .. {day(stats.last_timestamp)}"),
+        ("items with titles", f"{stats.titled_items:,} (others are named by id)"),
+    ]
+    if dataset.dropped_duplicates:
+        rows.append(("duplicates dropped", f"{dataset.dropped_duplicates} (kept the latest)"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def splits_table(splits: Sequence[Split], leaks: dict[str, int]) -> Table:
+    table = Table(title="Splits and histories", title_justify="left")
+    for column in ("split", "train", "valid", "test", "history leaks"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for split in splits:
+        sizes = split.sizes()
+        table.add_row(
+            split.name,
+            f"{sizes['train']:,}",
+            f"{sizes['valid']:,}",
+            f"{sizes['test']:,}",
+            str(leaks.get(split.name, 0)),
+        )
+    return table
+
+
+def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("split", "method", "targets", "MAE", "RMSE", "fit+score", "notes"):
+        table.add_column(column, justify="right" if column in ("targets", "MAE", "RMSE") else "left")
+    best: dict[str, float] = {}
+    for row in rows:
+        best[row.split] = min(best.get(row.split, float("inf")), row.mae)
+    previous = None
+    for row in rows:
+        if previous is not None and row.split != previous:
+            table.add_section()
+        previous = row.split
+        mae_text = f"{row.mae:.4f}"
+        if row.mae == best[row.split]:
+            mae_text = f"[bold green]{mae_text}[/]"
+        table.add_row(
+            row.split,
+            row.method,
+            f"{row.targets:,}",
+            mae_text,
+            f"{row.rmse:.4f}",
+            f"{row.seconds:.1f} s",
+            row.note,
+        )
+    return table
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console) -> Iterator[ProgressFactory]:
+    """Yields a factory: ``factory(label)`` adds a bar and returns its ``(done, total)`` callback."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+    def factory(label: str):
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return update
+
+    with progress:
+        yield factory

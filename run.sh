@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set-up and entry point for a fresh machine. Two commands do everything:
+#   ./run.sh demo    install (first time only), then run the main job on the embedded default
+#   ./run.sh test    install (first time only), then run the whole test suite
+# Anything after the verb is passed on (to `reason4rec demo` or to pytest).
+# The virtual environment lives in .venv (override with REASON4REC_VENV); installs are idempotent:
+# they rerun only when pyproject.toml or this script change.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+venv="${REASON4REC_VENV:-.venv}"
+python="${PYTHON:-python3}"
+
+ensure_env() {
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+        echo "reason4rec needs Python >= 3.10 (found: $("$python" --version 2>&1))" >&2
+        exit 1
+    fi
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    local stamp="$venv/.reason4rec-install" want
+    want="$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "== installing reason4rec into $venv (first run only; a few minutes) =="
+        local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q)
+        # torch first and pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA one.
+        "${pip[@]}" "torch==2.13.0"
+        "${pip[@]}" -e ".[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+# No model hub at run time, and no telemetry from onnxruntime (pulled in by chromadb).
+export HF_HUB_OFFLINE=1 ORT_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
+
+verb="${1:-}"
+shift || true
+case "$verb" in
+    demo)
+        ensure_env
+        exec "$venv/bin/reason4rec" demo "$@"
+        ;;
+    test)
+        ensure_env
+        exec "$venv/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2
+        exit 64
+        ;;
+esac

@@ -1,0 +1,107 @@
+"""The `reason4rec` command as a user runs it: real subprocesses, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAST_BASELINES = {"REASON4REC_BASELINES__MF_L2_GRID": "[1.0]", "REASON4REC_BASELINES__MF_MAX_EPOCHS": "60"}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REASON4REC_")}
+    full_env |= {"COLUMNS": "160", "HF_HUB_OFFLINE": "1", **(env or {})}
+    if home is not None:
+        full_env["REASON4REC_HOME"] = str(home)
+    command = [sys.executable, "-m", "reason4rec", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("demo", "eval", "data", "model", "config"):
+        assert command in result.stdout
+
+
+def test_data_stats_prints_statistics_and_a_clean_leak_audit():
+    result = run_cli("data", "stats", "--split", "leave-last-out", "-k", "5")
+    assert result.returncode == 0, result.stderr
+    assert "10,261 / 1,429 / 900" in result.stdout
+    assert "leave-last-out │ 7,403 │ 1,429 │ 1,429 │             0" in result.stdout
+    assert "last 5 training reviews" in result.stdout
+
+
+def test_eval_baselines_writes_json(tmp_path: Path):
+    out = tmp_path / "rows.json"
+    result = run_cli("eval", "--baselines", "--split", "leave-last-out", "--json", str(out), env=FAST_BASELINES)
+    assert result.returncode == 0, result.stderr
+    assert "user+item bias" in result.stdout and "SVD++" in result.stdout
+    rows = {row["method"]: row for row in json.loads(out.read_text())}
+    assert rows["user+item bias"]["mae"] == pytest.approx(0.677, abs=1e-3)
+    assert rows["biased MF / SVD (torch)"]["note"].startswith("l2=1,")  # env var reached the model
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("eval",), "only the baselines can be scored"),
+        (("data", "stats", "--reviews", "/no/such/file.json"), "review file not found"),
+        (("config", "show", "--config", "/no/such.toml"), "config file not found"),
+    ],
+)
+def test_user_errors_are_one_line_without_a_traceback(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_bad_review_file_names_its_line(tmp_path: Path):
+    bad = tmp_path / "reviews.jsonl"
+    bad.write_text('{"user_id": "u", "item_id": "i", "rating": 6, "timestamp": 1, "review_text": ""}\n')
+    result = run_cli("data", "stats", "--reviews", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:1:" in result.stderr and "between 1 and 5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_show_reflects_file_env_and_flags(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text("[data]\nhistory_k = 4\nseed = 5\n")
+    result = run_cli("config", "show", "--config", str(file), env={"REASON4REC_DATA__SEED": "6"})
+    shown = json.loads(result.stdout)
+    assert shown["data"]["history_k"] == 4 and shown["data"]["seed"] == 6
+
+
+def test_unknown_flag_is_a_usage_error():
+    result = run_cli("eval", "--bogus")
+    assert result.returncode == 2 and "No such option" in result.stderr
+
+
+def test_model_fetch_with_a_local_model(tiny_model_dir: Path, tmp_path: Path):
+    result = run_cli("model", "fetch", "--model", str(tiny_model_dir), "--prompt", "Hello", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "base model" in result.stdout and "cpu, float32" in result.stdout
+    assert "untuned reply" in result.stdout
+
+
+def test_model_tiny_builds_a_loadable_folder(tmp_path: Path):
+    result = run_cli("model", "tiny", str(tmp_path / "t"), "--layers", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["num_hidden_layers"] == 1
+
+
+def test_demo_runs_every_section(tiny_model_dir: Path, tmp_path: Path):
+    """The main job end to end, with the tiny model standing in for the bundled one."""
+    result = run_cli("demo", "--model", str(tiny_model_dir), env=FAST_BASELINES, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Dataset: Musical Instruments" in out and "random-2020" in out
+    assert "base model" in out and "Rating baselines" in out
+    assert out.count("user+item bias") == 2

@@ -1,0 +1,39 @@
+"""Metrics and the baseline table."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from reason4rec.config import BaselineConfig
+from reason4rec.training.evaluate import evaluate_baselines, mae, rmse
+
+
+def test_mae_and_rmse():
+    assert mae([1, 2, 3], [1, 2, 5]) == pytest.approx(2 / 3)
+    assert rmse([1, 2, 3], [1, 2, 5]) == pytest.approx(math.sqrt(4 / 3))
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        mae([], [])
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        rmse([1, 2], [1])
+
+
+def test_baseline_table_scores_every_method_on_the_same_targets(shipped):
+    bars = []
+    config = BaselineConfig(mf_l2_grid=[1.0], mf_max_epochs=60)
+    rows = evaluate_baselines(
+        shipped, ["leave-last-out", "random"], config, progress=lambda label: bars.append(label) or (lambda d, t: None)
+    )
+    methods = [r.method for r in rows if r.split == "leave-last-out"]
+    assert methods == ["global mean", "user mean", "item mean", "user+item bias",
+                       "biased MF / SVD (torch)", "SVD++ (torch)"]
+    assert {r.targets for r in rows if r.split == "leave-last-out"} == {1429}
+    assert {r.targets for r in rows if r.split == "random-2020"} == {1027}
+    by = {(r.split, r.method): r for r in rows}
+    assert by[("leave-last-out", "user+item bias")].mae == pytest.approx(0.677, abs=1e-3)
+    assert by[("leave-last-out", "global mean")].mae == pytest.approx(0.740, abs=1e-3)
+    assert by[("random-2020", "global mean")].rmse == pytest.approx(0.858, abs=1e-3)
+    assert by[("leave-last-out", "user+item bias")].mae < by[("leave-last-out", "global mean")].mae
+    assert bars == ["leave-last-out: biased MF / SVD (torch)", "leave-last-out: SVD++ (torch)",
+                    "random-2020: biased MF / SVD (torch)", "random-2020: SVD++ (torch)"]

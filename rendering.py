@@ -69,20 +69,25 @@ def splits_table(splits: Sequence[Split], leaks: dict[str, int]) -> Table:
 def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("split", "method", "targets", "MAE", "RMSE", "fit+score", "notes"):
-        table.add_column(column, justify="right" if column in ("targets", "MAE", "RMSE") else "left")
+        table.add_column(
+            column,
+            justify="right" if column in ("targets", "MAE", "RMSE") else "left",
+            no_wrap=column in ("split", "MAE", "RMSE"),
+        )
     best: dict[str, float] = {}
     for row in rows:
         best[row.split] = min(best.get(row.split, float("inf")), row.mae)
     previous = None
     for row in rows:
-        if previous is not None and row.split != previous:
+        first_of_split = row.split != previous
+        if previous is not None and first_of_split:
             table.add_section()
         previous = row.split
         mae_text = f"{row.mae:.4f}"
         if row.mae == best[row.split]:
             mae_text = f"[bold green]{mae_text}[/]"
         table.add_row(
-            row.split,
+            row.split if first_of_split else "",
             row.method,
             f"{row.targets:,}",
             mae_text,

@@ -91,16 +91,14 @@ def _config(
 
 
 def _load_dataset(config: Config):
-    from .training.data import load_reviews, load_shipped
+    from .training.data import SHIPPED_CATEGORY, load_reviews, shipped_path
 
-    if config.data.reviews_path is None:
-        dataset = load_shipped()
-        if config.data.meta_path is not None:
-            from .training.data import load_item_titles
-
-            dataset.item_titles = load_item_titles(config.data.meta_path)
-        return dataset
-    return load_reviews(config.data.reviews_path, config.data.meta_path, category=None)
+    shipped = config.data.reviews_path is None
+    return load_reviews(
+        shipped_path() if shipped else config.data.reviews_path,
+        config.data.meta_path,
+        category=config.data.category or (SHIPPED_CATEGORY if shipped else None),
+    )
 
 
 def _split_names(choice: SplitChoice) -> list[str]:
@@ -128,10 +126,10 @@ def demo(
     """The main job on the embedded default: data, splits, base model, and the baseline table."""
     config = _config(config_file, home=home, model=model)
     console.rule("[bold]reason4rec[/] - shipped data, bundled base model, baselines")
-    _show_data(config, ["leave-last-out", "random"])
+    dataset = _show_data(config, ["leave-last-out", "random"])
     if not skip_model:
         _show_model(config, smoke_prompt="In one sentence: what makes a guitar tuner good?")
-    _show_baselines(config, ["leave-last-out", "random"], json_path=None)
+    _show_baselines(config, ["leave-last-out", "random"], json_path=None, dataset=dataset)
 
 
 @data_app.command("stats")
@@ -205,7 +203,8 @@ def config_show(config_file: ConfigOption = None) -> None:
 # --------------------------------------------------------------------------- sections
 
 
-def _show_data(config: Config, split_names: list[str]) -> None:
+def _show_data(config: Config, split_names: list[str]):
+    """Prints statistics and the leak audit; returns the dataset so callers need not reload it."""
     from .rendering import dataset_table, splits_table
     from .training.splits import build_targets, find_history_leaks, make_split
 
@@ -224,6 +223,7 @@ def _show_data(config: Config, split_names: list[str]) -> None:
         f"[dim]histories: the user's and the item's last {config.data.history_k} training reviews "
         "strictly before each target (time order, ties by file order)[/]"
     )
+    return dataset
 
 
 def _show_model(config: Config, smoke_prompt: str) -> None:
@@ -240,11 +240,11 @@ def _show_model(config: Config, smoke_prompt: str) -> None:
     console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {text.strip()!s}")
 
 
-def _show_baselines(config: Config, split_names: list[str], json_path: Path | None) -> None:
+def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None) -> None:
     from .rendering import metrics_table, progress_bars
     from .training.evaluate import evaluate_baselines
 
-    dataset = _load_dataset(config)
+    dataset = dataset if dataset is not None else _load_dataset(config)
     with progress_bars(console) as bars:
         rows = evaluate_baselines(dataset, split_names, config.baselines, config.data.seed, progress=bars)
     console.print(metrics_table(rows, title="Rating baselines (test targets; lower is better)"))

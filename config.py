@@ -56,7 +56,9 @@ class DataConfig(_Section):
     """A review file (shipped JSONL or McAuley ``reviews_*.json(.gz)``); None = the shipped data."""
     meta_path: Path | None = None
     """An optional McAuley ``meta_*.json(.gz)`` file for item titles."""
-    category: str = "Musical Instruments"
+    category: str | None = None
+    """Product category named in prompts; None = the shipped data's, or guessed from a
+    ``reviews_<Category>_5`` file name."""
     split: SplitName = "leave-last-out"
     seed: int = 2020
     history_k: int = Field(10, ge=1, le=200)

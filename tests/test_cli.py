@@ -105,3 +105,17 @@ def test_demo_runs_every_section(tiny_model_dir: Path, tmp_path: Path):
     assert "Dataset: Musical Instruments" in out and "random-2020" in out
     assert "base model" in out and "Rating baselines" in out
     assert out.count("user+item bias") == 2
+
+
+def test_category_and_meta_reach_the_loader(tmp_path: Path):
+    reviews = tmp_path / "mine.jsonl"
+    reviews.write_text(
+        '{"user_id": "u", "item_id": "B01", "rating": 4, "timestamp": 1, "review_text": "ok"}\n'
+        '{"user_id": "v", "item_id": "B01", "rating": 5, "timestamp": 2, "review_text": "ok"}\n'
+    )
+    meta = tmp_path / "meta_x.json"
+    meta.write_text("{'asin': 'B01', 'title': 'Pedal'}\n")
+    result = run_cli("data", "stats", "--reviews", str(reviews), "--meta", str(meta),
+                     "--split", "random", env={"REASON4REC_DATA__CATEGORY": "Pedals"})
+    assert result.returncode == 0, result.stderr
+    assert "Dataset: Pedals" in result.stdout and "1 (others are named by id)" in result.stdout

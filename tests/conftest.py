@@ -72,3 +72,122 @@ def write_lines(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+TINY_RECIPE = """
+name = "tiny-test"
+history_k = 2
+max_review_chars = 200
+summary_batch = 4
+generation_batch = 4
+[subset]
+summarizer_reviews = 8
+reward_targets = 6
+reasoner_targets = 6
+[filter]
+tau = "auto"
+max_retries = 1
+[summarizer]
+train = { epochs = 1, batch_size = 4, max_length = 192, gradient_checkpointing = false, save_every = 1 }
+[reward]
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+[reasoner]
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+[predictor]
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+[one_step]
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recipe") / "tiny.toml"
+    path.write_text(TINY_RECIPE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Config pointing at the tiny model with its own home (no shared cache touched)."""
+    from reason4rec.config import load_config
+
+    home = tmp_path_factory.mktemp("tiny-home")
+    return load_config(overrides={"home": str(home), "base_model": {"name_or_path": str(tiny_model_dir)}})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_config, tiny_recipe_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every training stage, end to end, on the tiny model and a few real examples (about 20 s)."""
+    from reason4rec.training.pipeline import TrainingPipeline
+    from reason4rec.training.recipes import load_recipe
+    from reason4rec.training.teachers import OfflineTeacher
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), run, OfflineTeacher()).run(["all"])
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_config, tiny_run: Path):
+    """A LocalBackend with all five tiny adapters on one tiny base."""
+    from reason4rec.experts.adapters import EXPERTS
+    from reason4rec.experts.loading import local_backend
+
+    return local_backend(tiny_config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
+
+
+class ScriptedServer:
+    """A real local HTTP server speaking the OpenAI chat-completions wire format.
+
+    Each request pops the next scripted reply: a string (the message content), an int (an HTTP
+    error status), or a dict (a full JSON body). Requests are recorded for assertions.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.replies: list = []
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return None
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                server.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+                reply = server.replies.pop(0) if server.replies else 500
+                if isinstance(reply, int):
+                    self.send_response(reply)
+                    self.end_headers()
+                    self.wfile.write(b'{"error": {"message": "scripted failure"}}')
+                    return
+                body = reply if isinstance(reply, dict) else {
+                    "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": reply}}],
+                }
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def openai_server():
+    server = ScriptedServer()
+    yield server
+    server.close()

@@ -395,3 +395,14 @@ def _describe(err: Exception) -> str:
     if isinstance(err, SyntaxError):
         return f"not a Python literal ({err.msg})"
     return str(err)
+
+
+def load_configured(reviews_path: Path | None = None, meta_path: Path | None = None,
+                    category: str | None = None) -> ReviewDataset:
+    """What ``config.data`` names: a user's review file, or the shipped data (one loader path)."""
+    shipped = reviews_path is None
+    return load_reviews(
+        shipped_path() if shipped else reviews_path,
+        meta_path,
+        category=category or (SHIPPED_CATEGORY if shipped else None),
+    )

@@ -99,8 +99,9 @@ def baseline_models(
     ]
 
 
-def score_model(model: RatingModel, split: Split) -> MetricRow:
-    """Fit ``model`` on the split (all non-test data) and score it on the test part."""
+def score_model(model: RatingModel, split: Split, targets: Sequence[Review] | None = None) -> MetricRow:
+    """Fit ``model`` on the split (all non-test data) and score it on ``targets`` (default: the
+    whole test part)."""
     started = time.perf_counter()
     if isinstance(model, MatrixFactorization):
         model.fit(split.train, split.valid)
@@ -108,12 +109,13 @@ def score_model(model: RatingModel, split: Split) -> MetricRow:
     else:
         model.fit(list(split.train) + list(split.valid), ())
         note = f"l2={model.l2:g}" if isinstance(model, BiasModel) else ""
-    predicted = model.predict(split.test)
-    true = _true_ratings(split.test)
+    targets = list(split.test) if targets is None else list(targets)
+    predicted = model.predict(targets)
+    true = _true_ratings(targets)
     return MetricRow(
         split=split.name,
         method=model.name,
-        targets=len(split.test),
+        targets=len(targets),
         mae=mae(predicted, true),
         rmse=rmse(predicted, true),
         seconds=time.perf_counter() - started,

@@ -1,0 +1,218 @@
+"""One interface for running the experts, so the agent never knows where they run.
+
+:class:`Backend` is what callers use: ``generate`` (batched, optional per-token callback),
+``stream`` (an iterator of text pieces for one prompt) and ``rate`` (the Predictor's distribution
+over 1..5 stars). :class:`LocalBackend` runs transformers + peft in this process;
+:class:`~reason4rec.experts.remote.RemoteBackend` calls an OpenAI-compatible server where the model
+name selects the adapter.
+
+Example:
+    >>> backend = LocalBackend(ExpertModel.load(base, shipped_adapter_dirs()))  # doctest: +SKIP
+    >>> for piece in backend.stream("reasoner", reasoner_messages(ctx)):       # doctest: +SKIP
+    ...     print(piece, end="")
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from .adapters import ExpertModel
+from .prompts import RATING_PREFIX, Messages
+from .rating import RatingDistribution, RatingError
+
+TextCallback = Callable[[int, str], None]
+"""Called with (row index in the batch, new text) as tokens are generated."""
+
+DEFAULT_MAX_NEW_TOKENS = {"summarizer": 48, "reasoner": 96, "one_step": 120}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodingSettings:
+    """Greedy by default (the method's inference), with guards a 135M model needs against loops."""
+
+    do_sample: bool = False
+    temperature: float = 1.0
+    repetition_penalty: float = 1.15
+    no_repeat_ngram_size: int = 4
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where the experts run. Every method takes the expert (adapter) name first."""
+
+    def generate(self, expert: str, conversations: Sequence[Messages], *,
+                 max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
+        ...
+
+    def stream(self, expert: str, conversation: Messages, *,
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        ...
+
+    def rate(self, expert: str, conversations: Sequence[Messages], *,
+             response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
+        ...
+
+    def version(self, expert: str) -> str:
+        ...
+
+
+class LocalBackend:
+    """transformers + peft in this process: batched, left-padded, greedy, streamable."""
+
+    def __init__(self, experts: ExpertModel, batch_size: int = 8,
+                 decoding: DecodingSettings | None = None) -> None:
+        self.experts = experts
+        self.batch_size = max(1, batch_size)
+        self.decoding = decoding or DecodingSettings()
+        self._lock = threading.Lock()  # one adapter switch + forward at a time
+
+    def version(self, expert: str) -> str:
+        return self.experts.versions[expert]
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, expert: str, conversations: Sequence[Messages], *,
+                 max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
+        """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
+        limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
+        texts = [self._chat_text(c) for c in conversations]
+        outputs: list[str] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start:start + self.batch_size]
+            callback = None
+            if on_text is not None:
+                callback = lambda row, piece, offset=start: on_text(offset + row, piece)  # noqa: E731
+            outputs.extend(self._generate_batch(expert, chunk, limit, callback))
+        return outputs
+
+    def stream(self, expert: str, conversation: Messages, *,
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated (generation runs in a worker thread)."""
+        pieces: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                self.generate(expert, [conversation], max_new_tokens=max_new_tokens,
+                              on_text=lambda _row, piece: pieces.put(piece))
+            except BaseException as err:  # surfaced in the consumer's thread
+                pieces.put(err)
+            finally:
+                pieces.put(done)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        while (item := pieces.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        worker.join()
+
+    def _generate_batch(self, expert: str, texts: list[str], limit: int,
+                        callback: TextCallback | None) -> list[str]:
+        import torch
+
+        tokenizer = self.experts.tokenizer
+        tokenizer.padding_side = "left"
+        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        inputs = inputs.to(self.experts.device)
+        streamer = _RowStreamer(tokenizer, len(texts), callback) if callback else None
+        settings = self.decoding
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": limit, "do_sample": settings.do_sample,
+            "repetition_penalty": settings.repetition_penalty,
+            "no_repeat_ngram_size": settings.no_repeat_ngram_size,
+            "pad_token_id": tokenizer.pad_token_id, "streamer": streamer,
+        }
+        if settings.do_sample:
+            kwargs["temperature"] = settings.temperature
+        with self._lock, torch.inference_mode(), self.experts.use(expert) as model:
+            output = model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new_tokens]
+
+    # ------------------------------------------------------------------ ratings
+    def rate(self, expert: str, conversations: Sequence[Messages], *,
+             response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
+        """Distribution over 1..5 after ``[response prefix]Predicted Rating: `` (one forward pass)."""
+        import torch
+
+        prefixes = list(response_prefixes) if response_prefixes else [""] * len(conversations)
+        if len(prefixes) != len(conversations):
+            raise ValueError("response_prefixes must match conversations one to one")
+        tokenizer = self.experts.tokenizer
+        encoded = [self._rating_ids(self._chat_text(c) + p.strip() + ("\n" if p.strip() else "")
+                                    + RATING_PREFIX) for c, p in zip(conversations, prefixes)]
+        results: list[RatingDistribution] = []
+        pad = tokenizer.pad_token_id
+        for start in range(0, len(encoded), self.batch_size):
+            chunk = encoded[start:start + self.batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, (ids, _) in enumerate(chunk):
+                input_ids[row, width - len(ids):] = torch.tensor(ids)
+                mask[row, width - len(ids):] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            device = self.experts.device
+            with self._lock, torch.inference_mode(), self.experts.use(expert) as model:
+                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                               position_ids=positions.to(device), logits_to_keep=1).logits[:, -1, :]
+            for row, (_, digits) in enumerate(chunk):
+                results.append(RatingDistribution.from_logits(logits[row, digits].float().tolist()))
+        return results
+
+    def _rating_ids(self, text: str) -> tuple[list[int], list[int]]:
+        """Token ids up to the star, and the ids of "1".."5" at that position for this tokenizer."""
+        tokenizer = self.experts.tokenizer
+        variants = [tokenizer(text + str(k), add_special_tokens=False)["input_ids"] for k in range(1, 6)]
+        common = 0
+        while all(len(v) > common for v in variants) and len({v[common] for v in variants}) == 1:
+            common += 1
+        if any(len(v) != common + 1 for v in variants):
+            raise RatingError("this tokenizer does not give each star 1..5 its own token after "
+                              f"{RATING_PREFIX!r}; the Predictor needs that")
+        return variants[0][:common], [v[common] for v in variants]
+
+    def _chat_text(self, conversation: Messages) -> str:
+        tokenizer = self.experts.tokenizer
+        if tokenizer.chat_template:
+            return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in conversation) + "\n\n"
+
+
+class _RowStreamer:
+    """A transformers streamer for batches: calls back per row with newly decoded text."""
+
+    def __init__(self, tokenizer: Any, rows: int, callback: TextCallback) -> None:
+        self.tokenizer = tokenizer
+        self.callback = callback
+        self.tokens: list[list[int]] = [[] for _ in range(rows)]
+        self.sent = [0] * rows
+        self.finished = [False] * rows
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first passes the prompt ids
+            self.prompt_seen = True
+            return
+        column = value.reshape(len(self.tokens), -1)[:, -1].tolist()
+        for row, token in enumerate(column):
+            if self.finished[row]:
+                continue
+            if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+                self.finished[row] = True
+                continue
+            self.tokens[row].append(token)
+            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                continue
+            if len(text) > self.sent[row]:
+                piece, self.sent[row] = text[self.sent[row]:], len(text)
+                self.callback(row, piece)
+
+    def end(self) -> None:
+        return None

@@ -1,0 +1,82 @@
+"""Copy a training run's adapters (with cards) and its summary cache into a shippable folder.
+
+The shipped folder is what a fresh install uses: ``experts/adapters/<expert>/`` (peft files +
+``card.json``) and ``summaries.jsonl.gz`` (the trained Summarizer's summaries of the history
+reviews used in training and evaluation, so the main job does not recompute them).
+
+Example:
+    >>> export_run(Path("~/.cache/reason4rec/runs/cpu-small").expanduser())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..errors import Reason4RecError
+from .adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, adapter_version, shipped_adapters_root
+from .summaries import SummaryCache
+
+SHIPPED_SUMMARIES = "summaries.jsonl.gz"
+
+
+def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...] = ()) -> list[str]:
+    """Copy every trained adapter of ``run``; returns a line per file group written.
+
+    The summaries of the run (and of ``extra_caches``, e.g. an evaluation's cache) made by the
+    run's Summarizer are merged into one gzip file next to the adapters."""
+    run = Path(run).expanduser()
+    to = Path(to) if to else shipped_adapters_root()
+    lines: list[str] = []
+    summarizer_version = None
+    for name in EXPERTS:
+        source = run / name / "adapter"
+        if not (source / CARD).is_file():
+            continue
+        target = to / name
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for file in ("adapter_config.json", ADAPTER_WEIGHTS, CARD):
+            shutil.copy2(source / file, target / file)
+        size = (target / ADAPTER_WEIGHTS).stat().st_size / 1e6
+        lines.append(f"{name}: {target} ({size:.1f} MB)")
+        if name == "summarizer":
+            summarizer_version = adapter_version(target)
+    if not lines:
+        raise Reason4RecError(f"no trained adapters under {run}")
+    caches = [run / "summaries.jsonl", *extra_caches]
+    if summarizer_version and any(c.is_file() for c in caches):
+        merged = SummaryCache(to / ".export-summaries.jsonl", seeds=[c for c in caches if c.is_file()])
+        count = merged.export(to / SHIPPED_SUMMARIES, summarizer_version)
+        lines.append(f"summaries: {count} of version {summarizer_version} -> {to / SHIPPED_SUMMARIES}")
+    return lines
+
+
+def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict[str, Path]:
+    """Expert name -> adapter folder from a shipped-style folder, a run folder, or the package."""
+    from .adapters import SERVING_EXPERTS, shipped_adapter_dirs
+
+    names = (*SERVING_EXPERTS, "one_step") if with_one_step else SERVING_EXPERTS
+    if source is None:
+        return shipped_adapter_dirs(names=names)
+    source = Path(source).expanduser()
+    found = {}
+    for name in names:
+        for folder in (source / name, source / name / "adapter"):
+            if (folder / CARD).is_file():
+                found[name] = folder
+                break
+    missing = [name for name in SERVING_EXPERTS if name not in found]
+    if missing:
+        raise Reason4RecError(f"no {', '.join(missing)} adapter under {source} "
+                              "(expected <dir>/<expert>/card.json or <run>/<expert>/adapter/card.json)")
+    return found
+
+
+def summary_cache(home: Path, adapters: Path | None = None) -> SummaryCache:
+    """The history-summary cache: ``<home>/cache/summaries.jsonl``, seeded with the shipped file
+    and, for a run folder, that run's own cache."""
+    seeds = [shipped_adapters_root() / SHIPPED_SUMMARIES]
+    if adapters is not None:
+        seeds += [Path(adapters) / SHIPPED_SUMMARIES, Path(adapters) / "summaries.jsonl"]
+    return SummaryCache(Path(home) / "cache" / "summaries.jsonl", seeds=[s for s in seeds if s.is_file()])

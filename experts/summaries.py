@@ -1,0 +1,139 @@
+"""Aspect summaries of reviews, computed once per (review id, Summarizer version) and cached.
+
+Every other expert reads history reviews through these summaries, so they are computed in
+batches, appended to a JSON Lines cache as they are produced (an interrupted run keeps what it
+did), and never recomputed for another target.
+
+Example:
+    >>> cache = SummaryCache(Path("run/summaries.jsonl"))                  # doctest: +SKIP
+    >>> summarize_reviews(backend, reviews, cache, "Musical Instruments")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from ..training.data import Review
+from ..training.splits import Target
+from .backend import Backend
+from .prompts import HistoryEntry, TargetContext, parse_summary, summarizer_messages
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class SummaryCache:
+    """Append-only JSON Lines of ``{"review_id", "version", "summary"}``; gzip files are read-only
+    seeds (the shipped cache). A torn last line from a killed process is skipped on read."""
+
+    def __init__(self, path: Path, seeds: Sequence[Path] = ()) -> None:
+        self.path = Path(path)
+        self._entries: dict[tuple[str, str], str] = {}
+        for source in (*seeds, self.path):
+            self._read(Path(source))
+
+    def _read(self, path: Path) -> None:
+        if not path.is_file():
+            return
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                    self._entries[(row["review_id"], row["version"])] = row["summary"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a torn or foreign line: recomputed on demand, never trusted
+
+    def get(self, review_id: str, version: str) -> str | None:
+        return self._entries.get((review_id, version))
+
+    def put_many(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Append (review_id, version, summary) rows and fsync: durable when this returns."""
+        rows = list(rows)
+        if not rows:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for review_id, version, summary in rows:
+                handle.write(json.dumps({"review_id": review_id, "version": version,
+                                         "summary": summary}) + "\n")
+                self._entries[(review_id, version)] = summary
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def export(self, path: Path, version: str) -> int:
+        """Write this version's summaries to a gzip file (to ship with the adapters)."""
+        rows = [(rid, s) for (rid, v), s in sorted(self._entries.items()) if v == version]
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            for review_id, summary in rows:
+                handle.write(json.dumps({"review_id": review_id, "version": version,
+                                         "summary": summary}) + "\n")
+        return len(rows)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def summarize_reviews(
+    backend: Backend,
+    reviews: Iterable[Review],
+    cache: SummaryCache,
+    category: str,
+    title: Callable[[str], str] = lambda item_id: item_id,
+    *,
+    batch_size: int = 16,
+    max_review_chars: int = 600,
+    progress: ProgressCallback | None = None,
+) -> dict[str, str]:
+    """Summaries of ``reviews`` by review id: cached ones reused, the rest generated in batches."""
+    version = backend.version("summarizer")
+    unique = {r.review_id: r for r in reviews}
+    result = {rid: s for rid in unique if (s := cache.get(rid, version)) is not None}
+    todo = [r for rid, r in unique.items() if rid not in result]
+    done = len(result)
+    if progress:
+        progress(done, len(unique))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
+                   for r in chunk]
+        texts = backend.generate("summarizer", prompts)
+        rows = [(r.review_id, version, parse_summary(t).render()) for r, t in zip(chunk, texts)]
+        cache.put_many(rows)
+        result.update({rid: summary for rid, _, summary in rows})
+        done += len(chunk)
+        if progress:
+            progress(done, len(unique))
+    return result
+
+
+def history_reviews(targets: Iterable[Target]) -> list[Review]:
+    """Every review any of ``targets`` shows as history (what must be summarized first)."""
+    seen: dict[str, Review] = {}
+    for target in targets:
+        for review in (*target.user_history, *target.item_history):
+            seen.setdefault(review.review_id, review)
+    return list(seen.values())
+
+
+def target_context(target: Target, summaries: Mapping[str, str], category: str,
+                   title: Callable[[str], str] = lambda item_id: item_id) -> TargetContext:
+    """The prompt view of ``target``; raises KeyError if a history summary is missing."""
+
+    def entries(reviews: tuple[Review, ...], label=None) -> tuple[HistoryEntry, ...]:
+        return tuple(HistoryEntry(label or title(r.item_id), r.rating, summaries[r.review_id])
+                     for r in reviews)
+
+    return TargetContext(
+        category=category,
+        item_title=title(target.review.item_id),
+        user_history=entries(target.user_history),
+        item_history=entries(target.item_history, "a buyer"),  # the title is already above
+        user_mean=target.user_mean,
+        item_mean=target.item_mean,
+        user_count=target.user_count,
+        item_count=target.item_count,
+    )

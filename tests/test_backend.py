@@ -1,0 +1,83 @@
+import pytest
+
+from reason4rec.experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+
+SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tube amps"
+
+
+def _ctx(title):
+    entry = HistoryEntry("Amp", 4, SUMMARY)
+    return TargetContext("Musical Instruments", title, (entry,), (entry, entry), 4.0, 3.5, 1, 2)
+
+
+def test_batched_generation_matches_one_by_one(tiny_backend):
+    prompts = [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("A much longer item title here"))]
+    batched = tiny_backend.generate("reasoner", prompts, max_new_tokens=12)
+    single = [tiny_backend.generate("reasoner", [p], max_new_tokens=12)[0] for p in prompts]
+    assert batched == single and all(batched)
+
+
+def test_streaming_yields_the_same_text_piece_by_piece(tiny_backend):
+    prompt = reasoner_messages(_ctx("Pedal"))
+    pieces = list(tiny_backend.stream("reasoner", prompt, max_new_tokens=12))
+    assert len(pieces) > 1
+    assert "".join(pieces).strip() == tiny_backend.generate("reasoner", [prompt], max_new_tokens=12)[0]
+
+
+def test_callback_streaming_reports_each_row(tiny_backend):
+    seen = {}
+    prompts = [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("Strings"))]
+    out = tiny_backend.generate("reasoner", prompts, max_new_tokens=8,
+                                on_text=lambda row, piece: seen.setdefault(row, []).append(piece))
+    assert set(seen) == {0, 1}
+    assert ["".join(seen[i]).strip() for i in (0, 1)] == out
+
+
+def test_rating_is_a_distribution_and_batching_does_not_change_it(tiny_backend):
+    prompts = [predictor_messages(_ctx("Pedal"), "fits their tone"),
+               predictor_messages(_ctx("Strings with a long title"), None)]
+    batched = tiny_backend.rate("predictor", prompts)
+    single = [tiny_backend.rate("predictor", [p])[0] for p in prompts]
+    for a, b in zip(batched, single):
+        assert sum(a.probabilities) == pytest.approx(1.0)
+        assert 1.0 <= a.expected <= 5.0
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
+
+
+def test_backend_interface_is_shared(tiny_backend):
+    from reason4rec.experts.backend import Backend
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    assert isinstance(tiny_backend, Backend)
+    assert isinstance(RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1")), Backend)
+
+
+def test_remote_backend_reads_the_star_distribution_from_logprobs(openai_server):
+    import math
+
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    tokens = [("Predicted", -0.1, {}), (" Rating", -0.1, {}), (":", -0.1, {}),
+              (" 4", math.log(0.6), {" 4": math.log(0.6), " 5": math.log(0.3), " 3": math.log(0.1)})]
+    content = [{"token": t, "logprob": lp, "bytes": None,
+                "top_logprobs": [{"token": k, "logprob": v, "bytes": None} for k, v in top.items()]}
+               for t, lp, top in tokens]
+    openai_server.replies = [{
+        "id": "x", "object": "chat.completion", "created": 0, "model": "predictor",
+        "choices": [{"index": 0, "finish_reason": "length", "logprobs": {"content": content},
+                     "message": {"role": "assistant", "content": "Predicted Rating: 4"}}]}]
+    backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k",
+                                           model_names={"predictor": "r4r-predictor"}))
+    [dist] = backend.rate("predictor", [predictor_messages(_ctx("Pedal"), "fits")])
+    assert dist.expected == pytest.approx(0.1 * 3 + 0.6 * 4 + 0.3 * 5)
+    request = openai_server.requests[0]
+    assert request["model"] == "r4r-predictor" and request["logprobs"] is True
+
+
+def test_remote_backend_failure_is_reported(openai_server):
+    from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
+
+    openai_server.replies = [500, 500]
+    backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", max_retries=1))
+    with pytest.raises(RemoteBackendError, match="'reasoner'"):
+        backend.generate("reasoner", [reasoner_messages(_ctx("Pedal"))])

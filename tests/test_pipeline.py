@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from reason4rec.experts.adapters import EXPERTS, AdapterCard
+from reason4rec.training.leakage import leaks_rating
+from reason4rec.training.pipeline import PipelineError, TrainingPipeline
+from reason4rec.training.recipes import load_recipe
+from reason4rec.training.teachers import OfflineTeacher
+
+
+def test_every_stage_writes_data_adapter_and_card(tiny_run):
+    for stage in EXPERTS:
+        card = AdapterCard.load(tiny_run / stage / "adapter")
+        assert card.expert == stage and card.recipe == "tiny-test"
+        assert card.training["steps"] >= 1 and card.training["examples"] >= 1
+        assert card.training["seconds"] > 0 and card.training["final_loss"] is not None
+        assert (tiny_run / stage / "data.jsonl").is_file()
+    assert (tiny_run / "summaries.jsonl").is_file()
+
+
+def test_reward_filter_report_adds_up_and_no_reason_leaks(tiny_run):
+    report = json.loads((tiny_run / "reasoner" / "filter.json").read_text())
+    assert report["kept"] + report["dropped"] == report["targets"] == 6
+    assert report["candidates"] == (report["kept"] + report["leaks_rejected"] + report["empty_rejected"]
+                                    + report["reward_rejected"])
+    accepted = [json.loads(line) for line in (tiny_run / "reasoner" / "accepted.jsonl").read_text().splitlines()]
+    assert len(accepted) == report["kept"] and accepted
+    assert all(leaks_rating(a["reason"]) is None for a in accepted)
+
+
+def test_predictor_learns_from_the_trained_reasoners_own_reasons(tiny_run):
+    generated = {json.loads(line)["review_id"]: json.loads(line)["summary"]
+                 for line in (tiny_run / "predictor" / "reasons.jsonl").read_text().splitlines()}
+    accepted = [json.loads(line) for line in (tiny_run / "reasoner" / "accepted.jsonl").read_text().splitlines()]
+    assert set(generated) == {a["key"] for a in accepted}
+    data = [json.loads(line) for line in (tiny_run / "predictor" / "data.jsonl").read_text().splitlines()]
+    prompts = "\n".join(row["messages"][1]["content"] for row in data)
+    for reason in generated.values():
+        assert reason.strip()[:30] in prompts  # trained Reasoner output, not the teacher's
+    assert all(row["response"].startswith("Predicted Rating: ") for row in data)
+
+
+def test_trained_stages_are_skipped_on_rerun(tiny_config, tiny_recipe_path, tiny_run):
+    said = []
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher(),
+                                say=said.append)
+    pipeline.run(["reward", "one-step"])
+    assert any("[reward] already trained" in line for line in said)
+    assert any("[one_step] already trained" in line for line in said)
+
+
+def test_stages_need_their_predecessors(tiny_config, tiny_recipe_path, tmp_path):
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tmp_path, OfflineTeacher())
+    with pytest.raises(PipelineError, match="train summarizer"):
+        pipeline.run(["reward"])
+    with pytest.raises(PipelineError, match="unknown stage"):
+        pipeline.run(["everything"])

@@ -1,0 +1,300 @@
+"""The training pipeline, stage by stage, into one run folder (resumable at every step).
+
+Stages and what each writes under ``<run>/<stage>/``:
+
+1. ``summarizer``: teacher summaries of sampled training reviews (``teacher.jsonl``), then the
+   adapter. Afterwards the trained Summarizer summarises every history review the later stages
+   show (``<run>/summaries.jsonl``, keyed by review id and adapter version).
+2. ``reward``: the reward model, trained on the Predictor's prompt with the user's REAL review as
+   analysis (and, for a share of targets, ``none``, the format of the baseline score b).
+3. ``reasoner``: teacher candidates filtered by the reward model (``accepted.jsonl``,
+   ``filter.json``), then the Reasoner trained on the accepted reasons.
+4. ``predictor``: the trained Reasoner writes reasons for the accepted targets (``reasons.jsonl``);
+   the Predictor learns the true rating from those reasons, the ones it will really get.
+5. ``one_step``: the ablation, one adapter that writes the teacher's reason then the rating.
+
+A stage whose ``adapter/card.json`` exists is skipped (``force`` retrains it); inside a stage the
+Trainer resumes from its last checkpoint and teacher outputs are cached as they are produced.
+
+Example:
+    >>> pipeline = TrainingPipeline(load_config(), load_recipe("cpu-small"), Path("runs/x"))  # doctest: +SKIP
+    >>> pipeline.run(["all"])                                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..config import Config
+from ..errors import Reason4RecError
+from ..experts.adapters import AdapterCard, base_fingerprint
+from ..experts.backend import LocalBackend
+from ..experts.loading import fresh_base, local_backend
+from ..experts.prompts import (
+    PROMPT_VERSION,
+    TargetContext,
+    one_step_messages,
+    one_step_response,
+    predictor_messages,
+    rating_response,
+    reasoner_messages,
+    summarizer_messages,
+)
+from ..experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
+from .data import Review, ReviewDataset, load_configured
+from .recipes import Recipe
+from .reward_filter import FilterItem, filter_reasons
+from .sft import SFTExample, TrainingError, TrainResult, train_adapter
+from .splits import Target, build_targets, make_split
+from .teachers import Teacher
+
+STAGES = ("summarizer", "reward", "reasoner", "predictor", "one_step")
+Say = Callable[[str], None]
+BarFactory = Callable[[str], Callable[[int, int], None]]
+
+
+class PipelineError(Reason4RecError, RuntimeError):
+    """A stage cannot run (usually: an earlier stage has not been trained yet)."""
+
+
+def load_dataset(config: Config) -> ReviewDataset:
+    """The configured review file, or the shipped data."""
+    return load_configured(config.data.reviews_path, config.data.meta_path, config.data.category)
+
+
+class TrainingPipeline:
+    """Runs the stages of one recipe into ``run_dir`` with one teacher."""
+
+    def __init__(self, config: Config, recipe: Recipe, run_dir: Path, teacher: Teacher,
+                 say: Say = lambda message: None, bars: BarFactory | None = None,
+                 dataset: ReviewDataset | None = None) -> None:
+        self.config = config
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.teacher = teacher
+        self.say = say
+        self.bars = bars or (lambda label: (lambda done, total: None))
+        self.dataset = dataset or load_dataset(config)
+        self.split = make_split(self.dataset, recipe.split, recipe.seed)
+        self._reward_targets, self._reasoner_targets = self._sample_targets()
+
+    # ------------------------------------------------------------------ orchestration
+    def run(self, stages: Sequence[str], force: bool = False) -> dict[str, AdapterCard]:
+        wanted = list(STAGES) if "all" in stages else [s.replace("-", "_") for s in stages]
+        unknown = [s for s in wanted if s not in STAGES]
+        if unknown:
+            raise PipelineError(f"unknown stage(s) {unknown}; use {', '.join(STAGES)} or all")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "recipe.json").write_text(self.recipe.model_dump_json(indent=2))
+        cards = {}
+        for stage in STAGES:
+            if stage not in wanted:
+                continue
+            card_path = self.adapter_dir(stage) / "card.json"
+            if card_path.is_file() and not force:
+                self.say(f"[{stage}] already trained ({card_path}); skipping (use --force to redo)")
+                cards[stage] = AdapterCard.load(self.adapter_dir(stage))
+                continue
+            started = time.perf_counter()
+            cards[stage] = getattr(self, f"_stage_{stage}")()
+            self.say(f"[{stage}] done in {time.perf_counter() - started:.0f} s")
+        return cards
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def adapter_dir(self, stage: str) -> Path:
+        return self.stage_dir(stage) / "adapter"
+
+    def _require(self, stage: str) -> Path:
+        folder = self.adapter_dir(stage)
+        if not (folder / "card.json").is_file():
+            raise PipelineError(f"stage needs the {stage} adapter; run `reason4rec train {stage}` first "
+                                f"(looked in {folder})")
+        return folder
+
+    # ------------------------------------------------------------------ data selection
+    def _sample_targets(self) -> tuple[list[Target], list[Target]]:
+        """Disjoint random subsets of training targets that have both histories (method note)."""
+        targets = [t for t in build_targets(self.split, "train", self.recipe.history_k) if t.has_histories]
+        random.Random(self.recipe.seed).shuffle(targets)
+        n_reward, n_reason = self.recipe.subset.reward_targets, self.recipe.subset.reasoner_targets
+        if len(targets) < 2:
+            raise PipelineError("the training split has too few targets with user and item histories")
+        return targets[:n_reward], targets[n_reward:n_reward + n_reason]
+
+    def _contexts(self, targets: Sequence[Target]) -> list[TargetContext]:
+        """Prompt views of ``targets``, summarising their history reviews with the trained Summarizer."""
+        summaries = self._history_summaries(targets)
+        return [target_context(t, summaries, self.dataset.category, self.dataset.title) for t in targets]
+
+    def _history_summaries(self, targets: Sequence[Target]) -> dict[str, str]:
+        backend = local_backend(self.config, {"summarizer": self._require("summarizer")},
+                                batch_size=self.recipe.summary_batch)
+        cache = SummaryCache(self.run_dir / "summaries.jsonl")
+        reviews = history_reviews(targets)
+        return summarize_reviews(backend, reviews, cache, self.dataset.category, self.dataset.title,
+                                 batch_size=self.recipe.summary_batch,
+                                 max_review_chars=self.recipe.max_review_chars,
+                                 progress=self.bars("summarising history reviews"))
+
+    # ------------------------------------------------------------------ stages
+    def _stage_summarizer(self) -> AdapterCard:
+        folder = self.stage_dir("summarizer")
+        pool = list(self.split.train)
+        random.Random(self.recipe.seed).shuffle(pool)
+        chosen = [r for r in pool if r.text.strip()][: self.recipe.subset.summarizer_reviews]
+        cache = SummaryCache(folder / "teacher.jsonl")
+        version = f"teacher:{self.teacher.name}"
+        bar = self.bars(f"teacher summaries ({self.teacher.name})")
+        for done, review in enumerate(chosen, 1):
+            if cache.get(review.review_id, version) is None:
+                summary = self.teacher.summarize(self.dataset.category, self.dataset.title(review.item_id),
+                                                 review.rating, review.text)
+                cache.put_many([(review.review_id, version, summary)])
+            bar(done, len(chosen))
+        examples = [SFTExample(self._summarizer_prompt(r), cache.get(r.review_id, version) or "")
+                    for r in chosen]
+        return self._train("summarizer", examples, {"reviews": len(examples), "source": "train split",
+                                                    "teacher": self.teacher.name})
+
+    def _summarizer_prompt(self, review: Review):
+        return summarizer_messages(self.dataset.category, self.dataset.title(review.item_id),
+                                   review.rating, review.text, self.recipe.max_review_chars)
+
+    def _stage_reward(self) -> AdapterCard:
+        targets = self._reward_targets
+        contexts = self._contexts(targets)
+        with_none = int(round(len(targets) * self.recipe.subset.reward_none_fraction))
+        examples = [SFTExample(predictor_messages(ctx, t.review.text or None), rating_response(t.review.rating))
+                    for t, ctx in zip(targets, contexts)]
+        examples += [SFTExample(predictor_messages(ctx, None), rating_response(t.review.rating))
+                     for t, ctx in zip(targets[:with_none], contexts[:with_none])]
+        random.Random(self.recipe.seed).shuffle(examples)
+        return self._train("reward", examples, {"targets": len(targets), "with_real_review": len(targets),
+                                                "with_no_analysis": with_none, "history_k": self.recipe.history_k})
+
+    def _stage_reasoner(self) -> AdapterCard:
+        folder = self.stage_dir("reasoner")
+        accepted_path = folder / "accepted.jsonl"
+        targets = self._reasoner_targets
+        contexts = self._contexts(targets)
+        if accepted_path.is_file():
+            accepted = [json.loads(line) for line in accepted_path.read_text().splitlines() if line.strip()]
+            report = json.loads((folder / "filter.json").read_text())
+            self.say(f"[reasoner] reusing {len(accepted)} accepted reasons from {accepted_path}")
+        else:
+            reward = local_backend(self.config, {"reward": self._require("reward")},
+                                   batch_size=self.recipe.generation_batch)
+            items = [FilterItem(t.review.review_id, ctx, t.review.rating, t.review.text)
+                     for t, ctx in zip(targets, contexts)]
+            kept, filter_report = filter_reasons(
+                items, self.teacher, _reward_scorer(reward), tau=self.recipe.filter.tau,
+                max_retries=self.recipe.filter.max_retries, progress=self.bars("reward filter rounds"))
+            report = filter_report.as_dict()
+            folder.mkdir(parents=True, exist_ok=True)
+            accepted = [{"key": a.key, "reason": a.reason, "attempt": a.attempt,
+                         "baseline": round(a.baseline, 4), "score": round(a.score, 4)} for a in kept]
+            _write_jsonl(accepted_path, accepted)
+            (folder / "filter.json").write_text(json.dumps(report, indent=2))
+        self.say(f"[reasoner] reward filter: kept {report['kept']} of {report['targets']} targets "
+                 f"({report['kept_first']} first try, {report['kept_hinted']} hinted), dropped "
+                 f"{report['dropped']}; rejected {report['leaks_rejected']} leaking, "
+                 f"{report['reward_rejected']} by the reward model; tau {report['tau']:.3f}")
+        if not accepted:
+            raise TrainingError("the reward filter kept no reason: nothing to train the Reasoner on "
+                                "(raise tau or max_retries, or use a stronger teacher)")
+        by_key = {t.review.review_id: ctx for t, ctx in zip(targets, contexts)}
+        examples = [SFTExample(reasoner_messages(by_key[a["key"]]), a["reason"]) for a in accepted]
+        return self._train("reasoner", examples, {"targets": len(targets), "accepted": len(accepted),
+                                                  "teacher": self.teacher.name, "filter": report})
+
+    def _accepted(self) -> tuple[list[dict], dict[str, tuple[Target, TargetContext]]]:
+        path = self.stage_dir("reasoner") / "accepted.jsonl"
+        if not path.is_file():
+            raise PipelineError("no accepted reasons yet; run `reason4rec train reasoner` first")
+        accepted = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        targets = self._reasoner_targets
+        contexts = self._contexts(targets)
+        return accepted, {t.review.review_id: (t, ctx) for t, ctx in zip(targets, contexts)}
+
+    def _stage_predictor(self) -> AdapterCard:
+        folder = self.stage_dir("predictor")
+        accepted, by_key = self._accepted()
+        reasons_path = folder / "reasons.jsonl"
+        cached = SummaryCache(reasons_path)  # same append-only store: key -> generated reason
+        reasoner = self._require("reasoner")
+        backend = local_backend(self.config, {"reasoner": reasoner}, batch_size=self.recipe.generation_batch)
+        version = backend.version("reasoner")
+        todo = [a for a in accepted if cached.get(a["key"], version) is None]
+        bar = self.bars("trained Reasoner writes reasons")
+        batch = self.recipe.generation_batch
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            texts = backend.generate("reasoner", [reasoner_messages(by_key[a["key"]][1]) for a in chunk])
+            cached.put_many([(a["key"], version, text) for a, text in zip(chunk, texts)])
+            bar(min(start + batch, len(todo)), len(todo))
+        del backend
+        examples = [SFTExample(predictor_messages(by_key[a["key"]][1], cached.get(a["key"], version)),
+                               rating_response(by_key[a["key"]][0].review.rating)) for a in accepted]
+        return self._train("predictor", examples, {"targets": len(examples),
+                                                   "reasons": f"trained Reasoner ({version}), greedy"})
+
+    def _stage_one_step(self) -> AdapterCard:
+        accepted, by_key = self._accepted()
+        examples = [SFTExample(one_step_messages(by_key[a["key"]][1]),
+                               one_step_response(a["reason"], by_key[a["key"]][0].review.rating))
+                    for a in accepted]
+        return self._train("one_step", examples, {"targets": len(examples),
+                                                  "reasons": "accepted teacher reasons"})
+
+    # ------------------------------------------------------------------ training
+    def _train(self, stage: str, examples: list[SFTExample], data: dict) -> AdapterCard:
+        folder = self.stage_dir(stage)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_jsonl(folder / "data.jsonl", [json.loads(e.to_json()) for e in examples])
+        settings = self.recipe.expert(stage)
+        self.say(f"[{stage}] training on {len(examples)} examples "
+                 f"({'QLoRA NF4' if settings.train.qlora else 'LoRA'}, r={settings.lora.r})")
+        fingerprint: dict[str, str] = {}
+
+        def load(qlora: bool):
+            base = fresh_base(self.config, load_in_4bit=qlora)
+            fingerprint["value"] = base_fingerprint(base.model)
+            fingerprint["device"] = str(base.device)
+            return base
+
+        result: TrainResult = train_adapter(load, examples, settings.lora, settings.train, folder,
+                                            progress=self.bars(f"training {stage}"))
+        card = AdapterCard(
+            expert=stage,
+            base_model=self.config.base_model.name_or_path,
+            base_fingerprint=fingerprint["value"],
+            prompt_version=PROMPT_VERSION,
+            recipe=self.recipe.name,
+            lora=settings.lora.model_dump(),
+            data={**data, "split": self.recipe.split, "seed": self.recipe.seed,
+                  "dataset": Path(self.dataset.source).name if self.dataset.source else "shipped",
+                  "history_k": self.recipe.history_k, "max_review_chars": self.recipe.max_review_chars},
+            training={**result.as_dict(), **settings.train.model_dump(), "device": fingerprint["device"]},
+        )
+        card.save(self.adapter_dir(stage))
+        return card
+
+
+def _reward_scorer(backend: LocalBackend):
+    def score(contexts: Sequence[TargetContext], analyses: Sequence[str | None]) -> list[float]:
+        prompts = [predictor_messages(ctx, analysis) for ctx, analysis in zip(contexts, analyses)]
+        return [d.expected for d in backend.rate("reward", prompts)]
+
+    return score
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    partial.replace(path)

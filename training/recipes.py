@@ -1,0 +1,95 @@
+"""Training recipes: every size, subset and hyper-parameter of a run, as one TOML file.
+
+Shipped recipes live in ``training/recipes/`` (``cpu-small``, ``gpu-paper``); a path to any TOML
+file with the same tables works too.
+
+Example:
+    >>> load_recipe("cpu-small").subset.reward_targets
+    64
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..config import ConfigError, SplitName
+from .sft import LoraSettings, TrainSettings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubsetSettings(_Strict):
+    summarizer_reviews: int = Field(160, ge=1)
+    reward_targets: int = Field(64, ge=1)
+    reasoner_targets: int = Field(64, ge=1)
+    reward_none_fraction: float = Field(0.5, ge=0, le=1)
+
+
+class FilterSettings(_Strict):
+    tau: float | Literal["auto"] = "auto"
+    max_retries: int = Field(3, ge=0)
+
+
+class ExpertRecipe(_Strict):
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+
+
+class Recipe(_Strict):
+    name: str
+    split: SplitName = "leave-last-out"
+    seed: int = 2020
+    history_k: int = Field(3, ge=1, le=200)
+    max_review_chars: int = Field(400, ge=50)
+    summary_batch: int = Field(16, ge=1)
+    generation_batch: int = Field(8, ge=1)
+    subset: SubsetSettings = Field(default_factory=SubsetSettings)
+    filter: FilterSettings = Field(default_factory=FilterSettings)
+    summarizer: ExpertRecipe = Field(default_factory=ExpertRecipe)
+    reward: ExpertRecipe = Field(default_factory=ExpertRecipe)
+    reasoner: ExpertRecipe = Field(default_factory=ExpertRecipe)
+    predictor: ExpertRecipe = Field(default_factory=ExpertRecipe)
+    one_step: ExpertRecipe = Field(default_factory=ExpertRecipe)
+
+    def expert(self, name: str) -> ExpertRecipe:
+        return getattr(self, name)
+
+
+def shipped_recipes() -> list[str]:
+    folder = resources.files("reason4rec.training") / "recipes"
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe by name, or a TOML file by path.
+
+    Raises:
+        ConfigError: unknown name, unreadable file, or invalid values (each named).
+    """
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        shipped = resources.files("reason4rec.training") / "recipes" / f"{name_or_path}.toml"
+        if not shipped.is_file():
+            raise ConfigError(f"unknown recipe {name_or_path!r}: not a file, and the shipped recipes "
+                              f"are {', '.join(shipped_recipes())}")
+        path = Path(str(shipped))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Recipe(**raw)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"recipe {path} is not valid TOML: {err}") from err
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"recipe {path} is invalid: {problems}") from err

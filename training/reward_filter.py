@@ -1,0 +1,133 @@
+"""Keep a teacher's reason only if it makes the reward model MORE right about the true rating.
+
+For a target with true rating r, let b be the reward model's expected rating with no analysis and
+s its expected rating with the candidate reason as analysis. The reason is kept when
+``|r - s| - |r - b| < tau``. Rejected targets get up to ``max_retries`` hinted retries (the teacher
+is told r and asked not to mention it). Every candidate, the first included, is rejected if it
+leaks the rating. Targets with nothing kept are dropped; all counts are reported.
+
+Example:
+    >>> accepted, report = filter_reasons(items, teacher, score, tau=0.1, max_retries=3)  # doctest: +SKIP
+    >>> report.kept, report.dropped                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from ..experts.prompts import TargetContext
+from .leakage import leaks_rating
+from .teachers import Teacher
+
+Scorer = Callable[[Sequence[TargetContext], Sequence[str | None]], list[float]]
+"""Reward-model expected ratings for (context, analysis) pairs; analysis None = no reason."""
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterItem:
+    """One target offered to the teacher: its prompt view, true rating and real review."""
+
+    key: str
+    ctx: TargetContext
+    rating: float
+    review_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedReason:
+    key: str
+    reason: str
+    attempt: int
+    """0 = the first, unhinted candidate; 1.. = hinted retries."""
+    baseline: float
+    score: float
+
+
+@dataclass
+class FilterReport:
+    targets: int = 0
+    kept_first: int = 0
+    kept_hinted: int = 0
+    dropped: int = 0
+    leaks_rejected: int = 0
+    empty_rejected: int = 0
+    reward_rejected: int = 0
+    tau: float = 0.0
+    tau_source: str = ""
+    candidates: int = 0
+    margins: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def kept(self) -> int:
+        return self.kept_first + self.kept_hinted
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("margins")
+        data["kept"] = self.kept
+        return data
+
+
+def auto_tau(margins: Sequence[float]) -> float:
+    """The median first-round margin: a tau that keeps about half of the first candidates."""
+    return float(statistics.median(margins)) if margins else 0.1
+
+
+def filter_reasons(
+    items: Sequence[FilterItem],
+    teacher: Teacher,
+    score: Scorer,
+    tau: float | str = "auto",
+    max_retries: int = 3,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[AcceptedReason], FilterReport]:
+    """Ask, score, keep or retry, round by round (each round is one batched reward pass)."""
+    report = FilterReport(targets=len(items))
+    if not items:
+        return [], report
+    baselines = score([i.ctx for i in items], [None] * len(items))
+    accepted: dict[str, AcceptedReason] = {}
+    pending = list(range(len(items)))
+    threshold: float | None = None if tau == "auto" else float(tau)
+    report.tau_source = "auto (median first-round margin)" if threshold is None else "recipe"
+    for attempt in range(max_retries + 1):
+        if not pending:
+            break
+        hint = attempt > 0
+        candidates: list[tuple[int, str]] = []
+        for index in pending:
+            item = items[index]
+            text = teacher.reason(item.ctx, item.review_text, attempt,
+                                  hint_rating=item.rating if hint else None).strip()
+            report.candidates += 1
+            if len(text.split()) < 5:
+                report.empty_rejected += 1
+            elif leaks_rating(text):
+                report.leaks_rejected += 1
+            else:
+                candidates.append((index, text))
+        scores = score([items[i].ctx for i, _ in candidates], [t for _, t in candidates]) if candidates else []
+        margins = [abs(items[i].rating - s) - abs(items[i].rating - baselines[i])
+                   for (i, _), s in zip(candidates, scores)]
+        if threshold is None:
+            threshold = auto_tau(margins)
+        report.margins.extend(margins)
+        for (index, text), value, margin in zip(candidates, scores, margins):
+            if margin < threshold:
+                accepted[items[index].key] = AcceptedReason(items[index].key, text, attempt,
+                                                            baselines[index], value)
+                if hint:
+                    report.kept_hinted += 1
+                else:
+                    report.kept_first += 1
+            else:
+                report.reward_rejected += 1
+        pending = [i for i in pending if items[i].key not in accepted]
+        if progress:
+            progress(attempt + 1, max_retries + 1)
+    report.tau = float(threshold if threshold is not None else 0.0)
+    report.dropped = len(pending)
+    return [accepted[i.key] for i in items if i.key in accepted], report

@@ -120,14 +120,16 @@ def demo(
     home: HomeOption = None,
     model: ModelOption = None,
     skip_model: Annotated[bool, typer.Option(help="Do not fetch/load the base model.")] = False,
+    targets: Annotated[int, typer.Option(min=0, max=50, help="Test targets to deliberate on.")] = 2,
+    adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
 ) -> None:
-    """The main job on the embedded default: data, splits, base model, and the baseline table."""
+    """The main job on the embedded default: data, baselines, then the experts deliberate on test targets."""
     config = _config(config_file, home=home, model=model)
-    console.rule("[bold]reason4rec[/] - shipped data, bundled base model, baselines")
+    console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
     dataset = _show_data(config, ["leave-last-out", "random"])
-    if not skip_model:
-        _show_model(config, smoke_prompt="In one sentence: what makes a guitar tuner good?")
     _show_baselines(config, ["leave-last-out", "random"], json_path=None, dataset=dataset)
+    if not skip_model and targets:
+        _show_deliberations(config, dataset, targets, adapters)
 
 
 @data_app.command("stats")
@@ -327,6 +329,47 @@ def _show_model(config: Config, smoke_prompt: str) -> None:
         text = generate_text(base, smoke_prompt, max_new_tokens=24)
     console.print(f"[dim]prompt:[/] {smoke_prompt}")
     console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {text.strip()!s}")
+
+
+def _show_deliberations(config: Config, dataset, count: int, adapters: Path | None) -> None:
+    """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
+    from rich.panel import Panel
+
+    from .experts.adapters import AdapterCard
+    from .experts.loading import local_backend
+    from .experts.prompts import parse_summary, predictor_messages, reasoner_messages
+    from .experts.shipping import adapter_dirs, summary_cache
+    from .experts.summaries import history_reviews, summarize_reviews, target_context
+    from .training.splits import build_targets, make_split
+
+    _quiet_transformers()
+    dirs = adapter_dirs(adapters, with_one_step=False)
+    k = int(AdapterCard.load(dirs["predictor"]).data.get("history_k", config.data.history_k))
+    with console.status("loading the base model and the expert adapters ...") as status:
+        backend = local_backend(config, dirs, status=lambda m: status.update(m))
+    console.rule(f"[bold]deliberation[/] - {backend.experts.base.describe()}, adapters "
+                 f"{', '.join(backend.experts.names)}")
+    split = make_split(dataset, "leave-last-out", config.data.seed)
+    chosen = [t for t in build_targets(split, "test", k) if t.has_histories][:count]
+    summaries = summarize_reviews(backend, history_reviews(chosen), summary_cache(config.home, adapters),
+                                  dataset.category, dataset.title)
+    for target in chosen:
+        ctx = target_context(target, summaries, dataset.category, dataset.title)
+        review = target.review
+        console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")
+        for entry in ctx.user_history:
+            console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(parse_summary(entry.summary).compact())}")
+        console.print("[bold cyan]Reasoner:[/] ", end="")
+        pieces = []
+        for piece in backend.stream("reasoner", reasoner_messages(ctx)):
+            pieces.append(piece)
+            console.out(piece, end="", highlight=False)
+        console.line()
+        [dist] = backend.rate("predictor", [predictor_messages(ctx, "".join(pieces).strip())])
+        bars = "  ".join(f"{star}:{p:.2f}" for star, p in zip(range(1, 6), dist.probabilities))
+        console.print(Panel(f"predicted [bold]{dist.expected:.2f}[/] (confidence {dist.confidence:.2f}; {bars})\n"
+                            f"true rating {review.rating:g}; the user wrote: {escape(review.text[:300])}",
+                            title="Predictor", expand=False))
 
 
 def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None) -> None:

@@ -10,11 +10,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from ..errors import Reason4RecError
-from .adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, adapter_version, shipped_adapters_root
+from .adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
 from .summaries import SummaryCache
 
 SHIPPED_SUMMARIES = "summaries.jsonl.gz"
@@ -36,8 +37,12 @@ def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...]
         target = to / name
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        for file in ("adapter_config.json", ADAPTER_WEIGHTS, CARD):
+        for file in (ADAPTER_WEIGHTS, CARD):
             shutil.copy2(source / file, target / file)
+        peft_config = json.loads((source / "adapter_config.json").read_text())
+        # peft records the training machine's folder; the card's base name is what matters here.
+        peft_config["base_model_name_or_path"] = AdapterCard.load(source).base_model
+        (target / "adapter_config.json").write_text(json.dumps(peft_config, indent=2, sort_keys=True))
         size = (target / ADAPTER_WEIGHTS).stat().st_size / 1e6
         lines.append(f"{name}: {target} ({size:.1f} MB)")
         if name == "summarizer":

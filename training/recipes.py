@@ -5,7 +5,7 @@ file with the same tables works too.
 
 Example:
     >>> load_recipe("cpu-small").subset.reward_targets
-    64
+    48
 """
 
 from __future__ import annotations

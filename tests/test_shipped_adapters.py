@@ -1,0 +1,56 @@
+"""The shipped adapters on the real bundled base model: a reason and a rating for a real target."""
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def shipped_backend(real_home):
+    from reason4rec.config import load_config
+    from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.shipping import adapter_dirs
+
+    config = load_config(overrides={"home": str(real_home)})
+    return config, local_backend(config, adapter_dirs(None, with_one_step=True))
+
+
+def test_shipped_adapters_are_small_and_carded():
+    from reason4rec.experts.adapters import EXPERTS, AdapterCard, shipped_adapters_root
+
+    root = shipped_adapters_root()
+    for name in EXPERTS:
+        card = AdapterCard.load(root / name)
+        assert card.recipe == "cpu-small" and card.base_model == "smollm2-135m-instruct"
+        assert (root / name / "adapter_model.safetensors").stat().st_size < 12_000_000
+
+
+def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_path):
+    from reason4rec.experts.prompts import parse_summary, predictor_messages, reasoner_messages
+    from reason4rec.experts.shipping import summary_cache
+    from reason4rec.experts.summaries import history_reviews, summarize_reviews, target_context
+    from reason4rec.training.splits import build_targets, make_split
+
+    config, backend = shipped_backend
+    k = int(backend.experts.cards["predictor"].data["history_k"])
+    split = make_split(shipped, "leave-last-out")
+    target = next(t for t in build_targets(split, "test", k) if t.has_histories)
+    summaries = summarize_reviews(backend, history_reviews([target]), summary_cache(tmp_path), shipped.category)
+    assert all(parse_summary(s).well_formed for s in summaries.values())
+    ctx = target_context(target, summaries, shipped.category)
+    [reason] = backend.generate("reasoner", [reasoner_messages(ctx)])
+    assert len(reason.split()) >= 5
+    [dist] = backend.rate("predictor", [predictor_messages(ctx, reason)])
+    assert 1.0 <= dist.expected <= 5.0 and sum(dist.probabilities) == pytest.approx(1.0)
+    assert dist.probabilities[3] + dist.probabilities[4] > 0.2  # a trained Predictor favours 4-5 stars here
+
+
+def test_fresh_summary_of_a_new_review_has_the_three_lines(shipped_backend):
+    from reason4rec.experts.prompts import parse_summary, summarizer_messages
+
+    _, backend = shipped_backend
+    [text] = backend.generate("summarizer", [summarizer_messages(
+        "Musical Instruments", "Clip-on tuner", 5, "Accurate and bright display, but the clip feels flimsy.", 400)])
+    parsed = parse_summary(text)
+    assert parsed.well_formed and text.lower().count("aspects") >= 1
+

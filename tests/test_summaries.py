@@ -1,0 +1,49 @@
+import gzip
+import json
+
+from reason4rec.experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
+from reason4rec.training.splits import build_targets, make_split
+
+
+class CountingBackend:
+    """Delegates to a real backend and counts the prompts it had to generate for."""
+
+    def __init__(self, backend):
+        self.backend, self.prompts = backend, 0
+
+    def version(self, expert):
+        return self.backend.version(expert)
+
+    def generate(self, expert, conversations, **kwargs):
+        self.prompts += len(conversations)
+        return self.backend.generate(expert, conversations, **kwargs)
+
+
+def test_cache_is_durable_and_skips_a_torn_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    SummaryCache(path).put_many([("r1", "v1", "sum one"), ("r2", "v1", "sum two")])
+    with path.open("a") as handle:
+        handle.write('{"review_id": "r3", "vers')  # a process killed mid-write
+    cache = SummaryCache(path)
+    assert cache.get("r1", "v1") == "sum one" and cache.get("r3", "v1") is None
+    assert cache.get("r1", "other-version") is None
+    assert cache.export(tmp_path / "out.jsonl.gz", "v1") == 2
+    seeded = SummaryCache(tmp_path / "new.jsonl", seeds=[tmp_path / "out.jsonl.gz"])
+    assert seeded.get("r2", "v1") == "sum two" and not (tmp_path / "new.jsonl").exists()
+    with gzip.open(tmp_path / "out.jsonl.gz", "rt") as handle:
+        assert json.loads(handle.readline())["version"] == "v1"
+
+
+def test_history_summaries_are_computed_once(shipped, tiny_backend, tmp_path):
+    split = make_split(shipped, "leave-last-out")
+    targets = [t for t in build_targets(split, "test", 2) if t.has_histories][:3]
+    reviews = history_reviews(targets)
+    counting = CountingBackend(tiny_backend)
+    cache = SummaryCache(tmp_path / "s.jsonl")
+    first = summarize_reviews(counting, reviews, cache, shipped.category, batch_size=4)
+    assert counting.prompts == len(reviews) == len(first)
+    again = summarize_reviews(counting, reviews + reviews, SummaryCache(tmp_path / "s.jsonl"), shipped.category)
+    assert counting.prompts == len(reviews) and again == first  # nothing regenerated, across processes too
+    ctx = target_context(targets[0], first, shipped.category)
+    assert len(ctx.user_history) == len(targets[0].user_history)
+    assert all(entry.title == "a buyer" for entry in ctx.item_history)

@@ -105,10 +105,14 @@ def _split_names(choice: SplitChoice) -> list[str]:
 
 def _quiet_transformers() -> None:
     """Our own Rich status replaces transformers' tqdm bars and info logs."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # Raised from inside transformers/peft on every adapter load; nothing for a user to act on.
+    warnings.filterwarnings("ignore", message=".*(is_)?gradient_checkpointing.* is deprecated")
 
 
 # --------------------------------------------------------------------------- commands

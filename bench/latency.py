@@ -94,7 +94,8 @@ def main() -> None:
         for batch in (1, 8):
             prompts = [reasoner_messages(c) for c in contexts[:batch]]
             tok = backend.experts.tokenizer
-            ids = tok.apply_chat_template(prompts[0], add_generation_prompt=True)
+            text = tok.apply_chat_template(prompts[0], tokenize=False, add_generation_prompt=True)
+            ids = tok(text, add_special_tokens=False)["input_ids"]
             t0 = time.perf_counter()
             with torch.inference_mode(), backend.experts.use("reasoner") as model:
                 model(input_ids=torch.tensor([ids]))

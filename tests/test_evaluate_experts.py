@@ -35,3 +35,14 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert len(saved["targets"]) == 4 and saved["rows"][0]["method"] == FULL
     assert isinstance(saved["beats_all_baselines"], bool)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_judge_scores_reasons_through_an_openai_compatible_endpoint(openai_server, monkeypatch):
+    from reason4rec.training.evaluate_experts import _judge
+
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    openai_server.replies = ["8", "Score: 4", "no idea"]
+    result = _judge("judge-m", ["real one", "real two", "real three"], ["reason a", "reason b", "reason c"])
+    assert result == {"model": "judge-m", "mean_score": 6.0, "scored": 2, "failed": 1}
+    assert "REVIEW: real two" in openai_server.requests[1]["messages"][0]["content"]

@@ -1,0 +1,279 @@
+"""The source of truth for reviews, users and items: one SQLite file (WAL, transactions).
+
+A review is durable the moment :meth:`ReviewStore.add` returns (committed with
+``synchronous=FULL``), before any summarizing happens; it is stored ``pending`` until its summary
+is in the vector memory, so a crash between the two is finished later, never lost.
+Re-adding the same review is a no-op (retries and graph resumes never duplicate); a *changed*
+review for the same (user, item) replaces it and the old version is kept in ``review_history``.
+
+Example:
+    >>> store = ReviewStore(Path("reviews.sqlite"))                       # doctest: +SKIP
+    >>> store.add("A1", "B0002E1G5C", 4, "Warm tone, a little hum.").status  # doctest: +SKIP
+    'pending'
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Reason4RecError
+from ..training.data import MAX_ID_LENGTH, Review, review_id
+
+SCHEMA_VERSION = 1
+MAX_TEXT_CHARS = 20_000
+_APPLICATION_ID = 0x52345243  # "R4RC": marks the file as ours
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS items (item_id TEXT PRIMARY KEY, title TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(user_id),
+    item_id TEXT NOT NULL REFERENCES items(item_id),
+    rating REAL NOT NULL CHECK (rating >= 1 AND rating <= 5),
+    timestamp INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    revision INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'summarized')),
+    summary_version TEXT,
+    UNIQUE (user_id, item_id)
+);
+CREATE INDEX IF NOT EXISTS reviews_by_user ON reviews (user_id, timestamp);
+CREATE INDEX IF NOT EXISTS reviews_by_item ON reviews (item_id, timestamp);
+CREATE INDEX IF NOT EXISTS reviews_pending ON reviews (status);
+CREATE TABLE IF NOT EXISTS review_history (
+    review_id TEXT NOT NULL, revision INTEGER NOT NULL, rating REAL NOT NULL, timestamp INTEGER NOT NULL,
+    text TEXT NOT NULL, title TEXT NOT NULL, replaced REAL NOT NULL, PRIMARY KEY (review_id, revision)
+);
+"""
+
+
+class StoreError(Reason4RecError, RuntimeError):
+    """The store cannot be opened or written (locked, damaged, not ours); the message says which."""
+
+
+class ReviewInputError(Reason4RecError, ValueError):
+    """A review was refused: the message names the field and why."""
+
+
+class UnknownEntityError(Reason4RecError, KeyError):
+    """A user or item id that the store has never seen."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReview:
+    review_id: str
+    user_id: str
+    item_id: str
+    rating: float
+    timestamp: int
+    text: str
+    title: str
+    revision: int
+    status: str
+    summary_version: str | None
+
+    def as_review(self, position: int = 0) -> Review:
+        return Review(self.user_id, self.item_id, self.rating, self.timestamp, self.text, self.title, position)
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    review: StoredReview
+    outcome: str
+    """``created``, ``unchanged`` (an idempotent retry) or ``replaced`` (old version in history)."""
+
+
+class ReviewStore:
+    """Reviews, users and items in SQLite; safe for several processes (SQLite serialises writers)."""
+
+    def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables and application_id != _APPLICATION_ID:
+                raise StoreError(f"{self.path} is a SQLite file but not a reason4rec review store")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._write():
+                for statement in filter(str.strip, _SCHEMA.split(";")):  # IF NOT EXISTS: idempotent
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot open review store {self.path}: {err} "
+                             "(damaged, locked, or not a SQLite file)") from err
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One IMMEDIATE transaction: the write lock is taken up front, committed or rolled back."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"review store {self.path} is busy (another process holds its write lock "
+                             f"longer than the timeout): {err}") from err
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def add(self, user_id: str, item_id: str, rating: float, text: str, *, timestamp: int | None = None,
+            title: str = "", item_title: str | None = None) -> AddResult:
+        """Validate and store one review durably; new users and items are created on the way."""
+        user_id, item_id = _check_id("user", user_id), _check_id("item", item_id)
+        rating, text = _check_rating(rating), _check_text(text)
+        timestamp = int(time.time()) if timestamp is None else int(timestamp)
+        rid, now = review_id(user_id, item_id), time.time()
+        with self._write():
+            self._db.execute("INSERT OR IGNORE INTO users VALUES (?, ?)", (user_id, now))
+            self._db.execute("INSERT OR IGNORE INTO items VALUES (?, ?, ?)", (item_id, item_title, now))
+            if item_title:
+                self._db.execute("UPDATE items SET title = ? WHERE item_id = ?", (item_title, item_id))
+            old = self._db.execute("SELECT * FROM reviews WHERE review_id = ?", (rid,)).fetchone()
+            if old is not None and (old["rating"], old["text"], old["title"]) == (rating, text, title):
+                outcome = "unchanged"
+            elif old is not None:
+                self._db.execute("INSERT INTO review_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (rid, old["revision"], old["rating"], old["timestamp"], old["text"],
+                                  old["title"], now))
+                self._db.execute("UPDATE reviews SET rating=?, timestamp=?, text=?, title=?, "
+                                 "revision=revision+1, status='pending', summary_version=NULL "
+                                 "WHERE review_id=?", (rating, timestamp, text, title, rid))
+                outcome = "replaced"
+            else:
+                self._db.execute("INSERT INTO reviews (review_id, user_id, item_id, rating, timestamp, "
+                                 "text, title, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                                 (rid, user_id, item_id, rating, timestamp, text, title))
+                outcome = "created"
+        return AddResult(self.get(rid), outcome)
+
+    def import_reviews(self, reviews: Iterable[Review], item_titles: dict[str, str] | None = None) -> int:
+        """Bulk load (one transaction, all or nothing); reviews already stored are left as they are."""
+        rows = list(reviews)
+        now, titles = time.time(), item_titles or {}
+        with self._write():
+            self._db.executemany("INSERT OR IGNORE INTO users VALUES (?, ?)", {(r.user_id, now) for r in rows})
+            self._db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?)",
+                                 {(r.item_id, titles.get(r.item_id), now) for r in rows})
+            before = self._count("reviews")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO reviews (review_id, user_id, item_id, rating, timestamp, text, title, "
+                "status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [(r.review_id, r.user_id, r.item_id, r.rating, r.timestamp, r.text, r.title) for r in rows])
+            return self._count("reviews") - before
+
+    def mark_summarized(self, review_ids: Iterable[str], version: str) -> None:
+        with self._write():
+            self._db.executemany("UPDATE reviews SET status='summarized', summary_version=? WHERE review_id=?",
+                                 [(version, rid) for rid in review_ids])
+
+    # ------------------------------------------------------------------ reading
+    def get(self, rid: str) -> StoredReview:
+        row = self._db.execute("SELECT * FROM reviews WHERE review_id = ?", (rid,)).fetchone()
+        if row is None:
+            raise UnknownEntityError(f"no review {rid!r} in {self.path}")
+        return _stored(row)
+
+    def user_reviews(self, user_id: str) -> list[StoredReview]:
+        """The user's reviews in time order; UnknownEntityError for a user never seen."""
+        if not self._exists("users", "user_id", user_id):
+            raise UnknownEntityError(f"unknown user {user_id!r}: no review by this user is stored")
+        return [_stored(r) for r in self._db.execute(
+            "SELECT * FROM reviews WHERE user_id = ? ORDER BY timestamp, rowid", (user_id,))]
+
+    def item_reviews(self, item_id: str) -> list[StoredReview]:
+        if not self._exists("items", "item_id", item_id):
+            raise UnknownEntityError(f"unknown item {item_id!r}: no review of this item is stored")
+        return [_stored(r) for r in self._db.execute(
+            "SELECT * FROM reviews WHERE item_id = ? ORDER BY timestamp, rowid", (item_id,))]
+
+    def item_title(self, item_id: str) -> str:
+        row = self._db.execute("SELECT title FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise UnknownEntityError(f"unknown item {item_id!r}")
+        return row["title"] or item_id
+
+    def pending(self, limit: int | None = None) -> list[StoredReview]:
+        """Reviews stored but not yet summarized into the memory (what a sync must finish)."""
+        query = "SELECT * FROM reviews WHERE status = 'pending' ORDER BY rowid"
+        rows = self._db.execute(query + (f" LIMIT {int(limit)}" if limit else ""))
+        return [_stored(r) for r in rows]
+
+    def history(self, rid: str) -> list[dict]:
+        """Earlier versions of a replaced review, oldest first."""
+        return [dict(r) for r in self._db.execute(
+            "SELECT * FROM review_history WHERE review_id = ? ORDER BY revision", (rid,))]
+
+    def counts(self) -> dict[str, int]:
+        return {table: self._count(table) for table in ("users", "items", "reviews")} | {
+            "pending": self._db.execute("SELECT count(*) FROM reviews WHERE status='pending'").fetchone()[0]}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ReviewStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, table: str) -> int:
+        return self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def _exists(self, table: str, column: str, value: str) -> bool:
+        return self._db.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (value,)).fetchone() is not None
+
+
+def _stored(row: sqlite3.Row) -> StoredReview:
+    return StoredReview(row["review_id"], row["user_id"], row["item_id"], row["rating"], row["timestamp"],
+                        row["text"], row["title"], row["revision"], row["status"], row["summary_version"])
+
+
+def _check_id(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ReviewInputError(f"{kind} id must be a non-empty string, got {value!r}")
+    value = value.strip()
+    if len(value) > MAX_ID_LENGTH:
+        raise ReviewInputError(f"{kind} id is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise ReviewInputError(f"{kind} id {value!r} contains control characters")
+    return value
+
+
+def _check_rating(value: float) -> float:
+    try:
+        rating = float(value)
+    except (TypeError, ValueError):
+        raise ReviewInputError(f"rating must be a number from 1 to 5, got {value!r}") from None
+    if not math.isfinite(rating) or not 1 <= rating <= 5:
+        raise ReviewInputError(f"rating must be from 1 to 5, got {value!r}")
+    return rating
+
+
+def _check_text(value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ReviewInputError("review text is empty: a review needs words to summarize")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ReviewInputError(f"review text is {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return value.strip()

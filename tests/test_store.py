@@ -1,0 +1,120 @@
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from reason4rec.memory.store import ReviewInputError, ReviewStore, StoreError, UnknownEntityError
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ReviewStore(tmp_path / "reviews.sqlite") as opened:
+        yield opened
+
+
+def test_add_is_durable_and_creates_users_and_items(store, tmp_path):
+    result = store.add("U1", "B01", 4, "  Warm tone, a little hum. ", timestamp=100, item_title="Pedal")
+    assert result.outcome == "created" and result.review.status == "pending"
+    with ReviewStore(tmp_path / "reviews.sqlite") as again:  # a new connection sees it at once
+        [review] = again.user_reviews("U1")
+        assert (review.rating, review.text, review.timestamp) == (4.0, "Warm tone, a little hum.", 100)
+        assert again.item_title("B01") == "Pedal"
+        assert again.counts() == {"users": 1, "items": 1, "reviews": 1, "pending": 1}
+
+
+def test_retries_are_idempotent_and_changes_keep_history(store):
+    first = store.add("U1", "B01", 4, "good", timestamp=1)
+    assert store.add("U1", "B01", 4, "good", timestamp=1).outcome == "unchanged"
+    store.mark_summarized([first.review.review_id], "summarizer-v1")
+    changed = store.add("U1", "B01", 2, "it broke after a week", timestamp=9)
+    assert changed.outcome == "replaced" and changed.review.revision == 2
+    assert changed.review.status == "pending" and changed.review.summary_version is None
+    [old] = store.history(first.review.review_id)
+    assert (old["rating"], old["text"], old["revision"]) == (4.0, "good", 1)
+    assert store.counts()["reviews"] == 1
+
+
+def test_pending_until_summarized(store):
+    a = store.add("U1", "B01", 5, "great").review
+    b = store.add("U2", "B01", 3, "fine").review
+    assert [r.review_id for r in store.pending()] == [a.review_id, b.review_id]
+    store.mark_summarized([a.review_id], "v1")
+    assert [r.review_id for r in store.pending()] == [b.review_id]
+    assert store.get(a.review_id).summary_version == "v1"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("U", "I", 0, "x"), "rating must be from 1 to 5"),
+    (("U", "I", 5.5, "x"), "rating must be from 1 to 5"),
+    (("U", "I", float("nan"), "x"), "rating must be from 1 to 5"),
+    (("U", "I", "five", "x"), "rating must be a number"),
+    (("U", "I", 4, "   "), "review text is empty"),
+    (("U", "I", 4, "x" * 20_001), "the limit is 20,000"),
+    (("", "I", 4, "x"), "user id must be a non-empty string"),
+    (("U\x00", "I", 4, "x"), "control characters"),
+    (("U", "I" * 300, 4, "x"), "the limit is 256"),
+])
+def test_bad_input_is_refused_and_nothing_is_written(store, args, message):
+    with pytest.raises(ReviewInputError, match=message):
+        store.add(*args)
+    assert store.counts()["reviews"] == 0
+
+
+def test_odd_ids_round_trip(store):
+    store.add("user with spaces/ü", "item'; DROP TABLE reviews;--", 5, "fine")
+    assert store.user_reviews("user with spaces/ü")[0].item_id == "item'; DROP TABLE reviews;--"
+
+
+def test_unknown_user_and_item_are_named(store):
+    with pytest.raises(UnknownEntityError, match="unknown user 'nobody'"):
+        store.user_reviews("nobody")
+    with pytest.raises(UnknownEntityError, match="unknown item 'B404'"):
+        store.item_reviews("B404")
+
+
+def test_bulk_import_of_the_shipped_data_is_resumable(store, shipped):
+    assert store.import_reviews(shipped.reviews[:500]) == 500
+    assert store.import_reviews(shipped.reviews) == len(shipped) - 500
+    assert store.counts()["reviews"] == len(shipped) == 10_261
+
+
+def test_foreign_and_corrupt_files_give_clear_errors(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="cannot open review store"):
+        ReviewStore(garbage)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="not a reason4rec review store"):
+        ReviewStore(foreign)
+
+
+def test_a_held_write_lock_gives_a_clear_busy_error(tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    ReviewStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="busy"):
+            ReviewStore(path, timeout_s=0.2).add("U", "I", 4, "x")
+    finally:
+        holder.execute("ROLLBACK")
+
+
+def test_kill_9_right_after_add_loses_nothing(tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from reason4rec.memory.store import ReviewStore\n"
+        f"store = ReviewStore({str(path)!r})\n"
+        "store.add('U1', 'B01', 5, 'kept even though we die next')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -9, result.stderr
+    with ReviewStore(path) as store:
+        [review] = store.user_reviews("U1")
+        assert review.text == "kept even though we die next" and review.status == "pending"

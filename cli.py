@@ -257,18 +257,16 @@ def adapters_show(
     path: Annotated[Optional[Path], typer.Argument(help="A run folder or adapters folder (default: the shipped ones).", show_default=False)] = None,
 ) -> None:
     """List adapters with their cards (recipe, data, steps, loss, time)."""
-    from .experts.adapters import EXPERTS, AdapterCard, shipped_adapters_root
+    from .experts.adapters import AdapterCard, shipped_adapters_root
+    from .experts.shipping import find_adapters
 
     root = path or shipped_adapters_root()
-    found = 0
-    for name in EXPERTS:
-        for folder in (root / name, root / name / "adapter"):
-            if (folder / "card.json").is_file():
-                card = AdapterCard.load(folder)
-                found += 1
-                console.print(f"[bold]{name}[/] {folder}: recipe {card.recipe}, base {card.base_model}, "
-                              f"prompts {card.prompt_version}, {card.training.get('examples')} examples, "
-                              f"{card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
+    found = find_adapters(root)
+    for name, folder in found.items():
+        card = AdapterCard.load(folder)
+        console.print(f"[bold]{name}[/] {folder}: recipe {card.recipe}, base {card.base_model}, "
+                      f"prompts {card.prompt_version}, {card.training.get('examples')} examples, "
+                      f"{card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
     if not found:
         raise Reason4RecError(f"no adapters under {root}")
 
@@ -339,26 +337,25 @@ def _show_deliberations(config: Config, dataset, count: int, adapters: Path | No
     """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
     from rich.panel import Panel
 
-    from .experts.adapters import AdapterCard
+    from .experts.adapters import prompt_shape
     from .experts.loading import local_backend
     from .experts.prompts import parse_summary, predictor_messages, reasoner_messages
     from .experts.shipping import adapter_dirs, summary_cache
-    from .experts.summaries import history_reviews, summarize_reviews, target_context
+    from .experts.summaries import target_contexts
     from .training.splits import build_targets, make_split
 
     _quiet_transformers()
-    dirs = adapter_dirs(adapters, with_one_step=False)
-    k = int(AdapterCard.load(dirs["predictor"]).data.get("history_k", config.data.history_k))
     with console.status("loading the base model and the expert adapters ...") as status:
-        backend = local_backend(config, dirs, status=lambda m: status.update(m))
+        backend = local_backend(config, adapter_dirs(adapters, with_one_step=False),
+                                status=lambda m: status.update(m))
     console.rule(f"[bold]deliberation[/] - {backend.experts.base.describe()}, adapters "
                  f"{', '.join(backend.experts.names)}")
+    shape = prompt_shape(backend.experts.cards, config.data.history_k)
     split = make_split(dataset, "leave-last-out", config.data.seed)
-    chosen = [t for t in build_targets(split, "test", k) if t.has_histories][:count]
-    summaries = summarize_reviews(backend, history_reviews(chosen), summary_cache(config.home, adapters),
-                                  dataset.category, dataset.title)
-    for target in chosen:
-        ctx = target_context(target, summaries, dataset.category, dataset.title)
+    chosen = [t for t in build_targets(split, "test", shape.history_k) if t.has_histories][:count]
+    contexts = target_contexts(backend, chosen, summary_cache(config.home, adapters), dataset.category,
+                               dataset.title, max_review_chars=shape.max_review_chars)
+    for target, ctx in zip(chosen, contexts):
         review = target.review
         console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")
         for entry in ctx.user_history:
@@ -392,7 +389,7 @@ def _show_baselines(config: Config, split_names: list[str], json_path: Path | No
 
 def _evaluate_experts(config: Config, limit: int | None, adapters: Path | None, out: Path | None,
                       one_step: bool, judge_model: str | None) -> None:
-    from .experts.adapters import AdapterCard
+    from .experts.adapters import prompt_shape
     from .experts.loading import local_backend
     from .experts.shipping import adapter_dirs, summary_cache
     from .rendering import metrics_table, progress_bars
@@ -400,16 +397,14 @@ def _evaluate_experts(config: Config, limit: int | None, adapters: Path | None, 
 
     _quiet_transformers()
     dirs = adapter_dirs(adapters, with_one_step=one_step)
-    card = AdapterCard.load(dirs["predictor"])
-    settings = ExpertEvalSettings(
-        split="leave-last-out", limit=limit, seed=config.data.seed,
-        history_k=int(card.data.get("history_k", config.data.history_k)),
-        max_review_chars=int(card.data.get("max_review_chars", 400)),
-        one_step="one_step" in dirs, judge_model=judge_model,
-    )
     dataset = _load_dataset(config)
     with console.status("loading the base model and adapters ..."):
         backend = local_backend(config, dirs)
+    shape = prompt_shape(backend.experts.cards, config.data.history_k)
+    settings = ExpertEvalSettings(
+        split="leave-last-out", limit=limit, seed=config.data.seed, history_k=shape.history_k,
+        max_review_chars=shape.max_review_chars, one_step="one_step" in dirs, judge_model=judge_model,
+    )
     console.print(f"[bold]experts[/] {', '.join(backend.experts.names)} on {backend.experts.base.describe()}")
     with progress_bars(console) as bars:
         result = evaluate_experts(config, dataset, backend, settings, summary_cache(config.home, adapters),

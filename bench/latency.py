@@ -39,11 +39,11 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from reason4rec.config import load_config
-    from reason4rec.experts.adapters import AdapterCard
+    from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.loading import local_backend
-    from reason4rec.experts.prompts import predictor_messages, reasoner_messages, summarizer_messages
+    from reason4rec.experts.prompts import predictor_messages, reasoner_messages, render_chat, summarizer_messages
     from reason4rec.experts.shipping import adapter_dirs, summary_cache
-    from reason4rec.experts.summaries import history_reviews, summarize_reviews, target_context
+    from reason4rec.experts.summaries import target_contexts
     from reason4rec.rendering import progress_bars
     from reason4rec.training.data import load_shipped
     from reason4rec.training.splits import build_targets, make_split
@@ -52,15 +52,14 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     console = Console()
     config = load_config()
-    dirs = adapter_dirs(args.adapters, with_one_step=False)
-    k = int(AdapterCard.load(dirs["predictor"]).data.get("history_k", 3))
-    backend = local_backend(config, dirs, batch_size=8)
+    backend = local_backend(config, adapter_dirs(args.adapters, with_one_step=False), batch_size=8)
+    shape = prompt_shape(backend.experts.cards)
+    k = shape.history_k
     dataset = load_shipped()
     split = make_split(dataset, "leave-last-out")
     targets = [t for t in build_targets(split, "test", k) if t.has_histories][: max(8, args.targets)]
-    cache = summary_cache(config.home, args.adapters)
-    summaries = summarize_reviews(backend, history_reviews(targets), cache, dataset.category, dataset.title)
-    contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in targets]
+    contexts = target_contexts(backend, targets, summary_cache(config.home, args.adapters), dataset.category,
+                               dataset.title, max_review_chars=shape.max_review_chars)
     timed = list(zip(targets, contexts))[: args.targets]
 
     stages: dict[str, list[float]] = {"summarizer": [], "reasoner": [], "predictor": [], "deliberation": []}
@@ -71,7 +70,8 @@ def main() -> None:
             review = target.user_history[-1]
             t0 = time.perf_counter()
             backend.generate("summarizer", [summarizer_messages(dataset.category, dataset.title(review.item_id),
-                                                                review.rating, review.text, 400)])
+                                                                review.rating, review.text,
+                                                                shape.max_review_chars)])
             t1 = time.perf_counter()
             [reason] = backend.generate("reasoner", [reasoner_messages(ctx)])
             t2 = time.perf_counter()
@@ -94,8 +94,7 @@ def main() -> None:
         for batch in (1, 8):
             prompts = [reasoner_messages(c) for c in contexts[:batch]]
             tok = backend.experts.tokenizer
-            text = tok.apply_chat_template(prompts[0], tokenize=False, add_generation_prompt=True)
-            ids = tok(text, add_special_tokens=False)["input_ids"]
+            ids = tok(render_chat(tok, prompts[0]), add_special_tokens=False)["input_ids"]
             t0 = time.perf_counter()
             with torch.inference_mode(), backend.experts.use("reasoner") as model:
                 model(input_ids=torch.tensor([ids]))

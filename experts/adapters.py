@@ -128,6 +128,25 @@ def check_adapter(folder: Path, expected_expert: str, base: LoadedModel) -> Adap
     return card
 
 
+@dataclass(frozen=True, slots=True)
+class PromptShape:
+    """The prompt sizes the adapters were trained with; inference must use the same."""
+
+    history_k: int
+    max_review_chars: int
+
+
+def prompt_shape(cards: Mapping[str, AdapterCard], default_history_k: int = 10,
+                 default_review_chars: int = 400) -> PromptShape:
+    """History length from the Predictor's card, review cut from the Summarizer's (their recipe)."""
+    predictor, summarizer = cards.get("predictor"), cards.get("summarizer")
+    return PromptShape(
+        history_k=int(predictor.data.get("history_k", default_history_k)) if predictor else default_history_k,
+        max_review_chars=int(summarizer.data.get("max_review_chars", default_review_chars))
+        if summarizer else default_review_chars,
+    )
+
+
 class ExpertModel:
     """One base model carrying several named LoRA adapters; :meth:`use` picks one per call."""
 

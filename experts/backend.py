@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .adapters import ExpertModel
-from .prompts import RATING_PREFIX, Messages
+from .prompts import RATING_PREFIX, Messages, render_chat
 from .rating import RatingDistribution, RatingError
 
 TextCallback = Callable[[int, str], None]
@@ -78,7 +78,7 @@ class LocalBackend:
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
-        texts = [self._chat_text(c) for c in conversations]
+        texts = [render_chat(self.experts.tokenizer, c) for c in conversations]
         outputs: list[str] = []
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start:start + self.batch_size]
@@ -144,7 +144,7 @@ class LocalBackend:
         if len(prefixes) != len(conversations):
             raise ValueError("response_prefixes must match conversations one to one")
         tokenizer = self.experts.tokenizer
-        encoded = [self._rating_ids(self._chat_text(c) + p.strip() + ("\n" if p.strip() else "")
+        encoded = [self._rating_ids(render_chat(self.experts.tokenizer, c) + p.strip() + ("\n" if p.strip() else "")
                                     + RATING_PREFIX) for c, p in zip(conversations, prefixes)]
         results: list[RatingDistribution] = []
         pad = tokenizer.pad_token_id
@@ -177,11 +177,6 @@ class LocalBackend:
                               f"{RATING_PREFIX!r}; the Predictor needs that")
         return variants[0][:common], [v[common] for v in variants]
 
-    def _chat_text(self, conversation: Messages) -> str:
-        tokenizer = self.experts.tokenizer
-        if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-        return "\n\n".join(m["content"] for m in conversation) + "\n\n"
 
 
 class _RowStreamer:

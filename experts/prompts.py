@@ -163,12 +163,8 @@ def predictor_messages(ctx: TargetContext, analysis: str | None) -> Messages:
     The reward model uses this same prompt with the user's real review (or ``none``) as analysis.
     """
     body = (
-        f"Category: {clean_text(ctx.category, 60)}. Item: {clean_text(ctx.item_title, 120)}.\n"
-        f"The user's past reviews (rating):\n{_history(ctx.user_history, ratings=True)}\n"
-        f"User's mean rating: {_mean(ctx.user_mean, ctx.user_count)}\n"
-        f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
-        f"Item's mean rating: {_mean(ctx.item_mean, ctx.item_count)}\n"
-        f"Analysis: {clean_text(analysis, 700) if analysis else NO_ANALYSIS}\n"
+        _rated_view(ctx)
+        + f"Analysis: {clean_text(analysis, 700) if analysis else NO_ANALYSIS}\n"
         "Predict the user's rating of this item from 1 to 5."
     )
     return _chat("rating predictor", body)
@@ -176,14 +172,7 @@ def predictor_messages(ctx: TargetContext, analysis: str | None) -> Messages:
 
 def one_step_messages(ctx: TargetContext) -> Messages:
     """The ablation: one adapter sees the Predictor's view, reasons, then rates."""
-    body = (
-        f"Category: {clean_text(ctx.category, 60)}. Item: {clean_text(ctx.item_title, 120)}.\n"
-        f"The user's past reviews (rating):\n{_history(ctx.user_history, ratings=True)}\n"
-        f"User's mean rating: {_mean(ctx.user_mean, ctx.user_count)}\n"
-        f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
-        f"Item's mean rating: {_mean(ctx.item_mean, ctx.item_count)}\n"
-        "Explain in one paragraph whether the item suits the user, then give the rating."
-    )
+    body = _rated_view(ctx) + "Explain in one paragraph whether the item suits the user, then give the rating."
     return _chat("recommender", body)
 
 
@@ -194,6 +183,28 @@ def rating_response(rating: float) -> str:
 
 def one_step_response(reason: str, rating: float) -> str:
     return f"{reason.strip()}\n{rating_response(rating)}"
+
+
+def _rated_view(ctx: TargetContext) -> str:
+    """The Predictor's view of a target (shared with the one-step ablation): ratings and means."""
+    return (
+        f"Category: {clean_text(ctx.category, 60)}. Item: {clean_text(ctx.item_title, 120)}.\n"
+        f"The user's past reviews (rating):\n{_history(ctx.user_history, ratings=True)}\n"
+        f"User's mean rating: {_mean(ctx.user_mean, ctx.user_count)}\n"
+        f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
+        f"Item's mean rating: {_mean(ctx.item_mean, ctx.item_count)}\n"
+    )
+
+
+def render_chat(tokenizer, messages: Messages) -> str:
+    """The exact text a model sees for ``messages``, ending where its answer starts.
+
+    Training and inference both go through here, so the two can never drift apart. A tokenizer
+    without a chat template gets the turns joined by blank lines.
+    """
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
 
 def _history(entries: tuple[HistoryEntry, ...], ratings: bool) -> str:

@@ -57,6 +57,18 @@ def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...]
     return lines
 
 
+def find_adapters(root: Path, names: tuple[str, ...] = EXPERTS) -> dict[str, Path]:
+    """Expert -> folder of each adapter under ``root``, laid out as shipped (``<root>/<expert>``)
+    or as a training run (``<root>/<expert>/adapter``)."""
+    found = {}
+    for name in names:
+        for folder in (root / name, root / name / "adapter"):
+            if (folder / CARD).is_file():
+                found[name] = folder
+                break
+    return found
+
+
 def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict[str, Path]:
     """Expert name -> adapter folder from a shipped-style folder, a run folder, or the package."""
     from .adapters import SERVING_EXPERTS, shipped_adapter_dirs
@@ -65,12 +77,7 @@ def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict
     if source is None:
         return shipped_adapter_dirs(names=names)
     source = Path(source).expanduser()
-    found = {}
-    for name in names:
-        for folder in (source / name, source / name / "adapter"):
-            if (folder / CARD).is_file():
-                found[name] = folder
-                break
+    found = find_adapters(source, names)
     missing = [name for name in SERVING_EXPERTS if name not in found]
     if missing:
         raise Reason4RecError(f"no {', '.join(missing)} adapter under {source} "

@@ -110,6 +110,23 @@ def summarize_reviews(
     return result
 
 
+def target_contexts(
+    backend: Backend,
+    targets: Sequence[Target],
+    cache: SummaryCache,
+    category: str,
+    title: Callable[[str], str] = lambda item_id: item_id,
+    *,
+    batch_size: int = 16,
+    max_review_chars: int = 600,
+    progress: ProgressCallback | None = None,
+) -> list[TargetContext]:
+    """Prompt views of ``targets``: their history reviews summarised (cached) first."""
+    summaries = summarize_reviews(backend, history_reviews(targets), cache, category, title,
+                                  batch_size=batch_size, max_review_chars=max_review_chars, progress=progress)
+    return [target_context(t, summaries, category, title) for t in targets]
+
+
 def history_reviews(targets: Iterable[Target]) -> list[Review]:
     """Every review any of ``targets`` shows as history (what must be summarized first)."""
     seen: dict[str, Review] = {}

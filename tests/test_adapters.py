@@ -63,3 +63,11 @@ def test_unknown_adapter_name_is_refused(tiny_backend):
     with pytest.raises(AdapterError, match="no 'critic' adapter"):
         with tiny_backend.experts.use("critic"):
             pass
+
+
+def test_prompt_shape_comes_from_the_cards(tiny_backend):
+    from reason4rec.experts.adapters import prompt_shape
+
+    shape = prompt_shape(tiny_backend.experts.cards)
+    assert (shape.history_k, shape.max_review_chars) == (2, 200)  # the tiny recipe's values
+    assert prompt_shape({}, default_history_k=7) == type(shape)(7, 400)

@@ -56,3 +56,10 @@ def test_stages_need_their_predecessors(tiny_config, tiny_recipe_path, tmp_path)
         pipeline.run(["reward"])
     with pytest.raises(PipelineError, match="unknown stage"):
         pipeline.run(["everything"])
+
+
+def test_stages_share_the_prompt_views_of_one_target_set(tiny_config, tiny_recipe_path, tiny_run):
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
+    first = pipeline._contexts(pipeline._reasoner_targets)
+    assert pipeline._contexts(pipeline._reasoner_targets) is first  # the Summarizer is not reloaded
+    assert len(first) == 6 and all(ctx.user_history for ctx in first)

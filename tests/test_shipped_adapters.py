@@ -28,16 +28,18 @@ def test_shipped_adapters_are_small_and_carded():
 def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_path):
     from reason4rec.experts.prompts import parse_summary, predictor_messages, reasoner_messages
     from reason4rec.experts.shipping import summary_cache
-    from reason4rec.experts.summaries import history_reviews, summarize_reviews, target_context
+    from reason4rec.experts.adapters import prompt_shape
+    from reason4rec.experts.summaries import target_contexts
     from reason4rec.training.splits import build_targets, make_split
 
     config, backend = shipped_backend
-    k = int(backend.experts.cards["predictor"].data["history_k"])
+    shape = prompt_shape(backend.experts.cards)
+    assert (shape.history_k, shape.max_review_chars) == (3, 400)  # what cpu-small trained with
     split = make_split(shipped, "leave-last-out")
-    target = next(t for t in build_targets(split, "test", k) if t.has_histories)
-    summaries = summarize_reviews(backend, history_reviews([target]), summary_cache(tmp_path), shipped.category)
-    assert all(parse_summary(s).well_formed for s in summaries.values())
-    ctx = target_context(target, summaries, shipped.category)
+    target = next(t for t in build_targets(split, "test", shape.history_k) if t.has_histories)
+    [ctx] = target_contexts(backend, [target], summary_cache(tmp_path), shipped.category,
+                            max_review_chars=shape.max_review_chars)
+    assert all(parse_summary(e.summary).well_formed for e in (*ctx.user_history, *ctx.item_history))
     [reason] = backend.generate("reasoner", [reasoner_messages(ctx)])
     assert len(reason.split()) >= 5
     [dist] = backend.rate("predictor", [predictor_messages(ctx, reason)])

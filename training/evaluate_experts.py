@@ -32,7 +32,7 @@ import numpy as np
 from ..config import Config
 from ..experts.backend import Backend
 from ..experts.prompts import RATING_PREFIX, one_step_messages, predictor_messages, reasoner_messages
-from ..experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
+from ..experts.summaries import SummaryCache, target_contexts
 from .data import ReviewDataset
 from .evaluate import MetricRow, baseline_models, mae, rmse, score_model
 from .splits import build_targets, make_split
@@ -123,11 +123,10 @@ def evaluate_experts(
     say(f"{len(targets)} {settings.split} test targets (history K={settings.history_k})")
 
     started = time.perf_counter()
-    summaries = summarize_reviews(backend, history_reviews(targets), cache, dataset.category, dataset.title,
-                                  batch_size=settings.summary_batch, max_review_chars=settings.max_review_chars,
-                                  progress=bars("Summarizer: history reviews (cached)"))
+    contexts = target_contexts(backend, targets, cache, dataset.category, dataset.title,
+                               batch_size=settings.summary_batch, max_review_chars=settings.max_review_chars,
+                               progress=bars("Summarizer: history reviews (cached)"))
     timings["summaries_s"] = time.perf_counter() - started
-    contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in targets]
 
     reasons = _generate(backend, "reasoner", [reasoner_messages(c) for c in contexts],
                         settings.batch_size, bars("Reasoner: reasons"), timings, "reasoner_s")
@@ -139,10 +138,11 @@ def evaluate_experts(
     one_step_reasons: list[str] = []
     one_step = []
     if settings.one_step:
+        one_step_prompts = [one_step_messages(c) for c in contexts]
         one_step_reasons = [_cut_rating(t) for t in _generate(
-            backend, "one_step", [one_step_messages(c) for c in contexts], settings.batch_size,
+            backend, "one_step", one_step_prompts, settings.batch_size,
             bars("One-step: reason + rating"), timings, "one_step_s")]
-        one_step = backend.rate("one_step", [one_step_messages(c) for c in contexts],
+        one_step = backend.rate("one_step", one_step_prompts,
                                 response_prefixes=[r or "(no reason)" for r in one_step_reasons])
 
     true = [t.review.rating for t in targets]

@@ -44,7 +44,7 @@ from ..experts.prompts import (
     reasoner_messages,
     summarizer_messages,
 )
-from ..experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
+from ..experts.summaries import SummaryCache, target_contexts
 from .data import Review, ReviewDataset, load_configured
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons
@@ -81,6 +81,7 @@ class TrainingPipeline:
         self.dataset = dataset or load_dataset(config)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
         self._reward_targets, self._reasoner_targets = self._sample_targets()
+        self._context_memo: dict[tuple[str, ...], list[TargetContext]] = {}
 
     # ------------------------------------------------------------------ orchestration
     def run(self, stages: Sequence[str], force: bool = False) -> dict[str, AdapterCard]:
@@ -128,19 +129,20 @@ class TrainingPipeline:
         return targets[:n_reward], targets[n_reward:n_reward + n_reason]
 
     def _contexts(self, targets: Sequence[Target]) -> list[TargetContext]:
-        """Prompt views of ``targets``, summarising their history reviews with the trained Summarizer."""
-        summaries = self._history_summaries(targets)
-        return [target_context(t, summaries, self.dataset.category, self.dataset.title) for t in targets]
+        """Prompt views of ``targets``, summarising their history reviews with the trained Summarizer.
 
-    def _history_summaries(self, targets: Sequence[Target]) -> dict[str, str]:
-        backend = local_backend(self.config, {"summarizer": self._require("summarizer")},
-                                batch_size=self.recipe.summary_batch)
-        cache = SummaryCache(self.run_dir / "summaries.jsonl")
-        reviews = history_reviews(targets)
-        return summarize_reviews(backend, reviews, cache, self.dataset.category, self.dataset.title,
-                                 batch_size=self.recipe.summary_batch,
-                                 max_review_chars=self.recipe.max_review_chars,
-                                 progress=self.bars("summarising history reviews"))
+        Remembered per target set: the reasoner, predictor and one-step stages share theirs, so a
+        full run loads the Summarizer for them once.
+        """
+        key = tuple(t.review.review_id for t in targets)
+        if key not in self._context_memo:
+            backend = local_backend(self.config, {"summarizer": self._require("summarizer")},
+                                    batch_size=self.recipe.summary_batch)
+            self._context_memo[key] = target_contexts(
+                backend, targets, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category,
+                self.dataset.title, batch_size=self.recipe.summary_batch,
+                max_review_chars=self.recipe.max_review_chars, progress=self.bars("summarising history reviews"))
+        return self._context_memo[key]
 
     # ------------------------------------------------------------------ stages
     def _stage_summarizer(self) -> AdapterCard:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Reason4RecError
-from ..experts.prompts import Messages
+from ..experts.prompts import Messages, render_chat
 
 if TYPE_CHECKING:
     from ..experts.base_model import LoadedModel
@@ -108,10 +108,7 @@ def encode_example(tokenizer: Any, example: SFTExample, max_length: int) -> tupl
 
     Returns the encoded row and whether it had to be truncated.
     """
-    if tokenizer.chat_template:
-        prompt = tokenizer.apply_chat_template(example.messages, tokenize=False, add_generation_prompt=True)
-    else:
-        prompt = "\n\n".join(m["content"] for m in example.messages) + "\n\n"
+    prompt = render_chat(tokenizer, example.messages)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(example.response, add_special_tokens=False)["input_ids"]
     end = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None

@@ -37,6 +37,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(config_app, name="config")
 adapters_app = typer.Typer(help="Inspect and export expert adapters.", no_args_is_help=True)
 app.add_typer(adapters_app, name="adapters")
+memory_app = typer.Typer(help="The review store and the vector memory of preferences.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 
 console = Console(highlight=False)
 
@@ -63,6 +65,10 @@ MetaOption = Annotated[
 ]
 ModelOption = Annotated[
     Optional[str], typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
+]
+AdaptersOption = Annotated[
+    Optional[Path],
+    typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False),
 ]
 DeviceOption = Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.", show_default=False)]
 DtypeOption = Annotated[Optional[str], typer.Option(help="auto, float32, bfloat16, float16.", show_default=False)]
@@ -291,6 +297,202 @@ def config_show(config_file: ConfigOption = None) -> None:
     """Print the configuration after defaults, file, environment and flags are applied."""
     config = _config(config_file)
     console.print_json(config.model_dump_json())
+
+
+class BulkChoice(str, Enum):
+    lexicon = "lexicon"
+    summarizer = "summarizer"
+
+
+@memory_app.command("build")
+def memory_build(
+    rebuild: Annotated[bool, typer.Option(help="Move the vector folder aside and rebuild it from the review store.")] = False,
+    summaries: Annotated[Optional[BulkChoice], typer.Option(help="Summaries for imported reviews with none cached: lexicon (fast) or summarizer (a GPU job).", show_default=False)] = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    reviews: ReviewsOption = None,
+    meta: MetaOption = None,
+) -> None:
+    """Fill the memory from a dataset (the shipped one by default); resumable, reuses cached summaries."""
+    from .memory.summarizers import LexiconSummarizer, cached_summaries
+    from .rendering import progress_bars
+
+    config = _config(config_file, home=home, reviews=reviews, meta=meta)
+    if summaries is not None:
+        config.memory.bulk_summaries = summaries.value
+    dataset = _load_dataset(config)
+    with _open_memory(config, dataset.category, rebuild=rebuild) as memory:
+        needs_expert = config.memory.bulk_summaries == "summarizer" or any(
+            r.origin == "added" or r.revision > 1 for r in memory.store.pending())
+        summarizer = _summarizer(config, adapters, dataset.category) if needs_expert else None
+        bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
+        cache, version = cached_summaries(config, adapters)
+        with progress_bars(console) as bars:
+            report = memory.build(dataset, summarizer=summarizer, bulk=bulk, cache=cache, cache_version=version,
+                                  bars=bars)
+        console.print(f"imported {report.imported:,} new reviews; summaries: {report.from_cache:,} reused from "
+                      f"the Summarizer cache, {_counts(report.summarized)}; {report.profiles:,} profiles written "
+                      f"in {report.seconds:.0f} s")
+        _print_status(memory.status())
+
+
+@memory_app.command("add-review")
+def memory_add_review(
+    user: Annotated[str, typer.Option(help="User id (created on a first review).")],
+    item: Annotated[str, typer.Option(help="Item id (created on a first review).")],
+    rating: Annotated[float, typer.Option(help="Stars, 1 to 5.")],
+    text: Annotated[str, typer.Option(help="The review text; '-' reads it from stdin.")],
+    title: Annotated[str, typer.Option(help="The review's headline.")] = "",
+    item_title: Annotated[Optional[str], typer.Option(help="The item's name, if known.", show_default=False)] = None,
+    timestamp: Annotated[Optional[int], typer.Option(help="Unix time (default now).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Store a review durably, summarize it and refresh the user's and item's profiles."""
+    from dataclasses import asdict
+
+    config = _config(config_file, home=home)
+    text = sys.stdin.read() if text == "-" else text
+    category = config.data.category or _shipped_category()
+    with _open_memory(config, category) as memory:
+        summarizer = _summarizer(config, adapters, category)
+        if memory.store.counts()["pending"]:
+            memory.sync(summarizer, bulk=_lexicon())  # the work an earlier run left behind
+        result = memory.add_review(user, item, rating, text, summarizer=summarizer, timestamp=timestamp,
+                                   title=title, item_title=item_title)
+    if as_json:
+        console.print_json(json.dumps(asdict(result)))
+        return
+    verb = {"created": "stored", "unchanged": "already stored", "replaced": "replaced (old version kept)"}
+    console.print(f"review {escape(result.review.review_id)} {verb[result.outcome]}")
+    if result.pending:
+        console.print(f"[yellow]summary pending[/]: {escape(result.error or 'not summarized yet')}; "
+                      "the review is safe; `reason4rec memory sync` finishes it")
+    else:
+        console.print(escape(result.summary or ""))
+        console.print(f"[dim]searchable after {result.seconds:.1f} s[/]")
+
+
+@memory_app.command("sync")
+def memory_sync(adapters: AdaptersOption = None, config_file: ConfigOption = None, home: HomeOption = None) -> None:
+    """Finish what an interrupted or failed update left: pending reviews and stale profiles."""
+    from .rendering import progress_bars
+
+    config = _config(config_file, home=home)
+    category = config.data.category or _shipped_category()
+    with _open_memory(config, category) as memory:
+        pending = memory.store.pending()
+        summarizer = _summarizer(config, adapters, category) if any(
+            r.origin == "added" or r.revision > 1 for r in pending) else None
+        bulk = summarizer if config.memory.bulk_summaries == "summarizer" else _lexicon()
+        with progress_bars(console) as bars:
+            report = memory.sync(summarizer, bulk=bulk, bars=bars)
+        console.print(f"{len(pending):,} pending reviews: {_counts(report.summarized)}; "
+                      f"{report.profiles:,} profiles refreshed in {report.seconds:.1f} s")
+        _print_status(memory.status())
+
+
+@memory_app.command("status")
+def memory_status(config_file: ConfigOption = None, home: HomeOption = None) -> None:
+    """Counts in the review store and the vector memory (they should agree)."""
+    config = _config(config_file, home=home)
+    with _open_memory(config, None) as memory:
+        _print_status(memory.status())
+
+
+@memory_app.command("profile")
+def memory_profile(
+    user: Annotated[Optional[str], typer.Option(help="A user id.", show_default=False)] = None,
+    item: Annotated[Optional[str], typer.Option(help="An item id.", show_default=False)] = None,
+    history: Annotated[int, typer.Option(help="How many recent reviews to list with their summaries.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """A user's or an item's preference profile and recent reviews with their summaries."""
+    from .rendering import profile_panel
+
+    if (user is None) == (item is None):
+        raise typer.BadParameter("give exactly one of --user or --item")
+    kind, entity = ("user", user) if user is not None else ("item", item)
+    config = _config(config_file, home=home)
+    with _open_memory(config, None) as memory:
+        profile = memory.profile(kind, entity)
+        records = (memory.user_history if kind == "user" else memory.item_history)(entity, history)
+    console.print(profile_panel(kind, entity, profile, records))
+
+
+@memory_app.command("search")
+def memory_search(
+    text: Annotated[Optional[str], typer.Argument(help="What you are looking for, in words.", show_default=False)] = None,
+    user: Annotated[Optional[str], typer.Option(help="Match this user's profile (and skip items they reviewed).", show_default=False)] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many items.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Items whose profiles match a need in words, a user's preferences, or both."""
+    from .rendering import matches_table
+
+    if text is None and user is None:
+        raise typer.BadParameter("give a search text, --user, or both")
+    config = _config(config_file, home=home)
+    with _open_memory(config, None) as memory:
+        matches = (memory.items_for_user(user, k, query=text) if user else memory.search_items(text, k))
+    console.print(matches_table(matches, title=f"items for {user or 'the search'}" + (f": {text}" if text else "")))
+
+
+@memory_app.command("similar-users")
+def memory_similar_users(
+    user: Annotated[str, typer.Option(help="A user id.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many users.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Users whose preference profiles are closest to this user's."""
+    from .rendering import matches_table
+
+    config = _config(config_file, home=home)
+    with _open_memory(config, None) as memory:
+        console.print(matches_table(memory.similar_users(user, k), title=f"users similar to {user}"))
+
+
+def _open_memory(config: Config, category: str | None, rebuild: bool = False):
+    from .memory.service import Memory
+
+    _quiet_transformers()
+    with console.status("opening the memory ...") as status:
+        return Memory.open(config, category=category, rebuild=rebuild, status=lambda m: status.update(escape(m)))
+
+
+def _summarizer(config: Config, adapters: Path | None, category: str):
+    from .memory.summarizers import load_expert_summarizer
+
+    with console.status("loading the Summarizer ...") as status:
+        return load_expert_summarizer(config, adapters, category=category, status=lambda m: status.update(escape(m)))
+
+
+def _lexicon():
+    from .memory.summarizers import LexiconSummarizer
+
+    return LexiconSummarizer()
+
+
+def _shipped_category() -> str:
+    from .training.data import SHIPPED_CATEGORY
+
+    return SHIPPED_CATEGORY
+
+
+def _counts(by_version: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} by {version}" for version, count in by_version.items()) or "none new"
+
+
+def _print_status(status: dict) -> None:
+    from .rendering import memory_table
+
+    console.print(memory_table(status))
 
 
 # --------------------------------------------------------------------------- sections

@@ -100,6 +100,27 @@ class BaselineConfig(_Section):
     mf_patience: int = Field(20, ge=1)
 
 
+class MemoryConfig(_Section):
+    """Where reviews and preference summaries live, and how the vector memory is reached."""
+
+    store_path: Path | None = None
+    """The SQLite review store (the source of truth); None = ``<home>/memory/reviews.sqlite``."""
+    chroma_path: Path | None = None
+    """The embedded Chroma folder; None = ``<home>/memory/chroma``. One process owns it at a time."""
+    chroma_url: str | None = None
+    """``http://host:port`` of a Chroma server (``chroma run``): the option for several processes."""
+    collection_prefix: str = Field("reason4rec", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$")
+    lock_timeout_s: float = Field(0.0, ge=0)
+    """How long a second process waits for the embedded folder's lock (0 = refuse at once)."""
+    profile_reviews: int = Field(10, ge=1, le=200)
+    """A profile merges the aspects of this many most recent reviews."""
+    bulk_summaries: Literal["lexicon", "summarizer"] = "lexicon"
+    """Imported reviews without a cached Summarizer summary: the keyword lexicon (seconds for the
+    whole shipped dataset on a CPU) or the Summarizer adapter (hours on a CPU, minutes on a GPU)."""
+    batch_size: int = Field(256, ge=1, le=10_000)
+    """Reviews per durable step of a bulk build (summaries, embeddings, upserts, then a commit)."""
+
+
 class Config(BaseSettings):
     """Everything reason4rec can be told. Sections mirror the TOML file's tables."""
 
@@ -115,10 +136,19 @@ class Config(BaseSettings):
     data: DataConfig = Field(default_factory=DataConfig)
     base_model: BaseModelConfig = Field(default_factory=BaseModelConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
 
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.memory.store_path or self.home / "memory" / "reviews.sqlite").expanduser()
+
+    @property
+    def chroma_path(self) -> Path:
+        return Path(self.memory.chroma_path or self.home / "memory" / "chroma").expanduser()
 
     @classmethod
     def settings_customise_sources(

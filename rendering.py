@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -121,3 +123,52 @@ def progress_bars(console: Console) -> Iterator[ProgressFactory]:
 
     with progress:
         yield factory
+
+
+def memory_table(status: dict) -> Table:
+    """Both halves of the memory side by side; a gap between them means a sync is due."""
+    table = Table(title="Memory", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    versions = status.get("summary_versions", {})
+    rows = [
+        ("review store", escape(status["store"])),
+        ("vector memory", escape(status["vectors"])),
+        ("users / items / reviews", f"{status['users']:,} / {status['items']:,} / {status['reviews']:,}"),
+        ("summaries / user profiles / item profiles",
+         f"{status['summaries']:,} / {status['user_profiles']:,} / {status['item_profiles']:,}"),
+        ("summaries by", ", ".join(f"{escape(str(v))}: {n:,}" for v, n in versions.items()) or "none"),
+        ("pending reviews / stale profiles", f"{status['pending']:,} / {status['stale_profiles']:,}"
+         + ("  [yellow](run `reason4rec memory sync`)[/]" if status["pending"] or status["stale_profiles"] else "")),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def matches_table(matches: Sequence, title: str) -> Table:
+    table = Table(title=escape(title), title_justify="left")
+    for column, justify in (("id", "left"), ("similarity", "right"), ("reviews", "right"), ("mean", "right"),
+                            ("profile", "left")):
+        table.add_column(column, justify=justify, no_wrap=column != "profile")
+    for match in matches:
+        profile = match.profile
+        table.add_row(escape(profile.entity_id), f"{match.similarity:.3f}", str(profile.review_count),
+                      f"{profile.mean_rating:.2f}", escape(profile.text))
+    if not matches:
+        table.add_row("-", "", "", "", "nothing matched")
+    return table
+
+
+def profile_panel(kind: str, entity_id: str, profile, records: Sequence) -> Panel:
+    """A profile and the recent reviews behind it (summaries shown; review text is not)."""
+    lines = [escape(profile.text) if profile else "[yellow]no profile yet (reviews pending: run "
+             "`reason4rec memory sync`)[/]"]
+    if profile:
+        lines.append(f"[dim]{profile.review_count} reviews, mean rating {profile.mean_rating:.2f}[/]")
+    for record in records:
+        review = record.review
+        other = review.item_id if kind == "user" else review.user_id
+        summary = escape(" | ".join(record.summary.splitlines())) if record.summary else "[yellow]pending[/]"
+        lines.append(f"[bold]{escape(other)}[/] {review.rating:g}*: {summary} [dim]({escape(record.version or '')})[/]")
+    return Panel("\n".join(lines), title=f"{kind} {escape(entity_id)}", title_align="left")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..training.data import Review
@@ -96,18 +96,33 @@ def summarize_reviews(
     done = len(result)
     if progress:
         progress(done, len(unique))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
-                   for r in chunk]
-        texts = backend.generate("summarizer", prompts)
-        rows = [(r.review_id, version, parse_summary(t).render()) for r, t in zip(chunk, texts)]
+    for chunk, summaries in summary_batches(backend, todo, category, title, batch_size=batch_size,
+                                            max_review_chars=max_review_chars):
+        rows = [(r.review_id, version, summary) for r, summary in zip(chunk, summaries)]
         cache.put_many(rows)
         result.update({rid: summary for rid, _, summary in rows})
         done += len(chunk)
         if progress:
             progress(done, len(unique))
     return result
+
+
+def summary_batches(
+    backend: Backend,
+    reviews: Sequence[Review],
+    category: str,
+    title: Callable[[str], str] = lambda item_id: item_id,
+    *,
+    batch_size: int = 16,
+    max_review_chars: int = 600,
+) -> Iterator[tuple[Sequence[Review], list[str]]]:
+    """Run the Summarizer over ``reviews`` in batches, yielding each batch with its rendered
+    summaries so the caller can make it durable before the next one starts."""
+    for start in range(0, len(reviews), batch_size):
+        chunk = reviews[start:start + batch_size]
+        prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
+                   for r in chunk]
+        yield chunk, [parse_summary(text).render() for text in backend.generate("summarizer", prompts)]
 
 
 def target_contexts(

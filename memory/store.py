@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import Reason4RecError
 from ..training.data import MAX_ID_LENGTH, Review, review_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_TEXT_CHARS = 20_000
 _APPLICATION_ID = 0x52345243  # "R4RC": marks the file as ours
 
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS reviews (
     revision INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL CHECK (status IN ('pending', 'summarized')),
     summary_version TEXT,
+    origin TEXT NOT NULL DEFAULT 'added' CHECK (origin IN ('imported', 'added')),
     UNIQUE (user_id, item_id)
 );
 CREATE INDEX IF NOT EXISTS reviews_by_user ON reviews (user_id, timestamp);
@@ -52,6 +53,10 @@ CREATE INDEX IF NOT EXISTS reviews_pending ON reviews (status);
 CREATE TABLE IF NOT EXISTS review_history (
     review_id TEXT NOT NULL, revision INTEGER NOT NULL, rating REAL NOT NULL, timestamp INTEGER NOT NULL,
     text TEXT NOT NULL, title TEXT NOT NULL, replaced REAL NOT NULL, PRIMARY KEY (review_id, revision)
+);
+CREATE TABLE IF NOT EXISTS stale_profiles (
+    kind TEXT NOT NULL CHECK (kind IN ('user', 'item')), entity_id TEXT NOT NULL, marked REAL NOT NULL,
+    PRIMARY KEY (kind, entity_id)
 );
 """
 
@@ -83,6 +88,8 @@ class StoredReview:
     revision: int
     status: str
     summary_version: str | None
+    origin: str = "added"
+    """``imported`` (from a dataset: its text is the dataset's, so cached summaries fit) or ``added``."""
 
     def as_review(self, position: int = 0) -> Review:
         return Review(self.user_id, self.item_id, self.rating, self.timestamp, self.text, self.title, position)
@@ -113,6 +120,7 @@ class ReviewStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._write():
+                _migrate(self._db)
                 for statement in filter(str.strip, _SCHEMA.split(";")):  # IF NOT EXISTS: idempotent
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
@@ -158,8 +166,8 @@ class ReviewStore:
                                  (rid, old["revision"], old["rating"], old["timestamp"], old["text"],
                                   old["title"], now))
                 self._db.execute("UPDATE reviews SET rating=?, timestamp=?, text=?, title=?, "
-                                 "revision=revision+1, status='pending', summary_version=NULL "
-                                 "WHERE review_id=?", (rating, timestamp, text, title, rid))
+                                 "revision=revision+1, status='pending', summary_version=NULL, "
+                                 "origin='added' WHERE review_id=?", (rating, timestamp, text, title, rid))
                 outcome = "replaced"
             else:
                 self._db.execute("INSERT INTO reviews (review_id, user_id, item_id, rating, timestamp, "
@@ -179,14 +187,43 @@ class ReviewStore:
             before = self._count("reviews")
             self._db.executemany(
                 "INSERT OR IGNORE INTO reviews (review_id, user_id, item_id, rating, timestamp, text, title, "
-                "status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "status, origin) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 'imported')",
                 [(r.review_id, r.user_id, r.item_id, r.rating, r.timestamp, r.text, r.title) for r in rows])
             return self._count("reviews") - before
 
-    def mark_summarized(self, review_ids: Iterable[str], version: str) -> None:
+    def mark_summarized(self, reviews: Iterable[StoredReview], version: str) -> int:
+        """Record ``reviews`` as summarized by ``version`` and mark their users' and items' profiles
+        stale, in one transaction (a crash leaves both or neither). A review replaced since it was
+        read (another revision) stays pending; returns how many were marked."""
+        rows = [(version, r.review_id, r.revision) for r in reviews]
+        now = time.time()
         with self._write():
-            self._db.executemany("UPDATE reviews SET status='summarized', summary_version=? WHERE review_id=?",
-                                 [(version, rid) for rid in review_ids])
+            marked = sum(self._db.execute("UPDATE reviews SET status='summarized', summary_version=? "
+                                          "WHERE review_id=? AND revision=?", row).rowcount for row in rows)
+            for kind in ("user", "item"):
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO stale_profiles SELECT '{kind}', {kind}_id, ? FROM reviews "
+                    "WHERE review_id = ?", [(now, rid) for _, rid, _ in rows])
+        return marked
+
+    def mark_pending(self, unless_version: str | None = None) -> int:
+        """Send summarized reviews back to pending: all of them (the vector memory is being
+        rebuilt), or those whose summary is not ``unless_version`` (to upgrade lexicon summaries
+        with the Summarizer). Returns how many."""
+        with self._write():
+            return self._db.execute("UPDATE reviews SET status='pending' WHERE status='summarized' AND "
+                                    "summary_version IS NOT ?", (unless_version,)).rowcount
+
+    def stale_profiles(self, limit: int | None = None) -> list[tuple[str, str, float]]:
+        """(kind, id, marked) of profiles whose reviews changed since they were last written."""
+        query = "SELECT kind, entity_id, marked FROM stale_profiles ORDER BY kind, entity_id"
+        return [tuple(row) for row in self._db.execute(query + (f" LIMIT {int(limit)}" if limit else ""))]
+
+    def clear_stale(self, profiles: Iterable[tuple[str, str, float]]) -> None:
+        """Clear profiles written since they were marked (a newer mark by another writer stays)."""
+        with self._write():
+            self._db.executemany("DELETE FROM stale_profiles WHERE kind = ? AND entity_id = ? AND marked <= ?",
+                                 list(profiles))
 
     # ------------------------------------------------------------------ reading
     def get(self, rid: str) -> StoredReview:
@@ -226,8 +263,27 @@ class ReviewStore:
             "SELECT * FROM review_history WHERE review_id = ? ORDER BY revision", (rid,))]
 
     def counts(self) -> dict[str, int]:
+        one = lambda sql: self._db.execute(sql).fetchone()[0]  # noqa: E731
         return {table: self._count(table) for table in ("users", "items", "reviews")} | {
-            "pending": self._db.execute("SELECT count(*) FROM reviews WHERE status='pending'").fetchone()[0]}
+            "pending": one("SELECT count(*) FROM reviews WHERE status='pending'"),
+            "stale_profiles": self._count("stale_profiles")}
+
+    def summary_versions(self) -> dict[str, int]:
+        """How many reviews carry each summary version (lexicon or a Summarizer adapter)."""
+        return dict(self._db.execute("SELECT summary_version, count(*) FROM reviews WHERE status='summarized' "
+                                     "GROUP BY summary_version").fetchall())
+
+    def user_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT user_id FROM users ORDER BY user_id")]
+
+    def item_ids(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT item_id FROM items ORDER BY item_id")]
+
+    def has(self, kind: str, entity_id: str) -> bool:
+        """Whether a ``user`` or ``item`` id is known."""
+        if kind not in ("user", "item"):
+            raise ValueError(f"kind must be 'user' or 'item', not {kind!r}")
+        return self._exists(f"{kind}s", f"{kind}_id", entity_id)
 
     def close(self) -> None:
         self._db.close()
@@ -245,9 +301,21 @@ class ReviewStore:
         return self._db.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (value,)).fetchone() is not None
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older store up to :data:`SCHEMA_VERSION` in place (inside the open transaction)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the review store was written by a newer reason4rec (schema {version}; "
+                         f"this one reads up to {SCHEMA_VERSION}): upgrade reason4rec")
+    if version == 1:  # v2: where a review came from; profiles waiting for a refresh
+        db.execute("ALTER TABLE reviews ADD COLUMN origin TEXT NOT NULL DEFAULT 'added' "
+                   "CHECK (origin IN ('imported', 'added'))")
+
+
 def _stored(row: sqlite3.Row) -> StoredReview:
     return StoredReview(row["review_id"], row["user_id"], row["item_id"], row["rating"], row["timestamp"],
-                        row["text"], row["title"], row["revision"], row["status"], row["summary_version"])
+                        row["text"], row["title"], row["revision"], row["status"], row["summary_version"],
+                        row["origin"])
 
 
 def _check_id(kind: str, value: str) -> str:

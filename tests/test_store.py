@@ -21,13 +21,13 @@ def test_add_is_durable_and_creates_users_and_items(store, tmp_path):
         [review] = again.user_reviews("U1")
         assert (review.rating, review.text, review.timestamp) == (4.0, "Warm tone, a little hum.", 100)
         assert again.item_title("B01") == "Pedal"
-        assert again.counts() == {"users": 1, "items": 1, "reviews": 1, "pending": 1}
+        assert again.counts() == {"users": 1, "items": 1, "reviews": 1, "pending": 1, "stale_profiles": 0}
 
 
 def test_retries_are_idempotent_and_changes_keep_history(store):
     first = store.add("U1", "B01", 4, "good", timestamp=1)
     assert store.add("U1", "B01", 4, "good", timestamp=1).outcome == "unchanged"
-    store.mark_summarized([first.review.review_id], "summarizer-v1")
+    store.mark_summarized([first.review], "summarizer-v1")
     changed = store.add("U1", "B01", 2, "it broke after a week", timestamp=9)
     assert changed.outcome == "replaced" and changed.review.revision == 2
     assert changed.review.status == "pending" and changed.review.summary_version is None
@@ -40,7 +40,7 @@ def test_pending_until_summarized(store):
     a = store.add("U1", "B01", 5, "great").review
     b = store.add("U2", "B01", 3, "fine").review
     assert [r.review_id for r in store.pending()] == [a.review_id, b.review_id]
-    store.mark_summarized([a.review_id], "v1")
+    store.mark_summarized([a], "v1")
     assert [r.review_id for r in store.pending()] == [b.review_id]
     assert store.get(a.review_id).summary_version == "v1"
 

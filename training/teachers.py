@@ -24,20 +24,19 @@ import random
 import re
 import time
 import zlib
-from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import Reason4RecError
 from ..experts.prompts import (
     SUMMARY_FIELDS,
-    Summary,
     TargetContext,
     clean_text,
     parse_summary,
     reasoner_messages,
     summarizer_messages,
 )
+from ..experts.aspects import extract_aspects, lexicon_summary, merge_summaries
 from .leakage import leaks_rating
 
 
@@ -60,92 +59,6 @@ class Teacher(Protocol):
 
 # --------------------------------------------------------------------------- offline teacher
 
-_POSITIVE = set("""great good excellent love loved loves nice perfect solid sturdy easy well quality awesome
-best happy recommend works worth clear warm bright fine quiet durable comfortable accurate affordable value
-sweet smooth rich crisp reliable beautiful fantastic amazing helpful handy strong fast simple compact light
-lightweight pleased glad excellent superb impressive decent fun versatile responsive stable secure cool
-exactly sturdier better""".split())
-_NEGATIVE = set("""bad poor cheaply broke broken break breaks noisy hum buzz buzzing flimsy loose weak difficult
-problem problems issue issues return returned disappointed disappointing useless waste worse worst fail
-failed fails died dead defective terrible awful horrible annoying tinny muddy harsh expensive stiff slips
-cracked crack junk unfortunately hate hated wobbly fragile uncomfortable inaccurate flaky slow""".split())
-_NEGATORS = {"not", "no", "never", "hardly", "without", "isn't", "wasn't", "doesn't", "don't", "didn't",
-             "won't", "can't", "cannot", "nothing"}
-_STOP = set("""a an the and or but if then than so to of in on at by for with from into about as is are was
-were be been being it its it's this that these those i i'm i've me my mine we our you your he she they them
-their there here what which who whom when where why how all any both each few more most other some such
-only own same too very can will just should now also get got gets use used using one would could much
-many even still really well back over up out off down again after before because while since just like
-make made thing things lot bit way time times go going buy bought product item amazon price little
-review reviews bought came come comes need needed want wanted do does did have has had not no yes
-something anything everything enough quite pretty first two new old day days year years am know think
-sure ever every""".split())
-_WORD = re.compile(r"[a-z][a-z'-]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-@dataclass(frozen=True)
-class _Aspects:
-    positive: list[str]
-    negative: list[str]
-    elements: list[str]
-    polarity: float
-
-
-_DETERMINERS = {"the", "this", "my", "a", "an", "its", "their", "your", "these", "his", "her", "our"}
-
-
-def _aspects(text: str, limit: int = 4) -> _Aspects:
-    """Keyword aspects of a review by sentence sentiment (lexicon + a three-word negation window).
-
-    An opinion word is paired with the nearest content word after it (or before it), so "a sturdy
-    stand" and "the stand is sturdy" both give "sturdy stand"; a negated one becomes "not noisy".
-    Content words after a determiner count double: they are usually the nouns (the aspects).
-    """
-    positive: Counter[str] = Counter()
-    negative: Counter[str] = Counter()
-    elements: Counter[str] = Counter()
-    score = 0.0
-    for sentence in re.split(r"[.!?;]+", clean_text(text, 4000).lower()):
-        words = _WORD.findall(sentence)
-        is_content = [w not in _STOP and w not in _POSITIVE and w not in _NEGATIVE and w not in _NEGATORS
-                      and len(w) > 2 and not w.endswith("n't") for w in words]
-        for index, word in enumerate(words):
-            if is_content[index]:
-                elements[word] += 2 if index and words[index - 1] in _DETERMINERS else 1
-        polarity, negate = 0, 0
-        pos_phrases: list[str] = []
-        neg_phrases: list[str] = []
-        for index, word in enumerate(words):
-            if word in _NEGATORS or word.endswith("n't"):
-                negate = 3
-                continue
-            sign = 1 if word in _POSITIVE else -1 if word in _NEGATIVE else 0
-            if sign:
-                sign = -sign if negate else sign
-                polarity += sign
-                noun = _nearest_content(words, is_content, index)
-                phrase = ("not " if negate else "") + word + (f" {noun}" if noun else "")
-                (pos_phrases if sign > 0 else neg_phrases).append(phrase)
-            negate = max(0, negate - 1)
-        positive.update(pos_phrases)
-        negative.update(neg_phrases)
-        score += polarity
-    return _Aspects(
-        positive=[w for w, _ in positive.most_common(limit)],
-        negative=[w for w, _ in negative.most_common(limit)],
-        elements=[w for w, _ in elements.most_common(limit)],
-        polarity=score,
-    )
-
-
-def _nearest_content(words: list[str], is_content: list[bool], index: int) -> str:
-    for offset in (1, 2, -1, -2, 3, -3):
-        at = index + offset
-        if 0 <= at < len(words) and is_content[at]:
-            return words[at]
-    return ""
-
 
 class OfflineTeacher:
     """Keyword-and-template teacher: no network, deterministic per (target, attempt)."""
@@ -153,17 +66,15 @@ class OfflineTeacher:
     name = "offline"
 
     def summarize(self, category: str, item_title: str, rating: float, text: str) -> str:
-        found = _aspects(text)
-        return Summary(", ".join(found.positive), ", ".join(found.negative),
-                       ", ".join(found.elements[:3])).render()
+        return lexicon_summary(text).render()
 
     def reason(self, ctx: TargetContext, review_text: str, attempt: int,
                hint_rating: float | None = None) -> str:
         seed = zlib.crc32(f"{ctx.item_title}|{review_text[:200]}|{attempt}".encode())
         rng = random.Random(seed)
-        user = _merge([parse_summary(e.summary) for e in ctx.user_history])
-        item = _merge([parse_summary(e.summary) for e in ctx.item_history])
-        real = _aspects(review_text, limit=5)
+        user = merge_summaries([parse_summary(e.summary) for e in ctx.user_history])
+        item = merge_summaries([parse_summary(e.summary) for e in ctx.item_history])
+        real = extract_aspects(review_text, limit=5)
         if hint_rating is not None:
             verdict = 1 if hint_rating >= 4 else -1 if hint_rating <= 2 else 0
         else:
@@ -191,15 +102,6 @@ class OfflineTeacher:
                       -1: "Overall it looks like a poor match for what they want."}[verdict])
         text = " ".join(parts)
         return re.sub(r"\d", "", text)  # numbers never enter an offline reason
-
-
-def _merge(summaries: list[Summary]) -> dict[str, list[str]]:
-    merged: dict[str, Counter[str]] = {"positive": Counter(), "negative": Counter(), "likes": Counter()}
-    for summary in summaries:
-        for key, value in (("positive", summary.positive), ("negative", summary.negative),
-                           ("likes", summary.preferences)):
-            merged[key].update(p.strip() for p in value.split(",") if p.strip() and p.strip() != "none")
-    return {key: [w for w, _ in counter.most_common(6)] for key, counter in merged.items()}
 
 
 def _pick(rng: random.Random, words: list[str], count: int) -> list[str]:

@@ -1,0 +1,76 @@
+"""One process owns an embedded Chroma folder: an exclusive OS lock, with a message that says who.
+
+Two processes writing one ``PersistentClient`` folder corrupt it silently (measured: most vectors
+unreadable afterwards), so the folder is locked for as long as a process has it open. The lock is
+``flock``-based (``filelock``): the kernel drops it when its holder dies, even by ``kill -9``, so
+a crash never leaves a stale lock behind. A second process waits up to ``timeout_s`` (a queue)
+and then gets :class:`MemoryLockedError` naming the holder's pid and command.
+
+Example:
+    >>> with FolderLock(Path("memory/chroma"), timeout_s=0):   # doctest: +SKIP
+    ...     ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from ..errors import Reason4RecError
+
+LOCK_FILE = ".reason4rec.lock"
+OWNER_FILE = ".reason4rec.owner"
+
+
+class MemoryLockedError(Reason4RecError, RuntimeError):
+    """Another process has the embedded memory folder open."""
+
+
+class FolderLock:
+    """An exclusive, crash-safe lock on a folder, held until :meth:`release`."""
+
+    def __init__(self, folder: Path, timeout_s: float = 0.0) -> None:
+        self.folder = Path(folder)
+        self.timeout_s = timeout_s
+        self._lock = FileLock(str(self.folder / LOCK_FILE), timeout=timeout_s, thread_local=False)
+
+    def acquire(self) -> FolderLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=self.timeout_s, poll_interval=0.1)
+        except Timeout:
+            raise MemoryLockedError(self._message()) from None
+        owner = {"pid": os.getpid(), "since": time.time(), "command": " ".join(sys.argv[:3])[:200]}
+        (self.folder / OWNER_FILE).write_text(json.dumps(owner))
+        return self
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            (self.folder / OWNER_FILE).unlink(missing_ok=True)
+            self._lock.release(force=True)
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def _message(self) -> str:
+        try:
+            owner = json.loads((self.folder / OWNER_FILE).read_text())
+            who = f"process {owner['pid']} ({owner.get('command') or 'reason4rec'})"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another process"
+        waited = f" after waiting {self.timeout_s:g} s" if self.timeout_s else ""
+        return (f"the memory folder {self.folder} is in use by {who}{waited}. One process at a time may "
+                "open an embedded memory: close the other one, wait for it (memory.lock_timeout_s), "
+                "or run a Chroma server (`chroma run --path FOLDER`) and set memory.chroma_url")
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

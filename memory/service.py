@@ -1,0 +1,356 @@
+"""The memory of who likes what: reviews in SQLite, summaries and profiles in Chroma, kept in step.
+
+An update runs in a fixed order so that any crash is finished later and nothing is lost:
+
+1. the review is validated and committed to the :class:`~reason4rec.memory.store.ReviewStore`
+   (``pending``): durable before any model runs;
+2. the Summarizer writes its aspect summary, which is upserted into Chroma (id = review id);
+3. the review is marked summarized and its user's and item's profiles marked stale (one commit);
+4. the stale profiles are rebuilt from summaries and upserted; the stale marks are cleared.
+
+Every step is idempotent (deterministic ids, upserts, compare-and-set on the review's revision),
+so :meth:`Memory.sync` (or the next start) simply redoes whatever is left: pending reviews and
+stale profiles. The vector memory is derived data: if its folder is damaged, ``rebuild`` moves it
+aside and rebuilds it from the store.
+
+Example:
+    >>> with Memory.open(config) as memory:                                          # doctest: +SKIP
+    ...     memory.add_review("A1", "B0002E1G5C", 4, "Warm tone, a little hum.", summarizer=expert)
+    ...     memory.items_for_user("A1", k=5, query="a quiet pedal for apartment practice")
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..errors import Reason4RecError
+from ..experts.prompts import clean_text
+from ..experts.summaries import SummaryCache
+from ..training.data import SHIPPED_CATEGORY, ReviewDataset
+from .profiles import Profile, ProfileKind, build_profile
+from .store import ReviewStore, StoredReview, UnknownEntityError
+from .summarizers import ReviewSummarizer
+from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError
+
+ProgressCallback = Callable[[int, int], None]
+ProgressFactory = Callable[[str], ProgressCallback]
+MAX_QUERY_CHARS = 1000
+
+
+class MemoryQueryError(Reason4RecError, ValueError):
+    """A query the memory cannot answer as asked (empty text, no profile yet); says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """What became of one added review."""
+
+    review: StoredReview
+    outcome: str
+    """``created``, ``unchanged`` (a retry) or ``replaced`` (the old text is kept in history)."""
+    summary: str | None
+    pending: bool
+    """True when the review is stored but its summary is not in the memory yet (see ``error``)."""
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What a sync or build did; ``left_pending`` reviews wait for a Summarizer."""
+
+    imported: int = 0
+    from_cache: int = 0
+    summarized: dict[str, int] = field(default_factory=dict)
+    profiles: int = 0
+    left_pending: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """A stored review with its current summary (None while pending or out of date)."""
+
+    review: StoredReview
+    summary: str | None
+    version: str | None
+
+
+class Memory:
+    """Reviews (:class:`ReviewStore`) plus their summaries and profiles (:class:`PreferenceMemory`)."""
+
+    def __init__(self, store: ReviewStore, vectors: PreferenceMemory, *, category: str = SHIPPED_CATEGORY,
+                 profile_reviews: int = 10, batch_size: int = 256) -> None:
+        self.store, self.vectors = store, vectors
+        self.category, self.profile_reviews, self.batch_size = category, profile_reviews, batch_size
+
+    @classmethod
+    def open(cls, config: Config, *, category: str | None = None, rebuild: bool = False,
+             status: Callable[[str], None] | None = None) -> Memory:
+        """Open the memory named by ``config`` (creating it on first use).
+
+        Args:
+            config: Paths come from ``config.memory`` (and ``config.home``).
+            category: Product category for Summarizer prompts (default: the configured data's).
+            rebuild: Move the embedded vector folder aside (kept as ``<folder>.old-<time>``) and
+                start an empty one; every review goes back to pending for a sync to redo.
+            status: Receives one-line messages (e.g. the first fetch of the sentence model).
+        """
+        from ..experts.sentence_model import ensure_sentence_model
+        from .embedding import SentenceEmbedding
+
+        settings = config.memory
+        embedding = SentenceEmbedding(ensure_sentence_model(config.home, status))
+        store = ReviewStore(config.store_path)
+        try:
+            if settings.chroma_url:
+                if rebuild:
+                    raise VectorMemoryError("--rebuild works on an embedded memory folder; on a Chroma server, "
+                                            "choose a new memory.collection_prefix and build again")
+                vectors = PreferenceMemory.connect(settings.chroma_url, embedding, settings.collection_prefix)
+            else:
+                if rebuild:  # pending first: a crash in between only redoes work
+                    store.mark_pending()
+                    _move_aside(config.chroma_path, settings.lock_timeout_s)
+                vectors = PreferenceMemory.open_local(config.chroma_path, embedding, settings.collection_prefix,
+                                                      settings.lock_timeout_s)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, vectors, category=category or config.data.category or SHIPPED_CATEGORY,
+                   profile_reviews=settings.profile_reviews, batch_size=settings.batch_size)
+
+    def close(self) -> None:
+        try:
+            self.vectors.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ updates
+    def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, summarizer: ReviewSummarizer,
+                   timestamp: int | None = None, title: str = "", item_title: str | None = None) -> UpdateResult:
+        """Store a review durably, then summarize it and refresh its user's and item's profiles.
+
+        Bad input raises :class:`~reason4rec.memory.store.ReviewInputError` and stores nothing. A
+        failure after the review is stored (Summarizer or embedding down, Chroma unreachable) does
+        not raise: the result says ``pending`` with the error, and :meth:`sync` finishes later.
+        """
+        started = time.perf_counter()
+        added = self.store.add(user_id, item_id, rating, text, timestamp=timestamp, title=title,
+                               item_title=item_title)
+        review = added.review
+        try:
+            if review.status == "pending":
+                self._summarize_and_commit([review], summarizer, progress=None)
+            self.refresh_profiles(only=[("user", review.user_id), ("item", review.item_id)])
+            record = self.vectors.summaries([review.review_id]).get(review.review_id)
+        except Exception as err:  # the review is durable; the rest is redone by sync
+            return UpdateResult(self.store.get(review.review_id), added.outcome, None, True,
+                                f"{type(err).__name__}: {err}", time.perf_counter() - started)
+        review = self.store.get(review.review_id)
+        return UpdateResult(review, added.outcome, record.summary if record else None, review.status == "pending",
+                            None, time.perf_counter() - started)
+
+    def sync(self, summarizer: ReviewSummarizer | None, *, bulk: ReviewSummarizer | None = None,
+             cache: SummaryCache | None = None, cache_version: str | None = None,
+             bars: ProgressFactory | None = None) -> SyncReport:
+        """Finish every pending review and stale profile (after a crash, a failed update, a build).
+
+        Args:
+            summarizer: Summarizes reviews people added (None leaves them pending).
+            bulk: Summarizes imported dataset reviews (default: ``summarizer``).
+            cache: Summaries made earlier (e.g. the shipped ones) reused for imported reviews when
+                their version is ``cache_version``.
+            bars: Progress-bar factory (Rich bars at the CLI).
+        """
+        started = time.perf_counter()
+        report = SyncReport()
+        pending = self.store.pending()
+        added = [r for r in pending if r.origin == "added" or r.revision > 1]
+        imported = [r for r in pending if not (r.origin == "added" or r.revision > 1)]
+        progress = bars("summaries") if bars and pending else None
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress(done, len(pending))
+
+        advance(0)
+        if cache is not None and cache_version:
+            hits = [(r, cache.get(r.review_id, cache_version)) for r in imported]
+            hits = [(r, s) for r, s in hits if s is not None]
+            for start in range(0, len(hits), self.batch_size):
+                chunk = hits[start:start + self.batch_size]
+                self._commit([r for r, _ in chunk], [s for _, s in chunk], cache_version)
+                advance(len(chunk))
+            report.from_cache = len(hits)
+            cached = {r.review_id for r, _ in hits}
+            imported = [r for r in imported if r.review_id not in cached]
+        for reviews, chosen in ((imported, bulk or summarizer), (added, summarizer)):
+            if not reviews or chosen is None:
+                report.left_pending += len(reviews)
+                continue
+            count = self._summarize_and_commit(reviews, chosen, progress=advance)
+            report.summarized[chosen.version()] = report.summarized.get(chosen.version(), 0) + count
+        report.profiles = self.refresh_profiles(bars=bars)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def build(self, dataset: ReviewDataset, *, summarizer: ReviewSummarizer | None, bulk: ReviewSummarizer,
+              cache: SummaryCache | None = None, cache_version: str | None = None,
+              bars: ProgressFactory | None = None) -> SyncReport:
+        """Import ``dataset`` (reviews already stored are kept as they are) and sync: resumable."""
+        started = time.perf_counter()
+        imported = self.store.import_reviews(dataset.reviews, dataset.item_titles)
+        report = self.sync(summarizer, bulk=bulk, cache=cache, cache_version=cache_version, bars=bars)
+        report.imported, report.seconds = imported, time.perf_counter() - started
+        return report
+
+    def refresh_profiles(self, only: Iterable[tuple[ProfileKind, str]] | None = None,
+                         bars: ProgressFactory | None = None) -> int:
+        """Rebuild stale profiles (all, or those in ``only``); returns how many were written."""
+        stale = self.store.stale_profiles()
+        if only is not None:
+            wanted = set(only)
+            stale = [row for row in stale if (row[0], row[1]) in wanted]
+        progress = bars("profiles") if bars and stale else None
+        written = 0
+        for start in range(0, len(stale), self.batch_size):
+            chunk = stale[start:start + self.batch_size]
+            profiles = self._build_profiles([(kind, eid) for kind, eid, _ in chunk])
+            self.vectors.upsert_profiles(profiles)
+            self.store.clear_stale(chunk)
+            written += len(profiles)
+            if progress:
+                progress(start + len(chunk), len(stale))
+        return written
+
+    # ------------------------------------------------------------------ queries
+    def user_history(self, user_id: str, limit: int | None = None) -> list[HistoryRecord]:
+        """The user's reviews, oldest first, with summaries; UnknownEntityError for a stranger."""
+        return self._with_summaries(self.store.user_reviews(user_id), limit)
+
+    def item_history(self, item_id: str, limit: int | None = None) -> list[HistoryRecord]:
+        return self._with_summaries(self.store.item_reviews(item_id), limit)
+
+    def profile(self, kind: ProfileKind, entity_id: str) -> Profile | None:
+        """The profile of a known user or item (None while its reviews are pending)."""
+        if not self.store.has(kind, entity_id):
+            raise UnknownEntityError(f"unknown {kind} {entity_id!r}: no review by or of it is stored")
+        return self.vectors.profiles(kind, [entity_id]).get(entity_id)
+
+    def items_for_user(self, user_id: str, k: int = 5, query: str | None = None,
+                       query_weight: float = 0.6) -> list[Match]:
+        """Items whose profiles best match the user's preference profile, steered by ``query``
+        (free text) when given; items the user already reviewed are left out."""
+        reviewed = {r.item_id for r in self.store.user_reviews(user_id)}
+        vector = self.vectors.profile_vector("user", user_id)
+        if query is not None:
+            wanted = self.vectors.embed([_query_text(query)])[0]
+            vector = wanted if vector is None else _blend(wanted, vector, query_weight)
+        if vector is None:
+            raise MemoryQueryError(f"user {user_id!r} has no preference profile yet (their reviews are "
+                                   "pending: run `reason4rec memory sync`), and no query text was given")
+        return self.vectors.nearest("item", vector=vector, k=k, exclude=reviewed)
+
+    def search_items(self, text: str, k: int = 5, exclude_user: str | None = None) -> list[Match]:
+        """Items whose profiles match a free-text need, e.g. "a quiet pedal for apartment practice"."""
+        exclude = {r.item_id for r in self.store.user_reviews(exclude_user)} if exclude_user else set()
+        return self.vectors.nearest("item", text=_query_text(text), k=k, exclude=exclude)
+
+    def similar_users(self, user_id: str, k: int = 5) -> list[Match]:
+        if not self.store.has("user", user_id):
+            raise UnknownEntityError(f"unknown user {user_id!r}: no review by this user is stored")
+        vector = self.vectors.profile_vector("user", user_id)
+        if vector is None:
+            raise MemoryQueryError(f"user {user_id!r} has no preference profile yet (run `reason4rec memory sync`)")
+        return self.vectors.nearest("user", vector=vector, k=k, exclude={user_id})
+
+    def status(self) -> dict:
+        """Counts from both sides, so a mismatch (reviews summarized but vectors missing) shows."""
+        return {"store": str(self.store.path), "vectors": self.vectors.where, **self.store.counts(),
+                **self.vectors.counts(), "summary_versions": self.store.summary_versions()}
+
+    # ------------------------------------------------------------------ internals
+    def _summarize_and_commit(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer,
+                              progress: ProgressCallback | None) -> int:
+        version, count = summarizer.version(), 0
+        for chunk, summaries in summarizer.summarize(reviews, self._title):
+            count += self._commit(chunk, summaries, version)
+            if progress:
+                progress(len(chunk))
+        return count
+
+    def _commit(self, reviews: Sequence[StoredReview], summaries: Sequence[str], version: str) -> int:
+        """Upsert the summaries, then mark the reviews done (in that order: a crash between the
+        two leaves them pending, and the redo overwrites the same ids)."""
+        self.vectors.upsert_summaries([
+            SummaryRecord(r.review_id, r.user_id, r.item_id, r.rating, r.timestamp, s, version, r.revision)
+            for r, s in zip(reviews, summaries)])
+        return self.store.mark_summarized(reviews, version)
+
+    def _build_profiles(self, entities: Sequence[tuple[ProfileKind, str]]) -> list[Profile]:
+        reviews = {(kind, eid): (self.store.user_reviews(eid) if kind == "user" else self.store.item_reviews(eid))
+                   for kind, eid in entities}
+        records = self.vectors.summaries(r.review_id for rows in reviews.values() for r in rows)
+        now, profiles = time.time(), []
+        for (kind, eid), rows in reviews.items():
+            pairs = [(r.rating, records[r.review_id].summary) for r in rows if _current(r, records)]
+            if not pairs:
+                continue
+            title = self.store.item_title(eid) if kind == "item" else ""
+            profiles.append(build_profile(kind, eid, pairs, recent=self.profile_reviews,
+                                          title="" if title == eid else title, updated=now))
+        return profiles
+
+    def _with_summaries(self, reviews: list[StoredReview], limit: int | None) -> list[HistoryRecord]:
+        reviews = reviews[-limit:] if limit else reviews
+        records = self.vectors.summaries(r.review_id for r in reviews)
+        return [HistoryRecord(r, records[r.review_id].summary if _current(r, records) else None,
+                              records[r.review_id].version if _current(r, records) else None) for r in reviews]
+
+    def _title(self, item_id: str) -> str:
+        return self.store.item_title(item_id)
+
+
+def _current(review: StoredReview, records: dict[str, SummaryRecord]) -> bool:
+    """A summary counts only if it was made from the review's current revision."""
+    record = records.get(review.review_id)
+    return record is not None and record.revision == review.revision and review.status == "summarized"
+
+
+def _query_text(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise MemoryQueryError("the search text is empty: say what you are looking for")
+    return clean_text(text, MAX_QUERY_CHARS)
+
+
+def _blend(a: Sequence[float], b: Sequence[float], weight: float) -> list[float]:
+    mixed = [weight * x + (1 - weight) * y for x, y in zip(a, b)]
+    norm = math.sqrt(sum(x * x for x in mixed)) or 1.0
+    return [x / norm for x in mixed]
+
+
+def _move_aside(folder: Path, lock_timeout_s: float) -> None:
+    """Keep a damaged or outdated vector folder as ``<folder>.old-<time>`` (never delete it)."""
+    from .lock import FolderLock
+
+    if not folder.exists():
+        return
+    with FolderLock(folder, lock_timeout_s):  # never move a folder another process has open
+        target = folder.with_name(f"{folder.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.move(str(folder), str(target))

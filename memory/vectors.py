@@ -1,0 +1,235 @@
+"""The vector memory: review summaries and user/item profiles in Chroma, searchable by meaning.
+
+Three collections (prefix from config): ``<prefix>-summaries`` (id = review id; metadata user,
+item, rating, time, summary version, revision), ``<prefix>-users`` and ``<prefix>-items`` (id =
+user / item id; a :class:`~reason4rec.memory.profiles.Profile`). Every write is an upsert with a
+deterministic id, so retries and graph resumes never duplicate.
+
+Embedded mode (``PersistentClient``, the default) locks its folder for the process that opened
+it (see :mod:`~reason4rec.memory.lock`) and checks a marker file so a foreign folder is refused;
+server mode (``HttpClient`` to ``chroma run``) is for several processes. Chroma failures become
+:class:`VectorMemoryError` with what to do, never a bare stack trace.
+
+Example:
+    >>> vectors = PreferenceMemory.open_local(Path("memory/chroma"), SentenceEmbedding(path))  # doctest: +SKIP
+    >>> vectors.nearest("item", text="a quiet pedal for apartment practice", k=3)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import Reason4RecError
+from ._chroma import chromadb, settings
+from .embedding import EMBEDDING_NAME, SentenceEmbedding
+from .lock import LOCK_FILE, OWNER_FILE, FolderLock
+from .profiles import Profile, ProfileKind
+
+MARKER_FILE = "reason4rec-memory.json"
+FORMAT = 1
+_KINDS: tuple[ProfileKind, ...] = ("user", "item")
+
+
+class VectorMemoryError(Reason4RecError, RuntimeError):
+    """The vector memory cannot be opened, reached or used; the reviews themselves are safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRecord:
+    """One review's aspect summary as the memory keeps it."""
+
+    review_id: str
+    user_id: str
+    item_id: str
+    rating: float
+    timestamp: int
+    summary: str
+    version: str
+    revision: int = 1
+
+    def metadata(self) -> dict[str, str | int | float]:
+        return {"user_id": self.user_id, "item_id": self.item_id, "rating": self.rating,
+                "timestamp": self.timestamp, "version": self.version, "revision": self.revision}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A profile found by a semantic query; ``similarity`` is cosine similarity (1 = same)."""
+
+    profile: Profile
+    similarity: float
+
+
+class PreferenceMemory:
+    """Summaries and profiles in Chroma; open with :meth:`open_local` or :meth:`connect`."""
+
+    def __init__(self, client: Any, embedding: SentenceEmbedding, prefix: str, where: str,
+                 lock: FolderLock | None = None) -> None:
+        self.embedding, self.where, self._client, self._lock = embedding, where, client, lock
+        with self._errors("open"):
+            make = lambda name: client.get_or_create_collection(  # noqa: E731
+                f"{prefix}-{name}", embedding_function=embedding, metadata={"reason4rec_format": FORMAT})
+            self._summaries = make("summaries")
+            self._profiles = {"user": make("users"), "item": make("items")}
+            self._batch = int(client.get_max_batch_size())
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open_local(cls, folder: Path, embedding: SentenceEmbedding, prefix: str = "reason4rec",
+                   lock_timeout_s: float = 0.0) -> PreferenceMemory:
+        """Open (or create) an embedded memory folder, holding its lock until :meth:`close`."""
+        folder = Path(folder).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise VectorMemoryError(f"memory path {folder} is a file, not a folder")
+        lock = FolderLock(folder, lock_timeout_s).acquire()
+        try:
+            _claim_folder(folder)
+            try:
+                client = chromadb.PersistentClient(path=str(folder), settings=settings(is_persistent=True))
+            except Exception as err:  # chromadb raises many kinds for a damaged folder
+                raise VectorMemoryError(_damaged(str(folder), err)) from err
+            return cls(client, embedding, prefix, str(folder), lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def connect(cls, url: str, embedding: SentenceEmbedding, prefix: str = "reason4rec") -> PreferenceMemory:
+        """Use a Chroma server (``chroma run --path FOLDER --port 8001``) at ``url``."""
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise VectorMemoryError(f"memory.chroma_url must look like http://host:port, not {url!r}")
+        try:
+            client = chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
+                                         ssl=parsed.scheme == "https", settings=settings())
+            client.heartbeat()
+        except Exception as err:
+            raise VectorMemoryError(f"cannot reach the Chroma server at {url}: {err} "
+                                    "(start one with `chroma run --path FOLDER --port PORT`)") from err
+        return cls(client, embedding, prefix, url)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self._client, "close"):
+                self._client.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    # ------------------------------------------------------------------ summaries
+    def upsert_summaries(self, records: Sequence[SummaryRecord]) -> None:
+        for chunk in _chunks(records, self._batch):
+            with self._errors("write summaries to"):
+                self._summaries.upsert(ids=[r.review_id for r in chunk], documents=[r.summary for r in chunk],
+                                       metadatas=[r.metadata() for r in chunk])
+
+    def summaries(self, review_ids: Iterable[str]) -> dict[str, SummaryRecord]:
+        """Stored summaries by review id (ids without one are simply absent)."""
+        found: dict[str, SummaryRecord] = {}
+        for chunk in _chunks(list(dict.fromkeys(review_ids)), self._batch):
+            with self._errors("read summaries from"):
+                rows = self._summaries.get(ids=chunk, include=["documents", "metadatas"])
+            for rid, document, meta in zip(rows["ids"], rows["documents"], rows["metadatas"]):
+                found[rid] = SummaryRecord(rid, meta["user_id"], meta["item_id"], float(meta["rating"]),
+                                           int(meta["timestamp"]), document, meta["version"],
+                                           int(meta.get("revision", 1)))
+        return found
+
+    # ------------------------------------------------------------------ profiles
+    def upsert_profiles(self, profiles: Sequence[Profile]) -> None:
+        for kind in _KINDS:
+            chosen = [p for p in profiles if p.kind == kind]
+            for chunk in _chunks(chosen, self._batch):
+                with self._errors(f"write {kind} profiles to"):
+                    self._profiles[kind].upsert(ids=[p.entity_id for p in chunk], documents=[p.text for p in chunk],
+                                                metadatas=[p.metadata() for p in chunk])
+
+    def profiles(self, kind: ProfileKind, ids: Iterable[str]) -> dict[str, Profile]:
+        found: dict[str, Profile] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), self._batch):
+            with self._errors(f"read {kind} profiles from"):
+                rows = self._profiles[kind].get(ids=chunk, include=["documents", "metadatas"])
+            found.update({pid: Profile.from_metadata(doc, meta)
+                          for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])})
+        return found
+
+    def profile_vector(self, kind: ProfileKind, entity_id: str) -> list[float] | None:
+        with self._errors(f"read a {kind} profile from"):
+            rows = self._profiles[kind].get(ids=[entity_id], include=["embeddings"])
+        return [float(x) for x in rows["embeddings"][0]] if rows["ids"] else None
+
+    def nearest(self, kind: ProfileKind, *, vector: Sequence[float] | None = None, text: str | None = None,
+                k: int = 5, exclude: Iterable[str] = ()) -> list[Match]:
+        """The ``k`` profiles closest to ``vector`` (or to the embedding of ``text``), nearest first."""
+        if (vector is None) == (text is None):
+            raise ValueError("give exactly one of vector or text")
+        if vector is None:
+            vector = self.embedding.embed_query([text])[0]
+        exclude = sorted(set(exclude))
+        collection = self._profiles[kind]
+        with self._errors(f"search {kind} profiles in"):
+            available = collection.count() - len(exclude)
+            if available <= 0 or k <= 0:
+                return []
+            rows = collection.query(query_embeddings=[[float(x) for x in vector]], n_results=min(k, available),
+                                    where={"entity_id": {"$nin": exclude}} if exclude else None,
+                                    include=["documents", "metadatas", "distances"])
+        return [Match(Profile.from_metadata(doc, meta), round(1.0 - float(distance), 4))
+                for doc, meta, distance in zip(rows["documents"][0], rows["metadatas"][0], rows["distances"][0])]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, v)) for v in self.embedding(list(texts))]
+
+    def counts(self) -> dict[str, int]:
+        with self._errors("count"):
+            return {"summaries": self._summaries.count(), "user_profiles": self._profiles["user"].count(),
+                    "item_profiles": self._profiles["item"].count()}
+
+    # ------------------------------------------------------------------ helpers
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except Reason4RecError:
+            raise
+        except Exception as err:
+            raise VectorMemoryError(_damaged(self.where, err, doing)) from err
+
+
+def _claim_folder(folder: Path) -> None:
+    """Refuse a folder that holds something other than a reason4rec memory; mark a new one."""
+    marker = folder / MARKER_FILE
+    others = set(os.listdir(folder)) - {LOCK_FILE, OWNER_FILE, MARKER_FILE}
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text())
+            ok = found.get("format") == FORMAT and found.get("embedding") == EMBEDDING_NAME
+        except (OSError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            raise VectorMemoryError(f"{folder} holds a memory of another format or embedding "
+                                    f"({marker.name}); use another memory.chroma_path or rebuild it")
+    elif others:
+        raise VectorMemoryError(f"{folder} is not a reason4rec memory folder (it holds other files and no "
+                                f"{MARKER_FILE}); choose an empty folder for memory.chroma_path")
+    else:
+        marker.write_text(json.dumps({"format": FORMAT, "embedding": EMBEDDING_NAME}))
+
+
+def _damaged(where: str, err: Exception, doing: str = "open") -> str:
+    detail = str(err) if len(str(err)) < 300 else str(err)[:300] + " ..."
+    return (f"could not {doing} the vector memory at {where}: {type(err).__name__}: {detail}. The reviews are "
+            "safe in the review store; `reason4rec memory build --rebuild` moves the damaged folder aside "
+            "and rebuilds the memory from them")
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

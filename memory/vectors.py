@@ -94,6 +94,7 @@ class PreferenceMemory:
             try:
                 client = chromadb.PersistentClient(path=str(folder), settings=settings(is_persistent=True))
             except Exception as err:  # chromadb raises many kinds for a damaged folder
+                _forget_failed_system(str(folder))
                 raise VectorMemoryError(_damaged(str(folder), err)) from err
             return cls(client, embedding, prefix, str(folder), lock)
         except BaseException:
@@ -175,7 +176,7 @@ class PreferenceMemory:
         exclude = sorted(set(exclude))
         collection = self._profiles[kind]
         with self._errors(f"search {kind} profiles in"):
-            available = collection.count() - len(exclude)
+            available = collection.count()  # excluded ids may not exist: ask for k, get what matches
             if available <= 0 or k <= 0:
                 return []
             rows = collection.query(query_embeddings=[[float(x) for x in vector]], n_results=min(k, available),
@@ -221,6 +222,16 @@ def _claim_folder(folder: Path) -> None:
                                 f"{MARKER_FILE}); choose an empty folder for memory.chroma_path")
     else:
         marker.write_text(json.dumps({"format": FORMAT, "embedding": EMBEDDING_NAME}))
+
+
+def _forget_failed_system(path: str) -> None:
+    """chromadb caches a client's system per path even when starting it failed, and every later
+    client for that path then fails too ("no attribute 'bindings'"); drop the broken entry so a
+    rebuilt folder can be opened in the same process."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(path, None)
+    SharedSystemClient._identifier_to_refcount.pop(path, None)
 
 
 def _damaged(where: str, err: Exception, doing: str = "open") -> str:

@@ -212,3 +212,39 @@ def tiny_eval_config(tiny_config, sentence_model_dir: Path):
         link.symlink_to(sentence_model_dir, target_is_directory=True)
     return tiny_config.model_copy(update={"baselines": tiny_config.baselines.model_copy(
         update={"mf_max_epochs": 5, "mf_l2_grid": [1.0]})})
+
+
+@pytest.fixture
+def memory_config(tiny_eval_config, tmp_path: Path):
+    """tiny_eval_config with a fresh review store and vector folder under tmp_path."""
+    from reason4rec.config import MemoryConfig
+
+    return tiny_eval_config.model_copy(update={"memory": MemoryConfig(
+        store_path=tmp_path / "memory" / "reviews.sqlite", chroma_path=tmp_path / "memory" / "chroma",
+        batch_size=64)})
+
+
+@pytest.fixture
+def memory(memory_config):
+    from reason4rec.memory.service import Memory
+
+    with Memory.open(memory_config) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def tiny_summarizer(tiny_backend):
+    """The tiny trained Summarizer adapter as the memory's summarizer (real generation, tiny model)."""
+    from reason4rec.memory.summarizers import ExpertSummarizer
+
+    return ExpertSummarizer(tiny_backend, "Musical Instruments", batch_size=4, max_review_chars=200)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(shipped):
+    """The shipped reviews of 25 items (about 300 reviews): a real dataset small enough to embed fast."""
+    from reason4rec.training.data import ReviewDataset
+
+    items = sorted({r.item_id for r in shipped.reviews})[:25]
+    chosen = [r for r in shipped.reviews if r.item_id in set(items)]
+    return ReviewDataset(chosen, item_titles=shipped.item_titles, source=shipped.source, category=shipped.category)

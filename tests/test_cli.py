@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,56 @@ def test_category_and_meta_reach_the_loader(tmp_path: Path):
                      "--split", "random", env={"REASON4REC_DATA__CATEGORY": "Pedals"})
     assert result.returncode == 0, result.stderr
     assert "Dataset: Pedals" in result.stdout and "1 (others are named by id)" in result.stdout
+
+
+def test_memory_commands_from_the_command_line(tiny_model_dir: Path, tiny_run: Path, sentence_model_dir: Path,
+                                               tmp_path: Path, shipped):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / sentence_model_dir.name).symlink_to(sentence_model_dir)
+    env = {"REASON4REC_BASE_MODEL__NAME_OR_PATH": str(tiny_model_dir)}
+    items = sorted({r.item_id for r in shipped.reviews})[:6]
+    reviews = tmp_path / "some.jsonl"
+    reviews.write_text("".join(json.dumps({"user_id": r.user_id, "item_id": r.item_id, "rating": r.rating,
+                                           "timestamp": r.timestamp, "review_text": r.text}) + "\n"
+                               for r in shipped.reviews if r.item_id in items))
+    built = run_cli("memory", "build", "--reviews", str(reviews), "--adapters", str(tiny_run), env=env, home=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert "profiles written" in built.stdout and "lexicon-1" in built.stdout
+
+    added = run_cli("memory", "add-review", "--user", "newcomer", "--item", items[0], "--rating", "4", "--text",
+                    "Quiet tuner, bright display.", "--adapters", str(tiny_run), "--json", env=env, home=tmp_path)
+    assert added.returncode == 0, added.stderr
+    result = json.loads(added.stdout)
+    assert result["outcome"] == "created" and not result["pending"] and result["summary"]
+
+    refused = run_cli("memory", "add-review", "--user", "newcomer", "--item", items[0], "--rating", "7", "--text",
+                      "x", "--adapters", str(tiny_run), env=env, home=tmp_path)
+    assert refused.returncode == 2 and "rating must be from 1 to 5" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    profile = run_cli("memory", "profile", "--user", "newcomer", home=tmp_path)
+    assert profile.returncode == 0 and "user newcomer" in profile.stdout and items[0] in profile.stdout
+    unknown = run_cli("memory", "profile", "--item", "B_NOPE", home=tmp_path)
+    assert unknown.returncode == 2 and "unknown item 'B_NOPE'" in unknown.stderr
+    found = run_cli("memory", "search", "a tuner", "--user", "newcomer", "-k", "3", home=tmp_path)
+    assert found.returncode == 0 and "items for newcomer: a tuner" in found.stdout
+    assert items[0] not in found.stdout.split("a tuner", 1)[1]  # already reviewed by them
+    status = run_cli("memory", "status", home=tmp_path)
+    assert status.returncode == 0 and re.search(r"pending reviews / stale profiles\s+│ 0 / 0", status.stdout)
+
+
+def test_memory_in_use_by_another_process_is_one_clear_line(sentence_model_dir: Path, tmp_path: Path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / sentence_model_dir.name).symlink_to(sentence_model_dir)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom reason4rec.memory.lock import FolderLock\n"
+         "from pathlib import Path\nlock = FolderLock(Path(sys.argv[1])).acquire()\nprint('held', flush=True)\n"
+         "time.sleep(120)\n", str(tmp_path / "memory" / "chroma")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli("memory", "status", home=tmp_path)
+        assert result.returncode == 2 and f"in use by process {holder.pid}" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -118,3 +118,64 @@ def test_kill_9_right_after_add_loses_nothing(tmp_path):
     with ReviewStore(path) as store:
         [review] = store.user_reviews("U1")
         assert review.text == "kept even though we die next" and review.status == "pending"
+
+
+def test_marking_summarized_is_compare_and_set_on_the_revision(store):
+    old = store.add("U1", "B01", 4, "good").review
+    store.add("U1", "B01", 2, "it broke")  # replaced while the old text was being summarized
+    assert store.mark_summarized([old], "v1") == 0
+    assert store.get(old.review_id).status == "pending"
+
+
+def test_summarized_reviews_mark_profiles_stale_until_cleared(store):
+    a = store.add("U1", "B01", 4, "good").review
+    store.mark_summarized([a], "v1")
+    stale = store.stale_profiles()
+    assert [(kind, eid) for kind, eid, _ in stale] == [("item", "B01"), ("user", "U1")]
+    b = store.add("U2", "B01", 5, "great").review
+    store.mark_summarized([b], "v1")  # marks B01 again, later than the first read
+    store.clear_stale(stale)
+    assert [(kind, eid) for kind, eid, _ in store.stale_profiles()] == [("item", "B01"), ("user", "U2")]
+
+
+def test_mark_pending_sends_other_versions_back(store):
+    a, b = store.add("U1", "B01", 4, "good").review, store.add("U2", "B02", 4, "fine").review
+    store.mark_summarized([a], "lexicon-1")
+    store.mark_summarized([b], "summarizer-x")
+    assert store.mark_pending(unless_version="summarizer-x") == 1
+    assert [r.review_id for r in store.pending()] == [a.review_id]
+    assert store.mark_pending() == 1 and store.counts()["pending"] == 2
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with ReviewStore(path) as store:
+        store.add("U1", "B01", 4, "good")
+    db = sqlite3.connect(path)  # make it look like a store written by schema 1
+    db.executescript("DROP TABLE stale_profiles; PRAGMA user_version=1;")
+    db.execute("ALTER TABLE reviews DROP COLUMN origin")
+    db.commit()
+    db.close()
+    with ReviewStore(path) as store:
+        [review] = store.user_reviews("U1")
+        assert review.origin == "added" and store.counts()["stale_profiles"] == 0
+        store.mark_summarized([review], "v1")
+        assert len(store.stale_profiles()) == 2
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    ReviewStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="newer reason4rec"):
+        ReviewStore(path)
+
+
+def test_imported_reviews_are_marked_as_such(store, shipped):
+    store.import_reviews(shipped.reviews[:3])
+    assert {r.origin for r in store.pending()} == {"imported"}
+    replaced = store.add(shipped.reviews[0].user_id, shipped.reviews[0].item_id, 1, "changed my mind")
+    assert replaced.review.origin == "added" and replaced.review.revision == 2

@@ -1,0 +1,243 @@
+"""The memory as a whole: reviews in SQLite, summaries and profiles in Chroma, kept in step."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reason4rec.memory.lock import MemoryLockedError
+from reason4rec.memory.service import Memory, MemoryQueryError
+from reason4rec.memory.store import ReviewInputError, UnknownEntityError
+from reason4rec.memory.summarizers import ExpertSummarizer, LexiconSummarizer
+from reason4rec.memory.vectors import VectorMemoryError
+
+REVIEW = "Bright tone and a quiet switch, but the clip broke after a week."
+
+
+def _config_file(config, path):
+    """A TOML file a child process can load to open the very same memory."""
+    memory = config.memory
+    path.write_text(
+        f'home = "{config.home}"\n[base_model]\nname_or_path = "{config.base_model.name_or_path}"\n'
+        f'[memory]\nstore_path = "{memory.store_path}"\nchroma_path = "{memory.chroma_path}"\n'
+        f"batch_size = {memory.batch_size}\n")
+    return path
+
+
+def _run_child(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_add_review_round_trip_with_the_tiny_summarizer(memory, tiny_summarizer):
+    result = memory.add_review("U1", "B0001", 4, REVIEW, summarizer=tiny_summarizer, timestamp=10,
+                               item_title="Clip-on tuner")
+    assert (result.outcome, result.pending, result.error) == ("created", False, None)
+    assert result.summary and result.summary.startswith("Positive Aspects:")
+    [record] = memory.user_history("U1")
+    assert record.summary == result.summary and record.version == tiny_summarizer.version()
+    assert memory.profile("user", "U1").review_count == 1
+    item = memory.profile("item", "B0001")
+    assert item.title == "Clip-on tuner" and item.text.startswith("Clip-on tuner.")
+    assert [m.profile.entity_id for m in memory.search_items("clip-on tuner", k=1)] == ["B0001"]
+    status = memory.status()
+    assert (status["reviews"], status["summaries"], status["pending"], status["stale_profiles"]) == (1, 1, 0, 0)
+    assert (status["user_profiles"], status["item_profiles"]) == (1, 1)
+
+
+def test_retries_never_duplicate_and_a_changed_review_replaces_the_summary(memory, tiny_summarizer):
+    first = memory.add_review("U1", "B0001", 4, REVIEW, summarizer=tiny_summarizer, timestamp=10)
+    again = memory.add_review("U1", "B0001", 4, REVIEW, summarizer=tiny_summarizer, timestamp=10)
+    assert again.outcome == "unchanged" and again.summary == first.summary
+    assert memory.status()["summaries"] == 1
+    changed = memory.add_review("U1", "B0001", 1, "Dead on arrival. Terrible hum.", summarizer=LexiconSummarizer())
+    assert changed.outcome == "replaced" and changed.review.revision == 2
+    [record] = memory.user_history("U1")
+    assert record.version == "lexicon-1" and "hum" in record.summary
+    assert memory.vectors.summaries([record.review.review_id])[record.review.review_id].revision == 2
+    assert memory.profile("user", "U1").mean_rating == 1.0
+    assert memory.store.history(record.review.review_id)[0]["text"] == REVIEW  # the old text is kept
+    assert memory.status()["summaries"] == 1
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rating": 6}, "from 1 to 5"),
+    ({"rating": "five"}, "must be a number"),
+    ({"text": "   "}, "empty"),
+    ({"text": "x" * 20_001}, "limit is 20,000"),
+    ({"user_id": "bad\x00id"}, "control characters"),
+    ({"item_id": ""}, "non-empty"),
+])
+def test_bad_reviews_are_refused_and_store_nothing(memory, kwargs, message):
+    review = {"user_id": "U1", "item_id": "B0001", "rating": 4, "text": REVIEW} | kwargs
+    with pytest.raises(ReviewInputError, match=message):
+        memory.add_review(**review, summarizer=LexiconSummarizer())
+    assert memory.status()["reviews"] == 0
+
+
+def test_unknown_ids_and_empty_queries_are_clear_errors(memory):
+    memory.add_review("U1", "B0001", 4, REVIEW, summarizer=LexiconSummarizer())
+    with pytest.raises(UnknownEntityError, match="unknown user 'nobody'"):
+        memory.user_history("nobody")
+    with pytest.raises(UnknownEntityError, match="unknown item"):
+        memory.profile("item", "B9999")
+    with pytest.raises(UnknownEntityError):
+        memory.items_for_user("nobody")
+    with pytest.raises(MemoryQueryError, match="empty"):
+        memory.search_items("  ")
+
+
+def test_a_summarizer_that_is_down_leaves_the_review_pending_until_sync(memory, tiny_summarizer):
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
+    down = ExpertSummarizer(dead, "Musical Instruments")
+    result = memory.add_review("U1", "B0001", 4, REVIEW, summarizer=down)
+    assert result.pending and result.summary is None and "Connection" in result.error
+    assert memory.store.get(result.review.review_id).text == REVIEW  # durable all the same
+    assert memory.profile("user", "U1") is None
+    with pytest.raises(MemoryQueryError, match="no preference profile yet"):
+        memory.items_for_user("U1")
+    report = memory.sync(tiny_summarizer)
+    assert report.summarized == {tiny_summarizer.version(): 1} and report.profiles == 2
+    assert memory.user_history("U1")[0].summary and memory.status()["pending"] == 0
+
+
+CRASH_AFTER_UPSERT = (
+    "import os, signal, sys\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.memory.service import Memory\n"
+    "from reason4rec.memory.summarizers import LexiconSummarizer\n"
+    "memory = Memory.open(load_config(sys.argv[1]))\n"
+    "memory.store.mark_summarized = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+    "memory.add_review('U1', 'B0001', 4, 'Bright tone and a quiet switch.', summarizer=LexiconSummarizer())\n"
+)
+
+
+def test_kill_9_midway_through_an_update_loses_nothing_and_sync_finishes(memory_config, tmp_path):
+    child = _run_child(CRASH_AFTER_UPSERT, str(_config_file(memory_config, tmp_path / "r4r.toml")))
+    assert child.returncode == -9, child.stderr  # died after the summary upsert, before the commit
+    with Memory.open(memory_config) as memory:
+        status = memory.status()
+        assert (status["reviews"], status["pending"], status["summaries"]) == (1, 1, 1)
+        report = memory.sync(LexiconSummarizer())
+        assert report.summarized == {"lexicon-1": 1} and report.profiles == 2
+        status = memory.status()
+        assert (status["pending"], status["summaries"], status["stale_profiles"]) == (0, 1, 0)
+
+
+CRASH_DURING_BUILD = (
+    "import os, signal, sys\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.memory.service import Memory\n"
+    "from reason4rec.memory.summarizers import LexiconSummarizer\n"
+    "from reason4rec.training.data import load_shipped, ReviewDataset\n"
+    "shipped = load_shipped()\n"
+    "items = sorted({r.item_id for r in shipped.reviews})[:25]\n"
+    "dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])\n"
+    "memory = Memory.open(load_config(sys.argv[1]))\n"
+    "commit, calls = memory._commit, []\n"
+    "def dying_commit(*args):\n"
+    "    calls.append(1)\n"
+    "    if len(calls) == 3:\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "    return commit(*args)\n"
+    "memory._commit = dying_commit\n"
+    "memory.build(dataset, summarizer=None, bulk=LexiconSummarizer(batch_size=32))\n"
+)
+
+
+def test_an_interrupted_build_resumes_without_duplicates(memory_config, tmp_path, small_dataset):
+    child = _run_child(CRASH_DURING_BUILD, str(_config_file(memory_config, tmp_path / "r4r.toml")))
+    assert child.returncode == -9, child.stderr
+    total = len(small_dataset)
+    with Memory.open(memory_config) as memory:
+        assert memory.status()["pending"] == total - 64  # two batches of 32 were committed
+        report = memory.build(small_dataset, summarizer=None, bulk=LexiconSummarizer(batch_size=32))
+        assert report.imported == 0 and report.summarized == {"lexicon-1": total - 64}
+        status = memory.status()
+        users = len({r.user_id for r in small_dataset.reviews})
+        assert (status["reviews"], status["summaries"], status["pending"]) == (total, total, 0)
+        assert (status["user_profiles"], status["item_profiles"]) == (users, 25)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, tiny_eval_config, small_dataset):
+    """The small dataset built once (lexicon summaries, plus Summarizer summaries from a cache)."""
+    from reason4rec.config import MemoryConfig
+    from reason4rec.experts.summaries import SummaryCache
+
+    folder = tmp_path_factory.mktemp("built")
+    config = tiny_eval_config.model_copy(update={"memory": MemoryConfig(
+        store_path=folder / "reviews.sqlite", chroma_path=folder / "chroma")})
+    first = small_dataset.reviews[0]
+    cache = SummaryCache(folder / "cache.jsonl")
+    cache.put_many([(first.review_id, "summarizer-test", "Positive Aspects: cached summary of a cable\n"
+                     "Negative Aspects: none\nUser Preference Elements: cable")])
+    with Memory.open(config) as memory:
+        report = memory.build(small_dataset, summarizer=None, bulk=LexiconSummarizer(), cache=cache,
+                              cache_version="summarizer-test")
+        yield memory, report, config
+
+
+def test_build_reuses_cached_summaries_and_fills_every_profile(built, small_dataset):
+    memory, report, _ = built
+    assert report.imported == len(small_dataset) and report.from_cache == 1
+    assert report.summarized == {"lexicon-1": len(small_dataset) - 1} and report.left_pending == 0
+    first = small_dataset.reviews[0]
+    record = next(r for r in memory.user_history(first.user_id) if r.review.item_id == first.item_id)
+    assert record.version == "summarizer-test" and "cached summary" in record.summary
+    assert memory.store.summary_versions() == {"lexicon-1": len(small_dataset) - 1, "summarizer-test": 1}
+
+
+def test_recommendation_queries_exclude_what_the_user_reviewed(built, small_dataset):
+    memory, _, _ = built
+    counts = {}
+    for review in small_dataset.reviews:
+        counts[review.user_id] = counts.get(review.user_id, 0) + 1
+    user = max(counts, key=counts.get)
+    reviewed = {r.item_id for r in small_dataset.reviews if r.user_id == user}
+    plain = memory.items_for_user(user, k=5)
+    assert len(plain) == 5 and not reviewed & {m.profile.entity_id for m in plain}
+    steered = memory.items_for_user(user, k=5, query="a capo for an acoustic guitar")
+    assert not reviewed & {m.profile.entity_id for m in steered}
+    assert [m.profile.entity_id for m in steered] != [m.profile.entity_id for m in plain]
+    others = memory.similar_users(user, k=3)
+    assert len(others) == 3 and user not in {m.profile.entity_id for m in others}
+    assert all(-1 <= m.similarity <= 1 for m in others)
+
+
+def test_a_second_process_cannot_open_an_open_memory(built, tmp_path):
+    _, _, config = built
+    code = (
+        "import sys\n"
+        "from reason4rec.config import load_config\n"
+        "from reason4rec.memory.service import Memory\n"
+        "from reason4rec.memory.lock import MemoryLockedError\n"
+        "try:\n"
+        "    Memory.open(load_config(sys.argv[1]))\n"
+        "except MemoryLockedError as err:\n"
+        "    print('LOCKED', err)\n"
+    )
+    child = _run_child(code, str(_config_file(config, tmp_path / "r4r.toml")))
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith("LOCKED") and "in use by process" in child.stdout
+    with pytest.raises(MemoryLockedError):  # and in-process too
+        Memory.open(config)
+
+
+def test_a_damaged_vector_folder_is_rebuilt_from_the_store(memory_config):
+    with Memory.open(memory_config) as memory:
+        for n, text in enumerate(["Great strings.", "Sturdy stand, no wobble.", "Noisy cable."]):
+            memory.add_review(f"U{n}", f"B{n}", 3 + n % 3, text, summarizer=LexiconSummarizer())
+    (memory_config.chroma_path / "chroma.sqlite3").write_bytes(b"garbage" * 1000)
+    with pytest.raises(VectorMemoryError, match="memory build --rebuild"):
+        with Memory.open(memory_config) as memory:
+            memory.status()
+    with Memory.open(memory_config, rebuild=True) as memory:
+        assert memory.status()["pending"] == 3  # every review goes back to pending
+        memory.sync(LexiconSummarizer())
+        status = memory.status()
+        assert (status["summaries"], status["user_profiles"], status["pending"]) == (3, 3, 0)
+    kept = [p for p in memory_config.chroma_path.parent.iterdir() if p.name.startswith("chroma.old-")]
+    assert len(kept) == 1 and (kept[0] / "chroma.sqlite3").read_bytes().startswith(b"garbage")

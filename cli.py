@@ -132,14 +132,17 @@ def demo(
     skip_model: Annotated[bool, typer.Option(help="Do not fetch/load the base model.")] = False,
     targets: Annotated[int, typer.Option(min=0, max=50, help="Test targets to deliberate on.")] = 2,
     adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Show the preference memory (built on first run, about 2-3 min on a CPU).")] = True,
 ) -> None:
-    """The main job on the embedded default: data, baselines, then the experts deliberate on test targets."""
+    """The main job on the embedded default: data, baselines, the experts deliberating, the memory."""
     config = _config(config_file, home=home, model=model)
     console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
     dataset = _show_data(config, ["leave-last-out", "random"])
     _show_baselines(config, ["leave-last-out", "random"], json_path=None, dataset=dataset)
     if not skip_model and targets:
         _show_deliberations(config, dataset, targets, adapters)
+    if memory:
+        _show_memory(config, dataset, adapters)
 
 
 @data_app.command("stats")
@@ -315,26 +318,32 @@ def memory_build(
     meta: MetaOption = None,
 ) -> None:
     """Fill the memory from a dataset (the shipped one by default); resumable, reuses cached summaries."""
-    from .memory.summarizers import LexiconSummarizer, cached_summaries
-    from .rendering import progress_bars
-
     config = _config(config_file, home=home, reviews=reviews, meta=meta)
     if summaries is not None:
         config.memory.bulk_summaries = summaries.value
     dataset = _load_dataset(config)
     with _open_memory(config, dataset.category, rebuild=rebuild) as memory:
-        needs_expert = config.memory.bulk_summaries == "summarizer" or any(
-            r.origin == "added" or r.revision > 1 for r in memory.store.pending())
-        summarizer = _summarizer(config, adapters, dataset.category) if needs_expert else None
-        bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
-        cache, version = cached_summaries(config, adapters)
-        with progress_bars(console) as bars:
-            report = memory.build(dataset, summarizer=summarizer, bulk=bulk, cache=cache, cache_version=version,
-                                  bars=bars)
+        _build_memory(config, memory, dataset, adapters)
+        _print_status(memory.status())
+
+
+def _build_memory(config: Config, memory, dataset, adapters: Path | None) -> None:
+    """Import ``dataset`` and summarize what is pending (lexicon or Summarizer, cache first)."""
+    from .memory.summarizers import LexiconSummarizer, cached_summaries
+    from .rendering import progress_bars
+
+    needs_expert = config.memory.bulk_summaries == "summarizer" or any(
+        r.origin == "added" or r.revision > 1 for r in memory.store.pending())
+    summarizer = _summarizer(config, adapters, dataset.category) if needs_expert else None
+    bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
+    cache, version = cached_summaries(config, adapters)
+    with progress_bars(console) as bars:
+        report = memory.build(dataset, summarizer=summarizer, bulk=bulk, cache=cache, cache_version=version,
+                              bars=bars)
+    if report.imported or report.summarized or report.profiles:
         console.print(f"imported {report.imported:,} new reviews; summaries: {report.from_cache:,} reused from "
                       f"the Summarizer cache, {_counts(report.summarized)}; {report.profiles:,} profiles written "
                       f"in {report.seconds:.0f} s")
-        _print_status(memory.status())
 
 
 @memory_app.command("add-review")
@@ -573,6 +582,26 @@ def _show_deliberations(config: Config, dataset, count: int, adapters: Path | No
         console.print(Panel(f"predicted [bold]{dist.expected:.2f}[/] (confidence {dist.confidence:.2f}; {bars})\n"
                             f"true rating {review.rating:g}; the user wrote: {escape(review.text[:300])}",
                             title="Predictor", expand=False))
+
+
+def _show_memory(config: Config, dataset, adapters: Path | None,
+                 need: str = "a quiet pedal for apartment practice") -> None:
+    """Build the memory on first run, then a profile and the items that match it (and a need)."""
+    from collections import Counter
+
+    from .rendering import matches_table, profile_panel
+
+    console.rule("[bold]memory[/] - review store + Chroma profiles")
+    with _open_memory(config, dataset.category) as memory:
+        if not memory.store.counts()["reviews"]:
+            console.print(f"first run: building the memory of {len(dataset):,} shipped reviews "
+                          "(lexicon + shipped Summarizer summaries, MiniLM embeddings) ...")
+        _build_memory(config, memory, dataset, adapters)
+        _print_status(memory.status())
+        user = Counter(r.user_id for r in dataset.reviews).most_common(1)[0][0]
+        console.print(profile_panel("user", user, memory.profile("user", user), memory.user_history(user, 3)))
+        console.print(matches_table(memory.items_for_user(user, 3), title=f"items matching {user}'s profile"))
+        console.print(matches_table(memory.items_for_user(user, 3, query=need), title=f"... steered by: {need}"))
 
 
 def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None) -> None:

@@ -5,8 +5,6 @@ import pytest
 
 from reason4rec.experts.adapters import AdapterError, ExpertModel, check_adapter
 from reason4rec.experts.loading import fresh_base
-from reason4rec.experts.prompts import predictor_messages, reasoner_messages
-from reason4rec.experts.prompts import TargetContext
 
 
 def _logits(experts, name):

@@ -102,7 +102,7 @@ def test_model_tiny_builds_a_loadable_folder(tmp_path: Path):
 
 def test_demo_runs_every_section(tiny_model_dir: Path, tiny_run: Path, tmp_path: Path):
     """The main job end to end, with the tiny model and adapters standing in for the shipped ones."""
-    result = run_cli("demo", "--model", str(tiny_model_dir), "--adapters", str(tiny_run),
+    result = run_cli("demo", "--model", str(tiny_model_dir), "--adapters", str(tiny_run), "--no-memory",
                      env=FAST_BASELINES, home=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -1,6 +1,5 @@
 """The memory as a whole: reviews in SQLite, summaries and profiles in Chroma, kept in step."""
 
-import json
 import subprocess
 import sys
 

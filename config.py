@@ -121,6 +121,27 @@ class MemoryConfig(_Section):
     """Reviews per durable step of a bulk build (summaries, embeddings, upserts, then a commit)."""
 
 
+class AgentConfig(_Section):
+    """How the deliberation graph reaches its experts and where it keeps conversations."""
+
+    backend: Literal["local", "remote"] = "local"
+    """``local``: the base model and adapters in this process (CPU or GPU); ``remote``: an
+    OpenAI-compatible server (vLLM with LoRA modules, or ``reason4rec serve``)."""
+    adapters: Path | None = None
+    """Adapters or run folder for the local backend; None = the shipped adapters."""
+    remote_url: str | None = None
+    """Base URL of the remote server, e.g. ``http://gpu-host:8000/v1``."""
+    remote_api_key: str | None = None
+    checkpoint_path: Path | None = None
+    """SQLite file of the conversation checkpointer; None = ``<home>/agent/checkpoints.sqlite``."""
+    candidates: int = Field(10, ge=1, le=200)
+    """Items fetched from the memory per recommendation before reasoning (the best k are kept)."""
+    resummarize_lexicon: bool = True
+    """Re-summarize history reviews whose summary came from the lexicon (or an older Summarizer)
+    with the current Summarizer before reasoning, and keep the result in the memory."""
+    batch_size: int = Field(8, ge=1, le=256)
+
+
 class Config(BaseSettings):
     """Everything reason4rec can be told. Sections mirror the TOML file's tables."""
 
@@ -137,6 +158,7 @@ class Config(BaseSettings):
     base_model: BaseModelConfig = Field(default_factory=BaseModelConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
 
     @property
     def models_dir(self) -> Path:
@@ -145,6 +167,10 @@ class Config(BaseSettings):
     @property
     def store_path(self) -> Path:
         return Path(self.memory.store_path or self.home / "memory" / "reviews.sqlite").expanduser()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.agent.checkpoint_path or self.home / "agent" / "checkpoints.sqlite").expanduser()
 
     @property
     def chroma_path(self) -> Path:

@@ -239,6 +239,14 @@ class Memory:
                 progress(start + len(chunk), len(stale))
         return written
 
+    def resummarize(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer) -> dict[str, str]:
+        """Summaries of ``reviews`` by ``summarizer`` (e.g. the Summarizer replacing lexicon ones),
+        written to the memory with their profiles refreshed; review id -> summary."""
+        self._summarize_and_commit(reviews, summarizer, progress=None)
+        self.refresh_profiles(only={("user", r.user_id) for r in reviews} | {("item", r.item_id) for r in reviews})
+        records = self.vectors.summaries(r.review_id for r in reviews)
+        return {rid: record.summary for rid, record in records.items()}
+
     # ------------------------------------------------------------------ queries
     def user_history(self, user_id: str, limit: int | None = None) -> list[HistoryRecord]:
         """The user's reviews, oldest first, with summaries; UnknownEntityError for a stranger."""

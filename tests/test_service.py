@@ -240,3 +240,13 @@ def test_a_damaged_vector_folder_is_rebuilt_from_the_store(memory_config):
         assert (status["summaries"], status["user_profiles"], status["pending"]) == (3, 3, 0)
     kept = [p for p in memory_config.chroma_path.parent.iterdir() if p.name.startswith("chroma.old-")]
     assert len(kept) == 1 and (kept[0] / "chroma.sqlite3").read_bytes().startswith(b"garbage")
+
+
+def test_ids_with_odd_but_printable_characters_round_trip(memory):
+    user, item = "Zoë O'Brien; DROP TABLE reviews", "B00 \"quoted\" /slash/ ✓"
+    result = memory.add_review(user, item, 5, "Great strings, bright tone.", summarizer=LexiconSummarizer())
+    assert not result.pending and result.review.user_id == user
+    assert memory.user_history(user)[0].review.item_id == item
+    assert memory.profile("item", item).entity_id == item
+    assert [m.profile.entity_id for m in memory.search_items("bright strings", k=1)] == [item]
+    assert memory.status()["reviews"] == 1

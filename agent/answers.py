@@ -1,0 +1,72 @@
+"""The answer of a turn in Markdown: what a person reads at the end of a deliberation.
+
+Example:
+    >>> compose({"intent": "explain", "error": "unknown user 'x'"})
+    "**Sorry:** unknown user 'x'"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .state import DeliberationState
+
+
+def compose(state: DeliberationState) -> str:
+    if state.get("error"):
+        text = f"**Sorry:** {state['error']}"
+        if state.get("candidates"):
+            text += "\n\nWhich one did you mean?\n" + "\n".join(
+                f"- `{c['id']}`: {c['profile']}" for c in state["candidates"])
+        return text
+    intent = state["intent"]
+    if intent in ("explain", "predict"):
+        return _deliberation(state)
+    if intent == "recommend":
+        return _recommendations(state)
+    if intent == "add_review":
+        return _update(state)
+    return _profile(state)
+
+
+def _deliberation(state: DeliberationState) -> str:
+    rating, title = state.get("rating") or {}, state.get("item_title") or state.get("item_id")
+    expected = rating.get("expected")
+    verdict = ("should suit" if expected >= 4 else "might suit" if expected >= 3 else "is unlikely to suit") \
+        if expected is not None else "was not rated for"
+    lines = [f"**{title}** {verdict} **{state['user_id']}**" + (f": predicted **{expected:.2f}** / 5 "
+                                                                  f"(confidence {rating['confidence']:.2f})."
+                                                                  if expected is not None else ".")]
+    if state.get("intent") == "explain" and state.get("reason"):
+        lines += ["", f"> {state['reason']}"]
+    return "\n".join(lines)
+
+
+def _recommendations(state: DeliberationState) -> str:
+    found = state.get("recommendations") or []
+    if not found:
+        return f"No unreviewed item in the memory matches **{state['user_id']}** yet."
+    steer = f" for *{state['query']}*" if state.get("query") else ""
+    lines = [f"Top {len(found)} for **{state['user_id']}**{steer}:", ""]
+    for rank, item in enumerate(found, 1):
+        lines.append(f"{rank}. **{item['item_title']}**: {item['rating']['expected']:.2f} / 5. {item['reason']}")
+    return "\n".join(lines)
+
+
+def _update(state: DeliberationState) -> str:
+    update: dict[str, Any] = state.get("update") or {}
+    said = {"created": "Saved", "unchanged": "Already saved", "replaced": "Updated (the old review is kept)"}
+    text = f"{said.get(update.get('outcome'), 'Saved')}: review of **{state['item_id']}** by **{state['user_id']}**."
+    if update.get("pending"):
+        return text + f" Its summary is pending ({update.get('error')}); `reason4rec memory sync` will finish it."
+    return text + " Memory updated: " + " / ".join((update.get("summary") or "").splitlines())
+
+
+def _profile(state: DeliberationState) -> str:
+    profile: dict[str, Any] = state.get("profile") or {}
+    if not profile.get("text"):
+        return f"**{profile.get('user_id')}** has reviews waiting to be summarized; try again after a sync."
+    lines = [f"**{profile['user_id']}** ({profile['review_count']} reviews): {profile['text']}", ""]
+    lines += [f"- {r['item_id']} ({r['rating']:g} stars): " + " / ".join((r["summary"] or "pending").splitlines())
+              for r in profile.get("recent", [])]
+    return "\n".join(lines)

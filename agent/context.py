@@ -1,0 +1,82 @@
+"""What the graph's nodes run on: the memory, the expert backend and prompt sizes (LangGraph context).
+
+The context is per run and never checkpointed (it holds live objects: an open memory, a loaded
+model or an HTTP client). :func:`open_context` builds it from the configuration: a local backend
+(CPU or GPU, the shipped or a given set of adapters) or a remote OpenAI-compatible server.
+
+Example:
+    >>> context = open_context(load_config())      # doctest: +SKIP
+    >>> graph.invoke(turn_input("explain", user_id="A1", item_id="B01"), context=context)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import Config
+from ..experts.backend import Backend
+from ..memory.service import Memory
+from ..memory.summarizers import ExpertSummarizer
+
+
+@dataclass
+class AgentContext:
+    """Live resources for one graph run (see :func:`open_context`)."""
+
+    memory: Memory
+    backend: Backend
+    category: str
+    history_k: int = 3
+    max_review_chars: int = 400
+    candidates: int = 8
+    resummarize_lexicon: bool = True
+
+    @property
+    def summarizer(self) -> ExpertSummarizer:
+        return ExpertSummarizer(self.backend, self.category, max_review_chars=self.max_review_chars)
+
+    def close(self) -> None:
+        self.memory.close()
+
+
+def open_backend(config: Config, status: Callable[[str], None] | None = None) -> tuple[Backend, int, int]:
+    """The configured expert backend with (history K, review characters) from its adapter cards."""
+    from ..experts.adapters import prompt_shape
+
+    from ..experts.adapters import AdapterCard
+    from ..experts.shipping import adapter_dirs
+
+    settings = config.agent
+    dirs = adapter_dirs(settings.adapters, with_one_step=False)
+    if settings.backend == "remote":  # the server holds the weights; the cards still say the prompt sizes
+        from ..experts.remote import RemoteBackend, RemoteSettings
+
+        shape = prompt_shape({name: AdapterCard.load(folder) for name, folder in dirs.items()},
+                             config.data.history_k)
+        backend = RemoteBackend(RemoteSettings(base_url=settings.remote_url, api_key=settings.remote_api_key))
+        return backend, shape.history_k, shape.max_review_chars
+    from ..experts.loading import local_backend
+
+    local = local_backend(config, dirs, batch_size=settings.batch_size, status=status)
+    shape = prompt_shape(local.experts.cards, config.data.history_k)
+    return local, shape.history_k, shape.max_review_chars
+
+
+def open_context(config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
+                 status: Callable[[str], None] | None = None) -> AgentContext:
+    """Open the memory and the backend named by ``config`` (either may be given ready-made)."""
+    from ..training.data import SHIPPED_CATEGORY
+
+    category = config.data.category or SHIPPED_CATEGORY
+    history_k, review_chars = 3, 400
+    if backend is None:
+        backend, history_k, review_chars = open_backend(config, status)
+    elif hasattr(backend, "experts"):
+        from ..experts.adapters import prompt_shape
+
+        shape = prompt_shape(backend.experts.cards, config.data.history_k)
+        history_k, review_chars = shape.history_k, shape.max_review_chars
+    memory = memory or Memory.open(config, category=category, status=status)
+    return AgentContext(memory, backend, category, history_k, review_chars, config.agent.candidates,
+                        config.agent.resummarize_lexicon)

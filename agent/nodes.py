@@ -1,0 +1,262 @@
+"""The graph's nodes: each does one step and returns a partial state update.
+
+``resolve`` (who and what), ``recall`` (histories from memory, summarizing what is missing),
+``reason`` (Reasoner, streamed), ``predict`` (Predictor), ``recommend`` (candidates from memory,
+reasoned and rated in a batch), ``update`` (a new review into memory), ``profile``, ``respond``.
+Every node runs inside :func:`_step`, which streams ``step_started``/``step_finished`` events
+with timings and turns a failure into ``error`` in the state (the graph then goes to
+``respond`` and ends cleanly) instead of an exception at the user.
+
+Nodes are plain functions of ``(state, runtime)``, so a script can put them in its own graph
+(see ``examples/``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from ..errors import Reason4RecError
+from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+from ..memory.service import HistoryRecord
+from . import events
+from .context import AgentContext
+from .state import DeliberationState, HistoryView
+
+NodeResult = dict[str, Any]
+AMBIGUITY_MARGIN = 0.03
+"""An item description resolves to the best match only if it beats the next by this much."""
+MIN_SIMILARITY = 0.25
+"""Below this cosine similarity a description matches nothing."""
+
+
+def _emit(event: dict[str, Any]) -> None:
+    try:
+        get_stream_writer()(event)
+    except RuntimeError:  # called outside a graph run (a node used directly): nothing to stream to
+        pass
+
+
+def _step(name: str) -> Callable:
+    """Wrap a node: timing events, and errors a user can act on become ``state["error"]``."""
+
+    def decorate(node: Callable[[DeliberationState, Runtime[AgentContext]], NodeResult]) -> Callable:
+        @functools.wraps(node)
+        def run(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+            _emit(events.step_started(name))
+            started = time.perf_counter()
+            try:
+                result = node(state, runtime)
+                error = None
+            except Reason4RecError as err:
+                result, error = {"error": str(err)}, str(err)
+            except (ConnectionError, TimeoutError, OSError) as err:
+                error = f"the expert backend or memory is unreachable: {type(err).__name__}: {err}"
+                result = {"error": error}
+            seconds = time.perf_counter() - started
+            _emit(events.step_finished(name, seconds, error))
+            return {**result, "timings": {name: round(seconds, 4)}}
+
+        return run
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+@_step("resolve")
+def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """Check the user and the item; an item given in words is looked up in the memory."""
+    memory, intent = runtime.context.memory, state["intent"]
+    user = state.get("user_id")
+    if not user:
+        raise _NeedInput("who is asking? give a user id (for example with --user)")
+    if intent != "add_review" and not memory.store.has("user", user):
+        raise _NeedInput(f"unknown user {user!r}: the memory holds no review by this user yet; add one "
+                         "first (`reason4rec memory add-review`)")
+    if intent in ("recommend", "profile"):
+        return {}
+    item = state.get("item_id")
+    if item and (memory.store.has("item", item) or intent == "add_review"):
+        return {"item_id": item, "item_title": _title(memory, item)}
+    described = state.get("item_query") or item
+    if not described:
+        raise _NeedInput("which item? give an item id or describe it")
+    matches = memory.search_items(described, k=3)
+    _emit(events.retrieved("resolve", "items", [_match_record(m) for m in matches]))
+    good = [m for m in matches if m.similarity >= MIN_SIMILARITY]
+    if not good:
+        raise _NeedInput(f"no item in the memory matches {described!r}")
+    if len(good) > 1 and good[0].similarity - good[1].similarity < AMBIGUITY_MARGIN:
+        return {"candidates": [_match_record(m) for m in good],
+                "error": f"{described!r} could mean several items: " + ", ".join(m.profile.entity_id for m in good)}
+    best = good[0].profile.entity_id
+    return {"item_id": best, "item_title": _title(memory, best)}
+
+
+class _NeedInput(Reason4RecError, ValueError):
+    """The request cannot go on without something only the user can say."""
+
+
+# --------------------------------------------------------------------------- recall
+
+
+@_step("recall")
+def recall(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """The user's and the item's recent reviews as summaries (made now when missing or outdated)."""
+    return _recall(runtime.context, state["user_id"], state["item_id"])
+
+
+def _recall(context: AgentContext, user: str, item: str) -> NodeResult:
+    memory, k = context.memory, context.history_k
+    mine = [r for r in memory.user_history(user) if r.review.item_id != item]
+    theirs = [r for r in memory.item_history(item) if r.review.user_id != user]
+    user_records, item_records = mine[-k:], theirs[-k:]
+    summaries = _current_summaries(context, [*user_records, *item_records])
+    user_view = [_view(r, summaries, _title(memory, r.review.item_id)) for r in user_records]
+    item_view = [_view(r, summaries, "a buyer") for r in item_records]
+    _emit(events.retrieved("recall", "user_history", user_view))
+    _emit(events.retrieved("recall", "item_history", item_view))
+    return {"user_history": user_view, "item_history": item_view, "user_mean": _mean(mine), "item_mean": _mean(theirs),
+            "user_count": len(mine), "item_count": len(theirs), "item_title": _title(memory, item)}
+
+
+def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord]) -> dict[str, str]:
+    """Summary per review id; missing ones (and lexicon ones, if configured) from the Summarizer."""
+    summarizer = context.summarizer
+    version = summarizer.version()
+    redo = [r.review for r in records
+            if r.summary is None or (context.resummarize_lexicon and r.version != version)]
+    found = {r.review.review_id: r.summary for r in records if r.summary is not None}
+    if redo:
+        _emit(events.step_started("summarize"))
+        started = time.perf_counter()
+        found.update(context.memory.resummarize(redo, summarizer))
+        _emit(events.step_finished("summarize", time.perf_counter() - started))
+    return found
+
+
+# --------------------------------------------------------------------------- reason, predict
+
+
+@_step("reason")
+def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """The Reasoner's why, streamed token by token."""
+    context = runtime.context
+    pieces: list[str] = []
+    for piece in context.backend.stream("reasoner", reasoner_messages(_target(state, context.category))):
+        pieces.append(piece)
+        _emit(events.token("reason", piece))
+    return {"reason": "".join(pieces).strip()}
+
+
+@_step("predict")
+def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """The Predictor's rating distribution, given the reason."""
+    context = runtime.context
+    [distribution] = context.backend.rate("predictor", [predictor_messages(_target(state, context.category),
+                                                                           state.get("reason"))])
+    rating = distribution.as_dict()
+    _emit(events.rating(rating))
+    return {"rating": rating}
+
+
+# --------------------------------------------------------------------------- recommend
+
+
+@_step("recommend")
+def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """Top-k: candidates from memory (unreviewed items), reasoned and rated in one batch, ranked."""
+    context, user = runtime.context, state["user_id"]
+    k = int(state.get("k") or 5)
+    matches = context.memory.items_for_user(user, k=max(k, context.candidates), query=state.get("query"))
+    _emit(events.retrieved("recommend", "candidates", [_match_record(m) for m in matches]))
+    if not matches:
+        return {"recommendations": []}
+    views = [{**_recall(context, user, m.profile.entity_id), "match": m} for m in matches]
+    targets = [_target(view, context.category) for view in views]
+    reasons = context.backend.generate(
+        "reasoner", [reasoner_messages(t) for t in targets],
+        on_text=lambda row, text: _emit(events.token("reason", text, matches[row].profile.entity_id)))
+    reasons = [r.strip() for r in reasons]
+    distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
+    ranked = sorted(zip(views, reasons, distributions), key=lambda row: -row[2].expected)[:k]
+    return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
+                                 "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict()}
+                                for view, text, dist in ranked]}
+
+
+# --------------------------------------------------------------------------- update, profile
+
+
+@_step("update")
+def update(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """Write a new review to memory (idempotent: a re-run after a resume changes nothing)."""
+    context, review = runtime.context, state.get("review") or {}
+    if "rating" not in review or "text" not in review:
+        raise _NeedInput("a review needs a rating (1-5) and some text")
+    result = context.memory.add_review(state["user_id"], state["item_id"], review["rating"], review["text"],
+                                       summarizer=context.summarizer, title=review.get("title", ""),
+                                       item_title=review.get("item_title"))
+    return {"update": {"review_id": result.review.review_id, "outcome": result.outcome, "pending": result.pending,
+                       "summary": result.summary, "error": result.error}}
+
+
+@_step("profile")
+def profile(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    memory, user = runtime.context.memory, state["user_id"]
+    found = memory.profile("user", user)
+    recent = memory.user_history(user, 5)
+    return {"profile": {"user_id": user, "text": found.text if found else None,
+                        "likes": list(found.likes) if found else [], "dislikes": list(found.negative) if found else [],
+                        "review_count": len(memory.store.user_reviews(user)),
+                        "recent": [{"item_id": r.review.item_id, "rating": r.review.rating, "summary": r.summary}
+                                   for r in recent]}}
+
+
+# --------------------------------------------------------------------------- respond
+
+
+@_step("respond")
+def respond(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
+    """The answer in Markdown, from whatever the turn produced (or the error it met)."""
+    from .answers import compose
+
+    return {"answer": compose(state)}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _target(state: dict[str, Any], category: str) -> TargetContext:
+    entries = lambda views: tuple(HistoryEntry(v["title"], v["rating"], v["summary"]) for v in views)  # noqa: E731
+    return TargetContext(category=category, item_title=state.get("item_title") or state.get("item_id") or "",
+                         user_history=entries(state.get("user_history") or []),
+                         item_history=entries(state.get("item_history") or []),
+                         user_mean=state.get("user_mean"), item_mean=state.get("item_mean"),
+                         user_count=state.get("user_count") or 0, item_count=state.get("item_count") or 0)
+
+
+def _view(record: HistoryRecord, summaries: dict[str, str], title: str) -> HistoryView:
+    review = record.review
+    return HistoryView(review_id=review.review_id, user_id=review.user_id, item_id=review.item_id, title=title,
+                       rating=review.rating, summary=summaries.get(review.review_id) or "none")
+
+
+def _mean(records: Sequence[HistoryRecord]) -> float | None:
+    return round(sum(r.review.rating for r in records) / len(records), 3) if records else None
+
+
+def _title(memory, item_id: str) -> str:
+    return memory.store.item_title(item_id) if memory.store.has("item", item_id) else item_id
+
+
+def _match_record(match) -> dict[str, Any]:
+    return {"id": match.profile.entity_id, "similarity": match.similarity, "profile": match.profile.text,
+            "reviews": match.profile.review_count, "mean_rating": match.profile.mean_rating}

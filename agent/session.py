@@ -1,0 +1,119 @@
+"""The scripting API: an :class:`Agent` owns the memory, the backend, the checkpointer and the graph.
+
+Example:
+    >>> from reason4rec import Agent, load_config                       # doctest: +SKIP
+    >>> with Agent.open(load_config()) as agent:                         # doctest: +SKIP
+    ...     for event in agent.stream("explain", user_id="A1", item_id="B0002E1G5C"):
+    ...         if event["type"] == "token":
+    ...             print(event["text"], end="")
+    ...     print(agent.recommend("A1", k=3, query="for home recording")["answer"])
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..experts.backend import Backend
+from ..memory.service import Memory
+from .context import AgentContext, open_context
+from .graph import build_graph
+from .state import DeliberationState, Intent, turn_input
+
+
+def open_checkpointer(path: Path) -> Any:
+    """A SQLite checkpointer (threads survive restarts). For many concurrent users, use
+    ``langgraph.checkpoint.postgres.PostgresSaver.from_conn_string(url)`` instead."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    saver.setup()
+    return saver
+
+
+class Agent:
+    """The default graph bound to live resources; every method runs one turn on a thread."""
+
+    def __init__(self, context: AgentContext, checkpointer: Any = None, graph: Any = None) -> None:
+        self.context = context
+        self.checkpointer = checkpointer
+        self.graph = graph if graph is not None else build_graph(checkpointer)
+
+    @classmethod
+    def open(cls, config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
+             checkpoint: bool = True, status: Callable[[str], None] | None = None) -> Agent:
+        """Open everything ``config`` names; finishes memory work an earlier run left pending."""
+        context = open_context(config, backend=backend, memory=memory, status=status)
+        try:
+            if context.memory.store.counts()["pending"]:
+                from ..memory.summarizers import LexiconSummarizer
+
+                context.memory.sync(context.summarizer, bulk=LexiconSummarizer())
+            checkpointer = open_checkpointer(config.checkpoint_path) if checkpoint else None
+        except BaseException:
+            context.close()
+            raise
+        return cls(context, checkpointer)
+
+    # ------------------------------------------------------------------ running turns
+    def stream(self, intent: Intent, *, thread_id: str | None = None, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Run one turn, yielding its events (see :mod:`~reason4rec.agent.events`) and finally
+        ``{"type": "done", "state": <the final state>, "thread_id": ...}``."""
+        thread_id = thread_id or uuid.uuid4().hex
+        final: DeliberationState = {}
+        for mode, chunk in self.graph.stream(turn_input(intent, **fields), self._config(thread_id),
+                                             context=self.context, stream_mode=["custom", "values"]):
+            if mode == "custom":
+                yield chunk
+            else:
+                final = chunk
+        yield {"type": "done", "state": final, "thread_id": thread_id}
+
+    def run(self, intent: Intent, *, thread_id: str | None = None, **fields: Any) -> DeliberationState:
+        """Run one turn to its end and return the final state (``answer``, ``error``, ...)."""
+        *_, done = self.stream(intent, thread_id=thread_id, **fields)
+        return done["state"]
+
+    def why(self, user_id: str | None, item_id: str | None = None, *, item_query: str | None = None,
+            thread_id: str | None = None) -> DeliberationState:
+        return self.run("explain", user_id=user_id, item_id=item_id, item_query=item_query, thread_id=thread_id)
+
+    def recommend(self, user_id: str | None, k: int = 5, query: str | None = None, *,
+                  thread_id: str | None = None) -> DeliberationState:
+        return self.run("recommend", user_id=user_id, k=k, query=query, thread_id=thread_id)
+
+    def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
+                   item_title: str | None = None, thread_id: str | None = None) -> DeliberationState:
+        review = {"rating": rating, "text": text, "title": title, "item_title": item_title}
+        return self.run("add_review", user_id=user_id, item_id=item_id, review=review, thread_id=thread_id)
+
+    def profile(self, user_id: str | None, *, thread_id: str | None = None) -> DeliberationState:
+        return self.run("profile", user_id=user_id, thread_id=thread_id)
+
+    def thread(self, thread_id: str) -> DeliberationState:
+        """The last checkpointed state of a thread (empty if it never ran)."""
+        return dict(self.graph.get_state(self._config(thread_id)).values)
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        try:
+            self.context.close()
+        finally:
+            if self.checkpointer is not None:
+                self.checkpointer.conn.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}}

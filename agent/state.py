@@ -1,0 +1,89 @@
+"""The typed state of one conversation turn, as the checkpointer stores it (plain JSON values).
+
+A turn names an ``intent`` and what it is about; nodes fill in the rest. Per-turn fields are reset
+by :func:`turn_input` so a resumed thread keeps who the user is but never an old answer.
+
+Example:
+    >>> turn_input("explain", user_id="A1", item_id="B01")["reason"] is None
+    True
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+Intent = Literal["explain", "predict", "recommend", "add_review", "profile"]
+INTENTS: tuple[str, ...] = ("explain", "predict", "recommend", "add_review", "profile")
+
+
+def _merge(left: dict | None, right: dict | None) -> dict:
+    return {**(left or {}), **(right or {})}
+
+
+class HistoryView(TypedDict):
+    """One past review as the experts see it: never its raw text, only its summary."""
+
+    review_id: str
+    user_id: str
+    item_id: str
+    title: str
+    rating: float
+    summary: str
+
+
+class NewReview(TypedDict, total=False):
+    rating: float
+    text: str
+    title: str
+    item_title: str | None
+
+
+class DeliberationState(TypedDict, total=False):
+    """Everything one turn knows; every value is JSON so any checkpointer can store it."""
+
+    intent: Intent
+    user_id: str | None
+    item_id: str | None
+    item_query: str | None
+    """An item described in words ("the Snark tuner"), resolved through the memory."""
+    query: str | None
+    """Free text that steers a recommendation ("for home recording")."""
+    k: int
+    review: NewReview | None
+    item_title: str | None
+    candidates: list[dict[str, Any]]
+    """Items the description matched when it was ambiguous (the answer asks which)."""
+    user_history: list[HistoryView]
+    item_history: list[HistoryView]
+    user_mean: float | None
+    item_mean: float | None
+    user_count: int
+    item_count: int
+    reason: str | None
+    rating: dict[str, Any] | None
+    """``RatingDistribution.as_dict()``: expected, confidence, probabilities of 1..5."""
+    recommendations: list[dict[str, Any]]
+    profile: dict[str, Any] | None
+    update: dict[str, Any] | None
+    answer: str | None
+    error: str | None
+    timings: Annotated[dict[str, float], _merge]
+    turns: Annotated[int, operator.add]
+
+
+_PER_TURN: dict[str, Any] = {
+    "item_id": None, "item_query": None, "query": None, "review": None, "item_title": None, "candidates": [],
+    "user_history": [], "item_history": [], "user_mean": None, "item_mean": None, "user_count": 0,
+    "item_count": 0, "reason": None, "rating": None, "recommendations": [], "profile": None, "update": None,
+    "answer": None, "error": None,
+}
+
+
+def turn_input(intent: Intent, **fields: Any) -> DeliberationState:
+    """The input of a new turn: the per-turn fields cleared, then ``fields`` (``user_id`` kept
+    from the thread when not given)."""
+    if intent not in INTENTS:
+        raise ValueError(f"intent must be one of {', '.join(INTENTS)}, not {intent!r}")
+    return {**_PER_TURN, "intent": intent, "timings": {}, "turns": 1,  # type: ignore[typeddict-item]
+            **{key: value for key, value in fields.items() if value is not None or key != "user_id"}}

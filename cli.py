@@ -302,6 +302,88 @@ def config_show(config_file: ConfigOption = None) -> None:
     console.print_json(config.model_dump_json())
 
 
+ThreadOption = Annotated[Optional[str], typer.Option("--thread", help="Conversation thread to continue (kept in the checkpointer).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead.")]
+RemoteOption = Annotated[Optional[str], typer.Option("--remote", help="Use an OpenAI-compatible server at this base URL (vLLM, reason4rec serve).", show_default=False)]
+
+
+@app.command()
+def why(
+    user: Annotated[str, typer.Option(help="Who is asking (a user id).")],
+    item: Annotated[Optional[str], typer.Option(help="The item's id.", show_default=False)] = None,
+    about: Annotated[Optional[str], typer.Option(help="The item in words, e.g. 'the Snark tuner'.", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the histories and summaries used.")] = False,
+    as_json: JsonOption = False,
+    thread: ThreadOption = None,
+    remote: RemoteOption = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Why would this item suit this user? Streams the deliberation, then the answer."""
+    if item is None and about is None:
+        raise typer.BadParameter("give --item or --about")
+    _run_turn("explain", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters),
+              user_id=user, item_id=item, item_query=about)
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Option(help="Who the recommendations are for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many items.")] = 5,
+    query: Annotated[Optional[str], typer.Option(help="Steer by a need in words, e.g. 'for home recording'.", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the candidates' profiles.")] = False,
+    as_json: JsonOption = False,
+    thread: ThreadOption = None,
+    remote: RemoteOption = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Top-k unreviewed items for a user, each reasoned about and rated, best first."""
+    _run_turn("recommend", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters),
+              user_id=user, k=k, query=query)
+
+
+def _agent_config(config_file, home, model, remote, adapters) -> Config:
+    config = _config(config_file, home=home, model=model)
+    if remote:
+        config.agent.backend, config.agent.remote_url = "remote", remote
+    if adapters:
+        config.agent.adapters = adapters
+    return config
+
+
+def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, config: Config, **fields: Any) -> None:
+    from rich.markdown import Markdown
+
+    from .agent import Agent
+    from .rendering import DeliberationPrinter
+
+    _quiet_transformers()
+    status_console = Console(stderr=True) if as_json else console
+    with status_console.status("opening the memory and the experts ...") as status:
+        agent = Agent.open(config, status=lambda m: status.update(escape(m)))
+    printer = DeliberationPrinter(console, verbose)
+    with agent:
+        for event in agent.stream(intent, thread_id=thread, **fields):
+            if event["type"] == "done":
+                state, thread = event["state"], event["thread_id"]
+            elif not as_json:
+                printer(event)
+    if as_json:
+        keys = ("intent", "user_id", "item_id", "item_title", "reason", "rating", "recommendations", "candidates",
+                "answer", "error", "timings")
+        console.print_json(json.dumps({"thread_id": thread, **{key: state.get(key) for key in keys}}))
+    else:
+        console.print(Markdown(state.get("answer") or ""))
+        console.print(f"[dim]thread {thread}[/]")
+    if state.get("error"):
+        raise typer.Exit(2)
+
+
 class BulkChoice(str, Enum):
     lexicon = "lexicon"
     summarizer = "summarizer"

@@ -172,3 +172,53 @@ def profile_panel(kind: str, entity_id: str, profile, records: Sequence) -> Pane
         summary = escape(" | ".join(record.summary.splitlines())) if record.summary else "[yellow]pending[/]"
         lines.append(f"[bold]{escape(other)}[/] {review.rating:g}*: {summary} [dim]({escape(record.version or '')})[/]")
     return Panel("\n".join(lines), title=f"{kind} {escape(entity_id)}", title_align="left")
+
+
+class DeliberationPrinter:
+    """Renders a turn's stream events as they arrive: steps with timings, the reason's tokens,
+    the rating with a bar per star. Plain text when the console is not a terminal."""
+
+    _LABELS = {"resolve": "resolving who and what", "recall": "recalling histories from memory",
+               "summarize": "summarizing reviews the memory had no current summary for",
+               "reason": "Reasoner", "predict": "Predictor", "recommend": "finding and weighing candidates",
+               "update": "writing the review to memory", "profile": "reading the profile", "respond": "answer"}
+
+    def __init__(self, console: Console, verbose: bool = False) -> None:
+        self.console, self.verbose = console, verbose
+        self._in_tokens: str | None = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event["type"]
+        if kind != "token" and self._in_tokens is not None:
+            self.console.line()
+            self._in_tokens = None
+        if kind == "step_started" and event["step"] != "respond":
+            self.console.print(f"[bold cyan]{escape(self._LABELS.get(event['step'], event['step']))}[/] ...")
+        elif kind == "token":
+            candidate = event.get("candidate")
+            if candidate != self._in_tokens and candidate is not None:
+                self.console.print(f"  [bold]{escape(candidate)}[/]: ", end="")
+            self._in_tokens = candidate or ""
+            self.console.out(event["text"], end="", highlight=False)
+        elif kind == "rating":
+            self.console.print(rating_bars(event))
+        elif kind == "retrieved" and self.verbose:
+            for record in event["records"]:
+                text = record.get("summary") or record.get("profile") or ""
+                label = record.get("title") or record.get("id") or record.get("item_id")
+                stars = f" {record['rating']:g}*" if "rating" in record else ""
+                self.console.print(f"  [dim]{escape(event['kind'])}[/] {escape(str(label))}{stars}: "
+                                   f"{escape(' | '.join(str(text).splitlines()))}")
+        elif kind == "step_finished":
+            if event.get("error"):
+                self.console.print(f"  [red]{escape(event['step'])} failed[/]")
+            elif event["step"] != "respond":
+                self.console.print(f"  [dim]{escape(event['step'])}: {event['seconds']:.2f} s[/]")
+
+
+def rating_bars(rating: dict, width: int = 30) -> str:
+    """The expected rating and a bar per star (the Predictor's distribution)."""
+    lines = [f"[bold]predicted {rating['expected']:.2f} / 5[/] (confidence {rating['confidence']:.2f})"]
+    for star, probability in rating["probabilities"].items():
+        lines.append(f"  {star} {'#' * round(probability * width):<{width}} {probability:.2f}")
+    return "\n".join(lines)

@@ -85,7 +85,9 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     item = state.get("item_id")
     if item and (memory.store.has("item", item) or intent == "add_review"):
         return {"item_id": item, "item_title": _title(memory, item)}
-    described = state.get("item_query") or item
+    if item:
+        raise _NeedInput(f"unknown item {item!r}: no review of it is stored (describe it in words to search)")
+    described = state.get("item_query")
     if not described:
         raise _NeedInput("which item? give an item id or describe it")
     matches = memory.search_items(described, k=3)
@@ -113,12 +115,13 @@ def recall(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     return _recall(runtime.context, state["user_id"], state["item_id"])
 
 
-def _recall(context: AgentContext, user: str, item: str) -> NodeResult:
+def _recall(context: AgentContext, user: str, item: str, resummarize: bool | None = None) -> NodeResult:
     memory, k = context.memory, context.history_k
     mine = [r for r in memory.user_history(user) if r.review.item_id != item]
     theirs = [r for r in memory.item_history(item) if r.review.user_id != user]
     user_records, item_records = mine[-k:], theirs[-k:]
-    summaries = _current_summaries(context, [*user_records, *item_records])
+    redo = context.resummarize_lexicon if resummarize is None else resummarize
+    summaries = _current_summaries(context, [*user_records, *item_records], redo)
     user_view = [_view(r, summaries, _title(memory, r.review.item_id)) for r in user_records]
     item_view = [_view(r, summaries, "a buyer") for r in item_records]
     _emit(events.retrieved("recall", "user_history", user_view))
@@ -127,12 +130,12 @@ def _recall(context: AgentContext, user: str, item: str) -> NodeResult:
             "user_count": len(mine), "item_count": len(theirs), "item_title": _title(memory, item)}
 
 
-def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord]) -> dict[str, str]:
-    """Summary per review id; missing ones (and lexicon ones, if configured) from the Summarizer."""
+def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord], outdated: bool) -> dict[str, str]:
+    """Summary per review id; missing ones (and ``outdated`` ones: lexicon or an older Summarizer)
+    made by the Summarizer now and kept in the memory."""
     summarizer = context.summarizer
     version = summarizer.version()
-    redo = [r.review for r in records
-            if r.summary is None or (context.resummarize_lexicon and r.version != version)]
+    redo = [r.review for r in records if r.summary is None or (outdated and r.version != version)]
     found = {r.review.review_id: r.summary for r in records if r.summary is not None}
     if redo:
         _emit(events.step_started("summarize"))
@@ -179,7 +182,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     _emit(events.retrieved("recommend", "candidates", [_match_record(m) for m in matches]))
     if not matches:
         return {"recommendations": []}
-    views = [{**_recall(context, user, m.profile.entity_id), "match": m} for m in matches]
+    # Many candidates: history summaries are used as the memory has them (only missing ones are made).
+    views = [{**_recall(context, user, m.profile.entity_id, resummarize=False), "match": m} for m in matches]
     targets = [_target(view, context.category) for view in views]
     reasons = context.backend.generate(
         "reasoner", [reasoner_messages(t) for t in targets],

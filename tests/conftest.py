@@ -248,3 +248,55 @@ def small_dataset(shipped):
     items = sorted({r.item_id for r in shipped.reviews})[:25]
     chosen = [r for r in shipped.reviews if r.item_id in set(items)]
     return ReviewDataset(chosen, item_titles=shipped.item_titles, source=shipped.source, category=shipped.category)
+
+
+def _build_small_memory(config, dataset) -> None:
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.summarizers import LexiconSummarizer
+
+    with Memory.open(config) as memory:
+        memory.build(dataset, summarizer=None, bulk=LexiconSummarizer())
+
+
+@pytest.fixture(scope="session")
+def agent_config(tiny_eval_config, tiny_run: Path, small_dataset, tmp_path_factory: pytest.TempPathFactory):
+    """Config for an agent on the tiny adapters, with the small dataset built into a fresh memory."""
+    from reason4rec.config import AgentConfig, MemoryConfig
+
+    folder = tmp_path_factory.mktemp("agent")
+    config = tiny_eval_config.model_copy(update={
+        "memory": MemoryConfig(store_path=folder / "reviews.sqlite", chroma_path=folder / "chroma"),
+        "agent": AgentConfig(adapters=tiny_run, checkpoint_path=folder / "checkpoints.sqlite", candidates=3,
+                             batch_size=4)})
+    _build_small_memory(config, small_dataset)
+    return config
+
+
+@pytest.fixture(scope="session")
+def agent(agent_config, tiny_backend):
+    """The default graph over the tiny experts and a real memory (session-wide: it holds the lock)."""
+    from reason4rec.agent import Agent
+
+    with Agent.open(agent_config, backend=tiny_backend) as opened:
+        yield opened
+
+
+def write_config_file(config, path: Path) -> Path:
+    """A TOML file a child process can load to open the very same memory, model and adapters."""
+    memory, agent_settings = config.memory, config.agent
+    lines = [f'home = "{config.home}"', "[base_model]", f'name_or_path = "{config.base_model.name_or_path}"',
+             "[memory]", f'store_path = "{memory.store_path}"', f'chroma_path = "{memory.chroma_path}"',
+             f"batch_size = {memory.batch_size}", "[agent]", f"candidates = {agent_settings.candidates}",
+             f"batch_size = {agent_settings.batch_size}"]
+    if agent_settings.adapters:
+        lines.append(f'adapters = "{agent_settings.adapters}"')
+    if agent_settings.checkpoint_path:
+        lines.append(f'checkpoint_path = "{agent_settings.checkpoint_path}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_config():
+    """``write_config(config, path)``: see :func:`write_config_file`."""
+    return write_config_file

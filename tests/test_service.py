@@ -14,16 +14,6 @@ from reason4rec.memory.vectors import VectorMemoryError
 REVIEW = "Bright tone and a quiet switch, but the clip broke after a week."
 
 
-def _config_file(config, path):
-    """A TOML file a child process can load to open the very same memory."""
-    memory = config.memory
-    path.write_text(
-        f'home = "{config.home}"\n[base_model]\nname_or_path = "{config.base_model.name_or_path}"\n'
-        f'[memory]\nstore_path = "{memory.store_path}"\nchroma_path = "{memory.chroma_path}"\n'
-        f"batch_size = {memory.batch_size}\n")
-    return path
-
-
 def _run_child(code: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
 
@@ -113,8 +103,8 @@ CRASH_AFTER_UPSERT = (
 )
 
 
-def test_kill_9_midway_through_an_update_loses_nothing_and_sync_finishes(memory_config, tmp_path):
-    child = _run_child(CRASH_AFTER_UPSERT, str(_config_file(memory_config, tmp_path / "r4r.toml")))
+def test_kill_9_midway_through_an_update_loses_nothing_and_sync_finishes(memory_config, tmp_path, write_config):
+    child = _run_child(CRASH_AFTER_UPSERT, str(write_config(memory_config, tmp_path / "r4r.toml")))
     assert child.returncode == -9, child.stderr  # died after the summary upsert, before the commit
     with Memory.open(memory_config) as memory:
         status = memory.status()
@@ -146,8 +136,8 @@ CRASH_DURING_BUILD = (
 )
 
 
-def test_an_interrupted_build_resumes_without_duplicates(memory_config, tmp_path, small_dataset):
-    child = _run_child(CRASH_DURING_BUILD, str(_config_file(memory_config, tmp_path / "r4r.toml")))
+def test_an_interrupted_build_resumes_without_duplicates(memory_config, tmp_path, small_dataset, write_config):
+    child = _run_child(CRASH_DURING_BUILD, str(write_config(memory_config, tmp_path / "r4r.toml")))
     assert child.returncode == -9, child.stderr
     total = len(small_dataset)
     with Memory.open(memory_config) as memory:
@@ -206,7 +196,7 @@ def test_recommendation_queries_exclude_what_the_user_reviewed(built, small_data
     assert all(-1 <= m.similarity <= 1 for m in others)
 
 
-def test_a_second_process_cannot_open_an_open_memory(built, tmp_path):
+def test_a_second_process_cannot_open_an_open_memory(built, tmp_path, write_config):
     _, _, config = built
     code = (
         "import sys\n"
@@ -218,7 +208,7 @@ def test_a_second_process_cannot_open_an_open_memory(built, tmp_path):
         "except MemoryLockedError as err:\n"
         "    print('LOCKED', err)\n"
     )
-    child = _run_child(code, str(_config_file(config, tmp_path / "r4r.toml")))
+    child = _run_child(code, str(write_config(config, tmp_path / "r4r.toml")))
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith("LOCKED") and "in use by process" in child.stdout
     with pytest.raises(MemoryLockedError):  # and in-process too

@@ -182,6 +182,23 @@ def test_memory_commands_from_the_command_line(tiny_model_dir: Path, tiny_run: P
     status = run_cli("memory", "status", home=tmp_path)
     assert status.returncode == 0 and re.search(r"pending reviews / stale profiles\s+│ 0 / 0", status.stdout)
 
+    adapters = ["--adapters", str(tiny_run)]
+    answered = run_cli("why", "--user", "newcomer", "--item", items[1], "--json", *adapters, env=env, home=tmp_path)
+    assert answered.returncode == 0, answered.stderr
+    result = json.loads(answered.stdout)
+    assert 1 <= result["rating"]["expected"] <= 5 and result["reason"] and result["error"] is None
+    streamed = run_cli("why", "--user", "newcomer", "--item", items[1], "-v", *adapters, env=env, home=tmp_path)
+    assert streamed.returncode == 0, streamed.stderr
+    out = streamed.stdout
+    assert "Reasoner ..." in out and "predicted " in out and "user_history" in out and "thread " in out
+    assert out.index("recalling") < out.index("Reasoner ...") < out.index("Predictor ...")
+    recommended = run_cli("recommend", "--user", "newcomer", "-k", "2", "--json", *adapters, env=env, home=tmp_path)
+    assert recommended.returncode == 0, recommended.stderr
+    assert len(json.loads(recommended.stdout)["recommendations"]) == 2
+    stranger = run_cli("why", "--user", "nobody", "--item", items[1], *adapters, env=env, home=tmp_path)
+    assert stranger.returncode == 2 and "unknown user 'nobody'" in stranger.stdout
+    assert "Traceback" not in stranger.stderr
+
 
 def test_memory_in_use_by_another_process_is_one_clear_line(sentence_model_dir: Path, tmp_path: Path):
     (tmp_path / "models").mkdir()

@@ -1,0 +1,92 @@
+"""The agent on this machine: `why` latency (first token, whole answer), `recommend -k 5`, graph overhead.
+
+Uses the configured memory (built by `./run.sh demo` or `reason4rec memory build`) and the shipped
+adapters on the bundled base. Each (user, item) pair runs once to make its history summaries
+(cached in the memory), then is timed; the same prompts are then run as bare expert calls
+(Reasoner stream + Predictor) to measure what the graph adds.
+
+    python bench/agent.py --pairs 5 --out bench/results/agent-cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/agent.json"))
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from transformers.utils import logging as hf_logging
+
+    from reason4rec.agent import Agent
+    from reason4rec.agent.nodes import _target
+    from reason4rec.config import load_config
+    from reason4rec.experts.prompts import predictor_messages, reasoner_messages
+    from reason4rec.training.data import load_shipped
+    from reason4rec.training.splits import build_targets, make_split
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    console = Console()
+    config = load_config()
+    agent = Agent.open(config, checkpoint=False)
+    split = make_split(load_shipped(), "leave-last-out")
+    pairs = [(t.review.user_id, t.review.item_id) for t in build_targets(split, "test", 3) if t.has_histories]
+    pairs = pairs[: args.pairs]
+    for user, item in pairs:  # warm: history summaries made once and kept in the memory
+        agent.why(user, item)
+
+    rows = []
+    for user, item in pairs:
+        started, first_token = time.perf_counter(), None
+        for event in agent.stream("explain", user_id=user, item_id=item):
+            if event["type"] == "token" and first_token is None:
+                first_token = time.perf_counter() - started
+            if event["type"] == "done":
+                state = event["state"]
+        whole = time.perf_counter() - started
+        context = _target(state, agent.context.category)
+        bare_started = time.perf_counter()
+        reason = "".join(agent.context.backend.stream("reasoner", reasoner_messages(context))).strip()
+        agent.context.backend.rate("predictor", [predictor_messages(context, reason)])
+        bare = time.perf_counter() - bare_started
+        nodes = sum(state["timings"].values())
+        rows.append({"user": user, "item": item, "first_token_s": round(first_token or whole, 3),
+                     "whole_s": round(whole, 3), "node_sum_s": round(nodes, 3), "bare_experts_s": round(bare, 3),
+                     "reason_chars": len(state["reason"] or "")})
+        console.print(rows[-1])
+
+    started = time.perf_counter()
+    recommended = agent.recommend(pairs[0][0], k=args.k)
+    recommend_s = time.perf_counter() - started
+    agent.close()
+    median = lambda key: round(statistics.median(r[key] for r in rows), 3)  # noqa: E731
+    whole, nodes, bare = median("whole_s"), median("node_sum_s"), median("bare_experts_s")
+    results = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "pairs": rows,
+        "why_first_token_p50_s": median("first_token_s"), "why_whole_p50_s": whole,
+        "graph_overhead_vs_nodes_pct": round(100 * (whole - nodes) / nodes, 2),
+        "graph_vs_bare_experts_pct": round(100 * (whole - bare) / bare, 2),
+        "recommend_k": args.k, "recommend_candidates": config.agent.candidates,
+        "recommend_s": round(recommend_s, 1), "recommend_error": recommended.get("error"),
+    }
+    console.print(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The scripting API as scripts use it: threads resumed in a new process, and the examples."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def own_memory_config(agent_config, shipped, tmp_path):
+    """agent_config with its own small memory and checkpointer (the session agent holds the other)."""
+    from reason4rec.config import MemoryConfig
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.summarizers import LexiconSummarizer
+    from reason4rec.training.data import ReviewDataset
+
+    items = sorted({r.item_id for r in shipped.reviews})[:6]
+    dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])
+    config = agent_config.model_copy(update={
+        "memory": MemoryConfig(store_path=tmp_path / "reviews.sqlite", chroma_path=tmp_path / "chroma"),
+        "agent": agent_config.agent.model_copy(update={"checkpoint_path": tmp_path / "checkpoints.sqlite"})})
+    with Memory.open(config) as memory:
+        memory.build(dataset, summarizer=None, bulk=LexiconSummarizer())
+    user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
+    mine = {r.item_id for r in dataset.reviews if r.user_id == user}
+    return config, user, next(i for i in items if i not in mine)
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+
+
+FIRST = (
+    "import sys, json\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.agent import Agent\n"
+    "with Agent.open(load_config(sys.argv[1])) as agent:\n"
+    "    state = agent.why(sys.argv[2], sys.argv[3], thread_id='resume-me')\n"
+    "    print(json.dumps({'answer': state['answer'], 'error': state['error']}))\n"
+)
+SECOND = (
+    "import sys, json\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.agent import Agent\n"
+    "with Agent.open(load_config(sys.argv[1])) as agent:\n"
+    "    before = agent.thread('resume-me')\n"
+    "    after = agent.profile(None, thread_id='resume-me')\n"  # the thread remembers who the user is
+    "    print(json.dumps({'answer': before['answer'], 'user': after['user_id'], 'turns': after['turns'],\n"
+    "                      'profile': after['answer'], 'error': after['error']}))\n"
+)
+
+
+def test_a_thread_resumes_in_a_new_process(own_memory_config, write_config, tmp_path):
+    config, user, item = own_memory_config
+    path = str(write_config(config, tmp_path / "r4r.toml"))
+    first = _python(FIRST, path, user, item)
+    assert first.returncode == 0, first.stderr
+    said = json.loads(first.stdout.strip().splitlines()[-1])
+    assert said["error"] is None and said["answer"].startswith(f"**{item}**")
+    second = _python(SECOND, path)
+    assert second.returncode == 0, second.stderr
+    resumed = json.loads(second.stdout.strip().splitlines()[-1])
+    assert resumed["answer"] == said["answer"]
+    assert (resumed["user"], resumed["turns"], resumed["error"]) == (user, 2, None)
+    assert user in resumed["profile"]
+
+
+def test_example_score_pairs(own_memory_config, write_config, tmp_path):
+    config, user, item = own_memory_config
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"user_id,item_id\n{user},{item}\nnobody,{item}\n")
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "score_pairs.py"), str(pairs), "--config",
+                             str(write_config(config, tmp_path / "r4r.toml"))], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["user_id"] for r in rows] == [user, "nobody"]
+    assert 1 <= float(rows[0]["expected_rating"]) <= 5 and rows[0]["reason"] and not rows[0]["error"]
+    assert "unknown user 'nobody'" in rows[1]["error"] and not rows[1]["expected_rating"]
+
+
+def test_example_moderated_reviews(own_memory_config, write_config, tmp_path):
+    config, user, item = own_memory_config
+    script, path = str(ROOT / "examples" / "moderated_reviews.py"), str(write_config(config, tmp_path / "r4r.toml"))
+    base = [sys.executable, script, "--user", user, "--item", item, "--rating", "4", "--config", path]
+    spam = subprocess.run(base + ["--text", "Great deal at http://spam.example now"], capture_output=True, text=True,
+                          timeout=600)
+    assert spam.returncode == 2 and "may not contain links" in spam.stdout
+    clean = subprocess.run(base + ["--text", "Solid strap button, fits my bass."], capture_output=True, text=True,
+                           timeout=600)
+    assert clean.returncode == 0 and "Saved" in clean.stdout, clean.stderr
+
+
+def test_langgraph_json_names_an_importable_graph():
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    path, name = config["graphs"]["reason4rec"].split(":")
+    assert (ROOT / path).is_file() and name == "graph"
+    from reason4rec.agent.studio import graph
+
+    assert "respond" in graph.get_graph().nodes

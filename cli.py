@@ -415,7 +415,7 @@ def _build_memory(config: Config, memory, dataset, adapters: Path | None) -> Non
     from .rendering import progress_bars
 
     needs_expert = config.memory.bulk_summaries == "summarizer" or any(
-        r.origin == "added" or r.revision > 1 for r in memory.store.pending())
+        not r.from_dataset for r in memory.store.pending())
     summarizer = _summarizer(config, adapters, dataset.category) if needs_expert else None
     bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
     cache, version = cached_summaries(config, adapters)
@@ -477,7 +477,7 @@ def memory_sync(adapters: AdaptersOption = None, config_file: ConfigOption = Non
     with _open_memory(config, category) as memory:
         pending = memory.store.pending()
         summarizer = _summarizer(config, adapters, category) if any(
-            r.origin == "added" or r.revision > 1 for r in pending) else None
+            not r.from_dataset for r in pending) else None
         bulk = summarizer if config.memory.bulk_summaries == "summarizer" else _lexicon()
         with progress_bars(console) as bars:
             report = memory.sync(summarizer, bulk=bulk, bars=bars)

@@ -55,7 +55,7 @@ def _step(name: str) -> Callable:
                 error = None
             except Reason4RecError as err:
                 result, error = {"error": str(err)}, str(err)
-            except (ConnectionError, TimeoutError, OSError) as err:
+            except OSError as err:  # ConnectionError, TimeoutError and socket errors among them
                 error = f"the expert backend or memory is unreachable: {type(err).__name__}: {err}"
                 result = {"error": error}
             seconds = time.perf_counter() - started

@@ -178,8 +178,8 @@ class Memory:
         started = time.perf_counter()
         report = SyncReport()
         pending = self.store.pending()
-        added = [r for r in pending if r.origin == "added" or r.revision > 1]
-        imported = [r for r in pending if not (r.origin == "added" or r.revision > 1)]
+        added = [r for r in pending if not r.from_dataset]
+        imported = [r for r in pending if r.from_dataset]
         progress = bars("summaries") if bars and pending else None
         done = 0
 

@@ -91,6 +91,12 @@ class StoredReview:
     origin: str = "added"
     """``imported`` (from a dataset: its text is the dataset's, so cached summaries fit) or ``added``."""
 
+    @property
+    def from_dataset(self) -> bool:
+        """Still the text a dataset import stored, so summaries cached for that dataset fit it;
+        anything a person added or replaced needs the Summarizer."""
+        return not (self.origin == "added" or self.revision > 1)
+
     def as_review(self, position: int = 0) -> Review:
         return Review(self.user_id, self.item_id, self.rating, self.timestamp, self.text, self.title, position)
 

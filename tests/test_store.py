@@ -176,5 +176,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path):
 def test_imported_reviews_are_marked_as_such(store, shipped):
     store.import_reviews(shipped.reviews[:3])
     assert {r.origin for r in store.pending()} == {"imported"}
+    assert all(r.from_dataset for r in store.pending())
     replaced = store.add(shipped.reviews[0].user_id, shipped.reviews[0].item_id, 1, "changed my mind")
     assert replaced.review.origin == "added" and replaced.review.revision == 2
+    assert not replaced.review.from_dataset and not store.add("U9", "B9", 3, "new").review.from_dataset

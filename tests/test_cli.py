@@ -179,6 +179,10 @@ def test_memory_commands_from_the_command_line(tiny_model_dir: Path, tiny_run: P
     found = run_cli("memory", "search", "a tuner", "--user", "newcomer", "-k", "3", home=tmp_path)
     assert found.returncode == 0 and "items for newcomer: a tuner" in found.stdout
     assert items[0] not in found.stdout.split("a tuner", 1)[1]  # already reviewed by them
+    similar = run_cli("memory", "similar-users", "--user", "newcomer", "-k", "2", home=tmp_path)
+    assert similar.returncode == 0 and "users similar to newcomer" in similar.stdout
+    synced = run_cli("memory", "sync", "--adapters", str(tiny_run), env=env, home=tmp_path)
+    assert synced.returncode == 0 and "0 pending reviews" in synced.stdout, synced.stderr
     status = run_cli("memory", "status", home=tmp_path)
     assert status.returncode == 0 and re.search(r"pending reviews / stale profiles\s+│ 0 / 0", status.stdout)
 

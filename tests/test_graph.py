@@ -101,3 +101,11 @@ def test_a_backend_that_is_down_is_an_error_in_the_state(agent_config, agent, sm
     state = Agent(context).why(user, _unreviewed_item(small_dataset, user))
     assert "Sorry" in state["answer"] and "127.0.0.1:9" in state["error"] or "Connection" in state["error"]
     assert state["rating"] is None
+
+
+def test_an_item_described_in_words_resolves_to_the_best_match(agent, small_dataset):
+    user = _busiest_user(small_dataset)
+    item = _unreviewed_item(small_dataset, user)
+    description = agent.context.memory.profile("item", item).text  # what buyers said of it, in words
+    state = agent.run("predict", user_id=user, item_query=description)
+    assert state["error"] is None and state["item_id"] == item and state["rating"] is not None

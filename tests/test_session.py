@@ -104,3 +104,20 @@ def test_langgraph_json_names_an_importable_graph():
     from reason4rec.agent.studio import graph
 
     assert "respond" in graph.get_graph().nodes
+
+
+def test_opening_an_agent_finishes_memory_work_left_pending(own_memory_config, tiny_backend):
+    from reason4rec.agent import Agent
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.summarizers import ExpertSummarizer
+
+    config, user, item = own_memory_config
+    dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
+    with Memory.open(config) as memory:
+        result = memory.add_review(user, item, 4, "Bright and quiet.", summarizer=ExpertSummarizer(dead, "Musical Instruments"))
+        assert result.pending
+    with Agent.open(config, backend=tiny_backend, checkpoint=False) as agent:
+        memory = agent.context.memory
+        assert memory.store.counts()["pending"] == 0
+        assert memory.store.get(result.review.review_id).summary_version == tiny_backend.version("summarizer")

@@ -736,6 +736,31 @@ def _evaluate_experts(config: Config, limit: int | None, adapters: Path | None, 
     console.print(f"[dim]written: {results} and {plot}[/]")
 
 
+# ---- serve (issue 7): owned by the serving work; the chat work does not edit this block ----
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --api-key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 = any free port).")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="REASON4REC_API_KEY", help="Bearer key clients must send (else $REASON4REC_API_KEY).", show_default=False)] = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
+    four_bit: FourBitOption = None,
+) -> None:
+    """Serve the experts behind an OpenAI-compatible API (the model name picks the adapter)."""
+    from .serving import serve as run_server
+
+    _quiet_transformers()
+    config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit)
+    if adapters:
+        config.agent.adapters = adapters
+    run_server(config, host=host, port=port, api_key=api_key)
+# ---- end of serve block ----
+
+
 def main() -> None:
     """Console entry point: user-fixable errors become one message and exit status 2.
 

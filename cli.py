@@ -143,6 +143,8 @@ def demo(
         _show_deliberations(config, dataset, targets, adapters)
     if memory:
         _show_memory(config, dataset, adapters)
+        if not skip_model:
+            _show_chat(config, dataset, adapters)
 
 
 @data_app.command("stats")
@@ -382,6 +384,32 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
         console.print(f"[dim]thread {thread}[/]")
     if state.get("error"):
         raise typer.Exit(2)
+
+
+@app.command()
+def chat(
+    user: Annotated[Optional[str], typer.Option(help="Who you are (a user id); `/user ID` switches later.", show_default=False)] = None,
+    thread: ThreadOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the histories and summaries used.")] = False,
+    remote: RemoteOption = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Chat with the agent: ask why an item suits you, get recommendations, add reviews."""
+    from .chat.session import Chat, read_line_factory
+
+    _quiet_transformers()
+    config = _agent_config(config_file, home, model, remote, adapters)
+    screen = Console(highlight=False, color_system=None) if os.environ.get("NO_COLOR") else console
+    session = Chat(config, screen, user=user, thread=thread, verbose=verbose)
+    session.greet()
+    try:
+        session.open()
+        session.loop(read_line_factory(screen, config.home / "chat" / "history"))
+    finally:
+        session.close()
 
 
 class BulkChoice(str, Enum):
@@ -684,6 +712,30 @@ def _show_memory(config: Config, dataset, adapters: Path | None,
         console.print(profile_panel("user", user, memory.profile("user", user), memory.user_history(user, 3)))
         console.print(matches_table(memory.items_for_user(user, 3), title=f"items matching {user}'s profile"))
         console.print(matches_table(memory.items_for_user(user, 3, query=need), title=f"... steered by: {need}"))
+
+
+def _show_chat(config: Config, dataset, adapters: Path | None) -> None:
+    """A short scripted chat: a why question, a new review that updates memory, a recommendation."""
+    from collections import Counter
+
+    from .chat.session import Chat
+
+    console.rule("[bold]chat[/] - `reason4rec chat`, scripted")
+    user = Counter(r.user_id for r in dataset.reviews).most_common(1)[0][0]
+    with _open_memory(config, dataset.category) as memory:
+        picks = [m.profile.entity_id for m in memory.items_for_user(user, 2)]
+    if adapters:
+        config.agent.adapters = adapters
+    config.agent.candidates = 4  # each candidate is reasoned about: keep the CPU demo short
+    _quiet_transformers()
+    chat = Chat(config, console, user=user)
+    try:
+        chat.run_script([f"would I like {picks[0]}?",
+                         f"I just bought {picks[1]}, 4 stars: bright tone but the clip broke",
+                         "recommend 2 things for home recording"])
+    finally:
+        chat.close()
+    console.print(f"[dim]your turn: reason4rec chat --user {user}[/]")
 
 
 def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None) -> None:

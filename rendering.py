@@ -174,14 +174,18 @@ def profile_panel(kind: str, entity_id: str, profile, records: Sequence) -> Pane
     return Panel("\n".join(lines), title=f"{kind} {escape(entity_id)}", title_align="left")
 
 
+STEP_LABELS = {"resolve": "resolving who and what", "recall": "recalling histories from memory",
+               "summarize": "summarizing reviews the memory had no current summary for",
+               "reason": "Reasoner", "predict": "Predictor", "recommend": "finding and weighing candidates",
+               "update": "writing the review to memory", "profile": "reading the profile", "respond": "answer"}
+"""What each step of a turn is called on screen."""
+
+
 class DeliberationPrinter:
     """Renders a turn's stream events as they arrive: steps with timings, the reason's tokens,
     the rating with a bar per star. Plain text when the console is not a terminal."""
 
-    _LABELS = {"resolve": "resolving who and what", "recall": "recalling histories from memory",
-               "summarize": "summarizing reviews the memory had no current summary for",
-               "reason": "Reasoner", "predict": "Predictor", "recommend": "finding and weighing candidates",
-               "update": "writing the review to memory", "profile": "reading the profile", "respond": "answer"}
+    _LABELS = STEP_LABELS
 
     def __init__(self, console: Console, verbose: bool = False) -> None:
         self.console, self.verbose = console, verbose

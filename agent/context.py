@@ -11,13 +11,20 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Config
+from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..memory.service import Memory
 from ..memory.summarizers import ExpertSummarizer
+
+
+class TurnCancelled(Reason4RecError, RuntimeError):
+    """The person asked to stop this turn (Ctrl-C in the chat, :meth:`Agent.cancel` in a script)."""
 
 
 @dataclass
@@ -31,13 +38,43 @@ class AgentContext:
     max_review_chars: int = 400
     candidates: int = 8
     resummarize_lexicon: bool = True
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set from any thread to stop the running turn at its next step or generated token."""
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`TurnCancelled` when :attr:`cancel` is set (nodes call it between units
+        of work; the turn then ends through ``respond`` like any other error)."""
+        if self.cancel.is_set():
+            raise TurnCancelled("cancelled: the deliberation was stopped before it finished")
 
     @property
     def summarizer(self) -> ExpertSummarizer:
-        return ExpertSummarizer(self.backend, self.category, max_review_chars=self.max_review_chars)
+        """The Summarizer on this context's backend; it stops at the next token once cancelled."""
+        return ExpertSummarizer(_Cancellable(self.backend, self), self.category,
+                                max_review_chars=self.max_review_chars)
 
     def close(self) -> None:
         self.memory.close()
+
+
+class _Cancellable:
+    """A backend whose ``generate`` checks the context's cancel flag at every generated token."""
+
+    def __init__(self, backend: Backend, context: AgentContext) -> None:
+        self._backend, self._context = backend, context
+
+    def generate(self, expert: str, conversations: Any, *, max_new_tokens: int | None = None,
+                 on_text: Any = None) -> list[str]:
+        def check(row: int, piece: str) -> None:
+            self._context.check_cancelled()
+            if on_text is not None:
+                on_text(row, piece)
+
+        self._context.check_cancelled()
+        return self._backend.generate(expert, conversations, max_new_tokens=max_new_tokens, on_text=check)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 def open_backend(config: Config, status: Callable[[str], None] | None = None) -> tuple[Backend, int, int]:

@@ -13,6 +13,7 @@ Nodes are plain functions of ``(state, runtime)``, so a script can put them in i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,8 @@ def _step(name: str) -> Callable:
             _emit(events.step_started(name))
             started = time.perf_counter()
             try:
+                if name != "respond":  # a cancelled turn still ends with an answer
+                    runtime.context.check_cancelled()
                 result = node(state, runtime)
                 error = None
             except Reason4RecError as err:
@@ -153,9 +156,12 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     """The Reasoner's why, streamed token by token."""
     context = runtime.context
     pieces: list[str] = []
-    for piece in context.backend.stream("reasoner", reasoner_messages(_target(state, context.category))):
-        pieces.append(piece)
-        _emit(events.token("reason", piece))
+    stream = context.backend.stream("reasoner", reasoner_messages(_target(state, context.category)))
+    with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
+        for piece in stream:
+            context.check_cancelled()
+            pieces.append(piece)
+            _emit(events.token("reason", piece))
     return {"reason": "".join(pieces).strip()}
 
 
@@ -185,9 +191,12 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     # Many candidates: history summaries are used as the memory has them (only missing ones are made).
     views = [{**_recall(context, user, m.profile.entity_id, resummarize=False), "match": m} for m in matches]
     targets = [_target(view, context.category) for view in views]
-    reasons = context.backend.generate(
-        "reasoner", [reasoner_messages(t) for t in targets],
-        on_text=lambda row, text: _emit(events.token("reason", text, matches[row].profile.entity_id)))
+
+    def on_text(row: int, text: str) -> None:
+        context.check_cancelled()  # raised inside generate(): the batch stops at this token
+        _emit(events.token("reason", text, matches[row].profile.entity_id))
+
+    reasons = context.backend.generate("reasoner", [reasoner_messages(t) for t in targets], on_text=on_text)
     reasons = [r.strip() for r in reasons]
     distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
     ranked = sorted(zip(views, reasons, distributions), key=lambda row: -row[2].expected)[:k]

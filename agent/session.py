@@ -66,6 +66,7 @@ class Agent:
         """Run one turn, yielding its events (see :mod:`~reason4rec.agent.events`) and finally
         ``{"type": "done", "state": <the final state>, "thread_id": ...}``."""
         thread_id = thread_id or uuid.uuid4().hex
+        self.context.cancel.clear()
         final: DeliberationState = {}
         for mode, chunk in self.graph.stream(turn_input(intent, **fields), self._config(thread_id),
                                              context=self.context, stream_mode=["custom", "values"]):
@@ -74,6 +75,11 @@ class Agent:
             else:
                 final = chunk
         yield {"type": "done", "state": final, "thread_id": thread_id}
+
+    def cancel(self) -> None:
+        """Stop the running turn (safe from a signal handler or another thread): it ends at its
+        next step or generated token with ``error`` saying it was cancelled."""
+        self.context.cancel.set()
 
     def run(self, intent: Intent, *, thread_id: str | None = None, **fields: Any) -> DeliberationState:
         """Run one turn to its end and return the final state (``answer``, ``error``, ...)."""

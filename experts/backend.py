@@ -40,6 +40,29 @@ class DecodingSettings:
     no_repeat_ngram_size: int = 4
 
 
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token's log-probability and its most likely alternatives (raw logits)."""
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+    """(token id, logprob) pairs, most likely first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One prompt's continuation with what an OpenAI-style server reports about it."""
+
+    text: str
+    """The new tokens decoded without special tokens (not stripped)."""
+    token_ids: tuple[int, ...]
+    """The new tokens up to (not including) the end of text."""
+    finish_reason: str
+    """``stop`` (the model ended its answer) or ``length`` (the token limit, or the caller stopped it)."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where the experts run. Every method takes the expert (adapter) name first."""
@@ -90,14 +113,24 @@ class LocalBackend:
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated (generation runs in a worker thread)."""
+        """Yield text pieces as they are generated (generation runs in a worker thread).
+
+        Closing the iterator early (a cancelled turn) stops the generation at its next token, so
+        the model is free again at once instead of finishing a reason nobody reads.
+        """
         pieces: queue.Queue[Any] = queue.Queue()
-        done = object()
+        done, stop = object(), threading.Event()
+
+        def on_text(_row: int, piece: str) -> None:
+            if stop.is_set():
+                raise _Stopped
+            pieces.put(piece)
 
         def work() -> None:
             try:
-                self.generate(expert, [conversation], max_new_tokens=max_new_tokens,
-                              on_text=lambda _row, piece: pieces.put(piece))
+                self.generate(expert, [conversation], max_new_tokens=max_new_tokens, on_text=on_text)
+            except _Stopped:
+                pass
             except BaseException as err:  # surfaced in the consumer's thread
                 pieces.put(err)
             finally:
@@ -105,34 +138,95 @@ class LocalBackend:
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
-        while (item := pieces.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-        worker.join()
+        try:
+            while (item := pieces.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            worker.join()
 
     def _generate_batch(self, expert: str, texts: list[str], limit: int,
                         callback: TextCallback | None) -> list[str]:
+        completions = self._complete_batch(expert, texts, [limit] * len(texts), callback, self.decoding)
+        return [completion.text.strip() for completion in completions]
+
+    def complete(self, expert: str | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
+                 on_text: TextCallback | None = None, decoding: DecodingSettings | None = None,
+                 top_logprobs: int | None = None,
+                 stop_row: Callable[[int], bool] | None = None) -> list[Completion]:
+        """Continue already rendered prompts: the code path of :meth:`generate`, with more to report.
+
+        What an OpenAI-compatible server needs on top of :meth:`generate`: a token limit per
+        prompt, per-request decoding, the raw log-probabilities of each generated token (the
+        log-softmax of the model's logits before any penalty, so ``top_logprobs`` after
+        ``Predicted Rating:`` is the distribution :meth:`rate` reads) and a way to stop one row
+        (``stop_row(row)`` true: a client went away) without disturbing the others.
+
+        Example:
+            >>> [c] = backend.complete("reasoner", [render_chat(tok, msgs)], max_new_tokens=32,
+            ...                        top_logprobs=5)  # doctest: +SKIP
+            >>> c.finish_reason, len(c.token_ids) == len(c.logprobs)  # doctest: +SKIP
+            ('length', True)
+        """
+        limits = ([int(max_new_tokens)] * len(prompts) if isinstance(max_new_tokens, int)
+                  else [int(limit) for limit in max_new_tokens])
+        if len(limits) != len(prompts):
+            raise ValueError("max_new_tokens must be one limit or one per prompt")
+        outputs: list[Completion] = []
+        for start in range(0, len(prompts), self.batch_size):
+            end = start + self.batch_size
+            callback = stop = None
+            if on_text is not None:
+                callback = lambda row, piece, offset=start: on_text(offset + row, piece)  # noqa: E731
+            if stop_row is not None:
+                stop = lambda row, offset=start: stop_row(offset + row)  # noqa: E731
+            outputs.extend(self._complete_batch(expert, list(prompts[start:end]), limits[start:end], callback,
+                                                decoding or self.decoding, top_logprobs, stop))
+        return outputs
+
+    def _complete_batch(self, expert: str | None, texts: list[str], limits: list[int],
+                        callback: TextCallback | None, settings: DecodingSettings,
+                        top_logprobs: int | None = None,
+                        stop: Callable[[int], bool] | None = None) -> list[Completion]:
         import torch
 
         tokenizer = self.experts.tokenizer
         tokenizer.padding_side = "left"
         inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         inputs = inputs.to(self.experts.device)
+        width = inputs["input_ids"].shape[1]
         streamer = _RowStreamer(tokenizer, len(texts), callback) if callback else None
-        settings = self.decoding
         kwargs: dict[str, Any] = {
-            "max_new_tokens": limit, "do_sample": settings.do_sample,
+            "max_new_tokens": max(limits), "do_sample": settings.do_sample,
             "repetition_penalty": settings.repetition_penalty,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size,
             "pad_token_id": tokenizer.pad_token_id, "streamer": streamer,
         }
         if settings.do_sample:
             kwargs["temperature"] = settings.temperature
+        if len(set(limits)) > 1 or stop is not None:
+            kwargs["stopping_criteria"] = _row_stopper(width, limits, stop)
+        if top_logprobs is not None:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         with self._lock, torch.inference_mode(), self.experts.use(expert) as model:
             output = model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
-        return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new_tokens]
+        sequences = output.sequences if top_logprobs is not None else output
+        new_tokens = sequences[:, width:].tolist()
+        ends = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        completions = []
+        for row, tokens in enumerate(new_tokens):
+            length = next((i for i, token in enumerate(tokens) if token in ends), len(tokens))
+            length = min(length, limits[row])
+            logprobs = None
+            if top_logprobs is not None:
+                logprobs = _token_logprobs(output.logits, row, tokens[:length], top_logprobs)
+            completions.append(Completion(
+                text=tokenizer.decode(tokens[:limits[row]], skip_special_tokens=True),
+                token_ids=tuple(tokens[:length]),
+                finish_reason="stop" if length < limits[row] else "length", logprobs=logprobs))
+        return completions
 
     # ------------------------------------------------------------------ ratings
     def rate(self, expert: str, conversations: Sequence[Messages], *,
@@ -177,6 +271,37 @@ class LocalBackend:
                               f"{RATING_PREFIX!r}; the Predictor needs that")
         return variants[0][:common], [v[common] for v in variants]
 
+
+
+class _Stopped(Exception):
+    """Raised inside generate() by a stream whose reader went away."""
+
+
+def _row_stopper(prompt_width: int, limits: list[int], stop: Callable[[int], bool] | None) -> Any:
+    """Stopping criteria that end each row at its own token limit, or when ``stop(row)`` says so."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class RowStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            made = input_ids.shape[1] - prompt_width
+            done = [made >= limit or (stop is not None and stop(row)) for row, limit in enumerate(limits)]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([RowStop()])
+
+
+def _token_logprobs(logits: Sequence[Any], row: int, tokens: list[int], top: int) -> tuple[TokenLogprob, ...]:
+    """Log-softmax over the whole vocabulary of the raw logits at each generated position."""
+    import torch
+
+    found = []
+    for step, token in enumerate(tokens):
+        logprobs = torch.log_softmax(logits[step][row].float(), dim=-1)
+        best = logprobs.topk(top) if top > 0 else None
+        pairs = tuple(zip(best.indices.tolist(), best.values.tolist())) if best is not None else ()
+        found.append(TokenLogprob(token, float(logprobs[token]), pairs))
+    return tuple(found)
 
 
 class _RowStreamer:

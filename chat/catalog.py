@@ -1,0 +1,126 @@
+"""Who and what the chat can name: known user and item ids, item titles, and fuzzy lookup of both.
+
+People mistype ids ("B0002E1G5D" for "B0002E1G5C") and name items by their title. Exact ids win;
+otherwise rapidfuzz finds the closest id (one or two characters off) or title. Items described
+only in words ("the Snark tuner") are left to the memory's semantic search in the agent's
+``resolve`` step.
+
+Example:
+    >>> catalog = Catalog(users=["A1B2C3D4E5F6"], items=["B0002E1G5C"], titles={})
+    >>> catalog.find_item("b0002e1g5d")
+    ItemMatch(item_id='B0002E1G5C', exact=False, score=90.0)
+    >>> catalog.find_item("B0002E1G5C").exact
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+ID_TOKEN = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,24}(?![\w-])")
+"""A token that looks like an Amazon id (ASIN, ISBN or reviewer id): 8-24 letters/digits, one digit."""
+
+ID_CUTOFF = 80.0
+"""Least rapidfuzz ratio for a mistyped id (one wrong character in ten scores 90)."""
+TITLE_CUTOFF = 86.0
+"""Least token-set ratio for an item named by its title."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemMatch:
+    item_id: str
+    exact: bool
+    score: float
+
+
+@dataclass
+class Catalog:
+    """Known ids and titles (a snapshot of the review store; :meth:`add` keeps it current)."""
+
+    users: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    titles: Mapping[str, str] = field(default_factory=dict)
+    """Item id -> title, only for items whose title is known (the shipped data has none)."""
+
+    def __post_init__(self) -> None:
+        self._users = {u.upper(): u for u in self.users}
+        self._items = {i.upper(): i for i in self.items}
+        self.titles = dict(self.titles)
+
+    @classmethod
+    def from_memory(cls, memory: Any) -> Catalog:
+        """Read ids and titles from a :class:`~reason4rec.memory.service.Memory`'s store."""
+        store = memory.store
+        items = store.item_ids()
+        titles = {item: title for item in items if (title := store.item_title(item)) != item}
+        return cls(users=store.user_ids(), items=items, titles=titles)
+
+    def add(self, user_id: str | None = None, item_id: str | None = None, title: str | None = None) -> None:
+        """Remember ids a new review introduced."""
+        if user_id and user_id.upper() not in self._users:
+            self._users[user_id.upper()] = user_id
+            self.users.append(user_id)
+        if item_id and item_id.upper() not in self._items:
+            self._items[item_id.upper()] = item_id
+            self.items.append(item_id)
+        if item_id and title:
+            self.titles[item_id] = title  # type: ignore[index]
+
+    # ------------------------------------------------------------------ users
+    def has_user(self, user_id: str) -> bool:
+        return user_id.upper() in self._users
+
+    def find_user(self, token: str) -> str | None:
+        """The known user id ``token`` names: exact (any case) or one or two characters off."""
+        exact = self._users.get(token.upper())
+        if exact is not None:
+            return exact
+        return _closest(token.upper(), self._users, ID_CUTOFF)
+
+    # ------------------------------------------------------------------ items
+    def has_item(self, item_id: str) -> bool:
+        return item_id.upper() in self._items
+
+    def find_item(self, token: str) -> ItemMatch | None:
+        """The known item id ``token`` names, exactly (any case) or nearly (a typo)."""
+        exact = self._items.get(token.upper())
+        if exact is not None:
+            return ItemMatch(exact, True, 100.0)
+        if len(token) < 8:
+            return None
+        found = process.extractOne(token.upper(), list(self._items), scorer=fuzz.ratio, score_cutoff=ID_CUTOFF)
+        return ItemMatch(self._items[found[0]], False, round(found[1], 1)) if found else None
+
+    def find_title(self, phrase: str) -> ItemMatch | None:
+        """The item whose known title best matches ``phrase`` (None below :data:`TITLE_CUTOFF`)."""
+        if not self.titles or len(phrase.strip()) < 3:
+            return None
+        found = process.extractOne(phrase, self.titles, scorer=fuzz.token_set_ratio,
+                                   processor=str.lower, score_cutoff=TITLE_CUTOFF)
+        if not found:
+            return None
+        title, score, item_id = found
+        return ItemMatch(item_id, title.lower() == phrase.strip().lower(), round(score, 1))
+
+    def id_tokens(self, text: str) -> list[str]:
+        """Tokens of ``text`` that look like ids (known or not)."""
+        return ID_TOKEN.findall(text)
+
+    def mentioned_items(self, text: str) -> list[tuple[str, ItemMatch | None]]:
+        """Each id-looking token of ``text`` that is not a known user, with its item match."""
+        return [(token, self.find_item(token)) for token in self.id_tokens(text) if not self.has_user(token)]
+
+
+def _closest(token: str, choices: Iterable[str], cutoff: float) -> str | None:
+    table = dict.fromkeys(choices) if not isinstance(choices, Mapping) else choices
+    found = process.extractOne(token, list(table), scorer=fuzz.ratio, score_cutoff=cutoff)
+    if not found:
+        return None
+    key = found[0]
+    value = table[key]
+    return value if value is not None else key

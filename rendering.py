@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
@@ -190,6 +191,26 @@ class DeliberationPrinter:
     def __init__(self, console: Console, verbose: bool = False) -> None:
         self.console, self.verbose = console, verbose
         self._in_tokens: str | None = None
+        self._column = 0
+
+    def _write_wrapped(self, piece: str) -> None:
+        """Stream a piece of text, breaking lines between words at the console's width."""
+        for index, chunk in enumerate(re.split(r"(\s+)", piece)):
+            if not chunk:
+                continue
+            if chunk.isspace():
+                if "\n" in chunk:
+                    self.console.line()
+                    self._column = 0
+                elif self._column:
+                    self.console.out(" ", end="", highlight=False)
+                    self._column += 1
+                continue
+            if self._column and self._column + len(chunk) > self.console.width:
+                self.console.line()
+                self._column = 0
+            self.console.out(chunk, end="", highlight=False)
+            self._column += len(chunk)
 
     def __call__(self, event: dict) -> None:
         kind = event["type"]
@@ -201,9 +222,14 @@ class DeliberationPrinter:
         elif kind == "token":
             candidate = event.get("candidate")
             if candidate != self._in_tokens and candidate is not None:
+                if self._in_tokens is not None:
+                    self.console.line()
                 self.console.print(f"  [bold]{escape(candidate)}[/]: ", end="")
+                self._column = len(candidate) + 4
+            elif self._in_tokens is None:
+                self._column = 0
             self._in_tokens = candidate or ""
-            self.console.out(event["text"], end="", highlight=False)
+            self._write_wrapped(event["text"])
         elif kind == "rating":
             self.console.print(rating_bars(event))
         elif kind == "retrieved" and self.verbose:

@@ -138,6 +138,10 @@ class Chat:
     def _handle(self, line: str) -> bool:
         follow_up = self._follow_up(line)
         command = follow_up or parse(line, self.catalog)
+        if command.action in ("turn", "unclear") and self.agent is None:
+            if not self.open():  # it said why; the chat goes on
+                return True
+            command = follow_up or parse(line, self.catalog)  # now with the memory's ids
         if command.note and command.action != "unclear":
             self.console.print(f"[dim]{escape(_plain(command.note))}[/]")
         if command.action == "quit":

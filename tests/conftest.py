@@ -300,3 +300,25 @@ def write_config_file(config, path: Path) -> Path:
 def write_config():
     """``write_config(config, path)``: see :func:`write_config_file`."""
     return write_config_file
+
+
+@pytest.fixture
+def own_memory_config(agent_config, shipped, tmp_path):
+    """(config, user, item) for a process of its own: agent_config with a 6-item memory and a
+    checkpointer of its own (the session ``agent`` holds the other memory's lock); ``item`` is one
+    the user has not reviewed."""
+    from reason4rec.config import MemoryConfig
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.summarizers import LexiconSummarizer
+    from reason4rec.training.data import ReviewDataset
+
+    items = sorted({r.item_id for r in shipped.reviews})[:6]
+    dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])
+    config = agent_config.model_copy(update={
+        "memory": MemoryConfig(store_path=tmp_path / "reviews.sqlite", chroma_path=tmp_path / "chroma"),
+        "agent": agent_config.agent.model_copy(update={"checkpoint_path": tmp_path / "checkpoints.sqlite"})})
+    with Memory.open(config) as memory:
+        memory.build(dataset, summarizer=None, bulk=LexiconSummarizer())
+    user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
+    mine = {r.item_id for r in dataset.reviews if r.user_id == user}
+    return config, user, next(i for i in items if i not in mine)

@@ -7,29 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def own_memory_config(agent_config, shipped, tmp_path):
-    """agent_config with its own small memory and checkpointer (the session agent holds the other)."""
-    from reason4rec.config import MemoryConfig
-    from reason4rec.memory.service import Memory
-    from reason4rec.memory.summarizers import LexiconSummarizer
-    from reason4rec.training.data import ReviewDataset
-
-    items = sorted({r.item_id for r in shipped.reviews})[:6]
-    dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])
-    config = agent_config.model_copy(update={
-        "memory": MemoryConfig(store_path=tmp_path / "reviews.sqlite", chroma_path=tmp_path / "chroma"),
-        "agent": agent_config.agent.model_copy(update={"checkpoint_path": tmp_path / "checkpoints.sqlite"})})
-    with Memory.open(config) as memory:
-        memory.build(dataset, summarizer=None, bulk=LexiconSummarizer())
-    user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
-    mine = {r.item_id for r in dataset.reviews if r.user_id == user}
-    return config, user, next(i for i in items if i not in mine)
 
 
 def _python(code: str, *args: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,99 @@
+"""The turn view: live in a terminal, plain lines elsewhere, always within 80 columns."""
+
+import re
+
+from rich.console import Console
+
+from reason4rec.chat.view import TurnView, rating_table
+
+RATING = {"type": "rating", "expected": 4.21, "confidence": 0.48,
+          "probabilities": {"1": 0.01, "2": 0.04, "3": 0.1, "4": 0.45, "5": 0.4}}
+ANSI = re.compile(r"\x1b\[")
+
+
+def _turn(view: TurnView, *, reason: str = "Warm tone suits a player who wants a quiet practice amp.") -> None:
+    view({"type": "step_started", "step": "resolve"})
+    view({"type": "step_finished", "step": "resolve", "seconds": 0.01})
+    view({"type": "step_started", "step": "recall"})
+    view({"type": "retrieved", "step": "recall", "kind": "user_history",
+          "records": [{"title": "B000068NW5", "rating": 5.0, "summary": "Positive Aspects: quiet\nNegative: none"}]})
+    view({"type": "step_finished", "step": "recall", "seconds": 0.2})
+    view({"type": "step_started", "step": "reason"})
+    for word in reason.split(" "):
+        view({"type": "token", "step": "reason", "text": word + " "})
+    view({"type": "step_finished", "step": "reason", "seconds": 3.5})
+    view({"type": "step_started", "step": "predict"})
+    view(RATING)
+    view({"type": "step_finished", "step": "predict", "seconds": 0.4})
+    view({"type": "step_started", "step": "respond"})
+    view({"type": "step_finished", "step": "respond", "seconds": 0.0})
+
+
+def test_plain_mode_prints_each_event_as_it_comes_without_escape_codes():
+    console = Console(width=80, record=True, force_terminal=False)
+    view = TurnView(console)
+    assert not view.live
+    with view:
+        _turn(view)
+    out = console.export_text()
+    assert not ANSI.search(out)
+    assert out.index("resolving who and what") < out.index("recalling histories") < out.index("Reasoner")
+    assert "Warm tone suits a player" in out and "predicted 4.21 / 5" in out
+    assert "reason: 3.50 s" in out and "respond" not in out
+    assert "user_history" not in out  # compact: no histories
+
+
+def test_verbose_mode_shows_the_histories_used():
+    console = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(console, verbose=True)):
+        _turn(view)
+    assert "user_history B000068NW5 5*: Positive Aspects: quiet | Negative: none" in console.export_text()
+
+
+def test_live_mode_draws_spinners_and_tokens_then_leaves_a_still_record():
+    console = Console(width=80, record=True, force_terminal=True, color_system="truecolor")
+    view = TurnView(console)
+    assert view.live
+    with view:
+        view({"type": "step_started", "step": "reason"})
+        view({"type": "token", "step": "reason", "text": "Bright and "})
+        with console.capture() as frame:
+            console.print(view)  # what the live region shows mid-step
+        view({"type": "token", "step": "reason", "text": "quiet."})
+        view({"type": "step_finished", "step": "reason", "seconds": 1.25})
+        view({"type": "step_started", "step": "predict"})
+        view(RATING)
+        view({"type": "step_finished", "step": "predict", "seconds": 0.5})
+    mid = ANSI.sub("", frame.get())
+    assert "Reasoner" in mid and "Bright and" in mid and re.search(r"\d+\.\d s", mid)
+    record = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.export_text())
+    assert "✓ reason 1.25 s · ✓ predict 0.50 s" in record
+    assert "predicted 4.21 / 5" in record and "4★" in record
+
+
+def test_everything_fits_80_columns():
+    for live in (False, True):
+        console = Console(width=80, record=True, force_terminal=live, color_system="truecolor" if live else None)
+        with (view := TurnView(console, verbose=True, live=live)):
+            _turn(view, reason=" ".join(["a-rather-long-word"] * 40))
+            view({"type": "token", "step": "reason", "text": "x", "candidate": "B0002E1G5C"})
+            console.print(view)
+        lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", console.export_text()).splitlines()
+        assert max(len(line) for line in lines) <= 80
+
+
+def test_rating_table_marks_the_likeliest_star_and_shrinks_with_the_terminal():
+    console = Console(width=40, record=True, color_system=None)
+    console.print(rating_table(RATING, width=40))
+    lines = console.export_text().splitlines()
+    assert lines[0].startswith("predicted 4.21 / 5")
+    assert max(len(line) for line in lines) <= 40
+    four = next(line for line in lines if line.startswith("4★"))
+    assert four.count("█") > next(line for line in lines if line.startswith("5★")).count("█")
+
+
+def test_a_notice_is_shown_in_both_modes():
+    plain = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(plain)):
+        view.say("cancelling ...")
+    assert "cancelling ..." in plain.export_text()

@@ -148,15 +148,7 @@ class TurnView:
         """What stays on screen after a live turn: timings on one line, the rating, and in
         verbose mode the histories and summaries that were used."""
         shown = [s for s in self.steps if s.name != "respond"]
-        line = Text("  ")
-        for index, step in enumerate(shown):
-            if index:
-                line.append(" · ", style="dim")
-            mark, style = ("✗", "red") if step.error else ("✓", "green")
-            line.append(f"{mark} ", style=style)
-            line.append(step.name)
-            line.append(f" {step.seconds or 0:.2f} s", style="dim")
-        parts: list[RenderableType] = [line] if shown else []
+        parts: list[RenderableType] = list(_timing_lines(shown, self.console.width))
         if self.verbose:
             for step in shown:
                 parts.extend(_record_lines(step, self.console.width))
@@ -181,6 +173,24 @@ def rating_table(rating: dict[str, Any], width: int = 80) -> Table:
         bar.append("·" * (bar_width - filled), style="dim")
         table.add_row(f"{star}★", bar, f"{probability:.2f}")
     return table
+
+
+def _timing_lines(steps: list[_Step], width: int) -> list[Text]:
+    """``✓ recall 0.12 s · ✓ reason 9.80 s ...``, wrapped between steps, never inside one."""
+    lines: list[Text] = []
+    line = Text("  ")
+    for step in steps:
+        mark, style = ("✗", "red") if step.error else ("✓", "green")
+        unit = Text.assemble((f"{mark} ", style), step.name, (f" {step.seconds or 0:.2f} s", "dim"))
+        if len(line) > 2 and len(line) + 3 + len(unit) > width:
+            lines.append(line)
+            line = Text("  ")
+        if len(line) > 2:
+            line.append(" · ", style="dim")
+        line.append_text(unit)
+    if len(line) > 2:
+        lines.append(line)
+    return lines
 
 
 def _label(step: str) -> str:

@@ -801,15 +801,24 @@ def serve(
     device: DeviceOption = None,
     dtype: DtypeOption = None,
     four_bit: FourBitOption = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests for one adapter per batched generation (serve.batch_size).", show_default=False)] = None,
 ) -> None:
-    """Serve the experts behind an OpenAI-compatible API (the model name picks the adapter)."""
+    """Serve the experts behind an OpenAI-compatible API (the model name picks the adapter).
+
+    Limits (request bytes, max_tokens, prompt tokens, batching, queue) are the [serve] section of
+    the config file, or REASON4REC_SERVE__<FIELD>; see docs/serving.md.
+    """
     from .serving import serve as run_server
 
     _quiet_transformers()
     config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit)
     if adapters:
         config.agent.adapters = adapters
-    run_server(config, host=host, port=port, api_key=api_key)
+    if batch_size is not None:
+        config.serve.batch_size = batch_size
+    errors = Console(stderr=True, highlight=False)
+    run_server(config, host=host, port=port, api_key=api_key,
+               status=lambda message: errors.print(f"[dim]{escape(message)}[/]"))
 # ---- end of serve block ----
 
 

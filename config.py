@@ -142,6 +142,25 @@ class AgentConfig(_Section):
     batch_size: int = Field(8, ge=1, le=256)
 
 
+class ServeConfig(_Section):
+    """Limits of ``reason4rec serve``: what one request may ask and how requests are batched."""
+
+    max_request_bytes: int = Field(1_000_000, ge=1_024, le=100_000_000)
+    """A larger request body is refused (413) before it is parsed."""
+    max_tokens: int = Field(1024, ge=1, le=32_768)
+    """The most new tokens one request may ask for (``max_tokens``); more is refused (400)."""
+    max_prompt_tokens: int = Field(4096, ge=16, le=131_072)
+    """A longer rendered prompt is refused (400) instead of filling the machine's memory."""
+    batch_size: int = Field(8, ge=1, le=256)
+    """Requests for one adapter run together in one batched generation, up to this many."""
+    batch_wait_ms: float = Field(5.0, ge=0, le=1_000)
+    """How long the first request of a batch waits for others to join it (when the model is idle)."""
+    max_queue: int = Field(256, ge=1, le=100_000)
+    """Requests waiting for the model beyond this are refused (503) rather than queued forever."""
+    graceful_timeout_s: float = Field(120.0, ge=0)
+    """On SIGTERM/SIGINT, how long in-flight requests may take to finish before the server stops."""
+
+
 class Config(BaseSettings):
     """Everything reason4rec can be told. Sections mirror the TOML file's tables."""
 
@@ -159,6 +178,7 @@ class Config(BaseSettings):
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @property
     def models_dir(self) -> Path:

@@ -192,10 +192,11 @@ class DeliberationPrinter:
         self.console, self.verbose = console, verbose
         self._in_tokens: str | None = None
         self._column = 0
+        self._candidates: dict[str, str] = {}
 
     def _write_wrapped(self, piece: str) -> None:
         """Stream a piece of text, breaking lines between words at the console's width."""
-        for index, chunk in enumerate(re.split(r"(\s+)", piece)):
+        for chunk in re.split(r"(\s+)", piece):
             if not chunk:
                 continue
             if chunk.isspace():
@@ -219,16 +220,17 @@ class DeliberationPrinter:
             self._in_tokens = None
         if kind == "step_started" and event["step"] != "respond":
             self.console.print(f"[bold cyan]{escape(self._LABELS.get(event['step'], event['step']))}[/] ...")
+        elif kind == "token" and event.get("candidate") is not None:
+            # A batch writes several reasons at once, a token each in turn: interleaved lines would
+            # be unreadable, so each candidate's reason is printed whole when the step ends.
+            candidate = event["candidate"]
+            if candidate not in self._candidates:
+                self.console.print(f"  [dim]reasoning about {escape(candidate)} ...[/]")
+            self._candidates[candidate] = self._candidates.get(candidate, "") + event["text"]
         elif kind == "token":
-            candidate = event.get("candidate")
-            if candidate != self._in_tokens and candidate is not None:
-                if self._in_tokens is not None:
-                    self.console.line()
-                self.console.print(f"  [bold]{escape(candidate)}[/]: ", end="")
-                self._column = len(candidate) + 4
-            elif self._in_tokens is None:
+            if self._in_tokens is None:
                 self._column = 0
-            self._in_tokens = candidate or ""
+            self._in_tokens = ""
             self._write_wrapped(event["text"])
         elif kind == "rating":
             self.console.print(rating_bars(event))
@@ -240,6 +242,9 @@ class DeliberationPrinter:
                 self.console.print(f"  [dim]{escape(event['kind'])}[/] {escape(str(label))}{stars}: "
                                    f"{escape(' | '.join(str(text).splitlines()))}")
         elif kind == "step_finished":
+            for candidate, text in self._candidates.items():
+                self.console.print(f"  [bold]{escape(candidate)}[/]: {escape(' '.join(text.split()))}")
+            self._candidates.clear()
             if event.get("error"):
                 self.console.print(f"  [red]{escape(event['step'])} failed[/]")
             elif event["step"] != "respond":

@@ -2,7 +2,10 @@
 
 The served model name selects the adapter, the way ``vllm serve BASE --enable-lora --lora-modules
 reasoner=... predictor=...`` exposes LoRA modules. The Predictor's distribution comes from the
-log-probabilities of the first star token the server generates after ``Predicted Rating:``.
+log-probabilities of the first token the server generates after ``Predicted Rating:``: the request
+continues our own assistant turn ending in ``Predicted Rating:`` (no trailing space, so the model
+writes the star token `` 4`` exactly as :meth:`LocalBackend.rate` reads it), and its
+``top_logprobs`` renormalised over the five stars are the local distribution.
 
 Example:
     >>> backend = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:8000/v1"))  # doctest: +SKIP
@@ -12,16 +15,22 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import Reason4RecError
-from .backend import DEFAULT_MAX_NEW_TOKENS, TextCallback
+from .backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
 from .prompts import RATING_PREFIX, Messages
 from .rating import RatingDistribution, RatingError
 
 STAR_TOKENS = {"1", "2", "3", "4", "5"}
+RATING_TOKENS = 2
+"""Tokens generated per rating: the star, or a lone space and then the star for tokenizers that
+keep spaces apart."""
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class RemoteBackendError(Reason4RecError, RuntimeError):
@@ -41,6 +50,12 @@ class RemoteSettings:
     timeout_s: float = 120.0
     max_retries: int = 3
     top_logprobs: int = 20
+    concurrency: int = 8
+    """Requests in flight at once for a batch of prompts (the server batches them in the model)."""
+    sampling_extras: dict[str, Any] = field(
+        default_factory=lambda: {"repetition_penalty": DecodingSettings().repetition_penalty})
+    """Sent with text generations (vLLM's sampling extensions, also read by ``reason4rec serve``):
+    the local decoding's guard against loops. Empty it for a server that refuses unknown fields."""
 
 
 class RemoteBackend:
@@ -67,22 +82,26 @@ class RemoteBackend:
 
     def generate(self, expert: str, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
+        if on_text is None:  # concurrent requests: the server batches them
+            def one(conversation: Messages) -> str:
+                response = self._call(expert, conversation, max_new_tokens,
+                                      extra_body=self.settings.sampling_extras or None)
+                return (response.choices[0].message.content or "").strip()
+
+            return self._map(one, list(conversations))
         outputs = []
-        for row, conversation in enumerate(conversations):
-            if on_text is None:
-                response = self._call(expert, conversation, max_new_tokens)
-                outputs.append((response.choices[0].message.content or "").strip())
-            else:
-                pieces = []
-                for piece in self.stream(expert, conversation, max_new_tokens=max_new_tokens):
-                    pieces.append(piece)
-                    on_text(row, piece)
-                outputs.append("".join(pieces).strip())
+        for row, conversation in enumerate(conversations):  # streamed: one at a time, in order
+            pieces = []
+            for piece in self.stream(expert, conversation, max_new_tokens=max_new_tokens):
+                pieces.append(piece)
+                on_text(row, piece)
+            outputs.append("".join(pieces).strip())
         return outputs
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
-        chunks = self._call(expert, conversation, max_new_tokens, stream=True)
+        chunks = self._call(expert, conversation, max_new_tokens, stream=True,
+                            extra_body=self.settings.sampling_extras or None)
         try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
@@ -92,18 +111,31 @@ class RemoteBackend:
 
     def rate(self, expert: str, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
+        """Each distribution from the first answer token after ``[prefix]Predicted Rating:``."""
         prefixes = list(response_prefixes) if response_prefixes else [""] * len(conversations)
-        results = []
-        for conversation, prefix in zip(conversations, prefixes):
-            messages = list(conversation)
-            extra: dict[str, Any] = {}
-            if prefix.strip():  # continue our own assistant turn (vLLM: continue_final_message)
-                messages.append({"role": "assistant", "content": prefix.strip() + "\n" + RATING_PREFIX})
-                extra = {"continue_final_message": True, "add_generation_prompt": False}
-            response = self._call(expert, messages, 8, logprobs=True,
-                                  top_logprobs=self.settings.top_logprobs, extra_body=extra or None)
-            results.append(distribution_from_choice(response.choices[0]))
-        return results
+        if len(prefixes) != len(conversations):
+            raise ValueError("response_prefixes must match conversations one to one")
+        extra = {"continue_final_message": True, "add_generation_prompt": False}
+
+        def one(pair: tuple[Messages, str]) -> RatingDistribution:
+            conversation, prefix = pair
+            # Our own assistant turn, continued (vLLM: continue_final_message); ending in "Rating:"
+            # without the space, so the next token is the star " 4" that the local backend reads.
+            turn = (prefix.strip() + "\n" if prefix.strip() else "") + RATING_PREFIX.rstrip()
+            messages = [*conversation, {"role": "assistant", "content": turn}]
+            response = self._call(expert, messages, RATING_TOKENS, logprobs=True,
+                                  top_logprobs=self.settings.top_logprobs, extra_body=extra)
+            return distribution_from_choice(response.choices[0])
+
+        return self._map(one, list(zip(conversations, prefixes)))
+
+    def _map(self, function: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+        """``function`` over ``items`` with up to ``concurrency`` requests in flight, in order."""
+        workers = min(self.settings.concurrency, len(items))
+        if workers <= 1:
+            return [function(item) for item in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reason4rec-remote") as pool:
+            return list(pool.map(function, items))
 
     def _call(self, expert: str, messages: Messages, max_new_tokens: int | None, **kwargs: Any):
         import openai
@@ -122,7 +154,10 @@ class RemoteBackend:
 
 
 def distribution_from_choice(choice: Any) -> RatingDistribution:
-    """The star distribution at the first generated token that is a star 1..5.
+    """The star distribution at the first generated position where a star 1..5 is a candidate.
+
+    That is the first token after ``Rating:`` (the token itself, or one of its ``top_logprobs``),
+    or the one after it for tokenizers that generate the space alone.
 
     Raises:
         RatingError: the server returned no log-probabilities or never produced a star.
@@ -131,8 +166,8 @@ def distribution_from_choice(choice: Any) -> RatingDistribution:
     if not content:
         raise RatingError("the server returned no logprobs; start it with logprobs enabled")
     for position in content:
-        if position.token.strip() in STAR_TOKENS:
-            top = {alt.token: alt.logprob for alt in (position.top_logprobs or [])}
+        top = {alt.token: alt.logprob for alt in (position.top_logprobs or [])}
+        if position.token.strip() in STAR_TOKENS or any(t.strip() in STAR_TOKENS for t in top):
             top.setdefault(position.token, position.logprob)
             return RatingDistribution.from_logprobs(top)
     text = "".join(p.token for p in content)

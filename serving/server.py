@@ -1,0 +1,90 @@
+"""``reason4rec serve``: load the base model and adapters once, then serve them until stopped.
+
+The bind is checked before anything slow happens (see :mod:`.security`). The socket is bound
+here, so ``--port 0`` works and the line ``reason4rec serve: listening on http://HOST:PORT/v1``
+on standard output says where (scripts and tests wait for it). SIGTERM and SIGINT shut down
+gracefully: no new connections, requests in flight finish (up to ``serve.graceful_timeout_s``),
+the batcher drains, and the process exits with status 0.
+
+Example:
+    >>> serve(load_config(), host="127.0.0.1", port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..config import Config
+from .security import check_bind, is_loopback
+
+READY = "reason4rec serve: listening on {url}"
+
+
+def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+          status: Callable[[str], None] | None = None) -> None:
+    """Serve the configured adapters (``config.agent.adapters``, else the shipped ones).
+
+    Raises:
+        ServeError: a non-loopback ``host`` without ``api_key``, or an empty key.
+        AdapterError, Reason4RecError: the base model or adapters cannot be loaded.
+    """
+    import uvicorn
+
+    from ..experts.loading import local_backend
+    from ..experts.shipping import adapter_dirs
+    from .app import create_app
+
+    check_bind(host, api_key)
+    dirs = adapter_dirs(config.agent.adapters, with_one_step=False)
+    if status is not None:
+        status(f"loading {config.base_model.name_or_path} with adapters {', '.join(dirs)}")
+    backend = local_backend(config, dirs, batch_size=config.serve.batch_size, status=status)
+    app = create_app(backend, config.serve, api_key=api_key)
+    settings = uvicorn.Config(app, host=host, port=port, log_config=_log_config(), access_log=False,
+                              timeout_graceful_shutdown=config.serve.graceful_timeout_s or None,
+                              server_header=False)
+    server = uvicorn.Server(settings)
+    sock = settings.bind_socket()
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    print(READY.format(url=f"http://{shown}:{bound_port}/v1"), flush=True)
+    if not is_loopback(host):
+        print("reason4rec serve: reachable from the network; clients must send the API key",
+              file=sys.stderr, flush=True)
+    with _exit_cleanly():
+        server.run(sockets=[sock])
+
+
+@contextmanager
+def _exit_cleanly() -> Iterator[None]:
+    """Let a shutdown signal end in exit status 0.
+
+    uvicorn handles SIGTERM/SIGINT itself (graceful shutdown) and afterwards re-raises the signal
+    against the handlers that were installed before it; with Python's defaults that turns a clean
+    shutdown into death by SIGTERM or a KeyboardInterrupt. Handlers that ignore it keep it clean.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus our own logger (errors with tracebacks go to standard error)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["reason4rec"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

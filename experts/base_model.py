@@ -112,7 +112,6 @@ def load_base_model(
     Raises:
         ModelLoadError: the model cannot be found, fetched or loaded as asked (with the reason).
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()

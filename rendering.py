@@ -194,6 +194,12 @@ class DeliberationPrinter:
         self._column = 0
         self._candidates: dict[str, str] = {}
 
+    def end(self) -> None:
+        """End a line of streamed tokens left open by the last event (call when the turn ends)."""
+        if self._in_tokens is not None:
+            self.console.line()
+            self._in_tokens = None
+
     def _write_wrapped(self, piece: str) -> None:
         """Stream a piece of text, breaking lines between words at the console's width."""
         for chunk in re.split(r"(\s+)", piece):
@@ -215,9 +221,8 @@ class DeliberationPrinter:
 
     def __call__(self, event: dict) -> None:
         kind = event["type"]
-        if kind != "token" and self._in_tokens is not None:
-            self.console.line()
-            self._in_tokens = None
+        if kind != "token":
+            self.end()
         if kind == "step_started" and event["step"] != "respond":
             self.console.print(f"[bold cyan]{escape(self._LABELS.get(event['step'], event['step']))}[/] ...")
         elif kind == "token" and event.get("candidate") is not None:

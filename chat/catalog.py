@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,8 @@ class Catalog:
         exact = self._users.get(token.upper())
         if exact is not None:
             return exact
-        return _closest(token.upper(), self._users, ID_CUTOFF)
+        near = _near(token, self._users)
+        return near[0] if near else None
 
     # ------------------------------------------------------------------ items
     def has_item(self, item_id: str) -> bool:
@@ -93,8 +94,8 @@ class Catalog:
             return ItemMatch(exact, True, 100.0)
         if len(token) < 8:
             return None
-        found = process.extractOne(token.upper(), list(self._items), scorer=fuzz.ratio, score_cutoff=ID_CUTOFF)
-        return ItemMatch(self._items[found[0]], False, round(found[1], 1)) if found else None
+        near = _near(token, self._items)
+        return ItemMatch(near[0], False, near[1]) if near else None
 
     def find_title(self, phrase: str) -> ItemMatch | None:
         """The item whose known title best matches ``phrase`` (None below :data:`TITLE_CUTOFF`)."""
@@ -116,11 +117,7 @@ class Catalog:
         return [(token, self.find_item(token)) for token in self.id_tokens(text) if not self.has_user(token)]
 
 
-def _closest(token: str, choices: Iterable[str], cutoff: float) -> str | None:
-    table = dict.fromkeys(choices) if not isinstance(choices, Mapping) else choices
-    found = process.extractOne(token, list(table), scorer=fuzz.ratio, score_cutoff=cutoff)
-    if not found:
-        return None
-    key = found[0]
-    value = table[key]
-    return value if value is not None else key
+def _near(token: str, table: Mapping[str, str]) -> tuple[str, float] | None:
+    """The id in ``table`` (upper-cased id -> id) one or two characters off ``token``, and its score."""
+    found = process.extractOne(token.upper(), list(table), scorer=fuzz.ratio, score_cutoff=ID_CUTOFF)
+    return (table[found[0]], round(found[1], 1)) if found else None

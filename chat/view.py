@@ -81,8 +81,8 @@ class TurnView:
             self._region.stop()
             self._region = None
             self.console.print(self.record())
-        elif self._plain._in_tokens is not None:  # end a line of streamed tokens
-            self.console.line()
+        else:
+            self._plain.end()
 
     # ------------------------------------------------------------------ events
     def __call__(self, event: dict[str, Any]) -> None:

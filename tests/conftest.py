@@ -250,6 +250,17 @@ def small_dataset(shipped):
     return ReviewDataset(chosen, item_titles=shipped.item_titles, source=shipped.source, category=shipped.category)
 
 
+@pytest.fixture(scope="session")
+def regular_user(small_dataset) -> tuple[str, list[str]]:
+    """The small dataset's most active user, and the items they never reviewed (in file order)."""
+    counts: dict[str, int] = {}
+    for review in small_dataset.reviews:
+        counts[review.user_id] = counts.get(review.user_id, 0) + 1
+    user = max(counts, key=counts.get)
+    mine = {r.item_id for r in small_dataset.reviews if r.user_id == user}
+    return user, list(dict.fromkeys(r.item_id for r in small_dataset.reviews if r.item_id not in mine))
+
+
 def _build_small_memory(config, dataset) -> None:
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import LexiconSummarizer

@@ -37,14 +37,9 @@ def open_chat(agent, agent_config):
 
 
 @pytest.fixture
-def regular(agent, small_dataset):
-    """A user with several reviews in the small memory and two items they never reviewed."""
-    from collections import Counter
-
-    user = Counter(r.user_id for r in small_dataset.reviews).most_common(1)[0][0]
-    mine = {r.item_id for r in small_dataset.reviews if r.user_id == user}
-    others = sorted({r.item_id for r in small_dataset.reviews} - mine)
-    return user, others
+def regular(agent, regular_user):
+    """A user with several reviews in the small memory and items they never reviewed."""
+    return regular_user
 
 
 def test_a_scripted_conversation_streams_why_review_and_recommendation(open_chat, regular):

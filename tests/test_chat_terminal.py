@@ -16,11 +16,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 
 
 @pytest.fixture
-def chat_config(agent_config, small_dataset, write_config, tmp_path):
+def chat_config(agent_config, small_dataset, regular_user, write_config, tmp_path):
     """A memory of 25 items of its own (the session agent holds the other's lock), one reason per
     forward and 20 candidates, so that a recommendation deliberates long enough to interrupt."""
-    from collections import Counter
-
     from reason4rec.config import MemoryConfig
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import LexiconSummarizer
@@ -31,9 +29,7 @@ def chat_config(agent_config, small_dataset, write_config, tmp_path):
                                                        "candidates": 20, "batch_size": 1})})
     with Memory.open(config) as memory:
         memory.build(small_dataset, summarizer=None, bulk=LexiconSummarizer())
-    user = Counter(r.user_id for r in small_dataset.reviews).most_common(1)[0][0]
-    mine = {r.item_id for r in small_dataset.reviews if r.user_id == user}
-    item = next(i for i in sorted({r.item_id for r in small_dataset.reviews}) if i not in mine)
+    user, (item, *_) = regular_user
     return write_config(config, tmp_path / "chat.toml"), user, item
 
 

@@ -5,18 +5,6 @@ import pytest
 from reason4rec.agent import INTENTS, Agent, build_graph, route_intent, turn_input
 
 
-def _busiest_user(small_dataset) -> str:
-    counts: dict[str, int] = {}
-    for review in small_dataset.reviews:
-        counts[review.user_id] = counts.get(review.user_id, 0) + 1
-    return max(counts, key=counts.get)
-
-
-def _unreviewed_item(small_dataset, user: str) -> str:
-    mine = {r.item_id for r in small_dataset.reviews if r.user_id == user}
-    return next(r.item_id for r in small_dataset.reviews if r.item_id not in mine)
-
-
 @pytest.mark.parametrize(("intent", "first_step"), [("explain", "recall"), ("predict", "recall"),
                                                     ("recommend", "recommend"), ("add_review", "update"),
                                                     ("profile", "profile")])
@@ -33,9 +21,9 @@ def test_the_graph_has_one_node_per_step_and_unknown_intents_are_refused():
         turn_input("dance")
 
 
-def test_why_streams_every_step_then_the_answer(agent, small_dataset):
-    user = _busiest_user(small_dataset)
-    item = _unreviewed_item(small_dataset, user)
+def test_why_streams_every_step_then_the_answer(agent, small_dataset, regular_user):
+    user = regular_user[0]
+    item = regular_user[1][0]
     events = list(agent.stream("explain", user_id=user, item_id=item))
     kinds = [(e["type"], e.get("step")) for e in events[:-1]]
     started = [step for kind, step in kinds if kind == "step_started"]
@@ -55,8 +43,8 @@ def test_why_streams_every_step_then_the_answer(agent, small_dataset):
     assert "summarize" not in [e["step"] for e in again]
 
 
-def test_recommend_ranks_unreviewed_candidates_by_expected_rating(agent, small_dataset):
-    user = _busiest_user(small_dataset)
+def test_recommend_ranks_unreviewed_candidates_by_expected_rating(agent, small_dataset, regular_user):
+    user = regular_user[0]
     state = agent.recommend(user, k=2, query="a sturdy stand")
     found = state["recommendations"]
     assert len(found) == 2 and state["error"] is None
@@ -84,28 +72,28 @@ def test_add_review_then_profile_and_rerun_is_idempotent(agent, small_dataset):
     ({"item_query": "qzxv wqpk jjjr"}, "no item in the memory matches"),
     ({}, "which item"),
 ])
-def test_bad_requests_end_cleanly_with_the_error_in_the_state(agent, small_dataset, fields, message):
-    request = {"user_id": _busiest_user(small_dataset), **fields}
+def test_bad_requests_end_cleanly_with_the_error_in_the_state(agent, regular_user, fields, message):
+    request = {"user_id": regular_user[0], **fields}
     state = agent.run("explain", **request)
     assert message in state["error"] and state["answer"].startswith("**Sorry:**")
     assert state["reason"] is None and state["rating"] is None
 
 
-def test_a_backend_that_is_down_is_an_error_in_the_state(agent_config, agent, small_dataset):
+def test_a_backend_that_is_down_is_an_error_in_the_state(agent_config, agent, regular_user):
     from reason4rec.agent import AgentContext
     from reason4rec.experts.remote import RemoteBackend, RemoteSettings
 
     dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
     context = AgentContext(agent.context.memory, dead, agent.context.category, resummarize_lexicon=False)
-    user = _busiest_user(small_dataset)
-    state = Agent(context).why(user, _unreviewed_item(small_dataset, user))
+    user = regular_user[0]
+    state = Agent(context).why(user, regular_user[1][0])
     assert "Sorry" in state["answer"] and "127.0.0.1:9" in state["error"] or "Connection" in state["error"]
     assert state["rating"] is None
 
 
-def test_an_item_described_in_words_resolves_to_the_best_match(agent, small_dataset):
-    user = _busiest_user(small_dataset)
-    item = _unreviewed_item(small_dataset, user)
+def test_an_item_described_in_words_resolves_to_the_best_match(agent, regular_user):
+    user = regular_user[0]
+    item = regular_user[1][0]
     description = agent.context.memory.profile("item", item).text  # what buyers said of it, in words
     state = agent.run("predict", user_id=user, item_query=description)
     assert state["error"] is None and state["item_id"] == item and state["rating"] is not None

@@ -32,18 +32,6 @@ from reason4rec.experts.prompts import (
 KEY = "e2e-key-0123456789"
 
 
-def _busiest_user(dataset) -> str:
-    counts: dict[str, int] = {}
-    for review in dataset.reviews:
-        counts[review.user_id] = counts.get(review.user_id, 0) + 1
-    return max(counts, key=counts.get)
-
-
-def _unreviewed_item(dataset, user: str) -> str:
-    mine = {r.item_id for r in dataset.reviews if r.user_id == user}
-    return next(r.item_id for r in dataset.reviews if r.item_id not in mine)
-
-
 def _predictor_prompts(dataset, count: int = 6) -> list:
     reviews = dataset.reviews
     prompts = []
@@ -158,7 +146,7 @@ def test_the_server_and_the_local_backend_give_the_same_rating_distribution(serv
 
 
 def test_why_and_recommend_through_the_server_equal_the_local_backend(server, star_config, star_backend,
-                                                                       small_dataset, tmp_path: Path,
+                                                                       regular_user, tmp_path: Path,
                                                                        monkeypatch):
     """Greedy answers agree exactly when both sides run the same shapes: one prompt per forward
     (a padded batch changes the float sums a little, and a random tiny model's near-ties then
@@ -168,8 +156,8 @@ def test_why_and_recommend_through_the_server_equal_the_local_backend(server, st
     monkeypatch.setattr(star_backend, "batch_size", 1)
     from reason4rec.config import MemoryConfig
 
-    user = _busiest_user(small_dataset)
-    item = _unreviewed_item(small_dataset, user)
+    user = regular_user[0]
+    item = regular_user[1][0]
 
     def configured(name: str, **agent_settings):
         folder = tmp_path / name  # each run starts from its own copy of the same built memory

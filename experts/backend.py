@@ -113,39 +113,8 @@ class LocalBackend:
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated (generation runs in a worker thread).
-
-        Closing the iterator early (a cancelled turn) stops the generation at its next token, so
-        the model is free again at once instead of finishing a reason nobody reads.
-        """
-        pieces: queue.Queue[Any] = queue.Queue()
-        done, stop = object(), threading.Event()
-
-        def on_text(_row: int, piece: str) -> None:
-            if stop.is_set():
-                raise _Stopped
-            pieces.put(piece)
-
-        def work() -> None:
-            try:
-                self.generate(expert, [conversation], max_new_tokens=max_new_tokens, on_text=on_text)
-            except _Stopped:
-                pass
-            except BaseException as err:  # surfaced in the consumer's thread
-                pieces.put(err)
-            finally:
-                pieces.put(done)
-
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        try:
-            while (item := pieces.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            worker.join()
+        """Yield text pieces as they are generated; closing the iterator stops the generation."""
+        return stream_by_generate(self.generate, expert, conversation, max_new_tokens)
 
     def _generate_batch(self, expert: str, texts: list[str], limit: int,
                         callback: TextCallback | None) -> list[str]:
@@ -214,7 +183,7 @@ class LocalBackend:
             output = model.generate(**inputs, **kwargs)
         sequences = output.sequences if top_logprobs is not None else output
         new_tokens = sequences[:, width:].tolist()
-        ends = {tokenizer.eos_token_id, tokenizer.pad_token_id}
+        ends = end_token_ids(tokenizer)
         completions = []
         for row, tokens in enumerate(new_tokens):
             length = next((i for i, token in enumerate(tokens) if token in ends), len(tokens))
@@ -238,8 +207,7 @@ class LocalBackend:
         if len(prefixes) != len(conversations):
             raise ValueError("response_prefixes must match conversations one to one")
         tokenizer = self.experts.tokenizer
-        encoded = [self._rating_ids(render_chat(self.experts.tokenizer, c) + p.strip() + ("\n" if p.strip() else "")
-                                    + RATING_PREFIX) for c, p in zip(conversations, prefixes)]
+        encoded = [rating_ids(tokenizer, rating_prompt(tokenizer, c, p)) for c, p in zip(conversations, prefixes)]
         results: list[RatingDistribution] = []
         pad = tokenizer.pad_token_id
         for start in range(0, len(encoded), self.batch_size):
@@ -259,18 +227,65 @@ class LocalBackend:
                 results.append(RatingDistribution.from_logits(logits[row, digits].float().tolist()))
         return results
 
-    def _rating_ids(self, text: str) -> tuple[list[int], list[int]]:
-        """Token ids up to the star, and the ids of "1".."5" at that position for this tokenizer."""
-        tokenizer = self.experts.tokenizer
-        variants = [tokenizer(text + str(k), add_special_tokens=False)["input_ids"] for k in range(1, 6)]
-        common = 0
-        while all(len(v) > common for v in variants) and len({v[common] for v in variants}) == 1:
-            common += 1
-        if any(len(v) != common + 1 for v in variants):
-            raise RatingError("this tokenizer does not give each star 1..5 its own token after "
-                              f"{RATING_PREFIX!r}; the Predictor needs that")
-        return variants[0][:common], [v[common] for v in variants]
 
+def stream_by_generate(generate: Callable[..., list[str]], expert: str, conversation: Messages,
+                       max_new_tokens: int | None) -> Iterator[str]:
+    """``stream`` for any backend with a ``generate(..., on_text=)``: generation runs in a worker thread.
+
+    Closing the iterator early (a cancelled turn) stops the generation at its next token, so
+    the model is free again at once instead of finishing a reason nobody reads.
+    """
+    pieces: queue.Queue[Any] = queue.Queue()
+    done, stop = object(), threading.Event()
+
+    def on_text(_row: int, piece: str) -> None:
+        if stop.is_set():
+            raise _Stopped
+        pieces.put(piece)
+
+    def work() -> None:
+        try:
+            generate(expert, [conversation], max_new_tokens=max_new_tokens, on_text=on_text)
+        except _Stopped:
+            pass
+        except BaseException as err:  # surfaced in the consumer's thread
+            pieces.put(err)
+        finally:
+            pieces.put(done)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    try:
+        while (item := pieces.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def rating_prompt(tokenizer: Any, conversation: Messages, prefix: str = "") -> str:
+    """The text whose next token is the star: ``[response prefix]Predicted Rating: ``."""
+    prefix = prefix.strip()
+    return render_chat(tokenizer, conversation) + prefix + ("\n" if prefix else "") + RATING_PREFIX
+
+
+def rating_ids(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
+    """Token ids up to the star, and the ids of "1".."5" at that position for this tokenizer."""
+    variants = [tokenizer(text + str(k), add_special_tokens=False)["input_ids"] for k in range(1, 6)]
+    common = 0
+    while all(len(v) > common for v in variants) and len({v[common] for v in variants}) == 1:
+        common += 1
+    if any(len(v) != common + 1 for v in variants):
+        raise RatingError("this tokenizer does not give each star 1..5 its own token after "
+                          f"{RATING_PREFIX!r}; the Predictor needs that")
+    return variants[0][:common], [v[common] for v in variants]
+
+
+def end_token_ids(tokenizer: Any) -> frozenset[int]:
+    """Tokens that end an answer: the tokenizer's end of text and its padding token."""
+    return frozenset(t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None)
 
 
 class _Stopped(Exception):
@@ -304,35 +319,50 @@ def _token_logprobs(logits: Sequence[Any], row: int, tokens: list[int], top: int
     return tuple(found)
 
 
-class _RowStreamer:
-    """A transformers streamer for batches: calls back per row with newly decoded text."""
+class RowTextStream:
+    """Per-row incremental decoding: calls back with the new text of each row as tokens arrive.
+
+    A token that ends the row (end of text, padding) finishes it; half of a multi-byte character
+    is held back until the rest arrives. Used by both local backends, so streamed text is the
+    same whichever engine produced the tokens.
+    """
 
     def __init__(self, tokenizer: Any, rows: int, callback: TextCallback) -> None:
         self.tokenizer = tokenizer
         self.callback = callback
+        self.ends = end_token_ids(tokenizer)
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
         self.sent = [0] * rows
         self.finished = [False] * rows
+
+    def push(self, row: int, token: int) -> None:
+        if self.finished[row]:
+            return
+        if token in self.ends:
+            self.finished[row] = True
+            return
+        self.tokens[row].append(token)
+        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return
+        if len(text) > self.sent[row]:
+            piece, self.sent[row] = text[self.sent[row]:], len(text)
+            self.callback(row, piece)
+
+
+class _RowStreamer(RowTextStream):
+    """A transformers streamer for batches (``put`` receives one column of new tokens)."""
+
+    def __init__(self, tokenizer: Any, rows: int, callback: TextCallback) -> None:
+        super().__init__(tokenizer, rows, callback)
         self.prompt_seen = False
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:  # generate() first passes the prompt ids
             self.prompt_seen = True
             return
-        column = value.reshape(len(self.tokens), -1)[:, -1].tolist()
-        for row, token in enumerate(column):
-            if self.finished[row]:
-                continue
-            if token in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
-                self.finished[row] = True
-                continue
-            self.tokens[row].append(token)
-            text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                continue
-            if len(text) > self.sent[row]:
-                piece, self.sent[row] = text[self.sent[row]:], len(text)
-                self.callback(row, piece)
+        for row, token in enumerate(value.reshape(len(self.tokens), -1)[:, -1].tolist()):
+            self.push(row, token)
 
     def end(self) -> None:
         return None

@@ -1,4 +1,9 @@
-"""Build a ready :class:`LocalBackend` from the configuration and a set of adapter folders.
+"""Build a ready local backend from the configuration and a set of adapter folders.
+
+``agent.backend`` picks the engine: ``auto`` runs the compiled engine (llama.cpp) on a CPU when it
+is installed and transformers on a GPU; ``llamacpp`` / ``transformers`` ask for one. When the
+engine is missing or cannot load, one line says so and transformers is used: the answers are the
+same, only slower.
 
 Example:
     >>> backend = local_backend(load_config(), shipped_adapter_dirs())  # doctest: +SKIP
@@ -8,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from ..config import Config
 from .adapters import ExpertModel
 from .backend import LocalBackend
 from .base_model import LoadedModel, load_base_model
 from .bundled import StatusCallback
+
+Engine = Literal["llamacpp", "transformers"]
 
 
 def fresh_base(config: Config, load_in_4bit: bool | None = None,
@@ -26,6 +34,50 @@ def fresh_base(config: Config, load_in_4bit: bool | None = None,
 
 
 def local_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
-                  status: StatusCallback | None = None) -> LocalBackend:
-    """Load the base once and attach ``adapters`` (expert name -> folder)."""
+                  status: StatusCallback | None = None, engine: Engine | None = None):
+    """Load the base once with ``adapters`` (expert name -> folder) on the configured engine.
+
+    Returns a :class:`LocalBackend` or a :class:`~reason4rec.experts.llamacpp.LlamaCppBackend`;
+    both hold ``experts`` (cards, versions, tokenizer, base) and implement ``complete``.
+    """
+    say = status or (lambda message: None)
+    chosen = engine or choose_engine(config)
+    if chosen == "llamacpp":
+        from .engine_files import ExportError
+        from .llamacpp import EngineError, open_llamacpp_backend
+
+        try:
+            return open_llamacpp_backend(config, adapters, batch_size=batch_size, status=status)
+        except (EngineError, ExportError, ImportError, OSError) as err:
+            say(f"compiled engine unavailable ({_one_line(err)}); using transformers")
+    return transformers_backend(config, adapters, batch_size=batch_size, status=status)
+
+
+def transformers_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
+                         status: StatusCallback | None = None) -> LocalBackend:
+    """transformers + peft in this process (the reference backend; the one training uses)."""
     return LocalBackend(ExpertModel.load(fresh_base(config, status=status), adapters), batch_size=batch_size)
+
+
+def choose_engine(config: Config) -> Engine:
+    """The engine ``agent.backend`` asks for; ``auto`` = llama.cpp on a CPU when it imports."""
+    asked = config.agent.backend
+    if asked == "transformers":
+        return "transformers"
+    if asked == "llamacpp":
+        return "llamacpp"
+    if config.base_model.load_in_4bit or config.base_model.device not in ("auto", "cpu"):
+        return "transformers"
+    if config.base_model.device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return "transformers"
+    from .llamacpp import engine_available
+
+    return "llamacpp" if engine_available() is None else "transformers"
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -130,11 +130,29 @@ def tiny_run(tiny_config, tiny_recipe_path: Path, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_config, tiny_run: Path):
-    """A LocalBackend with all five tiny adapters on one tiny base."""
+    """A LocalBackend (transformers + peft) with all five tiny adapters on one tiny base."""
     from reason4rec.experts.adapters import EXPERTS
-    from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.loading import transformers_backend
 
-    return local_backend(tiny_config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
+    return transformers_backend(tiny_config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine_backend(tiny_config, tiny_run: Path):
+    """The same five tiny adapters on llama.cpp (f32 export: the closest to transformers)."""
+    from reason4rec.experts.adapters import EXPERTS
+    from reason4rec.experts.llamacpp import open_llamacpp_backend
+
+    config = tiny_config.model_copy(update={"engine": tiny_config.engine.model_copy(update={"quant": "f32"})})
+    backend = open_llamacpp_backend(config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=["transformers", "llamacpp"])
+def any_local_backend(request):
+    """Each local backend in turn: the Backend contract must hold for both."""
+    return request.getfixturevalue("tiny_backend" if request.param == "transformers" else "tiny_engine_backend")
 
 
 class ScriptedServer:

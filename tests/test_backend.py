@@ -10,45 +10,45 @@ def _ctx(title):
     return TargetContext("Musical Instruments", title, (entry,), (entry, entry), 4.0, 3.5, 1, 2)
 
 
-def test_batched_generation_matches_one_by_one(tiny_backend):
+def test_batched_generation_matches_one_by_one(any_local_backend):
     prompts = [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("A much longer item title here"))]
-    batched = tiny_backend.generate("reasoner", prompts, max_new_tokens=12)
-    single = [tiny_backend.generate("reasoner", [p], max_new_tokens=12)[0] for p in prompts]
+    batched = any_local_backend.generate("reasoner", prompts, max_new_tokens=12)
+    single = [any_local_backend.generate("reasoner", [p], max_new_tokens=12)[0] for p in prompts]
     assert batched == single and all(batched)
 
 
-def test_streaming_yields_the_same_text_piece_by_piece(tiny_backend):
+def test_streaming_yields_the_same_text_piece_by_piece(any_local_backend):
     prompt = reasoner_messages(_ctx("Pedal"))
-    pieces = list(tiny_backend.stream("reasoner", prompt, max_new_tokens=12))
+    pieces = list(any_local_backend.stream("reasoner", prompt, max_new_tokens=12))
     assert len(pieces) > 1
-    assert "".join(pieces).strip() == tiny_backend.generate("reasoner", [prompt], max_new_tokens=12)[0]
+    assert "".join(pieces).strip() == any_local_backend.generate("reasoner", [prompt], max_new_tokens=12)[0]
 
 
-def test_callback_streaming_reports_each_row(tiny_backend):
+def test_callback_streaming_reports_each_row(any_local_backend):
     seen = {}
     prompts = [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("Strings"))]
-    out = tiny_backend.generate("reasoner", prompts, max_new_tokens=8,
+    out = any_local_backend.generate("reasoner", prompts, max_new_tokens=8,
                                 on_text=lambda row, piece: seen.setdefault(row, []).append(piece))
     assert set(seen) == {0, 1}
     assert ["".join(seen[i]).strip() for i in (0, 1)] == out
 
 
-def test_rating_is_a_distribution_and_batching_does_not_change_it(tiny_backend):
+def test_rating_is_a_distribution_and_batching_does_not_change_it(any_local_backend):
     prompts = [predictor_messages(_ctx("Pedal"), "fits their tone"),
                predictor_messages(_ctx("Strings with a long title"), None)]
-    batched = tiny_backend.rate("predictor", prompts)
-    single = [tiny_backend.rate("predictor", [p])[0] for p in prompts]
+    batched = any_local_backend.rate("predictor", prompts)
+    single = [any_local_backend.rate("predictor", [p])[0] for p in prompts]
     for a, b in zip(batched, single):
         assert sum(a.probabilities) == pytest.approx(1.0)
         assert 1.0 <= a.expected <= 5.0
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
 
 
-def test_backend_interface_is_shared(tiny_backend):
+def test_backend_interface_is_shared(any_local_backend):
     from reason4rec.experts.backend import Backend
     from reason4rec.experts.remote import RemoteBackend, RemoteSettings
 
-    assert isinstance(tiny_backend, Backend)
+    assert isinstance(any_local_backend, Backend)
     assert isinstance(RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1")), Backend)
 
 

@@ -1,0 +1,192 @@
+"""The compiled engine's files: exported once per base, quantization and adapter, kept under home.
+
+``<home>/models/engine/<base folder>-<base id>/`` holds ``base-<quant>.gguf``, one
+``lora-<adapter version>.gguf`` per expert and, in merged mode, ``merged-<adapter version>-<quant>.gguf``.
+The adapter version is ``<expert>-<prompt version>-<weights hash>`` (the card's fingerprint), so a
+retrained or re-shipped adapter gets a new file and the stale one is removed. ``manifest.json``
+(written after each file lands, files renamed into place when complete) records every file's
+size: a truncated or missing file is reported in one line and rebuilt; a folder that is not ours,
+or of another export version, is refused until ``reason4rec model export --rebuild``.
+
+Example:
+    >>> files = ensure_engine_files(home, model_dir, {"reasoner": folder}, "q8_0", "lora")  # doctest: +SKIP
+    >>> files.base.name                                                                      # doctest: +SKIP
+    'base-q8_0.gguf'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .adapters import adapter_version
+from .gguf_export import ExportError, LoraWeights, Quant, write_base_gguf, write_lora_gguf
+
+EngineMode = Literal["lora", "merged"]
+FORMAT = "reason4rec-engine-export"
+VERSION = 1
+MANIFEST = "manifest.json"
+GGUF_MAGIC = b"GGUF"
+
+StatusCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFiles:
+    """Where the engine's models are: the base with LoRA files, or one merged file per expert."""
+
+    folder: Path
+    quant: Quant
+    mode: EngineMode
+    base: Path | None
+    loras: dict[str, Path]
+    merged: dict[str, Path]
+
+
+def base_id(model_dir: Path) -> str:
+    """Identity of a base checkpoint: its config and the name, size and time of its weight files."""
+    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
+    for file in sorted(model_dir.glob("*.safetensors")):
+        stat = file.stat()
+        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+def export_folder(home: Path, model_dir: Path) -> Path:
+    return home / "models" / "engine" / f"{model_dir.name}-{base_id(model_dir)}"
+
+
+def ensure_engine_files(home: Path, model_dir: Path, adapters: Mapping[str, Path], quant: Quant,
+                        mode: EngineMode, *, rebuild: bool = False,
+                        status: StatusCallback | None = None) -> EngineFiles:
+    """Export what is missing, damaged or stale (under a lock); return the files to load.
+
+    Raises:
+        ExportError: the folder is not ours or of another export version (and ``rebuild`` is off),
+            or the base or an adapter cannot be exported.
+    """
+    from filelock import FileLock
+
+    say = status or (lambda message: None)
+    folder = export_folder(home, Path(model_dir))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder.parent / f".{folder.name}.lock"), timeout=1800):
+        manifest = _open_manifest(folder, rebuild)
+        wanted: dict[str, Callable[[Path], None]] = {}
+        base = loras = None
+        merged: dict[str, Path] = {}
+        if mode == "lora":
+            base = folder / f"base-{quant}.gguf"
+            wanted[base.name] = lambda out: write_base_gguf(model_dir, out, quant)
+            loras = {}
+            for expert, source in adapters.items():
+                path = folder / f"lora-{adapter_version(source)}.gguf"
+                loras[expert] = path
+                wanted[path.name] = lambda out, src=source: write_lora_gguf(src, model_dir, out)
+        else:
+            for expert, source in adapters.items():
+                path = folder / f"merged-{adapter_version(source)}-{quant}.gguf"
+                merged[expert] = path
+                wanted[path.name] = lambda out, src=source: write_base_gguf(
+                    model_dir, out, quant, lora=LoraWeights.from_folder(src))
+        for name, write in wanted.items():
+            problem = _problem(folder / name, manifest["files"].get(name))
+            if problem is None:
+                continue
+            if problem != "missing":
+                say(f"engine file {name} is {problem}; rebuilding it")
+            _export_one(folder, name, write, manifest, say)
+        _drop_stale(folder, manifest, wanted, adapters)
+        return EngineFiles(folder, quant, mode, base, loras or {}, merged)
+
+
+def _open_manifest(folder: Path, rebuild: bool) -> dict:
+    fresh = {"format": FORMAT, "version": VERSION, "files": {}}
+    if rebuild and folder.exists():
+        shutil.rmtree(folder)
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        _save_manifest(folder, fresh)
+        return fresh
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        manifest = None if any(folder.iterdir()) else fresh
+    except (OSError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ExportError(f"{folder} is not a reason4rec engine export; move it away or run "
+                          "`reason4rec model export --rebuild`")
+    if manifest.get("version") != VERSION:
+        raise ExportError(f"{folder} is an engine export of version {manifest.get('version')} (this reason4rec "
+                          f"writes {VERSION}); run `reason4rec model export --rebuild`")
+    manifest.setdefault("files", {})
+    return manifest
+
+
+def _problem(path: Path, record: dict | None) -> str | None:
+    """None when the file is whole; else what is wrong with it (``missing``, ``truncated`` ...)."""
+    if not path.is_file():
+        return "missing" if record is None else "gone"
+    if record is None:
+        return "not in the manifest"
+    size = path.stat().st_size
+    if size != record.get("bytes"):
+        return f"truncated or changed ({size} bytes, {record.get('bytes')} expected)"
+    with path.open("rb") as handle:
+        if handle.read(4) != GGUF_MAGIC:
+            return "damaged (not a GGUF file)"
+    return None
+
+
+def _export_one(folder: Path, name: str, write: Callable[[Path], None], manifest: dict,
+                say: StatusCallback) -> None:
+    started = time.perf_counter()
+    say(f"exporting {name} for the compiled engine (once) ...")
+    partial = folder / f".{name}.partial"
+    try:
+        write(partial)
+        _check_readable(partial)
+        os.replace(partial, folder / name)
+    finally:
+        partial.unlink(missing_ok=True)
+    manifest["files"][name] = {"bytes": (folder / name).stat().st_size,
+                               "seconds": round(time.perf_counter() - started, 1),
+                               "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    _save_manifest(folder, manifest)
+
+
+def _check_readable(path: Path) -> None:
+    """Parse the new file's header and tensor table: a bad export never replaces a good one."""
+    import gguf
+
+    try:
+        gguf.GGUFReader(str(path))
+    except (ValueError, OSError, KeyError) as err:
+        raise ExportError(f"the exported {path.name} does not read back: {err}") from err
+
+
+def _drop_stale(folder: Path, manifest: dict, wanted: Mapping[str, object], adapters: Mapping[str, Path]) -> None:
+    """Remove files of the same experts made from older adapter versions."""
+    experts = {f"lora-{name}-" for name in adapters} | {f"merged-{name}-" for name in adapters}
+    stale = [name for name in manifest["files"]
+             if name not in wanted and any(name.startswith(prefix) for prefix in experts)]
+    for name in stale:
+        (folder / name).unlink(missing_ok=True)
+        del manifest["files"][name]
+    if stale:
+        _save_manifest(folder, manifest)
+
+
+def _save_manifest(folder: Path, manifest: dict) -> None:
+    temporary = folder / f".{MANIFEST}.partial"
+    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, folder / MANIFEST)

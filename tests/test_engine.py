@@ -1,0 +1,227 @@
+"""The compiled engine (llama.cpp): the export is exact, answers equal transformers', files are kept safe."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reason4rec.experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+
+SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tube amps"
+
+
+def _ctx(title: str) -> TargetContext:
+    entry = HistoryEntry("Amp", 4, SUMMARY)
+    return TargetContext("Musical Instruments", title, (entry,), (entry, entry), 4.0, 3.5, 1, 2)
+
+
+def _engine_logits(gguf: Path, ids: list[int], lora: Path | None = None) -> np.ndarray:
+    from reason4rec.experts.llamacpp import LlamaEngine
+
+    engine = LlamaEngine(gguf, {"x": lora} if lora else None, context=256, max_sequences=1)
+    try:
+        engine.use_adapter("x" if lora else None)
+        return np.stack(engine.decode([(t, i, 0, True) for i, t in enumerate(ids)]))
+    finally:
+        engine.close()
+
+
+def _torch_logits(model, ids: list[int]) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(tiny_backend) -> list[int]:
+    from reason4rec.experts.prompts import render_chat
+
+    tokenizer = tiny_backend.experts.tokenizer
+    return tokenizer(render_chat(tokenizer, reasoner_messages(_ctx("Pedal"))), add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("quant, tolerance", [("f32", 2e-4), ("f16", 2e-2), ("q8_0", 8e-2)])
+def test_exported_base_computes_the_same_logits_as_transformers(tiny_model_dir, tmp_path, prompt_ids,
+                                                                quant, tolerance):
+    from transformers import AutoModelForCausalLM
+
+    from reason4rec.experts.gguf_export import write_base_gguf
+
+    write_base_gguf(tiny_model_dir, tmp_path / "base.gguf", quant)
+    reference = _torch_logits(AutoModelForCausalLM.from_pretrained(tiny_model_dir), prompt_ids)
+    scale = np.abs(reference).max()
+    assert np.abs(_engine_logits(tmp_path / "base.gguf", prompt_ids) - reference).max() <= tolerance * scale
+
+
+def test_lora_adapter_and_merged_export_equal_peft(tiny_backend, tiny_model_dir, tiny_run, tmp_path, prompt_ids):
+    from reason4rec.experts.gguf_export import LoraWeights, write_base_gguf, write_lora_gguf
+
+    adapter = tiny_run / "reasoner" / "adapter"
+    with tiny_backend.experts.use("reasoner") as model:
+        reference = _torch_logits(model, prompt_ids)
+    with tiny_backend.experts.use(None) as model:
+        plain = _torch_logits(model, prompt_ids)
+    assert np.abs(reference - plain).max() > 1e-3  # the adapter changes something worth checking
+    write_base_gguf(tiny_model_dir, tmp_path / "base.gguf", "f32")
+    write_lora_gguf(adapter, tiny_model_dir, tmp_path / "lora.gguf")
+    write_base_gguf(tiny_model_dir, tmp_path / "merged.gguf", "f32", lora=LoraWeights.from_folder(adapter))
+    switched = _engine_logits(tmp_path / "base.gguf", prompt_ids, lora=tmp_path / "lora.gguf")
+    merged = _engine_logits(tmp_path / "merged.gguf", prompt_ids)
+    assert np.abs(switched - reference).max() < 1e-3
+    assert np.abs(merged - reference).max() < 1e-3
+
+
+def test_engine_answers_equal_transformers_answers(tiny_backend, tiny_engine_backend):
+    prompts = [reasoner_messages(_ctx(title)) for title in ("Pedal", "Strings", "A tuner with a clip")]
+    assert tiny_engine_backend.generate("reasoner", prompts, max_new_tokens=16) == \
+        tiny_backend.generate("reasoner", prompts, max_new_tokens=16)
+    rated = [predictor_messages(_ctx("Pedal"), "fits their tone"), predictor_messages(_ctx("Strings"), None)]
+    for ours, theirs in zip(tiny_engine_backend.rate("predictor", rated), tiny_backend.rate("predictor", rated)):
+        assert ours.expected == pytest.approx(theirs.expected, abs=1e-3)
+
+
+def test_engine_completions_report_logprobs_and_stop_like_transformers(tiny_backend, tiny_engine_backend):
+    from reason4rec.experts.prompts import render_chat
+
+    prompt = render_chat(tiny_backend.experts.tokenizer, reasoner_messages(_ctx("Pedal")))
+    [ours] = tiny_engine_backend.complete("reasoner", [prompt], max_new_tokens=6, top_logprobs=3)
+    [theirs] = tiny_backend.complete("reasoner", [prompt], max_new_tokens=6, top_logprobs=3)
+    assert ours.token_ids == theirs.token_ids and ours.finish_reason == theirs.finish_reason
+    assert [t.top[0][0] for t in ours.logprobs] == [t.top[0][0] for t in theirs.logprobs]
+    assert [t.logprob for t in ours.logprobs] == pytest.approx([t.logprob for t in theirs.logprobs], abs=1e-3)
+    stopped = tiny_engine_backend.complete("reasoner", [prompt, prompt], max_new_tokens=6,
+                                           stop_row=lambda row: row == 1)
+    assert len(stopped[1].token_ids) == 1 and len(stopped[0].token_ids) == len(ours.token_ids)
+
+
+def test_a_callback_that_raises_cancels_and_leaves_the_engine_clean(tiny_engine_backend):
+    class Cancelled(Exception):
+        pass
+
+    def cancel(row, piece):
+        raise Cancelled
+
+    prompt = reasoner_messages(_ctx("Pedal"))
+    with pytest.raises(Cancelled):
+        tiny_engine_backend.generate("reasoner", [prompt], max_new_tokens=12, on_text=cancel)
+    assert tiny_engine_backend.generate("reasoner", [prompt], max_new_tokens=12) == \
+        tiny_engine_backend.generate("reasoner", [prompt], max_new_tokens=12)
+
+
+def test_a_prompt_longer_than_the_context_is_refused_by_name(tiny_engine_backend):
+    from reason4rec.experts.llamacpp import EngineError
+
+    huge = [{"role": "user", "content": "great tone " * 5000}]
+    with pytest.raises(EngineError, match="does not fit the engine's context"):
+        tiny_engine_backend.generate("reasoner", [huge])
+    with pytest.raises(Exception, match="no 'critic' adapter"):
+        tiny_engine_backend.generate("critic", [reasoner_messages(_ctx("Pedal"))])
+
+
+# ------------------------------------------------------------------------------ export files
+@pytest.fixture
+def engine_home(tiny_config, tmp_path):
+    return tiny_config.model_copy(update={"home": tmp_path / "home"})
+
+
+def test_export_is_reused_then_rebuilt_when_an_adapter_changes(engine_home, tiny_model_dir, tiny_run, tmp_path):
+    from reason4rec.experts.engine_files import ensure_engine_files
+
+    adapter = tmp_path / "summarizer"
+    shutil.copytree(tiny_run / "summarizer" / "adapter", adapter)
+    said: list[str] = []
+    first = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
+                                status=said.append)
+    assert first.base.is_file() and first.loras["summarizer"].is_file() and len(said) == 2
+    said.clear()
+    again = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
+                                status=said.append)
+    assert again == first and said == []  # nothing rebuilt
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    save_file({k: v * 1.5 for k, v in weights.items()}, str(adapter / "adapter_model.safetensors"))
+    retrained = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
+                                    status=said.append)
+    assert retrained.loras["summarizer"] != first.loras["summarizer"]
+    assert not first.loras["summarizer"].exists() and said == [f"exporting {retrained.loras['summarizer'].name} "
+                                                              "for the compiled engine (once) ..."]
+
+
+def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir, tiny_run):
+    from reason4rec.experts.engine_files import ensure_engine_files
+
+    adapters = {"reasoner": tiny_run / "reasoner" / "adapter"}
+    files = ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "q8_0", "lora")
+    size = files.base.stat().st_size
+    with files.base.open("r+b") as handle:
+        handle.truncate(size // 2)
+    said: list[str] = []
+    ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "q8_0", "lora", status=said.append)
+    assert files.base.stat().st_size == size
+    assert any("truncated" in line and files.base.name in line for line in said)
+
+
+def test_a_foreign_or_other_version_folder_is_refused_until_rebuilt(engine_home, tiny_model_dir, tiny_run):
+    import json
+
+    from reason4rec.experts.engine_files import ExportError, MANIFEST, ensure_engine_files, export_folder
+
+    adapters = {"reasoner": tiny_run / "reasoner" / "adapter"}
+    folder = export_folder(engine_home.home, tiny_model_dir)
+    folder.mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"someone else's")
+    with pytest.raises(ExportError, match="not a reason4rec engine export"):
+        ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "f16", "lora")
+    files = ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "f16", "lora", rebuild=True)
+    assert files.base.is_file() and not (folder / "weights.bin").exists()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "version": 99}))
+    with pytest.raises(ExportError, match="version 99"):
+        ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "f16", "lora")
+
+
+def test_merged_mode_runs_each_expert_on_its_own_model(engine_home, tiny_backend, tiny_run):
+    from reason4rec.experts.llamacpp import open_llamacpp_backend
+
+    config = engine_home.model_copy(update={"engine": engine_home.engine.model_copy(
+        update={"quant": "f32", "mode": "merged"})})
+    adapters = {name: tiny_run / name / "adapter" for name in ("reasoner", "predictor")}
+    backend = open_llamacpp_backend(config, adapters, batch_size=2)
+    try:
+        prompt = [reasoner_messages(_ctx("Pedal"))]
+        assert backend.generate("reasoner", prompt, max_new_tokens=10) == \
+            tiny_backend.generate("reasoner", prompt, max_new_tokens=10)
+        assert "llama.cpp f32 (merged)" in backend.experts.base.describe()
+    finally:
+        backend.close()
+
+
+def test_a_missing_engine_falls_back_to_transformers_with_one_line(engine_home, tiny_run, monkeypatch):
+    from reason4rec.experts.backend import LocalBackend
+    from reason4rec.experts.loading import choose_engine, local_backend
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
+    assert choose_engine(engine_home) == "transformers"
+    config = engine_home.model_copy(update={"agent": engine_home.agent.model_copy(update={"backend": "llamacpp"})})
+    said: list[str] = []
+    backend = local_backend(config, {"reasoner": tiny_run / "reasoner" / "adapter"}, status=said.append)
+    assert isinstance(backend, LocalBackend)
+    assert len(said) == 1 and said[0].startswith("compiled engine unavailable") and "using transformers" in said[0]
+
+
+def test_auto_picks_the_engine_on_a_cpu_and_local_still_means_auto(engine_home):
+    from reason4rec.config import load_config
+    from reason4rec.experts.loading import choose_engine
+
+    assert load_config(overrides={"agent": {"backend": "local"}}).agent.backend == "auto"
+    cpu = engine_home.model_copy(update={"base_model": engine_home.base_model.model_copy(update={"device": "cpu"})})
+    assert choose_engine(cpu) == "llamacpp"
+    four_bit = engine_home.model_copy(update={"base_model": engine_home.base_model.model_copy(
+        update={"load_in_4bit": True})})
+    assert choose_engine(four_bit) == "transformers"

@@ -77,6 +77,19 @@ FourBitOption = Annotated[
 ]
 
 
+class LocalEngine(str, Enum):
+    auto = "auto"
+    llamacpp = "llamacpp"
+    transformers = "transformers"
+
+
+BackendOption = Annotated[
+    Optional[LocalEngine],
+    typer.Option("--backend", help="Where the experts run here: auto (llama.cpp on a CPU), llamacpp, "
+                 "transformers (default: agent.backend).", show_default=False),
+]
+
+
 def _config(
     config_file: Path | None,
     home: Path | None = None,
@@ -86,12 +99,14 @@ def _config(
     device: str | None = None,
     dtype: str | None = None,
     four_bit: bool | None = None,
+    backend: LocalEngine | None = None,
     **data: Any,
 ) -> Config:
     overrides = {
         "home": home,
         "data": {"reviews_path": reviews, "meta_path": meta, **data},
         "base_model": {"name_or_path": model, "device": device, "dtype": dtype, "load_in_4bit": four_bit},
+        "agent": {"backend": backend.value if backend else None},
     }
     config = load_config(config_file, overrides)
     if config.base_model.hub_offline:
@@ -176,9 +191,11 @@ def evaluate(
     split: Annotated[SplitChoice, typer.Option(help="Split(s) for --baselines.")] = SplitChoice.both,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
+    backend: BackendOption = None,
 ) -> None:
     """Score the expert pipeline, its ablations and every baseline on the same test targets."""
-    config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed)
+    config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
+                     backend=backend)
     if baselines:
         _show_baselines(config, _split_names(split), json_path)
         return
@@ -198,6 +215,55 @@ def model_fetch(
     """Fetch and convert the base model (once), load it, and generate a few tokens."""
     config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit)
     _show_model(config, smoke_prompt=prompt)
+
+
+class QuantChoice(str, Enum):
+    f32 = "f32"
+    f16 = "f16"
+    q8_0 = "q8_0"
+
+
+class EngineModeChoice(str, Enum):
+    lora = "lora"
+    merged = "merged"
+
+
+@model_app.command("export")
+def model_export(
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    model: ModelOption = None,
+    adapters: AdaptersOption = None,
+    quant: Annotated[Optional[QuantChoice], typer.Option(help="Weights of the exported base (default: engine.quant).",
+                                                         show_default=False)] = None,
+    mode: Annotated[Optional[EngineModeChoice], typer.Option(help="LoRA files switched per call, or one merged "
+                                                             "model per expert (default: engine.mode).",
+                                                             show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option(help="Delete the export folder and write everything again.")] = False,
+) -> None:
+    """Export the base and the experts for the compiled engine (llama.cpp GGUF files), then load them.
+
+    Done automatically on first use; this command does it ahead of time, rebuilds a damaged or
+    foreign export folder (--rebuild), and prints where the files are.
+    """
+    from .experts.llamacpp import open_llamacpp_backend
+    from .experts.shipping import adapter_dirs
+
+    config = _config(config_file, home=home, model=model)
+    engine = config.engine.model_copy(update={k: v.value for k, v in (("quant", quant), ("mode", mode)) if v})
+    config = config.model_copy(update={"engine": engine})
+    _quiet_transformers()
+    started = time.perf_counter()
+    backend = open_llamacpp_backend(config, adapter_dirs(adapters, with_one_step=True), rebuild=rebuild,
+                                    status=lambda line: console.print(line))
+    try:
+        files = sorted(backend.experts.base.file.parent.glob("*.gguf"))
+        for path in files:
+            console.print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
+        console.print(f"[bold]ready[/] in {time.perf_counter() - started:.1f} s: {backend.experts.base.describe()}; "
+                      f"experts {', '.join(backend.experts.names)} ({backend.experts.base.file.parent})")
+    finally:
+        backend.close()
 
 
 @model_app.command("tiny")
@@ -318,6 +384,7 @@ def why(
     as_json: JsonOption = False,
     thread: ThreadOption = None,
     remote: RemoteOption = None,
+    backend: BackendOption = None,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -326,7 +393,7 @@ def why(
     """Why would this item suit this user? Streams the deliberation, then the answer."""
     if item is None and about is None:
         raise typer.BadParameter("give --item or --about")
-    _run_turn("explain", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters),
+    _run_turn("explain", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters, backend),
               user_id=user, item_id=item, item_query=about)
 
 
@@ -339,18 +406,19 @@ def recommend(
     as_json: JsonOption = False,
     thread: ThreadOption = None,
     remote: RemoteOption = None,
+    backend: BackendOption = None,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
     model: ModelOption = None,
 ) -> None:
     """Top-k unreviewed items for a user, each reasoned about and rated, best first."""
-    _run_turn("recommend", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters),
+    _run_turn("recommend", as_json, verbose, thread, _agent_config(config_file, home, model, remote, adapters, backend),
               user_id=user, k=k, query=query)
 
 
-def _agent_config(config_file, home, model, remote, adapters) -> Config:
-    config = _config(config_file, home=home, model=model)
+def _agent_config(config_file, home, model, remote, adapters, backend=None) -> Config:
+    config = _config(config_file, home=home, model=model, backend=backend)
     if remote:
         config.agent.backend, config.agent.remote_url = "remote", remote
     if adapters:
@@ -392,6 +460,7 @@ def chat(
     thread: ThreadOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the histories and summaries used.")] = False,
     remote: RemoteOption = None,
+    backend: BackendOption = None,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -401,7 +470,7 @@ def chat(
     from .chat.session import Chat, read_line_factory
 
     _quiet_transformers()
-    config = _agent_config(config_file, home, model, remote, adapters)
+    config = _agent_config(config_file, home, model, remote, adapters, backend)
     screen = Console(highlight=False, color_system=None) if os.environ.get("NO_COLOR") else console
     session = Chat(config, screen, user=user, thread=thread, verbose=verbose)
     session.greet()
@@ -802,6 +871,7 @@ def serve(
     dtype: DtypeOption = None,
     four_bit: FourBitOption = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests for one adapter per batched generation (serve.batch_size).", show_default=False)] = None,
+    backend: BackendOption = None,
 ) -> None:
     """Serve the experts behind an OpenAI-compatible API (the model name picks the adapter).
 
@@ -811,7 +881,8 @@ def serve(
     from .serving import serve as run_server
 
     _quiet_transformers()
-    config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit)
+    config = _config(config_file, home=home, model=model, device=device, dtype=dtype, four_bit=four_bit,
+                     backend=backend)
     if adapters:
         config.agent.adapters = adapters
     if batch_size is not None:

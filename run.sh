@@ -24,7 +24,12 @@ ensure_env() {
         local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q)
         # torch first and pinned: 2.13.0 is a CPU build; an unpinned torch pulls a multi-GB CUDA one.
         "${pip[@]}" "torch==2.13.0"
-        "${pip[@]}" -e ".[test]"
+        # llama-cpp-python is a source build (llama.cpp, about 6 minutes on 2 cores the first time;
+        # pip caches the wheel): only the library, for this machine's CPU. A CMAKE_ARGS of your own
+        # (a CUDA build, say) is kept.
+        CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF}" \
+            CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+            "${pip[@]}" -e ".[test]"
         echo "$want" > "$stamp"
     fi
 }

@@ -12,7 +12,7 @@ def shipped_backend(real_home):
     from reason4rec.experts.shipping import adapter_dirs
 
     config = load_config(overrides={"home": str(real_home)})
-    return config, local_backend(config, adapter_dirs(None, with_one_step=True))
+    return config, local_backend(config, adapter_dirs(None, with_one_step=True), engine="transformers")
 
 
 def test_shipped_adapters_are_small_and_carded():
@@ -56,3 +56,35 @@ def test_fresh_summary_of_a_new_review_has_the_three_lines(shipped_backend):
     parsed = parse_summary(text)
     assert parsed.well_formed and text.lower().count("aspects") >= 1
 
+
+
+def test_the_compiled_engine_answers_like_transformers_on_the_real_model(shipped_backend, shipped, tmp_path):
+    """f16 llama.cpp against transformers fp32: same reason start, rating within 0.02 on the same reason."""
+    from reason4rec.experts.adapters import prompt_shape
+    from reason4rec.experts.llamacpp import LlamaCppBackend
+    from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.prompts import predictor_messages, reasoner_messages
+    from reason4rec.experts.shipping import adapter_dirs, summary_cache
+    from reason4rec.experts.summaries import target_contexts
+    from reason4rec.training.splits import build_targets, make_split
+
+    config, reference = shipped_backend
+    engine_config = config.model_copy(update={"engine": config.engine.model_copy(update={"quant": "f16"})})
+    engine = local_backend(engine_config, adapter_dirs(None, with_one_step=False), engine="llamacpp")
+    assert isinstance(engine, LlamaCppBackend)
+    try:
+        shape = prompt_shape(reference.experts.cards)
+        split = make_split(shipped, "leave-last-out")
+        targets = [t for t in build_targets(split, "test", shape.history_k) if t.has_histories][:2]
+        contexts = target_contexts(reference, targets, summary_cache(tmp_path), shipped.category,
+                                   max_review_chars=shape.max_review_chars)
+        prompts = [reasoner_messages(c) for c in contexts]
+        ours, theirs = engine.generate("reasoner", prompts), reference.generate("reasoner", prompts)
+        tokenizer = reference.experts.tokenizer
+        for a, b in zip(ours, theirs):
+            assert tokenizer(a)["input_ids"][:16] == tokenizer(b)["input_ids"][:16]
+        rated = [predictor_messages(c, r) for c, r in zip(contexts, theirs)]
+        for x, y in zip(engine.rate("predictor", rated), reference.rate("predictor", rated)):
+            assert x.expected == pytest.approx(y.expected, abs=0.02)
+    finally:
+        engine.close()

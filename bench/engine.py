@@ -3,7 +3,8 @@
 Each backend runs in its own process (so peak RSS is its own) on the shipped adapters, the bundled
 base and the same real leave-last-out test targets, and reports: load time, prefill tokens/s,
 end-to-end decode tokens/s at batch 1 and 8 (generated tokens / wall time, prompt included, as
-the older latency table measured), Summarizer / Reasoner / Predictor per target at batch 1,
+the older latency table measured) and the decode steps alone (the time of a 1-token answer, i.e.
+the prefill, taken off), Summarizer / Reasoner / Predictor per target at batch 1,
 evaluation deliberations per minute (Reasoner + Predictor, batches of 8), the agent's `why`
 (first token, whole answer, summaries already in the memory) and `recommend -k 5`, peak RSS.
 The agent rows need the memory (`reason4rec memory build`, or a first `./run.sh demo`).
@@ -43,8 +44,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="new tokens of the decode test")
     parser.add_argument("--no-agent", action="store_true", help="skip why/recommend (no memory needed)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/engine.json"))
+    parser.add_argument("--markdown", type=Path, help="print a results file as a Markdown table and stop")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.markdown:
+        print(_markdown(json.loads(args.markdown.read_text())))
+        return
     if args.one:
         print(json.dumps(_measure(args.one, args)), flush=True)
         return
@@ -131,13 +136,18 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
 
     prompt_tokens = count_tokens(rating_prompt(tokenizer, prompt))
 
-    decode = {}
+    decode, steps = {}, {}
     for batch in (1, 8):
         prompts = [reasoner_messages(c) for c in contexts[:batch]]
         t0 = time.perf_counter()
+        backend.generate("reasoner", prompts, max_new_tokens=1)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
         outs = backend.generate("reasoner", prompts, max_new_tokens=args.tokens)
         elapsed = time.perf_counter() - t0
-        decode[f"batch_{batch}"] = round(sum(count_tokens(o) for o in outs) / elapsed, 1)
+        made = sum(count_tokens(o) for o in outs)
+        decode[f"batch_{batch}"] = round(made / elapsed, 1)
+        steps[f"batch_{batch}"] = round((made - batch) / max(elapsed - first, 1e-9), 1)
 
     stages: dict[str, list[float]] = {"summarizer": [], "reasoner": [], "predictor": []}
     for target, ctx in list(zip(targets, contexts))[: args.targets]:
@@ -164,6 +174,7 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
         "describe": backend.experts.base.describe(), "load_s": round(load_s, 1),
         "prefill_tokens_per_s": round(prompt_tokens / statistics.median(prefill)), "prompt_tokens": prompt_tokens,
         "decode_tokens_per_s": decode,
+        "decode_step_tokens_per_s": steps,
         "per_target_p50_s": {name: round(statistics.median(v), 2) for name, v in stages.items()},
         "deliberations_per_min": round(per_min, 1),
     }
@@ -204,13 +215,12 @@ def _agent_rows(config, backend, pairs_wanted: int) -> dict:
             "recommend_k5_s": round(recommend_s, 1), "recommend_error": answer.get("error")}
 
 
-def _table(console, results: dict) -> None:
-    from rich.table import Table
-
-    rows = [("load (s)", lambda r: r["load_s"]),
+ROWS = [("load (s)", lambda r: r["load_s"]),
             ("prefill tok/s", lambda r: r["prefill_tokens_per_s"]),
             ("decode tok/s, batch 1", lambda r: r["decode_tokens_per_s"]["batch_1"]),
             ("decode tok/s, batch 8", lambda r: r["decode_tokens_per_s"]["batch_8"]),
+            ("decode steps alone, tok/s, batch 1", lambda r: r.get("decode_step_tokens_per_s", {}).get("batch_1", "-")),
+            ("decode steps alone, tok/s, batch 8", lambda r: r.get("decode_step_tokens_per_s", {}).get("batch_8", "-")),
             ("Summarizer per target (s)", lambda r: r["per_target_p50_s"]["summarizer"]),
             ("Reasoner per target (s)", lambda r: r["per_target_p50_s"]["reasoner"]),
             ("Predictor per target (s)", lambda r: r["per_target_p50_s"]["predictor"]),
@@ -219,14 +229,27 @@ def _table(console, results: dict) -> None:
             ("why: whole answer (s)", lambda r: r.get("why_whole_p50_s", "-")),
             ("recommend -k 5 (s)", lambda r: r.get("recommend_k5_s", "-")),
             ("peak RSS (MB)", lambda r: r["peak_rss_mb"])]
+
+
+def _table(console, results: dict) -> None:
+    from rich.table import Table
+
     table = Table(title=f"experts on {results['machine']}")
     table.add_column("measure")
     specs = [s for s, r in results["backends"].items() if "error" not in r]
     for spec in specs:
         table.add_column(spec, justify="right")
-    for label, read in rows:
+    for label, read in ROWS:
         table.add_row(label, *[str(read(results["backends"][s])) for s in specs])
     console.print(table)
+
+
+def _markdown(results: dict) -> str:
+    specs = [s for s, r in results["backends"].items() if "error" not in r]
+    lines = ["| measure | " + " | ".join(specs) + " |", "|---" * (len(specs) + 1) + "|"]
+    for label, read in ROWS:
+        lines.append(f"| {label} | " + " | ".join(str(read(results["backends"][s])) for s in specs) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

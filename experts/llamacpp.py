@@ -84,9 +84,12 @@ class LlamaEngine:
         if not self.model:
             raise EngineError(f"llama.cpp could not load {model_path} (damaged or not a GGUF model); "
                               "rebuild it with `reason4rec model export --rebuild`")
-        self.context = int(context)
+        # Positions never exceed one prompt + answer, so a cache larger than the training context
+        # is never needed per sequence; llama.cpp warns when asked for one.
+        self.n_ctx_train = int(C.llama_model_n_ctx_train(self.model))
+        self.context = int(min(context, self.n_ctx_train)) if self.n_ctx_train > 0 else int(context)
         self.max_sequences = int(max_sequences)
-        self.batch_tokens = int(min(batch_tokens, context))
+        self.batch_tokens = int(min(batch_tokens, self.context))
         threads = threads or max(1, os.cpu_count() or 1)
         cparams = C.llama_context_default_params()
         cparams.n_ctx = self.context
@@ -104,7 +107,6 @@ class LlamaEngine:
         self.threads = threads
         self.memory = C.llama_get_memory(self.ctx)
         self.n_vocab = int(C.llama_vocab_n_tokens(C.llama_model_get_vocab(self.model)))
-        self.n_ctx_train = int(C.llama_model_n_ctx_train(self.model))
         self._batch = C.llama_batch_init(self.batch_tokens, 0, 1)
         self._adapters: dict[str, Any] = {}
         self._active: str | None = None

@@ -51,6 +51,9 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key:
                               server_header=False)
     server = uvicorn.Server(settings)
     sock = settings.bind_socket()
+    # Listen before saying READY: a client that connects at once waits in the backlog until
+    # uvicorn starts accepting, instead of being refused (seen on a loaded machine).
+    sock.listen(settings.backlog)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(READY.format(url=f"http://{shown}:{bound_port}/v1"), flush=True)

@@ -316,7 +316,7 @@ def write_config_file(config, path: Path) -> Path:
     lines = [f'home = "{config.home}"', "[base_model]", f'name_or_path = "{config.base_model.name_or_path}"',
              "[memory]", f'store_path = "{memory.store_path}"', f'chroma_path = "{memory.chroma_path}"',
              f"batch_size = {memory.batch_size}", "[agent]", f"candidates = {agent_settings.candidates}",
-             f"batch_size = {agent_settings.batch_size}"]
+             f"batch_size = {agent_settings.batch_size}", f'backend = "{agent_settings.backend}"']
     if agent_settings.adapters:
         lines.append(f'adapters = "{agent_settings.adapters}"')
     if agent_settings.checkpoint_path:

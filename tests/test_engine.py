@@ -225,3 +225,19 @@ def test_auto_picks_the_engine_on_a_cpu_and_local_still_means_auto(engine_home):
     four_bit = engine_home.model_copy(update={"base_model": engine_home.base_model.model_copy(
         update={"load_in_4bit": True})})
     assert choose_engine(four_bit) == "transformers"
+
+
+def test_an_adapter_of_another_base_or_prompt_version_is_refused_by_name(engine_home, tiny_run, tmp_path):
+    import json
+
+    from reason4rec.experts.adapters import AdapterError
+    from reason4rec.experts.llamacpp import open_llamacpp_backend
+
+    for field, value, message in (("base_fingerprint", "0123456789abcdef", "fingerprint 0123456789abcdef"),
+                                  ("prompt_version", "p0", "trained on prompts 'p0'")):
+        folder = tmp_path / field
+        shutil.copytree(tiny_run / "reasoner" / "adapter", folder)
+        card = json.loads((folder / "card.json").read_text())
+        (folder / "card.json").write_text(json.dumps({**card, field: value}))
+        with pytest.raises(AdapterError, match=message):
+            open_llamacpp_backend(engine_home, {"reasoner": folder})

@@ -248,7 +248,9 @@ def _markdown(results: dict) -> str:
     specs = [s for s, r in results["backends"].items() if "error" not in r]
     lines = ["| measure | " + " | ".join(specs) + " |", "|---" * (len(specs) + 1) + "|"]
     for label, read in ROWS:
-        lines.append(f"| {label} | " + " | ".join(str(read(results["backends"][s])) for s in specs) + " |")
+        cells = [str(read(results["backends"][s])) for s in specs]
+        if any(cell != "-" for cell in cells):  # rows an older results file lacks are left out
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

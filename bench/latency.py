@@ -1,4 +1,4 @@
-"""Per-stage latency and throughput of the experts on this machine.
+"""Per-stage latency and throughput of the experts on transformers (bench/engine.py compares engines).
 
 Reports p50/p95 latency of each stage at batch 1 (Summarizer on one review, Reasoner on one
 target, Predictor on one target), deliberations per minute (Reasoner + Predictor, history
@@ -52,7 +52,8 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     console = Console()
     config = load_config()
-    backend = local_backend(config, adapter_dirs(args.adapters, with_one_step=False), batch_size=8)
+    backend = local_backend(config, adapter_dirs(args.adapters, with_one_step=False), batch_size=8,
+                            engine="transformers")  # it times the torch model directly; see bench/engine.py
     shape = prompt_shape(backend.experts.cards)
     k = shape.history_k
     dataset = load_shipped()

@@ -102,24 +102,12 @@ class LocalBackend:
         """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         texts = [render_chat(self.experts.tokenizer, c) for c in conversations]
-        outputs: list[str] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start:start + self.batch_size]
-            callback = None
-            if on_text is not None:
-                callback = lambda row, piece, offset=start: on_text(offset + row, piece)  # noqa: E731
-            outputs.extend(self._generate_batch(expert, chunk, limit, callback))
-        return outputs
+        return [c.text.strip() for c in self.complete(expert, texts, max_new_tokens=limit, on_text=on_text)]
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; closing the iterator stops the generation."""
         return stream_by_generate(self.generate, expert, conversation, max_new_tokens)
-
-    def _generate_batch(self, expert: str, texts: list[str], limit: int,
-                        callback: TextCallback | None) -> list[str]:
-        completions = self._complete_batch(expert, texts, [limit] * len(texts), callback, self.decoding)
-        return [completion.text.strip() for completion in completions]
 
     def complete(self, expert: str | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
                  on_text: TextCallback | None = None, decoding: DecodingSettings | None = None,

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -46,7 +47,8 @@ console = Console(highlight=False)
 class SplitChoice(str, Enum):
     leave_last_out = "leave-last-out"
     random = "random"
-    both = "both"
+    temporal = "temporal"
+    all = "all"
 
 
 ConfigOption = Annotated[
@@ -121,7 +123,9 @@ def _load_dataset(config: Config):
 
 
 def _split_names(choice: SplitChoice) -> list[str]:
-    return ["leave-last-out", "random"] if choice == SplitChoice.both else [choice.value]
+    from .training.splits import SPLIT_NAMES
+
+    return list(SPLIT_NAMES) if choice == SplitChoice.all else [choice.value]
 
 
 def _quiet_transformers() -> None:
@@ -152,8 +156,8 @@ def demo(
     """The main job on the embedded default: data, baselines, the experts deliberating, the memory."""
     config = _config(config_file, home=home, model=model)
     console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
-    dataset = _show_data(config, ["leave-last-out", "random"])
-    _show_baselines(config, ["leave-last-out", "random"], json_path=None, dataset=dataset)
+    dataset = _show_data(config, _split_names(SplitChoice.all))
+    _show_baselines(config, _split_names(SplitChoice.all), json_path=None, dataset=dataset, review_aware=False)
     if not skip_model and targets:
         _show_deliberations(config, dataset, targets, adapters)
     if memory:
@@ -167,7 +171,7 @@ def data_stats(
     config_file: ConfigOption = None,
     reviews: ReviewsOption = None,
     meta: MetaOption = None,
-    split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.both,
+    split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.all,
     k: Annotated[Optional[int], typer.Option("-k", help="History length K.", show_default=False)] = None,
 ) -> None:
     """Validate a review file, print its statistics, split it and audit histories for leaks."""
@@ -182,13 +186,15 @@ def evaluate(
     reviews: ReviewsOption = None,
     model: ModelOption = None,
     device: DeviceOption = None,
-    baselines: Annotated[bool, typer.Option("--baselines", help="Only the rating baselines (fast, both splits).")] = False,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Score a seeded sample of N test targets.", show_default=False)] = None,
+    baselines: Annotated[bool, typer.Option("--baselines", help="Only the rating baselines (fast; every split unless --split).")] = False,
+    split: Annotated[Optional[SplitChoice], typer.Option(help="Split to score: the experts take one (default: the config's), --baselines any (default: all).", show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Score a seeded sample of N test targets (default: the whole test set).", show_default=False)] = None,
     adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Where results.json and ratings.png go (default <home>/eval/<time>).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder: predictions saved as they are made, results.json, ratings.png (default <home>/eval/<split>-<N>-<id>; the same command continues an interrupted run).", show_default=False)] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard what the run folder holds and score every target again.")] = False,
     no_one_step: Annotated[bool, typer.Option("--no-one-step", help="Skip the one-step ablation.")] = False,
+    no_hft: Annotated[bool, typer.Option("--no-hft", help="Leave out HFT, the review-aware baseline (minutes per split on a CPU).")] = False,
     judge_model: Annotated[Optional[str], typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False)] = None,
-    split: Annotated[SplitChoice, typer.Option(help="Split(s) for --baselines.")] = SplitChoice.both,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
     backend: BackendOption = None,
@@ -197,9 +203,13 @@ def evaluate(
     config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
                      backend=backend)
     if baselines:
-        _show_baselines(config, _split_names(split), json_path)
+        _show_baselines(config, _split_names(split or SplitChoice.all), json_path, review_aware=not no_hft)
         return
-    _evaluate_experts(config, limit, adapters, out, not no_one_step, judge_model)
+    if split == SplitChoice.all:
+        raise Reason4RecError("the expert evaluation scores one split at a time: --split leave-last-out, "
+                              "random or temporal")
+    _evaluate_experts(config, ExpertRun(split.value if split else config.data.split, limit, adapters, out,
+                                        restart, not no_one_step, not no_hft, judge_model))
 
 
 @model_app.command("fetch")
@@ -807,53 +817,67 @@ def _show_chat(config: Config, dataset, adapters: Path | None) -> None:
     console.print(f"[dim]your turn: reason4rec chat --user {user}[/]")
 
 
-def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None) -> None:
+def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None,
+                    review_aware: bool | None = None) -> None:
     from .rendering import metrics_table, progress_bars
     from .training.evaluate import evaluate_baselines
 
     dataset = dataset if dataset is not None else _load_dataset(config)
     with progress_bars(console) as bars:
-        rows = evaluate_baselines(dataset, split_names, config.baselines, config.data.seed, progress=bars)
+        rows = evaluate_baselines(dataset, split_names, config.baselines, config.data.seed, progress=bars,
+                                  review_aware=review_aware)
     console.print(metrics_table(rows, title="Rating baselines (test targets; lower is better)"))
+    if not any(row.method.startswith("HFT") for row in rows):
+        console.print("[dim]HFT, the review-aware baseline, takes minutes per split: "
+                      "reason4rec eval --baselines includes it[/]")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps([row.as_dict() for row in rows], indent=2))
         console.print(f"[dim]rows written to {json_path}[/]")
 
 
-def _evaluate_experts(config: Config, limit: int | None, adapters: Path | None, out: Path | None,
-                      one_step: bool, judge_model: str | None) -> None:
+@dataclass(frozen=True)
+class ExpertRun:
+    """What ``reason4rec eval`` was asked to score (the experts' part)."""
+
+    split: str
+    limit: int | None
+    adapters: Path | None
+    out: Path | None
+    restart: bool
+    one_step: bool
+    review_aware: bool
+    judge_model: str | None
+
+
+def _evaluate_experts(config: Config, run: ExpertRun) -> None:
     from .experts.adapters import prompt_shape
     from .experts.loading import local_backend
     from .experts.shipping import adapter_dirs, summary_cache
-    from .rendering import metrics_table, progress_bars
-    from .training.evaluate_experts import FULL, ExpertEvalSettings, evaluate_experts
+    from .rendering import evaluation_summary, metrics_table, progress_bars
+    from .training.evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
 
     _quiet_transformers()
-    dirs = adapter_dirs(adapters, with_one_step=one_step)
+    dirs = adapter_dirs(run.adapters, with_one_step=run.one_step)
     dataset = _load_dataset(config)
+    settings = ExpertEvalSettings(
+        split=run.split, limit=run.limit, seed=config.data.seed, one_step="one_step" in dirs,
+        judge_model=run.judge_model, review_aware=run.review_aware,
+    )
+    select_targets(dataset, settings)  # a bad --limit is refused before the model loads
     with console.status("loading the base model and adapters ..."):
         backend = local_backend(config, dirs)
     shape = prompt_shape(backend.experts.cards, config.data.history_k)
-    settings = ExpertEvalSettings(
-        split="leave-last-out", limit=limit, seed=config.data.seed, history_k=shape.history_k,
-        max_review_chars=shape.max_review_chars, one_step="one_step" in dirs, judge_model=judge_model,
-    )
+    settings.history_k, settings.max_review_chars = shape.history_k, shape.max_review_chars
     console.print(f"[bold]experts[/] {', '.join(backend.experts.names)} on {backend.experts.base.describe()}")
     with progress_bars(console) as bars:
-        result = evaluate_experts(config, dataset, backend, settings, summary_cache(config.home, adapters),
-                                  bars=bars, say=lambda m: console.print(f"[dim]{escape(m)}[/]"))
-    console.print(metrics_table(result.rows, title=f"Leave-last-out test, {settings.limit or 'all'} targets "
+        result = evaluate_experts(config, dataset, backend, settings, summary_cache(config.home, run.adapters),
+                                  run.out, restart=run.restart, bars=bars,
+                                  say=lambda m: console.print(f"[dim]{escape(m)}[/]"))
+    console.print(metrics_table(result.rows, title=f"{run.split} test, {result.settings['targets']:,} targets "
                                                    "(same targets for every row; lower is better)"))
-    quality = result.quality
-    console.print(f"reason vs real review similarity: [bold]{quality['reason_review_similarity']:.3f}[/] "
-                  f"(mismatched reviews: {quality['mismatched_review_similarity']:.3f}; all-MiniLM-L6-v2 cosine)")
-    if "judge" in quality:
-        console.print(f"judge {quality['judge']['model']}: mean {quality['judge']['mean_score']} / 10")
-    verdict = "beats" if result.beats_all_baselines() else "does NOT beat"
-    console.print(f"{FULL} {verdict} every baseline's MAE on these targets.")
-    out = out or config.home / "eval" / time.strftime("%Y%m%d-%H%M%S")
-    results, plot = result.write(out)
+    console.print(evaluation_summary(result))
+    results, plot = result.write(Path(result.settings["run_folder"]))
     console.print(f"[dim]written: {results} and {plot}[/]")
 
 

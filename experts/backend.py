@@ -86,6 +86,9 @@ class Backend(Protocol):
 class LocalBackend:
     """transformers + peft in this process: batched, left-padded, greedy, streamable."""
 
+    kind = "transformers"
+    """Which engine answers (evaluation run folders record it)."""
+
     def __init__(self, experts: ExpertModel, batch_size: int = 8,
                  decoding: DecodingSettings | None = None) -> None:
         self.experts = experts

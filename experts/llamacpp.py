@@ -314,6 +314,9 @@ class EngineExperts:
 class LlamaCppBackend:
     """The :class:`~reason4rec.experts.backend.Backend` protocol on llama.cpp (see the module doc)."""
 
+    kind = "llamacpp"
+    """Which engine answers (evaluation run folders record it)."""
+
     def __init__(self, experts: EngineExperts, engines: Mapping[str | None, LlamaEngine], *,
                  batch_size: int = 8, decoding: DecodingSettings | None = None) -> None:
         self.experts = experts

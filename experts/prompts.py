@@ -101,6 +101,35 @@ def parse_summary(text: str, max_chars: int = 160) -> Summary:
     return Summary(found.get(SUMMARY_FIELDS[0], ""), found.get(SUMMARY_FIELDS[1], ""), preferences)
 
 
+_PUNCTUATION_RUN = re.compile(r"[^\w\s]\s*[^\w\s]")
+_REPEATED_WORD = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)
+
+
+def summary_problems(text: str) -> list[str]:
+    """What makes a summary malformed; an empty list means it is exactly the three fields.
+
+    Strict where ``parse_summary`` is tolerant: the three field lines in order and nothing else,
+    each with a value ("none" counts), no run of punctuation (",,,,"), no word twice in a row
+    ("none none"), not cut at the length limit.
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    heads = [line.split(":", 1)[0].strip().lower() for line in lines]
+    if heads != [field.lower() for field in SUMMARY_FIELDS]:
+        return [f"expected the lines {', '.join(SUMMARY_FIELDS)}; got {len(lines)} other lines"]
+    problems = []
+    for field, line in zip(SUMMARY_FIELDS, lines):
+        value = line.split(":", 1)[1].strip() if ":" in line else ""
+        if not value:
+            problems.append(f"{field}: empty")
+        if _PUNCTUATION_RUN.search(value):
+            problems.append(f"{field}: a run of punctuation")
+        if _REPEATED_WORD.search(value):
+            problems.append(f"{field}: a word repeated")
+        if value.endswith("..."):
+            problems.append(f"{field}: cut at the length limit")
+    return problems
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One past review as the experts see it: item title (or id), rating and aspect summary."""

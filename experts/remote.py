@@ -61,6 +61,9 @@ class RemoteSettings:
 class RemoteBackend:
     """Implements :class:`~reason4rec.experts.backend.Backend` over HTTP."""
 
+    kind = "remote"
+    """Which engine answers (evaluation run folders record it)."""
+
     def __init__(self, settings: RemoteSettings | None = None, client: Any = None) -> None:
         import os
 

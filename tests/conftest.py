@@ -221,7 +221,7 @@ def sentence_model_dir(real_home: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_eval_config(tiny_config, sentence_model_dir: Path):
-    """tiny_config with quick factor baselines and the shared sentence model linked into its home."""
+    """tiny_config without HFT (minutes) and with the shared sentence model linked into its home."""
     from reason4rec.experts.sentence_model import MODEL_DIR
 
     link = tiny_config.home / "models" / MODEL_DIR
@@ -229,7 +229,7 @@ def tiny_eval_config(tiny_config, sentence_model_dir: Path):
     if not link.exists():
         link.symlink_to(sentence_model_dir, target_is_directory=True)
     return tiny_config.model_copy(update={"baselines": tiny_config.baselines.model_copy(
-        update={"mf_max_epochs": 5, "mf_l2_grid": [1.0]})})
+        update={"hft": False})})
 
 
 @pytest.fixture

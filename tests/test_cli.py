@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-FAST_BASELINES = {"REASON4REC_BASELINES__MF_L2_GRID": "[1.0]", "REASON4REC_BASELINES__MF_MAX_EPOCHS": "60"}
+FAST_BASELINES = {"REASON4REC_BASELINES__HFT": "false"}
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
@@ -45,13 +45,16 @@ def test_eval_baselines_writes_json(tmp_path: Path):
     assert "user+item bias" in result.stdout and "SVD++" in result.stdout
     rows = {row["method"]: row for row in json.loads(out.read_text())}
     assert rows["user+item bias"]["mae"] == pytest.approx(0.677, abs=1e-3)
-    assert rows["biased MF / SVD (torch)"]["note"].startswith("l2=1,")  # env var reached the model
+    assert "HFT (cornac)" not in rows  # the env var reached the config
+    assert rows["SVD (surprise)"]["mae_ci"][0] < rows["SVD (surprise)"]["mae"] < rows["SVD (surprise)"]["mae_ci"][1]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("eval", "--adapters", "/no/such/dir"), "no summarizer, reasoner, predictor adapter under"),
+        (("eval", "--split", "temporal", "--limit", "5000"), "--limit 5000 is larger than the temporal test set (1,027 targets)"),
+        (("eval", "--split", "all"), "scores one split at a time"),
         (("train", "everything", "--model", "/no/such/model"), "unknown stage"),
         (("train", "all", "--recipe", "nope"), "unknown recipe 'nope'"),
         (("data", "stats", "--reviews", "/no/such/file.json"), "review file not found"),
@@ -107,7 +110,7 @@ def test_demo_runs_every_section(tiny_model_dir: Path, tiny_run: Path, tmp_path:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Dataset: Musical Instruments" in out and "random-2020" in out
-    assert "Rating baselines" in out and out.count("user+item bias") == 2
+    assert "Rating baselines" in out and out.count("user+item bias") == 3
     assert "deliberation" in out and out.count("Reasoner:") == 2 and out.count("predicted ") == 2
 
 
@@ -127,10 +130,17 @@ def test_train_show_and_eval_from_the_command_line(tiny_model_dir: Path, tiny_re
                         "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "Reason4Rec" in evaluated.stdout and "One-step" not in evaluated.stdout  # not trained here
-    assert "reason vs real review similarity" in evaluated.stdout
+    assert "What the evaluation can tell" in evaluated.stdout and "grounded" in evaluated.stdout
     saved = json.loads((out_dir / "results.json").read_text())
     assert {row["targets"] for row in saved["rows"]} == {3}
     assert (out_dir / "ratings.png").is_file()
+    assert len((out_dir / "predictions.jsonl").read_text().splitlines()) == 3
+    again = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "3",
+                    "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
+    assert again.returncode == 0 and "3 already scored" in " ".join(again.stdout.split())
+    other = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "2",
+                    "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
+    assert other.returncode == 2 and "holds another evaluation" in " ".join(other.stderr.split())
 
 
 def test_category_and_meta_reach_the_loader(tmp_path: Path):

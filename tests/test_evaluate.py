@@ -21,19 +21,24 @@ def test_mae_and_rmse():
 
 def test_baseline_table_scores_every_method_on_the_same_targets(shipped):
     bars = []
-    config = BaselineConfig(mf_l2_grid=[1.0], mf_max_epochs=60)
+    config = BaselineConfig(hft=False)
     rows = evaluate_baselines(
-        shipped, ["leave-last-out", "random"], config, progress=lambda label: bars.append(label) or (lambda d, t: None)
+        shipped, ["leave-last-out", "random", "temporal"], config,
+        progress=lambda label: bars.append(label) or (lambda d, t: None)
     )
     methods = [r.method for r in rows if r.split == "leave-last-out"]
     assert methods == ["global mean", "user mean", "item mean", "user+item bias",
-                       "biased MF / SVD (torch)", "SVD++ (torch)"]
+                       "SVD (surprise)", "SVD++ (surprise)"]
     assert {r.targets for r in rows if r.split == "leave-last-out"} == {1429}
     assert {r.targets for r in rows if r.split == "random-2020"} == {1027}
+    assert {r.targets for r in rows if r.split == "temporal"} == {1027}
+    for row in rows:  # every row has its interval, around its own value
+        assert row.mae_ci[0] < row.mae < row.mae_ci[1] and row.rmse_ci[0] < row.rmse < row.rmse_ci[1]
+    assert "reg_all" in next(r for r in rows if r.method == "SVD (surprise)").note
     by = {(r.split, r.method): r for r in rows}
     assert by[("leave-last-out", "user+item bias")].mae == pytest.approx(0.677, abs=1e-3)
     assert by[("leave-last-out", "global mean")].mae == pytest.approx(0.740, abs=1e-3)
     assert by[("random-2020", "global mean")].rmse == pytest.approx(0.858, abs=1e-3)
     assert by[("leave-last-out", "user+item bias")].mae < by[("leave-last-out", "global mean")].mae
-    assert bars == ["leave-last-out: biased MF / SVD (torch)", "leave-last-out: SVD++ (torch)",
-                    "random-2020: biased MF / SVD (torch)", "random-2020: SVD++ (torch)"]
+    assert bars == [f"{split}: {name}" for split in ("leave-last-out", "random-2020", "temporal")
+                    for name in ("SVD (surprise)", "SVD++ (surprise)")]

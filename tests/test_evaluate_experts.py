@@ -3,38 +3,120 @@ import json
 import pytest
 
 from reason4rec.experts.summaries import SummaryCache
-from reason4rec.training.evaluate import score_model
-from reason4rec.training.evaluate_experts import FULL, NO_REASON, ONE_STEP, ExpertEvalSettings, evaluate_experts
 from reason4rec.training.baselines import BiasModel
+from reason4rec.training.eval_run import EvalRunError
+from reason4rec.training.evaluate import score_model
+from reason4rec.training.evaluate_experts import (
+    FULL,
+    NO_REASON,
+    ONE_STEP,
+    EvalSettingsError,
+    ExpertEvalSettings,
+    evaluate_experts,
+)
+from reason4rec.training.splits import make_split
+
+QUICK = dict(limit=4, history_k=2, batch_size=4, summary_batch=4, chunk_size=2, review_aware=False)
+
+
+class _StopAfter:
+    """Wraps a backend and fails after ``calls`` generate() calls: an interrupted evaluation."""
+
+    def __init__(self, backend, calls: int) -> None:
+        self._backend, self.left = backend, calls
+
+    def generate(self, expert, prompts, **kwargs):
+        if expert == "reasoner":
+            if self.left == 0:
+                raise KeyboardInterrupt
+            self.left -= 1
+        return self._backend.generate(expert, prompts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
 
 
 def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_backend, shipped, tmp_path):
-    settings = ExpertEvalSettings(limit=4, history_k=2, batch_size=4, summary_batch=4)
-    result = evaluate_experts(tiny_eval_config, shipped, tiny_backend, settings,
-                              SummaryCache(tmp_path / "cache.jsonl"))
+    result = evaluate_experts(tiny_eval_config, shipped, tiny_backend, ExpertEvalSettings(**QUICK),
+                              SummaryCache(tmp_path / "cache.jsonl"), tmp_path / "run")
     methods = [row.method for row in result.rows]
     assert methods[:3] == [FULL, NO_REASON, ONE_STEP] and "user+item bias" in methods
+    assert "SVD++ (surprise)" in methods and not any(m.startswith("HFT") for m in methods)
     assert {row.targets for row in result.rows} == {4}
+    for row in result.rows:
+        assert row.mae_ci[0] <= row.mae <= row.mae_ci[1]
     for target in result.targets:
         assert 1.0 <= target.predictions[FULL] <= 5.0
         assert -1.0 <= target.similarity <= 1.0
         assert sum(target.distribution["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert target.grounding is None or 0.0 <= target.grounding <= 1.0
+        assert isinstance(target.complete, bool) and set(target.seconds) == {"reasoner", "predictor", "one_step"}
     # A baseline row equals scoring that baseline alone on the same targets.
-    from reason4rec.training.splits import make_split
-
     split = make_split(shipped, "leave-last-out")
     chosen = {t.review_id for t in result.targets}
     reviews = [r for r in split.test if r.review_id in chosen]
     alone = score_model(BiasModel(l2=tiny_eval_config.baselines.bias_l2), split, reviews)
     assert result.row("user+item bias").mae == pytest.approx(alone.mae)
-    quality = result.quality
-    assert -1 <= quality["reason_review_similarity"] <= 1 and -1 <= quality["mismatched_review_similarity"] <= 1
-    assert quality["reason_review_similarity"] == pytest.approx(sum(t.similarity for t in result.targets) / 4, abs=1e-3)
+    reasons = result.quality["reasons"]
+    assert -1 <= reasons["review_similarity"] <= 1 and -1 <= reasons["mismatched_review_similarity"] <= 1
+    assert reasons["review_similarity"] == pytest.approx(sum(t.similarity for t in result.targets) / 4, abs=1e-3)
+    assert reasons["complete"] == pytest.approx(sum(t.complete for t in result.targets) / 4)
+    assert "one_step_reasons" in result.quality and result.quality["summaries"]["checked"] > 0
+    comparison = result.comparison
+    assert comparison["best_baseline"] in result.baseline_predictions
+    value, low, high = comparison["against_best"]["mae"]
+    assert low <= value <= high
+    assert set(comparison["ablations"]) == {NO_REASON, ONE_STEP}
+    assert result.beats_all_baselines() == all(d["mae"][2] < 0 for d in comparison["baselines"].values())
     results, plot = result.write(tmp_path / "out")
     saved = json.loads(results.read_text())
     assert len(saved["targets"]) == 4 and saved["rows"][0]["method"] == FULL
-    assert isinstance(saved["beats_all_baselines"], bool)
+    assert isinstance(saved["beats_all_baselines"], bool) and len(saved["rows"][0]["mae_ci"]) == 2
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_interrupted_evaluation_continues_where_it_stopped(tiny_eval_config, tiny_backend, shipped, tmp_path):
+    settings, cache, folder = ExpertEvalSettings(**QUICK), SummaryCache(tmp_path / "c.jsonl"), tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_experts(tiny_eval_config, shipped, _StopAfter(tiny_backend, 1), settings, cache, folder)
+    saved = (folder / "predictions.jsonl").read_text().splitlines()
+    assert len(saved) == 2  # the first chunk of two targets survived the interruption
+    counting = _StopAfter(tiny_backend, 99)
+    messages = []
+    result = evaluate_experts(tiny_eval_config, shipped, counting, settings, cache, folder, say=messages.append)
+    assert counting.left == 98  # only the remaining chunk was generated
+    assert any("2 already scored" in m for m in messages)
+    assert len(result.targets) == 4 and len((folder / "predictions.jsonl").read_text().splitlines()) == 4
+    # A torn last line (killed mid-write) is cut off, said, and that target scored again.
+    with (folder / "predictions.jsonl").open("a") as handle:
+        handle.write('{"review_id": "half')
+    messages.clear()
+    again = evaluate_experts(tiny_eval_config, shipped, tiny_backend, settings, cache, folder, say=messages.append)
+    assert any("half-written" in m for m in messages) and len(again.targets) == 4
+    assert [t.review_id for t in again.targets] == [t.review_id for t in result.targets]
+
+
+def test_a_run_folder_of_another_evaluation_is_refused(tiny_eval_config, tiny_backend, shipped, tmp_path):
+    cache, folder = SummaryCache(tmp_path / "c.jsonl"), tmp_path / "run"
+    evaluate_experts(tiny_eval_config, shipped, tiny_backend, ExpertEvalSettings(**QUICK), cache, folder)
+    other = ExpertEvalSettings(**{**QUICK, "limit": 3})
+    with pytest.raises(EvalRunError, match=r"holds another evaluation \(limit: 4 there, 3 here\)"):
+        evaluate_experts(tiny_eval_config, shipped, tiny_backend, other, cache, folder)
+    restarted = evaluate_experts(tiny_eval_config, shipped, tiny_backend, other, cache, folder, restart=True)
+    assert len(restarted.targets) == 3
+    manifest = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(EvalRunError, match="another version"):
+        evaluate_experts(tiny_eval_config, shipped, tiny_backend, other, cache, folder)
+    (folder / "run.json").write_text('{"format": 2, "ke')
+    with pytest.raises(EvalRunError, match="damaged"):
+        evaluate_experts(tiny_eval_config, shipped, tiny_backend, other, cache, folder)
+
+
+def test_a_limit_beyond_the_test_set_is_refused(tiny_eval_config, tiny_backend, shipped, tmp_path):
+    settings = ExpertEvalSettings(**{**QUICK, "split": "temporal", "limit": 1028})
+    with pytest.raises(EvalSettingsError, match="larger than the temporal test set \\(1,027 targets\\)"):
+        evaluate_experts(tiny_eval_config, shipped, tiny_backend, settings, SummaryCache(tmp_path / "c"), tmp_path)
 
 
 def test_judge_scores_reasons_through_an_openai_compatible_endpoint(openai_server, monkeypatch):

@@ -15,6 +15,7 @@ from reason4rec.training.splits import (
     leave_last_out,
     make_split,
     random_split,
+    temporal_split,
 )
 
 
@@ -71,18 +72,34 @@ def test_random_split_sizes_determinism_and_seed(shipped):
     assert sum(abs(r.rating - mu) for r in first.test) / len(first.test) == pytest.approx(0.674, abs=5e-4)
 
 
+def test_temporal_split_is_a_global_cut_in_time(shipped):
+    split = temporal_split(shipped)
+    assert split.sizes() == {"train": 8208, "valid": 1026, "test": 1027}
+    assert make_split(shipped, "temporal").sizes() == split.sizes()
+    # every training review precedes every validation review, which precedes every test review
+    assert split.train[-1].order_key < split.valid[0].order_key
+    assert split.valid[-1].order_key < split.test[0].order_key
+    every = {r.review_id for part in (split.train, split.valid, split.test) for r in part}
+    assert len(every) == len(shipped)
+    # users first seen late are cold: their test targets have no user history (as in deployment)
+    targets = build_targets(split, "test", k=10)
+    assert 0 < sum(not t.user_history for t in targets) < len(targets)
+
+
 def test_bad_split_requests_are_rejected(shipped):
     with pytest.raises(ValueError, match="unknown split"):
         make_split(shipped, "by-month")
     with pytest.raises(ValueError, match="fractions"):
         random_split(shipped, fractions=(0.9, 0.2))
+    with pytest.raises(ValueError, match="fractions"):
+        temporal_split(shipped, fractions=(0.0, 0.1))
     with pytest.raises(ValueError, match="at least 1"):
         build_targets(leave_last_out(shipped), "test", k=0)
     with pytest.raises(ValueError, match="unknown split part"):
         leave_last_out(shipped).part("holdout")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("split_name", ["leave-last-out", "random"])
+@pytest.mark.parametrize("split_name", ["leave-last-out", "random", "temporal"])
 def test_no_target_leaks_into_any_history(shipped, split_name):
     split = make_split(shipped, split_name, seed=2020)
     held_out = {r.review_id for r in split.valid + split.test}

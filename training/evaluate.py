@@ -1,8 +1,8 @@
 """Rating metrics and the baseline table: every method scored on the same targets.
 
-Closed-form baselines are fitted on all non-test reviews (train + validation); the factor models
-use the validation part to pick their L2 strength and epoch count, then refit on train +
-validation. This matches the reference bias-model figures in the data README for leave-last-out.
+Closed-form baselines are fitted on all non-test reviews (train + validation); the library models
+pick their setting on the validation part, then refit on train + validation. This matches the
+reference bias-model figures in the data README for leave-last-out.
 
 Example:
     >>> from reason4rec.training.data import load_shipped
@@ -20,17 +20,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..config import BaselineConfig
-from .baselines import (
-    BiasModel,
-    FactorModelSettings,
-    GlobalMean,
-    ItemMean,
-    MatrixFactorization,
-    ProgressCallback,
-    RatingModel,
-    UserMean,
-)
+from .confidence import metric_interval, resample_indices
+from .baselines import BiasModel, GlobalMean, ItemMean, ProgressCallback, RatingModel, UserMean
 from .data import Review, ReviewDataset
+from .library_baselines import HFT_GRID, CornacHFT, SurpriseSVD, SurpriseSVDpp, GridSearched
 from .splits import Split, make_split
 
 ProgressFactory = Callable[[str], ProgressCallback]
@@ -67,60 +60,71 @@ class MetricRow:
     rmse: float
     seconds: float
     note: str = ""
+    mae_ci: tuple[float, float] | None = None
+    """95% paired-bootstrap interval of the MAE over the targets (``confidence``)."""
+    rmse_ci: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def baseline_models(
-    config: BaselineConfig | None = None, progress: ProgressFactory | None = None
+    config: BaselineConfig | None = None,
+    progress: ProgressFactory | None = None,
+    review_aware: bool | None = None,
 ) -> list[RatingModel]:
-    """The baseline suite, in the order the table shows it."""
+    """The baseline suite, in the order the table shows it.
+
+    ``review_aware`` (default: ``config.hft``) adds HFT, which reads review text and takes minutes
+    where the others take seconds.
+    """
     config = config or BaselineConfig()
-    settings = FactorModelSettings(
-        factors=config.mf_factors,
-        l2_grid=tuple(config.mf_l2_grid),
-        lr=config.mf_lr,
-        max_epochs=config.mf_max_epochs,
-        patience=config.mf_patience,
-    )
-    factor_models = [
-        MatrixFactorization(settings, implicit=implicit, progress=None) for implicit in (False, True)
-    ]
-    if progress is not None:
-        for model in factor_models:
-            model.progress = progress(model.name)
-    return [
+    review_aware = config.hft if review_aware is None else review_aware
+    models: list[RatingModel] = [
         GlobalMean(),
         UserMean(),
         ItemMean(),
         BiasModel(l2=config.bias_l2, iterations=config.bias_iterations),
-        *factor_models,
+        SurpriseSVD(seed=config.seed),
+        SurpriseSVDpp(seed=config.seed),
     ]
+    if review_aware:
+        grid = [{**setting, "max_iter": config.hft_max_iter} for setting in HFT_GRID]
+        models.append(CornacHFT(grid=grid, seed=config.seed))
+    if progress is not None:
+        for model in models:
+            if isinstance(model, GridSearched):
+                model.progress = progress(model.name)
+    return models
+
+
+def fit_model(model: RatingModel, split: Split) -> RatingModel:
+    """Fit on all non-test reviews: tuned models on train with validation, the others on both."""
+    if model.uses_validation:
+        return model.fit(split.train, split.valid)
+    return model.fit(list(split.train) + list(split.valid), ())
 
 
 def score_model(model: RatingModel, split: Split, targets: Sequence[Review] | None = None) -> MetricRow:
     """Fit ``model`` on the split (all non-test data) and score it on ``targets`` (default: the
     whole test part)."""
     started = time.perf_counter()
-    if isinstance(model, MatrixFactorization):
-        model.fit(split.train, split.valid)
-        note = f"l2={model.chosen_l2:g}, {model.best_epoch} epochs"
-    else:
-        model.fit(list(split.train) + list(split.valid), ())
-        note = f"l2={model.l2:g}" if isinstance(model, BiasModel) else ""
+    fit_model(model, split)
     targets = list(split.test) if targets is None else list(targets)
-    predicted = model.predict(targets)
-    true = _true_ratings(targets)
-    return MetricRow(
-        split=split.name,
-        method=model.name,
-        targets=len(targets),
-        mae=mae(predicted, true),
-        rmse=rmse(predicted, true),
-        seconds=time.perf_counter() - started,
-        note=note,
-    )
+    return metric_row(split.name, model.name, model.predict(targets), _true_ratings(targets),
+                      time.perf_counter() - started, model.note)
+
+
+def metric_row(split: str, method: str, predicted, true, seconds: float, note: str = "") -> MetricRow:
+    """MAE and RMSE with their bootstrap intervals; rows of the same targets share the resamples,
+    so their intervals are paired."""
+    predicted, true = _paired(predicted, true)
+    indices = resample_indices(true.size)
+    mae_estimate = metric_interval(predicted, true, "mae", indices)
+    rmse_estimate = metric_interval(predicted, true, "rmse", indices)
+    return MetricRow(split=split, method=method, targets=int(true.size), mae=mae_estimate.value,
+                     rmse=rmse_estimate.value, seconds=seconds, note=note,
+                     mae_ci=mae_estimate.interval, rmse_ci=rmse_estimate.interval)
 
 
 def evaluate_baselines(
@@ -129,6 +133,7 @@ def evaluate_baselines(
     config: BaselineConfig | None = None,
     seed: int = 2020,
     progress: ProgressFactory | None = None,
+    review_aware: bool | None = None,
 ) -> list[MetricRow]:
     """Every baseline on every named split, fitted and scored on the same targets."""
     rows: list[MetricRow] = []
@@ -137,7 +142,7 @@ def evaluate_baselines(
         labelled = None
         if progress is not None:
             labelled = lambda task, name=split.name: progress(f"{name}: {task}")  # noqa: E731
-        for model in baseline_models(config, labelled):
+        for model in baseline_models(config, labelled, review_aware):
             rows.append(score_model(model, split))
     return rows
 

@@ -1,48 +1,70 @@
 """``reason4rec eval``: the expert pipeline, its ablations and the baselines on the SAME targets.
 
-Rows (leave-last-out test targets, or a seeded sample of ``limit`` of them):
+Rows (the whole test part of a split by default, or a seeded sample of ``limit`` targets):
 
 * **Reason4Rec**: Summarizer summaries -> Reasoner reason -> Predictor expected rating.
 * **Predictor without reason**: the same Predictor with ``Analysis: none`` (is the reason used?).
 * **One-step**: one adapter writes a reason and then the rating (the paper's ablation).
-* every baseline of the foundation issue, fitted on train + validation.
+* every baseline (closed forms, surprise SVD / SVD++, cornac HFT), fitted on train + validation.
 
-Reasoning quality is the cosine similarity (all-MiniLM-L6-v2) between each reason and the user's
-real review of the item, next to the same score for mismatched pairs (a shuffled review) so the
-number can be read; with a judge model on an OpenAI-compatible endpoint, also a 1-10 judge score.
+Each row carries a paired-bootstrap 95% interval; the pipeline's difference from every baseline
+has one too, and ``beats_all_baselines`` holds only when each of those intervals lies below zero.
+Reasons are scored for grounding, verdict and completeness (``reason_quality``), for similarity
+to the real review (all-MiniLM-L6-v2, next to mismatched pairs for scale) and, with a judge model
+on an OpenAI-compatible endpoint, by that judge. Targets are scored in chunks and appended to the
+run folder (``eval_run``), so an interrupted evaluation continues where it stopped.
 
 Example:
-    >>> result = evaluate_experts(config, dataset, backend, ExpertEvalSettings(limit=50))  # doctest: +SKIP
-    >>> result.write(Path("eval-out"))                                                    # doctest: +SKIP
+    >>> result = evaluate_experts(config, dataset, backend, ExpertEvalSettings(limit=50), cache)  # doctest: +SKIP
+    >>> result.write(Path("eval-out"))                                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import Config
+from ..errors import Reason4RecError
 from ..experts.backend import Backend
-from ..experts.prompts import RATING_PREFIX, one_step_messages, predictor_messages, reasoner_messages
-from ..experts.summaries import SummaryCache, target_contexts
+from ..experts.prompts import (
+    RATING_PREFIX,
+    Messages,
+    TargetContext,
+    one_step_messages,
+    predictor_messages,
+    reasoner_messages,
+    summary_problems,
+)
+from ..experts.summaries import SummaryCache, history_reviews, target_contexts
+from .confidence import paired_difference, resample_indices
 from .data import ReviewDataset
-from .evaluate import MetricRow, baseline_models, mae, rmse, score_model
-from .splits import build_targets, make_split
+from .eval_run import EvalRun, run_id
+from .evaluate import MetricRow, baseline_models, fit_model, metric_row
+from .reason_quality import grounding, is_complete, mean_of, verdict_agrees
+from .splits import Split, Target, build_targets, make_split
 
 FULL = "Reason4Rec"
 """Summarizer -> Reasoner -> Predictor, the full pipeline."""
 NO_REASON = "Predictor, no reason"
 ONE_STEP = "One-step"
 """One adapter writes a reason and then the rating."""
+LLM_METHODS = (FULL, NO_REASON, ONE_STEP)
 BarFactory = Callable[[str], Callable[[int, int], None]]
+
+
+class EvalSettingsError(Reason4RecError):
+    """Settings that cannot describe an evaluation (e.g. a limit beyond the test set)."""
 
 
 @dataclass
@@ -58,10 +80,16 @@ class ExpertEvalSettings:
     one_step: bool = True
     judge_model: str | None = None
     """A model on the OpenAI-compatible endpoint ($OPENAI_BASE_URL) that scores reasons 1-10."""
+    chunk_size: int = 32
+    """Targets scored between two saves: the most an interruption can lose."""
+    review_aware: bool = True
+    """Fit HFT, the review-aware baseline (minutes on a CPU)."""
 
 
 @dataclass
 class TargetResult:
+    """One scored target: what the run folder keeps per line."""
+
     review_id: str
     user_id: str
     item_id: str
@@ -71,6 +99,20 @@ class TargetResult:
     distribution: dict[str, Any]
     one_step_reason: str = ""
     similarity: float | None = None
+    grounding: float | None = None
+    """Share of the reason's aspect phrases found in what the Reasoner was shown."""
+    invented: list[str] = field(default_factory=list)
+    verdict_agrees: bool | None = None
+    complete: bool = False
+    one_step_grounding: float | None = None
+    one_step_complete: bool | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """This target's share of each stage's time (Reasoner, Predictor, one-step)."""
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TargetResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 @dataclass
@@ -81,27 +123,72 @@ class ExpertEvaluation:
     timings: dict[str, float]
     settings: dict[str, Any]
     baseline_predictions: dict[str, list[float]] = field(default_factory=dict)
+    comparison: dict[str, Any] = field(default_factory=dict)
 
     def row(self, method: str) -> MetricRow:
         return next(r for r in self.rows if r.method == method)
 
     def beats_all_baselines(self) -> bool:
-        full = self.row(FULL).mae
-        return all(full < r.mae for r in self.rows if r.method not in (FULL, NO_REASON, ONE_STEP))
+        """True only when the pipeline's MAE is below every baseline's with the paired 95%
+        interval of the difference excluding zero."""
+        against = self.comparison.get("baselines", {})
+        return bool(against) and all(d["mae"][2] < 0 for d in against.values())
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """``results.json`` and ``ratings.png`` in ``out_dir``."""
+        from .eval_plot import plot_evaluation
+
         out_dir.mkdir(parents=True, exist_ok=True)
         results = out_dir / "results.json"
-        results.write_text(json.dumps({
+        temporary = out_dir / ".results.json.tmp"
+        temporary.write_text(json.dumps({
             "settings": self.settings, "rows": [r.as_dict() for r in self.rows],
+            "comparison": self.comparison, "beats_all_baselines": self.beats_all_baselines(),
             "quality": self.quality, "timings": self.timings,
-            "beats_all_baselines": self.beats_all_baselines(),
+            "baseline_predictions": self.baseline_predictions,
             "targets": [asdict(t) for t in self.targets],
         }, indent=2))
+        temporary.replace(results)
         plot = out_dir / "ratings.png"
-        _plot(self, plot)
+        plot_evaluation(self, plot)
         return results, plot
+
+
+def select_targets(dataset: ReviewDataset, settings: ExpertEvalSettings) -> tuple[Split, list[Target]]:
+    """The split and its test targets in time order (a seeded sample of ``limit`` of them)."""
+    split = make_split(dataset, settings.split, settings.seed)
+    targets = build_targets(split, "test", settings.history_k)
+    if settings.limit is not None:
+        if settings.limit < 1:
+            raise EvalSettingsError(f"--limit must be at least 1, got {settings.limit}")
+        if settings.limit > len(targets):
+            raise EvalSettingsError(f"--limit {settings.limit} is larger than the {split.name} test set "
+                                    f"({len(targets):,} targets); leave it out to score them all")
+        if settings.limit < len(targets):
+            targets = sorted(random.Random(settings.seed).sample(targets, settings.limit),
+                             key=lambda t: t.review.order_key)
+    return split, targets
+
+
+def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertEvalSettings,
+            backend: Backend) -> dict[str, Any]:
+    """What must match for a run folder to be continued: same targets, data, adapters, backend."""
+    experts = ["summarizer", "reasoner", "predictor"] + (["one_step"] if settings.one_step else [])
+    digest = lambda rows: hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]  # noqa: E731
+    return {
+        "split": settings.split, "limit": settings.limit, "seed": settings.seed,
+        "history_k": settings.history_k, "max_review_chars": settings.max_review_chars,
+        "one_step": settings.one_step, "targets": len(targets),
+        "target_ids": digest([t.review.review_id for t in targets]),
+        "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}" for r in dataset.reviews]),
+        "adapters": {name: backend.version(name) for name in experts},
+        "backend": getattr(backend, "kind", type(backend).__name__),
+    }
+
+
+def default_run_folder(home: Path, key: dict[str, Any]) -> Path:
+    """``<home>/eval/<split>-<all|N>-<id>``: running the same command again continues it."""
+    return Path(home) / "eval" / f"{key['split']}-{key['limit'] or 'all'}-{run_id(key)}"
 
 
 def evaluate_experts(
@@ -110,80 +197,138 @@ def evaluate_experts(
     backend: Backend,
     settings: ExpertEvalSettings,
     cache: SummaryCache,
+    run_dir: Path | None = None,
+    *,
+    restart: bool = False,
     bars: BarFactory | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> ExpertEvaluation:
     bars = bars or (lambda label: (lambda done, total: None))
+    split, targets = select_targets(dataset, settings)
+    key = run_key(dataset, targets, settings, backend)
+    run = EvalRun.open(run_dir or default_run_folder(config.home, key), key, restart=restart, say=say)
+    todo = [t for t in targets if t.review.review_id not in run.done]
+    say(f"{len(targets):,} {split.name} test targets (history K={settings.history_k}); "
+        f"{len(targets) - len(todo):,} already scored in {run.folder}")
+
     timings: dict[str, float] = {}
-    split = make_split(dataset, settings.split, settings.seed)
-    targets = build_targets(split, "test", settings.history_k)
-    if settings.limit is not None and settings.limit < len(targets):
-        targets = sorted(random.Random(settings.seed).sample(targets, settings.limit),
-                         key=lambda t: t.review.order_key)
-    say(f"{len(targets)} {settings.split} test targets (history K={settings.history_k})")
+    if todo:
+        started = time.perf_counter()
+        contexts = target_contexts(backend, todo, cache, dataset.category, dataset.title,
+                                   batch_size=settings.summary_batch,
+                                   max_review_chars=settings.max_review_chars,
+                                   progress=bars("Summarizer: history reviews (cached)"))
+        timings["summaries_s"] = time.perf_counter() - started
+        bar = bars(f"{FULL}: targets")
+        bar(len(targets) - len(todo), len(targets))
+        pairs = list(zip(todo, contexts))
+        for start in range(0, len(pairs), settings.chunk_size):
+            chunk = pairs[start:start + settings.chunk_size]
+            run.append(asdict(r) for r in _score_chunk(backend, chunk, settings))
+            bar(len(targets) - len(todo) + start + len(chunk), len(targets))
+    results = [TargetResult.from_record(run.done[t.review.review_id]) for t in targets]
+    all_contexts = target_contexts(backend, targets, cache, dataset.category, dataset.title,
+                                   batch_size=settings.summary_batch,
+                                   max_review_chars=settings.max_review_chars)  # cached by now
+    _measure_reasons(targets, all_contexts, results)
 
-    started = time.perf_counter()
-    contexts = target_contexts(backend, targets, cache, dataset.category, dataset.title,
-                               batch_size=settings.summary_batch, max_review_chars=settings.max_review_chars,
-                               progress=bars("Summarizer: history reviews (cached)"))
-    timings["summaries_s"] = time.perf_counter() - started
+    true = np.array([r.true for r in results])
+    predictions = {method: np.array([r.predictions[method] for r in results])
+                   for method in LLM_METHODS if method in results[0].predictions}
+    notes = {FULL: "3 experts", NO_REASON: "Analysis: none", ONE_STEP: "reason+rate"}
+    stage = {FULL: ("reasoner", "predictor"), NO_REASON: ("predictor",), ONE_STEP: ("one_step",)}
+    rows = [metric_row(split.name, method, predicted, true,
+                       sum(r.seconds.get(s, 0.0) for r in results for s in stage[method]), notes[method])
+            for method, predicted in predictions.items()]
+    baseline_predictions = _baselines(config, split, targets, settings, bars, rows, true)
 
-    reasons = _generate(backend, "reasoner", [reasoner_messages(c) for c in contexts],
-                        settings.batch_size, bars("Reasoner: reasons"), timings, "reasoner_s")
-    started = time.perf_counter()
-    full = backend.rate("predictor", [predictor_messages(c, r) for c, r in zip(contexts, reasons)])
-    bare = backend.rate("predictor", [predictor_messages(c, None) for c in contexts])
-    timings["predictor_s"] = time.perf_counter() - started
+    comparison = _comparison(predictions, baseline_predictions, true, rows)
+    quality = _quality(config, targets, results, cache, backend, settings, timings, say)
+    timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
+                for s in ("reasoner", "predictor", "one_step")}
+    return ExpertEvaluation(rows, results, quality, {k: round(v, 1) for k, v in timings.items()},
+                            {**asdict(settings), "targets": len(targets), "key": key,
+                             "run_folder": str(run.folder)},
+                            {name: [round(float(x), 4) for x in values]
+                             for name, values in baseline_predictions.items()},
+                            comparison)
 
-    one_step_reasons: list[str] = []
-    one_step = []
+
+def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],
+                 settings: ExpertEvalSettings) -> list[TargetResult]:
+    """Reasons, ratings with and without them, the one-step ablation, and per-reason quality."""
+    targets = [t for t, _ in chunk]
+    contexts = [c for _, c in chunk]
+    seconds: dict[str, float] = {}
+    reasoner_prompts = [reasoner_messages(c) for c in contexts]
+    reasons = _timed(seconds, "reasoner", lambda: _generate(backend, "reasoner", reasoner_prompts,
+                                                             settings.batch_size))
+    full, bare = _timed(seconds, "predictor", lambda: (
+        backend.rate("predictor", [predictor_messages(c, r) for c, r in zip(contexts, reasons)]),
+        backend.rate("predictor", [predictor_messages(c, None) for c in contexts])))
+    one_step_reasons: list[str] = [""] * len(chunk)
+    one_step = None
     if settings.one_step:
         one_step_prompts = [one_step_messages(c) for c in contexts]
-        one_step_reasons = [_cut_rating(t) for t in _generate(
-            backend, "one_step", one_step_prompts, settings.batch_size,
-            bars("One-step: reason + rating"), timings, "one_step_s")]
-        one_step = backend.rate("one_step", one_step_prompts,
-                                response_prefixes=[r or "(no reason)" for r in one_step_reasons])
 
-    true = [t.review.rating for t in targets]
-    rows = [_row(split.name, FULL, [d.expected for d in full], true, timings.get("reasoner_s", 0)
-                 + timings["predictor_s"] / 2, "3 experts"),
-            _row(split.name, NO_REASON, [d.expected for d in bare], true, timings["predictor_s"] / 2,
-                 "Analysis: none")]
-    if one_step:
-        rows.append(_row(split.name, ONE_STEP, [d.expected for d in one_step], true,
-                         timings.get("one_step_s", 0), "reason+rate"))
-    baseline_predictions: dict[str, list[float]] = {}
-    for model in baseline_models(config.baselines):
-        row = score_model(model, split, [t.review for t in targets])
-        rows.append(row)
-        baseline_predictions[model.name] = [float(x) for x in model.predict([t.review for t in targets])]
+        def run_one_step():
+            texts = [_cut_rating(t) for t in _generate(backend, "one_step", one_step_prompts,
+                                                       settings.batch_size)]
+            return texts, backend.rate("one_step", one_step_prompts,
+                                       response_prefixes=[t or "(no reason)" for t in texts])
 
-    results = [
-        TargetResult(
-            review_id=t.review.review_id, user_id=t.review.user_id, item_id=t.review.item_id,
-            true=t.review.rating,
-            predictions={FULL: round(f.expected, 4), NO_REASON: round(b.expected, 4),
-                         **({ONE_STEP: round(one_step[i].expected, 4)} if one_step else {})},
-            reason=reasons[i], distribution=f.as_dict(),
-            one_step_reason=one_step_reasons[i] if one_step_reasons else "",
-        )
-        for i, (t, f, b) in enumerate(zip(targets, full, bare))
-    ]
-    quality = _reason_quality(config, targets, results, settings, timings, say)
-    return ExpertEvaluation(rows, results, quality, {k: round(v, 1) for k, v in timings.items()},
-                            {**asdict(settings), "targets": len(targets), "adapters": {
-                                name: backend.version(name) for name in ("summarizer", "reasoner", "predictor")}},
-                            baseline_predictions)
+        one_step_reasons, one_step = _timed(seconds, "one_step", run_one_step)
+
+    results = []
+    for i, target in enumerate(targets):
+        predictions = {FULL: round(full[i].expected, 4), NO_REASON: round(bare[i].expected, 4)}
+        if one_step is not None:
+            predictions[ONE_STEP] = round(one_step[i].expected, 4)
+        results.append(TargetResult(
+            review_id=target.review.review_id, user_id=target.review.user_id,
+            item_id=target.review.item_id, true=target.review.rating, predictions=predictions,
+            reason=reasons[i], distribution=full[i].as_dict(), one_step_reason=one_step_reasons[i],
+            seconds={stage: round(total / len(chunk), 4) for stage, total in seconds.items()},
+        ))
+    return results
 
 
-def _generate(backend: Backend, expert: str, prompts: list, batch: int, bar, timings: dict, key: str) -> list[str]:
+def _measure_reasons(targets: Sequence[Target], contexts: Sequence[TargetContext],
+                     results: list[TargetResult]) -> None:
+    """Grounding, verdict and completeness of every reason, from what its model was shown.
+
+    Measured when the evaluation is summed up, not when a reason is saved, so a refined measure
+    applies to a finished run without generating anything again.
+    """
+    for target, context, result in zip(targets, contexts, results):
+        histories = [r.text for r in (*target.user_history, *target.item_history)]
+        shown = [m["content"] for m in reasoner_messages(context)] + histories
+        reason_grounding = grounding(result.reason, shown)
+        result.grounding = _round(reason_grounding.share)
+        result.invented = list(reason_grounding.invented)
+        result.verdict_agrees = verdict_agrees(result.reason, result.true)
+        result.complete = is_complete(result.reason)
+        if ONE_STEP in result.predictions:
+            shown_one_step = [m["content"] for m in one_step_messages(context)] + histories
+            result.one_step_grounding = _round(grounding(result.one_step_reason, shown_one_step).share)
+            result.one_step_complete = is_complete(result.one_step_reason)
+
+
+def _timed(seconds: dict[str, float], stage: str, work: Callable[[], Any]) -> Any:
     started = time.perf_counter()
+    out = work()
+    seconds[stage] = time.perf_counter() - started
+    return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _generate(backend: Backend, expert: str, prompts: list[Messages], batch: int) -> list[str]:
     out: list[str] = []
     for start in range(0, len(prompts), batch):
         out.extend(backend.generate(expert, prompts[start:start + batch]))
-        bar(len(out), len(prompts))
-    timings[key] = time.perf_counter() - started
     return out
 
 
@@ -192,40 +337,116 @@ def _cut_rating(text: str) -> str:
     return re.split(re.escape(RATING_PREFIX.strip()), text, maxsplit=1)[0].strip()
 
 
-def _row(split: str, method: str, predicted: Sequence[float], true: Sequence[float], seconds: float,
-         note: str) -> MetricRow:
-    return MetricRow(split=split, method=method, targets=len(true), mae=mae(predicted, true),
-                     rmse=rmse(predicted, true), seconds=seconds, note=note)
+def _baselines(config: Config, split: Split, targets: Sequence[Target], settings: ExpertEvalSettings,
+               bars: BarFactory, rows: list[MetricRow], true: np.ndarray) -> dict[str, np.ndarray]:
+    """Fit every baseline on the split, predict the same targets, append their rows."""
+    reviews = [t.review for t in targets]
+    predictions: dict[str, np.ndarray] = {}
+    models = baseline_models(config.baselines, lambda name: bars(f"baseline: {name}"),
+                             review_aware=settings.review_aware)
+    for model in models:
+        started = time.perf_counter()
+        fit_model(model, split)
+        predictions[model.name] = model.predict(reviews)
+        rows.append(metric_row(split.name, model.name, predictions[model.name], true,
+                               time.perf_counter() - started, model.note))
+    return predictions
 
 
-def _reason_quality(config: Config, targets, results: list[TargetResult], settings: ExpertEvalSettings,
-                    timings: dict, say) -> dict[str, Any]:
+def _comparison(predictions: dict[str, np.ndarray], baselines: dict[str, np.ndarray],
+                true: np.ndarray, rows: list[MetricRow]) -> dict[str, Any]:
+    """Paired differences (pipeline minus other; negative = the pipeline is better), 95% CIs."""
+    indices = resample_indices(true.size)
+    full = predictions[FULL]
+
+    def difference(other: np.ndarray) -> dict[str, list[float]]:
+        return {metric: paired_difference(full, other, true, metric, indices).as_list()
+                for metric in ("mae", "rmse")}
+
+    by_mae = {r.method: r.mae for r in rows}
+    best = min(baselines, key=lambda name: by_mae[name])
+    return {
+        "note": "pipeline minus other: [value, low, high] of a paired bootstrap, 1,000 resamples, 95%",
+        "best_baseline": best,
+        "against_best": difference(baselines[best]),
+        "baselines": {name: difference(values) for name, values in baselines.items()},
+        "ablations": {name: difference(values) for name, values in predictions.items() if name != FULL},
+    }
+
+
+def _quality(config: Config, targets: Sequence[Target], results: list[TargetResult],
+             cache: SummaryCache, backend: Backend, settings: ExpertEvalSettings, timings: dict,
+             say) -> dict[str, Any]:
+    started = time.perf_counter()
+    quality: dict[str, Any] = {"reasons": _reason_summary(
+        [r.grounding for r in results], [r.invented for r in results],
+        [r.verdict_agrees for r in results], [r.complete for r in results])}
+    if any(r.one_step_reason for r in results):
+        quality["one_step_reasons"] = _reason_summary(
+            [r.one_step_grounding for r in results], None,
+            [verdict_agrees(r.one_step_reason, r.true) for r in results],
+            [bool(r.one_step_complete) for r in results])
+    quality["reasons"] |= _similarity(config, targets, results, quality, say)
+    quality["summaries"] = _summary_quality(targets, cache, backend.version("summarizer"))
+    if settings.judge_model:
+        quality["judge"] = _judge(settings.judge_model, [t.review.text for t in targets],
+                                  [r.reason for r in results])
+    timings["quality_s"] = time.perf_counter() - started
+    return quality
+
+
+def _reason_summary(shares: list[float | None], invented: list[list[str]] | None,
+                    agrees: list[bool | None], complete: list[bool]) -> dict[str, Any]:
+    summary = {
+        "grounding": mean_of(shares),
+        "with_aspects": sum(s is not None for s in shares),
+        "verdict_agreement": mean_of(agrees),
+        "verdict_scored": sum(a is not None for a in agrees),
+        "complete": mean_of(complete),
+    }
+    if invented is not None:
+        common = Counter(p for phrases in invented for p in phrases).most_common(10)
+        summary["most_invented"] = [phrase for phrase, _ in common]
+    return summary
+
+
+def _similarity(config: Config, targets, results: list[TargetResult], quality: dict, say) -> dict[str, Any]:
     """Embedding similarity of reasons to the real reviews (and to mismatched reviews, for scale)."""
     from ..experts.sentence_model import load_sentence_model
 
-    started = time.perf_counter()
     model = load_sentence_model(config.home, status=say)
     real = [t.review.text or "(empty review)" for t in targets]
-    reasons = [r.reason or "(no reason)" for r in results]
     embed = lambda texts: model.encode(texts, normalize_embeddings=True, batch_size=64)  # noqa: E731
-    real_vectors, reason_vectors = embed(real), embed(reasons)
+    real_vectors = embed(real)
+    reason_vectors = embed([r.reason or "(no reason)" for r in results])
     matched = np.sum(real_vectors * reason_vectors, axis=1)
     shift = np.roll(np.arange(len(real)), 1)  # each reason against another target's review
     mismatched = np.sum(real_vectors[shift] * reason_vectors, axis=1) if len(real) > 1 else matched
     for result, value in zip(results, matched):
         result.similarity = round(float(value), 4)
-    quality: dict[str, Any] = {
-        "reason_review_similarity": round(float(matched.mean()), 4),
-        "mismatched_review_similarity": round(float(mismatched.mean()), 4),
-        "embedding_model": "all-MiniLM-L6-v2",
-    }
-    if any(r.one_step_reason for r in results):
+    out = {"review_similarity": round(float(matched.mean()), 4),
+           "mismatched_review_similarity": round(float(mismatched.mean()), 4),
+           "embedding_model": "all-MiniLM-L6-v2"}
+    if "one_step_reasons" in quality:
         one = embed([r.one_step_reason or "(no reason)" for r in results])
-        quality["one_step_reason_review_similarity"] = round(float(np.sum(real_vectors * one, axis=1).mean()), 4)
-    if settings.judge_model:
-        quality["judge"] = _judge(settings.judge_model, real, reasons)
-    timings["quality_s"] = time.perf_counter() - started
-    return quality
+        quality["one_step_reasons"]["review_similarity"] = round(float(np.sum(real_vectors * one, axis=1).mean()), 4)
+    return out
+
+
+def _summary_quality(targets: Sequence[Target], cache: SummaryCache, version: str) -> dict[str, Any]:
+    """Well-formed rate of the summaries of every history review these targets showed."""
+    problems: Counter[str] = Counter()
+    checked = well_formed = 0
+    for review in history_reviews(targets):
+        summary = cache.get(review.review_id, version)
+        if summary is None:
+            continue
+        checked += 1
+        found = summary_problems(summary)
+        well_formed += not found
+        problems.update({p.split(": ", 1)[-1] for p in found})
+    return {"well_formed": round(well_formed / checked, 4) if checked else None, "checked": checked,
+            "problems": dict(problems.most_common()), "version": version}
 
 
 def _judge(model: str, reviews: list[str], reasons: list[str]) -> dict[str, Any]:
@@ -252,39 +473,3 @@ def _judge(model: str, reviews: list[str], reasons: list[str]) -> dict[str, Any]
             failures += 1
     return {"model": model, "mean_score": round(float(np.mean(scores)), 3) if scores else None,
             "scored": len(scores), "failed": failures}
-
-
-def _plot(result: ExpertEvaluation, path: Path) -> None:
-    """Predicted vs true (jittered) for the pipeline, and MAE per true rating for each method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    true = np.array([t.true for t in result.targets])
-    full = np.array([t.predictions[FULL] for t in result.targets])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=len(true))
-    left.scatter(true + jitter, full, s=10, alpha=0.5)
-    left.plot([1, 5], [1, 5], color="grey", lw=1, ls="--")
-    left.set(xlabel="true rating", ylabel="predicted (expected) rating", xlim=(0.5, 5.5), ylim=(0.8, 5.2),
-             title="Reason4Rec: predicted vs true")
-    stars = [1, 2, 3, 4, 5]
-    methods: dict[str, np.ndarray] = {"Reason4Rec": full}
-    if result.targets and ONE_STEP in result.targets[0].predictions:
-        methods["one-step"] = np.array([t.predictions[ONE_STEP] for t in result.targets])
-    baseline_rows = [r for r in result.rows if r.method in result.baseline_predictions]
-    if baseline_rows:
-        best = min(baseline_rows, key=lambda r: r.mae)
-        methods[f"{best.method} (best baseline)"] = np.array(result.baseline_predictions[best.method])
-    width = 0.8 / len(methods)
-    for offset, (name, predicted) in enumerate(methods.items()):
-        errors = [float(np.abs(predicted[true == s] - s).mean()) if np.any(true == s) else 0.0 for s in stars]
-        right.bar(np.array(stars) + (offset - (len(methods) - 1) / 2) * width, errors, width, label=name)
-    counts = [int(np.sum(true == s)) for s in stars]
-    right.set_xticks(stars, [f"{s}\n(n={c})" for s, c in zip(stars, counts)])
-    right.set(xlabel="true rating", ylabel="mean absolute error", title="Error per true rating")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -22,9 +22,12 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
+from ..config import SplitName
 from .data import Review, ReviewDataset
+
+SPLIT_NAMES: tuple[str, ...] = get_args(SplitName)
 
 SplitPart = Literal["train", "valid", "test"]
 
@@ -75,9 +78,8 @@ def random_split(
     The test part takes the remainder, so 10,261 reviews give 8,208 / 1,026 / 1,027. Python's own
     generator is used so the split matches the reference figures in the data README.
     """
+    _check_fractions(fractions)
     train_share, valid_share = fractions
-    if not (0 < train_share < 1 and 0 <= valid_share < 1 and train_share + valid_share < 1):
-        raise ValueError(f"fractions must leave room for a test part, got {fractions}")
     n = len(dataset.reviews)
     order = list(range(n))
     random.Random(seed).shuffle(order)
@@ -91,13 +93,35 @@ def random_split(
     )
 
 
+def temporal_split(dataset: ReviewDataset, fractions: tuple[float, float] = (0.8, 0.1)) -> Split:
+    """Reason4Rec's own protocol: all reviews in time order, the first 80% train, the next 10%
+    validation, the rest test.
+
+    Ties in time are broken by file order (``Review.order_key``). Users and items first seen late
+    are cold in the test part: their histories are empty, as they would be in deployment.
+    """
+    _check_fractions(fractions)
+    ordered = _in_time_order(dataset.reviews)
+    n_train, n_valid = (int(share * len(ordered)) for share in fractions)
+    return Split("temporal", ordered[:n_train], ordered[n_train : n_train + n_valid],
+                 ordered[n_train + n_valid :])
+
+
 def make_split(dataset: ReviewDataset, name: str, seed: int = 2020) -> Split:
-    """The split the config names: ``leave-last-out`` or ``random``."""
+    """The split the config names: ``leave-last-out``, ``random`` or ``temporal``."""
     if name == "leave-last-out":
         return leave_last_out(dataset)
     if name == "random":
         return random_split(dataset, seed=seed)
-    raise ValueError(f"unknown split {name!r}; use 'leave-last-out' or 'random'")
+    if name == "temporal":
+        return temporal_split(dataset)
+    raise ValueError(f"unknown split {name!r}; use one of: {', '.join(SPLIT_NAMES)}")
+
+
+def _check_fractions(fractions: tuple[float, float]) -> None:
+    train_share, valid_share = fractions
+    if not (0 < train_share < 1 and 0 <= valid_share < 1 and train_share + valid_share < 1):
+        raise ValueError(f"fractions must leave room for a test part, got {fractions}")
 
 
 def _in_time_order(reviews: Iterable[Review]) -> list[Review]:

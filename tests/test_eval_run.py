@@ -1,0 +1,59 @@
+"""The evaluation's run folder: saved as it goes, continued only when it is the same run."""
+
+import json
+
+import pytest
+
+from reason4rec.training.eval_run import EvalRun, EvalRunError, run_id
+
+KEY = {"split": "temporal", "limit": None, "adapters": {"reasoner": "reasoner-p1-abc"}}
+
+
+def test_records_survive_a_reopen_and_a_complete_last_line_keeps_its_record(tmp_path):
+    run = EvalRun.open(tmp_path / "run", KEY)
+    run.append([{"review_id": "r1", "true": 5.0}, {"review_id": "r2", "true": 1.0}])
+    predictions = tmp_path / "run" / "predictions.jsonl"
+    predictions.write_text(predictions.read_text() + '{"review_id": "r3", "true": 3.0}')  # no newline
+    again = EvalRun.open(tmp_path / "run", KEY)
+    assert sorted(again.done) == ["r1", "r2", "r3"] and predictions.read_text().endswith("\n")
+    again.append([{"review_id": "r4", "true": 4.0}])
+    assert len(predictions.read_text().splitlines()) == 4
+
+
+def test_a_torn_last_line_is_cut_and_said(tmp_path):
+    run = EvalRun.open(tmp_path, KEY)
+    run.append([{"review_id": "r1"}])
+    with (tmp_path / "predictions.jsonl").open("a") as handle:
+        handle.write('{"review_id": "r2", "tr')
+    said = []
+    again = EvalRun.open(tmp_path, KEY, say=said.append)
+    assert list(again.done) == ["r1"] and "half-written" in said[0]
+    assert (tmp_path / "predictions.jsonl").read_text() == '{"review_id": "r1"}\n'
+
+
+def test_damage_in_the_middle_is_refused_not_repaired(tmp_path):
+    EvalRun.open(tmp_path, KEY)
+    (tmp_path / "predictions.jsonl").write_text('{"review_id": "r1"}\nGARBAGE\n{"review_id": "r3"}\n')
+    with pytest.raises(EvalRunError, match="damaged at line 2"):
+        EvalRun.open(tmp_path, KEY)
+
+
+def test_folders_that_are_not_this_run_are_refused(tmp_path):
+    (tmp_path / "orphan").mkdir()
+    (tmp_path / "orphan" / "predictions.jsonl").write_text('{"review_id": "r1"}\n')
+    with pytest.raises(EvalRunError, match="no run.json"):
+        EvalRun.open(tmp_path / "orphan", KEY)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(EvalRunError, match="is a file"):
+        EvalRun.open(tmp_path / "file", KEY)
+    EvalRun.open(tmp_path / "run", KEY)
+    other = {**KEY, "adapters": {"reasoner": "reasoner-p1-def"}}
+    with pytest.raises(EvalRunError, match="holds another evaluation \\(adapters:"):
+        EvalRun.open(tmp_path / "run", other)
+    fresh = EvalRun.open(tmp_path / "run", other, restart=True)
+    assert fresh.done == {} and json.loads((tmp_path / "run" / "run.json").read_text())["key"] == other
+
+
+def test_run_ids_are_stable_and_differ_by_key():
+    assert run_id(KEY) == run_id(dict(reversed(list(KEY.items()))))
+    assert run_id(KEY) != run_id({**KEY, "limit": 100})

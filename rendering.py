@@ -298,7 +298,9 @@ def evaluation_summary(result) -> Table:
 
     def reasons(values: dict) -> str:
         parts = [f"grounded {_share(values.get('grounding'))} ({values.get('with_aspects', 0)} with aspects)",
-                 f"verdict agrees {_share(values.get('verdict_agreement'))}",
+                 f"verdict agrees {_share(values.get('verdict_agreement'))} "
+                 f"({_share(values.get('verdict_agreement_low_ratings'))} on the {values.get('low_ratings', 0)} "
+                 "targets of 1-2 stars)",
                  f"complete {_share(values.get('complete'))}"]
         if "review_similarity" in values:
             parts.append(f"similarity to the real review {values['review_similarity']:.3f}"

@@ -62,3 +62,16 @@ def test_an_empty_grid_or_training_set_is_refused():
         SurpriseSVD(grid=())
     with pytest.raises(ValueError, match="empty training set"):
         SurpriseSVD().fit([], [])
+
+
+def test_hft_is_reproducible_and_leaves_numpy_global_state_alone():
+    rows = [("a", "x", 5), ("a", "y", 4), ("b", "x", 2), ("b", "z", 1), ("c", "y", 4), ("c", "x", 5)]
+    train = [Review(u, i, r, n, f"tone {i} clip {u} warm" if r > 3 else f"broke {i} noisy", position=n)
+             for n, (u, i, r) in enumerate(rows)]
+    grid = ({"k": 2, "max_iter": 3, "grad_iter": 2, "l2_reg": 0.1, "lambda_text": 0.5},)
+    np.random.seed(7)
+    before = np.random.random()
+    np.random.seed(7)
+    first = CornacHFT(grid=grid).fit(train, ()).predict(train)
+    assert np.random.random() == before  # the caller's global stream is untouched
+    assert CornacHFT(grid=grid).fit(train, ()).predict(train) == pytest.approx(first, abs=0)

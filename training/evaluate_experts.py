@@ -214,10 +214,14 @@ def evaluate_experts(
     timings: dict[str, float] = {}
     if todo:
         started = time.perf_counter()
+        version = backend.version("summarizer")
+        needed = history_reviews(todo)
+        missing = sum(cache.get(r.review_id, version) is None for r in needed)
         contexts = target_contexts(backend, todo, cache, dataset.category, dataset.title,
                                    batch_size=settings.summary_batch,
                                    max_review_chars=settings.max_review_chars,
-                                   progress=bars("Summarizer: history reviews (cached)"))
+                                   progress=bars(f"Summarizer: {missing:,} of {len(needed):,} history "
+                                                 "reviews to summarize (the rest cached)"))
         timings["summaries_s"] = time.perf_counter() - started
         bar = bars(f"{FULL}: targets")
         bar(len(targets) - len(todo), len(targets))
@@ -378,14 +382,15 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
              cache: SummaryCache, backend: Backend, settings: ExpertEvalSettings, timings: dict,
              say) -> dict[str, Any]:
     started = time.perf_counter()
+    true = [r.true for r in results]
     quality: dict[str, Any] = {"reasons": _reason_summary(
         [r.grounding for r in results], [r.invented for r in results],
-        [r.verdict_agrees for r in results], [r.complete for r in results])}
+        [r.verdict_agrees for r in results], [r.complete for r in results], true)}
     if any(r.one_step_reason for r in results):
         quality["one_step_reasons"] = _reason_summary(
             [r.one_step_grounding for r in results], None,
             [verdict_agrees(r.one_step_reason, r.true) for r in results],
-            [bool(r.one_step_complete) for r in results])
+            [bool(r.one_step_complete) for r in results], true)
     quality["reasons"] |= _similarity(config, targets, results, quality, say)
     quality["summaries"] = _summary_quality(targets, cache, backend.version("summarizer"))
     if settings.judge_model:
@@ -396,12 +401,15 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
 
 
 def _reason_summary(shares: list[float | None], invented: list[list[str]] | None,
-                    agrees: list[bool | None], complete: list[bool]) -> dict[str, Any]:
+                    agrees: list[bool | None], complete: list[bool], true: list[float]) -> dict[str, Any]:
     summary = {
         "grounding": mean_of(shares),
         "with_aspects": sum(s is not None for s in shares),
         "verdict_agreement": mean_of(agrees),
         "verdict_scored": sum(a is not None for a in agrees),
+        # most targets are 4-5 stars, so an always-positive reasoner agrees often: the low ratings tell
+        "verdict_agreement_low_ratings": mean_of(a for a, t in zip(agrees, true) if t <= 2),
+        "low_ratings": sum(t <= 2 for t in true),
         "complete": mean_of(complete),
     }
     if invented is not None:

@@ -193,7 +193,7 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Run folder: predictions saved as they are made, results.json, ratings.png (default <home>/eval/<split>-<N>-<id>; the same command continues an interrupted run).", show_default=False)] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard what the run folder holds and score every target again.")] = False,
     no_one_step: Annotated[bool, typer.Option("--no-one-step", help="Skip the one-step ablation.")] = False,
-    no_hft: Annotated[bool, typer.Option("--no-hft", help="Leave out HFT, the review-aware baseline (minutes per split on a CPU).")] = False,
+    hft: Annotated[Optional[bool], typer.Option("--hft/--no-hft", help="Fit HFT, the review-aware baseline (minutes per split on a CPU); default: with the experts yes, with --baselines no.", show_default=False)] = None,
     judge_model: Annotated[Optional[str], typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
@@ -203,13 +203,14 @@ def evaluate(
     config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
                      backend=backend)
     if baselines:
-        _show_baselines(config, _split_names(split or SplitChoice.all), json_path, review_aware=not no_hft)
+        _show_baselines(config, _split_names(split or SplitChoice.all), json_path, review_aware=bool(hft))
         return
     if split == SplitChoice.all:
         raise Reason4RecError("the expert evaluation scores one split at a time: --split leave-last-out, "
                               "random or temporal")
     _evaluate_experts(config, ExpertRun(split.value if split else config.data.split, limit, adapters, out,
-                                        restart, not no_one_step, not no_hft, judge_model))
+                                        restart, not no_one_step, config.baselines.hft if hft is None else hft,
+                                        judge_model))
 
 
 @model_app.command("fetch")
@@ -552,8 +553,12 @@ def memory_add_review(
     """Store a review durably, summarize it and refresh the user's and item's profiles."""
     from dataclasses import asdict
 
+    from .memory.store import check_review
+
     config = _config(config_file, home=home)
     text = sys.stdin.read() if text == "-" else text
+    # Bad input is refused here, in milliseconds, before the memory is opened or a model loaded.
+    check_review(user, item, rating, text, title=title, item_title=item_title)
     category = config.data.category or _shipped_category()
     with _open_memory(config, category) as memory:
         summarizer = _summarizer(config, adapters, category)
@@ -829,7 +834,7 @@ def _show_baselines(config: Config, split_names: list[str], json_path: Path | No
     console.print(metrics_table(rows, title="Rating baselines (test targets; lower is better)"))
     if not any(row.method.startswith("HFT") for row in rows):
         console.print("[dim]HFT, the review-aware baseline, takes minutes per split: "
-                      "reason4rec eval --baselines includes it[/]")
+                      "reason4rec eval --baselines --hft adds it (the expert evaluation includes it)[/]")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps([row.as_dict() for row in rows], indent=2))

@@ -29,6 +29,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -96,8 +97,9 @@ class BaselineConfig(_Section):
     seed: int = 42
     """Seed of the library models' initial factors (SVD, SVD++, HFT)."""
     hft: bool = True
-    """Fit HFT (cornac), the review-aware baseline, in ``eval``: minutes where the others take
-    seconds on two cores, so ``demo`` and ``eval --baselines --no-hft`` leave it out."""
+    """Fit HFT (cornac), the review-aware baseline, in the expert ``eval``: minutes where the
+    others take seconds on two cores, so ``demo`` and ``eval --baselines`` leave it out unless
+    ``--hft`` is given."""
     hft_max_iter: int = Field(20, ge=1)
     """EM rounds of HFT (cornac's own example uses 40; 20 halves its minutes)."""
 
@@ -259,13 +261,16 @@ def load_config(
             ``None`` values are ignored so CLI flags left unset do not mask lower layers.
 
     Raises:
-        ConfigError: The file is missing or not valid TOML, or a value fails validation.
+        ConfigError: The file is missing or not valid TOML, an environment variable cannot be
+            parsed, or a value fails validation.
     """
     from pydantic import ValidationError
 
     path = config_file or os.environ.get("REASON4REC_CONFIG") or None
     if path is not None:
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a folder; give the TOML file itself")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
@@ -277,6 +282,8 @@ def load_config(
         return Config(**_drop_none(overrides or {}))
     except ValidationError as err:
         raise ConfigError(_describe_validation_error(err, path)) from err
+    except SettingsError as err:  # a value pydantic-settings could not even parse (not JSON)
+        raise ConfigError(_describe_settings_error(err)) from None
     finally:
         _CONFIG_FILE.reset(token)
 
@@ -291,6 +298,38 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             cleaned[key] = value
     return cleaned
+
+
+def _describe_settings_error(err: SettingsError) -> str:
+    """Name the environment variables behind an unparsable section, list or table value.
+
+    pydantic-settings names only the top-level field (``data``), and a section can be set whole
+    (``REASON4REC_DATA``) or field by field (``REASON4REC_DATA__SEED``); the variables whose
+    values are not JSON are the ones to fix.
+    """
+    import json
+    import re
+
+    found = re.search(r'field "([^"]+)"', str(err))
+    section = f"REASON4REC_{found.group(1).upper()}" if found else "REASON4REC"
+
+    def names_it(name: str) -> bool:
+        return name.upper() == section or name.upper().startswith(f"{section}_")
+
+    names = sorted(filter(names_it, os.environ))
+
+    def is_json(value: str) -> bool:
+        try:
+            json.loads(value)
+        except ValueError:
+            return False
+        return True
+
+    culprits = [name for name in names if not is_json(os.environ[name])] or names
+    where = ", ".join(culprits) or "a REASON4REC_* environment variable"
+    return (f"invalid configuration: {where} cannot be parsed: a section, list or table given in one "
+            "variable must be JSON (e.g. '{\"seed\": 1}' or '[1, 2]'); single fields are set as "
+            "REASON4REC_<SECTION>__<FIELD>")
 
 
 def _describe_validation_error(err: Exception, path: Path | None) -> str:

@@ -102,18 +102,27 @@ def open_backend(config: Config, status: Callable[[str], None] | None = None) ->
 
 def open_context(config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
                  status: Callable[[str], None] | None = None) -> AgentContext:
-    """Open the memory and the backend named by ``config`` (either may be given ready-made)."""
+    """Open the memory and the backend named by ``config`` (either may be given ready-made).
+
+    The memory first: a memory in use or damaged is refused in a second, not after the models
+    loaded. A memory opened here is closed again if the backend then fails.
+    """
     from ..training.data import SHIPPED_CATEGORY
 
     category = config.data.category or SHIPPED_CATEGORY
     history_k, review_chars = 3, 400
-    if backend is None:
-        backend, history_k, review_chars = open_backend(config, status)
-    elif hasattr(backend, "experts"):
-        from ..experts.adapters import prompt_shape
+    opened = None if memory is not None else Memory.open(config, category=category, status=status)
+    try:
+        if backend is None:
+            backend, history_k, review_chars = open_backend(config, status)
+        elif hasattr(backend, "experts"):
+            from ..experts.adapters import prompt_shape
 
-        shape = prompt_shape(backend.experts.cards, config.data.history_k)
-        history_k, review_chars = shape.history_k, shape.max_review_chars
-    memory = memory or Memory.open(config, category=category, status=status)
-    return AgentContext(memory, backend, category, history_k, review_chars, config.agent.candidates,
+            shape = prompt_shape(backend.experts.cards, config.data.history_k)
+            history_k, review_chars = shape.history_k, shape.max_review_chars
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise
+    return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
                         config.agent.resummarize_lexicon)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -24,7 +25,8 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import Reason4RecError
@@ -179,7 +181,16 @@ def _sha256(path: Path) -> str:
 
 
 def _convert(gguf: Path, out_dir: Path) -> None:
-    """Dequantize the GGUF into a fresh model of the same config and save plain safetensors."""
+    """Dequantize the GGUF into a fresh model of the same config and save plain safetensors.
+
+    Without progress bars: the caller's status line says what is happening, and a command
+    that converts on first use (``memory add-review``) keeps stderr for errors.
+    """
+    with _no_progress_bars():
+        _convert_quietly(gguf, out_dir)
+
+
+def _convert_quietly(gguf: Path, out_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -207,3 +218,21 @@ def _convert(gguf: Path, out_dir: Path) -> None:
     saved = json.loads(config_path.read_text())
     saved.pop("quantization_config", None)
     config_path.write_text(json.dumps(saved, indent=2))
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """transformers' bars off for a while: its own (loading, saving) through its logging switch,
+    and the GGUF reader's, a plain tqdm that switch does not reach."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_reader
+    from transformers.utils import logging as hf_logging
+
+    original, enabled = gguf_reader.tqdm, hf_logging.is_progress_bar_enabled()
+    gguf_reader.tqdm = functools.partial(original, disable=True)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        gguf_reader.tqdm = original
+        if enabled:
+            hf_logging.enable_progress_bar()

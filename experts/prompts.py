@@ -36,16 +36,28 @@ NO_ANALYSIS = "none"
 
 _SPECIAL_MARKUP = re.compile(r"<\|[^|<>]{0,40}\|>|</?s>|\[/?INST\]|<<<|>>>|<\/?(?:system|user|assistant)>", re.I)
 _SPACES = re.compile(r"\s+")
+_TERMINAL_ESCAPE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, screen clears
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"            # OSC: window titles, hyperlinks
+    r"|\x1b[@-Z\\-_]")                                # the two-character escapes
+"""Terminal control sequences (colours, cursor moves, screen clears, OSC titles): dropped whole,
+so no ``[2J`` remnant is left behind when the escape character itself is removed."""
+
+
+def strip_terminal_escapes(text: str) -> str:
+    """``text`` without terminal control sequences, for untrusted text that is kept or shown."""
+    return _TERMINAL_ESCAPE.sub("", text)
 
 
 def clean_text(text: str, max_chars: int = 600) -> str:
     """Make untrusted text safe to place inside a prompt.
 
-    Removes control characters and anything that looks like chat-template markup (``<|im_end|>``,
-    ``[INST]``, our ``<<< >>>`` delimiters) so a review cannot close its quote or open a new turn,
-    collapses whitespace, and cuts to ``max_chars`` on a word boundary.
+    Removes terminal escape sequences, control characters and anything that looks like
+    chat-template markup (``<|im_end|>``, ``[INST]``, our ``<<< >>>`` delimiters) so a review
+    cannot close its quote or open a new turn, collapses whitespace, and cuts to ``max_chars`` on
+    a word boundary.
     """
-    text = unicodedata.normalize("NFKC", text)
+    text = _TERMINAL_ESCAPE.sub(" ", unicodedata.normalize("NFKC", text))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     previous = None
     while previous != text:  # nested markers such as "<|im_<|x|>end|>" must not reassemble

@@ -54,6 +54,11 @@ class FolderLock:
             (self.folder / OWNER_FILE).unlink(missing_ok=True)
             self._lock.release(force=True)
 
+    def moved_to(self, folder: Path) -> None:
+        """The locked folder was renamed to ``folder`` (still locked: the lock is on the file, which
+        moved with it); release then tidies up there, not in whatever now has the old name."""
+        self.folder = Path(folder)
+
     @property
     def held(self) -> bool:
         return self._lock.is_locked

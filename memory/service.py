@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-import shutil
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +33,11 @@ from ..errors import Reason4RecError
 from ..experts.prompts import clean_text
 from ..experts.summaries import SummaryCache
 from ..training.data import SHIPPED_CATEGORY, ReviewDataset
+from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
 from .store import ReviewStore, StoredReview, UnknownEntityError
 from .summarizers import ReviewSummarizer
-from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError
+from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError, lock_folder
 
 ProgressCallback = Callable[[int, int], None]
 ProgressFactory = Callable[[str], ProgressCallback]
@@ -101,26 +102,41 @@ class Memory:
             rebuild: Move the embedded vector folder aside (kept as ``<folder>.old-<time>``) and
                 start an empty one; every review goes back to pending for a sync to redo.
             status: Receives one-line messages (e.g. the first fetch of the sentence model).
+
+        The folder's lock is taken first: a memory in use is refused before anything changes
+        (``--rebuild`` included) or any model is fetched. The vectors are then checked readable,
+        so a damaged index is reported here, with the way out, rather than by a later query.
         """
         from ..experts.sentence_model import ensure_sentence_model
         from .embedding import SentenceEmbedding
 
         settings = config.memory
-        embedding = SentenceEmbedding(ensure_sentence_model(config.home, status))
+        if settings.chroma_url and rebuild:
+            raise VectorMemoryError("--rebuild works on an embedded memory folder; on a Chroma server, "
+                                    "choose a new memory.collection_prefix and build again")
         store = ReviewStore(config.store_path)
+        lock: FolderLock | None = None
         try:
+            if not settings.chroma_url:
+                lock = lock_folder(config.chroma_path, settings.lock_timeout_s)
+            embedding = SentenceEmbedding(ensure_sentence_model(config.home, status))
+            if lock is not None and rebuild:  # pending first: a crash in between only redoes work
+                store.mark_pending()
+                lock = _move_aside(config.chroma_path, lock)
             if settings.chroma_url:
-                if rebuild:
-                    raise VectorMemoryError("--rebuild works on an embedded memory folder; on a Chroma server, "
-                                            "choose a new memory.collection_prefix and build again")
                 vectors = PreferenceMemory.connect(settings.chroma_url, embedding, settings.collection_prefix)
             else:
-                if rebuild:  # pending first: a crash in between only redoes work
-                    store.mark_pending()
-                    _move_aside(config.chroma_path, settings.lock_timeout_s)
+                owned, lock = lock, None  # open_local owns the lock from here (and releases it on failure)
                 vectors = PreferenceMemory.open_local(config.chroma_path, embedding, settings.collection_prefix,
-                                                      settings.lock_timeout_s)
+                                                      lock=owned)
+            try:
+                vectors.verify()
+            except BaseException:
+                vectors.close()
+                raise
         except BaseException:
+            if lock is not None:
+                lock.release()
             store.close()
             raise
         return cls(store, vectors, category=category or config.data.category or SHIPPED_CATEGORY,
@@ -353,12 +369,21 @@ def _blend(a: Sequence[float], b: Sequence[float], weight: float) -> list[float]
     return [x / norm for x in mixed]
 
 
-def _move_aside(folder: Path, lock_timeout_s: float) -> None:
-    """Keep a damaged or outdated vector folder as ``<folder>.old-<time>`` (never delete it)."""
-    from .lock import FolderLock
+def _move_aside(folder: Path, lock: FolderLock) -> FolderLock:
+    """Keep a damaged or outdated vector folder as ``<folder>.old-<time>`` (never delete it).
 
-    if not folder.exists():
-        return
-    with FolderLock(folder, lock_timeout_s):  # never move a folder another process has open
-        target = folder.with_name(f"{folder.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.move(str(folder), str(target))
+    ``lock`` is the folder's, held by the caller; the fresh folder's lock is taken before it is
+    let go, and returned.
+    """
+    if not set(os.listdir(folder)) - {LOCK_FILE, OWNER_FILE}:
+        return lock  # nothing in it yet: nothing to keep
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, count = folder.with_name(f"{folder.name}.old-{stamp}"), 1
+    while target.exists():  # two rebuilds within a second
+        target, count = folder.with_name(f"{folder.name}.old-{stamp}-{count}"), count + 1
+    os.rename(folder, target)  # one step on one file system: the folder is whole on either side
+    lock.moved_to(target)
+    try:
+        return FolderLock(folder, lock.timeout_s).acquire()
+    finally:
+        lock.release()

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import time
 import unicodedata
@@ -24,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Reason4RecError
+from ..experts.prompts import clean_text, strip_terminal_escapes
 from ..training.data import MAX_ID_LENGTH, Review, review_id
 
 SCHEMA_VERSION = 2
 MAX_TEXT_CHARS = 20_000
+MAX_TITLE_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters a stored review text may not keep (newlines and tabs stay)."""
 _APPLICATION_ID = 0x52345243  # "R4RC": marks the file as ours
 
 _SCHEMA = """
@@ -102,6 +107,34 @@ class StoredReview:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewInput:
+    """A review that passed :func:`check_review`, in the form the store keeps it."""
+
+    user_id: str
+    item_id: str
+    rating: float
+    text: str
+    title: str
+    item_title: str | None
+
+
+def check_review(user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
+                 item_title: str | None = None) -> ReviewInput:
+    """Validate and normalise a review without touching a store.
+
+    Callers run it before they open the memory or load a model, so bad input is refused in
+    milliseconds and changes nothing. Titles are untrusted text like the review itself: terminal
+    escapes, control characters and chat-template markup are removed before they are stored.
+
+    Raises:
+        ReviewInputError: naming the field and why.
+    """
+    return ReviewInput(_check_id("user", user_id), _check_id("item", item_id), _check_rating(rating),
+                       _check_text(text), _check_title("review title", title) or "",
+                       _check_title("item title", item_title))
+
+
+@dataclass(frozen=True, slots=True)
 class AddResult:
     review: StoredReview
     outcome: str
@@ -154,9 +187,11 @@ class ReviewStore:
 
     def add(self, user_id: str, item_id: str, rating: float, text: str, *, timestamp: int | None = None,
             title: str = "", item_title: str | None = None) -> AddResult:
-        """Validate and store one review durably; new users and items are created on the way."""
-        user_id, item_id = _check_id("user", user_id), _check_id("item", item_id)
-        rating, text = _check_rating(rating), _check_text(text)
+        """Validate (:func:`check_review`) and store one review durably; new users and items are
+        created on the way."""
+        checked = check_review(user_id, item_id, rating, text, title=title, item_title=item_title)
+        user_id, item_id, rating, text = checked.user_id, checked.item_id, checked.rating, checked.text
+        title, item_title = checked.title, checked.item_title
         timestamp = int(time.time()) if timestamp is None else int(timestamp)
         rid, now = review_id(user_id, item_id), time.time()
         with self._write():
@@ -185,7 +220,8 @@ class ReviewStore:
     def import_reviews(self, reviews: Iterable[Review], item_titles: dict[str, str] | None = None) -> int:
         """Bulk load (one transaction, all or nothing); reviews already stored are left as they are."""
         rows = list(reviews)
-        now, titles = time.time(), item_titles or {}
+        now = time.time()
+        titles = {item: clean_title(title) or None for item, title in (item_titles or {}).items()}
         with self._write():
             self._db.executemany("INSERT OR IGNORE INTO users VALUES (?, ?)", {(r.user_id, now) for r in rows})
             self._db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?)",
@@ -255,7 +291,7 @@ class ReviewStore:
         row = self._db.execute("SELECT title FROM items WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:
             raise UnknownEntityError(f"unknown item {item_id!r}")
-        return row["title"] or item_id
+        return clean_title(row["title"] or "") or item_id  # also for titles stored before they were cleaned
 
     def pending(self, limit: int | None = None) -> list[StoredReview]:
         """Reviews stored but not yet summarized into the memory (what a sync must finish)."""
@@ -324,10 +360,18 @@ def _stored(row: sqlite3.Row) -> StoredReview:
                         row["origin"])
 
 
+def clean_title(value: str) -> str:
+    """A title safe to store, display and embed: one line, no escapes, no chat markup."""
+    return clean_text(value, MAX_TITLE_CHARS)
+
+
 def _check_id(kind: str, value: str) -> str:
+    """Ids are used exactly as given: anything that would have to be changed is refused."""
     if not isinstance(value, str) or not value.strip():
         raise ReviewInputError(f"{kind} id must be a non-empty string, got {value!r}")
-    value = value.strip()
+    if value != value.strip():
+        raise ReviewInputError(f"{kind} id {value!r} starts or ends with whitespace; ids are used exactly "
+                               "as given, so remove it")
     if len(value) > MAX_ID_LENGTH:
         raise ReviewInputError(f"{kind} id is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
     if any(unicodedata.category(ch)[0] == "C" for ch in value):
@@ -346,8 +390,29 @@ def _check_rating(value: float) -> float:
 
 
 def _check_text(value: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ReviewInputError("review text is empty: a review needs words to summarize")
+    """Terminal escapes and control characters are dropped; what is left must hold a letter or
+    a digit (not only spaces, NULs or zero-width characters), or the Summarizer would invent
+    aspects for it."""
+    if not isinstance(value, str):
+        raise ReviewInputError(f"review text must be text, got {type(value).__name__}")
     if len(value) > MAX_TEXT_CHARS:
         raise ReviewInputError(f"review text is {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
-    return value.strip()
+    text = _CONTROL.sub("", strip_terminal_escapes(value.replace("\r\n", "\n").replace("\r", "\n"))).strip()
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
+        raise ReviewInputError("review text is empty (no letters or digits): a review needs words to summarize")
+    return text
+
+
+def _check_title(field: str, value: str | None) -> str | None:
+    """None stays None (no title given); anything else must keep some text once cleaned."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ReviewInputError(f"{field} must be text, got {type(value).__name__}")
+    if len(value) > MAX_TITLE_CHARS:
+        raise ReviewInputError(f"{field} is {len(value):,} characters; the limit is {MAX_TITLE_CHARS}")
+    cleaned = clean_title(value)
+    if value.strip() and not cleaned:
+        raise ReviewInputError(f"{field} {value!r} has nothing visible once control characters and chat "
+                               "markup are removed")
+    return cleaned

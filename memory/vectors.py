@@ -83,12 +83,14 @@ class PreferenceMemory:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open_local(cls, folder: Path, embedding: SentenceEmbedding, prefix: str = "reason4rec",
-                   lock_timeout_s: float = 0.0) -> PreferenceMemory:
-        """Open (or create) an embedded memory folder, holding its lock until :meth:`close`."""
+                   lock_timeout_s: float = 0.0, lock: FolderLock | None = None) -> PreferenceMemory:
+        """Open (or create) an embedded memory folder, holding its lock until :meth:`close`.
+
+        ``lock``: the folder's lock, already taken with :func:`lock_folder` (the memory takes it
+        before anything slow or anything that changes state); it is released on failure or close.
+        """
         folder = Path(folder).expanduser()
-        if folder.exists() and not folder.is_dir():
-            raise VectorMemoryError(f"memory path {folder} is a file, not a folder")
-        lock = FolderLock(folder, lock_timeout_s).acquire()
+        lock = lock or lock_folder(folder, lock_timeout_s)
         try:
             _claim_folder(folder)
             try:
@@ -188,6 +190,25 @@ class PreferenceMemory:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return [list(map(float, v)) for v in self.embedding(list(texts))]
 
+    def verify(self) -> None:
+        """Read one stored vector of each collection and find it again by similarity.
+
+        Counts and ids live in Chroma's SQLite file and stay readable when the vector index
+        files (HNSW, one folder per collection) are damaged; only reading vectors fails, or a
+        search silently finds nothing. Checking on open turns that into one clear error.
+        """
+        collections = {"summaries": self._summaries, "user profiles": self._profiles["user"],
+                       "item profiles": self._profiles["item"]}
+        for name, collection in collections.items():
+            with self._errors(f"read the {name} vectors of"):
+                if collection.count() == 0:
+                    continue
+                vector = [float(x) for x in collection.get(limit=1, include=["embeddings"])["embeddings"][0]]
+                found = collection.query(query_embeddings=[vector], n_results=1, include=["distances"])["ids"][0]
+            if not found:
+                raise VectorMemoryError(_damaged(self.where, RuntimeError(f"a search of the {name} found nothing "
+                                                                           "though it holds vectors"), "search"))
+
     def counts(self) -> dict[str, int]:
         with self._errors("count"):
             return {"summaries": self._summaries.count(), "user_profiles": self._profiles["user"].count(),
@@ -202,6 +223,19 @@ class PreferenceMemory:
             raise
         except Exception as err:
             raise VectorMemoryError(_damaged(self.where, err, doing)) from err
+
+
+def lock_folder(folder: Path, timeout_s: float = 0.0) -> FolderLock:
+    """Take an embedded memory folder's lock (creating the folder on first use).
+
+    Raises:
+        VectorMemoryError: ``folder`` is a file.
+        MemoryLockedError: another process has it open (after ``timeout_s``).
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise VectorMemoryError(f"memory path {folder} is a file, not a folder")
+    return FolderLock(folder, timeout_s).acquire()
 
 
 def _claim_folder(folder: Path) -> None:

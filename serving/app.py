@@ -135,7 +135,8 @@ def create_app(backend: LocalBackend, settings: ServeConfig | None = None, *,
         if body.stream and len(prompts) != 1:
             raise ApiError(400, "streaming takes one prompt per request", param="prompt")
         batcher: MicroBatcher = request.app.state.batcher
-        jobs = [served.job(expert, text, body, body.max_tokens, body.logprobs) for text in prompts]
+        jobs = [served.job(expert, text, body, body.max_tokens, body.logprobs, prompt_param="prompt")
+                for text in prompts]
         if body.stream:
             return await _stream(batcher, jobs[0], _TextChunks(body.model, body.logprobs, body))
         results = await asyncio.gather(*(_finish(batcher, job) for job in jobs))
@@ -163,14 +164,14 @@ class _Served:
                          parent=self.backend.experts.base.name)
 
     def job(self, expert: str, prompt: str, body: Any, max_tokens: int | None,
-            top_logprobs: int | None) -> Job:
+            top_logprobs: int | None, prompt_param: str = "messages") -> Job:
         if body.stop:
             raise ApiError(400, "stop sequences are not supported by this server", param="stop")
         limit = max_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         if limit > self.settings.max_tokens:
             raise ApiError(400, f"max_tokens is {limit}; this server allows at most "
                                 f"{self.settings.max_tokens}", param="max_tokens", code="max_tokens_too_large")
-        return Job(expert, prompt, limit, self._decoding(body), top_logprobs)
+        return Job(expert, prompt, limit, self._decoding(body), top_logprobs, prompt_param)
 
     def _decoding(self, body: Any) -> DecodingSettings:
         """The backend's decoding (greedy), unless the request asks for sampling or a penalty."""

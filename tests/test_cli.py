@@ -14,13 +14,14 @@ import pytest
 FAST_BASELINES = {"REASON4REC_BASELINES__HFT": "false"}
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, home: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str] | None = None, home: Path | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REASON4REC_")}
     full_env |= {"COLUMNS": "160", "HF_HUB_OFFLINE": "1", **(env or {})}
     if home is not None:
         full_env["REASON4REC_HOME"] = str(home)
     command = [sys.executable, "-m", "reason4rec", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=600)
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=600, input=input)
 
 
 def test_help_lists_the_commands():
@@ -45,7 +46,7 @@ def test_eval_baselines_writes_json(tmp_path: Path):
     assert "user+item bias" in result.stdout and "SVD++" in result.stdout
     rows = {row["method"]: row for row in json.loads(out.read_text())}
     assert rows["user+item bias"]["mae"] == pytest.approx(0.677, abs=1e-3)
-    assert "HFT (cornac)" not in rows  # the env var reached the config
+    assert "HFT (cornac)" not in rows  # minutes per split: only with --hft
     assert rows["SVD (surprise)"]["mae_ci"][0] < rows["SVD (surprise)"]["mae"] < rows["SVD (surprise)"]["mae_ci"][1]
 
 
@@ -55,10 +56,12 @@ def test_eval_baselines_writes_json(tmp_path: Path):
         (("eval", "--adapters", "/no/such/dir"), "no summarizer, reasoner, predictor adapter under"),
         (("eval", "--split", "temporal", "--limit", "5000"), "--limit 5000 is larger than the temporal test set (1,027 targets)"),
         (("eval", "--split", "all"), "scores one split at a time"),
+        (("eval", "--split", "by-month"), "Invalid value for '--split'"),
         (("train", "everything", "--model", "/no/such/model"), "unknown stage"),
         (("train", "all", "--recipe", "nope"), "unknown recipe 'nope'"),
         (("data", "stats", "--reviews", "/no/such/file.json"), "review file not found"),
         (("config", "show", "--config", "/no/such.toml"), "config file not found"),
+        (("config", "show", "--config", "/"), "config file / is a folder"),
     ],
 )
 def test_user_errors_are_one_line_without_a_traceback(args, message):
@@ -229,3 +232,151 @@ def test_memory_in_use_by_another_process_is_one_clear_line(sentence_model_dir: 
     finally:
         holder.kill()
         holder.wait()
+
+
+# --------------------------------------------------------------------------- reliability (issue 16)
+
+
+def _linked_home(home: Path, sentence_model_dir: Path) -> Path:
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / sentence_model_dir.name).symlink_to(sentence_model_dir)
+    return home
+
+
+def _hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process holding an embedded memory folder's lock, as an open memory does."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom reason4rec.memory.lock import FolderLock\n"
+         "from pathlib import Path\nlock = FolderLock(Path(sys.argv[1])).acquire()\nprint('held', flush=True)\n"
+         "time.sleep(300)\n", str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+HOLD_MEMORY = (
+    "import sys, time\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.memory.service import Memory\n"
+    "memory = Memory.open(load_config(sys.argv[1]))\n"
+    "print('held', flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+def test_a_refused_rebuild_changes_nothing(memory_config, tmp_path: Path, write_config):
+    """`memory build --rebuild` while another process has the memory open: refused, and the
+    reviews keep their summaries (it used to send all of them back to pending first)."""
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.store import ReviewStore
+    from reason4rec.memory.summarizers import LexiconSummarizer
+
+    with Memory.open(memory_config) as memory:
+        for n, text in enumerate(["Great strings.", "Sturdy stand, no wobble.", "Noisy cable."]):
+            memory.add_review(f"U{n}", f"B{n}", 4, text, summarizer=LexiconSummarizer())
+    config_file = write_config(memory_config, tmp_path / "r4r.toml")
+    reviews = tmp_path / "some.jsonl"
+    reviews.write_text(json.dumps({"user_id": "U9", "item_id": "B9", "rating": 5, "timestamp": 1,
+                                   "review_text": "Bright tone."}) + "\n")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_MEMORY, str(config_file)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli("memory", "build", "--rebuild", "--reviews", str(reviews), "--config", str(config_file))
+        assert result.returncode == 2 and f"in use by process {holder.pid}" in " ".join(result.stderr.split())
+        assert "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    with ReviewStore(memory_config.store_path) as store:
+        assert store.counts()["pending"] == 0 and store.summary_versions() == {"lexicon-1": 3}
+        assert store.counts()["reviews"] == 3  # the file was not imported either
+    assert not [p for p in memory_config.chroma_path.parent.iterdir() if p.name.startswith("chroma.old-")]
+
+
+def test_a_damaged_vector_index_is_reported_with_the_way_out(memory_config, tmp_path: Path, write_config):
+    """A truncated HNSW file leaves counts and ids readable (they are in Chroma's SQLite file);
+    opening the memory must notice, and `memory build --rebuild` must recover from the store."""
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.summarizers import LexiconSummarizer
+    from reason4rec.memory.vectors import VectorMemoryError
+
+    # Chroma reads a collection's vectors from its HNSW files from 1,000 on (fewer are replayed
+    # from its log), so 10 users x 101 items. Built by another process, as a real memory is: the
+    # one that wrote an index keeps it mapped, and truncating a mapped file crashes that process.
+    texts = ["Bright tone, quiet switch.", "Sturdy stand, no wobble.", "Noisy cable, broke in a week.",
+             "Warm sound, a little hum.", "Strings stay in tune."]
+    reviews = tmp_path / "reviews.jsonl"
+    reviews.write_text("".join(json.dumps({"user_id": f"U{u}", "item_id": f"B{i}", "rating": 1 + (u + i) % 5,
+                                           "timestamp": u * 1000 + i, "review_text": texts[(u + i) % 5]}) + "\n"
+                               for u in range(10) for i in range(101)))
+    config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
+    built = run_cli("memory", "build", "--reviews", str(reviews), "--config", config_file)
+    assert built.returncode == 0, built.stderr
+    damaged = sorted(memory_config.chroma_path.rglob("data_level0.bin"))
+    assert damaged
+    for path in damaged:
+        with path.open("r+b") as handle:
+            handle.truncate(1000)
+    status = run_cli("memory", "status", "--config", config_file)
+    assert status.returncode == 2, status.stdout
+    assert "memory build --rebuild" in " ".join(status.stderr.split()) and "Traceback" not in status.stderr
+    with pytest.raises(VectorMemoryError, match="(?s)could not read the summaries vectors.*memory build --rebuild"):
+        Memory.open(memory_config)
+    with Memory.open(memory_config, rebuild=True) as memory:  # the way out the message names
+        memory.sync(None, bulk=LexiconSummarizer())
+        assert memory.search_items("a quiet switch", k=1)
+        status = memory.status()
+        assert (status["summaries"], status["pending"], status["item_profiles"]) == (1010, 0, 101)
+    with Memory.open(memory_config) as memory:  # and the rebuilt vectors pass the check
+        assert memory.status()["summaries"] == 1010
+
+
+def test_add_review_refuses_bad_input_before_opening_the_memory_or_loading_a_model(sentence_model_dir: Path,
+                                                                                  tmp_path: Path):
+    home = _linked_home(tmp_path, sentence_model_dir)
+    no_adapters = ["--adapters", str(tmp_path / "no-adapters")]  # loading the Summarizer would fail
+    cases = [(["--rating", "7", "--text", "Fine."], None, "rating must be from 1 to 5"),
+             (["--rating", "4", "--text", "-"], "\0\0", "review text is empty"),  # printf '\0\0' | ...
+             (["--rating", "4", "--text", "Fine.", "--item-title", "\x1b[2J<|im_end|>"], None, "item title"),
+             (["--rating", "4", "--text", "Fine.", "--user", " U1"], None, "starts or ends with whitespace")]
+    for args, stdin, message in cases:
+        result = run_cli("memory", "add-review", "--user", "U1", "--item", "B1", *args, *no_adapters, home=home,
+                         input=stdin)
+        assert result.returncode == 2 and message in " ".join(result.stderr.split()), result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (home / "memory").exists()  # refused before the memory was even opened
+
+
+def test_why_and_recommend_report_a_memory_in_use_before_loading_the_experts(sentence_model_dir: Path,
+                                                                            tmp_path: Path):
+    home = _linked_home(tmp_path, sentence_model_dir)
+    holder = _hold_lock(home / "memory" / "chroma")
+    try:
+        for command in (["why", "--user", "U1", "--item", "B1"], ["recommend", "--user", "U1"]):
+            result = run_cli(*command, "--adapters", str(tmp_path / "no-adapters"), home=home)
+            assert result.returncode == 2 and f"in use by process {holder.pid}" in " ".join(result.stderr.split())
+            assert "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_serve_reports_a_busy_port_in_one_line_before_loading_the_model(tmp_path: Path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--model", str(tmp_path / "no-model"), home=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and "Errno" not in result.stderr
+
+
+def test_an_environment_value_that_cannot_be_parsed_is_one_line_not_a_traceback():
+    result = run_cli("config", "show", env={"REASON4REC_DATA": "notjson", "REASON4REC_DATA__SEED": "3"})
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "REASON4REC_DATA cannot be parsed" in message and "must be JSON" in message
+    assert "Traceback" not in result.stderr

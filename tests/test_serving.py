@@ -377,6 +377,20 @@ def test_token_limits_are_enforced(client, limits):
     assert refused.value.code == "max_tokens_too_large" and refused.value.param == "max_tokens"
 
 
+def test_errors_name_the_field_at_fault_and_null_content_is_refused(served):
+    too_long = {"model": "reasoner", "prompt": "tone " * 2000, "max_tokens": 4}
+    error = _assert_openai_error(_raw(served, "POST", "/v1/completions", json=too_long), 400, "context_length_exceeded")
+    assert error["param"] == "prompt"  # not "messages": this endpoint has none
+    nan = b'{"model": "reasoner", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}'
+    error = _assert_openai_error(_raw(served, "POST", "/v1/chat/completions", content=nan,
+                                      headers={"content-type": "application/json"}), 400)
+    assert error["param"] == "temperature" and "finite" in error["message"]
+    for message in ({"role": "user", "content": None}, {"role": "user"}):
+        body = {"model": "reasoner", "messages": [message], "max_tokens": 2}
+        error = _assert_openai_error(_raw(served, "POST", "/v1/chat/completions", json=body), 400)
+        assert error["param"].startswith("messages.0.content")
+
+
 def test_a_body_over_the_limit_is_a_413(served, limits):
     body = {"model": "reasoner", "messages": [{"role": "user", "content": "x" * limits.max_request_bytes}]}
     _assert_openai_error(_raw(served, "POST", "/v1/chat/completions", json=body), 413, "request_too_large")

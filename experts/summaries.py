@@ -47,6 +47,10 @@ class SummaryCache:
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a torn or foreign line: recomputed on demand, never trusted
 
+    def add_seed(self, path: Path) -> None:
+        """Also read ``path`` (JSON Lines or gzip of them), e.g. an evaluation's own summaries."""
+        self._read(Path(path))
+
     def get(self, review_id: str, version: str) -> str | None:
         return self._entries.get((review_id, version))
 

@@ -81,6 +81,12 @@ def test_an_interrupted_evaluation_continues_where_it_stopped(tiny_eval_config, 
         evaluate_experts(tiny_eval_config, shipped, _StopAfter(tiny_backend, 1), settings, cache, folder)
     saved = (folder / "predictions.jsonl").read_text().splitlines()
     assert len(saved) == 2  # the first chunk of two targets survived the interruption
+    kept = [json.loads(line) for line in (folder / "summaries.jsonl").read_text().splitlines()]
+    assert kept and all(row["summary"] for row in kept)  # with the summaries it was scored on
+    # A copy of the run folder continues on another machine without summarizing them again.
+    settings_elsewhere = SummaryCache(tmp_path / "elsewhere.jsonl")
+    settings_elsewhere.add_seed(folder / "summaries.jsonl")
+    assert all(settings_elsewhere.get(row["review_id"], row["version"]) == row["summary"] for row in kept)
     counting = _StopAfter(tiny_backend, 99)
     messages = []
     result = evaluate_experts(tiny_eval_config, shipped, counting, settings, cache, folder, say=messages.append)

@@ -26,8 +26,8 @@ from ..errors import Reason4RecError
 
 RUN_FORMAT = 2
 """Bumped when the files' layout changes; a folder of another format is not continued."""
-MANIFEST, PREDICTIONS = "run.json", "predictions.jsonl"
-OUTPUTS = (MANIFEST, PREDICTIONS, "results.json", "ratings.png")
+MANIFEST, PREDICTIONS, SUMMARIES = "run.json", "predictions.jsonl", "summaries.jsonl"
+OUTPUTS = (MANIFEST, PREDICTIONS, SUMMARIES, "results.json", "ratings.png")
 
 
 class EvalRunError(Reason4RecError):
@@ -77,6 +77,37 @@ class EvalRun:
             os.fsync(handle.fileno())
         for record in records:
             self.done[record["review_id"]] = dict(record)
+
+    @property
+    def summaries(self) -> Path:
+        """The history summaries this run made or used (summary-cache format): a copy of the run
+        that travels to another machine continues without summarizing them again."""
+        return self.folder / SUMMARIES
+
+    def keep_summaries(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Append (review_id, version, summary) rows not kept yet, fsynced."""
+        kept = self._kept_summaries()
+        fresh = [row for row in rows if (row[0], row[1]) not in kept]
+        if not fresh:
+            return
+        with self.summaries.open("a", encoding="utf-8") as handle:
+            for review_id, version, summary in fresh:
+                handle.write(json.dumps({"review_id": review_id, "version": version, "summary": summary}) + "\n")
+                kept.add((review_id, version))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _kept_summaries(self) -> set[tuple[str, str]]:
+        if not hasattr(self, "_kept"):
+            self._kept: set[tuple[str, str]] = set()
+            if self.summaries.exists():
+                for line in self.summaries.read_text(encoding="utf-8").splitlines():
+                    try:
+                        row = json.loads(line)
+                        self._kept.add((row["review_id"], row["version"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn line: that summary is kept again
+        return self._kept
 
     def write_file(self, name: str, text: str) -> Path:
         path = self.folder / name

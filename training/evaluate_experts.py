@@ -207,29 +207,14 @@ def evaluate_experts(
     split, targets = select_targets(dataset, settings)
     key = run_key(dataset, targets, settings, backend)
     run = EvalRun.open(run_dir or default_run_folder(config.home, key), key, restart=restart, say=say)
+    cache.add_seed(run.summaries)  # a run copied from another machine brings its summaries
     todo = [t for t in targets if t.review.review_id not in run.done]
     say(f"{len(targets):,} {split.name} test targets (history K={settings.history_k}); "
         f"{len(targets) - len(todo):,} already scored in {run.folder}")
 
     timings: dict[str, float] = {}
     if todo:
-        started = time.perf_counter()
-        version = backend.version("summarizer")
-        needed = history_reviews(todo)
-        missing = sum(cache.get(r.review_id, version) is None for r in needed)
-        contexts = target_contexts(backend, todo, cache, dataset.category, dataset.title,
-                                   batch_size=settings.summary_batch,
-                                   max_review_chars=settings.max_review_chars,
-                                   progress=bars(f"Summarizer: {missing:,} of {len(needed):,} history "
-                                                 "reviews to summarize (the rest cached)"))
-        timings["summaries_s"] = time.perf_counter() - started
-        bar = bars(f"{FULL}: targets")
-        bar(len(targets) - len(todo), len(targets))
-        pairs = list(zip(todo, contexts))
-        for start in range(0, len(pairs), settings.chunk_size):
-            chunk = pairs[start:start + settings.chunk_size]
-            run.append(asdict(r) for r in _score_chunk(backend, chunk, settings))
-            bar(len(targets) - len(todo) + start + len(chunk), len(targets))
+        _score_all(backend, dataset, todo, len(targets), cache, run, settings, bars, timings)
     results = [TargetResult.from_record(run.done[t.review.review_id]) for t in targets]
     all_contexts = target_contexts(backend, targets, cache, dataset.category, dataset.title,
                                    batch_size=settings.summary_batch,
@@ -256,6 +241,44 @@ def evaluate_experts(
                             {name: [round(float(x), 4) for x in values]
                              for name, values in baseline_predictions.items()},
                             comparison)
+
+
+def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], total: int,
+               cache: SummaryCache, run: EvalRun, settings: ExpertEvalSettings, bars: BarFactory,
+               timings: dict[str, float]) -> None:
+    """Chunk by chunk: summarize the chunk's history reviews (cached), score it, save both.
+
+    Summaries are made per chunk, not all first, so an evaluation stopped at any point has saved
+    predictions for what it summarized, and the run folder keeps those summaries with them.
+    """
+    version = backend.version("summarizer")
+    needed = history_reviews(todo)
+    missing = sum(cache.get(r.review_id, version) is None for r in needed)
+    summary_bar = bars(f"Summarizer: {missing:,} of {len(needed):,} history reviews to summarize "
+                       "(the rest cached)")
+    target_bar = bars(f"{FULL}: targets")
+    done_before, summarized = total - len(todo), 0
+    summary_bar(0, missing)
+    target_bar(done_before, total)
+    timings["summaries_s"] = 0.0
+    for start in range(0, len(todo), settings.chunk_size):
+        chunk = todo[start:start + settings.chunk_size]
+        started = time.perf_counter()
+        chunk_reviews = history_reviews(chunk)
+        cached = len(chunk_reviews) - sum(cache.get(r.review_id, version) is None for r in chunk_reviews)
+
+        def progress(done: int, of: int, base: int = summarized, cached: int = cached) -> None:
+            summary_bar(base + done - cached, missing)  # ``done`` counts the cached ones too
+
+        contexts = target_contexts(backend, chunk, cache, dataset.category, dataset.title,
+                                   batch_size=settings.summary_batch,
+                                   max_review_chars=settings.max_review_chars, progress=progress)
+        run.keep_summaries((r.review_id, version, cache.get(r.review_id, version)) for r in chunk_reviews)
+        summarized += len(chunk_reviews) - cached
+        timings["summaries_s"] += time.perf_counter() - started
+        run.append(asdict(r) for r in _score_chunk(backend, list(zip(chunk, contexts)), settings))
+        target_bar(done_before + start + len(chunk), total)
+    summary_bar(missing, missing)
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

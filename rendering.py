@@ -71,33 +71,33 @@ def splits_table(splits: Sequence[Split], leaks: dict[str, int]) -> Table:
 
 
 def _interval(bounds: tuple[float, float] | None) -> str:
-    return f" [dim]{bounds[0]:.3f}-{bounds[1]:.3f}[/]" if bounds else ""
+    return f"\n[dim]{bounds[0]:.3f}-{bounds[1]:.3f}[/]" if bounds else ""
 
 
 def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") -> Table:
+    """One row per method under a heading per split; the 95% interval sits under each error, so
+    the table fits 80 columns."""
     table = Table(title=title, title_justify="left")
-    for column in ("split", "method", "targets", "MAE (95% CI)", "RMSE (95% CI)", "fit+score", "notes"):
-        table.add_column(
-            column,
-            justify="right" if column.startswith(("targets", "MAE", "RMSE")) else "left",
-            no_wrap=column.startswith(("split", "MAE", "RMSE")),
-        )
+    table.add_column("method", no_wrap=True)
+    table.add_column("MAE\n95% CI", justify="right", no_wrap=True)
+    table.add_column("RMSE\n95% CI", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("notes", min_width=10)
     best: dict[str, float] = {}
     for row in rows:
         best[row.split] = min(best.get(row.split, float("inf")), row.mae)
     previous = None
     for row in rows:
-        first_of_split = row.split != previous
-        if previous is not None and first_of_split:
-            table.add_section()
+        if row.split != previous:
+            if previous is not None:
+                table.add_section()
+            table.add_row(f"[bold]{row.split}[/] ({row.targets:,})", "", "", "", "")
         previous = row.split
         mae_text = f"{row.mae:.4f}"
         if row.mae == best[row.split]:
             mae_text = f"[bold green]{mae_text}[/]"
         table.add_row(
-            row.split if first_of_split else "",
             row.method,
-            f"{row.targets:,}",
             mae_text + _interval(row.mae_ci),
             f"{row.rmse:.4f}" + _interval(row.rmse_ci),
             f"{row.seconds:.1f} s",

@@ -62,7 +62,7 @@ class EvalRun:
                                "damaged or not ours; use another --out, or --restart to begin again")
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(manifest, json.dumps({"format": RUN_FORMAT, "key": dict(key)}, indent=2))
+            write_atomically(manifest, json.dumps({"format": RUN_FORMAT, "key": dict(key)}, indent=2))
         return cls(folder, key, _read_predictions(folder / PREDICTIONS, say))
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -109,10 +109,6 @@ class EvalRun:
                         continue  # a torn line: that summary is kept again
         return self._kept
 
-    def write_file(self, name: str, text: str) -> Path:
-        path = self.folder / name
-        _write_atomically(path, text)
-        return path
 
 
 def _check_manifest(manifest: Path, key: Mapping[str, Any]) -> None:
@@ -173,7 +169,8 @@ def _read_predictions(path: Path, say: Callable[[str], None]) -> dict[str, dict[
     return done
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")

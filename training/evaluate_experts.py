@@ -49,7 +49,7 @@ from ..experts.prompts import (
 from ..experts.summaries import SummaryCache, history_reviews, target_contexts
 from .confidence import paired_difference, resample_indices
 from .data import ReviewDataset
-from .eval_run import EvalRun, run_id
+from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
 from .reason_quality import grounding, is_complete, mean_of, verdict_agrees
 from .splits import Split, Target, build_targets, make_split
@@ -140,15 +140,13 @@ class ExpertEvaluation:
 
         out_dir.mkdir(parents=True, exist_ok=True)
         results = out_dir / "results.json"
-        temporary = out_dir / ".results.json.tmp"
-        temporary.write_text(json.dumps({
+        write_atomically(results, json.dumps({
             "settings": self.settings, "rows": [r.as_dict() for r in self.rows],
             "comparison": self.comparison, "beats_all_baselines": self.beats_all_baselines(),
             "quality": self.quality, "timings": self.timings,
             "baseline_predictions": self.baseline_predictions,
             "targets": [asdict(t) for t in self.targets],
         }, indent=2))
-        temporary.replace(results)
         plot = out_dir / "ratings.png"
         plot_evaluation(self, plot)
         return results, plot
@@ -283,7 +281,7 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],
                  settings: ExpertEvalSettings) -> list[TargetResult]:
-    """Reasons, ratings with and without them, the one-step ablation, and per-reason quality."""
+    """Reasons, ratings with and without them and the one-step ablation (measured later)."""
     targets = [t for t, _ in chunk]
     contexts = [c for _, c in chunk]
     seconds: dict[str, float] = {}

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import Reason4RecError
 from ..experts.prompts import Messages, render_chat
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ProgressCallback = Callable[[int, int], None]
+Engine = Literal["trainer", "top-layers"]
+"""``trainer``: the transformers Trainer (any model, QLoRA, GPU). ``top-layers``: our loop that caches
+the frozen lower layers and computes logits only where the loss is (``training/top_layers.py``)."""
+Loss = Literal["response", "rating-vocab", "rating-stars", "rating-stars-expected"]
+"""``response``: cross-entropy on every response token. The rating losses score only the star after
+``Predicted Rating:``: over the full vocabulary, over the five star tokens, or over the five plus
+the squared error of the expected rating (the value reported)."""
 
 
 class TrainingError(Reason4RecError, RuntimeError):
@@ -45,6 +52,8 @@ class LoraSettings(BaseModel):
     alpha: int = Field(16, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    layers: int | None = Field(None, ge=1)
+    """LoRA on the top N decoder layers only (None: every layer). The layers below stay frozen."""
 
 
 class TrainSettings(BaseModel):
@@ -64,6 +73,20 @@ class TrainSettings(BaseModel):
     save_every: int = Field(10, ge=1)
     """Checkpoint every N optimizer steps (resume granularity)."""
     seed: int = 42
+    engine: Engine = "trainer"
+    loss: Loss = "response"
+    expected_weight: float = Field(1.0, ge=0)
+    """Weight of the squared expected-rating error in ``rating-stars-expected``."""
+
+    @model_validator(mode="after")
+    def _engine_supports(self) -> TrainSettings:
+        if self.engine == "trainer" and self.loss != "response":
+            raise ValueError(f"loss {self.loss!r} needs engine 'top-layers' (the Trainer scores every "
+                             "response token over the full vocabulary)")
+        if self.engine == "top-layers" and self.qlora:
+            raise ValueError("engine 'top-layers' trains on a full-precision base; use engine 'trainer' "
+                             "for QLoRA")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +164,16 @@ def train_adapter(
         out_dir: Stage folder; ``checkpoints/`` inside it makes the run resumable.
     """
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     if not examples:
         raise TrainingError(f"no training examples for {out_dir.name}: nothing to learn from")
+    if settings.engine == "top-layers":
+        from .top_layers import train_top_layers
+
+        return train_top_layers(load_base, examples, lora, settings, out_dir, progress)
     started = time.perf_counter()
     base = load_base(settings.qlora)
     tokenizer = base.tokenizer
@@ -159,10 +186,7 @@ def train_adapter(
     model = base.model
     if settings.qlora:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
-    model = get_peft_model(model, LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=lora.target_modules, task_type="CAUSAL_LM", bias="none",
-    ))
+    model = get_peft_model(model, lora_config(lora, model.config.num_hidden_layers))
     checkpoints = out_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     steps_per_epoch = math.ceil(len(rows) / (settings.batch_size * settings.grad_accum))
@@ -211,12 +235,7 @@ def train_adapter(
         trainer.train(resume_from_checkpoint=last)
     except (RuntimeError, ValueError) as err:
         raise TrainingError(f"training {out_dir.name} failed: {err}") from err
-    adapter_dir = out_dir / "adapter"
-    staging = out_dir / "adapter.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging), save_embedding_layers=False)
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    staging.rename(adapter_dir)
+    save_adapter(model, out_dir)
     history = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return TrainResult(
         examples=len(rows),
@@ -230,6 +249,28 @@ def train_adapter(
         resumed_from=last,
         losses=history,
     )
+
+
+def lora_config(lora: LoraSettings, layer_count: int) -> Any:
+    """The peft LoRA config; ``lora.layers`` puts adapters on the top layers only."""
+    from peft import LoraConfig
+
+    if lora.layers is not None and lora.layers > layer_count:
+        raise TrainingError(f"lora.layers = {lora.layers} but the base model has {layer_count} layers")
+    top = None if lora.layers is None else list(range(layer_count - lora.layers, layer_count))
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, layers_to_transform=top,
+                      task_type="CAUSAL_LM", bias="none")
+
+
+def save_adapter(model: Any, out_dir: Path) -> None:
+    """Write the adapter to ``out_dir/adapter`` through a staging folder (never half a folder)."""
+    adapter_dir = out_dir / "adapter"
+    staging = out_dir / "adapter.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging), save_embedding_layers=False)
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    staging.rename(adapter_dir)
 
 
 def _checkpointing_args(arguments: type, enabled: bool) -> dict[str, Any]:

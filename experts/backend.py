@@ -21,13 +21,58 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from .adapters import ExpertModel
-from .prompts import RATING_PREFIX, Messages, render_chat
+from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
 from .rating import RatingDistribution, RatingError
 
 TextCallback = Callable[[int, str], None]
 """Called with (row index in the batch, new text) as tokens are generated."""
 
 DEFAULT_MAX_NEW_TOKENS = {"summarizer": 48, "reasoner": 96, "one_step": 120}
+ANSWER_LINES = {"summarizer": len(SUMMARY_FIELDS)}
+"""Experts whose answer is a fixed number of lines: decoding ends at the newline closing the last
+one, so a model that rambles on after its three fields costs no tokens (and adds no junk)."""
+
+
+class LineLimit:
+    """Ends a row once it has written ``lines`` non-empty lines.
+
+    Pass :meth:`on_text` as the text callback and the object itself as ``stop_row`` to
+    ``complete``; text still reaches ``forward`` as it arrives.
+    """
+
+    def __init__(self, lines: int, forward: TextCallback | None = None) -> None:
+        self.lines = lines
+        self.forward = forward
+        self.texts: dict[int, str] = {}
+
+    def on_text(self, row: int, piece: str) -> None:
+        self.texts[row] = self.texts.get(row, "") + piece
+        if self.forward is not None:
+            self.forward(row, piece)
+
+    def __call__(self, row: int) -> bool:
+        finished = self.texts.get(row, "").split("\n")[:-1]  # the last piece is still being written
+        return sum(1 for line in finished if line.strip()) >= self.lines
+
+    def cut(self, text: str) -> str:
+        """``text`` up to the end of its last allowed line (a token may carry on past the newline)."""
+        kept: list[str] = []
+        for line in text.split("\n"):
+            kept.append(line)
+            if sum(1 for k in kept if k.strip()) >= self.lines:
+                break
+        return "\n".join(kept)
+
+
+def generate_by_complete(backend: Any, expert: str, prompts: Sequence[str], limit: int,
+                         on_text: TextCallback | None) -> list[str]:
+    """``generate`` on top of ``complete`` for both local backends (line limits applied)."""
+    lines = ANSWER_LINES.get(expert)
+    limiter = LineLimit(lines, on_text) if lines else None
+    completions = backend.complete(expert, prompts, max_new_tokens=limit,
+                                   on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
+    texts = [completion.text for completion in completions]
+    return [(limiter.cut(text) if limiter else text).strip() for text in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +150,7 @@ class LocalBackend:
         """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         texts = [render_chat(self.experts.tokenizer, c) for c in conversations]
-        return [c.text.strip() for c in self.complete(expert, texts, max_new_tokens=limit, on_text=on_text)]
+        return generate_by_complete(self, expert, texts, limit, on_text)
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:

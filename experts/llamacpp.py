@@ -42,6 +42,7 @@ from .backend import (
     TextCallback,
     TokenLogprob,
     end_token_ids,
+    generate_by_complete,
     rating_ids,
     rating_prompt,
 )
@@ -340,8 +341,7 @@ class LlamaCppBackend:
         """Greedy continuations, up to ``batch_size`` prompts decoded together; ``on_text`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         prompts = [render_chat(self.experts.tokenizer, c) for c in conversations]
-        completions = self.complete(expert, prompts, max_new_tokens=limit, on_text=on_text)
-        return [completion.text.strip() for completion in completions]
+        return generate_by_complete(self, expert, prompts, limit, on_text)
 
     def stream(self, expert: str, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:

@@ -28,6 +28,10 @@ from dataclasses import dataclass
 PROMPT_VERSION = "p1"
 """Bump when any template below changes: adapters record it and refuse a mismatch."""
 
+HISTORY_FORMAT = "tidy-1"
+"""How a history summary is cleaned before a prompt shows it (:func:`tidy_summary`); an
+evaluation records it, so a run is never continued under another cleaning."""
+
 RATING_PREFIX = "Predicted Rating: "
 """The Predictor's answer starts with this; the next token is read as the distribution."""
 
@@ -140,6 +144,41 @@ def summary_problems(text: str) -> list[str]:
         if value.endswith("..."):
             problems.append(f"{field}: cut at the length limit")
     return problems
+
+
+_PUNCTUATION_RUN_TO_ONE = re.compile(r"([^\w\s])(?:\s*[^\w\s])+")
+_REPEATED_WORDS = re.compile(r"\b(\w+)(?:\s+\1\b)+", re.IGNORECASE)
+_EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")
+_FIELD_NAMES = re.compile("|".join(re.escape(field) for field in SUMMARY_FIELDS), re.IGNORECASE)
+
+
+def tidy_summary(text: str, max_items: int = 6) -> str:
+    """The three fields in order, each value cleaned of what a small model or a keyword teacher
+    garbles: runs of punctuation, words repeated in a row, repeated items, field names inside a
+    value, the ``...`` of a cut. An empty field becomes ``none``.
+
+    The guard for what the Summarizer writes and for the targets it learns from, so a
+    ``good sound,,,,,,negative aspects: none,,,`` never reaches a prompt or a training example.
+    A tidied summary has no :func:`summary_problems`.
+
+    Example:
+        >>> print(tidy_summary("Positive Aspects: bright tone none none none,,,, bright tone"))
+        Positive Aspects: bright tone
+        Negative Aspects: none
+        User Preference Elements: none
+    """
+    parsed = parse_summary(text, max_chars=400)
+    values = []
+    for value in (parsed.positive, parsed.negative, parsed.preferences):
+        value = _PUNCTUATION_RUN_TO_ONE.sub(r"\1", value.removesuffix("...").strip())
+        items: dict[str, str] = {}
+        for item in value.split(","):
+            words = [w for w in _REPEATED_WORDS.sub(r"\1", item).split() if w.lower() != "none"]
+            item = _EDGE_PUNCTUATION.sub("", " ".join(words))
+            if item and not _FIELD_NAMES.search(item):
+                items.setdefault(item.lower(), item)
+        values.append(", ".join(list(items.values())[:max_items]) or "none")
+    return "\n".join(f"{field}: {value}" for field, value in zip(SUMMARY_FIELDS, values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +300,10 @@ def _history(entries: tuple[HistoryEntry, ...], ratings: bool) -> str:
 
 
 def _one_line(summary: str) -> str:
-    parsed = parse_summary(summary)
-    return parsed.compact() if parsed.well_formed else "(no summary)"
+    """A history summary on one line, through the :func:`tidy_summary` guard."""
+    parsed = parse_summary(tidy_summary(summary))
+    said = any(value != NO_ANALYSIS for value in (parsed.positive, parsed.negative, parsed.preferences))
+    return parsed.compact() if said else "(no summary)"
 
 
 def _rating(value: float) -> str:

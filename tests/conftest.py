@@ -84,17 +84,20 @@ generation_batch = 4
 summarizer_reviews = 8
 reward_targets = 6
 reasoner_targets = 6
+predictor_targets = 9
 [filter]
 tau = "auto"
 max_retries = 1
 [summarizer]
 train = { epochs = 1, batch_size = 4, max_length = 192, gradient_checkpointing = false, save_every = 1 }
 [reward]
-train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+lora = { layers = 1 }
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, engine = "top-layers", loss = "rating-stars" }
 [reasoner]
 train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
 [predictor]
-train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
+lora = { layers = 1 }
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, engine = "top-layers", loss = "rating-stars-expected" }
 [one_step]
 train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
 """

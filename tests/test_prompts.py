@@ -81,3 +81,39 @@ def test_parse_summary_is_tolerant():
 
 def test_rating_response_is_whole_stars():
     assert rating_response(4.0) == f"{RATING_PREFIX}4"
+
+
+def test_tidy_summary_cleans_what_the_small_model_garbled():
+    from reason4rec.experts.prompts import summary_problems, tidy_summary
+
+    garbled = [  # what the shipped Summarizer wrote (issue 15)
+        "good quality, great sound, perfect fit,,,,,,,,,,,,,,,,negative aspects: none,,,,",
+        "Positive Aspects: bright note none none none none no one none",
+        "+ - Yes, you can...; - - none; likes User Prefer Element - no",
+        "Positive Aspects: warm tone, warm tone, warm tone\nNegative Aspects: hum!!!!\n"
+        "User Preference Elements: tube amps\nPositive Aspects: again",
+        "",
+    ]
+    for text in garbled:
+        tidied = tidy_summary(text)
+        assert summary_problems(tidied) == [], (text, tidied)
+        assert tidy_summary(tidied) == tidied  # a tidy summary stays as it is
+    assert tidy_summary(garbled[0]).splitlines()[2] == "User Preference Elements: good quality, great sound, perfect fit"
+    assert tidy_summary(garbled[3]).splitlines()[:2] == ["Positive Aspects: warm tone", "Negative Aspects: hum"]
+    assert tidy_summary(garbled[4]) == "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none"
+
+
+def test_tidy_summary_keeps_every_distinct_item_of_a_clean_summary():
+    from reason4rec.experts.prompts import tidy_summary
+
+    assert tidy_summary(SUMMARY) == SUMMARY
+
+
+def test_history_lines_show_tidied_summaries():
+    garbled = HistoryEntry("Boss tuner", 5.0, "Positive Aspects: great great great sound,,,,\nNegative Aspects: none")
+    ctx = TargetContext("Musical Instruments", "Tube screamer", (garbled,), (), 5.0, None, 1, 0)
+    body = reasoner_messages(ctx)[1]["content"]
+    assert "1. Boss tuner: + great sound; - none; likes none" in body
+    empty = HistoryEntry("Cable", 4.0, "Positive Aspects: none none\nNegative Aspects: ,,,")
+    ctx = TargetContext("Musical Instruments", "Tube screamer", (empty,), (), 4.0, None, 1, 0)
+    assert "1. Cable: (no summary)" in reasoner_messages(ctx)[1]["content"]

@@ -38,6 +38,7 @@ from ..config import Config
 from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..experts.prompts import (
+    HISTORY_FORMAT,
     RATING_PREFIX,
     Messages,
     TargetContext,
@@ -170,7 +171,8 @@ def select_targets(dataset: ReviewDataset, settings: ExpertEvalSettings) -> tupl
 
 def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertEvalSettings,
             backend: Backend) -> dict[str, Any]:
-    """What must match for a run folder to be continued: same targets, data, adapters, backend."""
+    """What must match for a run folder to be continued: same targets, data, adapters, backend and
+    the same cleaning of history summaries."""
     experts = ["summarizer", "reasoner", "predictor"] + (["one_step"] if settings.one_step else [])
     digest = lambda rows: hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]  # noqa: E731
     return {
@@ -181,6 +183,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}" for r in dataset.reviews]),
         "adapters": {name: backend.version(name) for name in experts},
         "backend": getattr(backend, "kind", type(backend).__name__),
+        "history_format": HISTORY_FORMAT,
     }
 
 

@@ -43,6 +43,7 @@ from ..experts.prompts import (
     rating_response,
     reasoner_messages,
     summarizer_messages,
+    tidy_summary,
 )
 from ..experts.summaries import SummaryCache, target_contexts
 from .data import Review, ReviewDataset, load_configured
@@ -159,8 +160,8 @@ class TrainingPipeline:
                                                  review.rating, review.text)
                 cache.put_many([(review.review_id, version, summary)])
             bar(done, len(chosen))
-        examples = [SFTExample(self._summarizer_prompt(r), cache.get(r.review_id, version) or "")
-                    for r in chosen]
+        examples = [SFTExample(self._summarizer_prompt(r), tidy_summary(cache.get(r.review_id, version) or ""))
+                    for r in chosen]  # clean targets: the three fields and nothing else
         return self._train("summarizer", examples, {"reviews": len(examples), "source": "train split",
                                                     "teacher": self.teacher.name})
 
@@ -224,26 +225,43 @@ class TrainingPipeline:
         contexts = self._contexts(targets)
         return accepted, {t.review.review_id: (t, ctx) for t, ctx in zip(targets, contexts)}
 
+    def _predictor_pool(self) -> tuple[list[tuple[Target, TargetContext]], int]:
+        """The Predictor's targets and how many of them had an accepted teacher reason.
+
+        The accepted targets first; ``subset.predictor_targets`` adds the other reasoner targets,
+        then the reward targets (the Reasoner writes its own reason for every one of them).
+        """
+        accepted, by_key = self._accepted()
+        chosen = [by_key[a["key"]] for a in accepted]
+        wanted = self.recipe.subset.predictor_targets
+        if wanted is None:
+            return chosen, len(chosen)
+        taken = {t.review.review_id for t, _ in chosen}
+        rest = [(t, c) for t, c in zip(self._reasoner_targets, self._contexts(self._reasoner_targets))
+                if t.review.review_id not in taken]
+        rest += list(zip(self._reward_targets, self._contexts(self._reward_targets)))
+        pool = (chosen + rest)[:wanted]
+        return pool, min(len(chosen), len(pool))
+
     def _stage_predictor(self) -> AdapterCard:
         folder = self.stage_dir("predictor")
-        accepted, by_key = self._accepted()
-        reasons_path = folder / "reasons.jsonl"
-        cached = SummaryCache(reasons_path)  # same append-only store: key -> generated reason
-        reasoner = self._require("reasoner")
-        backend = local_backend(self.config, {"reasoner": reasoner}, batch_size=self.recipe.generation_batch)
+        pool, accepted = self._predictor_pool()
+        cached = SummaryCache(folder / "reasons.jsonl")  # same append-only store: key -> generated reason
+        backend = local_backend(self.config, {"reasoner": self._require("reasoner")},
+                                batch_size=self.recipe.generation_batch)
         version = backend.version("reasoner")
-        todo = [a for a in accepted if cached.get(a["key"], version) is None]
+        todo = [(t, c) for t, c in pool if cached.get(t.review.review_id, version) is None]
         bar = self.bars("trained Reasoner writes reasons")
         batch = self.recipe.generation_batch
         for start in range(0, len(todo), batch):
             chunk = todo[start:start + batch]
-            texts = backend.generate("reasoner", [reasoner_messages(by_key[a["key"]][1]) for a in chunk])
-            cached.put_many([(a["key"], version, text) for a, text in zip(chunk, texts)])
+            texts = backend.generate("reasoner", [reasoner_messages(c) for _, c in chunk])
+            cached.put_many([(t.review.review_id, version, text) for (t, _), text in zip(chunk, texts)])
             bar(min(start + batch, len(todo)), len(todo))
         del backend
-        examples = [SFTExample(predictor_messages(by_key[a["key"]][1], cached.get(a["key"], version)),
-                               rating_response(by_key[a["key"]][0].review.rating)) for a in accepted]
-        return self._train("predictor", examples, {"targets": len(examples),
+        examples = [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
+                               rating_response(t.review.rating)) for t, c in pool]
+        return self._train("predictor", examples, {"targets": len(examples), "with_accepted_reason": accepted,
                                                    "reasons": f"trained Reasoner ({version}), greedy"})
 
     def _stage_one_step(self) -> AdapterCard:

@@ -35,6 +35,9 @@ class SubsetSettings(_Strict):
     reward_targets: int = Field(64, ge=1)
     reasoner_targets: int = Field(64, ge=1)
     reward_none_fraction: float = Field(0.5, ge=0, le=1)
+    predictor_targets: int | None = Field(None, ge=1)
+    """None: the Predictor learns on the targets with an accepted reason; N: on N targets (those
+    first, then other training targets), each with the trained Reasoner's own reason."""
 
 
 class FilterSettings(_Strict):

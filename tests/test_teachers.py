@@ -40,11 +40,26 @@ def test_offline_reason_uses_histories_and_review_but_never_numbers():
     assert leaks_rating(reason) is None or "star" in review  # digits are stripped; words checked later
 
 
-def test_offline_hint_sets_the_verdict():
+def test_offline_hint_sets_the_verdict_in_words_that_carry_it():
+    from reason4rec.training.reason_quality import verdict
+
     teacher = OfflineTeacher()
     review = "Great tone, love it."
-    assert "poor match" in teacher.reason(CTX, review, attempt=1, hint_rating=1)
-    assert "good match" in teacher.reason(CTX, review, attempt=1, hint_rating=5)
+    poor, good = (teacher.reason(CTX, review, attempt=1, hint_rating=r) for r in (1, 5))
+    assert "poor match" in poor and verdict(poor) == -1
+    assert "should suit them" in good and verdict(good) == 1
+
+
+def test_offline_reason_names_only_what_the_reasoner_is_shown():
+    from reason4rec.experts.prompts import reasoner_messages
+    from reason4rec.training.reason_quality import grounding
+
+    review = "The bamboo body and the AAC, MP4 and FLAC support are great, and the warm tone too."
+    reason = OfflineTeacher().reason(CTX, review, attempt=0)
+    for invented in ("bamboo", "aac", "flac"):
+        assert invented not in reason.lower()
+    assert grounding(reason, [m["content"] for m in reasoner_messages(CTX)]).share == 1.0
+    assert reason.index("warm tone") < reason.index("Overall")  # the aspect the review is about comes first
 
 
 def _teacher(server, attempts=3):

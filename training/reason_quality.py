@@ -54,7 +54,8 @@ VERDICT_THRESHOLD = 0.05
 
 
 @cache
-def _stopwords() -> frozenset[str]:
+def stop_words() -> frozenset[str]:
+    """English stop words plus the words of recommending itself: never aspect material."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS) | _TASK_WORDS | {"'s", "s", "t", "don't", "doesn't", "isn't",
@@ -62,7 +63,8 @@ def _stopwords() -> frozenset[str]:
 
 
 @cache
-def _sentiment():
+def sentiment_analyzer():
+    """VADER (one instance: loading its lexicon takes a moment)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
@@ -75,14 +77,15 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
-def _stems(words: Iterable[str]) -> list[str]:
+def stems(words: Iterable[str]) -> list[str]:
+    """Snowball stems, possessives and quotes dropped: how phrases are compared."""
     return _stemmer().stemWords([w.strip("'").removesuffix("'s") for w in words])
 
 
 
 def aspect_phrases(text: str) -> list[str]:
     """Candidate aspect phrases of ``text``, lower-cased, in order, without repeats."""
-    stop, opinion = _stopwords(), _sentiment().lexicon
+    stop, opinion = stop_words(), sentiment_analyzer().lexicon
     phrases: list[str] = []
     for chunk in _BOUNDARY.split(text.lower()):
         run: list[str] = []
@@ -118,18 +121,18 @@ def grounding(reason: str, shown: Sequence[str]) -> Grounding:
     invented, while a phrase none or few of whose words were shown ("wood crafted", "bamboo")
     is invented.
     """
-    vocabulary = set(_stems(_WORD.findall(" ".join(shown).lower())))
+    vocabulary = set(stems(_WORD.findall(" ".join(shown).lower())))
     grounded, invented = [], []
     for phrase in aspect_phrases(reason):
-        stems = _stems(phrase.split())
-        found = 2 * sum(stem in vocabulary for stem in stems) >= len(stems)
+        phrase_stems = stems(phrase.split())
+        found = 2 * sum(stem in vocabulary for stem in phrase_stems) >= len(phrase_stems)
         (grounded if found else invented).append(phrase)
     return Grounding(tuple(grounded), tuple(invented))
 
 
 def verdict(text: str) -> int:
     """+1, -1 or 0: the overall sentiment of ``text`` by VADER's compound score."""
-    compound = _sentiment().polarity_scores(text)["compound"]
+    compound = sentiment_analyzer().polarity_scores(text)["compound"]
     return 1 if compound >= VERDICT_THRESHOLD else -1 if compound <= -VERDICT_THRESHOLD else 0
 
 

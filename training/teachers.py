@@ -5,17 +5,18 @@ Two kinds, one interface (:class:`Teacher`):
 * :class:`OpenAITeacher` asks any OpenAI-compatible endpoint (the paper used GPT-3.5-turbo at
   temperature 0.2 for summaries and 1.0 for reasons). Junk answers and failed calls are retried with
   exponential backoff, then reported as :class:`TeacherError`: never silently empty data.
-* :class:`OfflineTeacher` needs no network. Summaries: a sentiment lexicon with negation marks each
-  sentence positive or negative and the content words near it become aspects. Reasons: assembled
-  from the user's history aspects, the item's history aspects and the aspects of the user's REAL
-  review of the target (which the teacher may see; the experts never do), with a verdict taken from
-  the review's sentiment (or from the true rating in a hinted retry) and never a number. It is a
-  template writer, far weaker than an LLM teacher: its reasons are short, formulaic and only as good
-  as keyword matching. The reward model still filters them exactly as the method says.
+* :class:`OfflineTeacher` needs no network. Summaries: VADER sentence polarity and opinion-target
+  pairs (``training/review_aspects.py``). Reasons: the user's and the item's history aspects (only
+  what the Reasoner is shown), ranked by what the user's REAL review of the target talks about
+  (which the teacher may see; the experts never do), with a verdict from that review's sentiment
+  (or from the true rating in a hinted retry), in words whose sentiment agrees with the verdict, and
+  never a number. A template writer, far weaker than an LLM teacher; ``bench/teacher_quality.py``
+  measures its reasons as the evaluation measures the Reasoner's. The reward model still filters
+  them exactly as the method says.
 
 Example:
-    >>> OfflineTeacher().summarize("Musical Instruments", "B01", 5, "Great sturdy stand. Not noisy.")
-    'Positive Aspects: great stand, sturdy stand, not noisy\\nNegative Aspects: none\\nUser Preference Elements: stand'
+    >>> OfflineTeacher().summarize("Musical Instruments", "B01", 5, "Great sound quality. The clip broke after a week.")
+    'Positive Aspects: great sound quality\\nNegative Aspects: clip broke\\nUser Preference Elements: sound quality, clip, week'
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from ..experts.prompts import (
     reasoner_messages,
     summarizer_messages,
 )
-from ..experts.aspects import extract_aspects, lexicon_summary, merge_summaries
+from ..experts.aspects import merge_summaries
 from .leakage import leaks_rating
+from .reason_quality import aspect_phrases, stems
+from .review_aspects import read_review, sentence_polarity
 
 
 class TeacherError(Reason4RecError, RuntimeError):
@@ -61,52 +64,73 @@ class Teacher(Protocol):
 
 
 class OfflineTeacher:
-    """Keyword-and-template teacher: no network, deterministic per (target, attempt)."""
+    """Opinion-pair and template teacher: no network, deterministic per (target, attempt).
+
+    Summaries are :func:`~reason4rec.training.review_aspects.read_review` (VADER sentence polarity,
+    opinion-target pairs). A reason names only what the Reasoner is shown: aspects from the user's
+    and the item's history summaries, ranked first by what the user's real review of the target
+    talks about. The real review decides the verdict (its VADER polarity, or the true rating in a
+    hinted retry) and never lends an aspect the histories do not have, so the Reasoner never
+    learns to invent. The verdict is stated in words whose sentiment agrees with it.
+    """
 
     name = "offline"
 
     def summarize(self, category: str, item_title: str, rating: float, text: str) -> str:
-        return lexicon_summary(text).render()
+        return read_review(text).render()
 
     def reason(self, ctx: TargetContext, review_text: str, attempt: int,
                hint_rating: float | None = None) -> str:
-        seed = zlib.crc32(f"{ctx.item_title}|{review_text[:200]}|{attempt}".encode())
-        rng = random.Random(seed)
+        rng = random.Random(zlib.crc32(f"{ctx.item_title}|{review_text[:200]}|{attempt}".encode()))
         user = merge_summaries([parse_summary(e.summary) for e in ctx.user_history])
         item = merge_summaries([parse_summary(e.summary) for e in ctx.item_history])
-        real = extract_aspects(review_text, limit=5)
+        about = set(stems(" ".join(aspect_phrases(review_text)).split()))
         if hint_rating is not None:
             verdict = 1 if hint_rating >= 4 else -1 if hint_rating <= 2 else 0
         else:
-            verdict = 1 if real.polarity > 0 else -1 if real.polarity < 0 else 0
-        likes = _pick(rng, user["likes"] + user["positive"], 3)
+            verdict = sentence_polarity(review_text)
+        likes = _ranked(user["likes"] + user["positive"], about, rng, 3)
+        dislikes = _ranked(user["negative"], about, rng, 2)
+        praised = _ranked(item["positive"], about, rng, 3)
+        faulted = _ranked(item["negative"], about, rng, 2)
         parts = []
         if likes:
-            parts.append(rng.choice(["The user cares about", "This user tends to value",
-                                     "The user's past reviews point to"]) + f" {_join(likes)}.")
-        if user["negative"]:
-            parts.append(f"They have been let down by {_join(_pick(rng, user['negative'], 2))}.")
-        praised, faulted = _pick(rng, item["positive"], 3), _pick(rng, item["negative"], 2)
-        if praised or faulted:
-            sentence = "Other buyers of this item"
-            sentence += f" praise its {_join(praised)}" if praised else ""
-            sentence += (" but" if praised else "") + f" mention {_join(faulted)}" if faulted else ""
-            parts.append(sentence + ".")
-        fits, clashes = _pick(rng, real.positive, 3), _pick(rng, real.negative, 2)
-        if fits:
-            parts.append(f"For this user the item should deliver {_join(fits)}.")
-        if clashes:
-            parts.append(f"They may be bothered by {_join(clashes)}.")
-        parts.append({1: "Overall it looks like a good match for their preferences.",
-                      0: "Overall it is a mixed match: some needs are met, others are not.",
-                      -1: "Overall it looks like a poor match for what they want."}[verdict])
-        text = " ".join(parts)
-        return re.sub(r"\d", "", text)  # numbers never enter an offline reason
+            verb = {1: "valued", 0: "wrote about", -1: "looked for"}[verdict]
+            parts.append(f"In past reviews the user {verb} {_join(likes)}.")
+        if dislikes:
+            parts.append(f"They were disappointed by {_join(dislikes)}.")
+        if praised and verdict >= 0:
+            sentence = f"Other buyers of this item praise {_join(praised)}"
+            parts.append(sentence + (f" but mention {_join(faulted)}." if faulted else "."))
+        elif faulted and verdict > 0:
+            parts.append(f"A few buyers of this item mention {_join(faulted)}.")
+        elif faulted:
+            parts.append(f"Other buyers of this item complain about {_join(faulted)}.")
+        elif praised:
+            parts.append(f"Other buyers of this item mention {_join(praised)}.")
+        shared = _shared(likes, praised)
+        if shared and verdict > 0:
+            parts.append(f"What buyers say about {shared} matches what this user looks for.")
+        elif faulted and verdict < 0:
+            parts.append(f"Problems such as {faulted[0]} are the kind that have disappointed them before.")
+        parts.append({1: "Overall it should suit them well, and they will likely be pleased with it.",
+                      0: "Overall it is a mixed match: some of their needs are met, others are not.",
+                      -1: "Overall it is a poor match, and they would likely be disappointed."}[verdict])
+        return re.sub(r"\s+", " ", re.sub(r"\d", "", " ".join(parts))).strip()  # never a number
 
 
-def _pick(rng: random.Random, words: list[str], count: int) -> list[str]:
-    unique = list(dict.fromkeys(words))
-    return rng.sample(unique, min(count, len(unique)))
+def _ranked(phrases: list[str], about: set[str], rng: random.Random, count: int) -> list[str]:
+    """Up to ``count`` distinct phrases: those sharing a stem with ``about`` first, then a seeded pick."""
+    unique = [p for p in dict.fromkeys(phrases) if p and p != "none"]
+    relevant = [p for p in unique if about.intersection(stems(p.split()))]
+    rest = [p for p in unique if p not in relevant]
+    return (relevant + rng.sample(rest, len(rest)))[:count]
+
+
+def _shared(likes: list[str], praised: list[str]) -> str | None:
+    """A praised aspect that shares a stem with one the user values, if any."""
+    wanted = set(stems(" ".join(likes).split()))
+    return next((p for p in praised if wanted.intersection(stems(p.split()))), None)
 
 
 def _join(words: list[str]) -> str:

@@ -60,10 +60,32 @@ HomeOption = Annotated[
 ]
 ReviewsOption = Annotated[
     Optional[Path],
-    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley reviews_*.json(.gz).", show_default=False),
+    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley 2014/2018 *_5.json(.gz).", show_default=False),
 ]
 MetaOption = Annotated[
     Optional[Path], typer.Option("--meta", help="McAuley meta_*.json(.gz) for item titles.", show_default=False)
+]
+CategoryOption = Annotated[
+    Optional[str],
+    typer.Option("--category", help="Product category named in prompts (default: data.category, else guessed "
+                 "from a McAuley file name).", show_default=False),
+]
+
+
+class DuplicateChoice(str, Enum):
+    error = "error"
+    keep_latest = "keep-latest"
+
+
+OnDuplicateOption = Annotated[
+    Optional[DuplicateChoice],
+    typer.Option("--on-duplicate", help="A second review of the same (user, item): error refuses the file, "
+                 "keep-latest keeps the later one (default: data.on_duplicate).", show_default=False),
+]
+AllowTruncatedOption = Annotated[
+    Optional[bool],
+    typer.Option("--allow-truncated", help="Read the complete lines of a truncated .gz file instead of refusing "
+                 "it (default: data.allow_truncated).", show_default=False),
 ]
 ModelOption = Annotated[
     Optional[str], typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
@@ -116,10 +138,24 @@ def _config(
     return config
 
 
+def _loading(category: str | None, on_duplicate: DuplicateChoice | None,
+             allow_truncated: bool | None) -> dict[str, Any]:
+    """The data-loading flags as ``data`` overrides (an unset flag leaves the config's value)."""
+    return {"category": category, "on_duplicate": on_duplicate.value if on_duplicate else None,
+            "allow_truncated": allow_truncated}
+
+
 def _load_dataset(config: Config):
+    """The configured reviews; what the loader worked around is printed as warnings, never silent."""
     from .training.data import load_configured
 
-    return load_configured(config.data.reviews_path, config.data.meta_path, config.data.category)
+    data = config.data
+    dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
+                              allow_truncated=data.allow_truncated)
+    stderr = Console(stderr=True, highlight=False)
+    for note in dataset.report.notes():
+        stderr.print(f"[yellow]warning:[/] {escape(note)}")
+    return dataset
 
 
 def _split_names(choice: SplitChoice) -> list[str]:
@@ -173,9 +209,13 @@ def data_stats(
     meta: MetaOption = None,
     split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.all,
     k: Annotated[Optional[int], typer.Option("-k", help="History length K.", show_default=False)] = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Validate a review file, print its statistics, split it and audit histories for leaks."""
-    config = _config(config_file, reviews=reviews, meta=meta, history_k=k)
+    config = _config(config_file, reviews=reviews, meta=meta, history_k=k,
+                     **_loading(category, on_duplicate, allow_truncated))
     _show_data(config, _split_names(split))
 
 
@@ -198,10 +238,13 @@ def evaluate(
     seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
     backend: BackendOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Score the expert pipeline, its ablations and every baseline on the same test targets."""
     config = _config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
-                     backend=backend)
+                     backend=backend, **_loading(category, on_duplicate, allow_truncated))
     if baselines:
         _show_baselines(config, _split_names(split or SplitChoice.all), json_path, review_aware=bool(hft))
         return
@@ -310,6 +353,9 @@ def train(
     reviews: ReviewsOption = None,
     model: ModelOption = None,
     device: DeviceOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
     from .rendering import progress_bars
@@ -318,7 +364,8 @@ def train(
     from .training.teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
 
     _quiet_transformers()
-    config = _config(config_file, home=home, reviews=reviews, model=model, device=device)
+    config = _config(config_file, home=home, reviews=reviews, model=model, device=device,
+                     **_loading(category, on_duplicate, allow_truncated))
     chosen = load_recipe(recipe)
     run_dir = run or config.home / "runs" / chosen.name
     if teacher == TeacherChoice.openai:
@@ -327,10 +374,11 @@ def train(
         writer = OfflineTeacher()
     console.print(f"[bold]training[/] {', '.join(stages)} with recipe [bold]{chosen.name}[/], "
                   f"teacher {writer.name}, base {config.base_model.name_or_path} -> {run_dir}")
+    dataset = _load_dataset(config)
     started = time.perf_counter()
     with progress_bars(console) as bars:
         pipeline = TrainingPipeline(config, chosen, run_dir, writer, bars=bars,
-                                    say=lambda m: console.print(escape(m)))
+                                    say=lambda m: console.print(escape(m)), dataset=dataset)
         cards = pipeline.run(stages, force=force)
     for name, card in cards.items():
         loss = card.training.get("final_loss")
@@ -455,8 +503,8 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
             elif not as_json:
                 printer(event)
     if as_json:
-        keys = ("intent", "user_id", "item_id", "item_title", "reason", "rating", "recommendations", "candidates",
-                "answer", "error", "timings")
+        keys = ("intent", "user_id", "item_id", "item_title", "reason", "reason_check", "rating", "recommendations",
+                "candidates", "answer", "error", "timings")
         console.print_json(json.dumps({"thread_id": thread, **{key: state.get(key) for key in keys}}))
     else:
         console.print(Markdown(state.get("answer") or ""))
@@ -506,9 +554,13 @@ def memory_build(
     home: HomeOption = None,
     reviews: ReviewsOption = None,
     meta: MetaOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Fill the memory from a dataset (the shipped one by default); resumable, reuses cached summaries."""
-    config = _config(config_file, home=home, reviews=reviews, meta=meta)
+    config = _config(config_file, home=home, reviews=reviews, meta=meta,
+                     **_loading(category, on_duplicate, allow_truncated))
     if summaries is not None:
         config.memory.bulk_summaries = summaries.value
     dataset = _load_dataset(config)

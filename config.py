@@ -59,8 +59,12 @@ class DataConfig(_Section):
     meta_path: Path | None = None
     """An optional McAuley ``meta_*.json(.gz)`` file for item titles."""
     category: str | None = None
-    """Product category named in prompts; None = the shipped data's, or guessed from a
-    ``reviews_<Category>_5`` file name."""
+    """Product category named in prompts; None = the shipped data's, or guessed from a McAuley
+    file name (``reviews_<Category>_5`` from 2014, ``<Category>_5`` from 2018)."""
+    on_duplicate: Literal["error", "keep-latest"] = "error"
+    """A second review of one (user, item): refuse the file, or keep the later one (counted)."""
+    allow_truncated: bool = False
+    """Read the complete lines of a truncated gzip (reported) instead of refusing it."""
     split: SplitName = "leave-last-out"
     seed: int = 2020
     history_k: int = Field(10, ge=1, le=200)

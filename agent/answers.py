@@ -39,7 +39,18 @@ def _deliberation(state: DeliberationState) -> str:
                                                                   if expected is not None else ".")]
     if state.get("intent") == "explain" and state.get("reason"):
         lines += ["", f"> {state['reason']}"]
+        if invented := _invented(state.get("reason_check")):
+            lines += ["", f"*{invented}*"]
     return "\n".join(lines)
+
+
+def _invented(check: dict[str, Any] | None) -> str:
+    """A warning naming the reason's aspects that no review the Reasoner was shown mentions."""
+    found = (check or {}).get("invented") or []
+    if not found:
+        return ""
+    more = f" and {len(found) - 6} more" if len(found) > 6 else ""
+    return f"Not in the reviews it was shown: {', '.join(found[:6])}{more}."
 
 
 def _recommendations(state: DeliberationState) -> str:
@@ -49,7 +60,9 @@ def _recommendations(state: DeliberationState) -> str:
     steer = f" for *{state['query']}*" if state.get("query") else ""
     lines = [f"Top {len(found)} for **{state['user_id']}**{steer}:", ""]
     for rank, item in enumerate(found, 1):
-        lines.append(f"{rank}. **{item['item_title']}**: {item['rating']['expected']:.2f} / 5. {item['reason']}")
+        invented = _invented(item.get("reason_check"))
+        lines.append(f"{rank}. **{item['item_title']}**: {item['rating']['expected']:.2f} / 5. {item['reason']}"
+                     + (f" *({invented})*" if invented else ""))
     return "\n".join(lines)
 
 

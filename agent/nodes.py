@@ -25,6 +25,7 @@ from langgraph.runtime import Runtime
 from ..errors import Reason4RecError
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
 from ..memory.service import HistoryRecord
+from ..training.reason_quality import grounding
 from . import events
 from .context import AgentContext
 from .state import DeliberationState, HistoryView
@@ -162,7 +163,19 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
             context.check_cancelled()
             pieces.append(piece)
             _emit(events.token("reason", piece))
-    return {"reason": "".join(pieces).strip()}
+    text = "".join(pieces).strip()
+    return {"reason": text, "reason_check": check_reason(text, _target(state, context.category))}
+
+
+def check_reason(reason: str, target: TargetContext) -> dict[str, Any]:
+    """Which aspects the reason names that the Reasoner was never shown (the evaluation's measure).
+
+    A small Reasoner invents ("bamboo", "AAC, MP4 and FLAC" for a microphone); a person reading
+    the reason is told which of its aspects no review it saw mentions.
+    """
+    found = grounding(reason, [m["content"] for m in reasoner_messages(target)])
+    share = found.share
+    return {"grounding": None if share is None else round(share, 3), "invented": list(found.invented)}
 
 
 @_step("predict")
@@ -201,7 +214,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
     ranked = sorted(zip(views, reasons, distributions), key=lambda row: -row[2].expected)[:k]
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
-                                 "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict()}
+                                 "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict(),
+                                 "reason_check": check_reason(text, _target(view, context.category))}
                                 for view, text, dist in ranked]}
 
 

@@ -61,6 +61,9 @@ class DeliberationState(TypedDict, total=False):
     user_count: int
     item_count: int
     reason: str | None
+    reason_check: dict[str, Any] | None
+    """How grounded the reason is in what the Reasoner was shown: ``grounding`` (the share of its
+    aspect phrases found there, None if it names none) and ``invented`` (the phrases that are not)."""
     rating: dict[str, Any] | None
     """``RatingDistribution.as_dict()``: expected, confidence, probabilities of 1..5."""
     recommendations: list[dict[str, Any]]
@@ -75,7 +78,7 @@ class DeliberationState(TypedDict, total=False):
 _PER_TURN: dict[str, Any] = {
     "item_id": None, "item_query": None, "query": None, "review": None, "item_title": None, "candidates": [],
     "user_history": [], "item_history": [], "user_mean": None, "item_mean": None, "user_count": 0,
-    "item_count": 0, "reason": None, "rating": None, "recommendations": [], "profile": None, "update": None,
+    "item_count": 0, "reason": None, "reason_check": None, "rating": None, "recommendations": [], "profile": None, "update": None,
     "answer": None, "error": None,
 }
 

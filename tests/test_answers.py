@@ -24,3 +24,23 @@ def test_recommendation_update_and_profile_answers():
                        "update": {"outcome": "created", "pending": True, "error": "backend down"}})
     assert "pending (backend down)" in pending
     assert "waiting to be summarized" in compose({"intent": "profile", "profile": {"user_id": "A1", "text": None}})
+
+
+def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
+    from reason4rec.agent.nodes import check_reason
+    from reason4rec.experts.prompts import HistoryEntry, TargetContext
+
+    summary = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: microphone"
+    target = TargetContext("Musical Instruments", "USB condenser microphone", (HistoryEntry("Amp", 5, summary),),
+                           (HistoryEntry("a buyer", 4, summary),), 5.0, 4.0, 1, 1)
+    grounded = check_reason("The user loves a warm tone, and this microphone has one.", target)
+    assert grounded == {"grounding": 1.0, "invented": []}
+    invented = check_reason("It is crafted from bamboo with AAC and FLAC support and a warm tone.", target)
+    assert {"bamboo", "aac", "flac"} <= set(invented["invented"]) and invented["grounding"] < 0.5
+    state = {"intent": "explain", "user_id": "A1", "item_id": "B1", "rating": RATING,
+             "reason": "It is crafted from bamboo.", "reason_check": invented}
+    assert "*Not in the reviews it was shown: " in compose(state) and "bamboo" in compose(state)
+    assert "Not in the reviews" not in compose({**state, "reason_check": grounded})
+    recs = compose({"intent": "recommend", "user_id": "A1", "recommendations": [
+        {"item_id": "B1", "item_title": "Mic", "reason": "Bamboo.", "rating": RATING, "reason_check": invented}]})
+    assert "(Not in the reviews it was shown: " in recs

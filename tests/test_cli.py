@@ -380,3 +380,99 @@ def test_an_environment_value_that_cannot_be_parsed_is_one_line_not_a_traceback(
     message = " ".join(result.stderr.split())
     assert "REASON4REC_DATA cannot be parsed" in message and "must be JSON" in message
     assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- real-world data files (issue 17)
+
+def _write_gz(path: Path, lines: list[str], keep: float = 1.0) -> Path:
+    """Gzip ``lines``; ``keep`` < 1 cuts the file short like an interrupted download."""
+    import gzip
+
+    data = gzip.compress("".join(line + "\n" for line in lines).encode())
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _mcauley_2018(n: int, *, text: bool = True, summary: str | None = "Five Stars", user: str | None = None) -> str:
+    row = {"overall": 1.0 + n % 5, "verified": True, "reviewTime": "09 1, 2016", "reviewerID": user or f"A{n % 7}X",
+           "asin": f"B000{n // 7:04d}", "reviewerName": "Shelly F", "unixReviewTime": 1472688000 + n}
+    if text:
+        row["reviewText"] = f"Ch&acirc;teau scent number {n},<br />lasts &quot;all day&quot;"
+    if summary is not None:
+        row["summary"] = summary
+    return json.dumps(row)
+
+
+def test_a_mcauley_2018_file_loads_from_the_command_line_reporting_reviews_without_text(tmp_path: Path):
+    lines = [_mcauley_2018(n) for n in range(30)]
+    lines += [_mcauley_2018(30, text=False), _mcauley_2018(31, text=False, summary=None)]  # summary/image-only
+    reviews = _write_gz(tmp_path / "All_Beauty_5.json.gz", lines)
+    meta = _write_gz(tmp_path / "meta_All_Beauty.json.gz", [
+        '{"category": [], "description": [], "title": "Sol &amp; Luna <span class=\\"a\\">Wash</span>", '
+        '"also_buy": [], "brand": "Sol", "main_cat": "All Beauty", "asin": "B0000000"}',
+        '{"category": [], "description": [], "also_buy": [], "main_cat": "All Beauty", "asin": "B0000001"}',
+    ])
+    result = run_cli("data", "stats", "--reviews", str(reviews), "--meta", str(meta), "--split", "random")
+    assert result.returncode == 0, result.stderr
+    assert "Dataset: All Beauty" in result.stdout  # guessed from the 2018 file name
+    assert "32 / 7 / 5" in result.stdout and "1 (others are named by id)" in result.stdout
+    assert "warning: 2 reviews had no text (1 used their summary)" in " ".join(result.stderr.split())
+    named = run_cli("data", "stats", "--reviews", str(reviews), "--category", "Luxury Beauty", "--split", "random",
+                    env={"REASON4REC_DATA__CATEGORY": "Beauty"})
+    assert named.returncode == 0 and "Dataset: Luxury Beauty" in named.stdout  # the flag wins
+
+
+def test_repeated_pairs_are_refused_naming_the_flag_and_kept_with_it_or_the_config(tmp_path: Path):
+    reviews = _write_gz(tmp_path / "Musical_Instruments_5.json.gz",
+                        [_mcauley_2018(n) for n in range(20)] + [_mcauley_2018(3)])
+    refused = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random")
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "duplicate (user, item) review(s), first at lines 4 and 21" in message
+    assert "--on-duplicate keep-latest" in message and "data.on_duplicate" in message
+    assert "Traceback" not in refused.stderr
+    kept = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random", "--on-duplicate", "keep-latest")
+    assert kept.returncode == 0, kept.stderr
+    assert "duplicates dropped" in kept.stdout and "20 / 7 / 3" in kept.stdout
+    config_file = tmp_path / "c.toml"
+    config_file.write_text('[data]\non_duplicate = "keep-latest"\n')
+    from_config = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random", "--config", str(config_file))
+    assert from_config.returncode == 0 and "duplicates dropped" in from_config.stdout
+    overruled = run_cli("data", "stats", "--reviews", str(reviews), "--config", str(config_file), "--on-duplicate",
+                        "error")
+    assert overruled.returncode == 2 and "--on-duplicate keep-latest" in " ".join(overruled.stderr.split())
+    bad = run_cli("config", "show", env={"REASON4REC_DATA__ON_DUPLICATE": "keep-first"})
+    assert bad.returncode == 2 and "data.on_duplicate" in bad.stderr
+    assert run_cli("data", "stats", "--on-duplicate", "keep-first").returncode == 2  # usage error
+
+
+def test_a_truncated_gzip_is_refused_saying_so_unless_allowed(tmp_path: Path):
+    reviews = _write_gz(tmp_path / "reviews_Musical_Instruments_5.json.gz",
+                        [_mcauley_2018(n, user=f"U{n}") for n in range(300)], keep=0.5)
+    refused = run_cli("data", "stats", "--reviews", str(reviews))
+    message = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "the gzip file is truncated" in message and "--allow-truncated" in message
+    complete = int(re.search(r"(\d+) complete line\(s\) were read before the cut", message)[1])
+    allowed = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random", "--allow-truncated")
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"truncated gzip; kept the {complete} complete line(s)" in " ".join(allowed.stderr.split())
+    assert f"{complete} / {complete} /" in allowed.stdout and "Dataset: Musical Instruments" in allowed.stdout
+    config_file = tmp_path / "c.toml"
+    config_file.write_text("[data]\nallow_truncated = true\n")
+    from_config = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random", "--config", str(config_file))
+    assert from_config.returncode == 0, from_config.stderr
+
+
+def test_train_refuses_bad_review_files_before_loading_a_model(tmp_path: Path):
+    reviews = _write_gz(tmp_path / "All_Beauty_5.json.gz", [_mcauley_2018(n) for n in range(20)], keep=0.5)
+    result = run_cli("train", "summarizer", "--reviews", str(reviews), "--model", str(tmp_path / "no-model"),
+                     home=tmp_path)
+    assert result.returncode == 2 and "the gzip file is truncated" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("command", [("data", "stats"), ("eval",), ("train",), ("memory", "build")])
+def test_every_command_that_reads_reviews_takes_the_data_loading_flags(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0
+    for flag in ("--reviews", "--category", "--on-duplicate", "--allow-truncated"):
+        assert flag in result.stdout

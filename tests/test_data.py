@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import json
+import re
 from pathlib import Path
 
 import pytest
 
 from reason4rec.training.data import (
     DataError,
+    clean_text,
+    load_configured,
     load_item_titles,
     load_reviews,
     review_id,
@@ -183,3 +187,194 @@ def test_metadata_is_never_evaluated(write_lines, tmp_path: Path):
 def test_metadata_without_asin_is_rejected(write_lines):
     with pytest.raises(DataError, match=r":1: missing field 'asin'"):
         load_item_titles(write_lines(["{'title': 'orphan'}"], "meta.json"))
+
+
+# --------------------------------------------------------------------------- real-world files (issue 17)
+
+# Lines shaped like McAuley's 2018 5-core dump (``<Category>_5.json.gz``): ``vote`` is a string,
+# ``style``/``image`` appear on some lines, and image- or summary-only reviews have no ``reviewText``.
+REVIEWS_2018 = [
+    '{"overall": 5.0, "verified": true, "reviewTime": "09 1, 2016", "reviewerID": "A3CIUOJXQ5VDQ2", '
+    '"asin": "B0000530HU", "style": {"Size:": " 7.0 oz", "Flavor:": " Classic Ice Blue"}, '
+    '"reviewerName": "Shelly F", "reviewText": "Ch&acirc;teau scent,<br />lasts &quot;all day&quot;", '
+    '"summary": "Stone &amp; Light", "unixReviewTime": 1472688000}',
+    '{"overall": 4.0, "vote": "2", "verified": true, "reviewTime": "11 14, 2013", '
+    '"reviewerID": "A1AHW6I678O6F2", "asin": "B0000530HU", "reviewerName": "Kenny", '
+    '"summary": "Four Stars", "unixReviewTime": 1384387200}',
+    '{"overall": 1.0, "verified": false, "reviewTime": "08 18, 2015", "reviewerID": "A8R48NKTGCJDQ", '
+    '"asin": "B00006L9LC", "reviewerName": "Peter", "image": ["https://images-na.ssl-images-amazon.com/'
+    'images/I/71ZQjIM7kQL._SY88.jpg"], "unixReviewTime": 1439856000}',
+    '{"overall": 3.0, "verified": true, "reviewTime": "03 2, 2017", "reviewerID": "A1DJ8ZSGVK2XAA", '
+    '"asin": "B00006L9LC", "reviewerName": "Jo", "reviewText": "It is fine for <$20.", '
+    '"summary": "Three Stars", "unixReviewTime": 1488412800}',
+]
+# 2018 metadata is JSON; the title may be missing or carry HTML.
+META_2018 = [
+    '{"category": [], "tech1": "", "description": ["Loud &amp; clear."], "fit": "", '
+    '"title": "Sol &amp; Luna <span class=\\"a-size-large\\">Body Wash</span>", "also_buy": [], '
+    '"tech2": "", "brand": "Sol", "feature": [], "rank": "2,938,573 in Beauty & Personal Care (", '
+    '"also_view": [], "main_cat": "All Beauty", "similar_item": "", "date": "", "price": "", '
+    '"asin": "B0000530HU", "imageURL": [], "imageURLHighRes": []}',
+    '{"category": [], "tech1": "", "description": [], "fit": "", "also_buy": ["B0000530HU"], '
+    '"brand": "", "feature": [], "rank": [], "also_view": [], "main_cat": "All Beauty", '
+    '"asin": "B00006L9LC", "imageURL": [], "imageURLHighRes": []}',
+]
+# 2014 metadata lines are Python literals (single quotes), titles with entities.
+META_2014 = [
+    "{'asin': '0006428320', 'title': 'Six Sonatas For Two Flutes Or Violins, Volume 2 (#4-6)', "
+    "'price': 17.95, 'imUrl': 'http://ecx.images-amazon.com/images/I/41EpRmh8MEL._SY300_.jpg', "
+    "'salesRank': {'Musical Instruments': 292}, 'categories': [['Musical Instruments']]}",
+    "{'asin': '0014072149', 'title': 'Double Concerto &quot;In D Minor&quot;<br />By Bach', "
+    "'related': {'also_viewed': ['B0058DK7RA']}, 'price': 18.77, 'categories': [['Musical Instruments']]}",
+    "{'asin': '0041291905', 'salesRank': {'Musical Instruments': 69858}, "
+    "'categories': [['Musical Instruments']]}",
+]
+
+
+def test_mcauley_2018_reviews_without_text_use_their_summary_and_are_counted(write_lines):
+    dataset = load_reviews(write_lines(REVIEWS_2018, "All_Beauty_5.json.gz", gz=True))
+    assert dataset.category == "All Beauty"
+    texts = [(r.user_id, r.text, r.title) for r in dataset.reviews]
+    assert texts[1] == ("A1AHW6I678O6F2", "Four Stars", "Four Stars")  # summary-only review
+    assert texts[2] == ("A8R48NKTGCJDQ", "", "")  # image-only review: empty, never fatal
+    assert (dataset.report.missing_text, dataset.report.from_summary) == (2, 1)
+    assert dataset.report.notes() == ["2 reviews had no text (1 used their summary)"]
+    assert dataset.stats().empty_texts == 1
+
+
+def test_a_complete_file_has_nothing_to_report(write_lines):
+    dataset = load_reviews(write_lines([MCAULEY_REVIEW], "reviews_Digital_Music_5.json"))
+    assert dataset.report.notes() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Ch&acirc;teau", "Château"),
+        ("Stone &amp; Light", "Stone & Light"),
+        ("a &quot;quote&quot; and &#34;another&#34;", 'a "quote" and "another"'),
+        ("line one<br />line two", "line one line two"),
+        ("line one <br/><br /> line two", "line one line two"),
+        ("<p>Great <b>tone</b>, <a href=\"http://x\">link</a></p>", "Great tone, link"),
+        ("<span class=\"a-size-large\">Body Wash</span>", "Body Wash"),
+        ("it&#8217;s &lt;$20 &amp; worth it", "it\u2019s <$20 & worth it"),
+        ("I <3 it <grin> a < b > c", "I <3 it <grin> a < b > c"),  # prose, not tags
+        ("plain text stays", "plain text stays"),
+    ],
+)
+def test_text_is_cleaned_of_html_once(raw, clean):
+    assert clean_text(raw) == clean
+
+
+def test_review_text_summary_and_titles_are_cleaned_at_the_loader(write_lines):
+    reviews = write_lines(REVIEWS_2018, "All_Beauty_5.json.gz", gz=True)
+    meta = write_lines(META_2018, "meta_All_Beauty.json.gz", gz=True)
+    dataset = load_reviews(reviews, meta)
+    first = dataset.reviews[0]
+    assert first.text == 'Château scent, lasts "all day"'
+    assert first.title == "Stone & Light"
+    assert dataset.reviews[3].text == "It is fine for <$20."
+    assert dataset.title("B0000530HU") == "Sol & Luna Body Wash"
+    assert dataset.title("B00006L9LC") == "B00006L9LC"  # 2018 line without a title: named by id
+
+
+def test_2014_python_literal_metadata_loads_with_clean_titles(write_lines):
+    titles = load_item_titles(write_lines(META_2014, "meta_Musical_Instruments.json.gz", gz=True))
+    assert titles == {
+        "0006428320": "Six Sonatas For Two Flutes Or Violins, Volume 2 (#4-6)",
+        "0014072149": 'Double Concerto "In D Minor" By Bach',
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("reviews_Musical_Instruments_5.json.gz", "Musical Instruments"),  # 2014
+        ("reviews_Digital_Music.json.gz", "Digital Music"),  # 2014, not a 5-core
+        ("All_Beauty_5.json.gz", "All Beauty"),  # 2018
+        ("Musical_Instruments_5.json", "Musical Instruments"),
+        ("Clothing_Shoes_and_Jewelry_5.json.gz", "Clothing Shoes and Jewelry"),
+        ("mine.jsonl", "Products"),  # not a McAuley name: nothing guessed
+        ("musical_instruments_5.jsonl.gz", "Products"),
+    ],
+)
+def test_category_is_guessed_from_2014_and_2018_names(write_lines, name, category):
+    assert load_reviews(write_lines([MCAULEY_REVIEW], name)).category == category
+
+
+def test_an_explicit_category_wins_over_the_file_name(write_lines):
+    path = write_lines(REVIEWS_2018, "All_Beauty_5.json.gz", gz=True)
+    assert load_reviews(path, category="Luxury Beauty").category == "Luxury Beauty"
+    assert load_configured(path, category="Luxury Beauty").category == "Luxury Beauty"
+    assert load_configured(path).category == "All Beauty"
+
+
+def test_duplicate_error_names_the_cli_option_and_the_config_key(write_lines, record):
+    path = write_lines([record("u", "i"), record("u", "i", timestamp=2)])
+    with pytest.raises(DataError) as caught:
+        load_configured(path)
+    assert "--on-duplicate keep-latest" in str(caught.value) and "data.on_duplicate" in str(caught.value)
+    assert load_configured(path, on_duplicate="keep-latest").dropped_duplicates == 1
+
+
+def _truncated_gzip(path: Path, lines: list[str], keep: float = 0.6) -> Path:
+    """A gzip cut short like an interrupted download (no end-of-stream marker, last line torn)."""
+    data = gzip.compress("".join(line + "\n" for line in lines).encode())
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _many_reviews(count: int = 300) -> list[str]:
+    return [
+        json.dumps({"reviewerID": f"A{n % 37}", "asin": f"B{n // 37:08d}", "overall": 1.0 + n % 5,
+                    "unixReviewTime": 1400000000 + n, "reviewText": f"review {n} " + "warm tone " * 12,
+                    "summary": f"s{n}"})
+        for n in range(count)
+    ]
+
+
+def test_a_truncated_gzip_is_refused_saying_so_and_how_many_lines_were_complete(tmp_path: Path):
+    path = _truncated_gzip(tmp_path / "Musical_Instruments_5.json.gz", _many_reviews())
+    with pytest.raises(DataError) as caught:
+        load_reviews(path)
+    message = str(caught.value)
+    complete = int(re.search(r"(\d+) complete line\(s\) were read", message)[1])
+    assert "truncated" in message and "--allow-truncated" in message and "data.allow_truncated" in message
+    assert 0 < complete < 300
+    kept = load_reviews(path, allow_truncated=True)
+    assert len(kept) == complete  # every complete line, and no torn one
+    assert kept.reviews[-1].text.startswith(f"review {complete - 1} ")
+    assert kept.report.truncated == {str(path): complete}
+    assert kept.report.notes() == [
+        f"{path}: truncated gzip; kept the {complete:,} complete line(s) before the cut"
+    ]
+
+
+def test_truncated_metadata_is_refused_or_kept_like_reviews(write_lines, tmp_path: Path):
+    reviews = write_lines([MCAULEY_REVIEW], "reviews_Digital_Music_5.json")
+    meta_lines = [f"{{'asin': 'B{n:05d}', 'title': 'Item {n}', 'price': 9.99}}" for n in range(400)]
+    meta = _truncated_gzip(tmp_path / "meta_Digital_Music.json.gz", meta_lines)
+    with pytest.raises(DataError, match=r"meta_Digital_Music.json.gz: cannot read to the end: .* truncated"):
+        load_reviews(reviews, meta)
+    kept = load_reviews(reviews, meta, allow_truncated=True)
+    assert 0 < len(kept.item_titles) == kept.report.truncated[str(meta)] < 400
+
+
+def test_a_gzip_cut_inside_its_header_reads_zero_lines(tmp_path: Path):
+    path = tmp_path / "reviews_x_5.json.gz"
+    path.write_bytes(gzip.compress(b"{}\n")[:5])
+    with pytest.raises(DataError, match=r"truncated .* 0 complete line\(s\)"):
+        load_reviews(path)
+
+
+def test_bad_metadata_is_reported_before_the_reviews_are_read(write_lines, tmp_path: Path):
+    bad_reviews = write_lines(["{broken"] + REVIEWS_2018, "All_Beauty_5.json")
+    bad_meta = write_lines(["{'asin': 'B01', 'title': 'ok'}", "{'title': 'no asin'}"], "meta_All_Beauty.json")
+    with pytest.raises(DataError) as caught:
+        load_reviews(bad_reviews, bad_meta)
+    message = str(caught.value)
+    assert message.startswith(f"{bad_meta}: invalid metadata") and f"{bad_meta}:2:" in message
+    with pytest.raises(DataError, match="metadata file not found"):
+        load_reviews(bad_reviews, tmp_path / "meta_missing.json.gz")
+    with pytest.raises(DataError, match="review file not found"):  # checked before the metadata is read
+        load_reviews(tmp_path / "nope.json", bad_meta)

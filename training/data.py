@@ -3,13 +3,18 @@
 Two on-disk formats are read:
 
 * the shipped JSON Lines file (``user_id, item_id, rating, timestamp, summary, review_text``), and
-* McAuley's Amazon files: ``reviews_<Category>_5.json(.gz)`` (JSON lines with ``reviewerID, asin,
-  overall, unixReviewTime, reviewText, summary``) and ``meta_<Category>.json.gz`` whose lines are
-  Python literals (parsed with :func:`ast.literal_eval`, never ``eval``).
+* McAuley's Amazon files, 2014 and 2018: ``reviews_<Category>_5.json(.gz)`` or
+  ``<Category>_5.json.gz`` (JSON lines with ``reviewerID, asin, overall, unixReviewTime,
+  reviewText, summary``) and ``meta_<Category>.json.gz``, whose lines are Python literals in 2014
+  (parsed with :func:`ast.literal_eval`, never ``eval``) and JSON in 2018.
 
 Every record is validated; a bad file is rejected with the path and line of each problem. Rows are
 never dropped silently: duplicates of a (user, item) pair are an error unless the caller asks to
-keep the latest, and then the count is reported in :attr:`ReviewDataset.dropped_duplicates`.
+keep the latest, and then the count is reported in :attr:`ReviewDataset.dropped_duplicates`; what
+the loader works around instead of refusing (McAuley reviews without text, a truncated gzip read on
+request) is counted in :attr:`ReviewDataset.report`. Review text, summaries and item titles are
+scraped HTML; they are cleaned once here (tags dropped, entities unescaped) so nothing downstream
+sees ``&quot;`` or ``<br />``.
 
 Example:
     >>> from reason4rec.training.data import load_shipped
@@ -23,9 +28,11 @@ from __future__ import annotations
 import ast
 import gzip
 import hashlib
+import html
 import io
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,6 +84,28 @@ def review_id(user_id: str, item_id: str) -> str:
 
 
 @dataclass(slots=True)
+class LoadReport:
+    """What the loader worked around rather than refuse the file; shown, never silent."""
+
+    missing_text: int = 0
+    """McAuley reviews without ``reviewText`` (image- or summary-only reviews)."""
+    from_summary: int = 0
+    """Of those, how many were read as their summary (the others are empty reviews)."""
+    truncated: dict[str, int] = field(default_factory=dict)
+    """Truncated gzip files read anyway (``allow_truncated``): path -> complete lines kept."""
+
+    def notes(self) -> list[str]:
+        """One line per workaround, for the CLI to print as warnings."""
+        notes = [f"{path}: truncated gzip; kept the {lines:,} complete line(s) before the cut"
+                 for path, lines in self.truncated.items()]
+        if self.missing_text:
+            reviews = "review" if self.missing_text == 1 else "reviews"
+            notes.append(f"{self.missing_text:,} {reviews} had no text "
+                         f"({self.from_summary:,} used their summary)")
+        return notes
+
+
+@dataclass(slots=True)
 class ReviewDataset:
     """Reviews in file order plus the item titles known from metadata."""
 
@@ -85,6 +114,7 @@ class ReviewDataset:
     source: str = ""
     category: str = SHIPPED_CATEGORY
     dropped_duplicates: int = 0
+    report: LoadReport = field(default_factory=LoadReport)
 
     def __len__(self) -> int:
         return len(self.reviews)
@@ -167,31 +197,81 @@ def load_reviews(
     *,
     category: str | None = None,
     on_duplicate: OnDuplicate = "error",
+    allow_truncated: bool = False,
 ) -> ReviewDataset:
     """Load and validate a review file, the shipped format or McAuley's, gzipped or not.
 
     Args:
         path: JSON lines, one review per line.
-        meta_path: Optional McAuley metadata file giving item titles.
-        category: Product category shown in prompts; guessed from a ``reviews_<Cat>_5`` name.
+        meta_path: Optional McAuley metadata file giving item titles; read first, so a bad one is
+            reported before the (slow) review file is.
+        category: Product category shown in prompts; else guessed from a McAuley file name
+            (``reviews_<Cat>_5`` or ``<Cat>_5``).
         on_duplicate: ``"error"`` rejects a second review of the same (user, item);
             ``"keep-latest"`` keeps the later one in time order and counts the dropped ones.
+        allow_truncated: Read the complete lines of a truncated gzip (counted in the report)
+            instead of refusing it.
 
     Raises:
         DataError: naming the file and the line of each problem found.
     """
     path = Path(path)
+    _require_file(path, "review")
+    report = LoadReport()
+    kept_truncated = report if allow_truncated else None
+    titles = _load_titles(Path(meta_path), kept_truncated) if meta_path is not None else {}
+    reviews, duplicates = _read_reviews(path, report, kept_truncated)
+    dropped = 0
+    if duplicates:
+        if on_duplicate == "error":
+            first, second = duplicates[0]
+            raise DataError(
+                f"{path}: {len(duplicates)} duplicate (user, item) review(s), first at lines "
+                f"{first} and {second}; pass --on-duplicate keep-latest (config: "
+                'data.on_duplicate = "keep-latest") to keep the later one'
+            )
+        reviews, dropped = _keep_latest(reviews)
+    return ReviewDataset(
+        reviews=reviews,
+        item_titles=titles,
+        source=str(path),
+        category=category or _category_from_name(path) or "Products",
+        dropped_duplicates=dropped,
+        report=report,
+    )
+
+
+def load_item_titles(path: str | Path, *, allow_truncated: bool = False) -> dict[str, str]:
+    """Item titles from a McAuley ``meta_*.json(.gz)`` file (Python-literal or JSON lines).
+
+    Lines without a title are skipped on purpose (most metadata lines lack one); a line that is not
+    a literal dict with an ``asin`` is an error naming the line.
+    """
+    return _load_titles(Path(path), LoadReport() if allow_truncated else None)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _RecordError(ValueError):
+    pass
+
+
+def _read_reviews(
+    path: Path, report: LoadReport, kept_truncated: LoadReport | None
+) -> tuple[list[Review], list[tuple[int, int]]]:
+    """The file's reviews and the line pairs of repeated (user, item)s; all bad lines at once."""
     reviews: list[Review] = []
     problems: list[str] = []
     problem_count = 0
     seen: dict[tuple[str, str], int] = {}
     duplicates: list[tuple[int, int]] = []
-    for line_no, line in _numbered_lines(path):
+    for line_no, line in _numbered_lines(path, "review", kept_truncated):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            review = _review_from_record(record, position=len(reviews))
+            review = _review_from_record(record, position=len(reviews), report=report)
         except (json.JSONDecodeError, _RecordError) as err:
             problem_count += 1
             if len(problems) < MAX_REPORTED_PROBLEMS:
@@ -212,35 +292,14 @@ def load_reviews(
         )
     if not reviews:
         raise DataError(f"{path}: no reviews found (empty file)")
-    dropped = 0
-    if duplicates:
-        if on_duplicate == "error":
-            first, second = duplicates[0]
-            raise DataError(
-                f"{path}: {len(duplicates)} duplicate (user, item) review(s), first at lines "
-                f"{first} and {second}; pass on_duplicate='keep-latest' to keep the later one"
-            )
-        reviews, dropped = _keep_latest(reviews)
-    titles = load_item_titles(meta_path) if meta_path is not None else {}
-    return ReviewDataset(
-        reviews=reviews,
-        item_titles=titles,
-        source=str(path),
-        category=category or _category_from_name(path) or "Products",
-        dropped_duplicates=dropped,
-    )
+    return reviews, duplicates
 
 
-def load_item_titles(path: str | Path) -> dict[str, str]:
-    """Item titles from a McAuley ``meta_*.json(.gz)`` file (Python-literal or JSON lines).
-
-    Lines without a title are skipped on purpose (most metadata lines lack one); a line that is not
-    a literal dict with an ``asin`` is an error naming the line.
-    """
-    path = Path(path)
+def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str]:
+    """Titles by asin; every bad line is reported at once, the file is never half-used."""
     titles: dict[str, str] = {}
     problems: list[str] = []
-    for line_no, line in _numbered_lines(path):
+    for line_no, line in _numbered_lines(path, "metadata", kept_truncated):
         if not line.strip():
             continue
         try:
@@ -252,17 +311,10 @@ def load_item_titles(path: str | Path) -> dict[str, str]:
             continue
         title = record.get("title")
         if isinstance(title, str) and title.strip():
-            titles[asin] = " ".join(title.split())
+            titles[asin] = " ".join(clean_text(title).split())
     if problems:
         raise DataError(f"{path}: invalid metadata line(s):\n  " + "\n  ".join(problems))
     return titles
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class _RecordError(ValueError):
-    pass
 
 
 _FIELDS = {
@@ -275,18 +327,26 @@ _FIELDS = {
 }
 
 
-def _review_from_record(record: Any, position: int) -> Review:
+def _review_from_record(record: Any, position: int, report: LoadReport) -> Review:
     if not isinstance(record, dict):
         raise _RecordError(f"expected a JSON object, got {type(record).__name__}")
-    return Review(
-        user_id=_required_id(record, _FIELDS["user"]),
-        item_id=_required_id(record, _FIELDS["item"]),
-        rating=_rating(record),
-        timestamp=_timestamp(record),
-        text=_text(record, _FIELDS["text"], required=True),
-        title=_text(record, _FIELDS["title"], required=False),
-        position=position,
-    )
+    user_id, item_id = _required_id(record, _FIELDS["user"]), _required_id(record, _FIELDS["item"])
+    rating, timestamp = _rating(record), _timestamp(record)
+    title = _text(record, _FIELDS["title"], required=False)
+    text = _review_text(record, title, report)
+    return Review(user_id, item_id, rating, timestamp, text, title, position)
+
+
+def _review_text(record: dict[str, Any], summary: str, report: LoadReport) -> str:
+    """McAuley's image- and summary-only reviews have no ``reviewText``: read them as their summary
+    (else empty) and count them. Our own format must say ``""`` explicitly."""
+    mcauley = "reviewerID" in record
+    if not mcauley or record.get("reviewText") is not None:
+        return _text(record, _FIELDS["text"], required=True)
+    report.missing_text += 1
+    if summary:
+        report.from_summary += 1
+    return summary
 
 
 def _first_present(record: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
@@ -340,7 +400,29 @@ def _text(record: dict[str, Any], names: tuple[str, ...], *, required: bool) -> 
         return ""
     if not isinstance(value, str):
         raise _RecordError(f"{name!r} must be a string, got {type(value).__name__}")
-    return value.replace("\x00", "")
+    return clean_text(value)
+
+
+_BREAKS = re.compile(
+    r"(?:[ \t]*</?(?:br|p|div|li|ul|ol|hr|h[1-6]|img|table|tbody|tr|td|th|blockquote|pre)\b"
+    r"[^<>]*>[ \t]*)+",
+    re.IGNORECASE,
+)
+"""Block tags, which separate words: each run becomes one space."""
+_INLINE = re.compile(
+    r"</?(?:a|b|i|u|em|strong|span|font|sup|sub|small|big|code)\b[^<>]*>", re.IGNORECASE
+)
+"""Inline tags, which sit inside words and sentences: dropped. Known tags only, in both, so prose
+such as ``<$20``, ``< b >`` or ``<grin>`` is left alone."""
+
+
+def clean_text(value: str) -> str:
+    """Scraped review text and titles carry HTML: drop the tags (a space for a line break) and
+    unescape the entities (``&amp;`` -> ``&``), once, so prompts and tables never show them."""
+    text, breaks = _BREAKS.subn(" ", value.replace("\x00", ""))
+    text, inline = _INLINE.subn("", text)
+    text = html.unescape(text).replace("\xa0", " ")
+    return text.strip() if breaks or inline else text
 
 
 def _parse_literal_line(line: str) -> dict[str, Any]:
@@ -354,20 +436,37 @@ def _parse_literal_line(line: str) -> dict[str, Any]:
     return record
 
 
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _require_file(path: Path, kind: str) -> None:
     if not path.is_file():
-        raise DataError(f"review file not found: {path}")
+        raise DataError(f"{kind} file not found: {path}")
+
+
+def _numbered_lines(
+    path: Path, kind: str, kept_truncated: LoadReport | None = None
+) -> Iterator[tuple[int, str]]:
+    """The file's lines, gunzipped when needed. A truncated gzip (an interrupted download) is
+    refused unless ``kept_truncated`` is given: then its complete lines are read and counted."""
+    _require_file(path, kind)
     with path.open("rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
+    complete = 0
     try:
         with opener(path, "rb") as handle:
             text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
-            for line_no, line in enumerate(text, start=1):
-                yield line_no, line
+            for complete, line in enumerate(text, start=1):
+                yield complete, line
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except (OSError, EOFError) as err:
+    except EOFError as err:
+        if kept_truncated is None:
+            raise DataError(
+                f"{path}: cannot read to the end: the gzip file is truncated (an interrupted "
+                f"download?); {complete:,} complete line(s) were read before the cut. Download it "
+                "again, or pass --allow-truncated (config: data.allow_truncated = true) to use them"
+            ) from err
+        kept_truncated.truncated[str(path)] = complete
+    except OSError as err:
         raise DataError(f"{path}: cannot read ({err})") from err
 
 
@@ -381,11 +480,18 @@ def _keep_latest(reviews: list[Review]) -> tuple[list[Review], int]:
     return kept, len(reviews) - len(kept)
 
 
+_CATEGORY_NAMES = (
+    re.compile(r"reviews_(?P<category>.+?)(?:_5)?"),  # 2014: reviews_Musical_Instruments_5.json.gz
+    re.compile(r"(?P<category>[A-Z][A-Za-z]*(?:_[A-Za-z]+)*)_5"),  # 2018: Musical_Instruments_5
+)
+
+
 def _category_from_name(path: Path) -> str | None:
+    """McAuley's file names carry the category; any other name guesses nothing."""
     stem = path.name.split(".")[0]
-    if stem.startswith("reviews_"):
-        name = stem.removeprefix("reviews_").removesuffix("_5")
-        return name.replace("_", " ") or None
+    for pattern in _CATEGORY_NAMES:
+        if match := pattern.fullmatch(stem):
+            return match["category"].replace("_", " ")
     return None
 
 
@@ -398,11 +504,14 @@ def _describe(err: Exception) -> str:
 
 
 def load_configured(reviews_path: Path | None = None, meta_path: Path | None = None,
-                    category: str | None = None) -> ReviewDataset:
+                    category: str | None = None, *, on_duplicate: OnDuplicate = "error",
+                    allow_truncated: bool = False) -> ReviewDataset:
     """What ``config.data`` names: a user's review file, or the shipped data (one loader path)."""
     shipped = reviews_path is None
     return load_reviews(
         shipped_path() if shipped else reviews_path,
         meta_path,
         category=category or (SHIPPED_CATEGORY if shipped else None),
+        on_duplicate=on_duplicate,
+        allow_truncated=allow_truncated,
     )

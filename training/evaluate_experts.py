@@ -180,7 +180,8 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "history_k": settings.history_k, "max_review_chars": settings.max_review_chars,
         "one_step": settings.one_step, "targets": len(targets),
         "target_ids": digest([t.review.review_id for t in targets]),
-        "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}" for r in dataset.reviews]),
+        "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}:{hashlib.sha256(r.text.encode()).hexdigest()[:8]}"
+                        for r in dataset.reviews]),  # the text too: it reaches every prompt
         "adapters": {name: backend.version(name) for name in experts},
         "backend": getattr(backend, "kind", type(backend).__name__),
         "history_format": HISTORY_FORMAT,

@@ -64,7 +64,9 @@ class PipelineError(Reason4RecError, RuntimeError):
 
 def load_dataset(config: Config) -> ReviewDataset:
     """The configured review file, or the shipped data."""
-    return load_configured(config.data.reviews_path, config.data.meta_path, config.data.category)
+    data = config.data
+    return load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
+                           allow_truncated=data.allow_truncated)
 
 
 class TrainingPipeline:
@@ -278,8 +280,9 @@ class TrainingPipeline:
         folder.mkdir(parents=True, exist_ok=True)
         _write_jsonl(folder / "data.jsonl", [json.loads(e.to_json()) for e in examples])
         settings = self.recipe.expert(stage)
-        self.say(f"[{stage}] training on {len(examples)} examples "
-                 f"({'QLoRA NF4' if settings.train.qlora else 'LoRA'}, r={settings.lora.r})")
+        layers = f"top {settings.lora.layers} layers" if settings.lora.layers else "all layers"
+        self.say(f"[{stage}] training on {len(examples)} examples ({'QLoRA NF4' if settings.train.qlora else 'LoRA'}, "
+                 f"r={settings.lora.r}, {layers}, {settings.train.engine} engine, loss {settings.train.loss})")
         fingerprint: dict[str, str] = {}
 
         def load(qlora: bool):

@@ -2,11 +2,12 @@
 
 Summarises N reviews from the test split (never trained on) with the given adapters on the
 configured engine and reports the well-formed rate by the evaluation's measure
-(``experts.prompts.summary_problems``) of what the model wrote, and of what is stored (parsed and
-rendered), with the commonest problems and a few examples.
+(``experts.prompts.summary_problems``) of what the model wrote, of what is stored (parsed and
+rendered) and of what a prompt shows (after ``tidy_summary``), with the commonest problems of
+what was written and a few examples.
 
     python bench/summary_format.py --n 200 --out bench/results/summary-format-shipped.json
-    python bench/summary_format.py --adapters ~/.cache/reason4rec/runs/cpu-full --out ...
+    python bench/summary_format.py --summarizer runs/cpu-full/summarizer/adapter --out ...
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--adapters", type=Path, default=None, help="run or adapters folder (default: shipped)")
+    parser.add_argument("--summarizer", type=Path, default=None, help="adapter folder (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/summary-format.json"))
     args = parser.parse_args()
 
     from reason4rec.config import load_config
     from reason4rec.experts.loading import local_backend
-    from reason4rec.experts.prompts import parse_summary, summarizer_messages, summary_problems
-    from reason4rec.experts.shipping import adapter_dirs
+    from reason4rec.experts.prompts import parse_summary, summarizer_messages, summary_problems, tidy_summary
+    from reason4rec.experts.adapters import shipped_adapter_dirs
     from reason4rec.training.data import load_shipped
     from reason4rec.training.splits import make_split
 
@@ -40,8 +41,8 @@ def main() -> None:
     dataset = load_shipped()
     reviews = [r for r in make_split(dataset, "leave-last-out", config.data.seed).test if r.text.strip()]
     reviews = random.Random(2020).sample(reviews, min(args.n, len(reviews)))
-    dirs = adapter_dirs(args.adapters, with_one_step=False)
-    backend = local_backend(config, {"summarizer": dirs["summarizer"]}, batch_size=16)
+    adapter = args.summarizer or shipped_adapter_dirs(names=("summarizer",))["summarizer"]
+    backend = local_backend(config, {"summarizer": adapter}, batch_size=16)
     started = time.perf_counter()
     written = backend.generate("summarizer", [
         summarizer_messages(dataset.category, dataset.title(r.item_id), r.rating, r.text, 400) for r in reviews])
@@ -54,6 +55,7 @@ def main() -> None:
         "adapter": backend.version("summarizer"), "engine": getattr(backend, "kind", "?"), "reviews": len(reviews),
         "well_formed_written": round(sum(not p for p in raw) / len(raw), 4),
         "well_formed_stored": round(sum(not p for p in stored) / len(stored), 4),
+        "well_formed_after_guard": round(sum(not summary_problems(tidy_summary(t)) for t in written) / len(written), 4),
         "problems": dict(problems.most_common()),
         "seconds_per_review": round(seconds / len(reviews), 3),
         "examples": [{"review": r.text[:160], "summary": text} for r, text in list(zip(reviews, written))[:8]],

@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
@@ -31,6 +31,25 @@ DEFAULT_MAX_NEW_TOKENS = {"summarizer": 48, "reasoner": 96, "one_step": 120}
 ANSWER_LINES = {"summarizer": len(SUMMARY_FIELDS)}
 """Experts whose answer is a fixed number of lines: decoding ends at the newline closing the last
 one, so a model that rambles on after its three fields costs no tokens (and adds no junk)."""
+
+
+EXPERT_DECODING: dict[str, dict[str, Any]] = {
+    "summarizer": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated"}}
+"""Per-expert changes to the backend's decoding. Both loop guards count the PROMPT's tokens too
+(Hugging Face's rules, which llama.cpp decoding mirrors), and the Summarizer must write exactly
+the field names and newlines its prompt shows: the n-gram ban forbade ``Positive Aspects:`` after
+the template's ``\nPositive Aspects`` (it wrote ``Positive Aspects :``, ``User Preferences
+Elements``) and the penalty on the newline made it list on. Its own loops ("stand, stand, stand,
+...") are stopped by an n-gram ban over its answer alone, the line limit, the token limit and
+:func:`~reason4rec.experts.prompts.tidy_summary`."""
+
+
+def decoding_for(expert: str | None, decoding: DecodingSettings) -> DecodingSettings:
+    """``decoding`` with ``expert``'s changes (:data:`EXPERT_DECODING`) applied."""
+    from dataclasses import replace
+
+    changes = EXPERT_DECODING.get(expert or "")
+    return replace(decoding, **changes) if changes else decoding
 
 
 class LineLimit:
@@ -69,7 +88,7 @@ def generate_by_complete(backend: Any, expert: str, prompts: Sequence[str], limi
     """``generate`` on top of ``complete`` for both local backends (line limits applied)."""
     lines = ANSWER_LINES.get(expert)
     limiter = LineLimit(lines, on_text) if lines else None
-    completions = backend.complete(expert, prompts, max_new_tokens=limit,
+    completions = backend.complete(expert, prompts, max_new_tokens=limit, decoding=decoding_for(expert, backend.decoding),
                                    on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
     texts = [completion.text for completion in completions]
     return [(limiter.cut(text) if limiter else text).strip() for text in texts]
@@ -83,6 +102,9 @@ class DecodingSettings:
     temperature: float = 1.0
     repetition_penalty: float = 1.15
     no_repeat_ngram_size: int = 4
+    ngram_scope: Literal["all", "generated"] = "all"
+    """``all``: no n-gram of the prompt or the answer repeats (Hugging Face's rule); ``generated``:
+    only the answer's own n-grams are banned, so an answer may copy its prompt's template."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +233,9 @@ class LocalBackend:
         }
         if settings.do_sample:
             kwargs["temperature"] = settings.temperature
+        if settings.ngram_scope == "generated" and settings.no_repeat_ngram_size > 0:
+            kwargs["no_repeat_ngram_size"] = 0
+            kwargs["logits_processor"] = _answer_ngram_ban(settings.no_repeat_ngram_size, width)
         if len(set(limits)) > 1 or stop is not None:
             kwargs["stopping_criteria"] = _row_stopper(width, limits, stop)
         if top_logprobs is not None:
@@ -340,6 +365,25 @@ def _row_stopper(prompt_width: int, limits: list[int], stop: Callable[[int], boo
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([RowStop()])
+
+
+def _answer_ngram_ban(size: int, prompt_width: int) -> Any:
+    """A logits processor banning any ``size``-gram that repeats within the answer (not the prompt)."""
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class AnswerNGramBan(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for row, ids in enumerate(input_ids[:, prompt_width:].tolist()):
+                if len(ids) < size - 1:
+                    continue
+                key = tuple(ids[len(ids) - size + 1:])
+                banned = {ids[i + size - 1] for i in range(len(ids) - size + 1) if tuple(ids[i:i + size - 1]) == key}
+                if banned:
+                    scores[row, list(banned)] = -torch.inf
+            return scores
+
+    return LogitsProcessorList([AnswerNGramBan()])
 
 
 def _token_logprobs(logits: Sequence[Any], row: int, tokens: list[int], top: int) -> tuple[TokenLogprob, ...]:

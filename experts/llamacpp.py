@@ -218,6 +218,8 @@ class _Row:
     prompt: list[int]
     limit: int
     ngram: int
+    prompt_grams: bool = True
+    """Ban the prompt's n-grams too (``ngram_scope = "all"``), or only the answer's own."""
     generated: list[int] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
     banned: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
@@ -226,7 +228,7 @@ class _Row:
 
     def __post_init__(self) -> None:
         self.seen = set(self.prompt)
-        n = self.ngram
+        n = self.ngram if self.prompt_grams else 0
         for start in range(max(0, len(self.prompt) - n + 1) if n > 0 else 0):
             gram = tuple(self.prompt[start:start + n])
             self.banned.setdefault(gram[:-1], set()).add(gram[-1])
@@ -240,7 +242,7 @@ class _Row:
         self.seen.add(token)
         n = self.ngram
         ids = self.ids
-        if n > 0 and len(ids) >= n:
+        if n > 0 and len(ids) >= n and (self.prompt_grams or len(self.generated) >= n):
             gram = tuple(ids[-n:])
             self.banned.setdefault(gram[:-1], set()).add(gram[-1])
 
@@ -354,7 +356,7 @@ class LlamaCppBackend:
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         tokenizer = self.experts.tokenizer
         ids = tokenizer(render_chat(tokenizer, conversation), add_special_tokens=False)["input_ids"]
-        row = _Row(0, ids, limit, self.decoding.no_repeat_ngram_size)
+        row = _Row(0, ids, limit, self.decoding.no_repeat_ngram_size, self.decoding.ngram_scope == "all")
         pieces: list[str] = []
         text = RowTextStream(tokenizer, 1, lambda _row, piece: pieces.append(piece))
         engine = self._engine(expert)
@@ -385,7 +387,7 @@ class LlamaCppBackend:
         stream = RowTextStream(tokenizer, len(prompts), on_text) if on_text is not None else None
         engine = self._engine(expert)
         outputs: list[Completion | None] = [None] * len(prompts)
-        rows = [_Row(i, ids, limit, settings.no_repeat_ngram_size) for i, (ids, limit)
+        rows = [_Row(i, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all") for i, (ids, limit)
                 in enumerate(zip(encoded, limits))]
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..experts.aspects import content_words, merge_summaries
-from ..experts.prompts import parse_summary
+from ..experts.prompts import parse_summary, tidy_summary
 
 ProfileKind = Literal["user", "item"]
 
@@ -65,7 +65,7 @@ def build_profile(kind: ProfileKind, entity_id: str, reviews: Sequence[tuple[flo
     Aspects come from the ``recent`` latest summaries (tastes drift); keywords and the mean rating
     from all of them.
     """
-    summaries = [parse_summary(text) for _, text in reviews]
+    summaries = [parse_summary(tidy_summary(text)) for _, text in reviews]  # no "none none ..." aspects
     merged = merge_summaries(summaries[-recent:])
     positive, negative, likes = (tuple(merged[key]) for key in ("positive", "negative", "likes"))
     keywords: tuple[str, ...] = ()

@@ -27,3 +27,12 @@ def test_profile_round_trips_through_chroma_metadata():
 def test_a_profile_without_aspects_says_so():
     empty = "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none"
     assert build_profile("user", "A1", [(3.0, empty)], recent=3).text == "No aspects known yet."
+
+
+def test_a_garbled_summary_gives_clean_aspects():
+    """What the shipped Summarizer wrote for "bright tone but the clip broke" (issue 15)."""
+    garbled = ("Positive Aspects: bright note none none none none no one none none,,,,\n"
+               "Negative Aspects: none none none neither none\nUser Preference Elements: none")
+    profile = build_profile("user", "A1", [(4.0, garbled)], recent=3)
+    assert "none none" not in profile.text and ",," not in profile.text
+    assert profile.positive == ("bright note no one",) and profile.negative == ("neither",)

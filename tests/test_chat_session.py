@@ -120,6 +120,7 @@ def test_unknown_and_missing_users_are_asked_for(open_chat, regular):
 def test_ctrl_c_cancels_the_deliberation_and_the_chat_goes_on(open_chat, regular, monkeypatch):
     user, (first, *_) = regular
     chat, console = open_chat(user=user)
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup
     original = TurnView.__call__
     sent = []
 
@@ -136,7 +137,7 @@ def test_ctrl_c_cancels_the_deliberation_and_the_chat_goes_on(open_chat, regular
     out = console.export_text(clear=False)
     assert "cancelling" in out and "cancelled" in out and "Traceback" not in out
     monkeypatch.setattr(TurnView, "__call__", original)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) == before  # handler restored
     after = chat.turn("explain", {"item_id": first})
     assert after["error"] is None and after["rating"]["expected"] >= 1
 

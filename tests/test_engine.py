@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reason4rec.experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+from reason4rec.experts.prompts import (
+    HistoryEntry,
+    TargetContext,
+    predictor_messages,
+    reasoner_messages,
+    summarizer_messages,
+)
 
 SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tube amps"
 
@@ -80,6 +86,10 @@ def test_engine_answers_equal_transformers_answers(tiny_backend, tiny_engine_bac
     prompts = [reasoner_messages(_ctx(title)) for title in ("Pedal", "Strings", "A tuner with a clip")]
     assert tiny_engine_backend.generate("reasoner", prompts, max_new_tokens=16) == \
         tiny_backend.generate("reasoner", prompts, max_new_tokens=16)
+    # the Summarizer's loop guards count its own answer only, by each engine's own code
+    reviews = [summarizer_messages("Music", title, 4, "Warm tone, the clip broke.") for title in ("Pedal", "Capo")]
+    assert tiny_engine_backend.generate("summarizer", reviews, max_new_tokens=24) == \
+        tiny_backend.generate("summarizer", reviews, max_new_tokens=24)
     rated = [predictor_messages(_ctx("Pedal"), "fits their tone"), predictor_messages(_ctx("Strings"), None)]
     for ours, theirs in zip(tiny_engine_backend.rate("predictor", rated), tiny_backend.rate("predictor", rated)):
         assert ours.expected == pytest.approx(theirs.expected, abs=1e-3)

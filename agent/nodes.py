@@ -157,14 +157,15 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     """The Reasoner's why, streamed token by token."""
     context = runtime.context
     pieces: list[str] = []
-    stream = context.backend.stream("reasoner", reasoner_messages(_target(state, context.category)))
+    target = _target(state, context.category)
+    stream = context.backend.stream("reasoner", reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:
             context.check_cancelled()
             pieces.append(piece)
             _emit(events.token("reason", piece))
     text = "".join(pieces).strip()
-    return {"reason": text, "reason_check": check_reason(text, _target(state, context.category))}
+    return {"reason": text, "reason_check": check_reason(text, target)}
 
 
 def check_reason(reason: str, target: TargetContext) -> dict[str, Any]:
@@ -212,11 +213,11 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     reasons = context.backend.generate("reasoner", [reasoner_messages(t) for t in targets], on_text=on_text)
     reasons = [r.strip() for r in reasons]
     distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
-    ranked = sorted(zip(views, reasons, distributions), key=lambda row: -row[2].expected)[:k]
+    ranked = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict(),
-                                 "reason_check": check_reason(text, _target(view, context.category))}
-                                for view, text, dist in ranked]}
+                                 "reason_check": check_reason(text, target)}
+                                for view, target, text, dist in ranked]}
 
 
 # --------------------------------------------------------------------------- update, profile

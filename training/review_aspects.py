@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..experts.prompts import Summary, clean_text
-from .reason_quality import aspect_phrases, sentiment_analyzer, stop_words
+from .reason_quality import aspect_phrases, sentiment_analyzer, stop_words, verdict
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'+\-]*")
@@ -44,9 +44,8 @@ class Opinion:
 
 
 def sentence_polarity(sentence: str) -> int:
-    """+1, -1 or 0 by VADER's compound score (0.05 either side)."""
-    compound = sentiment_analyzer().polarity_scores(sentence)["compound"]
-    return 1 if compound >= 0.05 else -1 if compound <= -0.05 else 0
+    """+1, -1 or 0 by VADER's compound score: the evaluation's verdict, applied to one sentence."""
+    return verdict(sentence)
 
 
 def opinions(sentence: str) -> list[Opinion]:

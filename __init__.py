@@ -7,3 +7,19 @@ LangGraph deliberation graph. Heavy libraries are imported where used, so this i
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Agent", "load_config", "__version__"]
+
+
+def __getattr__(name: str):
+    """``from reason4rec import Agent, load_config`` (the scripting API), imported on first use so
+    ``import reason4rec`` stays cheap."""
+    if name == "Agent":
+        from .agent.session import Agent
+
+        return Agent
+    if name == "load_config":
+        from .config import load_config
+
+        return load_config
+    raise AttributeError(f"module 'reason4rec' has no attribute {name!r}")

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from .config import Config, load_config
 from .errors import Reason4RecError
@@ -41,7 +42,34 @@ app.add_typer(adapters_app, name="adapters")
 memory_app = typer.Typer(help="The review store and the vector memory of preferences.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 
-console = Console(highlight=False)
+PLAIN_WIDTH = 160
+"""Columns for tables, panels and Markdown when output goes to a pipe or a file ($COLUMNS wins)."""
+
+
+class PlainConsole(Console):
+    """A console for pipes and files, where nobody resizes a window: a line of text is written
+    whole, never wrapped, so never inside a word (a path or an id stays whole and can be copied);
+    tables, panels and Markdown are laid out :data:`PLAIN_WIDTH` wide instead of Rich's 80, which
+    squeezes columns until words are cut."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if all(isinstance(item, (str, Text)) for item in objects):
+            options.setdefault("soft_wrap", True)
+        super().print(*objects, **options)
+
+
+def make_console(*, stderr: bool = False, **options: Any) -> Console:
+    """The console for stdout (or stderr): Rich's own on a terminal, a :class:`PlainConsole` elsewhere."""
+    options.setdefault("highlight", False)
+    console = Console(stderr=stderr, **options)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    width = options.pop("width", None) or (int(columns) if columns.isdigit() else max(console.width, PLAIN_WIDTH))
+    return PlainConsole(stderr=stderr, width=width, **options)
+
+
+console = make_console()
 
 
 class SplitChoice(str, Enum):
@@ -152,7 +180,7 @@ def _load_dataset(config: Config):
     data = config.data
     dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
                               allow_truncated=data.allow_truncated)
-    stderr = Console(stderr=True, highlight=False)
+    stderr = make_console(stderr=True)
     for note in dataset.report.notes():
         stderr.print(f"[yellow]warning:[/] {escape(note)}")
     return dataset
@@ -492,7 +520,7 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
     from .rendering import DeliberationPrinter
 
     _quiet_transformers()
-    status_console = Console(stderr=True) if as_json else console
+    status_console = make_console(stderr=True) if as_json else console
     with status_console.status("opening the memory and the experts ...") as status:
         agent = Agent.open(config, status=lambda m: status.update(escape(m)))
     printer = DeliberationPrinter(console, verbose)
@@ -503,8 +531,8 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
             elif not as_json:
                 printer(event)
     if as_json:
-        keys = ("intent", "user_id", "item_id", "item_title", "reason", "reason_check", "rating", "recommendations",
-                "candidates", "answer", "error", "timings")
+        keys = ("intent", "user_id", "item_id", "item_title", "already_rated", "query", "like_item", "like_title",
+                "reason", "reason_check", "rating", "recommendations", "candidates", "answer", "error", "timings")
         console.print_json(json.dumps({"thread_id": thread, **{key: state.get(key) for key in keys}}))
     else:
         console.print(Markdown(state.get("answer") or ""))
@@ -530,7 +558,7 @@ def chat(
 
     _quiet_transformers()
     config = _agent_config(config_file, home, model, remote, adapters, backend)
-    screen = Console(highlight=False, color_system=None) if os.environ.get("NO_COLOR") else console
+    screen = make_console(color_system=None) if os.environ.get("NO_COLOR") else console
     session = Chat(config, screen, user=user, thread=thread, verbose=verbose)
     session.greet()
     try:
@@ -676,7 +704,8 @@ def memory_profile(
     with _open_memory(config, None) as memory:
         profile = memory.profile(kind, entity)
         records = (memory.user_history if kind == "user" else memory.item_history)(entity, history)
-    console.print(profile_panel(kind, entity, profile, records))
+        titles = _titles(memory, [entity] if kind == "item" else [r.review.item_id for r in records])
+    console.print(profile_panel(kind, entity, profile, records, titles))
 
 
 @memory_app.command("search")
@@ -711,6 +740,11 @@ def memory_similar_users(
     config = _config(config_file, home=home)
     with _open_memory(config, None) as memory:
         console.print(matches_table(memory.similar_users(user, k), title=f"users similar to {user}"))
+
+
+def _titles(memory, items: list[str]) -> dict[str, str]:
+    """Item id -> title for the items a panel names (an item without a title is named by its id)."""
+    return {item: memory.item_title(item) for item in items}
 
 
 def _open_memory(config: Config, category: str | None, rebuild: bool = False):
@@ -845,7 +879,9 @@ def _show_memory(config: Config, dataset, adapters: Path | None,
         _build_memory(config, memory, dataset, adapters)
         _print_status(memory.status())
         user = Counter(r.user_id for r in dataset.reviews).most_common(1)[0][0]
-        console.print(profile_panel("user", user, memory.profile("user", user), memory.user_history(user, 3)))
+        records = memory.user_history(user, 3)
+        console.print(profile_panel("user", user, memory.profile("user", user), records,
+                                    _titles(memory, [r.review.item_id for r in records])))
         console.print(matches_table(memory.items_for_user(user, 3), title=f"items matching {user}'s profile"))
         console.print(matches_table(memory.items_for_user(user, 3, query=need), title=f"... steered by: {need}"))
 
@@ -968,7 +1004,7 @@ def serve(
         config.agent.adapters = adapters
     if batch_size is not None:
         config.serve.batch_size = batch_size
-    errors = Console(stderr=True, highlight=False)
+    errors = make_console(stderr=True)
     run_server(config, host=host, port=port, api_key=api_key,
                status=lambda message: errors.print(f"[dim]{escape(message)}[/]"))
 # ---- end of serve block ----
@@ -983,7 +1019,7 @@ def main() -> None:
     try:
         app()
     except Reason4RecError as err:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {err}")
+        make_console(stderr=True).print(f"[bold red]error:[/] {err}")
         sys.exit(2)
 
 

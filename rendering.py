@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 
 from rich.console import Console
@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .memory.store import item_label
 from .training.data import DatasetStats, ReviewDataset
 from .training.evaluate import MetricRow, ProgressFactory
 from .training.splits import Split
@@ -156,31 +157,39 @@ def memory_table(status: dict) -> Table:
 
 
 def matches_table(matches: Sequence, title: str) -> Table:
+    """Matched profiles best first; items with a known title are named by it, the id beside it."""
+    titled = any(match.profile.title for match in matches)
     table = Table(title=escape(title), title_justify="left")
-    for column, justify in (("id", "left"), ("similarity", "right"), ("reviews", "right"), ("mean", "right"),
-                            ("profile", "left")):
-        table.add_column(column, justify=justify, no_wrap=column != "profile")
+    columns = (("item", "left"),) if titled else ()
+    for column, justify in (*columns, ("id", "left"), ("similarity", "right"), ("reviews", "right"),
+                            ("mean", "right"), ("profile", "left")):
+        table.add_column(column, justify=justify, no_wrap=column not in ("item", "profile"))
     for match in matches:
         profile = match.profile
-        table.add_row(escape(profile.entity_id), f"{match.similarity:.3f}", str(profile.review_count),
+        name = (escape(profile.title or profile.entity_id),) if titled else ()
+        table.add_row(*name, escape(profile.entity_id), f"{match.similarity:.3f}", str(profile.review_count),
                       f"{profile.mean_rating:.2f}", escape(profile.text))
     if not matches:
         table.add_row("-", "", "", "", "nothing matched")
     return table
 
 
-def profile_panel(kind: str, entity_id: str, profile, records: Sequence) -> Panel:
-    """A profile and the recent reviews behind it (summaries shown; review text is not)."""
+def profile_panel(kind: str, entity_id: str, profile, records: Sequence,
+                  titles: Mapping[str, str] | None = None) -> Panel:
+    """A profile and the recent reviews behind it (summaries shown; review text is not); items are
+    named by their ``titles`` (item id -> title) where known."""
+    titles = titles or {}
     lines = [escape(profile.text) if profile else "[yellow]no profile yet (reviews pending: run "
              "`reason4rec memory sync`)[/]"]
     if profile:
         lines.append(f"[dim]{profile.review_count} reviews, mean rating {profile.mean_rating:.2f}[/]")
     for record in records:
         review = record.review
-        other = review.item_id if kind == "user" else review.user_id
+        other = item_label(review.item_id, titles.get(review.item_id)) if kind == "user" else review.user_id
         summary = escape(" | ".join(record.summary.splitlines())) if record.summary else "[yellow]pending[/]"
         lines.append(f"[bold]{escape(other)}[/] {review.rating:g}*: {summary} [dim]({escape(record.version or '')})[/]")
-    return Panel("\n".join(lines), title=f"{kind} {escape(entity_id)}", title_align="left")
+    name = item_label(entity_id, titles.get(entity_id)) if kind == "item" else entity_id
+    return Panel("\n".join(lines), title=f"{kind} {escape(name)}", title_align="left")
 
 
 STEP_LABELS = {"resolve": "resolving who and what", "recall": "recalling histories from memory",
@@ -190,9 +199,38 @@ STEP_LABELS = {"resolve": "resolving who and what", "recall": "recalling histori
 """What each step of a turn is called on screen."""
 
 
+def progress_text(event: dict) -> str:
+    """One line for a ``progress`` event: "reasoning 2/5: <title> (<id>)", "summarizing history
+    reviews: 8/20 done, 12 left"."""
+    done, total, unit = event["done"], event["total"], event["unit"]
+    items = event.get("items") or []
+    if items:
+        span = f"{done + 1}" if len(items) == 1 else f"{done + 1}-{done + len(items)}"
+        return f"reasoning {span}/{total}: " + ", ".join(item_label(i["id"], i.get("title")) for i in items)
+    if unit == "candidates":
+        return f"reasoned {done}/{total} candidates"
+    if done >= total:
+        return f"summarized {total} {unit}"
+    return f"summarizing {unit}: {done}/{total} done, {total - done} left"
+
+
+def already_rated_text(event: dict) -> str:
+    """The line that says first that the user reviewed this item already."""
+    from .agent.answers import rated_sentence
+
+    return f"{rated_sentence(event['rating'], event.get('date'))} What follows is what the model would have predicted."
+
+
+def record_label(record: dict) -> str:
+    """How a ``retrieved`` record is named: an item by title and id, a history review by its title."""
+    if "id" in record:
+        return item_label(record["id"], record.get("title"))
+    return str(record.get("title") or record.get("item_id"))
+
+
 class DeliberationPrinter:
-    """Renders a turn's stream events as they arrive: steps with timings, the reason's tokens,
-    the rating with a bar per star. Plain text when the console is not a terminal."""
+    """Renders a turn's stream events as they arrive: steps with timings, progress, the reason's
+    tokens, the rating with a bar per star. Plain text when the console is not a terminal."""
 
     _LABELS = STEP_LABELS
 
@@ -201,6 +239,8 @@ class DeliberationPrinter:
         self._in_tokens: str | None = None
         self._column = 0
         self._candidates: dict[str, str] = {}
+        self._titles: dict[str, str] = {}
+        """Candidate id -> title, from the progress events that announced them."""
 
     def end(self) -> None:
         """End a line of streamed tokens left open by the last event (call when the turn ends)."""
@@ -237,7 +277,7 @@ class DeliberationPrinter:
             # A batch writes several reasons at once, a token each in turn: interleaved lines would
             # be unreadable, so each candidate's reason is printed whole when the step ends.
             candidate = event["candidate"]
-            if candidate not in self._candidates:
+            if candidate not in self._candidates and candidate not in self._titles:  # not announced
                 self.console.print(f"  [dim]reasoning about {escape(candidate)} ...[/]")
             self._candidates[candidate] = self._candidates.get(candidate, "") + event["text"]
         elif kind == "token":
@@ -245,18 +285,23 @@ class DeliberationPrinter:
                 self._column = 0
             self._in_tokens = ""
             self._write_wrapped(event["text"])
+        elif kind == "progress":
+            self._titles.update({i["id"]: i.get("title") or i["id"] for i in event.get("items") or []})
+            self.console.print(f"  [dim]{escape(progress_text(event))}[/]")
+        elif kind == "already_rated":
+            self.console.print(f"[bold]{escape(already_rated_text(event))}[/]")
         elif kind == "rating":
             self.console.print(rating_bars(event))
         elif kind == "retrieved" and self.verbose:
             for record in event["records"]:
                 text = record.get("summary") or record.get("profile") or ""
-                label = record.get("title") or record.get("id") or record.get("item_id")
                 stars = f" {record['rating']:g}*" if "rating" in record else ""
-                self.console.print(f"  [dim]{escape(event['kind'])}[/] {escape(str(label))}{stars}: "
+                self.console.print(f"  [dim]{escape(event['kind'])}[/] {escape(record_label(record))}{stars}: "
                                    f"{escape(' | '.join(str(text).splitlines()))}")
         elif kind == "step_finished":
             for candidate, text in self._candidates.items():
-                self.console.print(f"  [bold]{escape(candidate)}[/]: {escape(' '.join(text.split()))}")
+                name = item_label(candidate, self._titles.get(candidate))
+                self.console.print(f"  [bold]{escape(name)}[/]: {escape(' '.join(text.split()))}")
             self._candidates.clear()
             if event.get("error"):
                 self.console.print(f"  [red]{escape(event['step'])} failed[/]")

@@ -12,7 +12,15 @@ switch on it. The types, in the order a turn emits them:
                    (``candidate`` set when reasoning for a recommendation).
 ``rating``         ``expected``, ``confidence``, ``probabilities`` (1..5).
 ``step_finished``  ``step``, ``seconds``, and ``error`` when the step failed.
+``progress``       ``step``, ``done``, ``total``, ``unit`` (``history reviews`` or ``candidates``):
+                   how far a long step is (the Summarizer's history reviews, the candidates
+                   reasoned so far); ``items`` (``id``, ``title``) names the candidates now
+                   being reasoned. The last one of a step has ``done == total``.
+``already_rated``  ``rating``, ``date`` (``YYYY-MM-DD``, or None when unknown): the user reviewed
+                   this item already; what follows is what the model would have predicted.
 =================  ===========================================================================
+
+Renderers skip types they do not know, so new types never break them.
 
 The final state (answer, reason, rating, recommendations, error) arrives in the ``values`` or
 ``updates`` stream as usual.
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-EVENT_TYPES = ("step_started", "retrieved", "token", "rating", "step_finished")
+EVENT_TYPES = ("step_started", "retrieved", "token", "rating", "step_finished", "progress", "already_rated")
 
 
 def step_started(step: str) -> dict[str, Any]:
@@ -53,3 +61,15 @@ def token(step: str, text: str, candidate: str | None = None) -> dict[str, Any]:
 
 def rating(distribution: dict[str, Any]) -> dict[str, Any]:
     return {"type": "rating", **distribution}
+
+
+def progress(step: str, done: int, total: int, unit: str,
+             items: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "progress", "step": step, "done": done, "total": total, "unit": unit}
+    if items:
+        event["items"] = items
+    return event
+
+
+def already_rated(rating: float, date: str | None) -> dict[str, Any]:
+    return {"type": "already_rated", "rating": rating, "date": date}

@@ -1,8 +1,10 @@
 """The graph's nodes: each does one step and returns a partial state update.
 
-``resolve`` (who and what), ``recall`` (histories from memory, summarizing what is missing),
-``reason`` (Reasoner, streamed), ``predict`` (Predictor), ``recommend`` (candidates from memory,
-reasoned and rated in a batch), ``update`` (a new review into memory), ``profile``, ``respond``.
+``resolve`` (who and what), ``recall`` (histories from memory, summarizing what is missing, and
+the user's own review of the item if there is one), ``reason`` (Reasoner, streamed), ``predict``
+(Predictor), ``recommend`` (candidates from memory, reasoned and rated a batch at a time), ``update``
+(a new review into memory), ``profile``, ``respond``. Steps that take more than a moment stream
+``progress`` events (history reviews summarized, candidates reasoned).
 Every node runs inside :func:`_step`, which streams ``step_started``/``step_finished`` events
 with timings and turns a failure into ``error`` in the state (the graph then goes to
 ``respond`` and ends cleanly) instead of an exception at the user.
@@ -17,6 +19,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -84,11 +87,13 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     if intent != "add_review" and not memory.store.has("user", user):
         raise _NeedInput(f"unknown user {user!r}: the memory holds no review by this user yet; add one "
                          "first (`reason4rec memory add-review`)")
-    if intent in ("recommend", "profile"):
+    if intent == "recommend":
+        return _like(memory, state.get("like_item"))
+    if intent == "profile":
         return {}
     item = state.get("item_id")
     if item and (memory.store.has("item", item) or intent == "add_review"):
-        return {"item_id": item, "item_title": _title(memory, item)}
+        return {"item_id": item, "item_title": memory.item_title(item)}
     if item:
         raise _NeedInput(f"unknown item {item!r}: no review of it is stored (describe it in words to search)")
     described = state.get("item_query")
@@ -103,7 +108,16 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
         return {"candidates": [_match_record(m) for m in good],
                 "error": f"{described!r} could mean several items: " + ", ".join(m.profile.entity_id for m in good)}
     best = good[0].profile.entity_id
-    return {"item_id": best, "item_title": _title(memory, best)}
+    return {"item_id": best, "item_title": memory.item_title(best)}
+
+
+def _like(memory, item: str | None) -> NodeResult:
+    """The item a recommendation's need names, checked; its title goes into the answer."""
+    if not item:
+        return {}
+    if not memory.store.has("item", item):
+        raise _NeedInput(f"unknown item {item!r}: no review of it is stored, so nothing is known to be like it")
+    return {"like_title": memory.item_title(item)}
 
 
 class _NeedInput(Reason4RecError, ValueError):
@@ -115,28 +129,59 @@ class _NeedInput(Reason4RecError, ValueError):
 
 @_step("recall")
 def recall(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
-    """The user's and the item's recent reviews as summaries (made now when missing or outdated)."""
-    return _recall(runtime.context, state["user_id"], state["item_id"])
+    """The user's and the item's recent reviews as summaries (made now when missing or outdated),
+    and the user's own review of the item, said first: the deliberation is then what the model
+    would have predicted."""
+    context, user, item = runtime.context, state["user_id"], state["item_id"]
+    own = _own_review(context.memory, user, item)
+    if own is not None:
+        _emit(events.already_rated(own["rating"], own["date"]))
+    return {**_recall(context, user, item), "already_rated": own}
 
 
-def _recall(context: AgentContext, user: str, item: str, resummarize: bool | None = None) -> NodeResult:
-    memory, k = context.memory, context.history_k
+def _own_review(memory, user: str, item: str) -> dict[str, Any] | None:
+    """The user's rating of ``item`` and its day (None when the timestamp is unknown), if any."""
+    review = memory.store.review_of(user, item)
+    if review is None:
+        return None
+    day = datetime.fromtimestamp(review.timestamp, tz=timezone.utc).date().isoformat() if review.timestamp > 0 else None
+    return {"rating": review.rating, "date": day, "timestamp": review.timestamp}
+
+
+def _recall(context: AgentContext, user: str, item: str) -> NodeResult:
+    mine, theirs = _histories(context.memory, user, item)
+    summaries = _current_summaries(context, _shown(context, mine, theirs), context.resummarize_lexicon)
+    return _recalled(context, item, mine, theirs, summaries)
+
+
+def _histories(memory, user: str, item: str) -> tuple[list[HistoryRecord], list[HistoryRecord]]:
+    """The user's reviews of other items and the item's reviews by other users, oldest first."""
     mine = [r for r in memory.user_history(user) if r.review.item_id != item]
     theirs = [r for r in memory.item_history(item) if r.review.user_id != user]
-    user_records, item_records = mine[-k:], theirs[-k:]
-    redo = context.resummarize_lexicon if resummarize is None else resummarize
-    summaries = _current_summaries(context, [*user_records, *item_records], redo)
-    user_view = [_view(r, summaries, _title(memory, r.review.item_id)) for r in user_records]
-    item_view = [_view(r, summaries, "a buyer") for r in item_records]
+    return mine, theirs
+
+
+def _shown(context: AgentContext, mine: list[HistoryRecord], theirs: list[HistoryRecord]) -> list[HistoryRecord]:
+    """The latest K of each history: the reviews the Reasoner is shown."""
+    k = context.history_k
+    return [*mine[-k:], *theirs[-k:]]
+
+
+def _recalled(context: AgentContext, item: str, mine: list[HistoryRecord], theirs: list[HistoryRecord],
+              summaries: dict[str, str]) -> NodeResult:
+    """The histories as the experts see them (summaries, titles), streamed as ``retrieved``."""
+    memory, k = context.memory, context.history_k
+    user_view = [_view(r, summaries, memory.item_title(r.review.item_id)) for r in mine[-k:]]
+    item_view = [_view(r, summaries, "a buyer") for r in theirs[-k:]]
     _emit(events.retrieved("recall", "user_history", user_view))
     _emit(events.retrieved("recall", "item_history", item_view))
     return {"user_history": user_view, "item_history": item_view, "user_mean": _mean(mine), "item_mean": _mean(theirs),
-            "user_count": len(mine), "item_count": len(theirs), "item_title": _title(memory, item)}
+            "user_count": len(mine), "item_count": len(theirs), "item_title": memory.item_title(item)}
 
 
 def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord], outdated: bool) -> dict[str, str]:
     """Summary per review id; missing ones (and ``outdated`` ones: lexicon or an older Summarizer)
-    made by the Summarizer now and kept in the memory."""
+    made by the Summarizer now and kept in the memory, with progress (seconds per batch on a CPU)."""
     summarizer = context.summarizer
     version = summarizer.version()
     redo = [r.review for r in records if r.summary is None or (outdated and r.version != version)]
@@ -144,9 +189,23 @@ def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord], 
     if redo:
         _emit(events.step_started("summarize"))
         started = time.perf_counter()
-        found.update(context.memory.resummarize(redo, summarizer))
+        found.update(context.memory.resummarize(redo, summarizer,
+                                                progress=_progress("summarize", len(redo), "history reviews")))
         _emit(events.step_finished("summarize", time.perf_counter() - started))
     return found
+
+
+def _progress(step: str, total: int, unit: str) -> Callable[[int], None]:
+    """A ``progress(count)`` callback streaming ``progress`` events; the first (0 done) at once."""
+    done = 0
+    _emit(events.progress(step, done, total, unit))
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        _emit(events.progress(step, done, total, unit))
+
+    return advance
 
 
 # --------------------------------------------------------------------------- reason, predict
@@ -195,29 +254,60 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
 
 @_step("recommend")
 def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
-    """Top-k: candidates from memory (unreviewed items), reasoned and rated in one batch, ranked."""
+    """Top-k: candidates from memory (unreviewed items, steered by the need or by the profile of
+    the item it names), reasoned a backend batch at a time and rated, ranked."""
     context, user = runtime.context, state["user_id"]
+    memory, like = context.memory, state.get("like_item")
     k = int(state.get("k") or 5)
-    matches = context.memory.items_for_user(user, k=max(k, context.candidates), query=state.get("query"))
+    matches = memory.items_for_user(user, k=max(k, context.candidates), query=_steering(memory, state),
+                                    exclude=[like] if like else ())
     _emit(events.retrieved("recommend", "candidates", [_match_record(m) for m in matches]))
     if not matches:
         return {"recommendations": []}
-    # Many candidates: history summaries are used as the memory has them (only missing ones are made).
-    views = [{**_recall(context, user, m.profile.entity_id, resummarize=False), "match": m} for m in matches]
+    items = [m.profile.entity_id for m in matches]
+    histories = [_histories(memory, user, item) for item in items]
+    # Many candidates: history summaries are used as the memory has them; the missing ones are
+    # made in one pass over every candidate, so the progress counts all that is left.
+    shown = {r.review.review_id: r for mine, theirs in histories for r in _shown(context, mine, theirs)}
+    summaries = _current_summaries(context, list(shown.values()), outdated=False)
+    views = [{**_recalled(context, item, mine, theirs, summaries), "match": match}
+             for item, match, (mine, theirs) in zip(items, matches, histories)]
     targets = [_target(view, context.category) for view in views]
-
-    def on_text(row: int, text: str) -> None:
-        context.check_cancelled()  # raised inside generate(): the batch stops at this token
-        _emit(events.token("reason", text, matches[row].profile.entity_id))
-
-    reasons = context.backend.generate("reasoner", [reasoner_messages(t) for t in targets], on_text=on_text)
-    reasons = [r.strip() for r in reasons]
+    reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
+                                                    for item, view in zip(items, views)])
     distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
     ranked = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict(),
                                  "reason_check": check_reason(text, target)}
                                 for view, target, text, dist in ranked]}
+
+
+def _steering(memory, state: DeliberationState) -> str | None:
+    """The text candidates are steered by: the named item's profile (what buyers say of it, its
+    title first) when the need names one, else the need itself."""
+    like = state.get("like_item")
+    found = memory.profile("item", like) if like else None
+    return found.text if found is not None else state.get("query") or state.get("like_title")
+
+
+def _reason_candidates(context: AgentContext, targets: list[TargetContext], named: list[dict[str, str]]) -> list[str]:
+    """The Reasoner's why per candidate, one backend batch at a time (the batches the backend
+    would run anyway), streamed; a ``progress`` event names each batch's candidates before it
+    starts and the last one says all are done."""
+    size = max(1, int(getattr(context.backend, "batch_size", 1)))
+    reasons: list[str] = []
+    for start in range(0, len(targets), size):
+        _emit(events.progress("recommend", start, len(targets), "candidates", named[start:start + size]))
+
+        def on_text(row: int, text: str, offset: int = start) -> None:
+            context.check_cancelled()  # raised inside generate(): the batch stops at this token
+            _emit(events.token("reason", text, named[offset + row]["id"]))
+
+        reasons += context.backend.generate("reasoner", [reasoner_messages(t) for t in targets[start:start + size]],
+                                            on_text=on_text)
+    _emit(events.progress("recommend", len(targets), len(targets), "candidates"))
+    return [r.strip() for r in reasons]
 
 
 # --------------------------------------------------------------------------- update, profile
@@ -244,8 +334,8 @@ def profile(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     return {"profile": {"user_id": user, "text": found.text if found else None,
                         "likes": list(found.likes) if found else [], "dislikes": list(found.negative) if found else [],
                         "review_count": len(memory.store.user_reviews(user)),
-                        "recent": [{"item_id": r.review.item_id, "rating": r.review.rating, "summary": r.summary}
-                                   for r in recent]}}
+                        "recent": [{"item_id": r.review.item_id, "item_title": memory.item_title(r.review.item_id),
+                                    "rating": r.review.rating, "summary": r.summary} for r in recent]}}
 
 
 # --------------------------------------------------------------------------- respond
@@ -281,10 +371,7 @@ def _mean(records: Sequence[HistoryRecord]) -> float | None:
     return round(sum(r.review.rating for r in records) / len(records), 3) if records else None
 
 
-def _title(memory, item_id: str) -> str:
-    return memory.store.item_title(item_id) if memory.store.has("item", item_id) else item_id
-
-
 def _match_record(match) -> dict[str, Any]:
-    return {"id": match.profile.entity_id, "similarity": match.similarity, "profile": match.profile.text,
-            "reviews": match.profile.review_count, "mean_rating": match.profile.mean_rating}
+    return {"id": match.profile.entity_id, "title": match.profile.title or None, "similarity": match.similarity,
+            "profile": match.profile.text, "reviews": match.profile.review_count,
+            "mean_rating": match.profile.mean_rating}

@@ -90,9 +90,10 @@ class Agent:
             thread_id: str | None = None) -> DeliberationState:
         return self.run("explain", user_id=user_id, item_id=item_id, item_query=item_query, thread_id=thread_id)
 
-    def recommend(self, user_id: str | None, k: int = 5, query: str | None = None, *,
+    def recommend(self, user_id: str | None, k: int = 5, query: str | None = None, *, like_item: str | None = None,
                   thread_id: str | None = None) -> DeliberationState:
-        return self.run("recommend", user_id=user_id, k=k, query=query, thread_id=thread_id)
+        """Top ``k`` for the user, steered by ``query`` (words) or by the profile of ``like_item``."""
+        return self.run("recommend", user_id=user_id, k=k, query=query, like_item=like_item, thread_id=thread_id)
 
     def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
                    item_title: str | None = None, thread_id: str | None = None) -> DeliberationState:

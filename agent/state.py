@@ -49,6 +49,9 @@ class DeliberationState(TypedDict, total=False):
     """An item described in words ("the Snark tuner"), resolved through the memory."""
     query: str | None
     """Free text that steers a recommendation ("for home recording")."""
+    like_item: str | None
+    """An item the need names ("something like X"): candidates are steered by its profile."""
+    like_title: str | None
     k: int
     review: NewReview | None
     item_title: str | None
@@ -60,6 +63,8 @@ class DeliberationState(TypedDict, total=False):
     item_mean: float | None
     user_count: int
     item_count: int
+    already_rated: dict[str, Any] | None
+    """The user's own review of the item, when there is one: ``rating``, ``date`` (or None), ``timestamp``."""
     reason: str | None
     reason_check: dict[str, Any] | None
     """How grounded the reason is in what the Reasoner was shown: ``grounding`` (the share of its
@@ -76,9 +81,10 @@ class DeliberationState(TypedDict, total=False):
 
 
 _PER_TURN: dict[str, Any] = {
-    "item_id": None, "item_query": None, "query": None, "review": None, "item_title": None, "candidates": [],
-    "user_history": [], "item_history": [], "user_mean": None, "item_mean": None, "user_count": 0,
-    "item_count": 0, "reason": None, "reason_check": None, "rating": None, "recommendations": [], "profile": None, "update": None,
+    "item_id": None, "item_query": None, "query": None, "like_item": None, "like_title": None, "review": None,
+    "item_title": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
+    "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
+    "reason_check": None, "rating": None, "recommendations": [], "profile": None, "update": None,
     "answer": None, "error": None,
 }
 

@@ -6,7 +6,8 @@ variant, then scores the same validation targets with the transformers backend (
 path inference uses) and reports MAE and RMSE, with the real review and with no analysis.
 
 Variants: full-vocabulary cross-entropy at the star, cross-entropy over the five star tokens,
-and that plus the squared expected-rating error; LoRA on the top 4 / 8 / 16 layers.
+and that plus the squared expected-rating error; LoRA on the top 4 / 8 / 16 layers and on all
+30 (nothing cached: about 3x slower).
 
     python bench/rating_objectives.py --train 600 --valid 300 --out bench/results/rating-objectives-cpu.json
 """
@@ -31,6 +32,7 @@ VARIANTS = {
     "stars+expected-L8": ("rating-stars-expected", 8),
     "stars-L4": ("rating-stars", 4),
     "stars-L16": ("rating-stars", 16),
+    "stars-all": ("rating-stars", None),  # all-layer LoRA: the reference the layer count is chosen against
 }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz, process, utils
 
 ID_TOKEN = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,24}(?![\w-])")
 """A token that looks like an Amazon id (ASIN, ISBN or reviewer id): 8-24 letters/digits, one digit."""
@@ -101,8 +101,8 @@ class Catalog:
         """The item whose known title best matches ``phrase`` (None below :data:`TITLE_CUTOFF`)."""
         if not self.titles or len(phrase.strip()) < 3:
             return None
-        found = process.extractOne(phrase, self.titles, scorer=fuzz.token_set_ratio,
-                                   processor=str.lower, score_cutoff=TITLE_CUTOFF)
+        found = process.extractOne(phrase, self.titles, scorer=fuzz.token_set_ratio,  # "Enya: Watermark" has "enya"
+                                   processor=utils.default_process, score_cutoff=TITLE_CUTOFF)
         if not found:
             return None
         title, score, item_id = found

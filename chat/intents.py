@@ -17,6 +17,8 @@ Example:
     ('add_review', {'rating': 4.0, 'text': 'bright tone but the clip broke'})
     >>> parse("recommend something for home recording", catalog).fields
     {'k': 3, 'query': 'home recording'}
+    >>> parse("anything similar to B000068NW5?", catalog).fields
+    {'k': 3, 'query': 'similar to B000068NW5', 'like_item': 'B000068NW5'}
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Literal
 
 from rapidfuzz import process
 
+from ..memory.store import item_label
 from .catalog import Catalog
 
 Action = Literal["turn", "user", "help", "quit", "mode", "thread", "nothing", "unclear"]
@@ -103,7 +106,12 @@ _STARS = re.compile(r"(?P<n>[1-5](?:\.5)?)\s*(?:stars?\b|/\s*5\b|\*|out of (?:5|
                     r"\b(?:gave it|give it|rate it|rated it|rating(?: of)?|rated)\s+(?P<m>[1-5](?:\.5)?)\b")
 _REVIEW_VERB = re.compile(r"\b(bought|got|own|have|received|purchased|tried|used|review(?:ed)?|rated?|gave|give)\b")
 _RECOMMEND = re.compile(r"\b(recommend\w*|top \d+|picks|suggest\w*|what should i (buy|get|try)|anything (for|to)|looking for|"
-                        r"i need|i want|show me|find me|something (for|to)|any (ideas|picks))\b")
+                        r"i need|i want|show me|find me|something (for|to)|any (ideas|picks)|"
+                        r"(something|anything|more|stuff|things|items|products) (just )?like|similar to|in the style of)\b")
+_SIMILAR = re.compile(r"(?:^|\b(?:something|anything|more|stuff|things|items|products|picks|ones?|recommend\w*|"
+                      r"suggest\w*)\s+)(?:just\s+)?like\s+|\b(?:similar|close)\s+to\s+|\bresembling\s+|"
+                      r"\bin the style of\s+")
+"""Where a request for items like another one names it ("something like X", "similar to X")."""
 _RATE = re.compile(r"\b(how (would|will|do) i rate|what (would|will) i rate|how many stars|predict\w*|"
                    r"what rating|rate)\b")
 _EXPLAIN = re.compile(r"\b(why|would i (like|love|enjoy)|will i (like|love|enjoy)|suit|suits|good (fit )?for me|"
@@ -250,11 +258,34 @@ def _recommendation(text: str, catalog: Catalog, slash: bool) -> Command:
         if found:
             k = int(found.group("k") or found.group("k2"))
             body = text[:found.start()] + text[found.end():]
-    query = body.strip() if slash else _need(body)
+    query = _similar(body) or (body.strip() if slash else _need(body))
     fields: dict[str, Any] = {"k": k}
     if query:
         fields["query"] = query
+        if item := _named_item(query, catalog):
+            fields["like_item"] = item
     return Command("turn", "recommend", fields)
+
+
+def _similar(text: str) -> str:
+    """A request for items like another one, as its need ("recommend something like Enya" ->
+    "similar to Enya"); empty when the request asks for nothing like that."""
+    found = _SIMILAR.search(text.lower())
+    named = _tidy_need(text[found.end():]) if found else ""
+    return f"similar to {named}" if named else ""
+
+
+def _named_item(need: str, catalog: Catalog) -> str | None:
+    """The known item a need names, whose profile then steers the recommendation: by id, or by
+    title (any close title after "similar to"; otherwise only the exact title, so "for home
+    recording" is not taken for an item with "recording" in its name)."""
+    similar = need.startswith("similar to ")
+    phrase = need.removeprefix("similar to ")
+    for _, match in catalog.mentioned_items(phrase):
+        if match is not None:
+            return match.item_id
+    titled = catalog.find_title(re.sub(r"^(?:the|a|an|my)\s+", "", phrase, flags=re.I))
+    return titled.item_id if titled and (similar or titled.exact) else None
 
 
 def _need(text: str) -> str:
@@ -265,7 +296,12 @@ def _need(text: str) -> str:
         cut = re.search(r"\b(?:looking for|i need|i want|show me|find me)\b\s*", low)
     if cut is None:
         return ""
-    need = text[cut.end():].strip(" ?!.,;:")
+    return _tidy_need(text[cut.end():])
+
+
+def _tidy_need(need: str) -> str:
+    """A need without its filler ("something for", "please", punctuation); empty if nothing is left."""
+    need = need.strip(" ?!.,;:")
     need = re.sub(r"^(?:something|anything|some|a|an|me)\s+(?:for\s+|to\s+)?", "", need, flags=re.I).strip()
     need = re.sub(r"[\s,]*\bplease\b[\s,]*$|^please\s+", "", need, flags=re.I).strip(" ?!.,;:")
     return "" if need.lower() in ("me", "myself", "something", "anything", "") else need
@@ -318,7 +354,8 @@ def _unplaced(text: str, catalog: Catalog) -> Command:
     mentioned = [m for _, m in catalog.mentioned_items(text) if m is not None]
     if mentioned:
         item = mentioned[0].item_id
-        return Command("unclear", value=item, note=f"do you want to know why `{item}` would or would not suit you? "
+        name = item_label(item, catalog.titles.get(item))
+        return Command("unclear", value=item, note=f"do you want to know why `{name}` would or would not suit you? "
                                                    "say `yes`, or `/rate` it, or `/help`")
     return Command("unclear", fields={"text": text}, note="I did not get that. Ask e.g. \"why would the Snark tuner suit me?\", "
                                                "\"recommend something for home recording\", or type `/help`.")

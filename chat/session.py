@@ -27,6 +27,7 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import Reason4RecError
+from ..memory.store import item_label
 from .catalog import Catalog
 from .intents import EXAMPLES, SLASH_COMMANDS, Command, InputTooLong, parse
 from .view import TurnView
@@ -188,7 +189,8 @@ class Chat:
             if guess is not None:
                 item, profile = guess
                 self._offer = Command("turn", "explain", {"item_id": item})
-                self.console.print(f"Did you mean [bold]{escape(item)}[/] ({escape(profile[:80])})? "
+                name = item_label(item, self.catalog.titles.get(item))
+                self.console.print(f"Did you mean [bold]{escape(name)}[/] ({escape(profile[:80])})? "
                                    "Say [bold]yes[/] to hear why it would or would not suit you.")
                 return
         self.console.print(_markup(command.note or "?"))
@@ -248,7 +250,8 @@ class Chat:
             self.console.print(f"[bold]{escape(state.get('item_query') or fields.get('item_query') or 'that')}[/] "
                                "could mean several items:")
             for number, candidate in enumerate(state["candidates"], 1):
-                self.console.print(f"  {number}. [bold]{escape(candidate['id'])}[/] {escape(candidate['profile'][:60])}")
+                name = item_label(candidate["id"], candidate.get("title"))
+                self.console.print(f"  {number}. [bold]{escape(name)}[/] {escape(candidate['profile'][:60])}")
             self.console.print("Which one? Answer with its number or id.")
             return
         if intent == "add_review" and state.get("update"):

@@ -38,7 +38,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from ..rendering import STEP_LABELS, DeliberationPrinter
+from ..memory.store import item_label
+from ..rendering import STEP_LABELS, DeliberationPrinter, already_rated_text, progress_text, record_label
 
 MAX_CANDIDATE_LINES = 8
 """Recommendation reasons shown at once while they are generated (one line each)."""
@@ -51,6 +52,8 @@ class _Step:
     seconds: float | None = None
     error: str | None = None
     records: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    progress: dict[str, Any] | None = None
+    """The step's latest ``progress`` event (shown while it runs)."""
 
 
 class TurnView:
@@ -63,7 +66,10 @@ class TurnView:
         self.steps: list[_Step] = []
         self.reason = ""
         self.candidates: dict[str, str] = {}
+        self.titles: dict[str, str] = {}
+        """Candidate id -> title, from the progress events that announced them."""
         self.rating: dict[str, Any] | None = None
+        self.already_rated: str | None = None
         self.notice: str | None = None
         self._plain = DeliberationPrinter(console, verbose)
         self._region: Live | None = None
@@ -102,6 +108,13 @@ class TurnView:
             self.rating = event
         elif kind == "retrieved" and self.steps:
             self.steps[-1].records.append((event["kind"], event["records"]))
+        elif kind == "progress":
+            self.titles.update({i["id"]: i.get("title") or i["id"] for i in event.get("items") or []})
+            step = self._running(event["step"])
+            if step is not None:
+                step.progress = event
+        elif kind == "already_rated":
+            self.already_rated = already_rated_text(event)
         if not self.live:
             self._plain(event)
 
@@ -120,7 +133,7 @@ class TurnView:
     # ------------------------------------------------------------------ drawing
     def __rich__(self) -> RenderableType:
         """The live region: every step so far, the tokens, the rating."""
-        parts: list[RenderableType] = []
+        parts: list[RenderableType] = [Text(self.already_rated, style="bold")] if self.already_rated else []
         for step in self.steps:
             if step.name == "respond":
                 continue
@@ -128,6 +141,9 @@ class TurnView:
                 elapsed = time.perf_counter() - step.started
                 parts.append(Spinner("dots", Text.assemble((_label(step.name), "bold cyan"),
                                                            (f"  {elapsed:.1f} s", "dim"))))
+                if step.progress is not None:
+                    parts.append(Text("  " + progress_text(step.progress), style="dim", no_wrap=True,
+                                      overflow="ellipsis"))
             else:
                 parts.append(_step_line(step))
             if self.verbose:
@@ -136,7 +152,8 @@ class TurnView:
                 parts.append(Text("  " + self.reason.strip()))
             if step.name == "recommend" and self.candidates:
                 for item, text in list(self.candidates.items())[-MAX_CANDIDATE_LINES:]:
-                    parts.append(Text.assemble(("  " + item, "bold"), ": ", " ".join(text.split()),
+                    parts.append(Text.assemble(("  " + item_label(item, self.titles.get(item)), "bold"), ": ",
+                                               " ".join(text.split()),
                                                no_wrap=True, overflow="ellipsis"))
         if self.rating:
             parts.append(rating_table(self.rating, self.console.width))
@@ -148,7 +165,8 @@ class TurnView:
         """What stays on screen after a live turn: timings on one line, the rating, and in
         verbose mode the histories and summaries that were used."""
         shown = [s for s in self.steps if s.name != "respond"]
-        parts: list[RenderableType] = list(_timing_lines(shown, self.console.width))
+        parts: list[RenderableType] = [Text(self.already_rated, style="bold")] if self.already_rated else []
+        parts += _timing_lines(shown, self.console.width)
         if self.verbose:
             for step in shown:
                 parts.extend(_record_lines(step, self.console.width))
@@ -208,8 +226,7 @@ def _record_lines(step: _Step, width: int) -> list[Text]:
     for kind, records in step.records:
         for record in records:
             text = record.get("summary") or record.get("profile") or ""
-            label = record.get("title") or record.get("id") or record.get("item_id")
             stars = f" {record['rating']:g}★" if "rating" in record else ""
-            lines.append(Text.assemble(("    " + kind.replace("_", " "), "dim"), f" {label}{stars}: ",
+            lines.append(Text.assemble(("    " + kind.replace("_", " "), "dim"), f" {record_label(record)}{stars}: ",
                                        " | ".join(str(text).splitlines()), no_wrap=True, overflow="ellipsis"))
     return lines

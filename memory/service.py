@@ -255,10 +255,15 @@ class Memory:
                 progress(start + len(chunk), len(stale))
         return written
 
-    def resummarize(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer) -> dict[str, str]:
+    def resummarize(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer,
+                    progress: ProgressCallback | None = None) -> dict[str, str]:
         """Summaries of ``reviews`` by ``summarizer`` (e.g. the Summarizer replacing lexicon ones),
-        written to the memory with their profiles refreshed; review id -> summary."""
-        self._summarize_and_commit(reviews, summarizer, progress=None)
+        written to the memory with their profiles refreshed; review id -> summary.
+
+        ``progress(count)`` is called after each batch with how many reviews it summarized (a
+        Summarizer on a CPU takes seconds per batch: callers show how many are left).
+        """
+        self._summarize_and_commit(reviews, summarizer, progress=progress)
         self.refresh_profiles(only={("user", r.user_id) for r in reviews} | {("item", r.item_id) for r in reviews})
         records = self.vectors.summaries(r.review_id for r in reviews)
         return {rid: record.summary for rid, record in records.items()}
@@ -271,6 +276,10 @@ class Memory:
     def item_history(self, item_id: str, limit: int | None = None) -> list[HistoryRecord]:
         return self._with_summaries(self.store.item_reviews(item_id), limit)
 
+    def item_title(self, item_id: str) -> str:
+        """The item's known title, else its id (also for an item the memory has never seen)."""
+        return self.store.item_title(item_id) if self.store.has("item", item_id) else item_id
+
     def profile(self, kind: ProfileKind, entity_id: str) -> Profile | None:
         """The profile of a known user or item (None while its reviews are pending)."""
         if not self.store.has(kind, entity_id):
@@ -278,10 +287,10 @@ class Memory:
         return self.vectors.profiles(kind, [entity_id]).get(entity_id)
 
     def items_for_user(self, user_id: str, k: int = 5, query: str | None = None,
-                       query_weight: float = 0.6) -> list[Match]:
+                       query_weight: float = 0.6, exclude: Iterable[str] = ()) -> list[Match]:
         """Items whose profiles best match the user's preference profile, steered by ``query``
-        (free text) when given; items the user already reviewed are left out."""
-        reviewed = {r.item_id for r in self.store.user_reviews(user_id)}
+        (free text) when given; items the user already reviewed (and ``exclude``) are left out."""
+        reviewed = {r.item_id for r in self.store.user_reviews(user_id)} | set(exclude)
         vector = self.vectors.profile_vector("user", user_id)
         if query is not None:
             wanted = self.vectors.embed([_query_text(query)])[0]
@@ -313,7 +322,7 @@ class Memory:
     def _summarize_and_commit(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer,
                               progress: ProgressCallback | None) -> int:
         version, count = summarizer.version(), 0
-        for chunk, summaries in summarizer.summarize(reviews, self._title):
+        for chunk, summaries in summarizer.summarize(reviews, self.item_title):
             count += self._commit(chunk, summaries, version)
             if progress:
                 progress(len(chunk))
@@ -346,9 +355,6 @@ class Memory:
         records = self.vectors.summaries(r.review_id for r in reviews)
         return [HistoryRecord(r, records[r.review_id].summary if _current(r, records) else None,
                               records[r.review_id].version if _current(r, records) else None) for r in reviews]
-
-    def _title(self, item_id: str) -> str:
-        return self.store.item_title(item_id)
 
 
 def _current(review: StoredReview, records: dict[str, SummaryRecord]) -> bool:

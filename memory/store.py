@@ -287,6 +287,11 @@ class ReviewStore:
         return [_stored(r) for r in self._db.execute(
             "SELECT * FROM reviews WHERE item_id = ? ORDER BY timestamp, rowid", (item_id,))]
 
+    def review_of(self, user_id: str, item_id: str) -> StoredReview | None:
+        """The review ``user_id`` wrote of ``item_id`` (one per pair), or None."""
+        row = self._db.execute("SELECT * FROM reviews WHERE review_id = ?", (review_id(user_id, item_id),)).fetchone()
+        return None if row is None else _stored(row)
+
     def item_title(self, item_id: str) -> str:
         row = self._db.execute("SELECT title FROM items WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:
@@ -358,6 +363,11 @@ def _stored(row: sqlite3.Row) -> StoredReview:
     return StoredReview(row["review_id"], row["user_id"], row["item_id"], row["rating"], row["timestamp"],
                         row["text"], row["title"], row["revision"], row["status"], row["summary_version"],
                         row["origin"])
+
+
+def item_label(item_id: str, title: str | None = None) -> str:
+    """How an item is named to a person: its title with the id after it, or the id alone."""
+    return f"{title} ({item_id})" if title and title != item_id else item_id
 
 
 def clean_title(value: str) -> str:

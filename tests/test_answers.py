@@ -6,7 +6,7 @@ RATING = {"expected": 4.4, "confidence": 0.5, "probabilities": {"1": 0, "2": 0, 
 def test_explain_answer_has_the_verdict_rating_and_reason():
     text = compose({"intent": "explain", "user_id": "A1", "item_id": "B1", "item_title": "Snark tuner",
                     "rating": RATING, "reason": "Accurate and easy to read."})
-    assert text.startswith("**Snark tuner** should suit **A1**: predicted **4.40** / 5")
+    assert text.startswith("**Snark tuner (B1)** should suit **A1**: predicted **4.40** / 5")
     assert "> Accurate and easy to read." in text
 
 
@@ -19,7 +19,7 @@ def test_ambiguous_items_are_listed_as_a_question():
 def test_recommendation_update_and_profile_answers():
     recs = compose({"intent": "recommend", "user_id": "A1", "query": "home recording", "recommendations": [
         {"item_id": "B1", "item_title": "Pop filter", "reason": "Fits.", "rating": RATING}]})
-    assert "Top 1 for **A1** for *home recording*" in recs and "1. **Pop filter**: 4.40 / 5. Fits." in recs
+    assert "Top 1 for **A1**, for: *home recording*:" in recs and "1. **Pop filter (B1)**: 4.40 / 5. Fits." in recs
     pending = compose({"intent": "add_review", "user_id": "A1", "item_id": "B1",
                        "update": {"outcome": "created", "pending": True, "error": "backend down"}})
     assert "pending (backend down)" in pending
@@ -44,3 +44,41 @@ def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
     recs = compose({"intent": "recommend", "user_id": "A1", "recommendations": [
         {"item_id": "B1", "item_title": "Mic", "reason": "Bamboo.", "rating": RATING, "reason_check": invented}]})
     assert "(Not in the reviews it was shown: " in recs
+
+
+# --------------------------------------------------------------------------- issue 17: the person at the keyboard
+
+def test_an_item_the_user_rated_already_says_so_first_then_the_prediction():
+    state = {"intent": "explain", "user_id": "A1", "item_id": "B1", "item_title": "Snark tuner", "rating": RATING,
+             "reason": "Accurate.", "already_rated": {"rating": 5.0, "date": "2013-04-02", "timestamp": 1364860800}}
+    first, *rest = compose(state).splitlines()
+    assert first == "**You rated it 5 stars on 2013-04-02.** What the model would have predicted without your review:"
+    assert "**Snark tuner (B1)** should suit **A1**: predicted **4.40** / 5" in rest[1]
+    undated = compose({**state, "intent": "predict", "already_rated": {"rating": 1.0, "date": None}})
+    assert undated.startswith("**You rated it 1 star already.**")
+    assert not compose({**state, "already_rated": None}).startswith("**You rated")
+
+
+def test_recommendation_headers_state_the_need_they_served():
+    item = {"item_id": "B2", "item_title": "Shepherd Moons", "reason": "Fits.", "rating": RATING}
+    base = {"intent": "recommend", "user_id": "A1", "recommendations": [item]}
+    assert compose(base).startswith("Top 1 for **A1**, by their profile:")
+    liked = compose({**base, "query": "similar to Enya", "like_item": "B1", "like_title": "Enya: Watermark"})
+    assert liked.startswith("Top 1 for **A1**, for: *similar to Enya* (steered by the profile of Enya: Watermark (B1)):")
+    assert "1. **Shepherd Moons (B2)**: 4.40 / 5." in liked
+    by_item_only = compose({**base, "like_item": "B1", "like_title": "B1"})
+    assert by_item_only.startswith("Top 1 for **A1**, for: *similar to B1*:")
+    assert "matches **A1**, for: *jazz* yet" in compose({**base, "recommendations": [], "query": "jazz"})
+
+
+def test_profiles_and_saved_reviews_name_items_by_title_with_the_id():
+    profile = compose({"intent": "profile", "profile": {"user_id": "A1", "text": "Likes: calm.", "review_count": 2,
+                                                         "recent": [{"item_id": "B1", "item_title": "Enya: Watermark",
+                                                                     "rating": 5.0, "summary": "Positive Aspects: calm"},
+                                                                    {"item_id": "B9", "item_title": "B9", "rating": 2.0,
+                                                                     "summary": None}]}})
+    assert "- Enya: Watermark (B1) (5 stars): Positive Aspects: calm" in profile and "- B9 (2 stars): pending" in profile
+    saved = compose({"intent": "add_review", "user_id": "A1", "item_id": "B1", "item_title": "B1",
+                     "review": {"rating": 4, "text": "x", "item_title": "Watermark"},
+                     "update": {"outcome": "created", "summary": "Positive Aspects: calm"}})
+    assert saved.startswith("Saved: review of **Watermark (B1)** by **A1**.")

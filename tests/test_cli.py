@@ -476,3 +476,41 @@ def test_every_command_that_reads_reviews_takes_the_data_loading_flags(command):
     assert result.returncode == 0
     for flag in ("--reviews", "--category", "--on-duplicate", "--allow-truncated"):
         assert flag in result.stdout
+
+
+# --------------------------------------------------------------------------- plain output (issue 17)
+
+def test_plain_output_never_breaks_a_word(tmp_path: Path):
+    """Piped, with no $COLUMNS: a long path in an error stays whole on its line (Rich used to fold
+    it at 80 columns, so it could not be copied)."""
+    missing = tmp_path / ("x" * 150) / "reviews_Musical_Instruments_5.json.gz"
+    result = run_cli("data", "stats", "--reviews", str(missing), env={"COLUMNS": ""}, input="")
+    assert result.returncode == 2
+    assert f"error: review file not found: {missing}\n" in result.stderr
+
+
+def test_plain_consoles_keep_lines_whole_and_lay_out_renderables_wide(monkeypatch):
+    import io
+
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from reason4rec.cli import PLAIN_WIDTH, PlainConsole, make_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    word = "accurate_and_reliable_tuning_" * 4  # 116 characters: over Rich's 80, under the plain width
+    out = io.StringIO()
+    console = make_console(file=out)
+    assert isinstance(console, PlainConsole) and console.width >= PLAIN_WIDTH
+    console.print(f"[bold]a line[/] {'with words ' * 20}and {word * 2}")
+    console.print(Markdown(f"**B1** might suit **A1**.\n\n> The user values {word} and this one delivers it."))
+    console.print(Panel(f"B1 5*: {word} | warm"))
+    table = Table("id", "profile")
+    table.add_row("B000ABCDEF", f"Known for: {word}, sturdy construction")
+    console.print(table)
+    text = out.getvalue()
+    assert f"and {word * 2}\n" in text and text.count("with words") == 20  # one line, not wrapped
+    assert text.count(word) == 5 and "…" not in text  # every long word whole, none cut short
+    monkeypatch.setenv("COLUMNS", "100")
+    assert make_console(file=io.StringIO()).width == 100  # an explicit width wins

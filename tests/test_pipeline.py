@@ -75,3 +75,21 @@ def test_the_summarizer_learns_clean_three_line_targets(tiny_run):
 
     data = [json.loads(line) for line in (tiny_run / "summarizer" / "data.jsonl").read_text().splitlines()]
     assert data and all(summary_problems(row["response"]) == [] for row in data)
+
+
+def test_predictor_curve_trains_nested_subsets_once(tiny_config, tiny_recipe_path, tiny_run):
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
+    full = sum(1 for line in (tiny_run / "predictor" / "data.jsonl").read_text().splitlines() if line.strip())
+    adapters = pipeline.predictor_curve([3, full])
+    assert adapters[full] == tiny_run / "predictor" / "adapter"  # the stage's own adapter, not retrained
+    card = AdapterCard.load(adapters[3])
+    assert card.expert == "predictor" and card.data["targets"] == 3 and card.data["subset_of"] == full
+    stage_rows = set((tiny_run / "predictor" / "data.jsonl").read_text().splitlines())
+    subset_rows = (tiny_run / "predictor-curve" / "n3" / "data.jsonl").read_text().splitlines()
+    assert len(subset_rows) == 3 and set(subset_rows) <= stage_rows
+    said = []
+    pipeline.say = said.append
+    pipeline.predictor_curve([3])
+    assert not said  # already trained: nothing to do
+    with pytest.raises(PipelineError, match="outside"):
+        pipeline.predictor_curve([full + 1])

@@ -241,10 +241,11 @@ def test_the_batcher_never_mixes_adapters_and_respects_the_batch_size():
         decoding = DecodingSettings()
 
         def __init__(self):
-            self.calls, self.release = [], threading.Event()
+            self.calls, self.release, self.holding = [], threading.Event(), threading.Event()
             self.experts = type("E", (), {"tokenizer": staticmethod(lambda text, **_: {"input_ids": text.split()})})
 
         def complete(self, expert, prompts, **kwargs):
+            self.holding.set()
             self.release.wait(10)  # hold the first batch so the others queue up
             self.calls.append((expert, list(prompts), list(kwargs["max_new_tokens"])))
             return [Completion(f"{expert}:{p}", (1,), "length") for p in prompts]
@@ -253,7 +254,7 @@ def test_the_batcher_never_mixes_adapters_and_respects_the_batch_size():
     batcher = MicroBatcher(backend, batch_size=3, wait_ms=0, max_queue=20)
     jobs = [Job("reasoner" if i % 2 else "summarizer", f"p{i}", 4 + i, DecodingSettings()) for i in range(10)]
     futures = [batcher.submit(job) for job in jobs]
-    time.sleep(0.1)
+    assert backend.holding.wait(10)  # the worker holds a batch; the rest are queued behind it
     backend.release.set()
     results = [f.result(10).completion.text for f in futures]
     batcher.close(10)
@@ -270,19 +271,20 @@ def test_a_full_queue_answers_503_and_a_closed_batcher_refuses():
     from reason4rec.serving.batcher import Job, MicroBatcher
     from reason4rec.serving.errors import ApiError
 
-    release = threading.Event()
+    release, holding = threading.Event(), threading.Event()
 
     class Blocking:
         decoding = DecodingSettings()
         experts = type("E", (), {"tokenizer": staticmethod(lambda text, **_: {"input_ids": [1]})})
 
         def complete(self, expert, prompts, **kwargs):
+            holding.set()
             release.wait(10)
             raise RuntimeError("boom: a secret detail")
 
     batcher = MicroBatcher(Blocking(), batch_size=1, wait_ms=0, max_queue=1)
     first = batcher.submit(Job("reasoner", "a", 4, DecodingSettings()))
-    time.sleep(0.05)  # the worker holds the first job; the queue is empty again
+    assert holding.wait(10)  # the worker holds the first job; the queue is empty again
     batcher.submit(Job("reasoner", "b", 4, DecodingSettings()))
     with pytest.raises(ApiError) as full:
         batcher.submit(Job("reasoner", "c", 4, DecodingSettings()))

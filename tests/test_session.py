@@ -100,3 +100,15 @@ def test_opening_an_agent_finishes_memory_work_left_pending(own_memory_config, t
         memory = agent.context.memory
         assert memory.store.counts()["pending"] == 0
         assert memory.store.get(result.review.review_id).summary_version == tiny_backend.version("summarizer")
+
+
+def test_the_package_root_offers_the_scripting_api_and_stays_cheap():
+    done = _python("import sys, reason4rec\n"
+                   "assert 'torch' not in sys.modules and 'langgraph' not in sys.modules\n"
+                   "from reason4rec import Agent, load_config\n"
+                   "from reason4rec.agent.session import Agent as Real\n"
+                   "from reason4rec.config import load_config as real_load\n"
+                   "assert Agent is Real and load_config is real_load\n"
+                   "try:\n    reason4rec.Nope\nexcept AttributeError as err:\n    print(err)\n")
+    assert done.returncode == 0, done.stderr
+    assert "no attribute 'Nope'" in done.stdout

@@ -97,3 +97,78 @@ def test_a_notice_is_shown_in_both_modes():
     with (view := TurnView(plain)):
         view.say("cancelling ...")
     assert "cancelling ..." in plain.export_text()
+
+
+# --------------------------------------------------------------------------- issue 17: progress, titles, own rating
+
+def _recommend_turn(view: TurnView) -> None:
+    """A recommend turn as the graph streams it: summaries made, then two batches of candidates."""
+    view({"type": "step_started", "step": "recommend"})
+    view({"type": "step_started", "step": "summarize"})
+    view({"type": "progress", "step": "summarize", "done": 0, "total": 12, "unit": "history reviews"})
+    view({"type": "progress", "step": "summarize", "done": 8, "total": 12, "unit": "history reviews"})
+    view({"type": "progress", "step": "summarize", "done": 12, "total": 12, "unit": "history reviews"})
+    view({"type": "step_finished", "step": "summarize", "seconds": 9.0})
+    view({"type": "progress", "step": "recommend", "done": 0, "total": 3, "unit": "candidates",
+          "items": [{"id": "B00ENYA001", "title": "Enya: Watermark"}, {"id": "B0002E1G5C", "title": "B0002E1G5C"}]})
+    view({"type": "token", "step": "reason", "text": "Calm ", "candidate": "B00ENYA001"})
+    view({"type": "token", "step": "reason", "text": "Bright ", "candidate": "B0002E1G5C"})
+    view({"type": "progress", "step": "recommend", "done": 2, "total": 3, "unit": "candidates",
+          "items": [{"id": "B000068NW5", "title": "Planet Waves Cable"}]})
+    view({"type": "token", "step": "reason", "text": "Quiet.", "candidate": "B000068NW5"})
+    view({"type": "progress", "step": "recommend", "done": 3, "total": 3, "unit": "candidates"})
+    view({"type": "step_finished", "step": "recommend", "seconds": 30.0})
+
+
+def test_plain_mode_counts_summaries_left_and_candidates_reasoned_by_title():
+    console = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(console)):
+        _recommend_turn(view)
+    out = console.export_text()
+    assert "summarizing history reviews: 0/12 done, 12 left" in out
+    assert "summarizing history reviews: 8/12 done, 4 left" in out and "summarized 12 history reviews" in out
+    assert "reasoning 1-2/3: Enya: Watermark (B00ENYA001), B0002E1G5C" in out
+    assert "reasoning 3/3: Planet Waves Cable (B000068NW5)" in out and "reasoned 3/3 candidates" in out
+    assert "Enya: Watermark (B00ENYA001): Calm" in out and "Planet Waves Cable (B000068NW5): Quiet." in out
+    assert "reasoning about" not in out  # announced by progress, not by their first token
+
+
+def test_live_mode_shows_the_latest_progress_under_the_running_step():
+    console = Console(width=80, record=True, force_terminal=True, color_system="truecolor")
+    with (view := TurnView(console)):
+        view({"type": "step_started", "step": "recommend"})
+        view({"type": "progress", "step": "recommend", "done": 2, "total": 5, "unit": "candidates",
+              "items": [{"id": "B00ENYA001", "title": "Enya: Watermark"}]})
+        view({"type": "token", "step": "reason", "text": "Calm and slow.", "candidate": "B00ENYA001"})
+        with console.capture() as frame:
+            console.print(view)
+        view({"type": "step_finished", "step": "recommend", "seconds": 3.0})
+    mid = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame.get())
+    assert "reasoning 3/5: Enya: Watermark (B00ENYA001)" in mid
+    assert "Enya: Watermark (B00ENYA001): Calm and slow." in mid
+
+
+def test_an_item_rated_already_is_said_before_the_deliberation_in_both_modes():
+    event = {"type": "already_rated", "rating": 5.0, "date": "2013-04-02"}
+    plain = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(plain)):
+        view({"type": "step_started", "step": "recall"})
+        view(event)
+        _turn(view)
+    out = " ".join(plain.export_text().split())
+    assert out.index("You rated it 5 stars on 2013-04-02. What follows is what the model would have predicted.") \
+        < out.index("Reasoner")
+    live = Console(width=80, record=True, force_terminal=True, color_system="truecolor")
+    with (view := TurnView(live)):
+        view(event)
+        _turn(view)
+    record = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", live.export_text())
+    assert record.index("You rated it 5 stars on 2013-04-02.") < record.index("predicted 4.21 / 5")
+
+
+def test_unknown_event_types_are_skipped():
+    console = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(console)):
+        view({"type": "something_new", "step": "reason"})
+        _turn(view)
+    assert "Warm tone suits a player" in console.export_text()

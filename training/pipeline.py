@@ -275,8 +275,36 @@ class TrainingPipeline:
                                                   "reasons": "accepted teacher reasons"})
 
     # ------------------------------------------------------------------ training
-    def _train(self, stage: str, examples: list[SFTExample], data: dict) -> AdapterCard:
-        folder = self.stage_dir(stage)
+    def predictor_curve(self, sizes: Sequence[int], seed: int = 2020) -> dict[int, Path]:
+        """Predictor adapters trained on nested seeded subsets of the predictor stage's examples.
+
+        For a learning curve (error vs training targets): each size gets its own folder
+        ``<run>/predictor-curve/n<size>/`` with the stage's settings, so only the amount of data
+        differs; a size equal to the stage's count is the stage's own adapter. Each resumes.
+        """
+        data_path = self.stage_dir("predictor") / "data.jsonl"
+        self._require("predictor")
+        examples = [SFTExample.from_json(line) for line in data_path.read_text().splitlines() if line.strip()]
+        bad = [n for n in sizes if not 0 < n <= len(examples)]
+        if bad:
+            raise PipelineError(f"curve sizes {bad} are outside 1..{len(examples)} (the predictor stage's examples)")
+        order = list(range(len(examples)))
+        random.Random(seed).shuffle(order)
+        adapters = {}
+        for n in sorted(set(sizes)):
+            if n == len(examples):
+                adapters[n] = self.adapter_dir("predictor")
+                continue
+            folder = self.run_dir / "predictor-curve" / f"n{n}"
+            if not (folder / "adapter" / "card.json").is_file():
+                chosen = [examples[i] for i in sorted(order[:n])]
+                self._train("predictor", chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,
+                                                  "reasons": "the predictor stage's, a seeded subset"}, folder)
+            adapters[n] = folder / "adapter"
+        return adapters
+
+    def _train(self, stage: str, examples: list[SFTExample], data: dict, folder: Path | None = None) -> AdapterCard:
+        folder = folder or self.stage_dir(stage)
         folder.mkdir(parents=True, exist_ok=True)
         _write_jsonl(folder / "data.jsonl", [json.loads(e.to_json()) for e in examples])
         settings = self.recipe.expert(stage)
@@ -305,7 +333,7 @@ class TrainingPipeline:
                   "history_k": self.recipe.history_k, "max_review_chars": self.recipe.max_review_chars},
             training={**result.as_dict(), **settings.train.model_dump(), "device": fingerprint["device"]},
         )
-        card.save(self.adapter_dir(stage))
+        card.save(folder / "adapter")
         return card
 
 

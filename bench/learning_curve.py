@@ -1,0 +1,156 @@
+"""Learning curve: the pipeline's error against the number of Predictor training targets.
+
+Where is more data heading? Trains Predictors on nested seeded subsets of a finished run's predictor
+stage (same settings, only the amount of data differs; ``TrainingPipeline.predictor_curve``), then
+re-rates one finished evaluation's targets with each of them. The reasons are the evaluation's own
+(the Reasoner is the same for every point), so the curve isolates the Predictor's data.
+
+    python bench/learning_curve.py --run runs/cpu-full --recipe cpu-full \\
+        --eval bench/results/eval-leave-last-out-full --sizes 250,1000,3000 \\
+        --out bench/results/learning-curve-cpu.json
+
+Writes the JSON and a PNG beside it (MAE and RMSE with 95% bootstrap intervals per size, the
+evaluation's baselines as horizontal lines). Each trained point is kept under
+``<run>/predictor-curve/``, so an interrupted curve continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _eval_inputs(eval_dir: Path):
+    """The evaluation's targets (in its order), their prompt views and reasons, from its folder."""
+    from reason4rec.experts.summaries import target_context
+    from reason4rec.training.evaluate_experts import ExpertEvalSettings, select_targets
+    from reason4rec.training.pipeline import load_dataset
+    from reason4rec.config import load_config
+
+    key = json.loads((eval_dir / "run.json").read_text())["key"]
+    settings = ExpertEvalSettings(split=key["split"], limit=key["limit"], seed=key["seed"],
+                                  history_k=key["history_k"], max_review_chars=key["max_review_chars"])
+    dataset = load_dataset(load_config())
+    _, targets = select_targets(dataset, settings)
+    records = {}
+    for line in (eval_dir / "predictions.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            records[row["review_id"]] = row
+    version = key["adapters"]["summarizer"]
+    summaries = {}
+    for line in (eval_dir / "summaries.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row["version"] == version:
+                summaries[row["review_id"]] = row["summary"]
+    scored = [t for t in targets if t.review.review_id in records]
+    if not scored:
+        raise SystemExit(f"{eval_dir} has no scored targets")
+    contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
+    reasons = [records[t.review.review_id]["reason"] for t in scored]
+    return scored, contexts, reasons, key
+
+
+def _rate(adapter: Path, contexts, reasons) -> list[float]:
+    from reason4rec.config import load_config
+    from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.prompts import predictor_messages
+
+    backend = local_backend(load_config(), {"predictor": adapter})
+    prompts = [predictor_messages(c, r) for c, r in zip(contexts, reasons)]
+    ratings = []
+    for start in range(0, len(prompts), 32):
+        ratings += [d.expected for d in backend.rate("predictor", prompts[start:start + 32])]
+    return ratings
+
+
+def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    sizes = [p["targets"] for p in points]
+    for ax, metric in zip(axes, ("mae", "rmse")):
+        values = [p[metric]["value"] for p in points]
+        low = [p[metric]["value"] - p[metric]["low"] for p in points]
+        high = [p[metric]["high"] - p[metric]["value"] for p in points]
+        ax.errorbar(sizes, values, yerr=[low, high], marker="o", capsize=4, label="Reason4Rec (Predictor on n)")
+        for name, value in baselines.get(metric, {}).items():
+            ax.axhline(value, linestyle="--", linewidth=1, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("Predictor training targets")
+        ax.set_ylabel(metric.upper())
+        ax.legend(fontsize=7)
+    fig.suptitle("Pipeline error vs Predictor training data (same reasons, 95% bootstrap intervals)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _baselines(eval_dir: Path) -> dict[str, dict[str, float]]:
+    """The evaluation's baseline rows (when it was summed up), by metric."""
+    results = eval_dir / "results.json"
+    if not results.is_file():
+        return {}
+    rows = json.loads(results.read_text()).get("rows", [])
+    out: dict[str, dict[str, float]] = {"mae": {}, "rmse": {}}
+    for row in rows:
+        if row.get("method") in ("user mean", "user+item bias", "SVD++ (surprise)", "HFT (cornac)"):
+            out["mae"][row["method"]] = row["mae"]
+            out["rmse"][row["method"]] = row["rmse"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a training run with a finished predictor stage")
+    parser.add_argument("--recipe", required=True, help="the run's recipe")
+    parser.add_argument("--eval", type=Path, required=True, help="a finished evaluation folder")
+    parser.add_argument("--sizes", default="250,1000,3000")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/learning-curve-cpu.json"))
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from reason4rec.config import load_config
+    from reason4rec.training.confidence import metric_interval, resample_indices
+    from reason4rec.training.pipeline import TrainingPipeline
+    from reason4rec.training.recipes import load_recipe
+    from reason4rec.training.teachers import OfflineTeacher
+
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    pipeline = TrainingPipeline(load_config(), load_recipe(args.recipe), args.run, OfflineTeacher(), say=say)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    started = time.perf_counter()
+    adapters = pipeline.predictor_curve(sizes)
+    train_s = time.perf_counter() - started
+    targets, contexts, reasons, key = _eval_inputs(args.eval)
+    true = np.array([t.review.rating for t in targets])
+    indices = resample_indices(len(true))
+    points = []
+    for n, adapter in adapters.items():
+        say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
+        predicted = np.array(_rate(adapter, contexts, reasons))
+        points.append({"targets": n, "adapter": str(adapter),
+                       **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")}})
+    result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,
+              "scored_targets": len(targets), "points": points, "baselines": _baselines(args.eval),
+              "train_seconds_this_call": round(train_s, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    _plot(points, result["baselines"], args.out.with_suffix(".png"))
+    print(json.dumps({p["targets"]: p["mae"] for p in points}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ LangGraph deliberation graph. Heavy libraries are imported where used, so this i
 
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "load_config", "__version__"]
+__all__ = ["Agent", "__version__", "load_config"]
 
 
 def __getattr__(name: str):

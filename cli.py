@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -80,21 +80,22 @@ class SplitChoice(str, Enum):
 
 
 ConfigOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="TOML config file (else $REASON4REC_CONFIG).", show_default=False),
 ]
 HomeOption = Annotated[
-    Optional[Path], typer.Option(help="Cache/state folder (default ~/.cache/reason4rec).", show_default=False)
+    Path | None, typer.Option(help="Cache/state folder (default ~/.cache/reason4rec).", show_default=False)
 ]
 ReviewsOption = Annotated[
-    Optional[Path],
-    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley 2014/2018 *_5.json(.gz).", show_default=False),
+    Path | None,
+    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley 2014/2018 *_5.json(.gz).",
+                 show_default=False),
 ]
 MetaOption = Annotated[
-    Optional[Path], typer.Option("--meta", help="McAuley meta_*.json(.gz) for item titles.", show_default=False)
+    Path | None, typer.Option("--meta", help="McAuley meta_*.json(.gz) for item titles.", show_default=False)
 ]
 CategoryOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--category", help="Product category named in prompts (default: data.category, else guessed "
                  "from a McAuley file name).", show_default=False),
 ]
@@ -106,26 +107,26 @@ class DuplicateChoice(str, Enum):
 
 
 OnDuplicateOption = Annotated[
-    Optional[DuplicateChoice],
+    DuplicateChoice | None,
     typer.Option("--on-duplicate", help="A second review of the same (user, item): error refuses the file, "
                  "keep-latest keeps the later one (default: data.on_duplicate).", show_default=False),
 ]
 AllowTruncatedOption = Annotated[
-    Optional[bool],
+    bool | None,
     typer.Option("--allow-truncated", help="Read the complete lines of a truncated .gz file instead of refusing "
                  "it (default: data.allow_truncated).", show_default=False),
 ]
 ModelOption = Annotated[
-    Optional[str], typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
+    str | None, typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
 ]
 AdaptersOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False),
 ]
-DeviceOption = Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.", show_default=False)]
-DtypeOption = Annotated[Optional[str], typer.Option(help="auto, float32, bfloat16, float16.", show_default=False)]
+DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.", show_default=False)]
+DtypeOption = Annotated[str | None, typer.Option(help="auto, float32, bfloat16, float16.", show_default=False)]
 FourBitOption = Annotated[
-    Optional[bool], typer.Option("--4bit/--no-4bit", help="Load NF4 4-bit weights (QLoRA path).", show_default=False)
+    bool | None, typer.Option("--4bit/--no-4bit", help="Load NF4 4-bit weights (QLoRA path).", show_default=False)
 ]
 
 
@@ -136,7 +137,7 @@ class LocalEngine(str, Enum):
 
 
 BackendOption = Annotated[
-    Optional[LocalEngine],
+    LocalEngine | None,
     typer.Option("--backend", help="Where the experts run here: auto (llama.cpp on a CPU), llamacpp, "
                  "transformers (default: agent.backend).", show_default=False),
 ]
@@ -175,7 +176,7 @@ def _loading(category: str | None, on_duplicate: DuplicateChoice | None,
 
 def _load_dataset(config: Config):
     """The configured reviews; what the loader worked around is printed as warnings, never silent."""
-    from .training.data import load_configured
+    from .data import load_configured
 
     data = config.data
     dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
@@ -187,7 +188,7 @@ def _load_dataset(config: Config):
 
 
 def _split_names(choice: SplitChoice) -> list[str]:
-    from .training.splits import SPLIT_NAMES
+    from .data.splits import SPLIT_NAMES
 
     return list(SPLIT_NAMES) if choice == SplitChoice.all else [choice.value]
 
@@ -214,8 +215,15 @@ def demo(
     model: ModelOption = None,
     skip_model: Annotated[bool, typer.Option(help="Do not fetch/load the base model.")] = False,
     targets: Annotated[int, typer.Option(min=0, max=50, help="Test targets to deliberate on.")] = 2,
-    adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
-    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Show the preference memory (built on first run, about 2-3 min on a CPU).")] = True,
+    adapters: Annotated[
+        Path | None,
+        typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False),
+    ] = None,
+    memory: Annotated[
+        bool,
+        typer.Option("--memory/--no-memory",
+                     help="Show the preference memory (built on first run, about 2-3 min on a CPU)."),
+    ] = True,
 ) -> None:
     """The main job on the embedded default: data, baselines, the experts deliberating, the memory."""
     config = _config(config_file, home=home, model=model)
@@ -236,7 +244,7 @@ def data_stats(
     reviews: ReviewsOption = None,
     meta: MetaOption = None,
     split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.all,
-    k: Annotated[Optional[int], typer.Option("-k", help="History length K.", show_default=False)] = None,
+    k: Annotated[int | None, typer.Option("-k", help="History length K.", show_default=False)] = None,
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
@@ -254,17 +262,52 @@ def evaluate(
     reviews: ReviewsOption = None,
     model: ModelOption = None,
     device: DeviceOption = None,
-    baselines: Annotated[bool, typer.Option("--baselines", help="Only the rating baselines (fast; every split unless --split).")] = False,
-    split: Annotated[Optional[SplitChoice], typer.Option(help="Split to score: the experts take one (default: the config's), --baselines any (default: all).", show_default=False)] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Score a seeded sample of N test targets (default: the whole test set).", show_default=False)] = None,
-    adapters: Annotated[Optional[Path], typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder: predictions saved as they are made, results.json, ratings.png (default <home>/eval/<split>-<N>-<id>; the same command continues an interrupted run).", show_default=False)] = None,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard what the run folder holds and score every target again.")] = False,
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines", help="Only the rating baselines (fast; every split unless --split)."),
+    ] = False,
+    split: Annotated[
+        SplitChoice | None,
+        typer.Option(help="Split to score: the experts take one (default: the config's), "
+                     "--baselines any (default: all).", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score a seeded sample of N test targets (default: the whole test set).",
+                     show_default=False),
+    ] = None,
+    adapters: Annotated[
+        Path | None,
+        typer.Option(help="Adapters folder or run folder (default: the shipped ones).", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder: predictions saved as they are made, results.json, ratings.png "
+                     "(default <home>/eval/<split>-<N>-<id>; the same command continues an interrupted run).",
+                     show_default=False),
+    ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Discard what the run folder holds and score every target again."),
+    ] = False,
     no_one_step: Annotated[bool, typer.Option("--no-one-step", help="Skip the one-step ablation.")] = False,
-    hft: Annotated[Optional[bool], typer.Option("--hft/--no-hft", help="Fit HFT, the review-aware baseline (minutes per split on a CPU); default: with the experts yes, with --baselines no.", show_default=False)] = None,
-    judge_model: Annotated[Optional[str], typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False)] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False)] = None,
+    hft: Annotated[
+        bool | None,
+        typer.Option("--hft/--no-hft", help="Fit HFT, the review-aware baseline (minutes per split on a CPU); "
+                     "default: with the experts yes, with --baselines no.", show_default=False),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False),
+    ] = None,
     backend: BackendOption = None,
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
@@ -316,9 +359,9 @@ def model_export(
     home: HomeOption = None,
     model: ModelOption = None,
     adapters: AdaptersOption = None,
-    quant: Annotated[Optional[QuantChoice], typer.Option(help="Weights of the exported base (default: engine.quant).",
+    quant: Annotated[QuantChoice | None, typer.Option(help="Weights of the exported base (default: engine.quant).",
                                                          show_default=False)] = None,
-    mode: Annotated[Optional[EngineModeChoice], typer.Option(help="LoRA files switched per call, or one merged "
+    mode: Annotated[EngineModeChoice | None, typer.Option(help="LoRA files switched per call, or one merged "
                                                              "model per expert (default: engine.mode).",
                                                              show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option(help="Delete the export folder and write everything again.")] = False,
@@ -371,10 +414,19 @@ class TeacherChoice(str, Enum):
 def train(
     stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
     recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, gpu-paper) or TOML file.")] = "cpu-small",
-    run: Annotated[Optional[Path], typer.Option(help="Run folder (default <home>/runs/<recipe>).", show_default=False)] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(help="Run folder (default <home>/runs/<recipe>).", show_default=False),
+    ] = None,
     teacher: Annotated[TeacherChoice, typer.Option(help="Who writes the training targets.")] = TeacherChoice.offline,
-    teacher_model: Annotated[str, typer.Option(help="Teacher model name on the OpenAI-compatible endpoint.")] = "gpt-3.5-turbo",
-    teacher_base_url: Annotated[Optional[str], typer.Option(help="Endpoint (else $OPENAI_BASE_URL).", show_default=False)] = None,
+    teacher_model: Annotated[
+        str,
+        typer.Option(help="Teacher model name on the OpenAI-compatible endpoint."),
+    ] = "gpt-3.5-turbo",
+    teacher_base_url: Annotated[
+        str | None,
+        typer.Option(help="Endpoint (else $OPENAI_BASE_URL).", show_default=False),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Retrain stages that already have an adapter.")] = False,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -386,9 +438,9 @@ def train(
     allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
-    from .rendering import progress_bars
     from .training.pipeline import TrainingPipeline
     from .training.recipes import load_recipe
+    from .training.reports import progress_bars
     from .training.teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
 
     _quiet_transformers()
@@ -418,7 +470,10 @@ def train(
 
 @adapters_app.command("show")
 def adapters_show(
-    path: Annotated[Optional[Path], typer.Argument(help="A run folder or adapters folder (default: the shipped ones).", show_default=False)] = None,
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A run folder or adapters folder (default: the shipped ones).", show_default=False),
+    ] = None,
 ) -> None:
     """List adapters with their cards (recipe, data, steps, loss, time)."""
     from .experts.adapters import AdapterCard, shipped_adapters_root
@@ -438,7 +493,10 @@ def adapters_show(
 @adapters_app.command("export")
 def adapters_export(
     run: Annotated[Path, typer.Argument(help="A training run folder.")],
-    to: Annotated[Optional[Path], typer.Option(help="Destination (default: the package's shipped adapters).", show_default=False)] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(help="Destination (default: the package's shipped adapters).", show_default=False),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Copy a run's adapters, cards and history summaries (its own and eval's) into a shippable folder."""
@@ -457,17 +515,30 @@ def config_show(config_file: ConfigOption = None) -> None:
     console.print_json(config.model_dump_json())
 
 
-ThreadOption = Annotated[Optional[str], typer.Option("--thread", help="Conversation thread to continue (kept in the checkpointer).", show_default=False)]
+ThreadOption = Annotated[
+    str | None,
+    typer.Option("--thread", help="Conversation thread to continue (kept in the checkpointer).", show_default=False),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead.")]
-RemoteOption = Annotated[Optional[str], typer.Option("--remote", help="Use an OpenAI-compatible server at this base URL (vLLM, reason4rec serve).", show_default=False)]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option("--remote", help="Use an OpenAI-compatible server at this base URL (vLLM, reason4rec serve).",
+                 show_default=False),
+]
 
 
 @app.command()
 def why(
     user: Annotated[str, typer.Option(help="Who is asking (a user id).")],
-    item: Annotated[Optional[str], typer.Option(help="The item's id.", show_default=False)] = None,
-    about: Annotated[Optional[str], typer.Option(help="The item in words, e.g. 'the Snark tuner'.", show_default=False)] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the histories and summaries used.")] = False,
+    item: Annotated[str | None, typer.Option(help="The item's id.", show_default=False)] = None,
+    about: Annotated[
+        str | None,
+        typer.Option(help="The item in words, e.g. 'the Snark tuner'.", show_default=False),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show the histories and summaries used."),
+    ] = False,
     as_json: JsonOption = False,
     thread: ThreadOption = None,
     remote: RemoteOption = None,
@@ -488,7 +559,10 @@ def why(
 def recommend(
     user: Annotated[str, typer.Option(help="Who the recommendations are for.")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many items.")] = 5,
-    query: Annotated[Optional[str], typer.Option(help="Steer by a need in words, e.g. 'for home recording'.", show_default=False)] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(help="Steer by a need in words, e.g. 'for home recording'.", show_default=False),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the candidates' profiles.")] = False,
     as_json: JsonOption = False,
     thread: ThreadOption = None,
@@ -517,7 +591,7 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
     from rich.markdown import Markdown
 
     from .agent import Agent
-    from .rendering import DeliberationPrinter
+    from .chat.printer import DeliberationPrinter
 
     _quiet_transformers()
     status_console = make_console(stderr=True) if as_json else console
@@ -543,9 +617,15 @@ def _run_turn(intent: str, as_json: bool, verbose: bool, thread: str | None, con
 
 @app.command()
 def chat(
-    user: Annotated[Optional[str], typer.Option(help="Who you are (a user id); `/user ID` switches later.", show_default=False)] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Who you are (a user id); `/user ID` switches later.", show_default=False),
+    ] = None,
     thread: ThreadOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the histories and summaries used.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show the histories and summaries used."),
+    ] = False,
     remote: RemoteOption = None,
     backend: BackendOption = None,
     adapters: AdaptersOption = None,
@@ -575,8 +655,15 @@ class BulkChoice(str, Enum):
 
 @memory_app.command("build")
 def memory_build(
-    rebuild: Annotated[bool, typer.Option(help="Move the vector folder aside and rebuild it from the review store.")] = False,
-    summaries: Annotated[Optional[BulkChoice], typer.Option(help="Summaries for imported reviews with none cached: lexicon (fast) or summarizer (a GPU job).", show_default=False)] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Move the vector folder aside and rebuild it from the review store."),
+    ] = False,
+    summaries: Annotated[
+        BulkChoice | None,
+        typer.Option(help="Summaries for imported reviews with none cached: lexicon (fast) or summarizer (a GPU job).",
+                     show_default=False),
+    ] = None,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -600,7 +687,7 @@ def memory_build(
 def _build_memory(config: Config, memory, dataset, adapters: Path | None) -> None:
     """Import ``dataset`` and summarize what is pending (lexicon or Summarizer, cache first)."""
     from .memory.summarizers import LexiconSummarizer, cached_summaries
-    from .rendering import progress_bars
+    from .training.reports import progress_bars
 
     needs_expert = config.memory.bulk_summaries == "summarizer" or any(
         not r.from_dataset for r in memory.store.pending())
@@ -623,8 +710,8 @@ def memory_add_review(
     rating: Annotated[float, typer.Option(help="Stars, 1 to 5.")],
     text: Annotated[str, typer.Option(help="The review text; '-' reads it from stdin.")],
     title: Annotated[str, typer.Option(help="The review's headline.")] = "",
-    item_title: Annotated[Optional[str], typer.Option(help="The item's name, if known.", show_default=False)] = None,
-    timestamp: Annotated[Optional[int], typer.Option(help="Unix time (default now).", show_default=False)] = None,
+    item_title: Annotated[str | None, typer.Option(help="The item's name, if known.", show_default=False)] = None,
+    timestamp: Annotated[int | None, typer.Option(help="Unix time (default now).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
@@ -662,7 +749,7 @@ def memory_add_review(
 @memory_app.command("sync")
 def memory_sync(adapters: AdaptersOption = None, config_file: ConfigOption = None, home: HomeOption = None) -> None:
     """Finish what an interrupted or failed update left: pending reviews and stale profiles."""
-    from .rendering import progress_bars
+    from .training.reports import progress_bars
 
     config = _config(config_file, home=home)
     category = config.data.category or _shipped_category()
@@ -688,14 +775,14 @@ def memory_status(config_file: ConfigOption = None, home: HomeOption = None) -> 
 
 @memory_app.command("profile")
 def memory_profile(
-    user: Annotated[Optional[str], typer.Option(help="A user id.", show_default=False)] = None,
-    item: Annotated[Optional[str], typer.Option(help="An item id.", show_default=False)] = None,
+    user: Annotated[str | None, typer.Option(help="A user id.", show_default=False)] = None,
+    item: Annotated[str | None, typer.Option(help="An item id.", show_default=False)] = None,
     history: Annotated[int, typer.Option(help="How many recent reviews to list with their summaries.")] = 5,
     config_file: ConfigOption = None,
     home: HomeOption = None,
 ) -> None:
     """A user's or an item's preference profile and recent reviews with their summaries."""
-    from .rendering import profile_panel
+    from .chat.printer import profile_panel
 
     if (user is None) == (item is None):
         raise typer.BadParameter("give exactly one of --user or --item")
@@ -710,14 +797,17 @@ def memory_profile(
 
 @memory_app.command("search")
 def memory_search(
-    text: Annotated[Optional[str], typer.Argument(help="What you are looking for, in words.", show_default=False)] = None,
-    user: Annotated[Optional[str], typer.Option(help="Match this user's profile (and skip items they reviewed).", show_default=False)] = None,
+    text: Annotated[str | None, typer.Argument(help="What you are looking for, in words.", show_default=False)] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Match this user's profile (and skip items they reviewed).", show_default=False),
+    ] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many items.")] = 5,
     config_file: ConfigOption = None,
     home: HomeOption = None,
 ) -> None:
     """Items whose profiles match a need in words, a user's preferences, or both."""
-    from .rendering import matches_table
+    from .chat.printer import matches_table
 
     if text is None and user is None:
         raise typer.BadParameter("give a search text, --user, or both")
@@ -735,7 +825,7 @@ def memory_similar_users(
     home: HomeOption = None,
 ) -> None:
     """Users whose preference profiles are closest to this user's."""
-    from .rendering import matches_table
+    from .chat.printer import matches_table
 
     config = _config(config_file, home=home)
     with _open_memory(config, None) as memory:
@@ -769,7 +859,7 @@ def _lexicon():
 
 
 def _shipped_category() -> str:
-    from .training.data import SHIPPED_CATEGORY
+    from .data import SHIPPED_CATEGORY
 
     return SHIPPED_CATEGORY
 
@@ -779,7 +869,7 @@ def _counts(by_version: dict[str, int]) -> str:
 
 
 def _print_status(status: dict) -> None:
-    from .rendering import memory_table
+    from .chat.printer import memory_table
 
     console.print(memory_table(status))
 
@@ -789,8 +879,8 @@ def _print_status(status: dict) -> None:
 
 def _show_data(config: Config, split_names: list[str]):
     """Prints statistics and the leak audit; returns the dataset so callers need not reload it."""
-    from .rendering import dataset_table, splits_table
-    from .training.splits import build_targets, find_history_leaks, make_split
+    from .data.splits import build_targets, find_history_leaks, make_split
+    from .training.reports import dataset_table, splits_table
 
     started = time.perf_counter()
     dataset = _load_dataset(config)
@@ -828,12 +918,12 @@ def _show_deliberations(config: Config, dataset, count: int, adapters: Path | No
     """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
     from rich.panel import Panel
 
+    from .data.splits import build_targets, make_split
     from .experts.adapters import prompt_shape
     from .experts.loading import local_backend
     from .experts.prompts import parse_summary, predictor_messages, reasoner_messages
     from .experts.shipping import adapter_dirs, summary_cache
     from .experts.summaries import target_contexts
-    from .training.splits import build_targets, make_split
 
     _quiet_transformers()
     with console.status("loading the base model and the expert adapters ...") as status:
@@ -869,7 +959,7 @@ def _show_memory(config: Config, dataset, adapters: Path | None,
     """Build the memory on first run, then a profile and the items that match it (and a need)."""
     from collections import Counter
 
-    from .rendering import matches_table, profile_panel
+    from .chat.printer import matches_table, profile_panel
 
     console.rule("[bold]memory[/] - review store + Chroma profiles")
     with _open_memory(config, dataset.category) as memory:
@@ -912,8 +1002,8 @@ def _show_chat(config: Config, dataset, adapters: Path | None) -> None:
 
 def _show_baselines(config: Config, split_names: list[str], json_path: Path | None, dataset=None,
                     review_aware: bool | None = None) -> None:
-    from .rendering import metrics_table, progress_bars
     from .training.evaluate import evaluate_baselines
+    from .training.reports import metrics_table, progress_bars
 
     dataset = dataset if dataset is not None else _load_dataset(config)
     with progress_bars(console) as bars:
@@ -947,8 +1037,8 @@ def _evaluate_experts(config: Config, run: ExpertRun) -> None:
     from .experts.adapters import prompt_shape
     from .experts.loading import local_backend
     from .experts.shipping import adapter_dirs, summary_cache
-    from .rendering import evaluation_summary, metrics_table, progress_bars
     from .training.evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
+    from .training.reports import evaluation_summary, metrics_table, progress_bars
 
     _quiet_transformers()
     dirs = adapter_dirs(run.adapters, with_one_step=run.one_step)
@@ -979,7 +1069,11 @@ def _evaluate_experts(config: Config, run: ExpertRun) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --api-key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 = any free port).")] = 8000,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="REASON4REC_API_KEY", help="Bearer key clients must send (else $REASON4REC_API_KEY).", show_default=False)] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="REASON4REC_API_KEY",
+                     help="Bearer key clients must send (else $REASON4REC_API_KEY).", show_default=False),
+    ] = None,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -987,7 +1081,11 @@ def serve(
     device: DeviceOption = None,
     dtype: DtypeOption = None,
     four_bit: FourBitOption = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests for one adapter per batched generation (serve.batch_size).", show_default=False)] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Requests for one adapter per batched generation (serve.batch_size).",
+                     show_default=False),
+    ] = None,
     backend: BackendOption = None,
 ) -> None:
     """Serve the experts behind an OpenAI-compatible API (the model name picks the adapter).

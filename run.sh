@@ -48,8 +48,14 @@ case "$verb" in
         ensure_env
         exec "$venv/bin/python" -m pytest "$@"
         ;;
+    lint)
+        # The code's shape: ruff's rules and the import-linter layer contracts (pyproject.toml).
+        ensure_env
+        "$venv/bin/ruff" check .
+        exec "$venv/bin/lint-imports"
+        ;;
     *)
-        echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2
+        echo "usage: ./run.sh demo | ./run.sh test [pytest args] | ./run.sh lint" >&2
         exit 64
         ;;
 esac

@@ -10,5 +10,14 @@ from .graph import build_graph, route_intent
 from .session import Agent, open_checkpointer
 from .state import INTENTS, DeliberationState, turn_input
 
-__all__ = ["Agent", "AgentContext", "DeliberationState", "INTENTS", "build_graph", "open_checkpointer",
-           "open_context", "route_intent", "turn_input"]
+__all__ = [
+           "INTENTS",
+           "Agent",
+           "AgentContext",
+           "DeliberationState",
+           "build_graph",
+           "open_checkpointer",
+           "open_context",
+           "route_intent",
+           "turn_input",
+]

@@ -71,7 +71,8 @@ def _recommendations(state: DeliberationState) -> str:
     for rank, item in enumerate(found, 1):
         invented = _invented(item.get("reason_check"))
         lines.append(f"{rank}. **{item_label(item['item_id'], item.get('item_title'))}**: "
-                     f"{item['rating']['expected']:.2f} / 5. {item['reason']}" + (f" *({invented})*" if invented else ""))
+                     f"{item['rating']['expected']:.2f} / 5. {item['reason']}"
+                     + (f" *({invented})*" if invented else ""))
     return "\n".join(lines)
 
 

@@ -79,9 +79,7 @@ class _Cancellable:
 
 def open_backend(config: Config, status: Callable[[str], None] | None = None) -> tuple[Backend, int, int]:
     """The configured expert backend with (history K, review characters) from its adapter cards."""
-    from ..experts.adapters import prompt_shape
-
-    from ..experts.adapters import AdapterCard
+    from ..experts.adapters import AdapterCard, prompt_shape
     from ..experts.shipping import adapter_dirs
 
     settings = config.agent
@@ -107,7 +105,7 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     The memory first: a memory in use or damaged is refused in a second, not after the models
     loaded. A memory opened here is closed again if the backend then fails.
     """
-    from ..training.data import SHIPPED_CATEGORY
+    from ..data import SHIPPED_CATEGORY
 
     category = config.data.category or SHIPPED_CATEGORY
     history_k, review_chars = 3, 400

@@ -27,8 +27,8 @@ from langgraph.runtime import Runtime
 
 from ..errors import Reason4RecError
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+from ..experts.reason_quality import grounding
 from ..memory.service import HistoryRecord
-from ..training.reason_quality import grounding
 from . import events
 from .context import AgentContext
 from .state import DeliberationState, HistoryView
@@ -41,10 +41,9 @@ MIN_SIMILARITY = 0.25
 
 
 def _emit(event: dict[str, Any]) -> None:
-    try:
+    # RuntimeError: called outside a graph run (a node used directly): nothing to stream to
+    with contextlib.suppress(RuntimeError):
         get_stream_writer()(event)
-    except RuntimeError:  # called outside a graph run (a node used directly): nothing to stream to
-        pass
 
 
 def _step(name: str) -> Callable:

@@ -34,9 +34,9 @@ def main() -> None:
     from reason4rec.agent import Agent
     from reason4rec.agent.nodes import _target
     from reason4rec.config import load_config
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.splits import build_targets, make_split
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -93,6 +93,8 @@ def _config(spec: str):
 def _measure(spec: str, args: argparse.Namespace) -> dict:
     from transformers.utils import logging as hf_logging
 
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.loading import local_backend
     from reason4rec.experts.prompts import (
@@ -102,8 +104,6 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
     )
     from reason4rec.experts.shipping import adapter_dirs, summary_cache
     from reason4rec.experts.summaries import target_contexts
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.splits import build_targets, make_split
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -187,8 +187,8 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
 def _agent_rows(config, backend, pairs_wanted: int) -> dict:
     """`why` (after one warm-up per pair, so summaries are cached) and `recommend -k 5`."""
     from reason4rec.agent import Agent
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.splits import build_targets, make_split
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
 
     agent = Agent.open(config, backend=backend, checkpoint=False)
     try:

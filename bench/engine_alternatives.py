@@ -91,7 +91,8 @@ def main() -> None:
     rows = []
     for path in args.ort:
         prefill, decode = time_ort(path, ids)
-        rows.append({"engine": "onnxruntime-genai", "model": path.name, "prefill_tok_s": prefill, "decode_tok_s": decode})
+        rows.append({"engine": "onnxruntime-genai", "model": path.name, "prefill_tok_s": prefill,
+                     "decode_tok_s": decode})
         print(json.dumps(rows[-1]), flush=True)
     for path in args.gguf:
         prefill, decode = time_llama(path, ids, args.threads)

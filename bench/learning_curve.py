@@ -29,10 +29,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def _eval_inputs(eval_dir: Path):
     """The evaluation's targets (in its order), their prompt views and reasons, from its folder."""
+    from reason4rec.config import load_config
     from reason4rec.experts.summaries import target_context
     from reason4rec.training.evaluate_experts import ExpertEvalSettings, select_targets
     from reason4rec.training.pipeline import load_dataset
-    from reason4rec.config import load_config
 
     key = json.loads((eval_dir / "run.json").read_text())["key"]
     settings = ExpertEvalSettings(split=key["split"], limit=key["limit"], seed=key["seed"],

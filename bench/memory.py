@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _timed(calls: list[Callable[[], object]]) -> dict[str, float]:
@@ -58,11 +58,11 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from reason4rec.config import MemoryConfig, load_config
+    from reason4rec.data import load_shipped
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import LexiconSummarizer, cached_summaries, load_expert_summarizer
     from reason4rec.memory.vectors import PreferenceMemory
-    from reason4rec.rendering import progress_bars
-    from reason4rec.training.data import load_shipped
+    from reason4rec.training.reports import progress_bars
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -80,7 +80,8 @@ def main() -> None:
         with progress_bars(console) as bars:
             report = memory.build(dataset, summarizer=None, bulk=LexiconSummarizer(), cache=cache,
                                   cache_version=version, bars=bars)
-        results["build"] = {"seconds": round(report.seconds, 1), "reviews_per_s": round(len(dataset) / report.seconds, 1),
+        results["build"] = {"seconds": round(report.seconds, 1),
+                            "reviews_per_s": round(len(dataset) / report.seconds, 1),
                             "from_cache": report.from_cache, "profiles": report.profiles}
         console.print(f"build: {results['build']}")
 
@@ -107,7 +108,8 @@ def main() -> None:
             "items_for_user": _timed([lambda u=u: memory.items_for_user(u, k=5) for u in sample]),
             "items_for_user_with_text": _timed([lambda u=u, t=t: memory.items_for_user(u, 5, query=t)
                                                 for u, t in zip(sample, texts * args.queries)]),
-            "search_items": _timed([lambda t=t: memory.search_items(t, k=5) for t in (texts * args.queries)[:args.queries]]),
+            "search_items": _timed([lambda t=t: memory.search_items(t, k=5)
+                                    for t in (texts * args.queries)[:args.queries]]),
             "similar_users": _timed([lambda u=u: memory.similar_users(u, k=5) for u in sample]),
             "user_history": _timed([lambda u=u: memory.user_history(u) for u in sample]),
         }
@@ -151,8 +153,9 @@ def main() -> None:
     table.add_row("bulk build (shipped, lexicon + cache)", f"{results['build']['reviews_per_s']} reviews/s "
                   f"({results['build']['seconds']} s)")
     table.add_row("add-review -> searchable", f"p50 {results['add_to_searchable_s']['p50']} s")
-    for name, value in {**results["queries_shipped"], **{f"{args.scale:,}: {k}": v for k, v in
-                                                         results["queries_scale"].items() if isinstance(v, dict)}}.items():
+    for name, value in {**results["queries_shipped"],
+                        **{f"{args.scale:,}: {k}": v for k, v in results["queries_scale"].items()
+                           if isinstance(v, dict)}}.items():
         table.add_row(name, f"p50 {value['p50_ms']} ms, p95 {value['p95_ms']} ms")
     console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,12 +26,11 @@ def _one(mode: str, steps: int, batch: int) -> dict:
     from transformers.utils import logging as hf_logging
 
     from reason4rec.config import load_config
-    from reason4rec.experts.adapters import AdapterCard, base_fingerprint
+    from reason4rec.data import load_shipped
+    from reason4rec.experts.adapters import AdapterCard, ExpertModel, base_fingerprint
     from reason4rec.experts.backend import LocalBackend
-    from reason4rec.experts.adapters import ExpertModel
     from reason4rec.experts.loading import fresh_base
     from reason4rec.experts.prompts import summarizer_messages
-    from reason4rec.training.data import load_shipped
     from reason4rec.training.sft import LoraSettings, SFTExample, TrainSettings, train_adapter
     from reason4rec.training.teachers import OfflineTeacher
 
@@ -80,7 +79,7 @@ def main() -> None:
         print(rows[-1])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
-    print("| mode | s/step (batch %d) | loss first -> last | peak RSS | decode tok/s b1 / b8 |" % args.batch)
+    print(f"| mode | s/step (batch {args.batch:d}) | loss first -> last | peak RSS | decode tok/s b1 / b8 |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['mode']} | {r['s_per_step']:.1f} | {r['first_loss']:.2f} -> {r['final_loss']:.2f} | "

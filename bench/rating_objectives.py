@@ -37,9 +37,9 @@ VARIANTS = {
 
 
 def _targets(part: str, count: int, history_k: int = 5):
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.summaries import history_reviews, target_context
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.splits import build_targets, make_split
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()

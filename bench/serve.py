@@ -34,13 +34,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def _prompts(count: int) -> list[tuple[list[dict], list[dict]]]:
     """(reasoner, predictor) message pairs built from the shipped reviews (fixed, reproducible)."""
+    from reason4rec.data import load_shipped
     from reason4rec.experts.prompts import (
         HistoryEntry,
         TargetContext,
         predictor_messages,
         reasoner_messages,
     )
-    from reason4rec.training.data import load_shipped
 
     reviews = load_shipped().reviews
     pairs = []
@@ -74,7 +74,7 @@ class _Server:
                 line = lines.get(timeout=1)
             except queue.Empty:
                 if self.process.poll() is not None:
-                    raise SystemExit(f"the server exited with {self.process.returncode}; see {self.log}")
+                    raise SystemExit(f"the server exited with {self.process.returncode}; see {self.log}") from None
                 continue
             if line.startswith(prefix):
                 self.url = line[len(prefix):].strip()
@@ -111,7 +111,7 @@ def _client(url: str, key: str, pairs: list, max_tokens: int, deadline: float, o
                 ok = response.status_code == 200
                 tokens = response.json()["usage"]["completion_tokens"] if ok else 0
                 error = None if ok else f"{response.status_code}: {response.text[:200]}"
-            except Exception as err:  # noqa: BLE001 - every failure is counted, none stops the bench
+            except Exception as err:
                 tokens, error = 0, repr(err)
             record = {"model": body["model"], "latency_s": time.perf_counter() - started, "tokens": tokens,
                       "error": error}
@@ -164,7 +164,10 @@ def main() -> None:
     server = _Server(args, key)
     load_s = time.perf_counter() - started
     process = psutil.Process(server.process.pid)
-    health = lambda: httpx.get(server.url.removesuffix("/v1") + "/health", timeout=30).json()
+
+    def health():
+        return httpx.get(server.url.removesuffix("/v1") + "/health", timeout=30).json()
+
     try:
         warm: list[dict] = []
         _client(server.url, key, pairs, args.max_tokens, time.monotonic() + 5, 0, warm, threading.Lock())

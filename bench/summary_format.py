@@ -31,11 +31,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from reason4rec.config import load_config
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import make_split
+    from reason4rec.experts.adapters import shipped_adapter_dirs
     from reason4rec.experts.loading import local_backend
     from reason4rec.experts.prompts import parse_summary, summarizer_messages, summary_problems, tidy_summary
-    from reason4rec.experts.adapters import shipped_adapter_dirs
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.splits import make_split
 
     config = load_config()
     dataset = load_shipped()

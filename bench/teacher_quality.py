@@ -17,11 +17,11 @@ from pathlib import Path
 
 
 def measure(n: int, history_k: int = 5) -> dict:
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.prompts import reasoner_messages
+    from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
     from reason4rec.experts.summaries import history_reviews, target_context
-    from reason4rec.training.data import load_shipped
-    from reason4rec.training.reason_quality import grounding, is_complete, mean_of, verdict_agrees
-    from reason4rec.training.splits import build_targets, make_split
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()

@@ -33,11 +33,11 @@ EXPERTS = ("summarizer", "reasoner", "predictor")
 
 def build_examples(expert: str, count: int, history_k: int = 5):
     """``count`` real training examples of ``expert`` (offline teacher targets)."""
+    from reason4rec.data import load_shipped
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.prompts import predictor_messages, rating_response, reasoner_messages, summarizer_messages
     from reason4rec.experts.summaries import history_reviews, target_context
-    from reason4rec.training.data import load_shipped
     from reason4rec.training.sft import SFTExample
-    from reason4rec.training.splits import build_targets, make_split
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()

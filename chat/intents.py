@@ -105,9 +105,10 @@ _PROFILE = re.compile(r"\b(what do i (care|like|value|prefer|want)|my (profile|p
 _STARS = re.compile(r"(?P<n>[1-5](?:\.5)?)\s*(?:stars?\b|/\s*5\b|\*|out of (?:5|five)\b)|"
                     r"\b(?:gave it|give it|rate it|rated it|rating(?: of)?|rated)\s+(?P<m>[1-5](?:\.5)?)\b")
 _REVIEW_VERB = re.compile(r"\b(bought|got|own|have|received|purchased|tried|used|review(?:ed)?|rated?|gave|give)\b")
-_RECOMMEND = re.compile(r"\b(recommend\w*|top \d+|picks|suggest\w*|what should i (buy|get|try)|anything (for|to)|looking for|"
-                        r"i need|i want|show me|find me|something (for|to)|any (ideas|picks)|"
-                        r"(something|anything|more|stuff|things|items|products) (just )?like|similar to|in the style of)\b")
+_RECOMMEND = re.compile(r"\b(recommend\w*|top \d+|picks|suggest\w*|what should i (buy|get|try)|anything (for|to)|"
+                        r"looking for|i need|i want|show me|find me|something (for|to)|any (ideas|picks)|"
+                        r"(something|anything|more|stuff|things|items|products) (just )?like|similar to|"
+                        r"in the style of)\b")
 _SIMILAR = re.compile(r"(?:^|\b(?:something|anything|more|stuff|things|items|products|picks|ones?|recommend\w*|"
                       r"suggest\w*)\s+)(?:just\s+)?like\s+|\b(?:similar|close)\s+to\s+|\bresembling\s+|"
                       r"\bin the style of\s+")
@@ -357,5 +358,6 @@ def _unplaced(text: str, catalog: Catalog) -> Command:
         name = item_label(item, catalog.titles.get(item))
         return Command("unclear", value=item, note=f"do you want to know why `{name}` would or would not suit you? "
                                                    "say `yes`, or `/rate` it, or `/help`")
-    return Command("unclear", fields={"text": text}, note="I did not get that. Ask e.g. \"why would the Snark tuner suit me?\", "
-                                               "\"recommend something for home recording\", or type `/help`.")
+    return Command("unclear", fields={"text": text},
+                   note="I did not get that. Ask e.g. \"why would the Snark tuner suit me?\", "
+                        "\"recommend something for home recording\", or type `/help`.")

@@ -3,7 +3,7 @@
 In a terminal a Rich ``Live`` region redraws the turn about ten times a second while it runs;
 when the turn ends the region is replaced by a still record (the step timings, the rating's bars)
 and the answer follows in Markdown. Anywhere else (a pipe, CI, ``NO_COLOR``) the same events are
-printed as plain lines as they arrive (:class:`~reason4rec.rendering.DeliberationPrinter`), so a
+printed as plain lines as they arrive (:class:`~reason4rec.chat.printer.DeliberationPrinter`), so a
 log of a chat reads like the chat.
 
 Example:
@@ -38,8 +38,9 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label
 from ..memory.store import item_label
-from ..rendering import STEP_LABELS, DeliberationPrinter, already_rated_text, progress_text, record_label
+from .printer import DeliberationPrinter
 
 MAX_CANDIDATE_LINES = 8
 """Recommendation reasons shown at once while they are generated (one line each)."""

@@ -15,8 +15,7 @@ import re
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from reason4rec.agent import AgentContext, DeliberationState, open_context, turn_input
-from reason4rec.agent import nodes
+from reason4rec.agent import AgentContext, DeliberationState, nodes, open_context, turn_input
 
 _LINK = re.compile(r"https?://|www\.", re.I)
 
@@ -41,7 +40,8 @@ def build_moderated_graph(checkpointer=None):
     builder.add_node("update", nodes.update)
     builder.add_node("respond", nodes.respond)
     builder.add_edge(START, "moderate")
-    builder.add_conditional_edges("moderate", lambda s: "respond" if s.get("error") else "update", ["update", "respond"])
+    builder.add_conditional_edges("moderate", lambda s: "respond" if s.get("error") else "update",
+                                  ["update", "respond"])
     builder.add_edge("update", "respond")
     builder.add_edge("respond", END)
     return builder.compile(checkpointer=checkpointer)

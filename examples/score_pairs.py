@@ -16,8 +16,7 @@ import sys
 
 from langgraph.graph import END, START, StateGraph
 
-from reason4rec.agent import AgentContext, DeliberationState, open_context, turn_input
-from reason4rec.agent import nodes
+from reason4rec.agent import AgentContext, DeliberationState, nodes, open_context, turn_input
 from reason4rec.config import load_config
 
 

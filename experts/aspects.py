@@ -21,26 +21,34 @@ from .prompts import Summary, clean_text
 LEXICON_VERSION = "lexicon-1"
 """Version label of lexicon summaries (bump when the lexicon or the rules change)."""
 
-_POSITIVE = set("""great good excellent love loved loves nice perfect solid sturdy easy well quality awesome
-best happy recommend works worth clear warm bright fine quiet durable comfortable accurate affordable value
-sweet smooth rich crisp reliable beautiful fantastic amazing helpful handy strong fast simple compact light
-lightweight pleased glad excellent superb impressive decent fun versatile responsive stable secure cool
-exactly sturdier better""".split())
-_NEGATIVE = set("""bad poor cheaply broke broken break breaks noisy hum buzz buzzing flimsy loose weak difficult
-problem problems issue issues return returned disappointed disappointing useless waste worse worst fail
-failed fails died dead defective terrible awful horrible annoying tinny muddy harsh expensive stiff slips
-cracked crack junk unfortunately hate hated wobbly fragile uncomfortable inaccurate flaky slow""".split())
+_POSITIVE = set(["great", "good", "excellent", "love", "loved", "loves", "nice", "perfect", "solid", "sturdy", "easy",
+                 "well", "quality", "awesome", "best", "happy", "recommend", "works", "worth", "clear", "warm",
+                 "bright", "fine", "quiet", "durable", "comfortable", "accurate", "affordable", "value", "sweet",
+                 "smooth", "rich", "crisp", "reliable", "beautiful", "fantastic", "amazing", "helpful", "handy",
+                 "strong", "fast", "simple", "compact", "light", "lightweight", "pleased", "glad", "excellent",
+                 "superb", "impressive", "decent", "fun", "versatile", "responsive", "stable", "secure", "cool",
+                 "exactly", "sturdier", "better"])
+_NEGATIVE = set(["bad", "poor", "cheaply", "broke", "broken", "break", "breaks", "noisy", "hum", "buzz", "buzzing",
+                 "flimsy", "loose", "weak", "difficult", "problem", "problems", "issue", "issues", "return", "returned",
+                 "disappointed", "disappointing", "useless", "waste", "worse", "worst", "fail", "failed", "fails",
+                 "died", "dead", "defective", "terrible", "awful", "horrible", "annoying", "tinny", "muddy", "harsh",
+                 "expensive", "stiff", "slips", "cracked", "crack", "junk", "unfortunately", "hate", "hated", "wobbly",
+                 "fragile", "uncomfortable", "inaccurate", "flaky", "slow"])
 _NEGATORS = {"not", "no", "never", "hardly", "without", "isn't", "wasn't", "doesn't", "don't", "didn't",
              "won't", "can't", "cannot", "nothing"}
-_STOP = set("""a an the and or but if then than so to of in on at by for with from into about as is are was
-were be been being it its it's this that these those i i'm i've me my mine we our you your he she they them
-their there here what which who whom when where why how all any both each few more most other some such
-only own same too very can will just should now also get got gets use used using one would could much
-many even still really well back over up out off down again after before because while since just like
-make made thing things lot bit way time times go going buy bought product item amazon price little
-review reviews bought came come comes need needed want wanted do does did have has had not no yes
-something anything everything enough quite pretty first two new old day days year years am know think
-sure ever every""".split())
+_STOP = set(["a", "an", "the", "and", "or", "but", "if", "then", "than", "so", "to", "of", "in", "on", "at", "by",
+             "for", "with", "from", "into", "about", "as", "is", "are", "was", "were", "be", "been", "being", "it",
+             "its", "it's", "this", "that", "these", "those", "i", "i'm", "i've", "me", "my", "mine", "we", "our",
+             "you", "your", "he", "she", "they", "them", "their", "there", "here", "what", "which", "who", "whom",
+             "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some",
+             "such", "only", "own", "same", "too", "very", "can", "will", "just", "should", "now", "also", "get", "got",
+             "gets", "use", "used", "using", "one", "would", "could", "much", "many", "even", "still", "really", "well",
+             "back", "over", "up", "out", "off", "down", "again", "after", "before", "because", "while", "since",
+             "just", "like", "make", "made", "thing", "things", "lot", "bit", "way", "time", "times", "go", "going",
+             "buy", "bought", "product", "item", "amazon", "price", "little", "review", "reviews", "bought", "came",
+             "come", "comes", "need", "needed", "want", "wanted", "do", "does", "did", "have", "has", "had", "not",
+             "no", "yes", "something", "anything", "everything", "enough", "quite", "pretty", "first", "two", "new",
+             "old", "day", "days", "year", "years", "am", "know", "think", "sure", "ever", "every"])
 _WORD = re.compile(r"[a-z][a-z'-]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

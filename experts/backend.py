@@ -88,7 +88,8 @@ def generate_by_complete(backend: Any, expert: str, prompts: Sequence[str], limi
     """``generate`` on top of ``complete`` for both local backends (line limits applied)."""
     lines = ANSWER_LINES.get(expert)
     limiter = LineLimit(lines, on_text) if lines else None
-    completions = backend.complete(expert, prompts, max_new_tokens=limit, decoding=decoding_for(expert, backend.decoding),
+    completions = backend.complete(expert, prompts, max_new_tokens=limit,
+                                   decoding=decoding_for(expert, backend.decoding),
                                    on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
     texts = [completion.text for completion in completions]
     return [(limiter.cut(text) if limiter else text).strip() for text in texts]

@@ -135,10 +135,11 @@ class LlamaEngine:
             self.model = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        # try/except, not contextlib.suppress: at interpreter shutdown this module's globals may already be None
         try:
             self.close()
         except Exception:
-            pass
+            return
 
     def use_adapter(self, name: str | None) -> None:
         """Make ``name`` the active LoRA adapter (None: the plain base) for the next decodes."""

@@ -258,7 +258,7 @@ def one_step_messages(ctx: TargetContext) -> Messages:
 
 def rating_response(rating: float) -> str:
     """The Predictor's training target; ratings are whole stars in the data."""
-    return f"{RATING_PREFIX}{int(round(rating))}"
+    return f"{RATING_PREFIX}{round(rating)}"
 
 
 def one_step_response(reason: str, rating: float) -> str:

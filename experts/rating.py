@@ -5,9 +5,9 @@ logits for "1".."5" are softmaxed; the prediction is ``sum k * p_k`` clipped to 
 distribution itself says how sure the model is.
 
 Example:
-    >>> d = RatingDistribution.from_logits([0.0, 0.0, 0.0, 0.0, 10.0])
+    >>> d = RatingDistribution.from_logits([0.0, 0.0, 0.0, 1.0, 2.0])
     >>> round(d.expected, 3), d.most_likely
-    (4.998, 5)
+    (4.106, 5)
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ..training.data import Review
-from ..training.splits import Target
+from ..data import Review
+from ..data.splits import Target
 from .backend import Backend
 from .prompts import HistoryEntry, TargetContext, parse_summary, summarizer_messages
 

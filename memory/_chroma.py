@@ -12,8 +12,8 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-import chromadb  # noqa: E402
-from chromadb.config import Settings  # noqa: E402
+import chromadb
+from chromadb.config import Settings
 
 
 def settings(**values) -> Settings:

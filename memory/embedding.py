@@ -19,11 +19,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ._chroma import chromadb  # noqa: F401  (sets the telemetry switches before chromadb loads)
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from ..errors import Reason4RecError
+from ._chroma import chromadb  # noqa: F401  (sets the telemetry switches before chromadb loads)
 
 EMBEDDING_NAME = "reason4rec-sentence-transformers"
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
+from ..data import SHIPPED_CATEGORY, ReviewDataset
 from ..errors import Reason4RecError
 from ..experts.prompts import clean_text
 from ..experts.summaries import SummaryCache
-from ..training.data import SHIPPED_CATEGORY, ReviewDataset
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
 from .store import ReviewStore, StoredReview, UnknownEntityError

@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data import MAX_ID_LENGTH, Review, review_id
 from ..errors import Reason4RecError
 from ..experts.prompts import clean_text, strip_terminal_escapes
-from ..training.data import MAX_ID_LENGTH, Review, review_id
 
 SCHEMA_VERSION = 2
 MAX_TEXT_CHARS = 20_000

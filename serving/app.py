@@ -228,7 +228,7 @@ async def _stream(batcher: MicroBatcher, job: Job, chunks: _Chunks) -> Any:
                         result: JobResult = value.result()
                     except ApiError as error:
                         yield _sse(error.body())
-                    except Exception:  # noqa: BLE001 - logged here, generic error event to the client
+                    except Exception:
                         logger.exception("a streamed generation failed")
                         yield _sse(ApiError.internal().body())
                     else:

@@ -163,7 +163,7 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking)
-        except Exception:  # noqa: BLE001 - the point of this middleware
+        except Exception:
             logger.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await send_error(send, ApiError.internal())

@@ -25,7 +25,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def shipped():
-    from reason4rec.training.data import load_shipped
+    from reason4rec.data import load_shipped
 
     return load_shipped()
 
@@ -92,12 +92,14 @@ max_retries = 1
 train = { epochs = 1, batch_size = 4, max_length = 192, gradient_checkpointing = false, save_every = 1 }
 [reward]
 lora = { layers = 1 }
-train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, engine = "top-layers", loss = "rating-stars" }
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, \
+engine = "top-layers", loss = "rating-stars" }
 [reasoner]
 train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
 [predictor]
 lora = { layers = 1 }
-train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, engine = "top-layers", loss = "rating-stars-expected" }
+train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false, \
+engine = "top-layers", loss = "rating-stars-expected" }
 [one_step]
 train = { epochs = 1, batch_size = 4, max_length = 256, gradient_checkpointing = false }
 """
@@ -264,7 +266,7 @@ def tiny_summarizer(tiny_backend):
 @pytest.fixture(scope="session")
 def small_dataset(shipped):
     """The shipped reviews of 25 items (about 300 reviews): a real dataset small enough to embed fast."""
-    from reason4rec.training.data import ReviewDataset
+    from reason4rec.data import ReviewDataset
 
     items = sorted({r.item_id for r in shipped.reviews})[:25]
     chosen = [r for r in shipped.reviews if r.item_id in set(items)]
@@ -340,9 +342,9 @@ def own_memory_config(agent_config, shipped, tmp_path):
     checkpointer of its own (the session ``agent`` holds the other memory's lock); ``item`` is one
     the user has not reviewed."""
     from reason4rec.config import MemoryConfig
+    from reason4rec.data import ReviewDataset
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import LexiconSummarizer
-    from reason4rec.training.data import ReviewDataset
 
     items = sorted({r.item_id for r in shipped.reviews})[:6]
     dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])
@@ -354,3 +356,16 @@ def own_memory_config(agent_config, shipped, tmp_path):
     user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
     mine = {r.item_id for r in dataset.reviews if r.user_id == user}
     return config, user, next(i for i in items if i not in mine)
+
+
+_SLOW_FIXTURES = frozenset({"tiny_run", "tiny_backend", "tiny_engine_backend", "any_local_backend", "real_home",
+                            "sentence_model_dir", "tiny_eval_config", "memory_config", "memory", "tiny_summarizer"})
+"""Fixtures that train, load or convert a model (seconds to minutes on a 2-core CPU)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that needs a trained tiny run, a model or a real memory, and every
+    integration test: ``-m 'not slow'`` is the quick loop (pure logic, fakes, parsers)."""
+    for item in items:
+        if item.get_closest_marker("integration") or _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

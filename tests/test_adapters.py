@@ -33,7 +33,7 @@ def test_wrong_base_model_is_named(tiny_run, tmp_path, tiny_config):
     other = build_tiny_checkpoint(tmp_path / "other", hidden_size=32)
     base = fresh_base(tiny_config.model_copy(update={"base_model": tiny_config.base_model.model_copy(
         update={"name_or_path": str(other)})}))
-    with pytest.raises(AdapterError, match="was trained on base model .* but the loaded base is"):
+    with pytest.raises(AdapterError, match=r"was trained on base model .* but the loaded base is"):
         ExpertModel.load(base, {"predictor": tiny_run / "predictor" / "adapter"})
 
 
@@ -58,9 +58,8 @@ def test_missing_wrong_and_stale_adapters_are_named(tiny_run, tmp_path, tiny_con
 
 
 def test_unknown_adapter_name_is_refused(tiny_backend):
-    with pytest.raises(AdapterError, match="no 'critic' adapter"):
-        with tiny_backend.experts.use("critic"):
-            pass
+    with pytest.raises(AdapterError, match="no 'critic' adapter"), tiny_backend.experts.use("critic"):
+        pass
 
 
 def test_prompt_shape_comes_from_the_cards(tiny_backend):

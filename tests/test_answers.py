@@ -12,7 +12,8 @@ def test_explain_answer_has_the_verdict_rating_and_reason():
 
 def test_ambiguous_items_are_listed_as_a_question():
     text = compose({"intent": "explain", "error": "'tuner' could mean several items",
-                    "candidates": [{"id": "B1", "profile": "Known for: tuner"}, {"id": "B2", "profile": "Known for: clip"}]})
+                    "candidates": [{"id": "B1", "profile": "Known for: tuner"},
+                                   {"id": "B2", "profile": "Known for: clip"}]})
     assert "Which one did you mean?" in text and "- `B2`: Known for: clip" in text
 
 
@@ -64,7 +65,8 @@ def test_recommendation_headers_state_the_need_they_served():
     base = {"intent": "recommend", "user_id": "A1", "recommendations": [item]}
     assert compose(base).startswith("Top 1 for **A1**, by their profile:")
     liked = compose({**base, "query": "similar to Enya", "like_item": "B1", "like_title": "Enya: Watermark"})
-    assert liked.startswith("Top 1 for **A1**, for: *similar to Enya* (steered by the profile of Enya: Watermark (B1)):")
+    assert liked.startswith("Top 1 for **A1**, for: *similar to Enya* "
+                            "(steered by the profile of Enya: Watermark (B1)):")
     assert "1. **Shepherd Moons (B2)**: 4.40 / 5." in liked
     by_item_only = compose({**base, "like_item": "B1", "like_title": "B1"})
     assert by_item_only.startswith("Top 1 for **A1**, for: *similar to B1*:")
@@ -72,12 +74,14 @@ def test_recommendation_headers_state_the_need_they_served():
 
 
 def test_profiles_and_saved_reviews_name_items_by_title_with_the_id():
-    profile = compose({"intent": "profile", "profile": {"user_id": "A1", "text": "Likes: calm.", "review_count": 2,
-                                                         "recent": [{"item_id": "B1", "item_title": "Enya: Watermark",
-                                                                     "rating": 5.0, "summary": "Positive Aspects: calm"},
-                                                                    {"item_id": "B9", "item_title": "B9", "rating": 2.0,
-                                                                     "summary": None}]}})
-    assert "- Enya: Watermark (B1) (5 stars): Positive Aspects: calm" in profile and "- B9 (2 stars): pending" in profile
+    profile = compose({"intent": "profile",
+                       "profile": {"user_id": "A1", "text": "Likes: calm.", "review_count": 2,
+                                   "recent": [{"item_id": "B1", "item_title": "Enya: Watermark",
+                                               "rating": 5.0, "summary": "Positive Aspects: calm"},
+                                              {"item_id": "B9", "item_title": "B9", "rating": 2.0,
+                                               "summary": None}]}})
+    assert ("- Enya: Watermark (B1) (5 stars): Positive Aspects: calm" in profile
+            and "- B9 (2 stars): pending" in profile)
     saved = compose({"intent": "add_review", "user_id": "A1", "item_id": "B1", "item_title": "B1",
                      "review": {"rating": 4, "text": "x", "item_title": "Watermark"},
                      "update": {"outcome": "created", "summary": "Positive Aspects: calm"}})

@@ -11,11 +11,13 @@ def test_lexicon_summary_pairs_opinions_with_nouns_and_handles_negation():
 
 
 def test_content_words_drop_opinion_stop_and_negation_words():
-    assert content_words("Not a great pedal, but the Snark tuner clip works none") == ["pedal", "snark", "tuner", "clip"]
+    assert content_words("Not a great pedal, but the Snark tuner clip works none") == [
+        "pedal", "snark", "tuner", "clip"]
 
 
 def test_merge_summaries_ranks_by_frequency_and_ignores_none():
-    first = parse_summary("Positive Aspects: warm tone, low hum\nNegative Aspects: none\nUser Preference Elements: tubes")
+    first = parse_summary("Positive Aspects: warm tone, low hum\nNegative Aspects: none\n"
+                          "User Preference Elements: tubes")
     second = parse_summary("Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tubes, tone")
     merged = merge_summaries([first, second], top=2)
     assert merged == {"positive": ["warm tone", "low hum"], "negative": ["hum"], "likes": ["tubes", "tone"]}

@@ -54,7 +54,7 @@ def test_asking_for_a_missing_gpu_is_a_clear_error(tiny_model_dir: Path, tmp_pat
 
 def test_folders_and_hub_ids_that_cannot_load(tmp_path: Path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelLoadError, match="no config.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         resolve_model_path(BaseModelConfig(name_or_path=str(tmp_path / "empty")), tmp_path)
     with pytest.raises(ModelLoadError, match="hub is off"):
         load_base_model(BaseModelConfig(name_or_path="someone/not-a-cached-model"), tmp_path)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reason4rec.data import Review
+from reason4rec.data.splits import make_split
 from reason4rec.training.baselines import BiasModel, GlobalMean, ItemMean, UserMean
-from reason4rec.training.data import Review
-from reason4rec.training.splits import make_split
 
 
 def _reviews(rows):

@@ -43,7 +43,7 @@ def regular(agent, regular_user):
 
 
 def test_a_scripted_conversation_streams_why_review_and_recommendation(open_chat, regular):
-    user, (first, second, *_) = regular
+    user, (first, _second, *_) = regular
     chat, console = open_chat(user=user)
     chat.run_script([f"would I like {first}?", "what do I care about?", "recommend 2 things for home recording"])
     out = console.export_text(clear=False)
@@ -77,7 +77,8 @@ def test_unsure_about_an_item_it_asks_and_a_number_answers(open_chat, regular, m
     assert "could mean several items" in out and "Which one?" in out
     picked = chat._choices[2][0]
     chat.run_script(["1"])
-    assert "Predictor" in console.export_text(clear=False)[len(out):] and picked in console.export_text(clear=False)[len(out):]
+    assert ("Predictor" in console.export_text(clear=False)[len(out):]
+            and picked in console.export_text(clear=False)[len(out):])
 
 
 def test_a_bare_item_is_offered_and_yes_runs_it(open_chat, regular):
@@ -98,7 +99,7 @@ def test_a_bare_item_is_offered_and_yes_runs_it(open_chat, regular):
     ("/nonsense", "unknown command"),
 ])
 def test_bad_input_gets_a_friendly_line_and_the_chat_goes_on(open_chat, regular, line, says):
-    user, (first, *_) = regular
+    user, (_first, *_) = regular
     chat, console = open_chat(user=user)
     assert chat.handle(line) is True
     out = console.export_text(clear=False)

@@ -54,7 +54,8 @@ def test_eval_baselines_writes_json(tmp_path: Path):
     ("args", "message"),
     [
         (("eval", "--adapters", "/no/such/dir"), "no summarizer, reasoner, predictor adapter under"),
-        (("eval", "--split", "temporal", "--limit", "5000"), "--limit 5000 is larger than the temporal test set (1,027 targets)"),
+        (("eval", "--split", "temporal", "--limit", "5000"),
+         "--limit 5000 is larger than the temporal test set (1,027 targets)"),
         (("eval", "--split", "all"), "scores one split at a time"),
         (("eval", "--split", "by-month"), "Invalid value for '--split'"),
         (("train", "everything", "--model", "/no/such/model"), "unknown stage"),
@@ -320,7 +321,7 @@ def test_a_damaged_vector_index_is_reported_with_the_way_out(memory_config, tmp_
     status = run_cli("memory", "status", "--config", config_file)
     assert status.returncode == 2, status.stdout
     assert "memory build --rebuild" in " ".join(status.stderr.split()) and "Traceback" not in status.stderr
-    with pytest.raises(VectorMemoryError, match="(?s)could not read the summaries vectors.*memory build --rebuild"):
+    with pytest.raises(VectorMemoryError, match=r"(?s)could not read the summaries vectors.*memory build --rebuild"):
         Memory.open(memory_config)
     with Memory.open(memory_config, rebuild=True) as memory:  # the way out the message names
         memory.sync(None, bulk=LexiconSummarizer())

@@ -63,5 +63,5 @@ def test_missing_file_and_bad_environment(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
     monkeypatch.setenv("REASON4REC_DATA__SEED", "many")
-    with pytest.raises(ConfigError, match="data.seed"):
+    with pytest.raises(ConfigError, match=r"data\.seed"):
         load_config()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reason4rec.training.data import (
+from reason4rec.data import (
     DataError,
     clean_text,
     load_configured,
@@ -132,7 +132,7 @@ def test_unreadable_files_give_clear_errors(tmp_path: Path):
 def test_duplicate_pairs_are_an_error_unless_keeping_the_latest(write_lines, record):
     rows = [record("u", "i", 2.0, 5, "first"), record("v", "i"), record("u", "i", 4.0, 9, "second")]
     path = write_lines(rows)
-    with pytest.raises(DataError, match="duplicate .* lines 1 and 3"):
+    with pytest.raises(DataError, match=r"duplicate .* lines 1 and 3"):
         load_reviews(path)
     kept = load_reviews(path, on_duplicate="keep-latest")
     assert kept.dropped_duplicates == 1
@@ -368,7 +368,7 @@ def test_a_gzip_cut_inside_its_header_reads_zero_lines(tmp_path: Path):
 
 
 def test_bad_metadata_is_reported_before_the_reviews_are_read(write_lines, tmp_path: Path):
-    bad_reviews = write_lines(["{broken"] + REVIEWS_2018, "All_Beauty_5.json")
+    bad_reviews = write_lines(["{broken", *REVIEWS_2018], "All_Beauty_5.json")
     bad_meta = write_lines(["{'asin': 'B01', 'title': 'ok'}", "{'title': 'no asin'}"], "meta_All_Beauty.json")
     with pytest.raises(DataError) as caught:
         load_reviews(bad_reviews, bad_meta)

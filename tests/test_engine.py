@@ -180,7 +180,7 @@ def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir,
 def test_a_foreign_or_other_version_folder_is_refused_until_rebuilt(engine_home, tiny_model_dir, tiny_run):
     import json
 
-    from reason4rec.experts.engine_files import ExportError, MANIFEST, ensure_engine_files, export_folder
+    from reason4rec.experts.engine_files import MANIFEST, ExportError, ensure_engine_files, export_folder
 
     adapters = {"reasoner": tiny_run / "reasoner" / "adapter"}
     folder = export_folder(engine_home.home, tiny_model_dir)

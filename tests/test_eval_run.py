@@ -41,7 +41,7 @@ def test_damage_in_the_middle_is_refused_not_repaired(tmp_path):
 def test_folders_that_are_not_this_run_are_refused(tmp_path):
     (tmp_path / "orphan").mkdir()
     (tmp_path / "orphan" / "predictions.jsonl").write_text('{"review_id": "r1"}\n')
-    with pytest.raises(EvalRunError, match="no run.json"):
+    with pytest.raises(EvalRunError, match=r"no run\.json"):
         EvalRun.open(tmp_path / "orphan", KEY)
     (tmp_path / "file").write_text("x")
     with pytest.raises(EvalRunError, match="is a file"):

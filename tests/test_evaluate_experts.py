@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from reason4rec.data.splits import make_split
 from reason4rec.experts.summaries import SummaryCache
 from reason4rec.training.baselines import BiasModel
 from reason4rec.training.eval_run import EvalRunError
@@ -14,7 +15,6 @@ from reason4rec.training.evaluate_experts import (
     ExpertEvalSettings,
     evaluate_experts,
 )
-from reason4rec.training.splits import make_split
 
 QUICK = dict(limit=4, history_k=2, batch_size=4, summary_batch=4, chunk_size=2, review_aware=False)
 

@@ -32,9 +32,11 @@ def test_why_streams_every_step_then_the_answer(agent, small_dataset, regular_us
     tokens = "".join(e["text"] for e in events if e["type"] == "token")
     state = events[-1]["state"]
     assert state["reason"] == tokens.strip() and tokens
-    assert 1 <= state["rating"]["expected"] <= 5 and sum(state["rating"]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert (1 <= state["rating"]["expected"] <= 5
+            and sum(state["rating"]["probabilities"].values()) == pytest.approx(1, abs=1e-3))
     others = sum(1 for r in small_dataset.reviews if r.user_id == user and r.item_id != item)
-    assert len(state["user_history"]) == min(agent.context.history_k, others) and all(v["item_id"] != item for v in state["user_history"])
+    assert (len(state["user_history"]) == min(agent.context.history_k, others)
+            and all(v["item_id"] != item for v in state["user_history"]))
     assert all(v["user_id"] != user for v in state["item_history"])
     assert state["answer"].startswith(f"**{item}**") and state["error"] is None
     assert set(state["timings"]) >= {"resolve", "recall", "reason", "predict", "respond"}
@@ -87,7 +89,7 @@ def test_a_backend_that_is_down_is_an_error_in_the_state(agent_config, agent, re
     context = AgentContext(agent.context.memory, dead, agent.context.category, resummarize_lexicon=False)
     user = regular_user[0]
     state = Agent(context).why(user, regular_user[1][0])
-    assert "Sorry" in state["answer"] and "127.0.0.1:9" in state["error"] or "Connection" in state["error"]
+    assert ("Sorry" in state["answer"] and "127.0.0.1:9" in state["error"]) or "Connection" in state["error"]
     assert state["rating"] is None
 
 

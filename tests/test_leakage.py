@@ -1,6 +1,6 @@
 import pytest
 
-from reason4rec.training.leakage import leaks_rating
+from reason4rec.data.leakage import leaks_rating
 
 
 @pytest.mark.parametrize("text", [

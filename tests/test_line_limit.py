@@ -87,5 +87,5 @@ def test_both_engines_ban_repeats_of_the_answer_but_not_of_the_prompt():
     assert everything.banned.get((2, 3)) == {4}
     scores = _answer_ngram_ban(3, len(prompt))(torch.tensor([prompt + answer + [6]]), torch.zeros((1, 10)))
     assert scores[0, 7] == -torch.inf and torch.isfinite(scores[0, [4, 5, 6]]).all()
-    prompt_repeat = _answer_ngram_ban(3, len(prompt))(torch.tensor([prompt + [2, 3]]), torch.zeros((1, 10)))
+    prompt_repeat = _answer_ngram_ban(3, len(prompt))(torch.tensor([[*prompt, 2, 3]]), torch.zeros((1, 10)))
     assert torch.isfinite(prompt_repeat).all()  # the prompt's (2, 3) -> 4 is allowed

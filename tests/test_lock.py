@@ -55,8 +55,7 @@ def test_kill_9_of_the_holder_frees_the_lock(tmp_path):
 
 
 def test_two_locks_in_one_process_also_exclude_each_other(tmp_path):
-    with FolderLock(tmp_path):
-        with pytest.raises(MemoryLockedError):
-            FolderLock(tmp_path).acquire()
+    with FolderLock(tmp_path), pytest.raises(MemoryLockedError):
+        FolderLock(tmp_path).acquire()
     with FolderLock(tmp_path) as again:  # released on exit
         assert again.held

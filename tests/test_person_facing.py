@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from reason4rec.agent import Agent, AgentContext
+from reason4rec.data import Review, ReviewDataset
 from reason4rec.experts.rating import RatingDistribution
 from reason4rec.memory.summarizers import LexiconSummarizer
-from reason4rec.training.data import Review, ReviewDataset
 
 APRIL_2_2013 = 1364860800
 TITLES = {"B00ENYA001": "Enya: Watermark", "B00ENYA002": "Enya: Shepherd Moons",
@@ -82,7 +82,8 @@ def test_why_about_an_item_the_user_rated_says_so_first_then_what_the_model_woul
     assert "\n\n**Enya: Watermark (B00ENYA001)** should suit **U1**: predicted **4.05** / 5" in state["answer"]
     assert all(v["item_id"] != "B00ENYA001" for v in state["user_history"])  # its prediction never saw the rating
     undated = agent.run("predict", user_id="U5", item_id="B0NOTITLE1")
-    assert undated["already_rated"]["date"] is None and undated["answer"].startswith("**You rated it 3 stars already.**")
+    assert (undated["already_rated"]["date"] is None
+            and undated["answer"].startswith("**You rated it 3 stars already.**"))
     fresh_events, fresh = _events(agent, "explain", user_id="U1", item_id="B00ENYA002")
     assert fresh["already_rated"] is None and "already_rated" not in [e["type"] for e in fresh_events]
     assert fresh["answer"].startswith("**Enya: Shepherd Moons (B00ENYA002)** should suit **U1**")
@@ -137,7 +138,7 @@ def test_a_need_that_names_an_item_is_steered_by_its_profile_and_said_in_the_hea
     assert state["answer"].startswith("Top 2 for **U5**, for: *similar to Enya* (steered by the profile of "
                                       "Enya: Watermark (B00ENYA001)):")
     heavy = agent.recommend("U5", k=2, like_item="B0METAL001")
-    assert [r["item_id"] for r in heavy["recommendations"]][0] == "B0METAL002"
+    assert next(r["item_id"] for r in heavy["recommendations"]) == "B0METAL002"
     assert heavy["answer"].startswith("Top 2 for **U5**, for: *similar to Metallica: Master of Puppets (B0METAL001)*:")
     unknown = agent.recommend("U5", like_item="B0NOPE0000")
     assert "unknown item 'B0NOPE0000'" in unknown["error"]

@@ -98,7 +98,8 @@ def test_tidy_summary_cleans_what_the_small_model_garbled():
         tidied = tidy_summary(text)
         assert summary_problems(tidied) == [], (text, tidied)
         assert tidy_summary(tidied) == tidied  # a tidy summary stays as it is
-    assert tidy_summary(garbled[0]).splitlines()[2] == "User Preference Elements: good quality, great sound, perfect fit"
+    assert tidy_summary(garbled[0]).splitlines()[2] == (
+        "User Preference Elements: good quality, great sound, perfect fit")
     assert tidy_summary(garbled[3]).splitlines()[:2] == ["Positive Aspects: warm tone", "Negative Aspects: hum"]
     assert tidy_summary(garbled[4]) == "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from reason4rec.experts.prompts import parse_summary, summary_problems
-from reason4rec.training.reason_quality import (
+from reason4rec.experts.reason_quality import (
     aspect_phrases,
     grounding,
     is_complete,

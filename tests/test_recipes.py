@@ -18,7 +18,7 @@ def test_bad_recipes_are_named(tmp_path):
         load_recipe("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n[reasoner]\ntrain = { epochs = -1 }\n')
-    with pytest.raises(ConfigError, match="reasoner.train.epochs"):
+    with pytest.raises(ConfigError, match=r"reasoner\.train\.epochs"):
         load_recipe(bad)
     bad.write_text("name = ")
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -120,7 +120,7 @@ CRASH_DURING_BUILD = (
     "from reason4rec.config import load_config\n"
     "from reason4rec.memory.service import Memory\n"
     "from reason4rec.memory.summarizers import LexiconSummarizer\n"
-    "from reason4rec.training.data import load_shipped, ReviewDataset\n"
+    "from reason4rec.data import load_shipped, ReviewDataset\n"
     "shipped = load_shipped()\n"
     "items = sorted({r.item_id for r in shipped.reviews})[:25]\n"
     "dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])\n"
@@ -220,9 +220,8 @@ def test_a_damaged_vector_folder_is_rebuilt_from_the_store(memory_config):
         for n, text in enumerate(["Great strings.", "Sturdy stand, no wobble.", "Noisy cable."]):
             memory.add_review(f"U{n}", f"B{n}", 3 + n % 3, text, summarizer=LexiconSummarizer())
     (memory_config.chroma_path / "chroma.sqlite3").write_bytes(b"garbage" * 1000)
-    with pytest.raises(VectorMemoryError, match="memory build --rebuild"):
-        with Memory.open(memory_config) as memory:
-            memory.status()
+    with pytest.raises(VectorMemoryError, match="memory build --rebuild"), Memory.open(memory_config) as memory:
+        memory.status()
     with Memory.open(memory_config, rebuild=True) as memory:
         assert memory.status()["pending"] == 3  # every review goes back to pending
         memory.sync(LexiconSummarizer())

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+
 from reason4rec.experts.prompts import (
     HistoryEntry,
     TargetContext,

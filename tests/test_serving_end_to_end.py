@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from reason4rec.experts.prompts import (
     RATING_PREFIX,
     HistoryEntry,
@@ -37,7 +38,8 @@ def _predictor_prompts(dataset, count: int = 6) -> list:
     prompts = []
     for i in range(count):
         entries = tuple(HistoryEntry(r.item_id, r.rating, "Positive Aspects: tone\nNegative Aspects: none\n"
-                                     f"User Preference Elements: {r.title or 'gear'}") for r in reviews[i * 3:i * 3 + 3])
+                                     f"User Preference Elements: {r.title or 'gear'}")
+                        for r in reviews[i * 3:i * 3 + 3])
         ctx = TargetContext("Musical Instruments", reviews[i].item_id, entries, entries[:2], 4.2, 3.9, 3, 2)
         prompts.append(predictor_messages(ctx, reviews[i].text[:200] if i % 2 else None))
     return prompts

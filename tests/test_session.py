@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -68,10 +67,10 @@ def test_example_moderated_reviews(own_memory_config, write_config, tmp_path):
     config, user, item = own_memory_config
     script, path = str(ROOT / "examples" / "moderated_reviews.py"), str(write_config(config, tmp_path / "r4r.toml"))
     base = [sys.executable, script, "--user", user, "--item", item, "--rating", "4", "--config", path]
-    spam = subprocess.run(base + ["--text", "Great deal at http://spam.example now"], capture_output=True, text=True,
+    spam = subprocess.run([*base, "--text", "Great deal at http://spam.example now"], capture_output=True, text=True,
                           timeout=600)
     assert spam.returncode == 2 and "may not contain links" in spam.stdout
-    clean = subprocess.run(base + ["--text", "Solid strap button, fits my bass."], capture_output=True, text=True,
+    clean = subprocess.run([*base, "--text", "Solid strap button, fits my bass."], capture_output=True, text=True,
                            timeout=600)
     assert clean.returncode == 0 and "Saved" in clean.stdout, clean.stderr
 
@@ -94,7 +93,8 @@ def test_opening_an_agent_finishes_memory_work_left_pending(own_memory_config, t
     config, user, item = own_memory_config
     dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
     with Memory.open(config) as memory:
-        result = memory.add_review(user, item, 4, "Bright and quiet.", summarizer=ExpertSummarizer(dead, "Musical Instruments"))
+        result = memory.add_review(user, item, 4, "Bright and quiet.",
+                                   summarizer=ExpertSummarizer(dead, "Musical Instruments"))
         assert result.pending
     with Agent.open(config, backend=tiny_backend, checkpoint=False) as agent:
         memory = agent.context.memory

@@ -26,13 +26,13 @@ def test_shipped_adapters_are_small_and_carded():
 
 
 def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_path):
+    from reason4rec.data.splits import build_targets, make_split
+    from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.prompts import parse_summary, predictor_messages, reasoner_messages
     from reason4rec.experts.shipping import summary_cache
-    from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.summaries import target_contexts
-    from reason4rec.training.splits import build_targets, make_split
 
-    config, backend = shipped_backend
+    _config, backend = shipped_backend
     shape = prompt_shape(backend.experts.cards)
     assert (shape.history_k, shape.max_review_chars) == (3, 400)  # what cpu-small trained with
     split = make_split(shipped, "leave-last-out")
@@ -60,13 +60,13 @@ def test_fresh_summary_of_a_new_review_has_the_three_lines(shipped_backend):
 
 def test_the_compiled_engine_answers_like_transformers_on_the_real_model(shipped_backend, shipped, tmp_path):
     """f16 llama.cpp against transformers fp32: same reason start, rating within 0.02 on the same reason."""
+    from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.llamacpp import LlamaCppBackend
     from reason4rec.experts.loading import local_backend
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
     from reason4rec.experts.shipping import adapter_dirs, summary_cache
     from reason4rec.experts.summaries import target_contexts
-    from reason4rec.training.splits import build_targets, make_split
 
     config, reference = shipped_backend
     engine_config = config.model_copy(update={"engine": config.engine.model_copy(update={"quant": "f16"})})

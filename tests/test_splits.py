@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from reason4rec.training.data import Review, ReviewDataset
-from reason4rec.training.splits import (
+from reason4rec.data import Review, ReviewDataset
+from reason4rec.data.splits import (
     HistoryIndex,
     build_targets,
     find_history_leaks,
@@ -151,9 +151,9 @@ def test_the_leak_audit_catches_planted_leaks(shipped):
     target = next(t for t in build_targets(split, "test") if t.user_history)
     later = split.test[-1]
     planted = [
-        type(target)(target.review, target.user_history + (target.review,), target.item_history,
+        type(target)(target.review, (*target.user_history, target.review), target.item_history,
                      target.user_mean, target.item_mean, target.user_count, target.item_count),
-        type(target)(target.review, target.user_history, target.item_history + (later,),
+        type(target)(target.review, target.user_history, (*target.item_history, later),
                      target.user_mean, target.item_mean, target.user_count, target.item_count),
     ]
     problems = find_history_leaks(split, planted)

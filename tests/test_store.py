@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
+from reason4rec.data import Review
 from reason4rec.memory.store import ReviewInputError, ReviewStore, StoreError, UnknownEntityError
-from reason4rec.training.data import Review
 
 
 @pytest.fixture

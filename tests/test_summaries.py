@@ -1,8 +1,8 @@
 import gzip
 import json
 
+from reason4rec.data.splits import build_targets, make_split
 from reason4rec.experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
-from reason4rec.training.splits import build_targets, make_split
 
 
 class CountingBackend:

@@ -47,7 +47,7 @@ def test_nearest_finds_by_meaning_and_excludes(vectors):
     vectors.upsert_profiles([build_profile("item", item, [(4.0, text)], recent=5)
                              for item, text in (("pedal", PEDAL), ("stand", STAND), ("strings", STRINGS))])
     best = vectors.nearest("item", text="a quiet effects pedal for apartment practice", k=3)
-    assert [m.profile.entity_id for m in best][0] == "pedal" and len(best) == 3
+    assert next(m.profile.entity_id for m in best) == "pedal" and len(best) == 3
     assert best[0].similarity > best[-1].similarity
     without = vectors.nearest("item", text="a quiet effects pedal", k=10, exclude=["pedal", "nope"])
     assert {m.profile.entity_id for m in without} == {"stand", "strings"}

@@ -6,8 +6,8 @@ models come from the libraries (``library_baselines``). All predictions are clip
 unknown users or items fall back to the parts of the model that are known, as a recommender must.
 
 Example:
-    >>> from reason4rec.training.data import load_shipped
-    >>> from reason4rec.training.splits import make_split
+    >>> from reason4rec.data import load_shipped
+    >>> from reason4rec.data.splits import make_split
     >>> split = make_split(load_shipped(), "leave-last-out")
     >>> model = BiasModel().fit(split.train, split.valid)
     >>> round(float(model.predict(split.test[:1])[0]), 2) > 1
@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .data import Review
+from ..data import Review
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` by models that train for many epochs."""

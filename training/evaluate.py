@@ -5,7 +5,7 @@ pick their setting on the validation part, then refit on train + validation. Thi
 reference bias-model figures in the data README for leave-last-out.
 
 Example:
-    >>> from reason4rec.training.data import load_shipped
+    >>> from reason4rec.data import load_shipped
     >>> rows = evaluate_baselines(load_shipped(), ["leave-last-out"])
     >>> [r.method for r in rows][:2]
     ['global mean', 'user mean']
@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..config import BaselineConfig
-from .confidence import metric_interval, resample_indices
+from ..data import Review, ReviewDataset
+from ..data.splits import Split, make_split
 from .baselines import BiasModel, GlobalMean, ItemMean, ProgressCallback, RatingModel, UserMean
-from .data import Review, ReviewDataset
-from .library_baselines import HFT_GRID, CornacHFT, SurpriseSVD, SurpriseSVDpp, GridSearched
-from .splits import Split, make_split
+from .confidence import metric_interval, resample_indices
+from .library_baselines import HFT_GRID, CornacHFT, GridSearched, SurpriseSVD, SurpriseSVDpp
 
 ProgressFactory = Callable[[str], ProgressCallback]
 """Given a task label, returns a ``progress(done, total)`` callback (a Rich bar at the CLI)."""

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..data import ReviewDataset
+from ..data.splits import Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..experts.prompts import (
@@ -47,13 +49,11 @@ from ..experts.prompts import (
     reasoner_messages,
     summary_problems,
 )
+from ..experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
 from ..experts.summaries import SummaryCache, history_reviews, target_contexts
 from .confidence import paired_difference, resample_indices
-from .data import ReviewDataset
 from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
-from .reason_quality import grounding, is_complete, mean_of, verdict_agrees
-from .splits import Split, Target, build_targets, make_split
 
 FULL = "Reason4Rec"
 """Summarizer -> Reasoner -> Predictor, the full pipeline."""

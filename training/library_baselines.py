@@ -10,8 +10,8 @@ HFT (McAuley & Leskovec 2013) ties item factors to topics of the item's review t
 the item's *training* reviews only, so no test review reaches it.
 
 Example:
-    >>> from reason4rec.training.data import load_shipped
-    >>> from reason4rec.training.splits import make_split
+    >>> from reason4rec.data import load_shipped
+    >>> from reason4rec.data.splits import make_split
     >>> split = make_split(load_shipped(), "leave-last-out")
     >>> model = SurpriseSVD(grid=({"n_factors": 10, "n_epochs": 5, "reg_all": 0.05},)).fit(split.train, split.valid)
     >>> 1.0 <= float(model.predict(split.test[:1])[0]) <= 5.0
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data import Review
 from .baselines import ProgressCallback, clip_ratings
-from .data import Review
 
 Setting = Mapping[str, Any]
 

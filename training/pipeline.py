@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..config import Config
+from ..data import Review, ReviewDataset, load_configured
+from ..data.splits import Target, build_targets, make_split
 from ..errors import Reason4RecError
 from ..experts.adapters import AdapterCard, base_fingerprint
 from ..experts.backend import LocalBackend
@@ -46,11 +48,9 @@ from ..experts.prompts import (
     tidy_summary,
 )
 from ..experts.summaries import SummaryCache, target_contexts
-from .data import Review, ReviewDataset, load_configured
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons
 from .sft import SFTExample, TrainingError, TrainResult, train_adapter
-from .splits import Target, build_targets, make_split
 from .teachers import Teacher
 
 STAGES = ("summarizer", "reward", "reasoner", "predictor", "one_step")
@@ -174,7 +174,7 @@ class TrainingPipeline:
     def _stage_reward(self) -> AdapterCard:
         targets = self._reward_targets
         contexts = self._contexts(targets)
-        with_none = int(round(len(targets) * self.recipe.subset.reward_none_fraction))
+        with_none = round(len(targets) * self.recipe.subset.reward_none_fraction)
         examples = [SFTExample(predictor_messages(ctx, t.review.text or None), rating_response(t.review.rating))
                     for t, ctx in zip(targets, contexts)]
         examples += [SFTExample(predictor_messages(ctx, None), rating_response(t.review.rating))

@@ -8,7 +8,8 @@ words before it flips it: "The stand is not sturdy" gives ("not sturdy", "stand"
 
 Example:
     >>> read_review("Great sound quality. The clip broke after a week.").render()
-    'Positive Aspects: great sound quality\\nNegative Aspects: clip broke\\nUser Preference Elements: sound quality, clip, week'
+    'Positive Aspects: great sound quality\\nNegative Aspects: clip broke\\nUser Preference Elements: \
+sound quality, clip, week'
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..experts.prompts import Summary, clean_text
-from .reason_quality import aspect_phrases, sentiment_analyzer, stop_words, verdict
+from ..experts.reason_quality import aspect_phrases, sentiment_analyzer, stop_words, verdict
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'+\-]*")
@@ -26,8 +27,9 @@ _NEGATORS = frozenset({"not", "no", "never", "hardly", "without", "nothing", "is
                        "don't", "didn't", "won't", "can't", "cannot", "aren't", "couldn't", "wouldn't"})
 _AMBIGUOUS = frozenset({"like", "likes", "pretty", "well", "kind", "sort", "fine", "free", "yes", "please"})
 """VADER opinion words that are mostly something else in reviews ("looks like", "pretty loud")."""
-_REVIEW_VERBS = frozenset("""buy buys bought buying order ordered ordering got get gets received arrived
-returned return guess think thought write wrote recommend recommended figured tried try""".split())
+_REVIEW_VERBS = frozenset(["buy", "buys", "bought", "buying", "order", "ordered", "ordering", "got", "get", "gets",
+                           "received", "arrived", "returned", "return", "guess", "think", "thought", "write", "wrote",
+                           "recommend", "recommended", "figured", "tried", "try"])
 """Words about the act of reviewing or buying, never an aspect."""
 _STRONG = 1.0
 """Smallest |valence| of a VADER word that counts as an opinion (its scale runs -4..4)."""

@@ -135,7 +135,7 @@ def encode_example(tokenizer: Any, example: SFTExample, max_length: int) -> tupl
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(example.response, add_special_tokens=False)["input_ids"]
     end = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None
-    response_ids = response_ids + [end if end is not None else tokenizer.eos_token_id]
+    response_ids = [*response_ids, end if end is not None else tokenizer.eos_token_id]
     truncated = False
     if len(prompt_ids) + len(response_ids) > max_length:
         truncated = True

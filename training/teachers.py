@@ -15,8 +15,11 @@ Two kinds, one interface (:class:`Teacher`):
   them exactly as the method says.
 
 Example:
-    >>> OfflineTeacher().summarize("Musical Instruments", "B01", 5, "Great sound quality. The clip broke after a week.")
-    'Positive Aspects: great sound quality\\nNegative Aspects: clip broke\\nUser Preference Elements: sound quality, clip, week'
+    >>> OfflineTeacher().summarize(
+    ...     "Musical Instruments", "B01", 5, "Great sound quality. The clip broke after a week."
+    ... )
+    'Positive Aspects: great sound quality\\nNegative Aspects: clip broke\\nUser Preference Elements: \
+sound quality, clip, week'
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..data.leakage import leaks_rating
 from ..errors import Reason4RecError
+from ..experts.aspects import merge_summaries
 from ..experts.prompts import (
     SUMMARY_FIELDS,
     TargetContext,
@@ -37,9 +42,7 @@ from ..experts.prompts import (
     reasoner_messages,
     summarizer_messages,
 )
-from ..experts.aspects import merge_summaries
-from .leakage import leaks_rating
-from .reason_quality import aspect_phrases, stems
+from ..experts.reason_quality import aspect_phrases, stems
 from .review_aspects import read_review, sentence_polarity
 
 

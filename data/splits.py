@@ -9,7 +9,7 @@ order: the user's last K reviews, and the item's last K reviews by other users. 
 all those prior training reviews, before the cut to K.
 
 Example:
-    >>> from reason4rec.training.data import load_shipped
+    >>> from reason4rec.data import load_shipped
     >>> split = make_split(load_shipped(), "leave-last-out")
     >>> len(split.test), len(build_targets(split, "test")[0].user_history) <= 10
     (1429, True)
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from ..config import SplitName
-from .data import Review, ReviewDataset
+from .reviews import Review, ReviewDataset
 
 SPLIT_NAMES: tuple[str, ...] = get_args(SplitName)
 

@@ -1,0 +1,151 @@
+"""The review record, the dataset that holds reviews, and what a load reports.
+
+Every layer reads reviews through these types; the loaders (:mod:`.loaders`) are the only place
+that makes them from files, and they validate every record first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import Reason4RecError
+
+SHIPPED_FILE = "musical_instruments_5.jsonl.gz"
+SHIPPED_CATEGORY = "Musical Instruments"
+MAX_ID_LENGTH = 256
+MAX_REPORTED_PROBLEMS = 10
+
+OnDuplicate = Literal["error", "keep-latest"]
+
+
+class DataError(Reason4RecError, ValueError):
+    """A data file cannot be used; the message names the file and the offending lines."""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One review. ``position`` is its index in file order: the tie-break for equal timestamps."""
+
+    user_id: str
+    item_id: str
+    rating: float
+    timestamp: int
+    text: str
+    title: str = ""
+    position: int = 0
+
+    @property
+    def review_id(self) -> str:
+        """A stable id that survives odd characters in user or item ids."""
+        return review_id(self.user_id, self.item_id)
+
+    @property
+    def order_key(self) -> tuple[int, int]:
+        """Time order with file order breaking ties (many users post several reviews a day)."""
+        return (self.timestamp, self.position)
+
+
+def review_id(user_id: str, item_id: str) -> str:
+    """Deterministic id of the review a user wrote for an item (one per pair)."""
+    digest = hashlib.sha1(f"{user_id}\x1f{item_id}".encode()).hexdigest()
+    return f"r{digest[:20]}"
+
+
+@dataclass(slots=True)
+class LoadReport:
+    """What the loader worked around rather than refuse the file; shown, never silent."""
+
+    missing_text: int = 0
+    """McAuley reviews without ``reviewText`` (image- or summary-only reviews)."""
+    from_summary: int = 0
+    """Of those, how many were read as their summary (the others are empty reviews)."""
+    truncated: dict[str, int] = field(default_factory=dict)
+    """Truncated gzip files read anyway (``allow_truncated``): path -> complete lines kept."""
+
+    def notes(self) -> list[str]:
+        """One line per workaround, for the CLI to print as warnings."""
+        notes = [f"{path}: truncated gzip; kept the {lines:,} complete line(s) before the cut"
+                 for path, lines in self.truncated.items()]
+        if self.missing_text:
+            reviews = "review" if self.missing_text == 1 else "reviews"
+            notes.append(f"{self.missing_text:,} {reviews} had no text "
+                         f"({self.from_summary:,} used their summary)")
+        return notes
+
+
+@dataclass(slots=True)
+class ReviewDataset:
+    """Reviews in file order plus the item titles known from metadata."""
+
+    reviews: list[Review]
+    item_titles: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    category: str = SHIPPED_CATEGORY
+    dropped_duplicates: int = 0
+    report: LoadReport = field(default_factory=LoadReport)
+
+    def __len__(self) -> int:
+        return len(self.reviews)
+
+    def title(self, item_id: str) -> str:
+        """The item's title when metadata gave one, else its id."""
+        return self.item_titles.get(item_id) or item_id
+
+    @property
+    def user_ids(self) -> set[str]:
+        return {r.user_id for r in self.reviews}
+
+    @property
+    def item_ids(self) -> set[str]:
+        return {r.item_id for r in self.reviews}
+
+    def stats(self) -> DatasetStats:
+        return DatasetStats.of(self)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetStats:
+    """Summary figures printed by the main job and checked by the tests."""
+
+    reviews: int
+    users: int
+    items: int
+    mean_rating: float
+    rating_shares: dict[int, float]
+    empty_texts: int
+    mean_words: float
+    median_words: float
+    max_words: int
+    first_timestamp: int
+    last_timestamp: int
+    titled_items: int
+
+    @classmethod
+    def of(cls, dataset: ReviewDataset) -> DatasetStats:
+        reviews = dataset.reviews
+        if not reviews:
+            raise DataError(f"{dataset.source or 'dataset'} holds no reviews")
+        words = sorted(len(r.text.split()) for r in reviews)
+        buckets = Counter(min(5, max(1, round(r.rating))) for r in reviews)
+        mid = len(words) // 2
+        median = words[mid] if len(words) % 2 else (words[mid - 1] + words[mid]) / 2
+        items = dataset.item_ids
+        return cls(
+            reviews=len(reviews),
+            users=len(dataset.user_ids),
+            items=len(items),
+            mean_rating=sum(r.rating for r in reviews) / len(reviews),
+            rating_shares={k: buckets.get(k, 0) / len(reviews) for k in range(1, 6)},
+            empty_texts=sum(1 for r in reviews if not r.text.strip()),
+            mean_words=sum(words) / len(words),
+            median_words=float(median),
+            max_words=words[-1],
+            first_timestamp=min(r.timestamp for r in reviews),
+            last_timestamp=max(r.timestamp for r in reviews),
+            titled_items=sum(1 for i in items if i in dataset.item_titles),
+        )
+
+

@@ -2,9 +2,9 @@
 
 Summarises N reviews from the test split (never trained on) with the given adapters on the
 configured engine and reports the well-formed rate by the evaluation's measure
-(``experts.prompts.summary_problems``) of what the model wrote, of what is stored (parsed and
-rendered) and of what a prompt shows (after ``tidy_summary``), with the commonest problems of
-what was written and a few examples.
+(``experts.prompts.summary_problems``) of what the model wrote and of what is stored and shown
+(``experts.summaries.stored_summary``: the strict parser and the repeat/punctuation guard), with
+the commonest problems of what was written and a few examples.
 
     python bench/summary_format.py --n 200 --out bench/results/summary-format-shipped.json
     python bench/summary_format.py --summarizer runs/cpu-full/summarizer/adapter --out ...
@@ -35,7 +35,8 @@ def main() -> None:
     from reason4rec.data.splits import make_split
     from reason4rec.experts.adapters import shipped_adapter_dirs
     from reason4rec.experts.loading import local_backend
-    from reason4rec.experts.prompts import parse_summary, summarizer_messages, summary_problems, tidy_summary
+    from reason4rec.experts.prompts import summarizer_messages, summary_problems
+    from reason4rec.experts.summaries import stored_summary
 
     config = load_config()
     dataset = load_shipped()
@@ -48,14 +49,13 @@ def main() -> None:
         summarizer_messages(dataset.category, dataset.title(r.item_id), r.rating, r.text, 400) for r in reviews])
     seconds = time.perf_counter() - started
     raw = [summary_problems(text) for text in written]
-    stored = [summary_problems(parse_summary(text).render()) for text in written]
+    stored = [summary_problems(stored_summary(text)) for text in written]
     problems = Counter(p.split(":")[0] if "expected the lines" not in p else "not the three lines"
                        for found in raw for p in found)
     report = {
         "adapter": backend.version("summarizer"), "engine": getattr(backend, "kind", "?"), "reviews": len(reviews),
         "well_formed_written": round(sum(not p for p in raw) / len(raw), 4),
         "well_formed_stored": round(sum(not p for p in stored) / len(stored), 4),
-        "well_formed_after_guard": round(sum(not summary_problems(tidy_summary(t)) for t in written) / len(written), 4),
         "problems": dict(problems.most_common()),
         "seconds_per_review": round(seconds / len(reviews), 3),
         "examples": [{"review": r.text[:160], "summary": text} for r, text in list(zip(reviews, written))[:8]],

@@ -280,7 +280,7 @@ def _hf_tensors(model_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
     for file in files:
         try:
             with safe_open(str(file), framework="numpy") as handle:
-                for name in handle:
+                for name in handle.keys():  # noqa: SIM118 (a safe_open handle is not iterable)
                     yield name, handle.get_tensor(name).astype(np.float32)
         except (OSError, ValueError) as err:  # safetensors raises SafetensorError (a ValueError) on damage
             raise ExportError(f"cannot read {file}: {err}") from err

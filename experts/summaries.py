@@ -20,7 +20,7 @@ from pathlib import Path
 from ..data import Review
 from ..data.splits import Target
 from .backend import Backend
-from .prompts import HistoryEntry, TargetContext, parse_summary, summarizer_messages
+from .prompts import HistoryEntry, TargetContext, summarizer_messages, tidy_summary
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -126,7 +126,15 @@ def summary_batches(
         chunk = reviews[start:start + batch_size]
         prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
                    for r in chunk]
-        yield chunk, [parse_summary(text).render() for text in backend.generate("summarizer", prompts)]
+        yield chunk, [stored_summary(text) for text in backend.generate("summarizer", prompts)]
+
+
+def stored_summary(written: str) -> str:
+    """What is kept of the Summarizer's answer: the three fields through the repeat and punctuation
+    guard (:func:`~reason4rec.experts.prompts.tidy_summary`), so every reader (prompts, profiles,
+    the evaluation) sees the same clean summary. ``bench/summary_format.py`` reports the answers as
+    written too."""
+    return tidy_summary(written)
 
 
 def target_contexts(

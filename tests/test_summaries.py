@@ -47,3 +47,26 @@ def test_history_summaries_are_computed_once(shipped, tiny_backend, tmp_path):
     ctx = target_context(targets[0], first, shipped.category)
     assert len(ctx.user_history) == len(targets[0].user_history)
     assert all(entry.title == "a buyer" for entry in ctx.item_history)
+
+
+class ScriptedSummarizer:
+    """Answers every summary prompt with the same garbled text a small model can write."""
+
+    def version(self, expert):
+        return "scripted-1"
+
+    def generate(self, expert, conversations, **kwargs):
+        return ["Positive Aspects: bright tone tone none none,,,, bright tone\nNegative Aspects: clip broke..."
+                "\nUser Preference Elements: Positive Aspects: none\nand then more"] * len(conversations)
+
+
+def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
+    from reason4rec.experts.prompts import summary_problems
+
+    reviews = shipped.reviews[:3]
+    cache = SummaryCache(tmp_path / "s.jsonl")
+    stored = summarize_reviews(ScriptedSummarizer(), reviews, cache, shipped.category)
+    assert set(stored.values()) == {"Positive Aspects: bright tone\nNegative Aspects: clip broke\n"
+                                    "User Preference Elements: none"}
+    assert not summary_problems(next(iter(stored.values())))
+    assert SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, "scripted-1") == stored[reviews[0].review_id]

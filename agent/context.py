@@ -19,8 +19,10 @@ from typing import Any
 from ..config import Config
 from ..errors import Reason4RecError
 from ..experts.backend import Backend
-from ..memory.service import Memory
+from ..memory.service import Memory, UpdateResult
+from ..memory.store import ReviewInputError
 from ..memory.summarizers import ExpertSummarizer
+from .state import NewReview
 
 
 class TurnCancelled(Reason4RecError, RuntimeError):
@@ -52,6 +54,21 @@ class AgentContext:
         """The Summarizer on this context's backend; it stops at the next token once cancelled."""
         return ExpertSummarizer(_Cancellable(self.backend, self), self.category,
                                 max_review_chars=self.max_review_chars)
+
+    def add_review(self, user_id: str, item_id: str, review: NewReview, *,
+                   timestamp: int | None = None) -> UpdateResult:
+        """The one path a review a person writes takes into the memory (the graph's ``update``
+        step, ``reason4rec memory add-review``): stored durably, then summarized by this
+        context's Summarizer; a failure after storing leaves it pending (see ``Memory.add_review``)."""
+        if "rating" not in review or "text" not in review:
+            raise ReviewInputError("a review needs a rating (1-5) and some text")
+        return self.memory.add_review(user_id, item_id, review["rating"], review["text"], summarizer=self.summarizer,
+                                      timestamp=timestamp, title=review.get("title", ""),
+                                      item_title=review.get("item_title"))
+
+    def finish_pending(self) -> None:
+        """Finish the memory work an earlier run left pending (before this one adds its own)."""
+        self.memory.finish_pending(self.summarizer)
 
     def close(self) -> None:
         self.memory.close()
@@ -91,11 +108,10 @@ def open_backend(config: Config, status: Callable[[str], None] | None = None) ->
                              config.data.history_k)
         backend = RemoteBackend(RemoteSettings(base_url=settings.remote_url, api_key=settings.remote_api_key))
         return backend, shape.history_k, shape.max_review_chars
-    from ..experts.loading import local_backend
+    from ..experts.loading import open_experts
 
-    local = local_backend(config, dirs, batch_size=settings.batch_size, status=status)
-    shape = prompt_shape(local.experts.cards, config.data.history_k)
-    return local, shape.history_k, shape.max_review_chars
+    local = open_experts(config, dirs, batch_size=settings.batch_size, status=status)
+    return local.backend, local.shape.history_k, local.shape.max_review_chars
 
 
 def open_context(config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
@@ -113,10 +129,10 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     try:
         if backend is None:
             backend, history_k, review_chars = open_backend(config, status)
-        elif hasattr(backend, "experts"):
-            from ..experts.adapters import prompt_shape
+        elif hasattr(backend, "experts"):  # a local backend: its cards say the prompt sizes
+            from ..experts.loading import LoadedExperts
 
-            shape = prompt_shape(backend.experts.cards, config.data.history_k)
+            shape = LoadedExperts.of(backend, config.data.history_k).shape
             history_k, review_chars = shape.history_k, shape.max_review_chars
     except BaseException:
         if opened is not None:

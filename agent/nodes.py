@@ -28,7 +28,7 @@ from langgraph.runtime import Runtime
 from ..errors import Reason4RecError
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
 from ..experts.reason_quality import grounding
-from ..memory.service import HistoryRecord
+from ..memory.service import HistoryRecord, Memory
 from . import events
 from .context import AgentContext
 from .state import DeliberationState, HistoryView
@@ -83,7 +83,7 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     user = state.get("user_id")
     if not user:
         raise _NeedInput("who is asking? give a user id (for example with --user)")
-    if intent != "add_review" and not memory.store.has("user", user):
+    if intent != "add_review" and not memory.has_user(user):
         raise _NeedInput(f"unknown user {user!r}: the memory holds no review by this user yet; add one "
                          "first (`reason4rec memory add-review`)")
     if intent == "recommend":
@@ -91,7 +91,7 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     if intent == "profile":
         return {}
     item = state.get("item_id")
-    if item and (memory.store.has("item", item) or intent == "add_review"):
+    if item and (memory.has_item(item) or intent == "add_review"):
         return {"item_id": item, "item_title": memory.item_title(item)}
     if item:
         raise _NeedInput(f"unknown item {item!r}: no review of it is stored (describe it in words to search)")
@@ -110,11 +110,11 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     return {"item_id": best, "item_title": memory.item_title(best)}
 
 
-def _like(memory, item: str | None) -> NodeResult:
+def _like(memory: Memory, item: str | None) -> NodeResult:
     """The item a recommendation's need names, checked; its title goes into the answer."""
     if not item:
         return {}
-    if not memory.store.has("item", item):
+    if not memory.has_item(item):
         raise _NeedInput(f"unknown item {item!r}: no review of it is stored, so nothing is known to be like it")
     return {"like_title": memory.item_title(item)}
 
@@ -138,9 +138,9 @@ def recall(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     return {**_recall(context, user, item), "already_rated": own}
 
 
-def _own_review(memory, user: str, item: str) -> dict[str, Any] | None:
+def _own_review(memory: Memory, user: str, item: str) -> dict[str, Any] | None:
     """The user's rating of ``item`` and its day (None when the timestamp is unknown), if any."""
-    review = memory.store.review_of(user, item)
+    review = memory.review_of(user, item)
     if review is None:
         return None
     day = datetime.fromtimestamp(review.timestamp, tz=timezone.utc).date().isoformat() if review.timestamp > 0 else None
@@ -153,7 +153,7 @@ def _recall(context: AgentContext, user: str, item: str) -> NodeResult:
     return _recalled(context, item, mine, theirs, summaries)
 
 
-def _histories(memory, user: str, item: str) -> tuple[list[HistoryRecord], list[HistoryRecord]]:
+def _histories(memory: Memory, user: str, item: str) -> tuple[list[HistoryRecord], list[HistoryRecord]]:
     """The user's reviews of other items and the item's reviews by other users, oldest first."""
     mine = [r for r in memory.user_history(user) if r.review.item_id != item]
     theirs = [r for r in memory.item_history(item) if r.review.user_id != user]
@@ -282,7 +282,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
                                 for view, target, text, dist in ranked]}
 
 
-def _steering(memory, state: DeliberationState) -> str | None:
+def _steering(memory: Memory, state: DeliberationState) -> str | None:
     """The text candidates are steered by: the named item's profile (what buyers say of it, its
     title first) when the need names one, else the need itself."""
     like = state.get("like_item")
@@ -315,12 +315,7 @@ def _reason_candidates(context: AgentContext, targets: list[TargetContext], name
 @_step("update")
 def update(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """Write a new review to memory (idempotent: a re-run after a resume changes nothing)."""
-    context, review = runtime.context, state.get("review") or {}
-    if "rating" not in review or "text" not in review:
-        raise _NeedInput("a review needs a rating (1-5) and some text")
-    result = context.memory.add_review(state["user_id"], state["item_id"], review["rating"], review["text"],
-                                       summarizer=context.summarizer, title=review.get("title", ""),
-                                       item_title=review.get("item_title"))
+    result = runtime.context.add_review(state["user_id"], state["item_id"], state.get("review") or {})
     return {"update": {"review_id": result.review.review_id, "outcome": result.outcome, "pending": result.pending,
                        "summary": result.summary, "error": result.error}}
 
@@ -332,7 +327,7 @@ def profile(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     recent = memory.user_history(user, 5)
     return {"profile": {"user_id": user, "text": found.text if found else None,
                         "likes": list(found.likes) if found else [], "dislikes": list(found.negative) if found else [],
-                        "review_count": len(memory.store.user_reviews(user)),
+                        "review_count": memory.review_count(user),
                         "recent": [{"item_id": r.review.item_id, "item_title": memory.item_title(r.review.item_id),
                                     "rating": r.review.rating, "summary": r.summary} for r in recent]}}
 

@@ -15,7 +15,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import Config
 from ..experts.backend import Backend
@@ -37,6 +37,16 @@ def open_checkpointer(path: Path) -> Any:
     return saver
 
 
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+class Turn(NamedTuple):
+    """How one turn ended: its final state (``answer``, ``error``, ...) and its thread."""
+
+    state: DeliberationState
+    thread_id: str
+
+
 class Agent:
     """The default graph bound to live resources; every method runs one turn on a thread."""
 
@@ -51,10 +61,7 @@ class Agent:
         """Open everything ``config`` names; finishes memory work an earlier run left pending."""
         context = open_context(config, backend=backend, memory=memory, status=status)
         try:
-            if context.memory.store.counts()["pending"]:
-                from ..memory.summarizers import LexiconSummarizer
-
-                context.memory.sync(context.summarizer, bulk=LexiconSummarizer())
+            context.finish_pending()
             checkpointer = open_checkpointer(config.checkpoint_path) if checkpoint else None
         except BaseException:
             context.close()
@@ -81,10 +88,20 @@ class Agent:
         next step or generated token with ``error`` saying it was cancelled."""
         self.context.cancel.set()
 
+    def turn(self, intent: Intent, *, thread_id: str | None = None, on_event: EventHandler | None = None,
+             **fields: Any) -> Turn:
+        """Run one turn to its end, handing each event to ``on_event`` as it comes: the one turn
+        runner behind the CLI, the chat and the demo."""
+        for event in self.stream(intent, thread_id=thread_id, **fields):
+            if event["type"] == "done":
+                return Turn(event["state"], event["thread_id"])
+            if on_event is not None:
+                on_event(event)
+        raise RuntimeError("the turn ended without its final state")  # pragma: no cover - stream always ends so
+
     def run(self, intent: Intent, *, thread_id: str | None = None, **fields: Any) -> DeliberationState:
         """Run one turn to its end and return the final state (``answer``, ``error``, ...)."""
-        *_, done = self.stream(intent, thread_id=thread_id, **fields)
-        return done["state"]
+        return self.turn(intent, thread_id=thread_id, **fields).state
 
     def why(self, user_id: str | None, item_id: str | None = None, *, item_query: str | None = None,
             thread_id: str | None = None) -> DeliberationState:
@@ -102,6 +119,16 @@ class Agent:
 
     def profile(self, user_id: str | None, *, thread_id: str | None = None) -> DeliberationState:
         return self.run("profile", user_id=user_id, thread_id=thread_id)
+
+    @property
+    def memory(self) -> Memory:
+        """The memory the turns read and write (ids, titles, searches)."""
+        return self.context.memory
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the last turn was asked to stop (:meth:`cancel`)."""
+        return self.context.cancel.is_set()
 
     def thread(self, thread_id: str) -> DeliberationState:
         """The last checkpointed state of a thread (empty if it never ran)."""

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process, utils
+
+if TYPE_CHECKING:
+    from ..memory.service import Memory
 
 ID_TOKEN = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,24}(?![\w-])")
 """A token that looks like an Amazon id (ASIN, ISBN or reviewer id): 8-24 letters/digits, one digit."""
@@ -53,12 +56,9 @@ class Catalog:
         self.titles = dict(self.titles)
 
     @classmethod
-    def from_memory(cls, memory: Any) -> Catalog:
-        """Read ids and titles from a :class:`~reason4rec.memory.service.Memory`'s store."""
-        store = memory.store
-        items = store.item_ids()
-        titles = {item: title for item in items if (title := store.item_title(item)) != item}
-        return cls(users=store.user_ids(), items=items, titles=titles)
+    def from_memory(cls, memory: Memory) -> Catalog:
+        """The ids and titles a memory holds now."""
+        return cls(users=memory.user_ids(), items=memory.item_ids(), titles=memory.item_titles())
 
     def add(self, user_id: str | None = None, item_id: str | None = None, title: str | None = None) -> None:
         """Remember ids a new review introduced."""

@@ -74,7 +74,7 @@ class Chat:
         except OSError as err:
             self._warn(f"could not open the memory or the experts: {err}")
             return False
-        self.catalog = Catalog.from_memory(self.agent.context.memory)
+        self.catalog = Catalog.from_memory(self.agent.memory)
         self._restore_thread()
         return True
 
@@ -196,7 +196,7 @@ class Chat:
         self.console.print(_markup(command.note or "?"))
 
     def _semantic_guess(self, line: str) -> tuple[str, str] | None:
-        matches = self.agent.context.memory.search_items(line, k=1)
+        matches = self.agent.memory.search_items(line, k=1)
         if matches and matches[0].similarity >= SEMANTIC_GUESS:
             return matches[0].profile.entity_id, matches[0].profile.text
         return None
@@ -226,14 +226,10 @@ class Chat:
             self._ask_who()
             return None
         view = TurnView(self.console, verbose=self.verbose)
-        state: dict[str, Any] = {}
         try:
             with view, _cancel_on_interrupt(self.agent, view):
-                for event in self.agent.stream(intent, thread_id=self.thread, user_id=self.user, **fields):
-                    if event["type"] == "done":
-                        state = event["state"]
-                    else:
-                        view(event)
+                state = self.agent.turn(intent, thread_id=self.thread, on_event=view, user_id=self.user,
+                                        **fields).state
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting at once
             self.console.print("[yellow]interrupted[/]")
             return None
@@ -241,7 +237,7 @@ class Chat:
         return state
 
     def _after(self, intent: str, fields: dict[str, Any], state: dict[str, Any]) -> None:
-        if self.agent.context.cancel.is_set():
+        if self.agent.cancelled:
             self.console.print("[yellow]cancelled[/]: the deliberation was stopped; ask again any time.")
             return
         if state.get("candidates") and state.get("error"):

@@ -338,6 +338,20 @@ class LlamaCppBackend:
     def version(self, expert: str) -> str:
         return self.experts.versions[expert]
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The experts (adapters) this backend runs."""
+        return tuple(self.experts.names)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer, shared by every expert (a server renders and counts with it)."""
+        return self.experts.tokenizer
+
+    @property
+    def base_name(self) -> str:
+        return self.experts.base.name
+
     # ------------------------------------------------------------------ generation
     def generate(self, expert: str, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:

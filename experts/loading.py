@@ -5,18 +5,25 @@ is installed and transformers on a GPU; ``llamacpp`` / ``transformers`` ask for 
 engine is missing or cannot load, one line says so and transformers is used: the answers are the
 same, only slower.
 
+Callers that need the prompt sizes too (nearly all) use :func:`open_experts`, and read what they
+show of a backend from :class:`LoadedExperts`, never from ``backend.experts``.
+
 Example:
     >>> backend = local_backend(load_config(), shipped_adapter_dirs())  # doctest: +SKIP
+    >>> loaded = open_experts(load_config(), shipped_adapter_dirs())    # doctest: +SKIP
+    >>> loaded.shape.history_k, loaded.names                            # doctest: +SKIP
+    (3, ('summarizer', 'reasoner', 'predictor'))
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..config import Config
-from .adapters import ExpertModel
+from .adapters import ExpertModel, PromptShape, prompt_shape
 from .backend import LocalBackend
 from .base_model import LoadedModel, load_base_model
 from .bundled import StatusCallback
@@ -51,6 +58,35 @@ def local_backend(config: Config, adapters: Mapping[str, Path], batch_size: int 
         except (EngineError, ExportError, ImportError, OSError) as err:
             say(f"compiled engine unavailable ({_one_line(err)}); using transformers")
     return transformers_backend(config, adapters, batch_size=batch_size, status=status)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedExperts:
+    """A local backend with what callers read off it: the prompt sizes its adapters were trained
+    with (inference must use the same), its experts' names and its base model in one line."""
+
+    backend: Any
+    """A :class:`LocalBackend` or a :class:`~reason4rec.experts.llamacpp.LlamaCppBackend`."""
+    shape: PromptShape
+    names: tuple[str, ...]
+    base: str
+    files: Path | None = None
+    """The folder of the compiled engine's GGUF files (None on transformers)."""
+
+    @classmethod
+    def of(cls, backend: Any, default_history_k: int = 10) -> LoadedExperts:
+        """Read a loaded local backend (either engine): its cards say the prompt sizes."""
+        experts = backend.experts
+        file = getattr(experts.base, "file", None)
+        return cls(backend, prompt_shape(experts.cards, default_history_k), tuple(experts.names),
+                   experts.base.describe(), file.parent if file is not None else None)
+
+
+def open_experts(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
+                 status: StatusCallback | None = None) -> LoadedExperts:
+    """:func:`local_backend` with its prompt sizes (history K defaults to ``data.history_k``)."""
+    backend = local_backend(config, adapters, batch_size=batch_size, status=status)
+    return LoadedExperts.of(backend, config.data.history_k)
 
 
 def transformers_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,

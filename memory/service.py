@@ -36,7 +36,7 @@ from ..experts.summaries import SummaryCache
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
 from .store import ReviewStore, StoredReview, UnknownEntityError
-from .summarizers import ReviewSummarizer
+from .summarizers import LexiconSummarizer, ReviewSummarizer
 from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError, lock_folder
 
 ProgressCallback = Callable[[int, int], None]
@@ -179,6 +179,14 @@ class Memory:
         return UpdateResult(review, added.outcome, record.summary if record else None, review.status == "pending",
                             None, time.perf_counter() - started)
 
+    def finish_pending(self, summarizer: ReviewSummarizer | None) -> SyncReport | None:
+        """Finish what an earlier run left pending before new work (opening the agent, adding a
+        review): reviews people added by ``summarizer``, imported ones by the lexicon. None when
+        nothing was left."""
+        if not self.store.counts()["pending"]:
+            return None
+        return self.sync(summarizer, bulk=LexiconSummarizer())
+
     def sync(self, summarizer: ReviewSummarizer | None, *, bulk: ReviewSummarizer | None = None,
              cache: SummaryCache | None = None, cache_version: str | None = None,
              bars: ProgressFactory | None = None) -> SyncReport:
@@ -269,6 +277,38 @@ class Memory:
         return {rid: record.summary for rid, record in records.items()}
 
     # ------------------------------------------------------------------ queries
+    def has_user(self, user_id: str) -> bool:
+        return self.store.has("user", user_id)
+
+    def has_item(self, item_id: str) -> bool:
+        return self.store.has("item", item_id)
+
+    def review_of(self, user_id: str, item_id: str) -> StoredReview | None:
+        """The review ``user_id`` wrote of ``item_id`` (one per pair), or None."""
+        return self.store.review_of(user_id, item_id)
+
+    def review_count(self, user_id: str) -> int:
+        """How many reviews the user wrote; UnknownEntityError for a stranger."""
+        return len(self.store.user_reviews(user_id))
+
+    def user_ids(self) -> list[str]:
+        return self.store.user_ids()
+
+    def item_ids(self) -> list[str]:
+        return self.store.item_ids()
+
+    def item_titles(self) -> dict[str, str]:
+        """Item id -> title, only for items whose title is known (the shipped data has none)."""
+        return {item: title for item in self.store.item_ids() if (title := self.store.item_title(item)) != item}
+
+    def counts(self) -> dict[str, int]:
+        """The review store's users, items, reviews, ``pending`` reviews and stale profiles."""
+        return self.store.counts()
+
+    def pending(self) -> list[StoredReview]:
+        """Reviews stored but not summarized yet, oldest first (what :meth:`sync` finishes)."""
+        return self.store.pending()
+
     def user_history(self, user_id: str, limit: int | None = None) -> list[HistoryRecord]:
         """The user's reviews, oldest first, with summaries; UnknownEntityError for a stranger."""
         return self._with_summaries(self.store.user_reviews(user_id), limit)

@@ -78,14 +78,12 @@ class LexiconSummarizer:
 def load_expert_summarizer(config: Config, adapters: Path | None = None, *, category: str,
                            status: Callable[[str], None] | None = None) -> ExpertSummarizer:
     """The Summarizer adapter (shipped, or from ``adapters``) on the configured base model."""
-    from ..experts.adapters import prompt_shape
-    from ..experts.loading import local_backend
+    from ..experts.loading import open_experts
     from ..experts.shipping import adapter_dirs
 
-    backend = local_backend(config, {"summarizer": adapter_dirs(adapters, with_one_step=False)["summarizer"]},
-                            status=status)
-    shape = prompt_shape(backend.experts.cards)
-    return ExpertSummarizer(backend, category, max_review_chars=shape.max_review_chars)
+    loaded = open_experts(config, {"summarizer": adapter_dirs(adapters, with_one_step=False)["summarizer"]},
+                          status=status)
+    return ExpertSummarizer(loaded.backend, category, max_review_chars=loaded.shape.max_review_chars)
 
 
 def cached_summaries(config: Config, adapters: Path | None = None) -> tuple[SummaryCache, str]:

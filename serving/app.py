@@ -84,14 +84,14 @@ def create_app(backend: LocalBackend, settings: ServeConfig | None = None, *,
     @app.get("/health")
     async def health() -> dict[str, Any]:
         batcher: MicroBatcher | None = getattr(app.state, "batcher", None)
-        return {"status": "ok", "models": list(backend.experts.names),
+        return {"status": "ok", "models": list(backend.names),
                 "queued": batcher.queued if batcher else 0,
                 "batches": batcher.batches if batcher else 0,
                 "batched_requests": batcher.batched_jobs if batcher else 0}
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return dump(ModelList(data=[served.card(name, created) for name in backend.experts.names]))
+        return dump(ModelList(data=[served.card(name, created) for name in backend.names]))
 
     @app.get("/v1/models/{model}")
     async def model(model: str) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def create_app(backend: LocalBackend, settings: ServeConfig | None = None, *,
                 raise ApiError(400, "only text content parts are supported", param="messages")
             messages.append({"role": "system" if message.role == "developer" else message.role,
                              "content": message.text()})
-        prompt = render_messages(backend.experts.tokenizer, messages,
+        prompt = render_messages(backend.tokenizer, messages,
                                  add_generation_prompt=body.add_generation_prompt,
                                  continue_final_message=body.continue_final_message)
         if body.top_logprobs is not None and not body.logprobs:
@@ -155,13 +155,13 @@ class _Served:
         self.backend, self.settings = backend, settings
 
     def expert(self, model: str) -> str:
-        if model not in self.backend.experts.names:
-            raise ApiError.not_found_model(model, self.backend.experts.names)
+        if model not in self.backend.names:
+            raise ApiError.not_found_model(model, self.backend.names)
         return model
 
     def card(self, name: str, created: int) -> ModelCard:
         return ModelCard(id=name, created=created, root=self.backend.version(name),
-                         parent=self.backend.experts.base.name)
+                         parent=self.backend.base_name)
 
     def job(self, expert: str, prompt: str, body: Any, max_tokens: int | None,
             top_logprobs: int | None, prompt_param: str = "messages") -> Job:

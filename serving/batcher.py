@@ -145,7 +145,7 @@ class MicroBatcher:
         return sum(1 for job in self._pending if job.key == key)
 
     def _execute(self, batch: list[Job]) -> None:
-        tokenizer = self.backend.experts.tokenizer  # only this thread tokenizes: fast tokenizers
+        tokenizer = self.backend.tokenizer  # only this thread tokenizes: fast tokenizers
         accepted: list[tuple[Job, int]] = []        # are not safe to share across threads
         for job in batch:
             if job.cancelled.is_set() or not job.future.set_running_or_notify_cancel():
@@ -194,5 +194,5 @@ class MicroBatcher:
         tokens = {t.token_id for t in completion.logprobs}
         tokens.update(i for t in completion.logprobs for i, _ in t.top[: job.top_logprobs])
         for token in tokens - self._texts.keys():
-            self._texts[token] = self.backend.experts.tokenizer.decode([token])
+            self._texts[token] = self.backend.tokenizer.decode([token])
         return {token: self._texts[token] for token in tokens}

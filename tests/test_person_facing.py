@@ -180,15 +180,12 @@ def test_the_chat_names_items_by_title_says_what_you_rated_and_states_the_need(p
 
 
 class _Lent:
-    """An agent or a memory lent to one CLI command: the command's ``with`` must not close it."""
+    """An agent or a memory lent to one CLI command: the command must not close it."""
 
     def __init__(self, lent) -> None:
         self._lent = lent
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         return None
 
     def __getattr__(self, name):
@@ -204,7 +201,8 @@ def cli_on(people, monkeypatch, tmp_path):
 
     agent, _ = people
     monkeypatch.setattr("reason4rec.agent.Agent.open", lambda config, **kwargs: _Lent(agent))
-    monkeypatch.setattr(cli, "_open_memory", lambda config, category, rebuild=False: _Lent(agent.context.memory))
+    monkeypatch.setattr("reason4rec.app.resources.open_memory", lambda config, category=None, **kwargs:
+                        _Lent(agent.context.memory))
 
     def run(*args: str):
         result = CliRunner().invoke(cli.app, [*args, "--home", str(tmp_path)])

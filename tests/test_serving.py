@@ -243,7 +243,7 @@ def test_the_batcher_never_mixes_adapters_and_respects_the_batch_size():
 
         def __init__(self):
             self.calls, self.release, self.holding = [], threading.Event(), threading.Event()
-            self.experts = type("E", (), {"tokenizer": staticmethod(lambda text, **_: {"input_ids": text.split()})})
+            self.tokenizer = lambda text, **_: {"input_ids": text.split()}
 
         def complete(self, expert, prompts, **kwargs):
             self.holding.set()
@@ -276,7 +276,7 @@ def test_a_full_queue_answers_503_and_a_closed_batcher_refuses():
 
     class Blocking:
         decoding = DecodingSettings()
-        experts = type("E", (), {"tokenizer": staticmethod(lambda text, **_: {"input_ids": [1]})})
+        tokenizer = staticmethod(lambda text, **_: {"input_ids": [1]})
 
         def complete(self, expert, prompts, **kwargs):
             holding.set()
@@ -411,7 +411,8 @@ def test_internal_errors_are_logged_not_shown(tiny_backend, caplog):
     class Broken:
         """The tiny backend, except that everything past the routing fails."""
 
-        experts, decoding = tiny_backend.experts, tiny_backend.decoding
+        names, tokenizer, base_name = tiny_backend.names, tiny_backend.tokenizer, tiny_backend.base_name
+        decoding = tiny_backend.decoding
 
         def version(self, name):
             raise RuntimeError("secret detail in /home/user/model")

@@ -1,0 +1,20 @@
+"""The application layer: what a person asks of reason4rec, for the CLI, the chat and the demo alike.
+
+The front ends (``cli.py``, ``demo.py``, the ``chat`` command) map what a person typed to these
+modules, and render what they return:
+
+- :mod:`.service`: :class:`~.service.Service` opens the memory and the experts once and offers the
+  operations (why, rate, recommend, a user's profile turn, adding a review, profiles, searches,
+  catalog lookups of ids and titles); every turn goes through :meth:`Agent.turn
+  <reason4rec.agent.session.Agent.turn>` and every review through :meth:`AgentContext.add_review
+  <reason4rec.agent.context.AgentContext.add_review>`, as the chat's do.
+- :mod:`.resources`: opening the memory, the experts and the configured reviews, with a status line.
+- :mod:`.upkeep`: building the memory from a dataset and finishing what was left pending.
+- :mod:`.datasets`, :mod:`.evaluation`, :mod:`.train`, :mod:`.models`: the data audit, the
+  evaluations, training, and the base model, engine, adapter and serving chores.
+- :mod:`.conversation`: ``reason4rec chat``, the chat on what :mod:`.resources` opens.
+- :mod:`.views`: how results read (a turn streamed then answered, or JSON; tables and panels).
+- :mod:`.console`: the consoles (Rich on a terminal, whole lines on a pipe).
+
+Heavy libraries are imported where used, so importing a module here stays cheap (``--help``).
+"""

@@ -1,0 +1,85 @@
+"""The evaluations: the rating baselines, and the experts against them on the same test targets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config
+from ..errors import Reason4RecError
+from .resources import load_dataset, quiet_transformers
+
+if TYPE_CHECKING:
+    from ..data import ReviewDataset
+
+
+def baselines(config: Config, console: Console, splits: list[str], json_path: Path | None = None,
+              dataset: ReviewDataset | None = None, review_aware: bool | None = None) -> None:
+    """Score every rating baseline on ``splits``' test targets; rows also as JSON to ``json_path``."""
+    from ..training.evaluate import evaluate_baselines
+    from ..training.reports import metrics_table, progress_bars
+
+    dataset = dataset if dataset is not None else load_dataset(config)
+    with progress_bars(console) as bars:
+        rows = evaluate_baselines(dataset, splits, config.baselines, config.data.seed, progress=bars,
+                                  review_aware=review_aware)
+    console.print(metrics_table(rows, title="Rating baselines (test targets; lower is better)"))
+    if not any(row.method.startswith("HFT") for row in rows):
+        console.print("[dim]HFT, the review-aware baseline, takes minutes per split: "
+                      "reason4rec eval --baselines --hft adds it (the expert evaluation includes it)[/]")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps([row.as_dict() for row in rows], indent=2))
+        console.print(f"[dim]rows written to {json_path}[/]")
+
+
+@dataclass(frozen=True)
+class ExpertRun:
+    """What ``reason4rec eval`` was asked to score (the experts' part)."""
+
+    split: str
+    limit: int | None
+    adapters: Path | None
+    out: Path | None
+    restart: bool
+    one_step: bool
+    review_aware: bool
+    judge_model: str | None
+
+
+def experts(config: Config, console: Console, run: ExpertRun) -> None:
+    """Score the expert pipeline, its ablations and every baseline; results.json and a plot."""
+    from ..experts.loading import open_experts
+    from ..experts.shipping import adapter_dirs, summary_cache
+    from ..training.evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
+    from ..training.reports import evaluation_summary, metrics_table, progress_bars
+
+    if run.split == "all":
+        raise Reason4RecError("the expert evaluation scores one split at a time: --split leave-last-out, "
+                              "random or temporal")
+    quiet_transformers()
+    dirs = adapter_dirs(run.adapters, with_one_step=run.one_step)
+    dataset = load_dataset(config)
+    settings = ExpertEvalSettings(
+        split=run.split, limit=run.limit, seed=config.data.seed, one_step="one_step" in dirs,
+        judge_model=run.judge_model, review_aware=run.review_aware,
+    )
+    select_targets(dataset, settings)  # a bad --limit is refused before the model loads
+    with console.status("loading the base model and adapters ..."):
+        loaded = open_experts(config, dirs)
+    settings.history_k, settings.max_review_chars = loaded.shape.history_k, loaded.shape.max_review_chars
+    console.print(f"[bold]experts[/] {', '.join(loaded.names)} on {loaded.base}")
+    with progress_bars(console) as bars:
+        result = evaluate_experts(config, dataset, loaded.backend, settings, summary_cache(config.home, run.adapters),
+                                  run.out, restart=run.restart, bars=bars,
+                                  say=lambda m: console.print(f"[dim]{escape(m)}[/]"))
+    console.print(metrics_table(result.rows, title=f"{run.split} test, {result.settings['targets']:,} targets "
+                                                   "(same targets for every row; lower is better)"))
+    console.print(evaluation_summary(result))
+    results, plot = result.write(Path(result.settings["run_folder"]))
+    console.print(f"[dim]written: {results} and {plot}[/]")

@@ -1,0 +1,94 @@
+"""The base model, the compiled engine's files, tiny models and adapters: fetch, export, inspect."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from ..config import Config
+from ..errors import Reason4RecError
+from .resources import quiet_transformers
+
+
+def smoke_test(config: Config, console: Console, prompt: str) -> None:
+    """Fetch and convert the base model (once), load it, and generate a few tokens."""
+    from ..experts.base_model import generate_text, load_base_model
+
+    quiet_transformers()
+    with console.status(f"loading base model {config.base_model.name_or_path} ...") as status:
+        base = load_base_model(config.base_model, config.home, status=lambda m: status.update(m))
+    console.print(f"[bold]base model[/] {base.describe()} from {base.path} ({base.load_seconds:.1f} s)")
+    started = time.perf_counter()
+    with console.status("generating a few tokens ..."):
+        text = generate_text(base, prompt, max_new_tokens=24)
+    console.print(f"[dim]prompt:[/] {prompt}")
+    console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {text.strip()!s}")
+
+
+def export_engine(config: Config, console: Console, adapters: Path | None, *, quant: str | None = None,
+                  mode: str | None = None, rebuild: bool = False) -> None:
+    """Write the base and the experts as llama.cpp GGUF files (unless there), load them, list them."""
+    from ..experts.llamacpp import open_llamacpp_backend
+    from ..experts.loading import LoadedExperts
+    from ..experts.shipping import adapter_dirs
+
+    engine = config.engine.model_copy(update={k: v for k, v in (("quant", quant), ("mode", mode)) if v})
+    config = config.model_copy(update={"engine": engine})
+    quiet_transformers()
+    started = time.perf_counter()
+    backend = open_llamacpp_backend(config, adapter_dirs(adapters, with_one_step=True), rebuild=rebuild,
+                                    status=lambda line: console.print(line))
+    try:
+        loaded = LoadedExperts.of(backend)
+        for path in sorted(loaded.files.glob("*.gguf")) if loaded.files else []:
+            console.print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
+        console.print(f"[bold]ready[/] in {time.perf_counter() - started:.1f} s: {loaded.base}; "
+                      f"experts {', '.join(loaded.names)} ({loaded.files})")
+    finally:
+        backend.close()
+
+
+def build_tiny(console: Console, out_dir: Path, layers: int, hidden_size: int) -> None:
+    """A tiny random model (real tokenizer, ChatML template) for tests and smoke runs."""
+    from ..experts.tiny import build_tiny_checkpoint
+
+    quiet_transformers()
+    folder = build_tiny_checkpoint(out_dir, layers=layers, hidden_size=hidden_size)
+    console.print(f"tiny model written to [bold]{folder}[/]")
+
+
+def show_adapters(console: Console, path: Path | None) -> None:
+    """Adapters with their cards (recipe, data, steps, loss, time)."""
+    from ..experts.adapters import AdapterCard, shipped_adapters_root
+    from ..experts.shipping import find_adapters
+
+    root = path or shipped_adapters_root()
+    found = find_adapters(root)
+    for name, folder in found.items():
+        card = AdapterCard.load(folder)
+        console.print(f"[bold]{name}[/] {folder}: recipe {card.recipe}, base {card.base_model}, "
+                      f"prompts {card.prompt_version}, {card.training.get('examples')} examples, "
+                      f"{card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
+    if not found:
+        raise Reason4RecError(f"no adapters under {root}")
+
+
+def export_adapters(config: Config, console: Console, run: Path, to: Path | None) -> None:
+    """Copy a run's adapters, cards and history summaries (its own and eval's) into a shippable folder."""
+    from ..experts.shipping import export_run
+
+    for line in export_run(run, to, extra_caches=(config.home / "cache" / "summaries.jsonl",)):
+        console.print(line)
+
+
+def serve(config: Config, *, host: str, port: int, api_key: str | None, status_console: Console) -> None:
+    """The experts behind an OpenAI-compatible API until stopped (see docs/serving.md)."""
+    from rich.markup import escape
+
+    from ..serving import serve as run_server
+
+    quiet_transformers()
+    run_server(config, host=host, port=port, api_key=api_key,
+               status=lambda message: status_console.print(f"[dim]{escape(message)}[/]"))

@@ -1,0 +1,94 @@
+"""Opening what the operations run on: the memory, the experts, the configured reviews.
+
+Each is opened here and nowhere else, with a status line while it loads (a first run fetches the
+sentence model or writes the engine files: minutes on a CPU). The memory comes first wherever
+both are needed, so a memory in use is refused in a second, not after the models loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config
+from .console import make_console
+
+if TYPE_CHECKING:
+    from ..agent import Agent, AgentContext
+    from ..data import ReviewDataset
+    from ..memory.service import Memory
+    from ..memory.summarizers import ExpertSummarizer
+
+Status = Callable[[str], None]
+
+
+def quiet_transformers() -> None:
+    """Our own Rich status replaces transformers' tqdm bars and info logs."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    # Raised from inside transformers/peft on every adapter load; nothing for a user to act on.
+    warnings.filterwarnings("ignore", message=".*(is_)?gradient_checkpointing.* is deprecated")
+
+
+def default_category(config: Config) -> str:
+    """The product category prompts name: the configured data's, else the shipped one's."""
+    from ..data import SHIPPED_CATEGORY
+
+    return config.data.category or SHIPPED_CATEGORY
+
+
+def open_memory(config: Config, category: str | None = None, *, rebuild: bool = False,
+                console: Console) -> Memory:
+    """The memory named by ``config`` (created on first use; ``rebuild`` moves the vectors aside)."""
+    from ..memory.service import Memory
+
+    quiet_transformers()
+    with console.status("opening the memory ...") as status:
+        return Memory.open(config, category=category, rebuild=rebuild, status=lambda m: status.update(escape(m)))
+
+
+def open_agent(config: Config, *, status: Status | None = None, memory: Memory | None = None) -> Agent:
+    """The memory (or ``memory``, handed over) and the experts, for turns: the chat's opener too."""
+    from ..agent import Agent
+
+    quiet_transformers()
+    return Agent.open(config, memory=memory, status=status)
+
+
+def open_summarizer(config: Config, adapters: Path | None, category: str, *, console: Console) -> ExpertSummarizer:
+    """The Summarizer alone (shipped, or from ``adapters``): bulk builds and syncs."""
+    from ..memory.summarizers import load_expert_summarizer
+
+    with console.status("loading the Summarizer ...") as status:
+        return load_expert_summarizer(config, adapters, category=category, status=lambda m: status.update(escape(m)))
+
+
+def open_reviewer(config: Config, memory: Memory, adapters: Path | None, *, console: Console) -> AgentContext:
+    """``memory`` with the Summarizer alone: what adding a review runs on when no turn is asked
+    for (the same :class:`~reason4rec.agent.context.AgentContext` the chat's turns run on)."""
+    from ..agent import AgentContext
+
+    summarizer = open_summarizer(config, adapters, memory.category, console=console)
+    return AgentContext(memory, summarizer.backend, summarizer.category,
+                        max_review_chars=summarizer.max_review_chars)
+
+
+def load_dataset(config: Config) -> ReviewDataset:
+    """The configured reviews; what the loader worked around is printed as warnings, never silent."""
+    from ..data import load_configured
+
+    data = config.data
+    dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
+                              allow_truncated=data.allow_truncated)
+    stderr = make_console(stderr=True)
+    for note in dataset.report.notes():
+        stderr.print(f"[yellow]warning:[/] {escape(note)}")
+    return dataset

@@ -1,0 +1,170 @@
+"""The operations a person asks for, on one configuration, for every front end.
+
+A :class:`Service` opens the memory and the experts when an operation first needs them, once,
+and closes them with itself. Turns (why, rate, recommend, a user's profile) run through
+:meth:`Agent.turn <reason4rec.agent.session.Agent.turn>`, the chat's turn runner; a review goes
+through :meth:`AgentContext.add_review <reason4rec.agent.context.AgentContext.add_review>`, the
+path the chat's ``update`` step takes; the memory is read through its narrow queries.
+
+Example:
+    >>> with Service(load_config(), Console()) as service:              # doctest: +SKIP
+    ...     service.why("A1", "B0002E1G5C", on_event=print).state["answer"]
+    ...     service.add_review("A1", "B0002E1G5C", 4, "Warm tone, a little hum.").outcome
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config
+from . import resources
+
+if TYPE_CHECKING:
+    from ..agent import Agent, AgentContext
+    from ..agent.session import EventHandler, Turn
+    from ..agent.state import Intent
+    from ..chat.catalog import Catalog
+    from ..memory.profiles import Profile
+    from ..memory.service import HistoryRecord, Memory, UpdateResult
+    from ..memory.vectors import Match
+
+Kind = Literal["user", "item"]
+
+
+@dataclass(frozen=True, slots=True)
+class Portrait:
+    """A user's or an item's profile with its recent reviews, and the titles they name."""
+
+    kind: Kind
+    entity_id: str
+    profile: Profile | None
+    records: list[HistoryRecord]
+    titles: dict[str, str]
+
+
+class Service:
+    """One configuration's memory and experts, opened on first need, and what can be asked of them."""
+
+    def __init__(self, config: Config, console: Console) -> None:
+        self.config = config
+        self.console = console
+        """Where status lines go while things open (stderr when stdout carries JSON)."""
+        self._memory: Memory | None = None
+        self._agent: Agent | None = None
+        self._reviewer: AgentContext | None = None
+
+    # ------------------------------------------------------------------ resources
+    def memory(self, category: str | None = None, *, rebuild: bool = False) -> Memory:
+        """The memory, opened on first use (``category`` and ``rebuild`` count only then)."""
+        if self._agent is not None:
+            return self._agent.memory
+        if self._memory is None:
+            self._memory = resources.open_memory(self.config, category, rebuild=rebuild, console=self.console)
+        return self._memory
+
+    def agent(self) -> Agent:
+        """The memory and the experts, opened on first use (an open memory is handed over)."""
+        if self._agent is None:
+            with self.console.status("opening the memory and the experts ...") as status:
+                self._agent = resources.open_agent(self.config, memory=self._memory,
+                                                   status=lambda m: status.update(escape(m)))
+            self._memory = None  # the agent owns it now
+        return self._agent
+
+    def close(self) -> None:
+        try:
+            if self._agent is not None:
+                self._agent.close()
+            elif self._memory is not None:
+                self._memory.close()
+        finally:
+            self._agent = self._memory = self._reviewer = None
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ turns
+    def turn(self, intent: Intent, *, thread: str | None = None, on_event: EventHandler | None = None,
+             **fields: Any) -> Turn:
+        """One turn of the agent, each event handed to ``on_event`` as it comes."""
+        return self.agent().turn(intent, thread_id=thread, on_event=on_event, **fields)
+
+    def why(self, user: str, item: str | None = None, *, about: str | None = None, thread: str | None = None,
+            on_event: EventHandler | None = None) -> Turn:
+        """Why ``item`` (an id, or described in words: ``about``) would or would not suit ``user``."""
+        return self.turn("explain", thread=thread, on_event=on_event, user_id=user, item_id=item, item_query=about)
+
+    def rate(self, user: str, item: str | None = None, *, about: str | None = None, thread: str | None = None,
+             on_event: EventHandler | None = None) -> Turn:
+        """The rating ``user`` would give ``item``, reasoned first."""
+        return self.turn("predict", thread=thread, on_event=on_event, user_id=user, item_id=item, item_query=about)
+
+    def recommend(self, user: str, k: int = 5, query: str | None = None, *, like_item: str | None = None,
+                  thread: str | None = None, on_event: EventHandler | None = None) -> Turn:
+        """Top ``k`` unreviewed items, steered by a need in words or by an item they should be like."""
+        return self.turn("recommend", thread=thread, on_event=on_event, user_id=user, k=k, query=query,
+                         like_item=like_item)
+
+    # ------------------------------------------------------------------ reviews
+    def add_review(self, user: str, item: str, rating: float, text: str, *, title: str = "",
+                   item_title: str | None = None, timestamp: int | None = None,
+                   adapters: Path | None = None) -> UpdateResult:
+        """Store a review durably, summarize it and refresh its profiles; bad input is refused
+        before anything opens. Work an earlier run left pending is finished first."""
+        from ..memory.store import check_review
+
+        check_review(user, item, rating, text, title=title, item_title=item_title)
+        reviewer = self._review_context(adapters)
+        reviewer.finish_pending()
+        return reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
+                                                "item_title": item_title}, timestamp=timestamp)
+
+    def _review_context(self, adapters: Path | None) -> AgentContext:
+        """The open agent's context, else the memory with the Summarizer alone (no other expert loads)."""
+        if self._agent is not None:
+            return self._agent.context
+        if self._reviewer is None:
+            memory = self.memory(resources.default_category(self.config))
+            self._reviewer = resources.open_reviewer(self.config, memory, adapters, console=self.console)
+        return self._reviewer
+
+    # ------------------------------------------------------------------ the memory
+    def profile(self, kind: Kind, entity_id: str, history: int = 5) -> Portrait:
+        """The profile of a user or an item and its last ``history`` reviews with their summaries."""
+        memory = self.memory()
+        profile = memory.profile(kind, entity_id)  # first: a stranger is named as such
+        records = (memory.user_history if kind == "user" else memory.item_history)(entity_id, history)
+        items = [entity_id] if kind == "item" else [r.review.item_id for r in records]
+        return Portrait(kind, entity_id, profile, records, self.titles(items))
+
+    def search(self, text: str | None = None, user: str | None = None, k: int = 5) -> list[Match]:
+        """Items whose profiles match a need in words, a user's preferences (items they reviewed
+        left out), or both."""
+        memory = self.memory()
+        return memory.items_for_user(user, k, query=text) if user else memory.search_items(text or "", k)
+
+    def similar_users(self, user: str, k: int = 5) -> list[Match]:
+        return self.memory().similar_users(user, k)
+
+    def status(self) -> dict[str, Any]:
+        """Counts in the review store and the vector memory (they should agree)."""
+        return self.memory().status()
+
+    def titles(self, items: list[str]) -> dict[str, str]:
+        """Item id -> title for the items a panel names (an item without a title is named by its id)."""
+        memory = self.memory()
+        return {item: memory.item_title(item) for item in items}
+
+    def catalog(self) -> Catalog:
+        """The user and item ids and the item titles the memory knows (the chat's fuzzy lookup)."""
+        from ..chat.catalog import Catalog
+
+        return Catalog.from_memory(self.memory())

@@ -1,0 +1,44 @@
+"""Training: experts stage by stage into a run folder, resumed where an interrupted run stopped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config
+from .resources import load_dataset, quiet_transformers
+
+
+def train(config: Config, console: Console, stages: list[str], recipe: str, run: Path | None, *,
+          teacher: str = "offline", teacher_model: str = "gpt-3.5-turbo", teacher_base_url: str | None = None,
+          force: bool = False) -> None:
+    """Train ``stages`` with ``recipe``; the teacher (``offline`` or ``openai``) writes the targets."""
+    from ..training.pipeline import TrainingPipeline
+    from ..training.recipes import load_recipe
+    from ..training.reports import progress_bars
+    from ..training.teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
+
+    quiet_transformers()
+    chosen = load_recipe(recipe)
+    run_dir = run or config.home / "runs" / chosen.name
+    if teacher == "openai":
+        writer = OpenAITeacher(OpenAITeacherSettings(model=teacher_model, base_url=teacher_base_url))
+    else:
+        writer = OfflineTeacher()
+    console.print(f"[bold]training[/] {', '.join(stages)} with recipe [bold]{chosen.name}[/], "
+                  f"teacher {writer.name}, base {config.base_model.name_or_path} -> {run_dir}")
+    dataset = load_dataset(config)
+    started = time.perf_counter()
+    with progress_bars(console) as bars:
+        pipeline = TrainingPipeline(config, chosen, run_dir, writer, bars=bars,
+                                    say=lambda m: console.print(escape(m)), dataset=dataset)
+        cards = pipeline.run(stages, force=force)
+    for name, card in cards.items():
+        loss = card.training.get("final_loss")
+        console.print(f"  {name:<11} {card.training.get('steps', 0):>4} steps  loss "
+                      f"{loss if loss is None else round(loss, 3)}  {card.training.get('seconds', 0):.0f} s  "
+                      f"-> {pipeline.adapter_dir(name)}")
+    console.print(f"[dim]finished in {time.perf_counter() - started:.0f} s[/]")

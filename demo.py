@@ -1,0 +1,115 @@
+"""``reason4rec demo``: the main job on the embedded default, section by section.
+
+The shipped reviews audited and split, the rating baselines, the experts deliberating on real
+test targets (Summarizer -> Reasoner, streamed -> Predictor), the memory built and queried, and a
+short scripted chat. Each section is the operation a command runs (``data stats``, ``eval
+--baselines``, ``memory build``, ``memory profile``, ``chat``), so the demo shows what they do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+
+from .app import datasets, evaluation, upkeep, views
+from .app.resources import open_agent, quiet_transformers
+from .app.service import Service
+from .config import Config
+
+if TYPE_CHECKING:
+    from .data import ReviewDataset
+
+NEED = "a quiet pedal for apartment practice"
+"""The need in words the memory section steers a user's matches by."""
+
+
+def run(config: Config, console: Console, *, targets: int = 2, adapters: Path | None = None,
+        skip_model: bool = False, memory: bool = True) -> None:
+    """Every section in turn; ``skip_model`` leaves out those that load the base model."""
+    console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
+    splits = datasets.split_names("all")
+    dataset = datasets.audit(config, console, splits)
+    evaluation.baselines(config, console, splits, dataset=dataset, review_aware=False)
+    if not skip_model and targets:
+        _deliberations(config, console, dataset, targets, adapters)
+    if not memory:
+        return
+    user = Counter(r.user_id for r in dataset.reviews).most_common(1)[0][0]
+    with Service(config, console) as service:
+        _memory(service, dataset, adapters, user)
+        picks = [m.profile.entity_id for m in service.search(user=user, k=2)]
+    if not skip_model:
+        _chat(config, console, user, picks, adapters)
+
+
+def _deliberations(config: Config, console: Console, dataset: ReviewDataset, count: int,
+                   adapters: Path | None) -> None:
+    """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
+    from .data.splits import build_targets, make_split
+    from .experts.loading import open_experts
+    from .experts.prompts import parse_summary, predictor_messages, reasoner_messages
+    from .experts.shipping import adapter_dirs, summary_cache
+    from .experts.summaries import target_contexts
+
+    quiet_transformers()
+    with console.status("loading the base model and the expert adapters ...") as status:
+        loaded = open_experts(config, adapter_dirs(adapters, with_one_step=False), status=lambda m: status.update(m))
+    backend, shape = loaded.backend, loaded.shape
+    console.rule(f"[bold]deliberation[/] - {loaded.base}, adapters {', '.join(loaded.names)}")
+    split = make_split(dataset, "leave-last-out", config.data.seed)
+    chosen = [t for t in build_targets(split, "test", shape.history_k) if t.has_histories][:count]
+    contexts = target_contexts(backend, chosen, summary_cache(config.home, adapters), dataset.category,
+                               dataset.title, max_review_chars=shape.max_review_chars)
+    for target, ctx in zip(chosen, contexts):
+        review = target.review
+        console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")
+        for entry in ctx.user_history:
+            console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(parse_summary(entry.summary).compact())}")
+        console.print("[bold cyan]Reasoner:[/] ", end="")
+        pieces = []
+        for piece in backend.stream("reasoner", reasoner_messages(ctx)):
+            pieces.append(piece)
+            console.out(piece, end="", highlight=False)
+        console.line()
+        [dist] = backend.rate("predictor", [predictor_messages(ctx, "".join(pieces).strip())])
+        bars = "  ".join(f"{star}:{p:.2f}" for star, p in zip(range(1, 6), dist.probabilities))
+        console.print(Panel(f"predicted [bold]{dist.expected:.2f}[/] (confidence {dist.confidence:.2f}; {bars})\n"
+                            f"true rating {review.rating:g}; the user wrote: {escape(review.text[:300])}",
+                            title="Predictor", expand=False))
+
+
+def _memory(service: Service, dataset: ReviewDataset, adapters: Path | None, user: str) -> None:
+    """Build the memory on first run, then a profile and the items that match it (and a need)."""
+    console = service.console
+    console.rule("[bold]memory[/] - review store + Chroma profiles")
+    if not service.memory(dataset.category).counts()["reviews"]:
+        console.print(f"first run: building the memory of {len(dataset):,} shipped reviews "
+                      "(lexicon + shipped Summarizer summaries, MiniLM embeddings) ...")
+    upkeep.build(service, dataset, adapters)
+    views.memory_status(console, service.status())
+    views.portrait(console, service.profile("user", user, 3))
+    views.matches(console, service.search(user=user, k=3), f"items matching {user}'s profile")
+    views.matches(console, service.search(NEED, user=user, k=3), f"... steered by: {NEED}")
+
+
+def _chat(config: Config, console: Console, user: str, picks: list[str], adapters: Path | None) -> None:
+    """A short scripted chat: a why question, a new review that updates memory, a recommendation."""
+    from .chat.session import Chat
+
+    console.rule("[bold]chat[/] - `reason4rec chat`, scripted")
+    if adapters:
+        config.agent.adapters = adapters
+    config.agent.candidates = 4  # each candidate is reasoned about: keep the CPU demo short
+    chat = Chat(config, console, user=user, opener=open_agent)
+    try:
+        chat.run_script([f"would I like {picks[0]}?",
+                         f"I just bought {picks[1]}, 4 stars: bright tone but the clip broke",
+                         "recommend 2 things for home recording"])
+    finally:
+        chat.close()
+    console.print(f"[dim]your turn: reason4rec chat --user {user}[/]")

@@ -1,0 +1,163 @@
+"""The application layer (issue 18): one service opens the memory and the experts once, and the
+CLI, the chat and the demo reach the memory and the experts through it: one path to add a review,
+one turn runner. The first test needs no model and no memory; the others run on a real memory and
+a scripted backend, in seconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from reason4rec.agent import Agent, AgentContext
+from reason4rec.app import resources
+from reason4rec.app.service import Service
+from reason4rec.data import Review, ReviewDataset
+from reason4rec.experts.rating import RatingDistribution
+from reason4rec.memory.summarizers import LexiconSummarizer
+
+SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tone"
+REASON = "Warm tone, as this player likes."
+TEXT = "Warm tone and sturdy, a little hum at high gain."
+REVIEWS = [("U1", "B0PEDAL001", 5, 100), ("U1", "B0PEDAL002", 4, 200), ("U2", "B0PEDAL001", 4, 150),
+           ("U2", "B0STRING01", 2, 250), ("U3", "B0PEDAL002", 5, 300), ("U3", "B0STRING01", 3, 350)]
+TITLES = {"B0PEDAL001": "Blue Overdrive Pedal"}
+
+
+class _Backend:
+    """Canned answers for every expert (the Backend protocol)."""
+
+    batch_size = 2
+
+    def version(self, expert: str) -> str:
+        return f"scripted-{expert}"
+
+    def generate(self, expert, conversations, *, max_new_tokens=None, on_text=None) -> list[str]:
+        return [SUMMARY if expert == "summarizer" else REASON] * len(conversations)
+
+    def stream(self, expert, conversation, *, max_new_tokens=None):
+        yield REASON
+
+    def rate(self, expert, conversations, *, response_prefixes=None) -> list[RatingDistribution]:
+        return [RatingDistribution.from_logits([0.0, 0.0, 0.0, 3.0, 2.0]) for _ in conversations]
+
+
+class _Lent:
+    """An agent or a memory lent to the code under test: it must not close it."""
+
+    def __init__(self, lent) -> None:
+        self._lent = lent
+
+    def close(self) -> None:
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._lent, name)
+
+
+class _Closable:
+    def __init__(self, name: str) -> None:
+        self.name, self.closed = name, 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_memory_is_opened_once_and_handed_to_the_agent(monkeypatch):
+    opened: list[_Closable] = []
+    handed = {}
+
+    def open_memory(config, category=None, **kwargs):
+        opened.append(_Closable("memory"))
+        return opened[-1]
+
+    def open_agent(config, *, status=None, memory=None):
+        handed["memory"] = memory
+        agent = _Closable("agent")
+        agent.memory = memory
+        return agent
+
+    monkeypatch.setattr(resources, "open_memory", open_memory)
+    monkeypatch.setattr(resources, "open_agent", open_agent)
+    service = Service(object(), Console(record=True))
+    first = service.memory()
+    assert service.memory() is first and len(opened) == 1
+    agent = service.agent()
+    assert handed["memory"] is first and service.agent() is agent and service.memory() is first
+    service.close()
+    assert (agent.closed, first.closed) == (1, 0)  # the agent owns the memory now: closing it closes both
+
+
+@pytest.fixture
+def shop(memory):
+    """A scripted agent over a small real memory (lexicon summaries, one titled item)."""
+    reviews = [Review(u, i, s, t, TEXT, position=n) for n, (u, i, s, t) in enumerate(REVIEWS)]
+    memory.build(ReviewDataset(reviews, item_titles=TITLES, category="Musical Instruments"), summarizer=None,
+                 bulk=LexiconSummarizer())
+    return Agent(AgentContext(memory, _Backend(), "Musical Instruments", history_k=3, candidates=3))
+
+
+@pytest.fixture
+def lent(shop, monkeypatch):
+    """The service opens the shop's memory and agent (and a Summarizer context on its backend)."""
+    monkeypatch.setattr(resources, "open_memory", lambda config, category=None, **kwargs: _Lent(shop.memory))
+    monkeypatch.setattr(resources, "open_agent", lambda config, **kwargs: _Lent(shop))
+    monkeypatch.setattr(resources, "open_reviewer", lambda config, memory, adapters, *, console:
+                        AgentContext(memory, shop.context.backend, "Musical Instruments"))
+    return shop
+
+
+def test_the_cli_and_the_chat_add_a_review_through_one_path(lent, memory_config, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from reason4rec import cli
+    from reason4rec.chat.session import Chat
+
+    calls = []
+    one_path = AgentContext.add_review
+
+    def spy(self, user_id, item_id, review, **kwargs):
+        calls.append((user_id, item_id, review["rating"]))
+        return one_path(self, user_id, item_id, review, **kwargs)
+
+    monkeypatch.setattr(AgentContext, "add_review", spy)
+    result = CliRunner().invoke(cli.app, ["memory", "add-review", "--user", "NEWCOMER01", "--item", "B0PEDAL001",
+                                          "--rating", "4", "--text", TEXT, "--json", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    added = json.loads(result.stdout)
+    assert added["outcome"] == "created" and not added["pending"] and "warm tone" in added["summary"]
+    console = Console(width=100, record=True, force_terminal=False)
+    chat = Chat(memory_config, console, user="U1", opener=resources.open_agent)
+    chat.run_script(["I just bought B0STRING01, 2 stars: the strings went dead in a week"])
+    assert "Saved: review of" in console.export_text()
+    assert calls == [("NEWCOMER01", "B0PEDAL001", 4.0), ("U1", "B0STRING01", 2.0)]
+    assert lent.memory.review_of("U1", "B0STRING01").rating == 2.0
+
+
+def test_turns_stream_their_events_and_end_with_the_state_and_thread(lent, memory_config):
+    events: list[dict] = []
+    with Service(memory_config, Console(record=True)) as service:
+        why = service.why("U1", "B0STRING01", on_event=events.append, thread="t-why")
+        rated = service.rate("U1", "B0STRING01")
+        top = service.recommend("U3", k=1)
+    assert why.thread_id == "t-why" and "Warm tone" in why.state["reason"] and why.state["rating"]["expected"] > 4
+    kinds = [e["type"] for e in events]
+    assert "done" not in kinds and kinds.index("token") < kinds.index("rating")
+    assert rated.state["intent"] == "predict" and rated.thread_id
+    assert [r["item_id"] for r in top.state["recommendations"]] == ["B0PEDAL001"]
+
+
+def test_memory_queries_name_items_by_title(lent, memory_config):
+    with Service(memory_config, Console(record=True)) as service:
+        portrait = service.profile("user", "U1", history=5)
+        item = service.profile("item", "B0PEDAL001")
+        catalog = service.catalog()
+        found = service.search("warm tone", k=2)
+        mine = service.search(user="U2", k=5)
+    assert [r.review.item_id for r in portrait.records] == ["B0PEDAL001", "B0PEDAL002"]
+    assert portrait.titles == {"B0PEDAL001": "Blue Overdrive Pedal", "B0PEDAL002": "B0PEDAL002"}
+    assert item.titles == {"B0PEDAL001": "Blue Overdrive Pedal"} and item.profile is not None
+    assert catalog.users == ["U1", "U2", "U3"] and catalog.titles == TITLES
+    assert catalog.find_item("B0PEDAL00l") is not None  # a typo still finds it
+    assert len(found) == 2 and {m.profile.entity_id for m in mine} == {"B0PEDAL002"}

@@ -52,7 +52,7 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
     """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
     from .data.splits import build_targets, make_split
     from .experts.loading import open_experts
-    from .experts.prompts import parse_summary, predictor_messages, reasoner_messages
+    from .experts.prompts import predictor_messages, reasoner_messages, summary_line
     from .experts.shipping import adapter_dirs, summary_cache
     from .experts.summaries import target_contexts
 
@@ -69,7 +69,7 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
         review = target.review
         console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")
         for entry in ctx.user_history:
-            console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(parse_summary(entry.summary).compact())}")
+            console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(summary_line(entry.summary))}")
         console.print("[bold cyan]Reasoner:[/] ", end="")
         pieces = []
         for piece in backend.stream("reasoner", reasoner_messages(ctx)):

@@ -30,7 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _eval_inputs(eval_dir: Path):
     """The evaluation's targets (in its order), their prompt views and reasons, from its folder."""
     from reason4rec.config import load_config
-    from reason4rec.experts.summaries import target_context
+    from reason4rec.experts.summaries import SummaryCache, history_reviews, target_context
+    from reason4rec.training.eval_run import EvalRun
     from reason4rec.training.evaluate_experts import ExpertEvalSettings, select_targets
     from reason4rec.training.pipeline import load_dataset
 
@@ -39,22 +40,19 @@ def _eval_inputs(eval_dir: Path):
                                   history_k=key["history_k"], max_review_chars=key["max_review_chars"])
     dataset = load_dataset(load_config())
     _, targets = select_targets(dataset, settings)
-    records = {}
-    for line in (eval_dir / "predictions.jsonl").read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            records[row["review_id"]] = row
-    version = key["adapters"]["summarizer"]
-    summaries = {}
-    for line in (eval_dir / "summaries.jsonl").read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if row["version"] == version:
-                summaries[row["review_id"]] = row["summary"]
+    run = EvalRun.open(eval_dir, key)  # the evaluation's own reader: checks the folder, skips a torn line
+    records = run.done
+    cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]
+    summaries = {r.review_id: summary for r in history_reviews(targets)
+                 if (summary := cache.get(r.review_id, version)) is not None}
     scored = [t for t in targets if t.review.review_id in records]
     if not scored:
         raise SystemExit(f"{eval_dir} has no scored targets")
-    contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
+    try:
+        contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
+    except KeyError as missing:
+        raise SystemExit(f"{eval_dir} lacks the history summary of review {missing} (an evaluation made "
+                         "before run folders kept their summaries); use a current evaluation folder") from None
     reasons = [records[t.review.review_id]["reason"] for t in scored]
     return scored, contexts, reasons, key
 

@@ -295,12 +295,13 @@ def _history(entries: tuple[HistoryEntry, ...], ratings: bool) -> str:
         head = clean_text(entry.title, 80)
         if ratings:
             head += f" ({_rating(entry.rating)})"
-        lines.append(f"{number}. {head}: {_one_line(entry.summary)}")
+        lines.append(f"{number}. {head}: {summary_line(entry.summary)}")
     return "\n".join(lines)
 
 
-def _one_line(summary: str) -> str:
-    """A history summary on one line, through the :func:`tidy_summary` guard."""
+def summary_line(summary: str) -> str:
+    """A history summary on one line, through the :func:`tidy_summary` guard: what a prompt shows
+    and what a person is shown of it."""
     parsed = parse_summary(tidy_summary(summary))
     said = any(value != NO_ANALYSIS for value in (parsed.positive, parsed.negative, parsed.preferences))
     return parsed.compact() if said else "(no summary)"

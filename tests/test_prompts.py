@@ -118,3 +118,13 @@ def test_history_lines_show_tidied_summaries():
     empty = HistoryEntry("Cable", 4.0, "Positive Aspects: none none\nNegative Aspects: ,,,")
     ctx = TargetContext("Musical Instruments", "Tube screamer", (empty,), (), 4.0, None, 1, 0)
     assert "1. Cable: (no summary)" in reasoner_messages(ctx)[1]["content"]
+
+
+def test_a_person_sees_the_history_line_the_prompt_shows():
+    from reason4rec.experts.prompts import summary_line
+
+    garbled = ("Positive Aspects: good quality, great sound,,,,,,,,negative aspects: none,,,, durable durable\n"
+               "Negative Aspects: none\nUser Preference Elements: none")
+    line = summary_line(garbled)
+    assert line == "+ good quality, great sound, durable; - none; likes none"
+    assert summary_line("") == "(no summary)"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,29 @@ DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
 
 SplitName = Literal["leave-last-out", "random", "temporal"]
 BackendName = Literal["auto", "llamacpp", "transformers", "remote"]
+
+
+class Expert(str, Enum):
+    """The LoRA experts on the one base model: a closed set, typed from config to backend.
+
+    A string enum (``enum.StrEnum`` needs Python 3.11; this reads the same on 3.10) because the
+    value is also the name on disk (adapter folders, cards), in JSON (run keys, results) and on
+    the wire (the served model name): ``Expert.REASONER == "reasoner"``.
+    ``ONE_STEP`` is the ablation (reason and rate with one adapter); ``REWARD`` is used in training.
+    """
+
+    SUMMARIZER = "summarizer"
+    REWARD = "reward"
+    REASONER = "reasoner"
+    PREDICTOR = "predictor"
+    ONE_STEP = "one_step"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        """Quoted like the plain name, so messages that say ``{expert!r}`` read the same as before."""
+        return repr(self.value)
 
 
 def _default_home() -> Path:

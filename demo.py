@@ -19,7 +19,7 @@ from rich.panel import Panel
 from .app import datasets, evaluation, upkeep, views
 from .app.resources import open_agent, quiet_transformers
 from .app.service import Service
-from .config import Config
+from .config import Config, Expert
 
 if TYPE_CHECKING:
     from .data import ReviewDataset
@@ -72,11 +72,11 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
             console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(summary_line(entry.summary))}")
         console.print("[bold cyan]Reasoner:[/] ", end="")
         pieces = []
-        for piece in backend.stream("reasoner", reasoner_messages(ctx)):
+        for piece in backend.stream(Expert.REASONER, reasoner_messages(ctx)):
             pieces.append(piece)
             console.out(piece, end="", highlight=False)
         console.line()
-        [dist] = backend.rate("predictor", [predictor_messages(ctx, "".join(pieces).strip())])
+        [dist] = backend.rate(Expert.PREDICTOR, [predictor_messages(ctx, "".join(pieces).strip())])
         bars = "  ".join(f"{star}:{p:.2f}" for star, p in zip(range(1, 6), dist.probabilities))
         console.print(Panel(f"predicted [bold]{dist.expected:.2f}[/] (confidence {dist.confidence:.2f}; {bars})\n"
                             f"true rating {review.rating:g}; the user wrote: {escape(review.text[:300])}",

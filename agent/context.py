@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
+from ..config import Config, Expert
 from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..memory.service import Memory, UpdateResult
@@ -80,7 +80,7 @@ class _Cancellable:
     def __init__(self, backend: Backend, context: AgentContext) -> None:
         self._backend, self._context = backend, context
 
-    def generate(self, expert: str, conversations: Any, *, max_new_tokens: int | None = None,
+    def generate(self, expert: Expert, conversations: Any, *, max_new_tokens: int | None = None,
                  on_text: Any = None) -> list[str]:
         def check(row: int, piece: str) -> None:
             self._context.check_cancelled()

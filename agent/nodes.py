@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from ..config import Expert
 from ..errors import Reason4RecError
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
 from ..experts.reason_quality import grounding
@@ -216,7 +217,7 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     context = runtime.context
     pieces: list[str] = []
     target = _target(state, context.category)
-    stream = context.backend.stream("reasoner", reasoner_messages(target))
+    stream = context.backend.stream(Expert.REASONER, reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:
             context.check_cancelled()
@@ -241,7 +242,7 @@ def check_reason(reason: str, target: TargetContext) -> dict[str, Any]:
 def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """The Predictor's rating distribution, given the reason."""
     context = runtime.context
-    [distribution] = context.backend.rate("predictor", [predictor_messages(_target(state, context.category),
+    [distribution] = context.backend.rate(Expert.PREDICTOR, [predictor_messages(_target(state, context.category),
                                                                            state.get("reason"))])
     rating = distribution.as_dict()
     _emit(events.rating(rating))
@@ -274,7 +275,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     targets = [_target(view, context.category) for view in views]
     reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                     for item, view in zip(items, views)])
-    distributions = context.backend.rate("predictor", [predictor_messages(t, r) for t, r in zip(targets, reasons)])
+    distributions = context.backend.rate(Expert.PREDICTOR, [predictor_messages(t, r) for t, r in zip(targets, reasons)])
     ranked = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict(),
@@ -303,8 +304,8 @@ def _reason_candidates(context: AgentContext, targets: list[TargetContext], name
             context.check_cancelled()  # raised inside generate(): the batch stops at this token
             _emit(events.token("reason", text, named[offset + row]["id"]))
 
-        reasons += context.backend.generate("reasoner", [reasoner_messages(t) for t in targets[start:start + size]],
-                                            on_text=on_text)
+        prompts = [reasoner_messages(t) for t in targets[start:start + size]]
+        reasons += context.backend.generate(Expert.REASONER, prompts, on_text=on_text)
     _emit(events.progress("recommend", len(targets), len(targets), "candidates"))
     return [r.strip() for r in reasons]
 

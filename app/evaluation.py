@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import Config
+from ..config import Config, Expert
 from ..errors import Reason4RecError
 from .resources import load_dataset, quiet_transformers
 
@@ -66,7 +66,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     dirs = adapter_dirs(run.adapters, with_one_step=run.one_step)
     dataset = load_dataset(config)
     settings = ExpertEvalSettings(
-        split=run.split, limit=run.limit, seed=config.data.seed, one_step="one_step" in dirs,
+        split=run.split, limit=run.limit, seed=config.data.seed, one_step=Expert.ONE_STEP in dirs,
         judge_model=run.judge_model, review_aware=run.review_aware,
     )
     select_targets(dataset, settings)  # a bad --limit is refused before the model loads

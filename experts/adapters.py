@@ -23,15 +23,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import Expert
 from ..errors import Reason4RecError
 from .prompts import PROMPT_VERSION
 
 if TYPE_CHECKING:
     from .base_model import LoadedModel
 
-EXPERTS = ("summarizer", "reward", "reasoner", "predictor", "one_step")
+EXPERTS = (Expert.SUMMARIZER, Expert.REWARD, Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)
 """``one_step`` is the ablation (reason and rate with one adapter); ``reward`` is used in training."""
-SERVING_EXPERTS = ("summarizer", "reasoner", "predictor")
+SERVING_EXPERTS = (Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR)
 CARD = "card.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
@@ -44,7 +45,7 @@ class AdapterError(Reason4RecError, RuntimeError):
 class AdapterCard:
     """What an adapter is and how it was made: enough to reproduce it and to refuse misuse."""
 
-    expert: str
+    expert: Expert
     base_model: str
     base_fingerprint: str
     prompt_version: str = PROMPT_VERSION
@@ -65,8 +66,12 @@ class AdapterCard:
             raise AdapterError(f"adapter folder {folder} has no {CARD}; was it made by reason4rec?")
         try:
             raw = json.loads(path.read_text())
-            return cls(**raw)
-        except (json.JSONDecodeError, TypeError) as err:
+            expert = raw.get("expert")
+            if expert not in tuple(Expert):
+                raise AdapterError(f"{path} is damaged: it names no known expert ({expert!r}; "
+                                   f"known: {', '.join(Expert)})")
+            return cls(**{**raw, "expert": Expert(expert)})
+        except (json.JSONDecodeError, TypeError, AttributeError) as err:
             raise AdapterError(f"{path} is damaged: {err}") from err
 
 
@@ -95,7 +100,7 @@ def shipped_adapters_root() -> Path:
     return Path(str(resources.files("reason4rec.experts") / "adapters"))
 
 
-def shipped_adapter_dirs(root: Path | None = None, names: tuple[str, ...] = EXPERTS) -> dict[str, Path]:
+def shipped_adapter_dirs(root: Path | None = None, names: tuple[Expert, ...] = EXPERTS) -> dict[Expert, Path]:
     """The adapters shipped inside the package (those present; the serving three must be)."""
     root = root or shipped_adapters_root()
     found = {name: root / name for name in names if (root / name / CARD).is_file()}
@@ -108,12 +113,12 @@ def shipped_adapter_dirs(root: Path | None = None, names: tuple[str, ...] = EXPE
     return found
 
 
-def check_adapter(folder: Path, expected_expert: str, base: LoadedModel) -> AdapterCard:
+def check_adapter(folder: Path, expected_expert: Expert, base: LoadedModel) -> AdapterCard:
     """Raise AdapterError naming the problem unless ``folder`` is this expert for this base."""
     return check_adapter_fits(folder, expected_expert, base.name, base_fingerprint(base.model))
 
 
-def check_adapter_fits(folder: Path, expected_expert: str, base_name: str, fingerprint: str) -> AdapterCard:
+def check_adapter_fits(folder: Path, expected_expert: Expert, base_name: str, fingerprint: str) -> AdapterCard:
     """:func:`check_adapter` against a base known by name and fingerprint."""
     if not folder.is_dir():
         raise AdapterError(f"adapter for {expected_expert!r} not found: {folder}")
@@ -144,10 +149,10 @@ class PromptShape:
     max_review_chars: int
 
 
-def prompt_shape(cards: Mapping[str, AdapterCard], default_history_k: int = 10,
+def prompt_shape(cards: Mapping[Expert, AdapterCard], default_history_k: int = 10,
                  default_review_chars: int = 400) -> PromptShape:
     """History length from the Predictor's card, review cut from the Summarizer's (their recipe)."""
-    predictor, summarizer = cards.get("predictor"), cards.get("summarizer")
+    predictor, summarizer = cards.get(Expert.PREDICTOR), cards.get(Expert.SUMMARIZER)
     return PromptShape(
         history_k=int(predictor.data.get("history_k", default_history_k)) if predictor else default_history_k,
         max_review_chars=int(summarizer.data.get("max_review_chars", default_review_chars))
@@ -166,7 +171,7 @@ class ExpertModel:
         self.versions = versions
 
     @classmethod
-    def load(cls, base: LoadedModel, adapters: Mapping[str, Path]) -> ExpertModel:
+    def load(cls, base: LoadedModel, adapters: Mapping[Expert, Path]) -> ExpertModel:
         """Attach every adapter in ``adapters`` (expert name -> folder) to ``base``.
 
         Raises:
@@ -192,7 +197,7 @@ class ExpertModel:
         return cls(base, model, cards, versions)
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def names(self) -> tuple[Expert, ...]:
         return tuple(self.cards)
 
     @property

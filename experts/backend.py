@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from ..config import Expert
 from .adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
 from .rating import RatingDistribution, RatingError
@@ -27,14 +28,14 @@ from .rating import RatingDistribution, RatingError
 TextCallback = Callable[[int, str], None]
 """Called with (row index in the batch, new text) as tokens are generated."""
 
-DEFAULT_MAX_NEW_TOKENS = {"summarizer": 48, "reasoner": 96, "one_step": 120}
-ANSWER_LINES = {"summarizer": len(SUMMARY_FIELDS)}
+DEFAULT_MAX_NEW_TOKENS = {Expert.SUMMARIZER: 48, Expert.REASONER: 96, Expert.ONE_STEP: 120}
+ANSWER_LINES = {Expert.SUMMARIZER: len(SUMMARY_FIELDS)}
 """Experts whose answer is a fixed number of lines: decoding ends at the newline closing the last
 one, so a model that rambles on after its three fields costs no tokens (and adds no junk)."""
 
 
 EXPERT_DECODING: dict[str, dict[str, Any]] = {
-    "summarizer": {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated"}}
+    Expert.SUMMARIZER: {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated"}}
 """Per-expert changes to the backend's decoding. Both loop guards count the PROMPT's tokens too
 (Hugging Face's rules, which llama.cpp decoding mirrors), and the Summarizer must write exactly
 the field names and newlines its prompt shows: the n-gram ban forbade ``Positive Aspects:`` after
@@ -44,7 +45,7 @@ Elements``) and the penalty on the newline made it list on. Its own loops ("stan
 :func:`~reason4rec.experts.prompts.tidy_summary`."""
 
 
-def decoding_for(expert: str | None, decoding: DecodingSettings) -> DecodingSettings:
+def decoding_for(expert: Expert | None, decoding: DecodingSettings) -> DecodingSettings:
     """``decoding`` with ``expert``'s changes (:data:`EXPERT_DECODING`) applied."""
     from dataclasses import replace
 
@@ -83,7 +84,7 @@ class LineLimit:
         return "\n".join(kept)
 
 
-def generate_by_complete(backend: Any, expert: str, prompts: Sequence[str], limit: int,
+def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], limit: int,
                          on_text: TextCallback | None) -> list[str]:
     """``generate`` on top of ``complete`` for both local backends (line limits applied)."""
     lines = ANSWER_LINES.get(expert)
@@ -135,19 +136,19 @@ class Completion:
 class Backend(Protocol):
     """Where the experts run. Every method takes the expert (adapter) name first."""
 
-    def generate(self, expert: str, conversations: Sequence[Messages], *,
+    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         ...
 
-    def stream(self, expert: str, conversation: Messages, *,
+    def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         ...
 
-    def rate(self, expert: str, conversations: Sequence[Messages], *,
+    def rate(self, expert: Expert, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
         ...
 
-    def version(self, expert: str) -> str:
+    def version(self, expert: Expert) -> str:
         ...
 
 
@@ -164,11 +165,11 @@ class LocalBackend:
         self.decoding = decoding or DecodingSettings()
         self._lock = threading.Lock()  # one adapter switch + forward at a time
 
-    def version(self, expert: str) -> str:
+    def version(self, expert: Expert) -> str:
         return self.experts.versions[expert]
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def names(self) -> tuple[Expert, ...]:
         """The experts (adapters) this backend runs."""
         return tuple(self.experts.names)
 
@@ -182,19 +183,19 @@ class LocalBackend:
         return self.experts.base.name
 
     # ------------------------------------------------------------------ generation
-    def generate(self, expert: str, conversations: Sequence[Messages], *,
+    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         texts = [render_chat(self.experts.tokenizer, c) for c in conversations]
         return generate_by_complete(self, expert, texts, limit, on_text)
 
-    def stream(self, expert: str, conversation: Messages, *,
+    def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; closing the iterator stops the generation."""
         return stream_by_generate(self.generate, expert, conversation, max_new_tokens)
 
-    def complete(self, expert: str | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
+    def complete(self, expert: Expert | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
                  on_text: TextCallback | None = None, decoding: DecodingSettings | None = None,
                  top_logprobs: int | None = None,
                  stop_row: Callable[[int], bool] | None = None) -> list[Completion]:
@@ -228,7 +229,7 @@ class LocalBackend:
                                                 decoding or self.decoding, top_logprobs, stop))
         return outputs
 
-    def _complete_batch(self, expert: str | None, texts: list[str], limits: list[int],
+    def _complete_batch(self, expert: Expert | None, texts: list[str], limits: list[int],
                         callback: TextCallback | None, settings: DecodingSettings,
                         top_logprobs: int | None = None,
                         stop: Callable[[int], bool] | None = None) -> list[Completion]:
@@ -274,7 +275,7 @@ class LocalBackend:
         return completions
 
     # ------------------------------------------------------------------ ratings
-    def rate(self, expert: str, conversations: Sequence[Messages], *,
+    def rate(self, expert: Expert, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
         """Distribution over 1..5 after ``[response prefix]Predicted Rating: `` (one forward pass)."""
         import torch
@@ -304,7 +305,7 @@ class LocalBackend:
         return results
 
 
-def stream_by_generate(generate: Callable[..., list[str]], expert: str, conversation: Messages,
+def stream_by_generate(generate: Callable[..., list[str]], expert: Expert, conversation: Messages,
                        max_new_tokens: int | None) -> Iterator[str]:
     """``stream`` for any backend with a ``generate(..., on_text=)``: generation runs in a worker thread.
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..config import Expert
 from .adapters import adapter_version
 from .gguf_export import ExportError, LoraWeights, Quant, write_base_gguf, write_lora_gguf
 
@@ -46,8 +47,8 @@ class EngineFiles:
     quant: Quant
     mode: EngineMode
     base: Path | None
-    loras: dict[str, Path]
-    merged: dict[str, Path]
+    loras: dict[Expert, Path]
+    merged: dict[Expert, Path]
 
 
 def base_id(model_dir: Path) -> str:
@@ -63,7 +64,7 @@ def export_folder(home: Path, model_dir: Path) -> Path:
     return home / "models" / "engine" / f"{model_dir.name}-{base_id(model_dir)}"
 
 
-def ensure_engine_files(home: Path, model_dir: Path, adapters: Mapping[str, Path], quant: Quant,
+def ensure_engine_files(home: Path, model_dir: Path, adapters: Mapping[Expert, Path], quant: Quant,
                         mode: EngineMode, *, rebuild: bool = False,
                         status: StatusCallback | None = None) -> EngineFiles:
     """Export what is missing, damaged or stale (under a lock); return the files to load.
@@ -81,7 +82,7 @@ def ensure_engine_files(home: Path, model_dir: Path, adapters: Mapping[str, Path
         manifest = _open_manifest(folder, rebuild)
         wanted: dict[str, Callable[[Path], None]] = {}
         base = loras = None
-        merged: dict[str, Path] = {}
+        merged: dict[Expert, Path] = {}
         if mode == "lora":
             base = folder / f"base-{quant}.gguf"
             wanted[base.name] = lambda out: write_base_gguf(model_dir, out, quant)
@@ -174,7 +175,7 @@ def _check_readable(path: Path) -> None:
         raise ExportError(f"the exported {path.name} does not read back: {err}") from err
 
 
-def _drop_stale(folder: Path, manifest: dict, wanted: Mapping[str, object], adapters: Mapping[str, Path]) -> None:
+def _drop_stale(folder: Path, manifest: dict, wanted: Mapping[str, object], adapters: Mapping[Expert, Path]) -> None:
     """Remove files of the same experts made from older adapter versions."""
     experts = {f"lora-{name}-" for name in adapters} | {f"merged-{name}-" for name in adapters}
     stale = [name for name in manifest["files"]

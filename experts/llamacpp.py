@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Expert
 from ..errors import Reason4RecError
 from .adapters import AdapterCard
 from .backend import (
@@ -71,7 +72,7 @@ class LlamaEngine:
     long prompt or several short ones fit in the same memory.
     """
 
-    def __init__(self, model_path: Path, adapters: Mapping[str, Path] | None = None, *,
+    def __init__(self, model_path: Path, adapters: Mapping[Expert, Path] | None = None, *,
                  context: int = 8192, max_sequences: int = 8, threads: int | None = None,
                  batch_tokens: int = 2048) -> None:
         import llama_cpp as C
@@ -311,7 +312,7 @@ class EngineExperts:
     versions: dict[str, str]
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def names(self) -> tuple[Expert, ...]:
         return tuple(self.cards)
 
 
@@ -321,7 +322,7 @@ class LlamaCppBackend:
     kind = "llamacpp"
     """Which engine answers (evaluation run folders record it)."""
 
-    def __init__(self, experts: EngineExperts, engines: Mapping[str | None, LlamaEngine], *,
+    def __init__(self, experts: EngineExperts, engines: Mapping[Expert | None, LlamaEngine], *,
                  batch_size: int = 8, decoding: DecodingSettings | None = None) -> None:
         self.experts = experts
         self._engines = dict(engines)
@@ -335,11 +336,11 @@ class LlamaCppBackend:
         for engine in {id(e): e for e in self._engines.values()}.values():
             engine.close()
 
-    def version(self, expert: str) -> str:
+    def version(self, expert: Expert) -> str:
         return self.experts.versions[expert]
 
     @property
-    def names(self) -> tuple[str, ...]:
+    def names(self) -> tuple[Expert, ...]:
         """The experts (adapters) this backend runs."""
         return tuple(self.experts.names)
 
@@ -353,14 +354,14 @@ class LlamaCppBackend:
         return self.experts.base.name
 
     # ------------------------------------------------------------------ generation
-    def generate(self, expert: str, conversations: Sequence[Messages], *,
+    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         """Greedy continuations, up to ``batch_size`` prompts decoded together; ``on_text`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         prompts = [render_chat(self.experts.tokenizer, c) for c in conversations]
         return generate_by_complete(self, expert, prompts, limit, on_text)
 
-    def stream(self, expert: str, conversation: Messages, *,
+    def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; closing the iterator stops the generation.
 
@@ -387,7 +388,7 @@ class LlamaCppBackend:
         while pieces:
             yield pieces.pop(0)
 
-    def complete(self, expert: str | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
+    def complete(self, expert: Expert | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
                  on_text: TextCallback | None = None, decoding: DecodingSettings | None = None,
                  top_logprobs: int | None = None,
                  stop_row: Callable[[int], bool] | None = None) -> list[Completion]:
@@ -464,7 +465,7 @@ class LlamaCppBackend:
                           logprobs=tuple(row.logprobs) if top_logprobs is not None else None)
 
     # ------------------------------------------------------------------ ratings
-    def rate(self, expert: str, conversations: Sequence[Messages], *,
+    def rate(self, expert: Expert, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
         """Distribution over 1..5 after ``[response prefix]Predicted Rating: `` (prefill only)."""
         prefixes = list(response_prefixes) if response_prefixes else [""] * len(conversations)
@@ -490,7 +491,7 @@ class LlamaCppBackend:
         return [result for result in results if result is not None]
 
     # ------------------------------------------------------------------ helpers
-    def _engine(self, expert: str | None) -> LlamaEngine:
+    def _engine(self, expert: Expert | None) -> LlamaEngine:
         if expert is not None and expert not in self.experts.cards:
             from .adapters import AdapterError
 
@@ -526,7 +527,7 @@ def _groups(rows: list[_Row], context: int, batch_size: int) -> Iterator[list[_R
 
 
 # ---------------------------------------------------------------------------------- opening
-def open_llamacpp_backend(config: Any, adapters: Mapping[str, Path], *, batch_size: int = 8,
+def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch_size: int = 8,
                           status: Callable[[str], None] | None = None,
                           rebuild: bool = False) -> LlamaCppBackend:
     """The configured base and ``adapters`` on llama.cpp, exporting what is missing first.

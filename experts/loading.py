@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import Config
+from ..config import Config, Expert
 from .adapters import ExpertModel, PromptShape, prompt_shape
 from .backend import LocalBackend
 from .base_model import LoadedModel, load_base_model
@@ -40,7 +40,7 @@ def fresh_base(config: Config, load_in_4bit: bool | None = None,
     return load_base_model(settings, home=config.home, status=status)
 
 
-def local_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
+def local_backend(config: Config, adapters: Mapping[Expert, Path], batch_size: int = 8,
                   status: StatusCallback | None = None, engine: Engine | None = None):
     """Load the base once with ``adapters`` (expert name -> folder) on the configured engine.
 
@@ -68,7 +68,7 @@ class LoadedExperts:
     backend: Any
     """A :class:`LocalBackend` or a :class:`~reason4rec.experts.llamacpp.LlamaCppBackend`."""
     shape: PromptShape
-    names: tuple[str, ...]
+    names: tuple[Expert, ...]
     base: str
     files: Path | None = None
     """The folder of the compiled engine's GGUF files (None on transformers)."""
@@ -82,7 +82,7 @@ class LoadedExperts:
                    experts.base.describe(), file.parent if file is not None else None)
 
 
-def open_experts(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
+def open_experts(config: Config, adapters: Mapping[Expert, Path], batch_size: int = 8,
                  status: StatusCallback | None = None) -> LoadedExperts:
     """:func:`local_backend` with its prompt sizes (history K defaults to ``data.history_k``)."""
     backend = local_backend(config, adapters, batch_size=batch_size, status=status)

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..config import Expert
 from ..errors import Reason4RecError
 from .backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
 from .prompts import RATING_PREFIX, Messages
@@ -77,13 +78,13 @@ class RemoteBackend:
             max_retries=self.settings.max_retries,  # the client backs off exponentially
         )
 
-    def version(self, expert: str) -> str:
+    def version(self, expert: Expert) -> str:
         return f"remote:{self._model(expert)}"
 
-    def _model(self, expert: str) -> str:
+    def _model(self, expert: Expert) -> str:
         return self.settings.model_names.get(expert, expert)
 
-    def generate(self, expert: str, conversations: Sequence[Messages], *,
+    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         if on_text is None:  # concurrent requests: the server batches them
             def one(conversation: Messages) -> str:
@@ -101,7 +102,7 @@ class RemoteBackend:
             outputs.append("".join(pieces).strip())
         return outputs
 
-    def stream(self, expert: str, conversation: Messages, *,
+    def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         chunks = self._call(expert, conversation, max_new_tokens, stream=True,
                             extra_body=self.settings.sampling_extras or None)
@@ -112,7 +113,7 @@ class RemoteBackend:
         except Exception as err:  # the openai client raises many types mid-stream
             raise RemoteBackendError(f"stream from {self._model(expert)!r} broke: {err}") from err
 
-    def rate(self, expert: str, conversations: Sequence[Messages], *,
+    def rate(self, expert: Expert, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
         """Each distribution from the first answer token after ``[prefix]Predicted Rating:``."""
         prefixes = list(response_prefixes) if response_prefixes else [""] * len(conversations)
@@ -140,7 +141,7 @@ class RemoteBackend:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reason4rec-remote") as pool:
             return list(pool.map(function, items))
 
-    def _call(self, expert: str, messages: Messages, max_new_tokens: int | None, **kwargs: Any):
+    def _call(self, expert: Expert, messages: Messages, max_new_tokens: int | None, **kwargs: Any):
         import openai
 
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)

@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from ..config import Expert
 from ..errors import Reason4RecError
 from .adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
 from .summaries import SummaryCache
@@ -45,7 +46,7 @@ def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...]
         (target / "adapter_config.json").write_text(json.dumps(peft_config, indent=2, sort_keys=True))
         size = (target / ADAPTER_WEIGHTS).stat().st_size / 1e6
         lines.append(f"{name}: {target} ({size:.1f} MB)")
-        if name == "summarizer":
+        if name == Expert.SUMMARIZER:
             summarizer_version = adapter_version(target)
     if not lines:
         raise Reason4RecError(f"no trained adapters under {run}")
@@ -57,7 +58,7 @@ def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...]
     return lines
 
 
-def find_adapters(root: Path, names: tuple[str, ...] = EXPERTS) -> dict[str, Path]:
+def find_adapters(root: Path, names: tuple[Expert, ...] = EXPERTS) -> dict[Expert, Path]:
     """Expert -> folder of each adapter under ``root``, laid out as shipped (``<root>/<expert>``)
     or as a training run (``<root>/<expert>/adapter``)."""
     found = {}
@@ -69,11 +70,11 @@ def find_adapters(root: Path, names: tuple[str, ...] = EXPERTS) -> dict[str, Pat
     return found
 
 
-def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict[str, Path]:
+def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict[Expert, Path]:
     """Expert name -> adapter folder from a shipped-style folder, a run folder, or the package."""
     from .adapters import SERVING_EXPERTS, shipped_adapter_dirs
 
-    names = (*SERVING_EXPERTS, "one_step") if with_one_step else SERVING_EXPERTS
+    names = (*SERVING_EXPERTS, Expert.ONE_STEP) if with_one_step else SERVING_EXPERTS
     if source is None:
         return shipped_adapter_dirs(names=names)
     source = Path(source).expanduser()

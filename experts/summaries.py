@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from ..config import Expert
 from ..data import Review
 from ..data.splits import Target
 from .backend import Backend
@@ -93,7 +94,7 @@ def summarize_reviews(
     progress: ProgressCallback | None = None,
 ) -> dict[str, str]:
     """Summaries of ``reviews`` by review id: cached ones reused, the rest generated in batches."""
-    version = backend.version("summarizer")
+    version = backend.version(Expert.SUMMARIZER)
     unique = {r.review_id: r for r in reviews}
     result = {rid: s for rid in unique if (s := cache.get(rid, version)) is not None}
     todo = [r for rid, r in unique.items() if rid not in result]
@@ -126,7 +127,7 @@ def summary_batches(
         chunk = reviews[start:start + batch_size]
         prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
                    for r in chunk]
-        yield chunk, [stored_summary(text) for text in backend.generate("summarizer", prompts)]
+        yield chunk, [stored_summary(text) for text in backend.generate(Expert.SUMMARIZER, prompts)]
 
 
 def stored_summary(written: str) -> str:

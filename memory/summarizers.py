@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ..config import Config
+from ..config import Config, Expert
 from ..experts.aspects import LEXICON_VERSION, lexicon_summary
 from ..experts.backend import Backend
 from ..experts.summaries import SummaryCache, summary_batches
@@ -50,7 +50,7 @@ class ExpertSummarizer:
         self.batch_size, self.max_review_chars = batch_size, max_review_chars
 
     def version(self) -> str:
-        return self.backend.version("summarizer")
+        return self.backend.version(Expert.SUMMARIZER)
 
     def summarize(self, reviews: Sequence[StoredReview], title: Callable[[str], str]) -> Batches:
         by_id = {r.review_id: r for r in reviews}
@@ -81,7 +81,7 @@ def load_expert_summarizer(config: Config, adapters: Path | None = None, *, cate
     from ..experts.loading import open_experts
     from ..experts.shipping import adapter_dirs
 
-    loaded = open_experts(config, {"summarizer": adapter_dirs(adapters, with_one_step=False)["summarizer"]},
+    loaded = open_experts(config, {Expert.SUMMARIZER: adapter_dirs(adapters, with_one_step=False)[Expert.SUMMARIZER]},
                           status=status)
     return ExpertSummarizer(loaded.backend, category, max_review_chars=loaded.shape.max_review_chars)
 
@@ -92,5 +92,5 @@ def cached_summaries(config: Config, adapters: Path | None = None) -> tuple[Summ
     from ..experts.adapters import adapter_version
     from ..experts.shipping import adapter_dirs, summary_cache
 
-    folder = adapter_dirs(adapters, with_one_step=False)["summarizer"]
+    folder = adapter_dirs(adapters, with_one_step=False)[Expert.SUMMARIZER]
     return summary_cache(config.home, adapters), adapter_version(folder)

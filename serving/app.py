@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..config import ServeConfig
+from ..config import Expert, ServeConfig
 from ..experts.backend import DEFAULT_MAX_NEW_TOKENS, Completion, DecodingSettings, LocalBackend
 from .batcher import Job, JobResult, MicroBatcher
 from .errors import ApiError, logger, validation_error
@@ -154,16 +154,17 @@ class _Served:
     def __init__(self, backend: LocalBackend, settings: ServeConfig) -> None:
         self.backend, self.settings = backend, settings
 
-    def expert(self, model: str) -> str:
+    def expert(self, model: str) -> Expert:
+        """The request's model name as an expert this server holds (the wire name is the value)."""
         if model not in self.backend.names:
             raise ApiError.not_found_model(model, self.backend.names)
-        return model
+        return Expert(model)
 
     def card(self, name: str, created: int) -> ModelCard:
         return ModelCard(id=name, created=created, root=self.backend.version(name),
                          parent=self.backend.base_name)
 
-    def job(self, expert: str, prompt: str, body: Any, max_tokens: int | None,
+    def job(self, expert: Expert, prompt: str, body: Any, max_tokens: int | None,
             top_logprobs: int | None, prompt_param: str = "messages") -> Job:
         if body.stop:
             raise ApiError(400, "stop sequences are not supported by this server", param="stop")

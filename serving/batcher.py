@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import Expert
 from ..experts.backend import Completion, DecodingSettings, LocalBackend
 from .errors import ApiError
 
@@ -43,7 +44,7 @@ class JobResult:
 class Job:
     """One prompt to continue; callbacks run in the worker thread and must not block."""
 
-    expert: str
+    expert: Expert
     prompt: str
     max_tokens: int
     decoding: DecodingSettings

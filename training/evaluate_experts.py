@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, Expert
 from ..data import ReviewDataset
 from ..data.splits import Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
@@ -173,7 +173,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
             backend: Backend) -> dict[str, Any]:
     """What must match for a run folder to be continued: same targets, data, adapters, backend and
     the same cleaning of history summaries."""
-    experts = ["summarizer", "reasoner", "predictor"] + (["one_step"] if settings.one_step else [])
+    experts = [Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR] + ([Expert.ONE_STEP] if settings.one_step else [])
     digest = lambda rows: hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]  # noqa: E731
     return {
         "split": settings.split, "limit": settings.limit, "seed": settings.seed,
@@ -227,7 +227,7 @@ def evaluate_experts(
     predictions = {method: np.array([r.predictions[method] for r in results])
                    for method in LLM_METHODS if method in results[0].predictions}
     notes = {FULL: "3 experts", NO_REASON: "Analysis: none", ONE_STEP: "reason+rate"}
-    stage = {FULL: ("reasoner", "predictor"), NO_REASON: ("predictor",), ONE_STEP: ("one_step",)}
+    stage = {FULL: (Expert.REASONER, Expert.PREDICTOR), NO_REASON: (Expert.PREDICTOR,), ONE_STEP: (Expert.ONE_STEP,)}
     rows = [metric_row(split.name, method, predicted, true,
                        sum(r.seconds.get(s, 0.0) for r in results for s in stage[method]), notes[method])
             for method, predicted in predictions.items()]
@@ -236,7 +236,7 @@ def evaluate_experts(
     comparison = _comparison(predictions, baseline_predictions, true, rows)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
-                for s in ("reasoner", "predictor", "one_step")}
+                for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
     return ExpertEvaluation(rows, results, quality, {k: round(v, 1) for k, v in timings.items()},
                             {**asdict(settings), "targets": len(targets), "key": key,
                              "run_folder": str(run.folder)},
@@ -253,7 +253,7 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
     Summaries are made per chunk, not all first, so an evaluation stopped at any point has saved
     predictions for what it summarized, and the run folder keeps those summaries with them.
     """
-    version = backend.version("summarizer")
+    version = backend.version(Expert.SUMMARIZER)
     needed = history_reviews(todo)
     missing = sum(cache.get(r.review_id, version) is None for r in needed)
     summary_bar = bars(f"Summarizer: {missing:,} of {len(needed):,} history reviews to summarize "
@@ -290,23 +290,23 @@ def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],
     contexts = [c for _, c in chunk]
     seconds: dict[str, float] = {}
     reasoner_prompts = [reasoner_messages(c) for c in contexts]
-    reasons = _timed(seconds, "reasoner", lambda: _generate(backend, "reasoner", reasoner_prompts,
+    reasons = _timed(seconds, Expert.REASONER, lambda: _generate(backend, Expert.REASONER, reasoner_prompts,
                                                              settings.batch_size))
-    full, bare = _timed(seconds, "predictor", lambda: (
-        backend.rate("predictor", [predictor_messages(c, r) for c, r in zip(contexts, reasons)]),
-        backend.rate("predictor", [predictor_messages(c, None) for c in contexts])))
+    full, bare = _timed(seconds, Expert.PREDICTOR, lambda: (
+        backend.rate(Expert.PREDICTOR, [predictor_messages(c, r) for c, r in zip(contexts, reasons)]),
+        backend.rate(Expert.PREDICTOR, [predictor_messages(c, None) for c in contexts])))
     one_step_reasons: list[str] = [""] * len(chunk)
     one_step = None
     if settings.one_step:
         one_step_prompts = [one_step_messages(c) for c in contexts]
 
         def run_one_step():
-            texts = [_cut_rating(t) for t in _generate(backend, "one_step", one_step_prompts,
+            texts = [_cut_rating(t) for t in _generate(backend, Expert.ONE_STEP, one_step_prompts,
                                                        settings.batch_size)]
-            return texts, backend.rate("one_step", one_step_prompts,
+            return texts, backend.rate(Expert.ONE_STEP, one_step_prompts,
                                        response_prefixes=[t or "(no reason)" for t in texts])
 
-        one_step_reasons, one_step = _timed(seconds, "one_step", run_one_step)
+        one_step_reasons, one_step = _timed(seconds, Expert.ONE_STEP, run_one_step)
 
     results = []
     for i, target in enumerate(targets):
@@ -354,7 +354,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _generate(backend: Backend, expert: str, prompts: list[Messages], batch: int) -> list[str]:
+def _generate(backend: Backend, expert: Expert, prompts: list[Messages], batch: int) -> list[str]:
     out: list[str] = []
     for start in range(0, len(prompts), batch):
         out.extend(backend.generate(expert, prompts[start:start + batch]))
@@ -417,7 +417,7 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
             [verdict_agrees(r.one_step_reason, r.true) for r in results],
             [bool(r.one_step_complete) for r in results], true)
     quality["reasons"] |= _similarity(config, targets, results, quality, say)
-    quality["summaries"] = _summary_quality(targets, cache, backend.version("summarizer"))
+    quality["summaries"] = _summary_quality(targets, cache, backend.version(Expert.SUMMARIZER))
     if settings.judge_model:
         quality["judge"] = _judge(settings.judge_model, [t.review.text for t in targets],
                                   [r.reason for r in results])

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, Expert
 from ..data import Review, ReviewDataset, load_configured
 from ..data.splits import Target, build_targets, make_split
 from ..errors import Reason4RecError
@@ -53,7 +53,19 @@ from .reward_filter import FilterItem, filter_reasons
 from .sft import SFTExample, TrainingError, TrainResult, train_adapter
 from .teachers import Teacher
 
-STAGES = ("summarizer", "reward", "reasoner", "predictor", "one_step")
+STAGES = tuple(Expert)
+"""Every expert is a training stage, in the order each needs the one before."""
+
+
+def parse_stages(names: Sequence[str]) -> list[Expert]:
+    """Stage names from a person (``one-step`` spelt either way, ``all``) as experts; unknown ones fail."""
+    if "all" in names:
+        return list(STAGES)
+    wanted = [name.replace("-", "_") for name in names]
+    unknown = [name for name in wanted if name not in STAGES]
+    if unknown:
+        raise PipelineError(f"unknown stage(s) {unknown}; use {', '.join(STAGES)} or all")
+    return [Expert(name) for name in wanted]
 Say = Callable[[str], None]
 BarFactory = Callable[[str], Callable[[int, int], None]]
 
@@ -87,11 +99,9 @@ class TrainingPipeline:
         self._context_memo: dict[tuple[str, ...], list[TargetContext]] = {}
 
     # ------------------------------------------------------------------ orchestration
-    def run(self, stages: Sequence[str], force: bool = False) -> dict[str, AdapterCard]:
-        wanted = list(STAGES) if "all" in stages else [s.replace("-", "_") for s in stages]
-        unknown = [s for s in wanted if s not in STAGES]
-        if unknown:
-            raise PipelineError(f"unknown stage(s) {unknown}; use {', '.join(STAGES)} or all")
+    def run(self, stages: Sequence[str], force: bool = False) -> dict[Expert, AdapterCard]:
+        """Train ``stages`` (expert names as typed on the command line, ``one-step`` or ``all``) in order."""
+        wanted = parse_stages(stages)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "recipe.json").write_text(self.recipe.model_dump_json(indent=2))
         cards = {}
@@ -108,13 +118,13 @@ class TrainingPipeline:
             self.say(f"[{stage}] done in {time.perf_counter() - started:.0f} s")
         return cards
 
-    def stage_dir(self, stage: str) -> Path:
+    def stage_dir(self, stage: Expert) -> Path:
         return self.run_dir / stage
 
-    def adapter_dir(self, stage: str) -> Path:
+    def adapter_dir(self, stage: Expert) -> Path:
         return self.stage_dir(stage) / "adapter"
 
-    def _require(self, stage: str) -> Path:
+    def _require(self, stage: Expert) -> Path:
         folder = self.adapter_dir(stage)
         if not (folder / "card.json").is_file():
             raise PipelineError(f"stage needs the {stage} adapter; run `reason4rec train {stage}` first "
@@ -139,7 +149,7 @@ class TrainingPipeline:
         """
         key = tuple(t.review.review_id for t in targets)
         if key not in self._context_memo:
-            backend = local_backend(self.config, {"summarizer": self._require("summarizer")},
+            backend = local_backend(self.config, {Expert.SUMMARIZER: self._require(Expert.SUMMARIZER)},
                                     batch_size=self.recipe.summary_batch)
             self._context_memo[key] = target_contexts(
                 backend, targets, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category,
@@ -149,7 +159,7 @@ class TrainingPipeline:
 
     # ------------------------------------------------------------------ stages
     def _stage_summarizer(self) -> AdapterCard:
-        folder = self.stage_dir("summarizer")
+        folder = self.stage_dir(Expert.SUMMARIZER)
         pool = list(self.split.train)
         random.Random(self.recipe.seed).shuffle(pool)
         chosen = [r for r in pool if r.text.strip()][: self.recipe.subset.summarizer_reviews]
@@ -164,7 +174,7 @@ class TrainingPipeline:
             bar(done, len(chosen))
         examples = [SFTExample(self._summarizer_prompt(r), tidy_summary(cache.get(r.review_id, version) or ""))
                     for r in chosen]  # clean targets: the three fields and nothing else
-        return self._train("summarizer", examples, {"reviews": len(examples), "source": "train split",
+        return self._train(Expert.SUMMARIZER, examples, {"reviews": len(examples), "source": "train split",
                                                     "teacher": self.teacher.name})
 
     def _summarizer_prompt(self, review: Review):
@@ -180,11 +190,11 @@ class TrainingPipeline:
         examples += [SFTExample(predictor_messages(ctx, None), rating_response(t.review.rating))
                      for t, ctx in zip(targets[:with_none], contexts[:with_none])]
         random.Random(self.recipe.seed).shuffle(examples)
-        return self._train("reward", examples, {"targets": len(targets), "with_real_review": len(targets),
+        return self._train(Expert.REWARD, examples, {"targets": len(targets), "with_real_review": len(targets),
                                                 "with_no_analysis": with_none, "history_k": self.recipe.history_k})
 
     def _stage_reasoner(self) -> AdapterCard:
-        folder = self.stage_dir("reasoner")
+        folder = self.stage_dir(Expert.REASONER)
         accepted_path = folder / "accepted.jsonl"
         targets = self._reasoner_targets
         contexts = self._contexts(targets)
@@ -193,7 +203,7 @@ class TrainingPipeline:
             report = json.loads((folder / "filter.json").read_text())
             self.say(f"[reasoner] reusing {len(accepted)} accepted reasons from {accepted_path}")
         else:
-            reward = local_backend(self.config, {"reward": self._require("reward")},
+            reward = local_backend(self.config, {Expert.REWARD: self._require(Expert.REWARD)},
                                    batch_size=self.recipe.generation_batch)
             items = [FilterItem(t.review.review_id, ctx, t.review.rating, t.review.text)
                      for t, ctx in zip(targets, contexts)]
@@ -215,11 +225,11 @@ class TrainingPipeline:
                                 "(raise tau or max_retries, or use a stronger teacher)")
         by_key = {t.review.review_id: ctx for t, ctx in zip(targets, contexts)}
         examples = [SFTExample(reasoner_messages(by_key[a["key"]]), a["reason"]) for a in accepted]
-        return self._train("reasoner", examples, {"targets": len(targets), "accepted": len(accepted),
+        return self._train(Expert.REASONER, examples, {"targets": len(targets), "accepted": len(accepted),
                                                   "teacher": self.teacher.name, "filter": report})
 
     def _accepted(self) -> tuple[list[dict], dict[str, tuple[Target, TargetContext]]]:
-        path = self.stage_dir("reasoner") / "accepted.jsonl"
+        path = self.stage_dir(Expert.REASONER) / "accepted.jsonl"
         if not path.is_file():
             raise PipelineError("no accepted reasons yet; run `reason4rec train reasoner` first")
         accepted = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -246,24 +256,24 @@ class TrainingPipeline:
         return pool, min(len(chosen), len(pool))
 
     def _stage_predictor(self) -> AdapterCard:
-        folder = self.stage_dir("predictor")
+        folder = self.stage_dir(Expert.PREDICTOR)
         pool, accepted = self._predictor_pool()
         cached = SummaryCache(folder / "reasons.jsonl")  # same append-only store: key -> generated reason
-        backend = local_backend(self.config, {"reasoner": self._require("reasoner")},
+        backend = local_backend(self.config, {Expert.REASONER: self._require(Expert.REASONER)},
                                 batch_size=self.recipe.generation_batch)
-        version = backend.version("reasoner")
+        version = backend.version(Expert.REASONER)
         todo = [(t, c) for t, c in pool if cached.get(t.review.review_id, version) is None]
         bar = self.bars("trained Reasoner writes reasons")
         batch = self.recipe.generation_batch
         for start in range(0, len(todo), batch):
             chunk = todo[start:start + batch]
-            texts = backend.generate("reasoner", [reasoner_messages(c) for _, c in chunk])
+            texts = backend.generate(Expert.REASONER, [reasoner_messages(c) for _, c in chunk])
             cached.put_many([(t.review.review_id, version, text) for (t, _), text in zip(chunk, texts)])
             bar(min(start + batch, len(todo)), len(todo))
         del backend
         examples = [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
                                rating_response(t.review.rating)) for t, c in pool]
-        return self._train("predictor", examples, {"targets": len(examples), "with_accepted_reason": accepted,
+        return self._train(Expert.PREDICTOR, examples, {"targets": len(examples), "with_accepted_reason": accepted,
                                                    "reasons": f"trained Reasoner ({version}), greedy"})
 
     def _stage_one_step(self) -> AdapterCard:
@@ -271,7 +281,7 @@ class TrainingPipeline:
         examples = [SFTExample(one_step_messages(by_key[a["key"]][1]),
                                one_step_response(a["reason"], by_key[a["key"]][0].review.rating))
                     for a in accepted]
-        return self._train("one_step", examples, {"targets": len(examples),
+        return self._train(Expert.ONE_STEP, examples, {"targets": len(examples),
                                                   "reasons": "accepted teacher reasons"})
 
     # ------------------------------------------------------------------ training
@@ -282,8 +292,8 @@ class TrainingPipeline:
         ``<run>/predictor-curve/n<size>/`` with the stage's settings, so only the amount of data
         differs; a size equal to the stage's count is the stage's own adapter. Each resumes.
         """
-        data_path = self.stage_dir("predictor") / "data.jsonl"
-        self._require("predictor")
+        data_path = self.stage_dir(Expert.PREDICTOR) / "data.jsonl"
+        self._require(Expert.PREDICTOR)
         examples = [SFTExample.from_json(line) for line in data_path.read_text().splitlines() if line.strip()]
         bad = [n for n in sizes if not 0 < n <= len(examples)]
         if bad:
@@ -293,17 +303,17 @@ class TrainingPipeline:
         adapters = {}
         for n in sorted(set(sizes)):
             if n == len(examples):
-                adapters[n] = self.adapter_dir("predictor")
+                adapters[n] = self.adapter_dir(Expert.PREDICTOR)
                 continue
             folder = self.run_dir / "predictor-curve" / f"n{n}"
             if not (folder / "adapter" / "card.json").is_file():
                 chosen = [examples[i] for i in sorted(order[:n])]
-                self._train("predictor", chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,
+                self._train(Expert.PREDICTOR, chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,
                                                   "reasons": "the predictor stage's, a seeded subset"}, folder)
             adapters[n] = folder / "adapter"
         return adapters
 
-    def _train(self, stage: str, examples: list[SFTExample], data: dict, folder: Path | None = None) -> AdapterCard:
+    def _train(self, stage: Expert, examples: list[SFTExample], data: dict, folder: Path | None = None) -> AdapterCard:
         folder = folder or self.stage_dir(stage)
         folder.mkdir(parents=True, exist_ok=True)
         _write_jsonl(folder / "data.jsonl", [json.loads(e.to_json()) for e in examples])
@@ -340,7 +350,7 @@ class TrainingPipeline:
 def _reward_scorer(backend: LocalBackend):
     def score(contexts: Sequence[TargetContext], analyses: Sequence[str | None]) -> list[float]:
         prompts = [predictor_messages(ctx, analysis) for ctx, analysis in zip(contexts, analyses)]
-        return [d.expected for d in backend.rate("reward", prompts)]
+        return [d.expected for d in backend.rate(Expert.REWARD, prompts)]
 
     return score
 

@@ -1,0 +1,144 @@
+"""``reason4rec memory ...``: the review store and the vector memory of preferences."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..app import resources, upkeep, views
+from .options import (
+    AdaptersOption,
+    AllowTruncatedOption,
+    BulkChoice,
+    CategoryOption,
+    ConfigOption,
+    HomeOption,
+    MetaOption,
+    OnDuplicateOption,
+    ReviewsOption,
+    console,
+    flags_config,
+    loading_flags,
+    open_service,
+)
+
+memory_app = typer.Typer(help="The review store and the vector memory of preferences.", no_args_is_help=True)
+
+
+@memory_app.command("build")
+def memory_build(
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Move the vector folder aside and rebuild it from the review store."),
+    ] = False,
+    summaries: Annotated[
+        BulkChoice | None,
+        typer.Option(help="Summaries for imported reviews with none cached: lexicon (fast) or summarizer (a GPU job).",
+                     show_default=False),
+    ] = None,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    reviews: ReviewsOption = None,
+    meta: MetaOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
+) -> None:
+    """Fill the memory from a dataset (the shipped one by default); resumable, reuses cached summaries."""
+    config = flags_config(config_file, home=home, reviews=reviews, meta=meta,
+                     **loading_flags(category, on_duplicate, allow_truncated))
+    if summaries is not None:
+        config.memory.bulk_summaries = summaries.value
+    dataset = resources.load_dataset(config)
+    with open_service(config) as service:
+        upkeep.build(service, dataset, adapters, rebuild=rebuild)
+        views.memory_status(console, service.status())
+
+
+@memory_app.command("add-review")
+def memory_add_review(
+    user: Annotated[str, typer.Option(help="User id (created on a first review).")],
+    item: Annotated[str, typer.Option(help="Item id (created on a first review).")],
+    rating: Annotated[float, typer.Option(help="Stars, 1 to 5.")],
+    text: Annotated[str, typer.Option(help="The review text; '-' reads it from stdin.")],
+    title: Annotated[str, typer.Option(help="The review's headline.")] = "",
+    item_title: Annotated[str | None, typer.Option(help="The item's name, if known.", show_default=False)] = None,
+    timestamp: Annotated[int | None, typer.Option(help="Unix time (default now).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Store a review durably, summarize it and refresh the user's and item's profiles."""
+    config = flags_config(config_file, home=home)
+    text = sys.stdin.read() if text == "-" else text
+    with open_service(config) as service:
+        result = service.add_review(user, item, rating, text, title=title, item_title=item_title,
+                                    timestamp=timestamp, adapters=adapters)
+    views.review_added(console, result, as_json)
+
+
+@memory_app.command("sync")
+def memory_sync(adapters: AdaptersOption = None, config_file: ConfigOption = None, home: HomeOption = None) -> None:
+    """Finish what an interrupted or failed update left: pending reviews and stale profiles."""
+    with open_service(flags_config(config_file, home=home)) as service:
+        upkeep.sync(service, adapters)
+        views.memory_status(console, service.status())
+
+
+@memory_app.command("status")
+def memory_status(config_file: ConfigOption = None, home: HomeOption = None) -> None:
+    """Counts in the review store and the vector memory (they should agree)."""
+    with open_service(flags_config(config_file, home=home)) as service:
+        views.memory_status(console, service.status())
+
+
+@memory_app.command("profile")
+def memory_profile(
+    user: Annotated[str | None, typer.Option(help="A user id.", show_default=False)] = None,
+    item: Annotated[str | None, typer.Option(help="An item id.", show_default=False)] = None,
+    history: Annotated[int, typer.Option(help="How many recent reviews to list with their summaries.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """A user's or an item's preference profile and recent reviews with their summaries."""
+    if (user is None) == (item is None):
+        raise typer.BadParameter("give exactly one of --user or --item")
+    kind, entity = ("user", user) if user is not None else ("item", item)
+    with open_service(flags_config(config_file, home=home)) as service:
+        found = service.profile(kind, entity, history)
+    views.portrait(console, found)
+
+
+@memory_app.command("search")
+def memory_search(
+    text: Annotated[str | None, typer.Argument(help="What you are looking for, in words.", show_default=False)] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Match this user's profile (and skip items they reviewed).", show_default=False),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many items.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Items whose profiles match a need in words, a user's preferences, or both."""
+    if text is None and user is None:
+        raise typer.BadParameter("give a search text, --user, or both")
+    with open_service(flags_config(config_file, home=home)) as service:
+        matches = service.search(text, user, k)
+    views.matches(console, matches, f"items for {user or 'the search'}" + (f": {text}" if text else ""))
+
+
+@memory_app.command("similar-users")
+def memory_similar_users(
+    user: Annotated[str, typer.Option(help="A user id.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many users.")] = 5,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Users whose preference profiles are closest to this user's."""
+    with open_service(flags_config(config_file, home=home)) as service:
+        views.matches(console, service.similar_users(user, k), f"users similar to {user}")

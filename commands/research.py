@@ -1,0 +1,147 @@
+"""The research commands: ``data stats``, ``eval`` and ``train`` (registered by :mod:`..cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..app import datasets, evaluation
+from ..app import train as training
+from .options import (
+    AdaptersOption,
+    AllowTruncatedOption,
+    BackendOption,
+    CategoryOption,
+    ConfigOption,
+    DeviceOption,
+    HomeOption,
+    MetaOption,
+    ModelOption,
+    OnDuplicateOption,
+    ReviewsOption,
+    SplitChoice,
+    TeacherChoice,
+    console,
+    flags_config,
+    loading_flags,
+)
+
+data_app = typer.Typer(help="Inspect and validate review data.", no_args_is_help=True)
+
+
+@data_app.command("stats")
+def data_stats(
+    config_file: ConfigOption = None,
+    reviews: ReviewsOption = None,
+    meta: MetaOption = None,
+    split: Annotated[SplitChoice, typer.Option(help="Which split(s) to audit.")] = SplitChoice.all,
+    k: Annotated[int | None, typer.Option("-k", help="History length K.", show_default=False)] = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
+) -> None:
+    """Validate a review file, print its statistics, split it and audit histories for leaks."""
+    config = flags_config(config_file, reviews=reviews, meta=meta, history_k=k,
+                     **loading_flags(category, on_duplicate, allow_truncated))
+    datasets.audit(config, console, datasets.split_names(split.value))
+
+
+def evaluate(
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    reviews: ReviewsOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines", help="Only the rating baselines (fast; every split unless --split)."),
+    ] = False,
+    split: Annotated[
+        SplitChoice | None,
+        typer.Option(help="Split to score: the experts take one (default: the config's), "
+                     "--baselines any (default: all).", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score a seeded sample of N test targets (default: the whole test set).",
+                     show_default=False),
+    ] = None,
+    adapters: AdaptersOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder: predictions saved as they are made, results.json, ratings.png "
+                     "(default <home>/eval/<split>-<N>-<id>; the same command continues an interrupted run).",
+                     show_default=False),
+    ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Discard what the run folder holds and score every target again."),
+    ] = False,
+    no_one_step: Annotated[bool, typer.Option("--no-one-step", help="Skip the one-step ablation.")] = False,
+    hft: Annotated[
+        bool | None,
+        typer.Option("--hft/--no-hft", help="Fit HFT, the review-aware baseline (minutes per split on a CPU); "
+                     "default: with the experts yes, with --baselines no.", show_default=False),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="Judge LLM on $OPENAI_BASE_URL that scores reasons 1-10.", show_default=False),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of the random split and of --limit sampling.", show_default=False),
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", help="--baselines: also write the rows as JSON.", show_default=False),
+    ] = None,
+    backend: BackendOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
+) -> None:
+    """Score the expert pipeline, its ablations and every baseline on the same test targets."""
+    config = flags_config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
+                     backend=backend, **loading_flags(category, on_duplicate, allow_truncated))
+    if baselines:
+        evaluation.baselines(config, console, datasets.split_names((split or SplitChoice.all).value), json_path,
+                             review_aware=bool(hft))
+        return
+    evaluation.experts(config, console, evaluation.ExpertRun(
+        split.value if split else config.data.split, limit, adapters, out, restart, not no_one_step,
+        config.baselines.hft if hft is None else hft, judge_model))
+
+
+def train(
+    stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
+    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, gpu-paper) or TOML file.")] = "cpu-small",
+    run: Annotated[
+        Path | None,
+        typer.Option(help="Run folder (default <home>/runs/<recipe>).", show_default=False),
+    ] = None,
+    teacher: Annotated[TeacherChoice, typer.Option(help="Who writes the training targets.")] = TeacherChoice.offline,
+    teacher_model: Annotated[
+        str,
+        typer.Option(help="Teacher model name on the OpenAI-compatible endpoint."),
+    ] = "gpt-3.5-turbo",
+    teacher_base_url: Annotated[
+        str | None,
+        typer.Option(help="Endpoint (else $OPENAI_BASE_URL).", show_default=False),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Retrain stages that already have an adapter.")] = False,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+    reviews: ReviewsOption = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
+    category: CategoryOption = None,
+    on_duplicate: OnDuplicateOption = None,
+    allow_truncated: AllowTruncatedOption = None,
+) -> None:
+    """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
+    config = flags_config(config_file, home=home, reviews=reviews, model=model, device=device,
+                     **loading_flags(category, on_duplicate, allow_truncated))
+    training.train(config, console, stages, recipe, run, teacher=teacher.value, teacher_model=teacher_model,
+                   teacher_base_url=teacher_base_url, force=force)

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 from ..errors import Reason4RecError
 from ._chroma import chromadb, settings
-from .embedding import EMBEDDING_NAME, SentenceEmbedding
+from .embedding import EMBEDDING_NAME, Documents, EmbeddingFunction, SentenceEmbedding
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind
 
@@ -68,9 +68,15 @@ class Match:
 
 
 class PreferenceMemory:
-    """Summaries and profiles in Chroma; open with :meth:`open_local` or :meth:`connect`."""
+    """Summaries and profiles in Chroma; open with :meth:`open_local` or :meth:`connect`.
 
-    def __init__(self, client: Any, embedding: SentenceEmbedding, prefix: str, where: str,
+    The constructor takes any Chroma client and any registered Chroma embedding function (the
+    tests run it on an in-RAM ``EphemeralClient`` with a hashed bag of words, so a real memory
+    needs no model). :meth:`open_local` and :meth:`connect` take the sentence model: an
+    embedded folder's marker file records its name (:data:`EMBEDDING_NAME`).
+    """
+
+    def __init__(self, client: Any, embedding: EmbeddingFunction[Documents], prefix: str, where: str,
                  lock: FolderLock | None = None) -> None:
         self.embedding, self.where, self._client, self._lock = embedding, where, client, lock
         with self._errors("open"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
+import sys
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -12,6 +15,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+if str(Path(__file__).parent) not in sys.path:  # the shared fakes: `from fakes import FakeBackend`
+    sys.path.insert(0, str(Path(__file__).parent))
 _TEST_HOME = os.environ.get("REASON4REC_TEST_HOME")  # read before the isolation fixture clears it
 
 
@@ -356,6 +361,48 @@ def own_memory_config(agent_config, shipped, tmp_path):
     user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
     mine = {r.item_id for r in dataset.reviews if r.user_id == user}
     return config, user, next(i for i in items if i not in mine)
+
+
+@pytest.fixture
+def ram_memory(tmp_path: Path):
+    """A real, empty Memory without a model (about 0.1 s): a SQLite review store in tmp_path and
+    Chroma collections in RAM (``EphemeralClient``) embedded by :class:`fakes.HashedWords`.
+
+    Every ephemeral client of a process shares one Chroma system, so the collections get a prefix
+    of their own and are dropped afterwards (unless the test closed the memory itself).
+    """
+    from fakes import HashedWords
+
+    from reason4rec.memory._chroma import chromadb, settings
+    from reason4rec.memory.service import Memory
+    from reason4rec.memory.store import ReviewStore
+    from reason4rec.memory.vectors import PreferenceMemory
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    client = chromadb.EphemeralClient(settings())
+    store = ReviewStore(tmp_path / "reviews.sqlite")
+    memory = Memory(store, PreferenceMemory(client, HashedWords(), prefix, where="RAM"), batch_size=64)
+    yield memory
+    with contextlib.suppress(Exception):  # a client the test closed: its collections went with it
+        for name in ("summaries", "users", "items"):
+            client.delete_collection(f"{prefix}-{name}")
+    memory.close()
+
+
+@pytest.fixture
+def fake_agent(ram_memory):
+    """An agent on a :class:`fakes.FakeBackend` (``agent.context.backend``) over ``ram_memory``
+    holding :data:`fakes.CATALOG` (lexicon summaries, titled items), with an in-RAM checkpointer:
+    every intent's full turn in milliseconds."""
+    from fakes import CATALOG, FakeBackend
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from reason4rec.agent import Agent, AgentContext, build_graph
+    from reason4rec.memory.summarizers import LexiconSummarizer
+
+    ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer())
+    context = AgentContext(ram_memory, FakeBackend(), CATALOG.category, history_k=3, candidates=3)
+    return Agent(context, graph=build_graph(InMemorySaver()))
 
 
 _SLOW_FIXTURES = frozenset({"tiny_run", "tiny_backend", "tiny_engine_backend", "any_local_backend", "real_home",

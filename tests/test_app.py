@@ -1,46 +1,26 @@
 """The application layer (issue 18): one service opens the memory and the experts once, and the
 CLI, the chat and the demo reach the memory and the experts through it: one path to add a review,
 one turn runner. The first test needs no model and no memory; the others run on a real memory and
-a scripted backend, in seconds."""
+the shared fake backend (tests/fakes.py), in seconds."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from fakes import FakeBackend
 from rich.console import Console
 
 from reason4rec.agent import Agent, AgentContext
 from reason4rec.app import resources
 from reason4rec.app.service import Service
 from reason4rec.data import Review, ReviewDataset
-from reason4rec.experts.rating import RatingDistribution
 from reason4rec.memory.summarizers import LexiconSummarizer
 
-SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tone"
-REASON = "Warm tone, as this player likes."
 TEXT = "Warm tone and sturdy, a little hum at high gain."
 REVIEWS = [("U1", "B0PEDAL001", 5, 100), ("U1", "B0PEDAL002", 4, 200), ("U2", "B0PEDAL001", 4, 150),
            ("U2", "B0STRING01", 2, 250), ("U3", "B0PEDAL002", 5, 300), ("U3", "B0STRING01", 3, 350)]
 TITLES = {"B0PEDAL001": "Blue Overdrive Pedal"}
-
-
-class _Backend:
-    """Canned answers for every expert (the Backend protocol)."""
-
-    batch_size = 2
-
-    def version(self, expert: str) -> str:
-        return f"scripted-{expert}"
-
-    def generate(self, expert, conversations, *, max_new_tokens=None, on_text=None) -> list[str]:
-        return [SUMMARY if expert == "summarizer" else REASON] * len(conversations)
-
-    def stream(self, expert, conversation, *, max_new_tokens=None):
-        yield REASON
-
-    def rate(self, expert, conversations, *, response_prefixes=None) -> list[RatingDistribution]:
-        return [RatingDistribution.from_logits([0.0, 0.0, 0.0, 3.0, 2.0]) for _ in conversations]
 
 
 class _Lent:
@@ -91,11 +71,12 @@ def test_the_memory_is_opened_once_and_handed_to_the_agent(monkeypatch):
 
 @pytest.fixture
 def shop(memory):
-    """A scripted agent over a small real memory (lexicon summaries, one titled item)."""
+    """An agent over a small real memory (lexicon summaries, one titled item) on the shared fake
+    backend, whose canned summary and reason speak of a warm tone (tests/fakes.py)."""
     reviews = [Review(u, i, s, t, TEXT, position=n) for n, (u, i, s, t) in enumerate(REVIEWS)]
     memory.build(ReviewDataset(reviews, item_titles=TITLES, category="Musical Instruments"), summarizer=None,
                  bulk=LexiconSummarizer())
-    return Agent(AgentContext(memory, _Backend(), "Musical Instruments", history_k=3, candidates=3))
+    return Agent(AgentContext(memory, FakeBackend(), "Musical Instruments", history_k=3, candidates=3))
 
 
 @pytest.fixture

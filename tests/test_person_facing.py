@@ -1,14 +1,15 @@
 """What a person sees of a turn (issue 17): titles, their own rating first, needs that name an
-item, and progress through the slow steps. The graph runs on a real memory (MiniLM, Chroma) and a
-scripted backend, so every event and answer can be checked exactly and in seconds."""
+item, and progress through the slow steps. The graph runs on a real memory (MiniLM, Chroma) and the
+shared fake backend (tests/fakes.py), so every event and answer can be checked exactly and in seconds."""
 
 from __future__ import annotations
 
 import pytest
+from fakes import FakeBackend
 
 from reason4rec.agent import Agent, AgentContext
+from reason4rec.config import Expert
 from reason4rec.data import Review, ReviewDataset
-from reason4rec.experts.rating import RatingDistribution
 from reason4rec.memory.summarizers import LexiconSummarizer
 
 APRIL_2_2013 = 1364860800
@@ -30,38 +31,12 @@ SUMMARY = "Positive Aspects: calm mood\nNegative Aspects: none\nUser Preference 
 REASON = "Calm and ambient, as this listener likes."
 
 
-class ScriptedBackend:
-    """A Backend with canned answers, batching like a local one (``batch_size`` rows per call)."""
-
-    batch_size = 2
-
-    def __init__(self) -> None:
-        self.generated: list[tuple[str, int]] = []
-
-    def version(self, expert: str) -> str:
-        return f"scripted-{expert}"
-
-    def generate(self, expert, conversations, *, max_new_tokens=None, on_text=None) -> list[str]:
-        self.generated.append((expert, len(conversations)))
-        text = SUMMARY if expert == "summarizer" else REASON
-        for row in range(len(conversations)):
-            for piece in text.split(" ") if on_text else ():
-                on_text(row, piece + " ")
-        return [text] * len(conversations)
-
-    def stream(self, expert, conversation, *, max_new_tokens=None):
-        yield from (piece + " " for piece in REASON.split(" "))
-
-    def rate(self, expert, conversations, *, response_prefixes=None) -> list[RatingDistribution]:
-        return [RatingDistribution.from_logits([0.0, 0.0, 0.0, 3.0, 2.0]) for _ in conversations]
-
-
 @pytest.fixture
 def people(memory):
     """An agent over a memory of six titled albums and one untitled item, and its backend."""
     reviews = [Review(u, i, s, t, text, position=n) for n, (u, i, s, t, text) in enumerate(REVIEWS)]
     memory.build(ReviewDataset(reviews, item_titles=TITLES, category="CDs"), summarizer=None, bulk=LexiconSummarizer())
-    backend = ScriptedBackend()
+    backend = FakeBackend({Expert.SUMMARIZER: SUMMARY, Expert.REASONER: REASON})  # batch_size 2, like a local one
     return Agent(AgentContext(memory, backend, "CDs", history_k=3, candidates=3)), backend
 
 

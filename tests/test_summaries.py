@@ -1,22 +1,10 @@
 import gzip
 import json
 
+from fakes import FakeBackend, SpyBackend
+
 from reason4rec.data.splits import build_targets, make_split
 from reason4rec.experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
-
-
-class CountingBackend:
-    """Delegates to a real backend and counts the prompts it had to generate for."""
-
-    def __init__(self, backend):
-        self.backend, self.prompts = backend, 0
-
-    def version(self, expert):
-        return self.backend.version(expert)
-
-    def generate(self, expert, conversations, **kwargs):
-        self.prompts += len(conversations)
-        return self.backend.generate(expert, conversations, **kwargs)
 
 
 def test_cache_is_durable_and_skips_a_torn_line(tmp_path):
@@ -38,7 +26,7 @@ def test_history_summaries_are_computed_once(shipped, tiny_backend, tmp_path):
     split = make_split(shipped, "leave-last-out")
     targets = [t for t in build_targets(split, "test", 2) if t.has_histories][:3]
     reviews = history_reviews(targets)
-    counting = CountingBackend(tiny_backend)
+    counting = SpyBackend(tiny_backend)  # counts the prompts the real backend had to generate for
     cache = SummaryCache(tmp_path / "s.jsonl")
     first = summarize_reviews(counting, reviews, cache, shipped.category, batch_size=4)
     assert counting.prompts == len(reviews) == len(first)
@@ -49,15 +37,9 @@ def test_history_summaries_are_computed_once(shipped, tiny_backend, tmp_path):
     assert all(entry.title == "a buyer" for entry in ctx.item_history)
 
 
-class ScriptedSummarizer:
-    """Answers every summary prompt with the same garbled text a small model can write."""
-
-    def version(self, expert):
-        return "scripted-1"
-
-    def generate(self, expert, conversations, **kwargs):
-        return ["Positive Aspects: bright tone tone none none,,,, bright tone\nNegative Aspects: clip broke..."
-                "\nUser Preference Elements: Positive Aspects: none\nand then more"] * len(conversations)
+GARBLED = ("Positive Aspects: bright tone tone none none,,,, bright tone\nNegative Aspects: clip broke..."
+           "\nUser Preference Elements: Positive Aspects: none\nand then more")
+"""The garbled text a small Summarizer can write."""
 
 
 def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
@@ -65,7 +47,7 @@ def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
 
     reviews = shipped.reviews[:3]
     cache = SummaryCache(tmp_path / "s.jsonl")
-    stored = summarize_reviews(ScriptedSummarizer(), reviews, cache, shipped.category)
+    stored = summarize_reviews(FakeBackend(GARBLED, versions="scripted-1"), reviews, cache, shipped.category)
     assert set(stored.values()) == {"Positive Aspects: bright tone\nNegative Aspects: clip broke\n"
                                     "User Preference Elements: none"}
     assert not summary_problems(next(iter(stored.values())))

@@ -1,0 +1,298 @@
+"""The deliberation graph and its nodes in milliseconds: the real graph, a real memory (SQLite and
+in-RAM Chroma), a fake backend and a hashed-words embedding (``tests/fakes.py``). The same turns
+on the tiny trained experts and the real sentence model are in ``test_graph.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fakes import CATALOG, RATING, REASON, SUMMARY, TITLES, Call, FakeBackend, FakeCompletions, HashedWords, SpyBackend
+from langgraph.runtime import Runtime
+
+from reason4rec.agent import Agent, nodes, turn_input
+from reason4rec.config import Expert
+from reason4rec.experts.backend import Backend
+from reason4rec.experts.rating import RatingDistribution
+
+STEPS = ("step_started", "step_finished")
+SUMMARIZE, REASONER, PREDICTOR = Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR
+UNKNOWN_USER = ("unknown user 'nobody': the memory holds no review by this user yet; add one first "
+                "(`reason4rec memory add-review`)")
+
+
+def _turn(agent: Agent, intent: str, **fields) -> tuple[list[dict], dict]:
+    *events, done = agent.stream(intent, **fields)
+    return events, done["state"]
+
+
+def _steps(events: list[dict]) -> list[tuple[str, str]]:
+    return [(e["type"].removeprefix("step_"), e["step"]) for e in events if e["type"] in STEPS]
+
+
+def _started(events: list[dict]) -> list[str]:
+    return [e["step"] for e in events if e["type"] == "step_started"]
+
+
+# --------------------------------------------------------------------------- the fakes themselves
+
+
+def test_the_fake_backend_is_a_backend_and_records_what_it_was_asked():
+    backend = FakeBackend()
+    assert isinstance(backend, Backend)
+    assert all(isinstance(fake, Backend) for fake in (SpyBackend(backend), FakeCompletions()))
+    streamed: dict[int, str] = {}
+    texts = backend.generate("summarizer", [[], []], on_text=lambda row, piece: streamed.update(
+        {row: streamed.get(row, "") + piece}))
+    assert texts == [SUMMARY, SUMMARY] and streamed == {0: SUMMARY, 1: SUMMARY}
+    stream = backend.stream(REASONER, [])
+    assert next(stream) == "Warm " and "".join(["Warm ", *stream]) == REASON
+    assert backend.rate(PREDICTOR, [[], []]) == [RATING, RATING] and RATING.expected == pytest.approx(4.0456, abs=1e-4)
+    with pytest.raises(ValueError, match="one to one"):
+        backend.rate(PREDICTOR, [[]], response_prefixes=["a", "b"])
+    assert backend.calls == [Call("generate", SUMMARIZE, 2), Call("stream", REASONER, 1), Call("rate", PREDICTOR, 2)]
+    assert backend.generated == [("summarizer", 2)] and backend.prompts == 2
+    assert backend.version("reasoner") == "fake-reasoner" and FakeBackend(versions="v1").version(SUMMARIZE) == "v1"
+
+
+def test_the_fake_backend_answers_and_fails_as_configured():
+    sure = RatingDistribution.from_logits([0.0, 0.0, 0.0, 0.0, 9.0])
+    backend = FakeBackend({"reasoner": lambda conversation: conversation[-1]["content"].upper()},
+                          rating=lambda conversation: sure, errors={"predictor": ConnectionError("refused")})
+    assert backend.generate(REASONER, [[{"role": "user", "content": "quiet"}]]) == ["QUIET"]
+    assert backend.answer(SUMMARIZE, []) == SUMMARY  # the other experts keep their defaults
+    with pytest.raises(ConnectionError, match="refused"):
+        backend.rate(PREDICTOR, [[]])
+    assert backend.asked("rate") == [Call("rate", PREDICTOR, 1)]
+    assert FakeBackend(rating=sure).rate(PREDICTOR, [[]])[0].most_likely == 5
+
+
+def test_hashed_words_is_a_registered_deterministic_cosine_embedding():
+    from chromadb.utils.embedding_functions import known_embedding_functions
+
+    embedding = HashedWords()
+    warm, again, pedal, strings, empty = embedding(["warm tone", "Warm TONE!", "a warm tone pedal", "dead strings", ""])
+    assert np.allclose(warm, again) and all(np.linalg.norm(v) == pytest.approx(1) for v in (warm, pedal, empty))
+    assert warm @ pedal > 0.7 and warm @ strings == 0
+    rebuilt = known_embedding_functions[HashedWords.name()].build_from_config(embedding.get_config())
+    assert np.allclose(rebuilt(["warm tone"])[0], warm) and not embedding.is_legacy()
+    assert embedding.default_space() == "cosine"
+    with pytest.raises(ValueError, match="dimensions"):
+        HashedWords.validate_config({"dimensions": 0})
+
+
+def test_the_ram_memory_is_a_real_memory(ram_memory, tmp_path):
+    from reason4rec.memory.summarizers import LexiconSummarizer
+
+    assert ram_memory.counts()["reviews"] == 0 and ram_memory.store.path.parent == tmp_path
+    ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer())
+    status = ram_memory.status()
+    assert (status["reviews"], status["summaries"], status["user_profiles"], status["item_profiles"]) == (12, 12, 4, 6)
+    assert ram_memory.search_items("quiet compression for apartment practice", k=1)[0].profile.entity_id == "B0PEDAL002"
+    assert ram_memory.item_titles() == TITLES
+
+
+def test_the_fast_fixtures_are_not_marked_slow(request, fake_agent):
+    assert request.node.get_closest_marker("slow") is None
+
+
+# --------------------------------------------------------------------------- nodes, one at a time
+
+
+def test_the_nodes_run_alone_on_a_state_and_a_context(fake_agent):
+    runtime, backend = Runtime(context=fake_agent.context), fake_agent.context.backend
+    state = turn_input("explain", user_id="U1", item_id="B0PEDAL002")
+    resolved = nodes.resolve(state, runtime)
+    assert {k: v for k, v in resolved.items() if k != "timings"} == {"item_id": "B0PEDAL002",
+                                                                     "item_title": "Quiet Compressor Pedal"}
+    state = {**state, **resolved}
+    recalled = nodes.recall(state, runtime)
+    assert [v["item_id"] for v in recalled["user_history"]] == ["B0PEDAL001", "B0STRING01", "B0STAND001"]
+    assert [v["title"] for v in recalled["user_history"]] == [TITLES["B0PEDAL001"], TITLES["B0STRING01"],
+                                                              TITLES["B0STAND001"]]
+    assert [v["user_id"] for v in recalled["item_history"]] == ["U3", "U2"]  # oldest first
+    assert {v["summary"] for v in [*recalled["user_history"], *recalled["item_history"]]} == {SUMMARY}  # redone
+    assert (recalled["user_mean"], recalled["item_mean"], recalled["already_rated"]) == (3.667, 4.5, None)
+    state = {**state, **recalled}
+    reasoned = nodes.reason(state, runtime)
+    assert reasoned["reason"] == REASON and reasoned["reason_check"]["invented"] == ["player"]
+    predicted = nodes.predict({**state, **reasoned}, runtime)
+    assert predicted["rating"] == RATING.as_dict()
+    assert backend.calls == [Call("generate", SUMMARIZE, 5), Call("stream", REASONER, 1), Call("rate", PREDICTOR, 1)]
+    assert set(predicted["timings"]) == {"predict"}
+
+
+def test_a_failing_node_returns_its_error_instead_of_raising(fake_agent):
+    runtime = Runtime(context=fake_agent.context)
+    refused = nodes.resolve(turn_input("explain", user_id="nobody", item_id="B0PEDAL001"), runtime)
+    assert refused["error"] == UNKNOWN_USER
+    fake_agent.context.backend = FakeBackend(errors={"predictor": ConnectionError("connection refused")})
+    down = nodes.predict(turn_input("predict", user_id="U1", item_id="B0PEDAL002"), runtime)
+    assert down["error"] == "the expert backend or memory is unreachable: ConnectionError: connection refused"
+
+
+# --------------------------------------------------------------------------- whole turns
+
+
+@pytest.mark.parametrize(("intent", "fields", "started"), [
+    ("explain", {"item_id": "B0PEDAL002"}, ["resolve", "recall", "summarize", "reason", "predict", "respond"]),
+    ("predict", {"item_id": "B0PEDAL002"}, ["resolve", "recall", "summarize", "reason", "predict", "respond"]),
+    ("recommend", {"k": 2}, ["resolve", "recommend", "respond"]),
+    ("add_review", {"item_id": "B0CABLE001", "review": {"rating": 4, "text": "Quiet cable."}},
+     ["resolve", "update", "respond"]),
+    ("profile", {}, ["resolve", "profile", "respond"]),
+])
+def test_each_intent_runs_its_steps_in_order_each_finished_before_the_next(fake_agent, intent, fields, started):
+    events, state = _turn(fake_agent, intent, user_id="U1", **fields)
+    assert _started(events) == started and state["error"] is None and state["answer"]
+    opened: list[str] = []
+    for kind, step in _steps(events):  # every step ends, the Summarizer's inside recall's
+        if kind == "started":
+            opened.append(step)
+        else:
+            assert opened.pop() == step
+    assert not opened and set(state["timings"]) == set(started) - {"summarize"}
+    assert [e["type"] for e in events if e["type"] == "done"] == []
+
+
+def test_explain_streams_memory_then_tokens_then_the_rating_and_answers(fake_agent):
+    backend = fake_agent.context.backend
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    kinds = [e["type"] for e in events]
+    summarized = [(e["done"], e["total"]) for e in events if e["type"] == "progress"]
+    assert summarized == [(0, 5), (5, 5)]  # the lexicon summaries shown are redone by the Summarizer
+    retrieved = [e["kind"] for e in events if e["type"] == "retrieved"]
+    assert retrieved == ["user_history", "item_history"]
+    assert (kinds.index("progress") < kinds.index("retrieved") < kinds.index("token")
+            < len(kinds) - kinds[::-1].index("token") - 1 < kinds.index("rating"))
+    assert events.index({"type": "step_started", "step": "reason"}) < kinds.index("token")
+    tokens = [e["text"] for e in events if e["type"] == "token"]
+    assert len(tokens) == 6 and "".join(tokens) == REASON == state["reason"]
+    [rating] = [e for e in events if e["type"] == "rating"]
+    assert {k: v for k, v in rating.items() if k != "type"} == state["rating"] == RATING.as_dict()
+    assert state["answer"] == ("**Quiet Compressor Pedal (B0PEDAL002)** should suit **U1**: predicted **4.05** / 5 "
+                               f"(confidence 0.41).\n\n> {REASON}\n\n*Not in the reviews it was shown: player.*")
+    assert backend.calls == [Call("generate", SUMMARIZE, 5), Call("stream", REASONER, 1), Call("rate", PREDICTOR, 1)]
+    again, _ = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert "summarize" not in _started(again) and backend.generated == [("summarizer", 5)]  # kept in memory
+
+
+def test_predict_on_an_item_the_user_rated_says_so_first(fake_agent):
+    events, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0PEDAL001")
+    kinds = [e["type"] for e in events]
+    assert {"type": "already_rated", "rating": 5.0, "date": "2013-04-02"} in events
+    assert kinds.index("already_rated") < kinds.index("token") < kinds.index("rating")
+    assert all(v["item_id"] != "B0PEDAL001" for v in state["user_history"])  # the prediction never saw it
+    assert state["answer"] == ("**You rated it 5 stars on 2013-04-02.** What the model would have predicted without "
+                               "your review:\n\n**Blue Overdrive Pedal (B0PEDAL001)** should suit **U1**: predicted "
+                               "**4.05** / 5 (confidence 0.41).")  # predict: no reason in the answer
+
+
+def _by_title(conversation) -> RatingDistribution:
+    """5 stars for the cable, 4 for the compressor, 2 for anything else."""
+    text = " ".join(message["content"] for message in conversation)
+    star = 5 if TITLES["B0CABLE001"] in text else 4 if TITLES["B0PEDAL002"] in text else 2
+    return RatingDistribution.from_logits([9.0 if k == star else 0.0 for k in range(1, 6)])
+
+
+def test_recommend_reasons_a_batch_at_a_time_and_ranks_by_the_rating(fake_agent):
+    backend = fake_agent.context.backend
+    backend.rating = _by_title
+    events, state = _turn(fake_agent, "recommend", user_id="U1", k=2)
+    [candidates] = [e["records"] for e in events if e["type"] == "retrieved" and e["kind"] == "candidates"]
+    assert {c["id"] for c in candidates} == {"B0PEDAL002", "B0TUNER001", "B0CABLE001"}  # never one U1 reviewed
+    reasoned = [e for e in events if e["type"] == "progress" and e["step"] == "recommend"]
+    assert [(e["done"], e["total"], len(e.get("items", []))) for e in reasoned] == [(0, 3, 2), (2, 3, 1), (3, 3, 0)]
+    announced = [item["id"] for e in reasoned for item in e.get("items", [])]
+    assert [e["candidate"] for e in events if e["type"] == "token"] == [c for c in announced for _ in range(6)]
+    assert backend.calls == [Call("generate", REASONER, 2), Call("generate", REASONER, 1), Call("rate", PREDICTOR, 3)]
+    assert [r["item_id"] for r in state["recommendations"]] == ["B0CABLE001", "B0PEDAL002"]
+    assert [r["reason"] for r in state["recommendations"]] == [REASON, REASON]
+    assert state["answer"].startswith("Top 2 for **U1**, by their profile:\n\n1. **Braided Instrument Cable "
+                                      "(B0CABLE001)**: 5.00 / 5. Warm tone")
+
+
+def test_a_recommendation_is_steered_by_the_need_or_by_an_item_it_names(fake_agent):
+    quiet = fake_agent.recommend("U1", k=1, query="quiet compression for apartment practice")
+    assert [r["item_id"] for r in quiet["recommendations"]] == ["B0PEDAL002"]
+    assert quiet["answer"].startswith("Top 1 for **U1**, for: *quiet compression for apartment practice*:")
+    like = fake_agent.recommend("U4", k=1, like_item="B0PEDAL002")
+    assert like["like_title"] == "Quiet Compressor Pedal" and "B0PEDAL002" not in like["answer"].split("\n")[-1]
+    assert like["answer"].startswith("Top 1 for **U4**, for: *similar to Quiet Compressor Pedal (B0PEDAL002)*:")
+
+
+def test_add_review_then_profile_on_one_thread(fake_agent):
+    backend = fake_agent.context.backend
+    text = "Braided and silent, no crackle at all."
+    added = fake_agent.add_review("U5", "B0CABLE001", 4, text, thread_id="t-new")
+    assert added["error"] is None and added["update"]["outcome"] == "created" and not added["update"]["pending"]
+    assert added["update"]["summary"] == SUMMARY and backend.generated == [("summarizer", 1)]
+    assert added["answer"] == ("Saved: review of **Braided Instrument Cable (B0CABLE001)** by **U5**. Memory updated: "
+                               + " / ".join(SUMMARY.splitlines()))
+    profile = fake_agent.profile(None, thread_id="t-new")  # the thread remembers who is asking
+    assert profile["user_id"] == "U5" and profile["error"] is None
+    assert profile["profile"]["review_count"] == 1
+    assert profile["profile"]["recent"] == [{"item_id": "B0CABLE001", "item_title": TITLES["B0CABLE001"],
+                                             "rating": 4.0, "summary": SUMMARY}]
+    assert profile["answer"].startswith("**U5** (1 reviews): Likes: warm tone. Dislikes: hum. Cares about: tone.")
+    assert "- Braided Instrument Cable (B0CABLE001) (4 stars): Positive Aspects: warm tone" in profile["answer"]
+    again = fake_agent.add_review("U5", "B0CABLE001", 4, text, thread_id="t-new")
+    assert again["update"]["outcome"] == "unchanged" and again["answer"].startswith("Already saved:")
+    assert backend.generated == [("summarizer", 1)] and fake_agent.thread("t-new")["turns"] == 3
+    assert fake_agent.memory.review_of("U5", "B0CABLE001").text == text
+
+
+def test_profile_names_items_by_title_and_an_untitled_one_by_its_id(fake_agent):
+    state = fake_agent.profile("U2")
+    assert [r["item_title"] for r in state["profile"]["recent"]] == [TITLES["B0PEDAL001"], TITLES["B0PEDAL002"],
+                                                                     "B0TUNER001", TITLES["B0CABLE001"]]
+    assert "- Blue Overdrive Pedal (B0PEDAL001) (4 stars): " in state["answer"]
+    assert "- B0TUNER001 (4 stars): Positive Aspects: accurate tuner" in state["answer"]
+    assert fake_agent.context.backend.calls == []  # a profile asks no expert
+
+
+# --------------------------------------------------------------------------- errors: one clear line
+
+
+@pytest.mark.parametrize(("intent", "fields", "message"), [
+    ("explain", {"user_id": "nobody", "item_id": "B0PEDAL001"}, UNKNOWN_USER),
+    ("profile", {"user_id": "nobody"}, UNKNOWN_USER),
+    ("recommend", {"user_id": "nobody"}, UNKNOWN_USER),
+    ("explain", {"item_id": "B0PEDAL001"}, "who is asking? give a user id (for example with --user)"),
+    ("predict", {"user_id": "U1", "item_id": "B0NOPE0000"},
+     "unknown item 'B0NOPE0000': no review of it is stored (describe it in words to search)"),
+    ("recommend", {"user_id": "U1", "like_item": "B0NOPE0000"},
+     "unknown item 'B0NOPE0000': no review of it is stored, so nothing is known to be like it"),
+    ("explain", {"user_id": "U1"}, "which item? give an item id or describe it"),
+    ("explain", {"user_id": "U1", "item_query": "qzxv wqpk jjjr"}, "no item in the memory matches 'qzxv wqpk jjjr'"),
+])
+def test_a_request_the_memory_cannot_answer_ends_with_one_clear_line(fake_agent, intent, fields, message):
+    events, state = _turn(fake_agent, intent, **fields)
+    assert state["error"] == message and "\n" not in message
+    assert state["answer"] == f"**Sorry:** {message}"
+    assert _started(events) == ["resolve", "respond"]
+    assert {"type": "step_finished", "step": "resolve", "error": message} in [
+        {k: v for k, v in e.items() if k != "seconds"} for e in events]
+    assert (state["reason"], state["rating"], state["recommendations"]) == (None, None, [])
+    assert fake_agent.context.backend.calls == []  # no expert was asked
+
+
+def test_a_backend_that_is_down_ends_the_turn_with_one_clear_line(fake_agent):
+    fake_agent.context.backend = FakeBackend(errors={"reasoner": ConnectionError("connection refused")})
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    message = "the expert backend or memory is unreachable: ConnectionError: connection refused"
+    assert state["error"] == message and state["answer"] == f"**Sorry:** {message}"
+    assert _started(events) == ["resolve", "recall", "summarize", "reason", "respond"]  # no Predictor
+    assert state["rating"] is None
+
+
+def test_a_cancelled_turn_stops_and_the_next_one_runs(fake_agent):
+    events = []
+    for event in fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002"):
+        events.append(event)
+        if event["type"] == "token":
+            fake_agent.cancel()
+    state = events[-1]["state"]
+    assert state["error"].startswith("cancelled") and state["rating"] is None and fake_agent.cancelled
+    assert "rating" not in [e["type"] for e in events]
+    after = fake_agent.why("U1", "B0PEDAL002")
+    assert after["error"] is None and after["rating"] == RATING.as_dict() and not fake_agent.cancelled

@@ -146,3 +146,42 @@ def test_settings_that_cannot_work_are_refused(tiny_config, tmp_path):
     with pytest.raises(TrainingError, match="has 2 layers"):
         train_adapter(lambda q: fresh_base(tiny_config), _writer_examples(), LoraSettings(layers=5),
                       TrainSettings(engine="top-layers"), tmp_path)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_resumed_run_reads_the_frozen_layers_from_disk_instead_of_computing_them(tiny_config, tmp_path,
+                                                                                   monkeypatch):
+    from reason4rec.experts.loading import fresh_base
+    from reason4rec.training import top_layers
+
+    computed = []
+    real_run_bottom = top_layers._run_bottom
+    monkeypatch.setattr(top_layers, "_run_bottom", lambda *a: computed.append(1) or real_run_bottom(*a))
+    load = lambda q: fresh_base(tiny_config)  # noqa: E731
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0, layers=1)  # the bottom layer is frozen and cached
+    settings = TrainSettings(engine="top-layers", epochs=2, batch_size=2, max_length=256, save_every=1,
+                             gradient_checkpointing=False)
+    whole = train_adapter(load, _writer_examples(), lora, settings, tmp_path / "whole")
+    assert computed == [1] and not list((tmp_path / "whole" / "checkpoints").glob("bottom-*"))  # removed when done
+
+    def crash_at_step_2(step, total):
+        if step == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_adapter(load, _writer_examples(), lora, settings, tmp_path / "cut", progress=crash_at_step_2)
+    [stored] = (tmp_path / "cut" / "checkpoints").glob("bottom-*.safetensors")
+    resumed = train_adapter(load, _writer_examples(), lora, settings, tmp_path / "cut")
+    assert computed == [1, 1] and resumed.resumed_from is not None  # the resume computed nothing
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-5)
+    assert not stored.exists()
+
+    with pytest.raises(_Stop):
+        train_adapter(load, _writer_examples(), lora, settings, tmp_path / "torn", progress=crash_at_step_2)
+    [stored] = (tmp_path / "torn" / "checkpoints").glob("bottom-*.safetensors")
+    stored.write_bytes(stored.read_bytes()[:100])  # a file torn by a full disk is recomputed, not trusted
+    torn = train_adapter(load, _writer_examples(), lora, settings, tmp_path / "torn")
+    assert computed == [1, 1, 1, 1] and torn.losses == pytest.approx(whole.losses, rel=1e-5)

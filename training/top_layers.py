@@ -4,7 +4,8 @@ Why it beats the transformers Trainer on a small CPU (``bench/train_speed.py`` m
 
 * LoRA sits on the top ``lora.layers`` decoder layers only. The layers below are frozen and carry
   no adapter, so their output for an example never changes: it is computed once, without
-  gradients, kept in memory and reused in every epoch.
+  gradients, kept in memory and reused in every epoch (and on disk beside the checkpoints, so a
+  resumed run does not compute it again).
 * Logits are computed only where the loss is: the response tokens of a writer (Summarizer,
   Reasoner), the one star position of a rating expert (reward model, Predictor). SmolLM2's output
   projection (49,152 x 576) is most of its compute per position.
@@ -163,7 +164,8 @@ def train_top_layers(
     stack = DecoderStack(model.get_base_model())
     device = base.device
     model.eval()
-    cached = _run_bottom(stack, encoded, split, settings.batch_size, device)
+    bottom_path = out_dir / "checkpoints" / f"bottom-{_bottom_key(encoded, split, base)}.safetensors"
+    cached = _cached_bottom(bottom_path, stack, encoded, split, settings.batch_size, device)
     batches = _length_batches([len(e.ids) for e in encoded], settings.batch_size)
     steps_per_epoch = math.ceil(len(batches) / settings.grad_accum)
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
@@ -206,6 +208,7 @@ def train_top_layers(
                                                "lora": _lora_state(model), "optimizer": optimizer.state_dict(),
                                                "schedule": schedule.state_dict()})
     save_adapter(model, out_dir)
+    bottom_path.unlink(missing_ok=True)  # gigabytes, and of no use once the adapter exists
     return TrainResult(
         examples=len(encoded),
         steps=step,
@@ -218,6 +221,53 @@ def train_top_layers(
         resumed_from=resumed,
         losses=losses,
     )
+
+
+def _cached_bottom(path: Path, stack: DecoderStack, encoded: Sequence[EncodedExample], split: int,
+                   batch_size: int, device: Any) -> list[torch.Tensor]:
+    """:func:`_run_bottom`, kept on disk beside the checkpoints so a resumed run skips it.
+
+    On this CPU the frozen layers take about as long as an epoch of training (an hour for the
+    cpu-full reward stage), and a long stage is resumed across sessions: without this, every
+    resume would pay that hour again. The file is named by :func:`_bottom_key`, written
+    atomically, and a damaged one is recomputed, never trusted.
+    """
+    if split == 0:  # only the embeddings: cheaper to recompute than to read
+        return _run_bottom(stack, encoded, split, batch_size, device)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    if path.is_file():
+        try:
+            stored = load_file(str(path), device=str(device))
+            hidden, lengths = stored["hidden"], stored["lengths"].tolist()
+            if lengths == [len(e.ids) for e in encoded] and hidden.shape[0] == sum(lengths):
+                return list(hidden.split(lengths))
+        except (SafetensorError, OSError, KeyError, RuntimeError):
+            pass
+    cached = _run_bottom(stack, encoded, split, batch_size, device)
+    import torch
+
+    lengths = [len(e.ids) for e in encoded]
+    hidden = torch.cat(cached)
+    del cached  # one copy in memory: the rows below are views of ``hidden``
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    save_file({"hidden": hidden, "lengths": torch.tensor(lengths)}, str(partial))
+    os.replace(partial, path)
+    return list(hidden.split(lengths))
+
+
+def _bottom_key(encoded: Sequence[EncodedExample], split: int, base: LoadedModel) -> str:
+    """What the frozen layers' outputs depend on: the token ids, where the stack is split, and
+    the base model (its name, architecture, dtype and device)."""
+    from ..experts.adapters import base_fingerprint
+
+    digest = hashlib.sha256()
+    for example in encoded:
+        digest.update(json.dumps(example.ids).encode())
+    digest.update(f"{split}|{base.name}|{base_fingerprint(base.model)}|{base.dtype}|{base.device}".encode())
+    return digest.hexdigest()[:16]
 
 
 def _run_bottom(stack: DecoderStack, encoded: Sequence[EncodedExample], split: int, batch_size: int,

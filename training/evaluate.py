@@ -6,7 +6,7 @@ reference bias-model figures in the data README for leave-last-out.
 
 Example:
     >>> from reason4rec.data import load_shipped
-    >>> rows = evaluate_baselines(load_shipped(), ["leave-last-out"])
+    >>> rows = evaluate_baselines(load_shipped(), ["leave-last-out"], review_aware=False)  # HFT takes minutes
     >>> [r.method for r in rows][:2]
     ['global mean', 'user mean']
 """

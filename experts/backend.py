@@ -152,18 +152,11 @@ class Backend(Protocol):
         ...
 
 
-class LocalBackend:
-    """transformers + peft in this process: batched, left-padded, greedy, streamable."""
+class ExpertAccessors:
+    """What callers may read of a local backend's experts, so none reaches into ``.experts``
+    (the transformers and llama.cpp backends both hold theirs as ``self.experts``)."""
 
-    kind = "transformers"
-    """Which engine answers (evaluation run folders record it)."""
-
-    def __init__(self, experts: ExpertModel, batch_size: int = 8,
-                 decoding: DecodingSettings | None = None) -> None:
-        self.experts = experts
-        self.batch_size = max(1, batch_size)
-        self.decoding = decoding or DecodingSettings()
-        self._lock = threading.Lock()  # one adapter switch + forward at a time
+    experts: Any
 
     def version(self, expert: Expert) -> str:
         return self.experts.versions[expert]
@@ -181,6 +174,20 @@ class LocalBackend:
     @property
     def base_name(self) -> str:
         return self.experts.base.name
+
+
+class LocalBackend(ExpertAccessors):
+    """transformers + peft in this process: batched, left-padded, greedy, streamable."""
+
+    kind = "transformers"
+    """Which engine answers (evaluation run folders record it)."""
+
+    def __init__(self, experts: ExpertModel, batch_size: int = 8,
+                 decoding: DecodingSettings | None = None) -> None:
+        self.experts = experts
+        self.batch_size = max(1, batch_size)
+        self.decoding = decoding or DecodingSettings()
+        self._lock = threading.Lock()  # one adapter switch + forward at a time
 
     # ------------------------------------------------------------------ generation
     def generate(self, expert: Expert, conversations: Sequence[Messages], *,

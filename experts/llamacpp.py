@@ -39,6 +39,7 @@ from .backend import (
     DEFAULT_MAX_NEW_TOKENS,
     Completion,
     DecodingSettings,
+    ExpertAccessors,
     RowTextStream,
     TextCallback,
     TokenLogprob,
@@ -316,7 +317,7 @@ class EngineExperts:
         return tuple(self.cards)
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ExpertAccessors):
     """The :class:`~reason4rec.experts.backend.Backend` protocol on llama.cpp (see the module doc)."""
 
     kind = "llamacpp"
@@ -335,23 +336,6 @@ class LlamaCppBackend:
     def close(self) -> None:
         for engine in {id(e): e for e in self._engines.values()}.values():
             engine.close()
-
-    def version(self, expert: Expert) -> str:
-        return self.experts.versions[expert]
-
-    @property
-    def names(self) -> tuple[Expert, ...]:
-        """The experts (adapters) this backend runs."""
-        return tuple(self.experts.names)
-
-    @property
-    def tokenizer(self) -> Any:
-        """The base model's tokenizer, shared by every expert (a server renders and counts with it)."""
-        return self.experts.tokenizer
-
-    @property
-    def base_name(self) -> str:
-        return self.experts.base.name
 
     # ------------------------------------------------------------------ generation
     def generate(self, expert: Expert, conversations: Sequence[Messages], *,

@@ -303,3 +303,17 @@ CATALOG = ReviewDataset([Review(u, i, s, t, text, position=n) for n, (u, i, s, t
                         item_titles=TITLES, category=CATEGORY)
 """Four users, six items (one untitled), twelve reviews: what ``fake_agent``'s memory is built from.
 U1 reviewed three items and has three left to be recommended (B0PEDAL002, B0TUNER001, B0CABLE001)."""
+
+
+class Lent:
+    """An agent or a memory lent to the code under test (a CLI command, a Service): it must not
+    close what it did not open, so ``close`` does nothing and the rest is the real object."""
+
+    def __init__(self, lent: Any) -> None:
+        self._lent = lent
+
+    def close(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lent, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import FakeBackend
+from fakes import FakeBackend, Lent
 from rich.console import Console
 
 from reason4rec.agent import Agent, AgentContext
@@ -21,19 +21,6 @@ TEXT = "Warm tone and sturdy, a little hum at high gain."
 REVIEWS = [("U1", "B0PEDAL001", 5, 100), ("U1", "B0PEDAL002", 4, 200), ("U2", "B0PEDAL001", 4, 150),
            ("U2", "B0STRING01", 2, 250), ("U3", "B0PEDAL002", 5, 300), ("U3", "B0STRING01", 3, 350)]
 TITLES = {"B0PEDAL001": "Blue Overdrive Pedal"}
-
-
-class _Lent:
-    """An agent or a memory lent to the code under test: it must not close it."""
-
-    def __init__(self, lent) -> None:
-        self._lent = lent
-
-    def close(self) -> None:
-        return None
-
-    def __getattr__(self, name):
-        return getattr(self._lent, name)
 
 
 class _Closable:
@@ -82,8 +69,8 @@ def shop(memory):
 @pytest.fixture
 def lent(shop, monkeypatch):
     """The service opens the shop's memory and agent (and a Summarizer context on its backend)."""
-    monkeypatch.setattr(resources, "open_memory", lambda config, category=None, **kwargs: _Lent(shop.memory))
-    monkeypatch.setattr(resources, "open_agent", lambda config, **kwargs: _Lent(shop))
+    monkeypatch.setattr(resources, "open_memory", lambda config, category=None, **kwargs: Lent(shop.memory))
+    monkeypatch.setattr(resources, "open_agent", lambda config, **kwargs: Lent(shop))
     monkeypatch.setattr(resources, "open_reviewer", lambda config, memory, adapters, *, console:
                         AgentContext(memory, shop.context.backend, "Musical Instruments"))
     return shop

@@ -5,7 +5,7 @@ shared fake backend (tests/fakes.py), so every event and answer can be checked e
 from __future__ import annotations
 
 import pytest
-from fakes import FakeBackend
+from fakes import FakeBackend, Lent
 
 from reason4rec.agent import Agent, AgentContext
 from reason4rec.config import Expert
@@ -154,19 +154,6 @@ def test_the_chat_names_items_by_title_says_what_you_rated_and_states_the_need(p
     assert "1 Enya: Shepherd Moons (B00ENYA002): 4.05 / 5." in out  # Markdown renders "1." as "1"
 
 
-class _Lent:
-    """An agent or a memory lent to one CLI command: the command must not close it."""
-
-    def __init__(self, lent) -> None:
-        self._lent = lent
-
-    def close(self) -> None:
-        return None
-
-    def __getattr__(self, name):
-        return getattr(self._lent, name)
-
-
 @pytest.fixture
 def cli_on(people, monkeypatch, tmp_path):
     """``run(*args)``: a CLI command in this process on the scripted agent and its memory."""
@@ -175,9 +162,9 @@ def cli_on(people, monkeypatch, tmp_path):
     from reason4rec import cli
 
     agent, _ = people
-    monkeypatch.setattr("reason4rec.agent.Agent.open", lambda config, **kwargs: _Lent(agent))
+    monkeypatch.setattr("reason4rec.agent.Agent.open", lambda config, **kwargs: Lent(agent))
     monkeypatch.setattr("reason4rec.app.resources.open_memory", lambda config, category=None, **kwargs:
-                        _Lent(agent.context.memory))
+                        Lent(agent.context.memory))
 
     def run(*args: str):
         result = CliRunner().invoke(cli.app, [*args, "--home", str(tmp_path)])

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 from ..errors import Reason4RecError
 from ._chroma import chromadb, settings
 from .embedding import EMBEDDING_NAME, Documents, EmbeddingFunction, SentenceEmbedding
+from .index_files import damaged_index_files
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind
 
@@ -77,8 +78,9 @@ class PreferenceMemory:
     """
 
     def __init__(self, client: Any, embedding: EmbeddingFunction[Documents], prefix: str, where: str,
-                 lock: FolderLock | None = None) -> None:
+                 lock: FolderLock | None = None, folder: Path | None = None) -> None:
         self.embedding, self.where, self._client, self._lock = embedding, where, client, lock
+        self._folder = folder  # an embedded memory's folder, whose index files verify() measures
         with self._errors("open"):
             make = lambda name: client.get_or_create_collection(  # noqa: E731
                 f"{prefix}-{name}", embedding_function=embedding, metadata={"reason4rec_format": FORMAT})
@@ -104,7 +106,7 @@ class PreferenceMemory:
             except Exception as err:  # chromadb raises many kinds for a damaged folder
                 _forget_failed_system(str(folder))
                 raise VectorMemoryError(_damaged(str(folder), err)) from err
-            return cls(client, embedding, prefix, str(folder), lock)
+            return cls(client, embedding, prefix, str(folder), lock, folder=folder)
         except BaseException:
             lock.release()
             raise
@@ -201,8 +203,16 @@ class PreferenceMemory:
 
         Counts and ids live in Chroma's SQLite file and stay readable when the vector index
         files (HNSW, one folder per collection) are damaged; only reading vectors fails, or a
-        search silently finds nothing. Checking on open turns that into one clear error.
+        search silently finds nothing. Checking on open turns that into one clear error. An
+        embedded folder's index files are measured first (see :mod:`.index_files`): a read alone
+        can pass on a truncated index.
         """
+        if self._folder is not None:
+            with self._errors("read the vector index files of"):
+                problems = damaged_index_files(self._folder)
+            if problems:
+                raise VectorMemoryError(_damaged(self.where, RuntimeError("; ".join(problems)),
+                                                 "read the vector index files of"))
         collections = {"summaries": self._summaries, "user profiles": self._profiles["user"],
                        "item profiles": self._profiles["item"]}
         for name, collection in collections.items():

@@ -321,7 +321,8 @@ def test_a_damaged_vector_index_is_reported_with_the_way_out(memory_config, tmp_
     status = run_cli("memory", "status", "--config", config_file)
     assert status.returncode == 2, status.stdout
     assert "memory build --rebuild" in " ".join(status.stderr.split()) and "Traceback" not in status.stderr
-    with pytest.raises(VectorMemoryError, match=r"(?s)could not read the summaries vectors.*memory build --rebuild"):
+    with pytest.raises(VectorMemoryError, match=r"(?s)could not read the vector index files.*data_level0.bin is "
+                                                r"1,000 bytes.*memory build --rebuild"):
         Memory.open(memory_config)
     with Memory.open(memory_config, rebuild=True) as memory:  # the way out the message names
         memory.sync(None, bulk=LexiconSummarizer())

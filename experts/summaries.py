@@ -62,6 +62,8 @@ class SummaryCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
+            if _ends_torn(self.path):
+                handle.write("\n")  # end a killed writer's half line, or it swallows the next row
             for review_id, version, summary in rows:
                 handle.write(json.dumps({"review_id": review_id, "version": version,
                                          "summary": summary}) + "\n")
@@ -80,6 +82,14 @@ class SummaryCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _ends_torn(path: Path) -> bool:
+    with path.open("rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 def summarize_reviews(

@@ -28,6 +28,10 @@ def test_reward_filter_report_adds_up_and_no_reason_leaks(tiny_run):
     accepted = [json.loads(line) for line in (tiny_run / "reasoner" / "accepted.jsonl").read_text().splitlines()]
     assert len(accepted) == report["kept"] and accepted
     assert all(leaks_rating(a["reason"]) is None for a in accepted)
+    scores = (tiny_run / "reasoner" / "reward-scores.jsonl").read_text().splitlines()  # what a rerun reuses
+    scored = report["targets"] + report["candidates"] - report["leaks_rejected"] - report["empty_rejected"]
+    keys = [json.loads(line)["review_id"] for line in scores]
+    assert len(set(keys)) == len(keys) and report["targets"] < len(keys) <= scored  # a pair asked again is not
 
 
 def test_predictor_learns_from_the_trained_reasoners_own_reasons(tiny_run):

@@ -1,5 +1,7 @@
 from dataclasses import dataclass
 
+import pytest
+
 from reason4rec.experts.prompts import TargetContext
 from reason4rec.training.reward_filter import FilterItem, auto_tau, filter_reasons
 
@@ -56,3 +58,39 @@ def test_auto_tau_keeps_about_half_of_first_candidates():
               ("2", 0): "bad words are here ok", ("3", 0): "bad bad words are here"}
     accepted, report = filter_reasons(items, ScriptedTeacher(script), _score, tau="auto", max_retries=0)
     assert len(accepted) == 2 and report.tau_source.startswith("auto")
+
+
+def test_a_stopped_filter_scores_only_what_it_had_not_when_started_again(tmp_path):
+    """The scores reach the cache chunk by chunk: a run killed part-way keeps its finished chunks,
+    and the rerun (same deterministic teacher, same pairs) asks the reward model for the rest."""
+    from reason4rec.experts.summaries import SummaryCache
+    from reason4rec.training.reward_filter import resumable_scorer
+
+    contexts = [TargetContext("Music", f"Pedal {n}", (), (), 4.0, None) for n in range(10)]
+    analyses = [None if n % 3 == 0 else f"a good pedal number {n}" for n in range(10)]
+    asked: list[int] = []
+
+    def score(ctxs, texts, fail_after=None):
+        if fail_after is not None and len(asked) >= fail_after:
+            raise KeyboardInterrupt
+        asked.append(len(ctxs))
+        return [float(c.item_title.split()[-1]) + (0.5 if t else 0.0) for c, t in zip(ctxs, texts)]
+
+    expected = score(contexts, analyses)
+    asked.clear()
+    path = tmp_path / "reward-scores.jsonl"
+    stopped = resumable_scorer(lambda c, t: score(c, t, fail_after=1), SummaryCache(path), "reward-v1", chunk=4)
+    with pytest.raises(KeyboardInterrupt):
+        stopped(contexts, analyses)
+    assert asked == [4]
+    with path.open("a") as handle:
+        handle.write('{"review_id": "torn')  # the write the kill cut short
+    seen: list[tuple[int, int]] = []
+    resumed = resumable_scorer(score, SummaryCache(path), "reward-v1", chunk=4,
+                               progress=lambda done, total: seen.append((done, total)))
+    assert resumed(contexts, analyses) == expected
+    assert asked == [4, 4, 2] and seen == [(8, 10), (10, 10)]
+    assert resumed(contexts, analyses) == expected and asked == [4, 4, 2]  # all cached now
+    assert len(SummaryCache(path)) == 10  # the torn line swallowed no row written after it
+    other = resumable_scorer(score, SummaryCache(path), "reward-v2", chunk=4)  # another reward adapter
+    assert other(contexts[:2], analyses[:2]) == expected[:2] and asked == [4, 4, 2, 2]

@@ -49,7 +49,7 @@ from ..experts.prompts import (
 )
 from ..experts.summaries import SummaryCache, target_contexts
 from .recipes import Recipe
-from .reward_filter import FilterItem, filter_reasons
+from .reward_filter import FilterItem, filter_reasons, resumable_scorer
 from .sft import SFTExample, TrainingError, TrainResult, train_adapter
 from .teachers import Teacher
 
@@ -207,8 +207,11 @@ class TrainingPipeline:
                                    batch_size=self.recipe.generation_batch)
             items = [FilterItem(t.review.review_id, ctx, t.review.rating, t.review.text)
                      for t, ctx in zip(targets, contexts)]
+            scores = SummaryCache(folder / "reward-scores.jsonl")  # key -> score: a stopped filter resumes
+            scorer = resumable_scorer(_reward_scorer(reward), scores, reward.version(Expert.REWARD),
+                                      progress=self.bars("reward model scores"))
             kept, filter_report = filter_reasons(
-                items, self.teacher, _reward_scorer(reward), tau=self.recipe.filter.tau,
+                items, self.teacher, scorer, tau=self.recipe.filter.tau,
                 max_retries=self.recipe.filter.max_retries, progress=self.bars("reward filter rounds"))
             report = filter_report.as_dict()
             folder.mkdir(parents=True, exist_ok=True)

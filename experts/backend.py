@@ -18,12 +18,14 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..config import Expert
 from .adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
 from .rating import RatingDistribution, RatingError
+from .word_repeats import RepeatedWordBan
 
 TextCallback = Callable[[int, str], None]
 """Called with (row index in the batch, new text) as tokens are generated."""
@@ -35,14 +37,16 @@ one, so a model that rambles on after its three fields costs no tokens (and adds
 
 
 EXPERT_DECODING: dict[str, dict[str, Any]] = {
-    Expert.SUMMARIZER: {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated"}}
+    Expert.SUMMARIZER: {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated",
+                        "no_repeated_word": True}}
 """Per-expert changes to the backend's decoding. Both loop guards count the PROMPT's tokens too
 (Hugging Face's rules, which llama.cpp decoding mirrors), and the Summarizer must write exactly
 the field names and newlines its prompt shows: the n-gram ban forbade ``Positive Aspects:`` after
 the template's ``\nPositive Aspects`` (it wrote ``Positive Aspects :``, ``User Preferences
 Elements``) and the penalty on the newline made it list on. Its own loops ("stand, stand, stand,
 ...") are stopped by an n-gram ban over its answer alone, the line limit, the token limit and
-:func:`~reason4rec.experts.prompts.tidy_summary`."""
+:func:`~reason4rec.experts.prompts.tidy_summary`; a word doubled in a row ("beginner beginner")
+by :class:`~reason4rec.experts.word_repeats.RepeatedWordBan`."""
 
 
 def decoding_for(expert: Expert | None, decoding: DecodingSettings) -> DecodingSettings:
@@ -107,6 +111,8 @@ class DecodingSettings:
     ngram_scope: Literal["all", "generated"] = "all"
     """``all``: no n-gram of the prompt or the answer repeats (Hugging Face's rule); ``generated``:
     only the answer's own n-grams are banned, so an answer may copy its prompt's template."""
+    no_repeated_word: bool = False
+    """Never write the answer's last word again right after it (see :mod:`.word_repeats`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,11 @@ class ExpertAccessors:
     @property
     def base_name(self) -> str:
         return self.experts.base.name
+
+    @cached_property
+    def word_ban(self) -> RepeatedWordBan:
+        """The tokenizer's :class:`RepeatedWordBan`, built on first use."""
+        return RepeatedWordBan(self.tokenizer)
 
 
 class LocalBackend(ExpertAccessors):
@@ -256,9 +267,16 @@ class LocalBackend(ExpertAccessors):
         }
         if settings.do_sample:
             kwargs["temperature"] = settings.temperature
+        processors = []
         if settings.ngram_scope == "generated" and settings.no_repeat_ngram_size > 0:
             kwargs["no_repeat_ngram_size"] = 0
-            kwargs["logits_processor"] = _answer_ngram_ban(settings.no_repeat_ngram_size, width)
+            processors.append(_answer_ngram_ban(settings.no_repeat_ngram_size, width))
+        if settings.no_repeated_word:
+            processors.append(_answer_word_ban(self.word_ban, width))
+        if processors:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         if len(set(limits)) > 1 or stop is not None:
             kwargs["stopping_criteria"] = _row_stopper(width, limits, stop)
         if top_logprobs is not None:
@@ -393,7 +411,7 @@ def _row_stopper(prompt_width: int, limits: list[int], stop: Callable[[int], boo
 def _answer_ngram_ban(size: int, prompt_width: int) -> Any:
     """A logits processor banning any ``size``-gram that repeats within the answer (not the prompt)."""
     import torch
-    from transformers import LogitsProcessor, LogitsProcessorList
+    from transformers import LogitsProcessor
 
     class AnswerNGramBan(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
@@ -406,7 +424,23 @@ def _answer_ngram_ban(size: int, prompt_width: int) -> Any:
                     scores[row, list(banned)] = -torch.inf
             return scores
 
-    return LogitsProcessorList([AnswerNGramBan()])
+    return AnswerNGramBan()
+
+
+def _answer_word_ban(ban: RepeatedWordBan, prompt_width: int) -> Any:
+    """A logits processor applying :class:`RepeatedWordBan` to each row's answer."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class AnswerWordBan(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for row, ids in enumerate(input_ids[:, prompt_width:].tolist()):
+                banned = ban.banned(ids)
+                if banned:
+                    scores[row, banned] = -torch.inf
+            return scores
+
+    return AnswerWordBan()
 
 
 def _token_logprobs(logits: Sequence[Any], row: int, tokens: list[int], top: int) -> tuple[TokenLogprob, ...]:

@@ -50,6 +50,7 @@ from .backend import (
 )
 from .prompts import Messages, render_chat
 from .rating import RatingDistribution
+from .word_repeats import RepeatedWordBan
 
 
 class EngineError(Reason4RecError, RuntimeError):
@@ -251,9 +252,9 @@ class _Row:
 
 
 def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
-                 rng: np.random.Generator | None = None) -> int:
+                 rng: np.random.Generator | None = None, word_ban: RepeatedWordBan | None = None) -> int:
     """The next token under Hugging Face's rules: repetition penalty, then the n-gram ban, then
-    argmax (or temperature sampling)."""
+    argmax (or temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``."""
     scores = logits.astype(np.float32, copy=True)
     penalty = settings.repetition_penalty
     if penalty != 1.0 and row.seen:
@@ -266,6 +267,10 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
         banned = row.banned.get(key)
         if banned:
             scores[list(banned)] = -np.inf
+    if settings.no_repeated_word and word_ban is not None:
+        repeats = word_ban.banned(row.generated)
+        if repeats:
+            scores[repeats] = -np.inf
     if not settings.do_sample:
         return int(np.argmax(scores))
     scaled = scores.astype(np.float64) / max(settings.temperature, 1e-5)
@@ -412,6 +417,7 @@ class LlamaCppBackend(ExpertAccessors):
         steps); closing it stops the rows and empties the cache.
         """
         rng = np.random.default_rng() if settings.do_sample else None
+        word_ban = self.word_ban if settings.no_repeated_word else None
         engine.reset()
         try:
             entries = [(token, position, slot, position == len(row.prompt) - 1)
@@ -421,7 +427,7 @@ class LlamaCppBackend(ExpertAccessors):
                 step: list[tuple[int, int, int, bool]] = []
                 for slot, scores in logits.items():
                     row = rows[slot]
-                    token = choose_token(scores, row, settings, rng)
+                    token = choose_token(scores, row, settings, rng, word_ban)
                     if top_logprobs is not None:
                         row.logprobs.append(_top_logprobs(scores, token, top_logprobs))
                     if token in self._ends:

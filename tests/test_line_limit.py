@@ -36,7 +36,8 @@ def test_the_summarizer_decodes_with_guards_over_its_own_answer_only():
     generate_by_complete(reasoner, "reasoner", ["p"], 96, None)
     [asked] = summarizer.asked_decoding
     assert asked == decoding_for("summarizer", DecodingSettings())
-    assert (asked.repetition_penalty, asked.no_repeat_ngram_size, asked.ngram_scope) == (1.0, 4, "generated")
+    assert (asked.repetition_penalty, asked.no_repeat_ngram_size, asked.ngram_scope, asked.no_repeated_word) == (
+        1.0, 4, "generated", True)
     assert reasoner.asked_decoding == [DecodingSettings()]  # Hugging Face's rules, prompt included
 
 

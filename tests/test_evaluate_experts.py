@@ -8,6 +8,7 @@ from reason4rec.training.baselines import BiasModel
 from reason4rec.training.eval_run import EvalRunError
 from reason4rec.training.evaluate import score_model
 from reason4rec.training.evaluate_experts import (
+    BLEND,
     FULL,
     NO_REASON,
     ONE_STEP,
@@ -68,6 +69,13 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert low <= value <= high
     assert set(comparison["ablations"]) == {NO_REASON, ONE_STEP}
     assert result.beats_all_baselines() == all(d["mae"][2] < 0 for d in comparison["baselines"].values())
+    # The extra blend row: each target is w * pipeline + (1 - w) * a baseline, never part of the verdict.
+    blend = comparison["blend"]
+    assert result.rows[-1].method == BLEND and BLEND not in comparison["baselines"]
+    assert all(0.0 <= w <= 1.0 for w in blend["pipeline_weights"]) and blend["folds"] == 4
+    mixes = [[w * t.predictions[FULL] + (1 - w) * result.baseline_predictions[b][i]
+              for w, b in zip(blend["pipeline_weights"], blend["baselines"])] for i, t in enumerate(result.targets)]
+    assert all(min(abs(p - m) for m in mix) < 1e-3 for p, mix in zip(blend["predictions"], mixes))
     results, plot = result.write(tmp_path / "out")
     saved = json.loads(results.read_text())
     assert len(saved["targets"]) == 4 and saved["rows"][0]["method"] == FULL

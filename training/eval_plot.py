@@ -23,7 +23,7 @@ def plot_evaluation(result: ExpertEvaluation, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate_experts import FULL, LLM_METHODS
+    from .evaluate_experts import BLEND, FULL, LLM_METHODS
 
     true = np.array([t.true for t in result.targets])
     methods = {m: np.array([t.predictions[m] for t in result.targets])
@@ -56,7 +56,8 @@ def plot_evaluation(result: ExpertEvaluation, path: Path) -> None:
     rows = sorted(result.rows, key=lambda r: r.mae)
     low = [r.mae - r.mae_ci[0] if r.mae_ci else 0 for r in rows]
     high = [r.mae_ci[1] - r.mae if r.mae_ci else 0 for r in rows]
-    colors = ["tab:red" if r.method in LLM_METHODS else "tab:blue" for r in rows]
+    colors = ["tab:red" if r.method in LLM_METHODS else "tab:purple" if r.method == BLEND else "tab:blue"
+              for r in rows]
     intervals.barh(range(len(rows)), [r.mae for r in rows], xerr=[low, high], color=colors, capsize=3)
     intervals.set_yticks(range(len(rows)), [r.method for r in rows], fontsize=8)
     intervals.invert_yaxis()

@@ -6,6 +6,8 @@ Rows (the whole test part of a split by default, or a seeded sample of ``limit``
 * **Predictor without reason**: the same Predictor with ``Analysis: none`` (is the reason used?).
 * **One-step**: one adapter writes a reason and then the rating (the paper's ablation).
 * every baseline (closed forms, surprise SVD / SVD++, cornac HFT), fitted on train + validation.
+* an **extra** row, the pipeline blended with a baseline by a cross-fitted weight (``blend``):
+  reported beside the pipeline, never in its place, and not part of ``beats_all_baselines``.
 
 Each row carries a paired-bootstrap 95% interval; the pipeline's difference from every baseline
 has one too, and ``beats_all_baselines`` holds only when each of those intervals lies below zero.
@@ -51,6 +53,7 @@ from ..experts.prompts import (
 )
 from ..experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
 from ..experts.summaries import SummaryCache, history_reviews, target_contexts
+from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
 from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
@@ -61,6 +64,8 @@ NO_REASON = "Predictor, no reason"
 ONE_STEP = "One-step"
 """One adapter writes a reason and then the rating."""
 LLM_METHODS = (FULL, NO_REASON, ONE_STEP)
+BLEND = "Reason4Rec + baseline (blend, extra)"
+"""The pipeline blended with a baseline, weight cross-fitted on the other targets' folds."""
 BarFactory = Callable[[str], Callable[[int, int], None]]
 
 
@@ -234,6 +239,7 @@ def evaluate_experts(
     baseline_predictions = _baselines(config, split, targets, settings, bars, rows, true)
 
     comparison = _comparison(predictions, baseline_predictions, true, rows)
+    comparison["blend"] = _blend(predictions[FULL], baseline_predictions, true, split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
                 for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
@@ -400,6 +406,20 @@ def _comparison(predictions: dict[str, np.ndarray], baselines: dict[str, np.ndar
         "against_best": difference(baselines[best]),
         "baselines": {name: difference(values) for name, values in baselines.items()},
         "ablations": {name: difference(values) for name, values in predictions.items() if name != FULL},
+    }
+
+
+def _blend(pipeline: np.ndarray, baselines: dict[str, np.ndarray], true: np.ndarray, split: str,
+           rows: list[MetricRow], comparison: dict[str, Any]) -> dict[str, Any]:
+    """The extra blend row and its paired difference from the best baseline (what it adds)."""
+    blend = cross_fitted_blend(pipeline, baselines, true)
+    rows.append(metric_row(split, BLEND, blend.predicted, true, 0.0, blend.describe()))
+    best = comparison["best_baseline"]
+    return {
+        "method": BLEND, "folds": blend.folds, "pipeline_weights": blend.weights, "baselines": blend.baselines,
+        "predictions": [round(float(x), 4) for x in blend.predicted],
+        "against_best": {metric: paired_difference(blend.predicted, baselines[best], true, metric).as_list()
+                         for metric in ("mae", "rmse")},
     }
 
 

@@ -151,6 +151,11 @@ def evaluation_summary(result) -> Table:
     table.add_row(f"{FULL} - {best}", difference(comparison["against_best"]) + "  (negative: pipeline better)")
     for name, values in comparison["ablations"].items():
         table.add_row(f"{FULL} - {name}", difference(values))
+    if "blend" in comparison:
+        blend = comparison["blend"]
+        weights = blend["pipeline_weights"]
+        table.add_row(f"extra: blend - {best}", difference(blend["against_best"])
+                      + f"  (pipeline weight {min(weights):.2f}-{max(weights):.2f}, cross-fitted; not the verdict)")
     verdict = ("[green]beats every baseline[/] (each interval below zero)" if result.beats_all_baselines()
                else "[red]does NOT beat every baseline[/] (some interval reaches zero or above)")
     table.add_row("verdict", verdict)

@@ -331,6 +331,7 @@ def write_config_file(config, path: Path) -> Path:
         lines.append(f'adapters = "{agent_settings.adapters}"')
     if agent_settings.checkpoint_path:
         lines.append(f'checkpoint_path = "{agent_settings.checkpoint_path}"')
+    lines += ["[serve]", f"batch_size = {config.serve.batch_size}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -132,12 +132,11 @@ class ServerProcess:
 @pytest.fixture(scope="module")
 def server(star_config, write_config, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("serve")
-    config_file = write_config(star_config, folder / "serve.toml")
     # One prompt per forward, as the local side runs: with batches, which requests the server joins
     # depends on when they arrive (its batch window), so under load a padded batch could flip a
     # random tiny model's near-tie and the greedy answers would differ for no fault of the server.
-    config_file.write_text(config_file.read_text() + "[serve]\nbatch_size = 1\n")
-    running = ServerProcess(config_file, folder / "server.log")
+    one_by_one = star_config.model_copy(update={"serve": star_config.serve.model_copy(update={"batch_size": 1})})
+    running = ServerProcess(write_config(one_by_one, folder / "serve.toml"), folder / "server.log")
     yield running
     assert running.stop() == 0
 

@@ -52,28 +52,29 @@ def cross_fitted_blend(pipeline: np.ndarray, baselines: Mapping[str, np.ndarray]
     """Blend ``pipeline`` with one of ``baselines``; each fold's weight and baseline are chosen
     by MAE on the other folds (ties: the lower weight, then the baseline's name)."""
     pipeline, true = np.asarray(pipeline, float), np.asarray(true, float)
-    if not baselines:
+    arrays = {name: np.asarray(values, float) for name, values in baselines.items()}
+    if not arrays:
         raise ValueError("a blend needs at least one baseline")
-    if pipeline.shape != true.shape or any(np.shape(b) != true.shape for b in baselines.values()):
+    if pipeline.shape != true.shape or any(b.shape != true.shape for b in arrays.values()):
         raise ValueError("the pipeline, every baseline and the true ratings must cover the same targets")
-    folds = max(2, min(folds, true.size))
     if true.size < 2:
         raise ValueError(f"a cross-fitted blend needs at least 2 targets, got {true.size}")
+    folds = max(2, min(folds, true.size))
     fold_of = np.random.default_rng(seed).permutation(true.size) % folds
-    names = sorted(baselines)
+    names = sorted(arrays)
     predicted = np.empty_like(true)
     weights: list[float] = []
     chosen: list[str] = []
     for fold in range(folds):
         held_out, fit = fold_of == fold, fold_of != fold
         name, weight = min(((n, w) for n in names for w in WEIGHTS),
-                           key=lambda nw: (_blend_mae(pipeline[fit], baselines[nw[0]][fit], true[fit], nw[1]),
+                           key=lambda nw: (_blend_mae(pipeline[fit], arrays[nw[0]][fit], true[fit], nw[1]),
                                            nw[1], nw[0]))
-        predicted[held_out] = weight * pipeline[held_out] + (1 - weight) * np.asarray(baselines[name], float)[held_out]
+        predicted[held_out] = weight * pipeline[held_out] + (1 - weight) * arrays[name][held_out]
         weights.append(float(weight))
         chosen.append(name)
     return Blend(predicted, weights, chosen, folds)
 
 
 def _blend_mae(pipeline: np.ndarray, baseline: np.ndarray, true: np.ndarray, weight: float) -> float:
-    return float(np.abs(weight * pipeline + (1 - weight) * np.asarray(baseline, float) - true).mean())
+    return float(np.abs(weight * pipeline + (1 - weight) * baseline - true).mean())

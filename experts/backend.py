@@ -294,7 +294,7 @@ class LocalBackend(ExpertAccessors):
             if top_logprobs is not None:
                 logprobs = _token_logprobs(output.logits, row, tokens[:length], top_logprobs)
             completions.append(Completion(
-                text=tokenizer.decode(tokens[:limits[row]], skip_special_tokens=True),
+                text=answer_text(tokenizer, tokens[:limits[row]]),
                 token_ids=tuple(tokens[:length]),
                 finish_reason="stop" if length < limits[row] else "length", logprobs=logprobs))
         return completions
@@ -383,6 +383,21 @@ def rating_ids(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
         raise RatingError("this tokenizer does not give each star 1..5 its own token after "
                           f"{RATING_PREFIX!r}; the Predictor needs that")
     return variants[0][:common], [v[common] for v in variants]
+
+
+def answer_text(tokenizer: Any, tokens: Sequence[int]) -> str:
+    """The text of generated tokens, less a trailing half of a multi-byte character.
+
+    A token limit can cut a character in two, and streamed text never shows that half
+    (:class:`RowTextStream` holds it back until the rest arrives, which then never does): so a
+    finished answer ends the same way whether it was streamed or returned whole, local or served.
+    """
+    tokens = list(tokens)
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    while text.endswith("\ufffd") and tokens:  # what the stream last sent: a shorter whole prefix
+        tokens.pop()
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+    return text
 
 
 def end_token_ids(tokenizer: Any) -> frozenset[int]:

@@ -43,6 +43,7 @@ from .backend import (
     RowTextStream,
     TextCallback,
     TokenLogprob,
+    answer_text,
     end_token_ids,
     generate_by_complete,
     rating_ids,
@@ -450,7 +451,7 @@ class LlamaCppBackend(ExpertAccessors):
             engine.reset()
 
     def _completion(self, row: _Row, top_logprobs: int | None) -> Completion:
-        text = self.experts.tokenizer.decode(row.generated, skip_special_tokens=True)
+        text = answer_text(self.experts.tokenizer, row.generated)
         return Completion(text=text, token_ids=tuple(row.generated), finish_reason=row.finish or "length",
                           logprobs=tuple(row.logprobs) if top_logprobs is not None else None)
 

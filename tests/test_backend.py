@@ -81,3 +81,26 @@ def test_remote_backend_failure_is_reported(openai_server):
     backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", max_retries=1))
     with pytest.raises(RemoteBackendError, match="'reasoner'"):
         backend.generate("reasoner", [reasoner_messages(_ctx("Pedal"))])
+
+
+def test_an_answer_cut_inside_a_character_ends_where_its_stream_ended(tiny_model_dir):
+    """A token limit can fall inside a multi-byte character: the returned text must not end in
+    replacement characters the stream never showed (a served answer would then differ from a local one)."""
+    from transformers import AutoTokenizer
+
+    from reason4rec.experts.backend import RowTextStream, answer_text
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokens = tokenizer("Great tone 🎸 but the clip broke ☹ naïve", add_special_tokens=False)["input_ids"]
+    cut_inside = 0
+    for limit in range(len(tokens) + 1):
+        streamed: list[str] = []
+        stream = RowTextStream(tokenizer, 1, lambda _row, piece, sink=streamed: sink.append(piece))
+        for token in tokens[:limit]:
+            stream.push(0, token)
+        whole = tokenizer.decode(tokens[:limit])
+        cut_inside += whole.endswith("\ufffd")
+        assert answer_text(tokenizer, tokens[:limit]) == "".join(streamed)
+        assert not answer_text(tokenizer, tokens[:limit]).endswith("\ufffd")
+    assert cut_inside >= 2  # the text does split characters across tokens: the check is not vacuous
+    assert answer_text(tokenizer, tokens) == "Great tone 🎸 but the clip broke ☹ naïve"

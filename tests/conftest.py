@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import json
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,8 +14,6 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-if str(Path(__file__).parent) not in sys.path:  # the shared fakes: `from fakes import FakeBackend`
-    sys.path.insert(0, str(Path(__file__).parent))
 _TEST_HOME = os.environ.get("REASON4REC_TEST_HOME")  # read before the isolation fixture clears it
 
 

@@ -21,10 +21,11 @@ def test_a_checkout_named_reason4rec_main_collects_its_docstring_examples(tmp_pa
     """``git clone ... reason4rec-main``: pytest's own doctest collection would import
     ``reason4rec-main.experts.backend`` and fail on its relative imports."""
     checkout = tmp_path / "reason4rec-main"
-    for source in PACKAGE_ROOT.rglob("*.py"):
+    tops = [top for top in PACKAGE_ROOT.iterdir() if top.name not in {".venv", "runs", ".git"}]
+    sources = [top for top in tops if top.suffix == ".py"]
+    sources += [file for top in tops if top.is_dir() for file in top.rglob("*.py")]
+    for source in sources:  # the package's own files only: never a walk through the virtual environment
         relative = source.relative_to(PACKAGE_ROOT)
-        if relative.parts[0] in {".venv", "runs", ".git"}:
-            continue
         (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, checkout / relative)
     shutil.copy2(PACKAGE_ROOT / "pyproject.toml", checkout / "pyproject.toml")

@@ -494,9 +494,7 @@ class RowTextStream:
             self.finished[row] = True
             return
         self.tokens[row].append(token)
-        text = self.tokenizer.decode(self.tokens[row], skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-            return
+        text = answer_text(self.tokenizer, self.tokens[row])  # half of a multi-byte character waits for the rest
         if len(text) > self.sent[row]:
             piece, self.sent[row] = text[self.sent[row]:], len(text)
             self.callback(row, piece)

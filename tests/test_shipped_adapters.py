@@ -21,8 +21,9 @@ def test_shipped_adapters_are_small_and_carded():
     root = shipped_adapters_root()
     for name in EXPERTS:
         card = AdapterCard.load(root / name)
-        assert card.recipe == "cpu-small" and card.base_model == "smollm2-135m-instruct"
-        assert (root / name / "adapter_model.safetensors").stat().st_size < 12_000_000
+        assert card.recipe == "cpu-full" and card.base_model == "smollm2-135m-instruct"
+        assert card.lora["layers"] == 8  # LoRA on the top 8 of 30 layers: a quarter of an all-layer adapter
+        assert (root / name / "adapter_model.safetensors").stat().st_size < 4_000_000
 
 
 def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_path):
@@ -34,7 +35,7 @@ def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_
 
     _config, backend = shipped_backend
     shape = prompt_shape(backend.experts.cards)
-    assert (shape.history_k, shape.max_review_chars) == (3, 400)  # what cpu-small trained with
+    assert (shape.history_k, shape.max_review_chars) == (5, 400)  # what cpu-full trained with
     split = make_split(shipped, "leave-last-out")
     target = next(t for t in build_targets(split, "test", shape.history_k) if t.has_histories)
     [ctx] = target_contexts(backend, [target], summary_cache(tmp_path), shipped.category,

@@ -33,6 +33,9 @@ def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, re
     with progress_bars(console) as bars:
         report = memory.build(dataset, summarizer=summarizer, bulk=bulk, cache=cache, cache_version=version,
                               bars=bars)
+    if report.upgraded:
+        console.print(f"{report.upgraded:,} summaries made by the lexicon or an older Summarizer replaced with "
+                      f"those of {version} from the summary cache")
     if report.imported or report.summarized or report.profiles:
         console.print(f"imported {report.imported:,} new reviews; summaries: {report.from_cache:,} reused from "
                       f"the Summarizer cache, {_counts(report.summarized)}; {report.profiles:,} profiles written "

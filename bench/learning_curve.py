@@ -54,7 +54,8 @@ def _eval_inputs(eval_dir: Path):
         raise SystemExit(f"{eval_dir} lacks the history summary of review {missing} (an evaluation made "
                          "before run folders kept their summaries); use a current evaluation folder") from None
     reasons = [records[t.review.review_id]["reason"] for t in scored]
-    return scored, contexts, reasons, key
+    pipeline = [records[t.review.review_id]["predictions"]["Reason4Rec"] for t in scored]
+    return scored, contexts, reasons, pipeline, key
 
 
 def _rate(adapter: Path, contexts, reasons) -> list[float]:
@@ -132,14 +133,21 @@ def main() -> None:
     started = time.perf_counter()
     adapters = pipeline.predictor_curve(sizes)
     train_s = time.perf_counter() - started
-    targets, contexts, reasons, key = _eval_inputs(args.eval)
+    from reason4rec.experts.adapters import adapter_version
+
+    targets, contexts, reasons, evaluated, key = _eval_inputs(args.eval)
     true = np.array([t.review.rating for t in targets])
     indices = resample_indices(len(true))
     points = []
     for n, adapter in adapters.items():
-        say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
-        predicted = np.array(_rate(adapter, contexts, reasons))
-        points.append({"targets": n, "adapter": str(adapter),
+        reused = adapter_version(adapter) == key["adapters"]["predictor"]
+        if reused:  # the evaluated Predictor itself: its ratings are already in the evaluation (deterministic)
+            say(f"the Predictor trained on {n:,} is the evaluated one: its {len(targets):,} ratings are reused")
+            predicted = np.array(evaluated)
+        else:
+            say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
+            predicted = np.array(_rate(adapter, contexts, reasons))
+        points.append({"targets": n, "adapter": str(adapter), "ratings": "the evaluation's" if reused else "re-rated",
                        **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")}})
     result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,
               "scored_targets": len(targets), "points": points, "baselines": _baselines(args.eval),

@@ -67,6 +67,7 @@ class SyncReport:
     """What a sync or build did; ``left_pending`` reviews wait for a Summarizer."""
 
     imported: int = 0
+    upgraded: int = 0
     from_cache: int = 0
     summarized: dict[str, int] = field(default_factory=dict)
     profiles: int = 0
@@ -237,12 +238,23 @@ class Memory:
     def build(self, dataset: ReviewDataset, *, summarizer: ReviewSummarizer | None, bulk: ReviewSummarizer,
               cache: SummaryCache | None = None, cache_version: str | None = None,
               bars: ProgressFactory | None = None) -> SyncReport:
-        """Import ``dataset`` (reviews already stored are kept as they are) and sync: resumable."""
+        """Import ``dataset`` (reviews already stored are kept as they are) and sync: resumable.
+
+        Imported reviews summarized by anything other than ``cache_version`` (the lexicon, an
+        older Summarizer) whose summary the cache holds go back to pending first, so a memory
+        built before the adapters changed shows the current Summarizer's summaries (``upgraded``).
+        """
         started = time.perf_counter()
         imported = self.store.import_reviews(dataset.reviews, dataset.item_titles)
+        upgraded = self._pending_upgrades(cache, cache_version) if cache is not None and cache_version else 0
         report = self.sync(summarizer, bulk=bulk, cache=cache, cache_version=cache_version, bars=bars)
-        report.imported, report.seconds = imported, time.perf_counter() - started
+        report.imported, report.upgraded, report.seconds = imported, upgraded, time.perf_counter() - started
         return report
+
+    def _pending_upgrades(self, cache: SummaryCache, version: str) -> int:
+        outdated = [rid for rid, made_by in self.store.imported_summary_versions().items()
+                    if made_by != version and cache.get(rid, version) is not None]
+        return self.store.mark_pending(unless_version=version, review_ids=outdated) if outdated else 0
 
     def refresh_profiles(self, only: Iterable[tuple[ProfileKind, str]] | None = None,
                          bars: ProgressFactory | None = None) -> int:

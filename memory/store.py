@@ -248,13 +248,16 @@ class ReviewStore:
                     "WHERE review_id = ?", [(now, rid) for _, rid, _ in rows])
         return marked
 
-    def mark_pending(self, unless_version: str | None = None) -> int:
+    def mark_pending(self, unless_version: str | None = None, review_ids: Iterable[str] | None = None) -> int:
         """Send summarized reviews back to pending: all of them (the vector memory is being
         rebuilt), or those whose summary is not ``unless_version`` (to upgrade lexicon summaries
-        with the Summarizer). Returns how many."""
+        with the Summarizer), among ``review_ids`` when given. Returns how many."""
+        query = "UPDATE reviews SET status='pending' WHERE status='summarized' AND summary_version IS NOT ?"
         with self._write():
-            return self._db.execute("UPDATE reviews SET status='pending' WHERE status='summarized' AND "
-                                    "summary_version IS NOT ?", (unless_version,)).rowcount
+            if review_ids is None:
+                return self._db.execute(query, (unless_version,)).rowcount
+            return sum(self._db.execute(query + " AND review_id = ?", (unless_version, rid)).rowcount
+                       for rid in review_ids)
 
     def stale_profiles(self, limit: int | None = None) -> list[tuple[str, str, float]]:
         """(kind, id, marked) of profiles whose reviews changed since they were last written."""
@@ -314,6 +317,12 @@ class ReviewStore:
         return {table: self._count(table) for table in ("users", "items", "reviews")} | {
             "pending": one("SELECT count(*) FROM reviews WHERE status='pending'"),
             "stale_profiles": self._count("stale_profiles")}
+
+    def imported_summary_versions(self) -> dict[str, str]:
+        """review_id -> summary version of the summarized reviews still as the dataset had them
+        (a review people replaced is theirs now: a dataset's cached summary no longer fits it)."""
+        return dict(self._db.execute("SELECT review_id, summary_version FROM reviews WHERE status='summarized' "
+                                     "AND origin='imported'").fetchall())
 
     def summary_versions(self) -> dict[str, int]:
         """How many reviews carry each summary version (lexicon or a Summarizer adapter)."""

@@ -275,3 +275,36 @@ def test_narrow_queries_answer_what_callers_ask_and_pending_work_is_finished(mem
     report = memory.finish_pending(LexiconSummarizer())
     assert report.summarized == {"lexicon-1": 1} and memory.counts()["pending"] == 0
     assert memory.finish_pending(LexiconSummarizer()) is None  # nothing left: nothing done
+
+
+def test_a_rebuild_after_the_adapters_changed_upgrades_summaries_from_the_new_cache(ram_memory, tmp_path):
+    """A memory built with an older Summarizer's cache shows the new one's summaries after the next
+    build; reviews the cache lacks keep theirs, and a review people replaced is never overwritten."""
+    from fakes import CATALOG
+
+    from reason4rec.experts.summaries import SummaryCache
+
+    first, second, third = CATALOG.reviews[:3]
+    cache = SummaryCache(tmp_path / "cache.jsonl")
+    cache.put_many([(first.review_id, "summarizer-old", "Positive Aspects: old words\nNegative Aspects: none\n"
+                     "User Preference Elements: old")])
+    ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer(), cache=cache, cache_version="summarizer-old")
+    ram_memory.store.add(third.user_id, third.item_id, 2, "changed my mind: it broke")
+    ram_memory.sync(LexiconSummarizer())  # the replaced review is the person's now (lexicon here)
+    new = "Positive Aspects: new words\nNegative Aspects: none\nUser Preference Elements: new"
+    cache.put_many([(r.review_id, "summarizer-new", new) for r in (first, second, third)])
+
+    report = ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer(), cache=cache,
+                              cache_version="summarizer-new")
+
+    assert (report.imported, report.upgraded, report.from_cache) == (0, 2, 2)
+    versions = ram_memory.store.summary_versions()
+    assert versions["summarizer-new"] == 2 and "summarizer-old" not in versions
+    assert versions["lexicon-1"] == len(CATALOG) - 2 and ram_memory.counts()["pending"] == 0
+    shown = {r.review.review_id: r for r in ram_memory.user_history(first.user_id)}
+    assert shown[first.review_id].summary == new and shown[first.review_id].version == "summarizer-new"
+    replaced = next(r for r in ram_memory.user_history(third.user_id) if r.review.item_id == third.item_id)
+    assert replaced.version == "lexicon-1" and "broke" in replaced.review.text
+    again = ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer(), cache=cache,
+                             cache_version="summarizer-new")
+    assert (again.upgraded, again.from_cache, again.profiles) == (0, 0, 0)

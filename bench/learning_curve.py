@@ -11,7 +11,8 @@ re-rates one finished evaluation's targets with each of them. The reasons are th
 
 Writes the JSON and a PNG beside it (MAE and RMSE with 95% bootstrap intervals per size, the
 evaluation's baselines as horizontal lines). Each trained point is kept under
-``<run>/predictor-curve/``, so an interrupted curve continues.
+``<run>/predictor-curve/n<size>/`` with its ratings of the evaluation's targets (appended as
+made), so an interrupted curve continues and a later call with more sizes rates only the new.
 """
 
 from __future__ import annotations
@@ -58,17 +59,34 @@ def _eval_inputs(eval_dir: Path):
     return scored, contexts, reasons, pipeline, key
 
 
-def _rate(adapter: Path, contexts, reasons) -> list[float]:
+def _rate(adapter: Path, targets, contexts, reasons, saved: Path) -> list[float]:
+    """The adapter's expected ratings, appended to ``saved`` (JSON Lines) 32 at a time: an
+    interrupted curve continues where it stopped and a later call with more sizes reuses them."""
     from reason4rec.config import load_config
     from reason4rec.experts.loading import local_backend
     from reason4rec.experts.prompts import predictor_messages
 
-    backend = local_backend(load_config(), {"predictor": adapter})
-    prompts = [predictor_messages(c, r) for c, r in zip(contexts, reasons)]
-    ratings = []
-    for start in range(0, len(prompts), 32):
-        ratings += [d.expected for d in backend.rate("predictor", prompts[start:start + 32])]
-    return ratings
+    done: dict[str, float] = {}
+    if saved.is_file():
+        for line in saved.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line from a killed run: that batch is redone
+                continue
+            done[row["review_id"]] = row["expected"]
+    todo = [i for i, t in enumerate(targets) if t.review.review_id not in done]
+    if todo:
+        backend = local_backend(load_config(), {"predictor": adapter})
+        with saved.open("a") as out:
+            for start in range(0, len(todo), 32):
+                batch = todo[start:start + 32]
+                rated = backend.rate("predictor", [predictor_messages(contexts[i], reasons[i]) for i in batch])
+                for i, distribution in zip(batch, rated):
+                    done[targets[i].review.review_id] = distribution.expected
+                    out.write(json.dumps({"review_id": targets[i].review.review_id,
+                                          "expected": distribution.expected}) + "\n")
+                out.flush()
+    return [done[t.review.review_id] for t in targets]
 
 
 def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
@@ -134,6 +152,7 @@ def main() -> None:
     adapters = pipeline.predictor_curve(sizes)
     train_s = time.perf_counter() - started
     from reason4rec.experts.adapters import adapter_version
+    from reason4rec.training.eval_run import run_id
 
     targets, contexts, reasons, evaluated, key = _eval_inputs(args.eval)
     true = np.array([t.review.rating for t in targets])
@@ -146,7 +165,8 @@ def main() -> None:
             predicted = np.array(evaluated)
         else:
             say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
-            predicted = np.array(_rate(adapter, contexts, reasons))
+            saved = adapter.parent / f"ratings-{run_id(key)}-{adapter_version(adapter)}.jsonl"
+            predicted = np.array(_rate(adapter, targets, contexts, reasons, saved))
         points.append({"targets": n, "adapter": str(adapter), "ratings": "the evaluation's" if reused else "re-rated",
                        **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")}})
     result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,

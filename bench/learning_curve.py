@@ -60,33 +60,25 @@ def _eval_inputs(eval_dir: Path):
 
 
 def _rate(adapter: Path, targets, contexts, reasons, saved: Path) -> list[float]:
-    """The adapter's expected ratings, appended to ``saved`` (JSON Lines) 32 at a time: an
-    interrupted curve continues where it stopped and a later call with more sizes reuses them."""
+    """The adapter's expected ratings, kept in ``saved`` 32 at a time (the project's append-only
+    store, under the adapter's version): an interrupted curve continues where it stopped and a
+    later call with more sizes reuses them."""
     from reason4rec.config import load_config
+    from reason4rec.experts.adapters import adapter_version
     from reason4rec.experts.loading import local_backend
     from reason4rec.experts.prompts import predictor_messages
+    from reason4rec.experts.summaries import SummaryCache
 
-    done: dict[str, float] = {}
-    if saved.is_file():
-        for line in saved.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line from a killed run: that batch is redone
-                continue
-            done[row["review_id"]] = row["expected"]
-    todo = [i for i, t in enumerate(targets) if t.review.review_id not in done]
+    cache, version = SummaryCache(saved), adapter_version(adapter)
+    ids = [t.review.review_id for t in targets]
+    todo = [i for i, rid in enumerate(ids) if cache.get(rid, version) is None]
     if todo:
         backend = local_backend(load_config(), {"predictor": adapter})
-        with saved.open("a") as out:
-            for start in range(0, len(todo), 32):
-                batch = todo[start:start + 32]
-                rated = backend.rate("predictor", [predictor_messages(contexts[i], reasons[i]) for i in batch])
-                for i, distribution in zip(batch, rated):
-                    done[targets[i].review.review_id] = distribution.expected
-                    out.write(json.dumps({"review_id": targets[i].review.review_id,
-                                          "expected": distribution.expected}) + "\n")
-                out.flush()
-    return [done[t.review.review_id] for t in targets]
+        for start in range(0, len(todo), 32):
+            batch = todo[start:start + 32]
+            rated = backend.rate("predictor", [predictor_messages(contexts[i], reasons[i]) for i in batch])
+            cache.put_many((ids[i], version, repr(d.expected)) for i, d in zip(batch, rated, strict=True))
+    return [float(cache.get(rid, version)) for rid in ids]  # type: ignore[arg-type]
 
 
 def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
@@ -165,7 +157,7 @@ def main() -> None:
             predicted = np.array(evaluated)
         else:
             say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
-            saved = adapter.parent / f"ratings-{run_id(key)}-{adapter_version(adapter)}.jsonl"
+            saved = adapter.parent / f"ratings-{run_id(key)}.jsonl"
             predicted = np.array(_rate(adapter, targets, contexts, reasons, saved))
         points.append({"targets": n, "adapter": str(adapter), "ratings": "the evaluation's" if reused else "re-rated",
                        **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")}})

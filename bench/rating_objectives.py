@@ -7,9 +7,13 @@ path inference uses) and reports MAE and RMSE, with the real review and with no 
 
 Variants: full-vocabulary cross-entropy at the star, cross-entropy over the five star tokens,
 and that plus the squared expected-rating error; LoRA on the top 4 / 8 / 16 layers and on all
-30 (nothing cached: about 3x slower).
+30 (nothing cached: about 3x slower). Each variant's validation predictions are kept, and every
+variant is compared with the recipe's current choice (``stars-L8``) by a paired bootstrap on the
+same targets, so a difference is called only when its interval excludes zero. Variants already in
+``--out`` with the same sizes are not trained again: an interrupted run continues.
 
     python bench/rating_objectives.py --train 600 --valid 300 --out bench/results/rating-objectives-cpu.json
+    python bench/rating_objectives.py --variants stars-L8 vocab-L8 stars+expected-L8 --train 300 --valid 200
 """
 
 from __future__ import annotations
@@ -81,10 +85,41 @@ def run_variant(name: str, train: int, valid: int, epochs: float) -> dict:
         errors = [p - y for p, y in zip(predicted, truth)]
         scores[label] = {"mae": round(sum(map(abs, errors)) / len(errors), 4),
                          "rmse": round(math.sqrt(sum(e * e for e in errors) / len(errors)), 4),
-                         "mean_prediction": round(sum(predicted) / len(predicted), 3)}
+                         "mean_prediction": round(sum(predicted) / len(predicted), 3),
+                         "predictions": [round(p, 4) for p in predicted]}
     return {"variant": name, "loss": loss, "lora_layers": layers, "train_targets": len(examples),
             "valid_targets": len(held_out), "epochs": epochs, "train_seconds": result.seconds,
-            "final_loss": round(result.final_loss or 0.0, 4), **scores}
+            "final_loss": round(result.final_loss or 0.0, 4), "true": truth, **scores}
+
+
+REFERENCE = "stars-L8"
+"""The recipe's current choice (``cpu-full``): what every other variant must beat."""
+SETTINGS = ("real review", "no analysis")
+
+
+def compare(rows: list[dict]) -> dict:
+    """Each variant minus the reference, per setting: [value, low, high] of a paired bootstrap."""
+    from reason4rec.training.confidence import paired_difference
+
+    by_name = {r["variant"]: r for r in rows}
+    reference = by_name.get(REFERENCE)
+    if reference is None:
+        return {}
+    out = {}
+    for name, row in by_name.items():
+        if name == REFERENCE or row["true"] != reference["true"]:
+            continue
+        out[name] = {setting: {metric: paired_difference(row[setting]["predictions"],
+                                                         reference[setting]["predictions"], row["true"],
+                                                         metric).as_list() for metric in ("mae", "rmse")}
+                     for setting in SETTINGS}
+    return out
+
+
+def _word(estimate: list[float]) -> str:
+    value, low, high = estimate
+    verdict = "better" if high < 0 else "worse" if low > 0 else "within noise"
+    return f"{value:+.3f} ({low:+.3f}, {high:+.3f}) {verdict}"
 
 
 def main() -> None:
@@ -100,9 +135,14 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_variant(args.one, args.train, args.valid, args.epochs)))
         return
-    rows = []
+    sizes = {"train_targets": args.train, "valid_targets": args.valid, "epochs": args.epochs}
+    rows = _kept_rows(args.out, sizes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for name in args.variants:
+    order = sorted(args.variants, key=lambda name: name != REFERENCE)  # the reference first
+    for name in order:
+        if any(r["variant"] == name for r in rows):
+            print(f"{name}: kept from {args.out}", flush=True)
+            continue
         started = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "--one", name, "--train", str(args.train),
                                "--valid", str(args.valid), "--epochs", str(args.epochs)],
@@ -110,15 +150,41 @@ def main() -> None:
         if done.returncode:
             sys.exit(f"{name} failed:\n{done.stderr[-2000:]}")
         rows.append({**json.loads(done.stdout.strip().splitlines()[-1]),
-                     "wall_seconds": round(time.perf_counter() - started, 1)})
-        print(rows[-1], flush=True)
-        args.out.write_text(json.dumps({"note": args.note, "rows": rows}, indent=2) + "\n")  # kept as it goes
+                     "wall_seconds": round(time.perf_counter() - started, 1), "note": args.note})
+        print({k: v for k, v in rows[-1].items() if k != "true"} | {s: {k: v for k, v in rows[-1][s].items()
+                                                                          if k != "predictions"} for s in SETTINGS},
+              flush=True)
+        _save(args.out, sizes, rows)  # kept as it goes
+    _save(args.out, sizes, rows)
     print("| variant | MAE (real review) | RMSE | MAE (no analysis) | RMSE |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['variant']} | {r['real review']['mae']:.3f} | {r['real review']['rmse']:.3f} | "
               f"{r['no analysis']['mae']:.3f} | {r['no analysis']['rmse']:.3f} |")
+    for name, settings in compare(rows).items():
+        for setting, metrics in settings.items():
+            print(f"{name} minus {REFERENCE}, {setting}: MAE {_word(metrics['mae'])}, RMSE {_word(metrics['rmse'])}")
 
+
+def _kept_rows(path: Path, sizes: dict) -> list[dict]:
+    """The variants a previous run of the same sizes finished (none if the file is another run's)."""
+    if not path.is_file():
+        return []
+    try:
+        kept = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        sys.exit(f"{path} is not valid JSON (a torn write?): move it away or pass another --out")
+    if kept.get("sizes") != sizes:
+        sys.exit(f"{path} holds a run with other sizes ({kept.get('sizes')}): pass another --out")
+    return list(kept.get("rows", []))
+
+
+def _save(path: Path, sizes: dict, rows: list[dict]) -> None:
+    """Written whole to a temporary file, then renamed: never a torn file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"sizes": sizes, "reference": REFERENCE, "comparison": compare(rows),
+                                   "rows": rows}, indent=1) + "\n")
+    partial.replace(path)
 
 if __name__ == "__main__":
     main()

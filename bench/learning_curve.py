@@ -23,7 +23,9 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -86,6 +88,7 @@ def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     sizes = [p["targets"] for p in points]
@@ -93,10 +96,14 @@ def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
         values = [p[metric]["value"] for p in points]
         low = [p[metric]["value"] - p[metric]["low"] for p in points]
         high = [p[metric]["high"] - p[metric]["value"] for p in points]
-        ax.errorbar(sizes, values, yerr=[low, high], marker="o", capsize=4, label="Reason4Rec (Predictor on n)")
-        for name, value in baselines.get(metric, {}).items():
-            ax.axhline(value, linestyle="--", linewidth=1, label=name)
+        ax.errorbar(sizes, values, yerr=[low, high], marker="o", capsize=4, color="black",
+                    label="Reason4Rec (Predictor on n)")
+        for (name, value), color in zip(baselines.get(metric, {}).items(), _BASELINE_COLORS):
+            ax.axhline(value, linestyle="--", linewidth=1, color=color, label=name)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(sizes))  # one plain label per trained size, no 10^k clutter
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("Predictor training targets")
         ax.set_ylabel(metric.upper())
         ax.legend(fontsize=7)
@@ -104,6 +111,21 @@ def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+_BASELINE_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+
+
+def _paired(predicted: dict[int, Any], true, indices) -> list[dict]:
+    """Each size against the next larger one and the largest against the smallest: a paired
+    bootstrap on the same targets (the intervals of the points overlap; these do not need to)."""
+    from reason4rec.training.confidence import paired_difference
+
+    sizes = sorted(predicted)
+    pairs = list(pairwise(sizes)) + ([(sizes[0], sizes[-1])] if len(sizes) > 2 else [])
+    return [{"larger": large, "smaller": small, "note": "larger minus smaller: [value, low, high]",
+             **{m: paired_difference(predicted[large], predicted[small], true, m, indices).as_list()
+                for m in ("mae", "rmse")}} for small, large in pairs]
 
 
 def _baselines(eval_dir: Path) -> dict[str, dict[str, float]]:
@@ -149,7 +171,7 @@ def main() -> None:
     targets, contexts, reasons, evaluated, key = _eval_inputs(args.eval)
     true = np.array([t.review.rating for t in targets])
     indices = resample_indices(len(true))
-    points = []
+    points, predictions = [], {}
     for n, adapter in adapters.items():
         reused = adapter_version(adapter) == key["adapters"]["predictor"]
         if reused:  # the evaluated Predictor itself: its ratings are already in the evaluation (deterministic)
@@ -159,11 +181,14 @@ def main() -> None:
             say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
             saved = adapter.parent / f"ratings-{run_id(key)}.jsonl"
             predicted = np.array(_rate(adapter, targets, contexts, reasons, saved))
+        predictions[n] = predicted
         points.append({"targets": n, "adapter": str(adapter), "ratings": "the evaluation's" if reused else "re-rated",
-                       **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")}})
+                       **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")},
+                       "mean_prediction": round(float(predicted.mean()), 4),
+                       "correlation_with_true": round(float(np.corrcoef(predicted, true)[0, 1]), 4)})
     result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,
-              "scored_targets": len(targets), "points": points, "baselines": _baselines(args.eval),
-              "train_seconds_this_call": round(train_s, 1)}
+              "scored_targets": len(targets), "points": points, "paired": _paired(predictions, true, indices),
+              "baselines": _baselines(args.eval), "train_seconds_this_call": round(train_s, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     _plot(points, result["baselines"], args.out.with_suffix(".png"))

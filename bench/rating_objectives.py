@@ -137,7 +137,6 @@ def main() -> None:
         return
     sizes = {"train_targets": args.train, "valid_targets": args.valid, "epochs": args.epochs}
     rows = _kept_rows(args.out, sizes)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     order = sorted(args.variants, key=lambda name: name != REFERENCE)  # the reference first
     for name in order:
         if any(r["variant"] == name for r in rows):
@@ -155,7 +154,6 @@ def main() -> None:
                                                                           if k != "predictions"} for s in SETTINGS},
               flush=True)
         _save(args.out, sizes, rows)  # kept as it goes
-    _save(args.out, sizes, rows)
     print("| variant | MAE (real review) | RMSE | MAE (no analysis) | RMSE |")
     print("|---|---|---|---|---|")
     for r in rows:
@@ -180,11 +178,11 @@ def _kept_rows(path: Path, sizes: dict) -> list[dict]:
 
 
 def _save(path: Path, sizes: dict, rows: list[dict]) -> None:
-    """Written whole to a temporary file, then renamed: never a torn file."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps({"sizes": sizes, "reference": REFERENCE, "comparison": compare(rows),
-                                   "rows": rows}, indent=1) + "\n")
-    partial.replace(path)
+    from reason4rec.training.eval_run import write_atomically
+
+    write_atomically(path, json.dumps({"sizes": sizes, "reference": REFERENCE, "comparison": compare(rows),
+                                       "rows": rows}, indent=1) + "\n")
+
 
 if __name__ == "__main__":
     main()

@@ -30,37 +30,6 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _eval_inputs(eval_dir: Path):
-    """The evaluation's targets (in its order), their prompt views and reasons, from its folder."""
-    from reason4rec.config import load_config
-    from reason4rec.experts.summaries import SummaryCache, history_reviews, target_context
-    from reason4rec.training.eval_run import EvalRun
-    from reason4rec.training.evaluate_experts import ExpertEvalSettings, select_targets
-    from reason4rec.training.pipeline import load_dataset
-
-    key = json.loads((eval_dir / "run.json").read_text())["key"]
-    settings = ExpertEvalSettings(split=key["split"], limit=key["limit"], seed=key["seed"],
-                                  history_k=key["history_k"], max_review_chars=key["max_review_chars"])
-    dataset = load_dataset(load_config())
-    _, targets = select_targets(dataset, settings)
-    run = EvalRun.open(eval_dir, key)  # the evaluation's own reader: checks the folder, skips a torn line
-    records = run.done
-    cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]
-    summaries = {r.review_id: summary for r in history_reviews(targets)
-                 if (summary := cache.get(r.review_id, version)) is not None}
-    scored = [t for t in targets if t.review.review_id in records]
-    if not scored:
-        raise SystemExit(f"{eval_dir} has no scored targets")
-    try:
-        contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
-    except KeyError as missing:
-        raise SystemExit(f"{eval_dir} lacks the history summary of review {missing} (an evaluation made "
-                         "before run folders kept their summaries); use a current evaluation folder") from None
-    reasons = [records[t.review.review_id]["reason"] for t in scored]
-    pipeline = [records[t.review.review_id]["predictions"]["Reason4Rec"] for t in scored]
-    return scored, contexts, reasons, pipeline, key
-
-
 def _rate(adapter: Path, targets, contexts, reasons, saved: Path) -> list[float]:
     """The adapter's expected ratings, kept in ``saved`` 32 at a time (the project's append-only
     store, under the adapter's version): an interrupted curve continues where it stopped and a
@@ -166,9 +135,12 @@ def main() -> None:
     adapters = pipeline.predictor_curve(sizes)
     train_s = time.perf_counter() - started
     from reason4rec.experts.adapters import adapter_version
+    from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.eval_run import run_id
 
-    targets, contexts, reasons, evaluated, key = _eval_inputs(args.eval)
+    replay = EvalReplay.open(args.eval)
+    targets, contexts, reasons, evaluated, key = (replay.targets, replay.contexts, replay.reasons,
+                                                  replay.pipeline, replay.key)
     true = np.array([t.review.rating for t in targets])
     indices = resample_indices(len(true))
     points, predictions = [], {}

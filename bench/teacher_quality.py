@@ -22,6 +22,7 @@ def measure(n: int, history_k: int = 5) -> dict:
     from reason4rec.experts.prompts import reasoner_messages
     from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
     from reason4rec.experts.summaries import history_reviews, target_context
+    from reason4rec.training.evaluate_experts import shown_texts
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()
@@ -33,9 +34,7 @@ def measure(n: int, history_k: int = 5) -> dict:
     for target in targets:
         context = target_context(target, summaries, dataset.category, dataset.title)
         reason = teacher.reason(context, target.review.text, 0)
-        shown = [m["content"] for m in reasoner_messages(context)]
-        shown += [r.text for r in (*target.user_history, *target.item_history)]
-        found = grounding(reason, shown)
+        found = grounding(reason, shown_texts(reasoner_messages(context), target))
         rows.append({"grounding": found.share, "invented": list(found.invented),
                      "verdict_agrees": verdict_agrees(reason, target.review.rating),
                      "complete": is_complete(reason), "words": len(reason.split()), "reason": reason})

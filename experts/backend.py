@@ -113,6 +113,8 @@ class DecodingSettings:
     only the answer's own n-grams are banned, so an answer may copy its prompt's template."""
     no_repeated_word: bool = False
     """Never write the answer's last word again right after it (see :mod:`.word_repeats`)."""
+    seed: int | None = None
+    """Seeds sampling (``do_sample``) so a bench's candidates can be drawn again; None: fresh."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +269,8 @@ class LocalBackend(ExpertAccessors):
         }
         if settings.do_sample:
             kwargs["temperature"] = settings.temperature
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
         processors = []
         if settings.ngram_scope == "generated" and settings.no_repeat_ngram_size > 0:
             kwargs["no_repeat_ngram_size"] = 0

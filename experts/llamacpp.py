@@ -422,7 +422,7 @@ class LlamaCppBackend(ExpertAccessors):
         Yields after each chosen token set (a generator, so a reader can take the text between
         steps); closing it stops the rows and empties the cache.
         """
-        rng = np.random.default_rng() if settings.do_sample else None
+        rng = np.random.default_rng(settings.seed) if settings.do_sample else None
         word_ban = self.word_ban if settings.no_repeated_word else None
         engine.reset()
         try:

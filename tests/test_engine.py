@@ -109,6 +109,27 @@ def test_engine_completions_report_logprobs_and_stop_like_transformers(tiny_back
     assert len(stopped[1].token_ids) == 1 and len(stopped[0].token_ids) == len(ours.token_ids)
 
 
+@pytest.mark.parametrize("backend_name", ["tiny_engine_backend", "tiny_backend"])
+def test_seeded_sampling_draws_the_same_candidates_again(backend_name, request):
+    """A bench's sampled reasons must be drawable again; a fresh seed draws others."""
+    from dataclasses import replace
+
+    from reason4rec.experts.prompts import render_chat
+
+    backend = request.getfixturevalue(backend_name)
+    prompt = render_chat(backend.experts.tokenizer, reasoner_messages(_ctx("Pedal")))
+    sampled = replace(backend.decoding, do_sample=True, temperature=1.5)
+
+    def draw(seed: int) -> list[tuple[int, ...]]:
+        return [c.token_ids for c in backend.complete("reasoner", [prompt] * 3, max_new_tokens=12,
+                                                       decoding=replace(sampled, seed=seed))]
+
+    first = draw(7)
+    assert draw(7) == first
+    assert draw(8) != first
+    assert len(set(first)) > 1  # the rows of one batch are different samples
+
+
 def test_a_callback_that_raises_cancels_and_leaves_the_engine_clean(tiny_engine_backend):
     class Cancelled(Exception):
         pass

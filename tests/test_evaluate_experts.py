@@ -3,8 +3,11 @@ import json
 import pytest
 
 from reason4rec.data.splits import make_split
+from reason4rec.errors import Reason4RecError
+from reason4rec.experts.prompts import reasoner_messages
 from reason4rec.experts.summaries import SummaryCache
 from reason4rec.training.baselines import BiasModel
+from reason4rec.training.eval_replay import EvalReplay
 from reason4rec.training.eval_run import EvalRunError
 from reason4rec.training.evaluate import score_model
 from reason4rec.training.evaluate_experts import (
@@ -68,6 +71,14 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     value, low, high = comparison["against_best"]["mae"]
     assert low <= value <= high
     assert set(comparison["ablations"]) == {NO_REASON, ONE_STEP}
+    # A bench reads the finished folder back: same targets in order, reasons and pipeline ratings.
+    replay = EvalReplay.open(tmp_path / "run", tiny_eval_config)
+    assert [t.review.review_id for t in replay.targets] == [t.review_id for t in result.targets]
+    assert replay.reasons == [t.reason for t in result.targets]
+    assert replay.pipeline == [t.predictions[FULL] for t in result.targets]
+    assert replay.shown_to_reasoner(0)[0] == reasoner_messages(replay.contexts[0])[0]["content"]
+    with pytest.raises(Reason4RecError, match="not an evaluation folder"):
+        EvalReplay.open(tmp_path, tiny_eval_config)
     assert result.beats_all_baselines() == all(d["mae"][2] < 0 for d in comparison["baselines"].values())
     # The extra blend row: each target is w * pipeline + (1 - w) * a baseline, never part of the verdict.
     blend = comparison["blend"]

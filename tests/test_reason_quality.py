@@ -24,6 +24,15 @@ def test_aspect_phrases_drop_stop_opinion_and_task_words():
     assert aspect_phrases("a b c d e f g h i j") == []  # no word of three letters
 
 
+def test_a_verdicts_frame_and_degree_words_are_not_aspects():
+    """"needs are met", "some issues such as", "really", "little": what the Reasoner says about
+    aspects, not aspects it could have invented."""
+    reason = ("Other buyers really praise the stand but mention some issues such as the clip and little "
+              "about hum. Overall it is a mixed match: some of their needs are met, others are not.")
+    assert aspect_phrases(reason) == ["stand", "clip", "hum"]
+    assert grounding(reason, ["The stand is fine, the clip broke."]).invented == ("hum",)
+
+
 def test_grounded_and_invented_reasons_are_told_apart():
     grounded = grounding("This USB condenser microphone gives clear sound for podcast recording "
                          "and its sturdy stand suits vocals.", SHOWN)
@@ -72,3 +81,17 @@ def test_a_clean_summary_and_its_rendering_are_well_formed():
     clean = "Positive Aspects: bright tone\nNegative Aspects: clip broke\nUser Preference Elements: bright sound"
     assert summary_problems(clean) == [] and summary_problems(parse_summary(clean).render()) == []
     assert summary_problems(parse_summary("Positive Aspects: " + "warm sound " * 30).render()) != []
+
+
+def test_the_most_grounded_candidate_is_chosen_and_ties_keep_the_first():
+    from reason4rec.experts.reason_quality import most_grounded
+
+    invented = "The user loves clear sound, and the bamboo body suits vocals."
+    grounded = "The user loves clear sound, and the sturdy stand suits vocals."
+    assert most_grounded([invented, grounded], SHOWN) == 1
+    assert most_grounded([grounded, grounded], SHOWN) == 0
+    cut = "The user loves clear sound and the sturdy stand for"
+    assert most_grounded([cut, invented], SHOWN) == 1  # a finished sentence first
+    assert most_grounded(["They will like it.", invented], SHOWN) == 1  # naming no aspect ranks last
+    with pytest.raises(ValueError):
+        most_grounded([], SHOWN)

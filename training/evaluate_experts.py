@@ -109,7 +109,8 @@ class TargetResult:
     """Share of the reason's aspect phrases found in what the Reasoner was shown."""
     invented: list[str] = field(default_factory=list)
     verdict_agrees: bool | None = None
-    complete: bool = False
+    complete: bool | None = None
+    """None until the run is summed up: reason measures are not saved with the predictions."""
     one_step_grounding: float | None = None
     one_step_complete: bool | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -336,17 +337,21 @@ def _measure_reasons(targets: Sequence[Target], contexts: Sequence[TargetContext
     applies to a finished run without generating anything again.
     """
     for target, context, result in zip(targets, contexts, results):
-        histories = [r.text for r in (*target.user_history, *target.item_history)]
-        shown = [m["content"] for m in reasoner_messages(context)] + histories
-        reason_grounding = grounding(result.reason, shown)
+        reason_grounding = grounding(result.reason, shown_texts(reasoner_messages(context), target))
         result.grounding = _round(reason_grounding.share)
         result.invented = list(reason_grounding.invented)
         result.verdict_agrees = verdict_agrees(result.reason, result.true)
         result.complete = is_complete(result.reason)
         if ONE_STEP in result.predictions:
-            shown_one_step = [m["content"] for m in one_step_messages(context)] + histories
+            shown_one_step = shown_texts(one_step_messages(context), target)
             result.one_step_grounding = _round(grounding(result.one_step_reason, shown_one_step).share)
             result.one_step_complete = is_complete(result.one_step_reason)
+
+
+def shown_texts(messages: Messages, target: Target) -> list[str]:
+    """What grounding counts as shown to a reason's writer: its prompt and the raw history
+    reviews behind the summaries in it."""
+    return [m["content"] for m in messages] + [r.text for r in (*target.user_history, *target.item_history)]
 
 
 def _timed(seconds: dict[str, float], stage: str, work: Callable[[], Any]) -> Any:

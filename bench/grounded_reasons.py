@@ -1,0 +1,182 @@
+"""Best of N reasons by grounding: do sampled candidates make the reason a person reads less invented?
+
+The Reasoner's greedy reason invents aspects (a quarter of its aspect phrases appear nowhere in
+what it was shown). This bench takes a finished evaluation's targets (a seeded sample of them),
+keeps the evaluation's greedy reason as candidate 0, samples N-1 more from the same Reasoner
+(temperature T, seeded), keeps the candidate with the largest grounded share
+(``experts.reason_quality.most_grounded``: a finished sentence first, ties to the greedy one) and
+rates it with the same Predictor. Reported for greedy and chosen reasons on the same targets:
+grounding (the selection criterion itself, so it must rise), and the measures that did not choose:
+verdict agreement (overall and on 1-2 star targets), completeness, length, the embedding
+similarity to the user's real review, and the pipeline's MAE/RMSE with paired bootstrap
+differences (chosen minus greedy; negative is better).
+
+    python bench/grounded_reasons.py --eval bench/results/eval-leave-last-out-full --targets 200 \\
+        --candidates 4 --temperature 0.7 --out bench/results/grounded-reasons-cpu.json
+
+Candidates are saved after every batch of targets; the same command continues an interrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"eval": str(args.eval), "targets": args.targets, "candidates": args.candidates,
+            "temperature": args.temperature, "seed": args.seed}
+
+
+def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The saved run of these settings (to continue), or a fresh one; another run's file is refused."""
+    if not out.is_file():
+        return {"settings": settings, "rows": {}}
+    try:
+        saved = json.loads(out.read_text())
+    except ValueError as error:
+        raise SystemExit(f"{out} is not valid JSON ({error}); move it away to start again") from None
+    if saved.get("settings") != settings:
+        raise SystemExit(f"{out} holds a run with other settings ({saved.get('settings')}); "
+                         "use another --out or move it away")
+    return saved
+
+
+def _candidates(backend, contexts, samples: int, temperature: float, seed: int) -> list[list[str]]:
+    """``samples`` sampled reasons per context, decoded as the Reasoner's greedy reasons are
+    (same guards and token budget), one backend batch for all of them."""
+    from reason4rec.config import Expert
+    from reason4rec.experts.backend import DEFAULT_MAX_NEW_TOKENS, decoding_for
+    from reason4rec.experts.prompts import reasoner_messages, render_chat
+
+    tokenizer = backend.experts.tokenizer
+    prompts = [render_chat(tokenizer, reasoner_messages(c)) for c in contexts for _ in range(samples)]
+    decoding = replace(decoding_for(Expert.REASONER, backend.decoding), do_sample=True,
+                       temperature=temperature, seed=seed)
+    completions = backend.complete(Expert.REASONER, prompts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS[Expert.REASONER],
+                                   decoding=decoding)
+    texts = [c.text.strip() for c in completions]
+    return [texts[i * samples:(i + 1) * samples] for i in range(len(contexts))]
+
+
+def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarray, true: np.ndarray,
+              similarity: np.ndarray) -> dict[str, Any]:
+    from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
+
+    shares = [grounding(r, replay.shown_to_reasoner(i)).share for i, r in zip(picks, reasons)]
+    agrees = [verdict_agrees(r, t) for r, t in zip(reasons, true)]
+    low = [a for a, t in zip(agrees, true) if t <= 2]
+    return {
+        "grounding": round(mean_of(shares), 4),
+        "grounded_80": round(mean_of(s >= 0.8 for s in shares if s is not None), 4),
+        "verdict_agreement": round(mean_of(agrees), 4),
+        "verdict_agreement_low_ratings": round(mean_of(low) or 0.0, 4), "low_ratings": len(low),
+        "complete": round(mean_of(is_complete(r) for r in reasons), 4),
+        "mean_words": round(float(np.mean([len(r.split()) for r in reasons])), 1),
+        "review_similarity": round(float(similarity.mean()), 4),
+        "mae": round(float(np.abs(predicted - true).mean()), 4),
+        "rmse": round(float(np.sqrt(((predicted - true) ** 2).mean())), 4),
+        "mean_prediction": round(float(predicted.mean()), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
+    parser.add_argument("--targets", type=int, default=200)
+    parser.add_argument("--candidates", type=int, default=4, help="greedy + N-1 samples")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--chunk", type=int, default=8, help="targets per saved batch")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/grounded-reasons-cpu.json"))
+    args = parser.parse_args()
+    if args.candidates < 2:
+        parser.error("--candidates must be at least 2 (the greedy reason and one sample)")
+
+    from reason4rec.config import Expert, load_config
+    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.prompts import predictor_messages
+    from reason4rec.experts.reason_quality import most_grounded
+    from reason4rec.experts.sentence_model import load_sentence_model
+    from reason4rec.experts.shipping import adapter_dirs
+    from reason4rec.training.confidence import paired_difference, resample_indices
+    from reason4rec.training.eval_replay import EvalReplay
+    from reason4rec.training.eval_run import write_atomically
+
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    replay = EvalReplay.open(args.eval)
+    if args.targets > len(replay.targets):
+        raise SystemExit(f"--targets {args.targets} is more than the {len(replay.targets)} the evaluation scored")
+    chosen_ids = sorted(random.Random(args.seed).sample(range(len(replay.targets)), args.targets))
+    settings = _settings(args)
+    saved = _load(args.out, settings)
+    rows: dict[str, Any] = saved["rows"]
+    config = load_config()
+    backend = open_llamacpp_backend(config, adapter_dirs(with_one_step=False), batch_size=8)
+    versions = {name: backend.version(name) for name in (Expert.REASONER, Expert.PREDICTOR)}
+    if versions != {name: replay.key["adapters"][name] for name in versions}:
+        raise SystemExit(f"the shipped adapters {versions} are not the ones {args.eval} evaluated")
+    started = time.perf_counter()
+    todo = [i for i in chosen_ids if replay.targets[i].review.review_id not in rows]
+    say(f"{len(chosen_ids) - len(todo)} of {len(chosen_ids)} targets already done in {args.out}")
+    for start in range(0, len(todo), args.chunk):
+        batch = todo[start:start + args.chunk]
+        samples = _candidates(backend, [replay.contexts[i] for i in batch], args.candidates - 1,
+                              args.temperature, args.seed + batch[0])
+        new_rows = {}
+        for i, sampled in zip(batch, samples):
+            candidates = [replay.reasons[i], *sampled]
+            pick = most_grounded(candidates, replay.shown_to_reasoner(i))
+            new_rows[replay.targets[i].review.review_id] = {"index": i, "candidates": candidates, "pick": pick}
+        changed = [row for row in new_rows.values() if row["pick"] != 0]
+        rated = backend.rate(Expert.PREDICTOR, [predictor_messages(replay.contexts[row["index"]],
+                                                                   row["candidates"][row["pick"]])
+                                                for row in changed]) if changed else []
+        for row, distribution in zip(changed, rated):
+            row["rating"] = round(distribution.expected, 4)
+        for row in new_rows.values():
+            row.setdefault("rating", replay.pipeline[row["index"]])  # greedy kept: the evaluation's own rating
+        rows.update(new_rows)
+        write_atomically(args.out, json.dumps(saved, indent=1))
+        say(f"{len(chosen_ids) - len(todo) + start + len(batch)}/{len(chosen_ids)} targets "
+            f"({time.perf_counter() - started:.0f} s)")
+
+    ordered = [rows[replay.targets[i].review.review_id] for i in chosen_ids]
+    true = np.array([replay.targets[i].review.rating for i in chosen_ids])
+    greedy = [row["candidates"][0] for row in ordered]
+    picked = [row["candidates"][row["pick"]] for row in ordered]
+    greedy_rating = np.array([replay.pipeline[i] for i in chosen_ids])
+    picked_rating = np.array([row["rating"] for row in ordered])
+    model = load_sentence_model(config.home, status=say)
+    embed = lambda texts: model.encode(texts, normalize_embeddings=True, batch_size=64)  # noqa: E731
+    real = embed([replay.targets[i].review.text or "(empty review)" for i in chosen_ids])
+    similarity = {name: np.sum(real * embed([t or "(no reason)" for t in texts]), axis=1)
+                  for name, texts in (("greedy", greedy), ("picked", picked))}
+    indices = resample_indices(len(true))
+    report = {
+        "settings": settings, "rows": rows,
+        "eval_adapters": replay.key["adapters"], "backend": "llama.cpp f16 (lora), 2 threads",
+        "greedy": _measures(replay, chosen_ids, greedy, greedy_rating, true, similarity["greedy"]),
+        "best_of_n": _measures(replay, chosen_ids, picked, picked_rating, true, similarity["picked"]),
+        "sample_chosen": round(float(np.mean([row["pick"] != 0 for row in ordered])), 4),
+        "paired_best_minus_greedy": {m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list()
+                                     for m in ("mae", "rmse")},
+        "seconds_this_call": round(time.perf_counter() - started, 1),
+    }
+    write_atomically(args.out, json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

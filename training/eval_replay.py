@@ -1,0 +1,82 @@
+"""A finished evaluation, read back for a bench that re-runs one stage on exactly its targets.
+
+The learning curve re-rates an evaluation's reasons with other Predictors; the grounded-reasons
+bench asks the Reasoner for more candidates on the same targets. Both need the same things: the
+targets in the evaluation's order, what the experts were shown (from the folder's own summaries,
+so nothing is summarized again), the reasons and the pipeline's ratings.
+
+Example:
+    >>> replay = EvalReplay.open(Path("bench/results/eval-leave-last-out-full"))  # doctest: +SKIP
+    >>> len(replay.targets), replay.reasons[0][:40]                                  # doctest: +SKIP
+    (1429, 'In past reviews the user valued strings,')
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..data.splits import Target
+from ..errors import Reason4RecError
+from ..experts.prompts import TargetContext
+
+PIPELINE = "Reason4Rec"
+"""The evaluation's name for the full pipeline's prediction."""
+
+
+@dataclass(frozen=True)
+class EvalReplay:
+    """The scored targets of one evaluation folder, in its order, with what each was shown."""
+
+    folder: Path
+    key: dict[str, Any]
+    targets: list[Target]
+    contexts: list[TargetContext]
+    reasons: list[str]
+    pipeline: list[float]
+    """The full pipeline's expected rating of each target."""
+
+    @classmethod
+    def open(cls, folder: Path, config: Config | None = None) -> EvalReplay:
+        """Read ``folder`` (its data set from ``config``, the user's configuration by default)."""
+        from ..config import load_config
+        from ..experts.summaries import SummaryCache, history_reviews, target_context
+        from .eval_run import MANIFEST, EvalRun
+        from .evaluate_experts import ExpertEvalSettings, select_targets
+        from .pipeline import load_dataset
+
+        folder = Path(folder)
+        try:
+            key = json.loads((folder / MANIFEST).read_text())["key"]
+        except (OSError, ValueError, KeyError) as error:
+            raise Reason4RecError(f"{folder} is not an evaluation folder ({MANIFEST}: {error})") from None
+        settings = ExpertEvalSettings(split=key["split"], limit=key["limit"], seed=key["seed"],
+                                      history_k=key["history_k"], max_review_chars=key["max_review_chars"])
+        dataset = load_dataset(config or load_config())
+        _, targets = select_targets(dataset, settings)
+        run = EvalRun.open(folder, key)  # the evaluation's own reader: checks the folder, skips a torn line
+        records = run.done
+        cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]
+        summaries = {r.review_id: summary for r in history_reviews(targets)
+                     if (summary := cache.get(r.review_id, version)) is not None}
+        scored = [t for t in targets if t.review.review_id in records]
+        if not scored:
+            raise Reason4RecError(f"{folder} has no scored targets")
+        try:
+            contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
+        except KeyError as missing:
+            raise Reason4RecError(f"{folder} lacks the history summary of review {missing} (an evaluation made "
+                                  "before run folders kept their summaries); use a current evaluation folder") from None
+        return cls(folder, key, scored, contexts,
+                   [records[t.review.review_id]["reason"] for t in scored],
+                   [records[t.review.review_id]["predictions"][PIPELINE] for t in scored])
+
+    def shown_to_reasoner(self, index: int) -> list[str]:
+        """What the evaluation's grounding counts as shown for this target's reason."""
+        from ..experts.prompts import reasoner_messages
+        from .evaluate_experts import shown_texts
+
+        return shown_texts(reasoner_messages(self.contexts[index]), self.targets[index])

@@ -3,10 +3,11 @@
 The Reasoner's greedy reason invents aspects (a quarter of its aspect phrases appear nowhere in
 what it was shown). This bench takes a finished evaluation's targets (a seeded sample of them),
 keeps the evaluation's greedy reason as candidate 0, samples N-1 more from the same Reasoner
-(temperature T, seeded), keeps the candidate with the largest grounded share
-(``experts.reason_quality.most_grounded``: a finished sentence first, ties to the greedy one) and
-rates it with the same Predictor. Reported for greedy and chosen reasons on the same targets:
-grounding (the selection criterion itself, so it must rise), and the measures that did not choose:
+(temperature T, seeded), keeps the candidate that invents fewest aspect phrases and names most
+shown ones (``experts.reason_quality.least_invented``: a finished sentence first, ties to the
+greedy one) and rates it with the same Predictor. Reported for greedy and chosen reasons on the
+same targets: grounding and the grounded/invented phrases per reason (what chose, so grounding
+must rise; the grounded count says whether it got vaguer), and the measures that did not choose:
 verdict agreement (overall and on 1-2 star targets), completeness, length, the embedding
 similarity to the user's real review, and the pipeline's MAE/RMSE with paired bootstrap
 differences (chosen minus greedy; negative is better).
@@ -33,10 +34,13 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+RULE = "least_invented-1"
+"""The selection rule's name in saved runs: picks saved under another rule are not continued."""
+
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"eval": str(args.eval), "targets": args.targets, "candidates": args.candidates,
-            "temperature": args.temperature, "seed": args.seed}
+            "temperature": args.temperature, "seed": args.seed, "rule": RULE}
 
 
 def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -74,12 +78,15 @@ def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarra
               similarity: np.ndarray) -> dict[str, Any]:
     from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
 
-    shares = [grounding(r, replay.shown_to_reasoner(i)).share for i, r in zip(picks, reasons)]
+    found = [grounding(r, replay.shown_to_reasoner(i)) for i, r in zip(picks, reasons)]
+    shares = [f.share for f in found]
     agrees = [verdict_agrees(r, t) for r, t in zip(reasons, true)]
     low = [a for a, t in zip(agrees, true) if t <= 2]
     return {
         "grounding": round(mean_of(shares), 4),
         "grounded_80": round(mean_of(s >= 0.8 for s in shares if s is not None), 4),
+        "grounded_phrases": round(float(np.mean([len(f.grounded) for f in found])), 2),
+        "invented_phrases": round(float(np.mean([len(f.invented) for f in found])), 2),
         "verdict_agreement": round(mean_of(agrees), 4),
         "verdict_agreement_low_ratings": round(mean_of(low) or 0.0, 4), "low_ratings": len(low),
         "complete": round(mean_of(is_complete(r) for r in reasons), 4),
@@ -107,7 +114,7 @@ def main() -> None:
     from reason4rec.config import Expert, load_config
     from reason4rec.experts.llamacpp import open_llamacpp_backend
     from reason4rec.experts.prompts import predictor_messages
-    from reason4rec.experts.reason_quality import most_grounded
+    from reason4rec.experts.reason_quality import least_invented
     from reason4rec.experts.sentence_model import load_sentence_model
     from reason4rec.experts.shipping import adapter_dirs
     from reason4rec.training.confidence import paired_difference, resample_indices
@@ -137,7 +144,7 @@ def main() -> None:
         new_rows = {}
         for i, sampled in zip(batch, samples):
             candidates = [replay.reasons[i], *sampled]
-            pick = most_grounded(candidates, replay.shown_to_reasoner(i))
+            pick = least_invented(candidates, replay.shown_to_reasoner(i))
             new_rows[replay.targets[i].review.review_id] = {"index": i, "candidates": candidates, "pick": pick}
         changed = [row for row in new_rows.values() if row["pick"] != 0]
         rated = backend.rate(Expert.PREDICTOR, [predictor_messages(replay.contexts[row["index"]],

@@ -13,6 +13,15 @@ Writes the JSON and a PNG beside it (MAE and RMSE with 95% bootstrap intervals p
 evaluation's baselines as horizontal lines). Each trained point is kept under
 ``<run>/predictor-curve/n<size>/`` with its ratings of the evaluation's targets (appended as
 made), so an interrupted curve continues and a later call with more sizes rates only the new.
+
+``--variant NAME`` trains the same subsets with another recipe's Predictor settings (e.g.
+``cpu-full-l16``: 16 LoRA layers, full-vocabulary loss) under ``<run>/predictor-curve/NAME/``
+and compares each point, paired on the same targets and reasons, with the run's own point of the
+same size, with the evaluated pipeline and with the evaluation's baselines:
+
+    python bench/learning_curve.py --run runs/cpu-full --recipe cpu-full-l16 --variant l16-vocab \
+        --eval bench/results/eval-leave-last-out-full --sizes 1000 \
+        --out bench/results/learning-curve-l16-vocab-cpu.json
 """
 
 from __future__ import annotations
@@ -97,6 +106,32 @@ def _paired(predicted: dict[int, Any], true, indices) -> list[dict]:
                 for m in ("mae", "rmse")}} for small, large in pairs]
 
 
+def _variant_paired(pipeline, adapters: dict[int, Path], predictions: dict[int, Any], ratings, evaluated,
+                    eval_dir: Path, true, indices) -> list[dict]:
+    """Each variant point minus: the run's own Predictor trained on the same subset (when that
+    point exists), the evaluated pipeline, and each baseline of the evaluation ([value, low, high])."""
+    import numpy as np
+
+    from reason4rec.config import Expert
+    from reason4rec.training.confidence import paired_difference
+
+    results = eval_dir / "results.json"
+    baselines = json.loads(results.read_text()).get("baseline_predictions", {}) if results.is_file() else {}
+    stage_count = sum(1 for line in (pipeline.stage_dir(Expert.PREDICTOR) / "data.jsonl").open() if line.strip())
+    out = []
+    for n in adapters:
+        own = (pipeline.adapter_dir(Expert.PREDICTOR) if n == stage_count
+               else pipeline.run_dir / "predictor-curve" / f"n{n}" / "adapter")
+        others = {"the evaluated pipeline": evaluated,
+                  **{name: np.array(values) for name, values in baselines.items()}}
+        if (own / "card.json").is_file():
+            others = {f"the run's own Predictor on the same {n:,}": ratings(n, own)[0], **others}
+        out.append({"targets": n, "note": "variant minus other: [value, low, high]; negative = the variant is better",
+                    **{name: {m: paired_difference(predictions[n], other, true, m, indices).as_list()
+                              for m in ("mae", "rmse")} for name, other in others.items()}})
+    return out
+
+
 def _baselines(eval_dir: Path) -> dict[str, dict[str, float]]:
     """The evaluation's baseline rows (when it was summed up), by metric."""
     results = eval_dir / "results.json"
@@ -117,6 +152,7 @@ def main() -> None:
     parser.add_argument("--recipe", required=True, help="the run's recipe")
     parser.add_argument("--eval", type=Path, required=True, help="a finished evaluation folder")
     parser.add_argument("--sizes", default="250,1000,3000")
+    parser.add_argument("--variant", help="train the sizes with --recipe's Predictor settings under this name")
     parser.add_argument("--out", type=Path, default=Path("bench/results/learning-curve-cpu.json"))
     args = parser.parse_args()
 
@@ -132,7 +168,7 @@ def main() -> None:
     pipeline = TrainingPipeline(load_config(), load_recipe(args.recipe), args.run, OfflineTeacher(), say=say)
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
-    adapters = pipeline.predictor_curve(sizes)
+    adapters = pipeline.predictor_curve(sizes, variant=args.variant)
     train_s = time.perf_counter() - started
     from reason4rec.experts.adapters import adapter_version
     from reason4rec.training.eval_replay import EvalReplay
@@ -143,16 +179,19 @@ def main() -> None:
                                                   replay.pipeline, replay.key)
     true = np.array([t.review.rating for t in targets])
     indices = resample_indices(len(true))
+
+    def ratings(n: int, adapter: Path) -> tuple[np.ndarray, bool]:
+        if adapter_version(adapter) == key["adapters"]["predictor"]:
+            # the evaluated Predictor itself: its ratings are already in the evaluation (deterministic)
+            say(f"the Predictor trained on {n:,} is the evaluated one: its {len(targets):,} ratings are reused")
+            return np.array(evaluated), True
+        say(f"rating {len(targets):,} targets with {adapter} (trained on {n:,})")
+        saved = adapter.parent / f"ratings-{run_id(key)}.jsonl"
+        return np.array(_rate(adapter, targets, contexts, reasons, saved)), False
+
     points, predictions = [], {}
     for n, adapter in adapters.items():
-        reused = adapter_version(adapter) == key["adapters"]["predictor"]
-        if reused:  # the evaluated Predictor itself: its ratings are already in the evaluation (deterministic)
-            say(f"the Predictor trained on {n:,} is the evaluated one: its {len(targets):,} ratings are reused")
-            predicted = np.array(evaluated)
-        else:
-            say(f"rating {len(targets):,} targets with the Predictor trained on {n:,}")
-            saved = adapter.parent / f"ratings-{run_id(key)}.jsonl"
-            predicted = np.array(_rate(adapter, targets, contexts, reasons, saved))
+        predicted, reused = ratings(n, adapter)
         predictions[n] = predicted
         points.append({"targets": n, "adapter": str(adapter), "ratings": "the evaluation's" if reused else "re-rated",
                        **{m: asdict(metric_interval(predicted, true, m, indices)) for m in ("mae", "rmse")},
@@ -161,6 +200,10 @@ def main() -> None:
     result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,
               "scored_targets": len(targets), "points": points, "paired": _paired(predictions, true, indices),
               "baselines": _baselines(args.eval), "train_seconds_this_call": round(train_s, 1)}
+    if args.variant:
+        result["variant"] = args.variant
+        result["variant_paired"] = _variant_paired(pipeline, adapters, predictions, ratings, np.array(evaluated),
+                                                   args.eval, true, indices)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     _plot(points, result["baselines"], args.out.with_suffix(".png"))

@@ -144,19 +144,22 @@ def grounding(reason: str, shown: Sequence[str]) -> Grounding:
     return Grounding(tuple(grounded), tuple(invented))
 
 
-def most_grounded(candidates: Sequence[str], shown: Sequence[str]) -> int:
-    """Index of the candidate reason with the largest share of grounded aspect phrases.
+def least_invented(candidates: Sequence[str], shown: Sequence[str]) -> int:
+    """Index of the candidate reason that invents least and, among those, names most of what was shown.
 
-    A reason that ends its sentence beats one cut at the token budget, and one naming no aspect
-    at all ranks last (it says nothing checkable); ties go to the earlier candidate, so the greedy
-    reason listed first is kept unless a sample is better grounded.
+    Order: a reason that ends its sentence before one cut at the token budget; one naming at least
+    one shown aspect before one that names none (it says nothing checkable); then the fewest
+    invented aspect phrases, then the most grounded ones (so a vaguer reason does not win by
+    naming less), then the earlier candidate, so the greedy reason listed first is kept unless a
+    sample is better.
     """
     if not candidates:
         raise ValueError("no candidate reasons to choose from")
 
-    def rank(index: int) -> tuple[bool, bool, float, int]:
-        share = grounding(candidates[index], shown).share
-        return share is not None, is_complete(candidates[index]), share or 0.0, -index
+    def rank(index: int) -> tuple[bool, bool, int, int, int]:
+        found = grounding(candidates[index], shown)
+        return (is_complete(candidates[index]), bool(found.grounded), -len(found.invented), len(found.grounded),
+                -index)
 
     return max(range(len(candidates)), key=rank)
 

@@ -97,3 +97,19 @@ def test_predictor_curve_trains_nested_subsets_once(tiny_config, tiny_recipe_pat
     assert not said  # already trained: nothing to do
     with pytest.raises(PipelineError, match="outside"):
         pipeline.predictor_curve([full + 1])
+
+
+def test_a_curve_variant_trains_every_size_in_its_own_folder(tiny_config, tiny_recipe_path, tiny_run):
+    """Other Predictor settings on the same subsets: the run's own points are left as they are."""
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
+    full = sum(1 for line in (tiny_run / "predictor" / "data.jsonl").read_text().splitlines() if line.strip())
+    own_before = (tiny_run / "predictor" / "adapter" / "adapter_model.safetensors").read_bytes()
+    adapters = pipeline.predictor_curve([2, full], variant="more-layers")
+    assert adapters == {n: tiny_run / "predictor-curve" / "more-layers" / f"n{n}" / "adapter" for n in (2, full)}
+    assert AdapterCard.load(adapters[full]).data["targets"] == full  # trained, not the stage's adapter
+    subset = (tiny_run / "predictor-curve" / "more-layers" / "n2" / "data.jsonl").read_text().splitlines()
+    stage = (tiny_run / "predictor" / "data.jsonl").read_text().splitlines()
+    assert len(subset) == 2 and set(subset) <= set(stage)
+    assert (tiny_run / "predictor" / "adapter" / "adapter_model.safetensors").read_bytes() == own_before
+    with pytest.raises(PipelineError, match="curve variant"):
+        pipeline.predictor_curve([2], variant="../elsewhere")

@@ -83,15 +83,17 @@ def test_a_clean_summary_and_its_rendering_are_well_formed():
     assert summary_problems(parse_summary("Positive Aspects: " + "warm sound " * 30).render()) != []
 
 
-def test_the_most_grounded_candidate_is_chosen_and_ties_keep_the_first():
-    from reason4rec.experts.reason_quality import most_grounded
+def test_the_candidate_inventing_least_and_naming_most_is_chosen_ties_keep_the_first():
+    from reason4rec.experts.reason_quality import least_invented
 
     invented = "The user loves clear sound, and the bamboo body suits vocals."
     grounded = "The user loves clear sound, and the sturdy stand suits vocals."
-    assert most_grounded([invented, grounded], SHOWN) == 1
-    assert most_grounded([grounded, grounded], SHOWN) == 0
+    assert least_invented([invented, grounded], SHOWN) == 1
+    assert least_invented([grounded, grounded], SHOWN) == 0
+    vaguer = "The user loves clear sound."  # invents nothing either, but names less
+    assert least_invented([vaguer, grounded], SHOWN) == 1
     cut = "The user loves clear sound and the sturdy stand for"
-    assert most_grounded([cut, invented], SHOWN) == 1  # a finished sentence first
-    assert most_grounded(["They will like it.", invented], SHOWN) == 1  # naming no aspect ranks last
+    assert least_invented([cut, invented], SHOWN) == 1  # a finished sentence first
+    assert least_invented(["They will like it.", invented], SHOWN) == 1  # naming no shown aspect ranks last
     with pytest.raises(ValueError):
-        most_grounded([], SHOWN)
+        least_invented([], SHOWN)

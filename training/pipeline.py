@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -288,13 +289,18 @@ class TrainingPipeline:
                                                   "reasons": "accepted teacher reasons"})
 
     # ------------------------------------------------------------------ training
-    def predictor_curve(self, sizes: Sequence[int], seed: int = 2020) -> dict[int, Path]:
+    def predictor_curve(self, sizes: Sequence[int], seed: int = 2020, variant: str | None = None) -> dict[int, Path]:
         """Predictor adapters trained on nested seeded subsets of the predictor stage's examples.
 
         For a learning curve (error vs training targets): each size gets its own folder
         ``<run>/predictor-curve/n<size>/`` with the stage's settings, so only the amount of data
         differs; a size equal to the stage's count is the stage's own adapter. Each resumes.
+        ``variant`` names other training settings (this pipeline's recipe, e.g. more LoRA layers)
+        on the same subsets: its folders are ``<run>/predictor-curve/<variant>/n<size>/`` and every
+        size is trained, the stage's own count too.
         """
+        if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", variant):
+            raise PipelineError(f"curve variant {variant!r}: use lower-case letters, digits, '.' and '-'")
         data_path = self.stage_dir(Expert.PREDICTOR) / "data.jsonl"
         self._require(Expert.PREDICTOR)
         examples = [SFTExample.from_json(line) for line in data_path.read_text().splitlines() if line.strip()]
@@ -304,11 +310,12 @@ class TrainingPipeline:
         order = list(range(len(examples)))
         random.Random(seed).shuffle(order)
         adapters = {}
+        root = self.run_dir / "predictor-curve" / (variant or "")
         for n in sorted(set(sizes)):
-            if n == len(examples):
+            if n == len(examples) and variant is None:
                 adapters[n] = self.adapter_dir(Expert.PREDICTOR)
                 continue
-            folder = self.run_dir / "predictor-curve" / f"n{n}"
+            folder = root / f"n{n}"
             if not (folder / "adapter" / "card.json").is_file():
                 chosen = [examples[i] for i in sorted(order[:n])]
                 self._train(Expert.PREDICTOR, chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,

@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=300)
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--note", default="not stated", help="what else was running (say \"idle machine\" only when it was)")
+    parser.add_argument("--note", default="not stated",
+                        help="what else was running (say 'idle machine' only when it was)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("bench/results/rating-objectives-cpu.json"))
     args = parser.parse_args()

@@ -6,8 +6,8 @@ keeps the evaluation's greedy reason as candidate 0, samples N-1 more from the s
 (temperature T, seeded), keeps the candidate that invents fewest aspect phrases and names most
 shown ones (``experts.reason_quality.least_invented``: a finished sentence first, ties to the
 greedy one) and rates it with the same Predictor. Reported for greedy and chosen reasons on the
-same targets: grounding and the grounded/invented phrases per reason (what chose, so grounding
-must rise; the grounded count says whether it got vaguer), and the measures that did not choose:
+same targets: grounding and the grounded/invented phrases per reason (what chose; the grounded
+count says whether the choice got vaguer), and the measures that did not choose:
 verdict agreement (overall and on 1-2 star targets), completeness, length, the embedding
 similarity to the user's real review, and the pipeline's MAE/RMSE with paired bootstrap
 differences (chosen minus greedy; negative is better).
@@ -38,9 +38,11 @@ RULE = "least_invented-1"
 """The selection rule's name in saved runs: picks saved under another rule are not continued."""
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"eval": str(args.eval), "targets": args.targets, "candidates": args.candidates,
-            "temperature": args.temperature, "seed": args.seed, "rule": RULE}
+def _settings(args: argparse.Namespace, evaluation: str) -> dict[str, Any]:
+    """What a saved run must share to be continued (the evaluation by its key's id, not its path;
+    the chunk size too: it decides each batch's sampling seed)."""
+    return {"evaluation": evaluation, "targets": args.targets, "candidates": args.candidates,
+            "temperature": args.temperature, "seed": args.seed, "chunk": args.chunk, "rule": RULE}
 
 
 def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +121,16 @@ def main() -> None:
     from reason4rec.experts.shipping import adapter_dirs
     from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
-    from reason4rec.training.eval_run import write_atomically
+    from reason4rec.training.eval_run import run_id, write_atomically
 
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     replay = EvalReplay.open(args.eval)
+    if replay.key["backend"] != "llamacpp":  # kept ratings and new ones must come from one engine
+        raise SystemExit(f"{args.eval} was evaluated on {replay.key['backend']}; this bench rates on llama.cpp")
     if args.targets > len(replay.targets):
         raise SystemExit(f"--targets {args.targets} is more than the {len(replay.targets)} the evaluation scored")
     chosen_ids = sorted(random.Random(args.seed).sample(range(len(replay.targets)), args.targets))
-    settings = _settings(args)
+    settings = _settings(args, run_id(replay.key))
     saved = _load(args.out, settings)
     rows: dict[str, Any] = saved["rows"]
     config = load_config()

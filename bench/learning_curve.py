@@ -117,7 +117,8 @@ def _variant_paired(pipeline, adapters: dict[int, Path], predictions: dict[int, 
 
     results = eval_dir / "results.json"
     baselines = json.loads(results.read_text()).get("baseline_predictions", {}) if results.is_file() else {}
-    stage_count = sum(1 for line in (pipeline.stage_dir(Expert.PREDICTOR) / "data.jsonl").open() if line.strip())
+    stage_rows = (pipeline.stage_dir(Expert.PREDICTOR) / "data.jsonl").read_text().splitlines()
+    stage_count = sum(1 for line in stage_rows if line.strip())
     out = []
     for n in adapters:
         own = (pipeline.adapter_dir(Expert.PREDICTOR) if n == stage_count

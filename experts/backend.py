@@ -246,13 +246,13 @@ class LocalBackend(ExpertAccessors):
             if stop_row is not None:
                 stop = lambda row, offset=start: stop_row(offset + row)  # noqa: E731
             outputs.extend(self._complete_batch(expert, list(prompts[start:end]), limits[start:end], callback,
-                                                decoding or self.decoding, top_logprobs, stop))
+                                                decoding or self.decoding, top_logprobs, stop, batch_start=start))
         return outputs
 
     def _complete_batch(self, expert: Expert | None, texts: list[str], limits: list[int],
                         callback: TextCallback | None, settings: DecodingSettings,
                         top_logprobs: int | None = None,
-                        stop: Callable[[int], bool] | None = None) -> list[Completion]:
+                        stop: Callable[[int], bool] | None = None, batch_start: int = 0) -> list[Completion]:
         import torch
 
         tokenizer = self.experts.tokenizer
@@ -269,8 +269,8 @@ class LocalBackend(ExpertAccessors):
         }
         if settings.do_sample:
             kwargs["temperature"] = settings.temperature
-            if settings.seed is not None:
-                torch.manual_seed(settings.seed)
+            if settings.seed is not None:  # each batch its own stream, or batches would repeat each other
+                torch.manual_seed(settings.seed + batch_start)
         processors = []
         if settings.ngram_scope == "generated" and settings.no_repeat_ngram_size > 0:
             kwargs["no_repeat_ngram_size"] = 0

@@ -402,27 +402,31 @@ class LlamaCppBackend(ExpertAccessors):
                 in enumerate(zip(encoded, limits))]
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)
+            rng = np.random.default_rng(settings.seed) if settings.do_sample else None  # one for every group
             for group in _groups(rows, engine.context, self.batch_size):
-                for row in self._decode_group(engine, group, settings, stream, top_logprobs, stop_row):
+                for row in self._decode_group(engine, group, settings, stream, top_logprobs, stop_row, rng):
                     outputs[row.index] = self._completion(row, top_logprobs)
         return [completion for completion in outputs if completion is not None]
 
     def _decode_group(self, engine: LlamaEngine, rows: list[_Row], settings: DecodingSettings,
                       stream: RowTextStream | None, top_logprobs: int | None,
-                      stop_row: Callable[[int], bool] | None) -> list[_Row]:
-        for _ in self._decode_steps(engine, rows, settings, stream, top_logprobs, stop_row):
+                      stop_row: Callable[[int], bool] | None, rng: np.random.Generator | None) -> list[_Row]:
+        for _ in self._decode_steps(engine, rows, settings, stream, top_logprobs, stop_row, rng):
             pass
         return rows
 
     def _decode_steps(self, engine: LlamaEngine, rows: list[_Row], settings: DecodingSettings,
                       stream: RowTextStream | None, top_logprobs: int | None,
-                      stop_row: Callable[[int], bool] | None) -> Iterator[None]:
+                      stop_row: Callable[[int], bool] | None,
+                      rng: np.random.Generator | None = None) -> Iterator[None]:
         """Prefill every row as its own sequence, then one decode per step for the live rows.
 
         Yields after each chosen token set (a generator, so a reader can take the text between
-        steps); closing it stops the rows and empties the cache.
+        steps); closing it stops the rows and empties the cache. ``rng`` draws the samples (one
+        generator across a call's groups, so no two groups repeat each other's draws).
         """
-        rng = np.random.default_rng(settings.seed) if settings.do_sample else None
+        if settings.do_sample and rng is None:
+            rng = np.random.default_rng(settings.seed)
         word_ban = self.word_ban if settings.no_repeated_word else None
         engine.reset()
         try:

@@ -66,14 +66,24 @@ VERDICT_THRESHOLD = 0.05
 
 @cache
 def stop_words() -> frozenset[str]:
-    """English stop words, the words of recommending itself and VADER's degree and negation words
-    ("really", "little", "never"): never aspect material."""
+    """English stop words plus the words of recommending itself: never aspect material.
+
+    The offline teacher reads reviews with this list, so its training data stays what the shipped
+    adapters learnt from; measuring a reason also drops :func:`reason_stop_words`' additions."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _TASK_WORDS | {"'s", "s", "t", "don't", "doesn't", "isn't",
+                                                          "it's", "i'm"}
+
+
+@cache
+def reason_stop_words() -> frozenset[str]:
+    """:func:`stop_words`, a verdict's frame words and VADER's degree and negation words ("really",
+    "little", "never"): what is never counted as an aspect a reason names."""
     from vaderSentiment.vaderSentiment import BOOSTER_DICT, NEGATE
 
     degree_words = {w for w in [*BOOSTER_DICT, *NEGATE] if " " not in w}
-    return (frozenset(ENGLISH_STOP_WORDS) | _TASK_WORDS | _FRAME_WORDS | degree_words
-            | {"'s", "s", "t", "don't", "doesn't", "isn't", "it's", "i'm"})
+    return stop_words() | _FRAME_WORDS | degree_words
 
 
 @cache
@@ -97,9 +107,10 @@ def stems(words: Iterable[str]) -> list[str]:
 
 
 
-def aspect_phrases(text: str) -> list[str]:
-    """Candidate aspect phrases of ``text``, lower-cased, in order, without repeats."""
-    stop, opinion = stop_words(), sentiment_analyzer().lexicon
+def aspect_phrases(text: str, stop: frozenset[str] | None = None) -> list[str]:
+    """Candidate aspect phrases of ``text``, lower-cased, in order, without repeats; ``stop`` words
+    split phrases (default :func:`reason_stop_words`, the measure of reasons)."""
+    stop, opinion = reason_stop_words() if stop is None else stop, sentiment_analyzer().lexicon
     phrases: list[str] = []
     for chunk in _BOUNDARY.split(text.lower()):
         run: list[str] = []

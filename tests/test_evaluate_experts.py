@@ -79,6 +79,12 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert replay.shown_to_reasoner(0)[0] == reasoner_messages(replay.contexts[0])[0]["content"]
     with pytest.raises(Reason4RecError, match="not an evaluation folder"):
         EvalReplay.open(tmp_path, tiny_eval_config)
+    manifest = tmp_path / "run" / "run.json"  # a folder evaluated on other data is not replayed
+    saved = json.loads(manifest.read_text())
+    saved["key"]["data"] = "0123456789ab"
+    manifest.write_text(json.dumps(saved))
+    with pytest.raises(Reason4RecError, match="other data"):
+        EvalReplay.open(tmp_path / "run", tiny_eval_config)
     assert result.beats_all_baselines() == all(d["mae"][2] < 0 for d in comparison["baselines"].values())
     # The extra blend row: each target is w * pipeline + (1 - w) * a baseline, never part of the verdict.
     blend = comparison["blend"]

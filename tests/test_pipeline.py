@@ -113,3 +113,7 @@ def test_a_curve_variant_trains_every_size_in_its_own_folder(tiny_config, tiny_r
     assert (tiny_run / "predictor" / "adapter" / "adapter_model.safetensors").read_bytes() == own_before
     with pytest.raises(PipelineError, match="curve variant"):
         pipeline.predictor_curve([2], variant="../elsewhere")
+    other = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path).model_copy(update={"name": "other"}),
+                             tiny_run, OfflineTeacher())
+    with pytest.raises(PipelineError, match="trained with recipe"):  # a name is not reused for other settings
+        other.predictor_curve([2], variant="more-layers")

@@ -97,3 +97,14 @@ def test_the_candidate_inventing_least_and_naming_most_is_chosen_ties_keep_the_f
     assert least_invented(["They will like it.", invented], SHOWN) == 1  # naming no shown aspect ranks last
     with pytest.raises(ValueError):
         least_invented([], SHOWN)
+
+
+def test_the_offline_teacher_reads_reviews_as_before_the_frame_words():
+    """The measure's extra non-aspect words must not change the teacher's training data."""
+    from reason4rec.experts.reason_quality import reason_stop_words, stop_words
+
+    assert {"met", "issues", "really", "little"} <= reason_stop_words()
+    assert not {"met", "issues", "really", "little"} & stop_words()
+    text = "Really solid stand, but some issues with the clip."
+    assert "issues" in " ".join(aspect_phrases(text, stop_words()))
+    assert "issues" not in " ".join(aspect_phrases(text))

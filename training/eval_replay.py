@@ -45,7 +45,7 @@ class EvalReplay:
         from ..config import load_config
         from ..experts.summaries import SummaryCache, history_reviews, target_context
         from .eval_run import MANIFEST, EvalRun
-        from .evaluate_experts import ExpertEvalSettings, select_targets
+        from .evaluate_experts import ExpertEvalSettings, content_key, select_targets
         from .pipeline import load_dataset
 
         folder = Path(folder)
@@ -57,6 +57,11 @@ class EvalReplay:
                                       history_k=key["history_k"], max_review_chars=key["max_review_chars"])
         dataset = load_dataset(config or load_config())
         _, targets = select_targets(dataset, settings)
+        now = content_key(dataset, targets)
+        changed = [name for name, value in now.items() if key.get(name) != value]
+        if changed:  # rebuilt from today's data and code, the prompts would not be the evaluated ones
+            raise Reason4RecError(f"{folder} was evaluated on other {' and '.join(changed)} than this checkout has "
+                                  f"({', '.join(f'{n} {key.get(n)} vs {now[n]}' for n in changed)})")
         run = EvalRun.open(folder, key)  # the evaluation's own reader: checks the folder, skips a torn line
         records = run.done
         cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]

@@ -180,16 +180,24 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
     """What must match for a run folder to be continued: same targets, data, adapters, backend and
     the same cleaning of history summaries."""
     experts = [Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR] + ([Expert.ONE_STEP] if settings.one_step else [])
-    digest = lambda rows: hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]  # noqa: E731
     return {
         "split": settings.split, "limit": settings.limit, "seed": settings.seed,
         "history_k": settings.history_k, "max_review_chars": settings.max_review_chars,
         "one_step": settings.one_step, "targets": len(targets),
-        "target_ids": digest([t.review.review_id for t in targets]),
-        "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}:{hashlib.sha256(r.text.encode()).hexdigest()[:8]}"
-                        for r in dataset.reviews]),  # the text too: it reaches every prompt
+        **content_key(dataset, targets),
         "adapters": {name: backend.version(name) for name in experts},
         "backend": getattr(backend, "kind", type(backend).__name__),
+    }
+
+
+def content_key(dataset: ReviewDataset, targets: Sequence[Target]) -> dict[str, str]:
+    """The part of a run's key that says what its prompts were made of: the targets, the data
+    (the text too: it reaches every prompt) and the way history summaries are cleaned."""
+    digest = lambda rows: hashlib.sha256("\n".join(rows).encode()).hexdigest()[:12]  # noqa: E731
+    return {
+        "target_ids": digest([t.review.review_id for t in targets]),
+        "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}:{hashlib.sha256(r.text.encode()).hexdigest()[:8]}"
+                        for r in dataset.reviews]),
         "history_format": HISTORY_FORMAT,
     }
 

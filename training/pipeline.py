@@ -316,6 +316,11 @@ class TrainingPipeline:
                 adapters[n] = self.adapter_dir(Expert.PREDICTOR)
                 continue
             folder = root / f"n{n}"
+            if variant is not None and (folder / "adapter" / "card.json").is_file():
+                trained_with = AdapterCard.load(folder / "adapter").recipe
+                if trained_with != self.recipe.name:
+                    raise PipelineError(f"curve variant {variant!r} at {folder} was trained with recipe "
+                                        f"{trained_with!r}, not {self.recipe.name!r}: use another variant name")
             if not (folder / "adapter" / "card.json").is_file():
                 chosen = [examples[i] for i in sorted(order[:n])]
                 self._train(Expert.PREDICTOR, chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,

@@ -82,7 +82,7 @@ def read_review(text: str, limit: int = 4) -> Summary:
         for pair in pairs:
             (positive if pair.polarity > 0 else negative).append(pair.phrase)
             targets[pair.target] += 2
-        phrases = [p for p in aspect_phrases(sentence) if not _REVIEW_VERBS.intersection(p.split())]
+        phrases = [p for p in aspect_phrases(sentence, stop_words()) if not _REVIEW_VERBS.intersection(p.split())]
         targets.update(phrases)
         if not pairs and phrases and polarity:  # an opinion with no opinion word: the sentence says it
             (positive if polarity > 0 else negative).append(phrases[0])

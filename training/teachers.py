@@ -42,7 +42,7 @@ from ..experts.prompts import (
     reasoner_messages,
     summarizer_messages,
 )
-from ..experts.reason_quality import aspect_phrases, stems
+from ..experts.reason_quality import aspect_phrases, stems, stop_words
 from .review_aspects import read_review, sentence_polarity
 
 
@@ -87,7 +87,7 @@ class OfflineTeacher:
         rng = random.Random(zlib.crc32(f"{ctx.item_title}|{review_text[:200]}|{attempt}".encode()))
         user = merge_summaries([parse_summary(e.summary) for e in ctx.user_history])
         item = merge_summaries([parse_summary(e.summary) for e in ctx.item_history])
-        about = set(stems(" ".join(aspect_phrases(review_text)).split()))
+        about = set(stems(" ".join(aspect_phrases(review_text, stop_words())).split()))
         if hint_rating is not None:
             verdict = 1 if hint_rating >= 4 else -1 if hint_rating <= 2 else 0
         else:

@@ -100,6 +100,18 @@ def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarra
     }
 
 
+def _paired_grounding(replay, picks: list[int], picked: list[str], greedy: list[str]) -> list[float]:
+    """Chosen minus greedy grounding and its paired interval, over the targets where both reasons
+    name an aspect (a share is undefined without one)."""
+    from reason4rec.experts.reason_quality import grounding
+    from reason4rec.training.confidence import paired_mean_difference
+
+    pairs = [(grounding(p, replay.shown_to_reasoner(i)).share, grounding(g, replay.shown_to_reasoner(i)).share)
+             for i, p, g in zip(picks, picked, greedy)]
+    kept = [(p, g) for p, g in pairs if p is not None and g is not None]
+    return paired_mean_difference([p for p, _ in kept], [g for _, g in kept]).as_list()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
@@ -122,6 +134,7 @@ def main() -> None:
     from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.eval_run import run_id, write_atomically
+    from reason4rec.training.evaluate_experts import RealReviews
 
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     replay = EvalReplay.open(args.eval)
@@ -138,7 +151,7 @@ def main() -> None:
     versions = {name: backend.version(name) for name in (Expert.REASONER, Expert.PREDICTOR)}
     if versions != {name: replay.key["adapters"][name] for name in versions}:
         raise SystemExit(f"the shipped adapters {versions} are not the ones {args.eval} evaluated")
-    started = time.perf_counter()
+    started, generated_before = time.perf_counter(), saved.get("seconds_generating", 0.0)
     todo = [i for i in chosen_ids if replay.targets[i].review.review_id not in rows]
     say(f"{len(chosen_ids) - len(todo)} of {len(chosen_ids)} targets already done in {args.out}")
     for start in range(0, len(todo), args.chunk):
@@ -159,6 +172,7 @@ def main() -> None:
         for row in new_rows.values():
             row.setdefault("rating", replay.pipeline[row["index"]])  # greedy kept: the evaluation's own rating
         rows.update(new_rows)
+        saved["seconds_generating"] = round(generated_before + time.perf_counter() - started, 1)  # over every call
         write_atomically(args.out, json.dumps(saved, indent=1))
         say(f"{len(chosen_ids) - len(todo) + start + len(batch)}/{len(chosen_ids)} targets "
             f"({time.perf_counter() - started:.0f} s)")
@@ -169,11 +183,9 @@ def main() -> None:
     picked = [row["candidates"][row["pick"]] for row in ordered]
     greedy_rating = np.array([replay.pipeline[i] for i in chosen_ids])
     picked_rating = np.array([row["rating"] for row in ordered])
-    model = load_sentence_model(config.home, status=say)
-    embed = lambda texts: model.encode(texts, normalize_embeddings=True, batch_size=64)  # noqa: E731
-    real = embed([replay.targets[i].review.text or "(empty review)" for i in chosen_ids])
-    similarity = {name: np.sum(real * embed([t or "(no reason)" for t in texts]), axis=1)
-                  for name, texts in (("greedy", greedy), ("picked", picked))}
+    reviews = RealReviews.embed(load_sentence_model(config.home, status=say),
+                                [replay.targets[i].review.text for i in chosen_ids])
+    similarity = {"greedy": reviews.similarity(greedy), "picked": reviews.similarity(picked)}
     indices = resample_indices(len(true))
     report = {
         "settings": settings, "rows": rows,
@@ -181,9 +193,11 @@ def main() -> None:
         "greedy": _measures(replay, chosen_ids, greedy, greedy_rating, true, similarity["greedy"]),
         "best_of_n": _measures(replay, chosen_ids, picked, picked_rating, true, similarity["picked"]),
         "sample_chosen": round(float(np.mean([row["pick"] != 0 for row in ordered])), 4),
-        "paired_best_minus_greedy": {m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list()
-                                     for m in ("mae", "rmse")},
-        "seconds_this_call": round(time.perf_counter() - started, 1),
+        "paired_best_minus_greedy": {
+            **{m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list() for m in ("mae", "rmse")},
+            "grounding": _paired_grounding(replay, chosen_ids, picked, greedy)},
+        "seconds_generating": saved.get("seconds_generating", 0.0),
+        "seconds_per_target": round(saved.get("seconds_generating", 0.0) / len(chosen_ids), 2),
     }
     write_atomically(args.out, json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))

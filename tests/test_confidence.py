@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reason4rec.training.confidence import metric_interval, paired_difference, resample_indices
+from reason4rec.training.confidence import metric_interval, paired_difference, paired_mean_difference, resample_indices
 
 
 def test_interval_brackets_the_value_and_is_reproducible():
@@ -39,3 +39,15 @@ def test_bad_inputs_are_refused():
         resample_indices(0)
     with pytest.raises(ValueError, match="unknown metric"):
         metric_interval([1.0], [1.0], "mape")
+
+
+def test_a_per_target_score_difference_has_a_paired_interval():
+    rng = np.random.default_rng(1)
+    greedy = rng.uniform(0.4, 1.0, size=200)
+    better = np.minimum(greedy + rng.uniform(0.0, 0.2, size=200), 1.0)  # never worse on any target
+    found = paired_mean_difference(better, greedy)
+    assert found.value == pytest.approx(float((better - greedy).mean())) and found.low > 0
+    same = paired_mean_difference(greedy, rng.permutation(greedy))  # same scores, shuffled: no real change
+    assert same.low < 0 < same.high
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_mean_difference([0.5], [0.5, 0.6])

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from reason4rec.config import BaselineConfig
-from reason4rec.training.evaluate import evaluate_baselines, mae, rmse
+from reason4rec.training.evaluate import evaluate_baselines, mae, metric_row, rmse
 
 
 def test_mae_and_rmse():
@@ -17,6 +17,14 @@ def test_mae_and_rmse():
         mae([], [])
     with pytest.raises(ValueError, match="equal, non-empty"):
         rmse([1, 2], [1])
+
+
+def test_a_row_says_how_well_predictions_order_targets_apart_from_their_scale():
+    true = [5, 4, 1, 5, 2, 3]
+    shrunk = [4.4 + 0.1 * (t - 3) for t in true]  # right order, squeezed towards the mean
+    assert metric_row("s", "shrunk", shrunk, true, 0.0).correlation == pytest.approx(1.0)
+    assert metric_row("s", "reversed", [6 - t for t in true], true, 0.0).correlation == pytest.approx(-1.0)
+    assert metric_row("s", "constant", [4.5] * 6, true, 0.0).correlation is None
 
 
 def test_baseline_table_scores_every_method_on_the_same_targets(shipped):
@@ -40,5 +48,7 @@ def test_baseline_table_scores_every_method_on_the_same_targets(shipped):
     assert by[("leave-last-out", "global mean")].mae == pytest.approx(0.740, abs=1e-3)
     assert by[("random-2020", "global mean")].rmse == pytest.approx(0.858, abs=1e-3)
     assert by[("leave-last-out", "user+item bias")].mae < by[("leave-last-out", "global mean")].mae
+    assert by[("leave-last-out", "global mean")].correlation is None
+    assert 0.2 < by[("leave-last-out", "user+item bias")].correlation < 0.3
     assert bars == [f"{split}: {name}" for split in ("leave-last-out", "random-2020", "temporal")
                     for name in ("SVD (surprise)", "SVD++ (surprise)")]

@@ -17,6 +17,7 @@ from reason4rec.training.evaluate_experts import (
     ONE_STEP,
     EvalSettingsError,
     ExpertEvalSettings,
+    RealReviews,
     evaluate_experts,
 )
 
@@ -64,6 +65,7 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     reasons = result.quality["reasons"]
     assert -1 <= reasons["review_similarity"] <= 1 and -1 <= reasons["mismatched_review_similarity"] <= 1
     assert reasons["review_similarity"] == pytest.approx(sum(t.similarity for t in result.targets) / 4, abs=1e-3)
+    assert reasons["mismatched_review_similarity"] != reasons["review_similarity"]
     assert reasons["complete"] == pytest.approx(sum(t.complete for t in result.targets) / 4)
     assert "one_step_reasons" in result.quality and result.quality["summaries"]["checked"] > 0
     comparison = result.comparison
@@ -159,3 +161,17 @@ def test_judge_scores_reasons_through_an_openai_compatible_endpoint(openai_serve
     result = _judge("judge-m", ["real one", "real two", "real three"], ["reason a", "reason b", "reason c"])
     assert result == {"model": "judge-m", "mean_score": 6.0, "scored": 2, "failed": 1}
     assert "REVIEW: real two" in openai_server.requests[1]["messages"][0]["content"]
+
+
+def test_reasons_are_scored_against_their_own_real_review(sentence_model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    reviews = RealReviews.embed(SentenceTransformer(str(sentence_model_dir), device="cpu"),
+                                ["The strap clip snapped after a week.", "Warm tone, and the tuner holds pitch well."])
+    reasons = reviews.encode(["They may be let down: the clip could break.",
+                              "A warm tone that stays in tune suits them."])
+    own, swapped = reviews.cosine(reasons), reviews.cosine(reasons, shift=1)
+    assert own[0] > swapped[0] and own[1] > swapped[1]
+    assert reviews.similarity([None, ""]).shape == (2,)  # no reason scores as "(no reason)", not an error
+    with pytest.raises(ValueError, match="1 texts for 2 reviews"):
+        reviews.similarity(["only one"])

@@ -44,6 +44,7 @@ def test_training_resumes_from_its_last_checkpoint(tiny_config, tmp_path):
     again = train_adapter(load, _examples(), LoraSettings(r=4, alpha=8), settings, tmp_path)
     assert again.resumed_from is not None and again.resumed_from.endswith("checkpoint-6")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "adapter" / "README.md").exists()  # peft's template card; card.json is ours
 
 
 def test_qlora_trains_on_the_cpu(tiny_config, tmp_path):

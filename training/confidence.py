@@ -87,3 +87,12 @@ def paired_difference(first, second, true, metric: Metric, indices: np.ndarray |
     value = _metric(first, true, metric) - _metric(second, true, metric)
     samples = _metric(first[indices], true[indices], metric) - _metric(second[indices], true[indices], metric)
     return _estimate(value, samples)
+
+
+def paired_mean_difference(first, second, indices: np.ndarray | None = None) -> Estimate:
+    """``mean(first - second)`` of per-target scores (a reason's grounding, say) and its paired
+    interval: for scores that are not errors against a true rating."""
+    first, second = _arrays(first, second)
+    difference = first - second
+    indices = resample_indices(difference.size) if indices is None else indices
+    return _estimate(float(difference.mean()), difference[indices].mean(axis=-1))

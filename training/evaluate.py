@@ -63,6 +63,10 @@ class MetricRow:
     mae_ci: tuple[float, float] | None = None
     """95% paired-bootstrap interval of the MAE over the targets (``confidence``)."""
     rmse_ci: tuple[float, float] | None = None
+    correlation: float | None = None
+    """Pearson correlation of the predictions with the true ratings: how well the method orders
+    targets, apart from its scale (an expected rating can be right on average and say nothing about
+    who likes what). None when the predictions are constant (the global mean)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -124,7 +128,14 @@ def metric_row(split: str, method: str, predicted, true, seconds: float, note: s
     rmse_estimate = metric_interval(predicted, true, "rmse", indices)
     return MetricRow(split=split, method=method, targets=int(true.size), mae=mae_estimate.value,
                      rmse=rmse_estimate.value, seconds=seconds, note=note,
-                     mae_ci=mae_estimate.interval, rmse_ci=rmse_estimate.interval)
+                     mae_ci=mae_estimate.interval, rmse_ci=rmse_estimate.interval,
+                     correlation=_correlation(predicted, true))
+
+
+def _correlation(predicted: np.ndarray, true: np.ndarray) -> float | None:
+    if true.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
+        return None
+    return round(float(np.corrcoef(predicted, true)[0, 1]), 4)
 
 
 def evaluate_baselines(

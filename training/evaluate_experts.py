@@ -480,23 +480,52 @@ def _similarity(config: Config, targets, results: list[TargetResult], quality: d
     """Embedding similarity of reasons to the real reviews (and to mismatched reviews, for scale)."""
     from ..experts.sentence_model import load_sentence_model
 
-    model = load_sentence_model(config.home, status=say)
-    real = [t.review.text or "(empty review)" for t in targets]
-    embed = lambda texts: model.encode(texts, normalize_embeddings=True, batch_size=64)  # noqa: E731
-    real_vectors = embed(real)
-    reason_vectors = embed([r.reason or "(no reason)" for r in results])
-    matched = np.sum(real_vectors * reason_vectors, axis=1)
-    shift = np.roll(np.arange(len(real)), 1)  # each reason against another target's review
-    mismatched = np.sum(real_vectors[shift] * reason_vectors, axis=1) if len(real) > 1 else matched
+    reviews = RealReviews.embed(load_sentence_model(config.home, status=say), [t.review.text for t in targets])
+    reasons = reviews.encode([r.reason for r in results])
+    matched = reviews.cosine(reasons)
+    # each reason against another target's review: what similarity means by chance
+    mismatched = reviews.cosine(reasons, shift=1) if len(targets) > 1 else matched
     for result, value in zip(results, matched):
         result.similarity = round(float(value), 4)
     out = {"review_similarity": round(float(matched.mean()), 4),
            "mismatched_review_similarity": round(float(mismatched.mean()), 4),
            "embedding_model": "all-MiniLM-L6-v2"}
     if "one_step_reasons" in quality:
-        one = embed([r.one_step_reason or "(no reason)" for r in results])
-        quality["one_step_reasons"]["review_similarity"] = round(float(np.sum(real_vectors * one, axis=1).mean()), 4)
+        one = reviews.similarity([r.one_step_reason for r in results])
+        quality["one_step_reasons"]["review_similarity"] = round(float(one.mean()), 4)
     return out
+
+
+@dataclass(frozen=True)
+class RealReviews:
+    """The targets' real reviews, embedded once, to score reasons against: a reason that
+    anticipates what the user went on to write is closer to it (cosine of normalised
+    all-MiniLM-L6-v2 vectors)."""
+
+    model: Any
+    vectors: np.ndarray
+
+    @classmethod
+    def embed(cls, model: Any, reviews: Sequence[str]) -> RealReviews:
+        return cls(model, cls._encode(model, [text or "(empty review)" for text in reviews]))
+
+    def similarity(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Each text's cosine to its own review."""
+        return self.cosine(self.encode(texts))
+
+    def encode(self, texts: Sequence[str | None]) -> np.ndarray:
+        if len(texts) != len(self.vectors):
+            raise ValueError(f"{len(texts)} texts for {len(self.vectors)} reviews")
+        return self._encode(self.model, [text or "(no reason)" for text in texts])
+
+    def cosine(self, vectors: np.ndarray, shift: int = 0) -> np.ndarray:
+        """Cosine of each encoded text to its own review, or to the review ``shift`` places earlier."""
+        reviews = np.roll(self.vectors, shift, axis=0) if shift else self.vectors
+        return np.sum(reviews * vectors, axis=1)
+
+    @staticmethod
+    def _encode(model: Any, texts: list[str]) -> np.ndarray:
+        return model.encode(texts, normalize_embeddings=True, batch_size=64)
 
 
 def _summary_quality(targets: Sequence[Target], cache: SummaryCache, version: str) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") ->
     table.add_column("method", no_wrap=True)
     table.add_column("MAE\n95% CI", justify="right", no_wrap=True)
     table.add_column("RMSE\n95% CI", justify="right", no_wrap=True)
+    table.add_column("corr", justify="right", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("notes", min_width=10)
     best: dict[str, float] = {}
@@ -89,7 +90,7 @@ def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") ->
         if row.split != previous:
             if previous is not None:
                 table.add_section()
-            table.add_row(f"[bold]{row.split}[/] ({row.targets:,})", "", "", "", "")
+            table.add_row(f"[bold]{row.split}[/] ({row.targets:,})", "", "", "", "", "")
         previous = row.split
         mae_text = f"{row.mae:.4f}"
         if row.mae == best[row.split]:
@@ -98,6 +99,7 @@ def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") ->
             row.method,
             mae_text + _interval(row.mae_ci),
             f"{row.rmse:.4f}" + _interval(row.rmse_ci),
+            "-" if row.correlation is None else f"{row.correlation:.3f}",
             f"{row.seconds:.1f} s",
             row.note,
         )

@@ -269,6 +269,8 @@ def save_adapter(model: Any, out_dir: Path) -> None:
     staging = out_dir / "adapter.partial"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(str(staging), save_embedding_layers=False)
+    # peft writes a model-card template ("[More Information Needed]"); card.json is the real card
+    (staging / "README.md").unlink(missing_ok=True)
     shutil.rmtree(adapter_dir, ignore_errors=True)
     staging.rename(adapter_dir)
 

@@ -175,6 +175,12 @@ class AgentConfig(_Section):
     """Re-summarize history reviews whose summary came from the lexicon (or an older Summarizer)
     with the current Summarizer before reasoning, and keep the result in the memory."""
     batch_size: int = Field(8, ge=1, le=256)
+    reason_drafts: int = Field(4, ge=1, le=16)
+    """Reasons the Reasoner drafts per question (the greedy one and samples); the one inventing
+    fewest aspects its reviews never mention is kept (``experts.reason_drafts``: grounding 74% ->
+    82% on test targets, ratings unchanged). 1: the greedy reason only, no extra time."""
+    reason_temperature: float = Field(0.7, gt=0, le=2)
+    """Sampling temperature of the extra drafts."""
 
     @field_validator("backend", mode="before")
     @classmethod

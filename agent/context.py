@@ -40,6 +40,10 @@ class AgentContext:
     max_review_chars: int = 400
     candidates: int = 8
     resummarize_lexicon: bool = True
+    reason_drafts: int = 1
+    """Drafts per reason, the least invented kept (:mod:`~reason4rec.experts.reason_drafts`; needs
+    a backend that can sample). :func:`open_context` sets the configured number (4 by default)."""
+    reason_temperature: float = 0.7
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 
@@ -139,4 +143,5 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
             opened.close()
         raise
     return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
-                        config.agent.resummarize_lexicon)
+                        config.agent.resummarize_lexicon, config.agent.reason_drafts,
+                        config.agent.reason_temperature)

@@ -23,9 +23,20 @@ def progress_text(event: dict) -> str:
         return f"reasoning {span}/{total}: " + ", ".join(item_label(i["id"], i.get("title")) for i in items)
     if unit == "candidates":
         return f"reasoned {done}/{total} candidates"
+    if unit == "drafts":
+        return (f"compared {total} more drafts with the reviews shown" if done >= total
+                else f"drafting {total} more reasons to check against the reviews shown")
     if done >= total:
         return f"summarized {total} {unit}"
     return f"summarizing {unit}: {done}/{total} done, {total - done} left"
+
+
+def revised_text(event: dict) -> str:
+    """The line that says the reason shown so far was replaced by a draft that invents less."""
+    invented = event.get("invented") or []
+    named = f" (the first named {', '.join(invented[:4])}{' ...' if len(invented) > 4 else ''})" if invented else ""
+    return (f"revised: of {event['drafts']} drafts, this one names fewest things no review it was shown "
+            f"mentions{named}")
 
 
 def already_rated_text(event: dict) -> str:

@@ -12,12 +12,16 @@ switch on it. The types, in the order a turn emits them:
                    (``candidate`` set when reasoning for a recommendation).
 ``rating``         ``expected``, ``confidence``, ``probabilities`` (1..5).
 ``step_finished``  ``step``, ``seconds``, and ``error`` when the step failed.
-``progress``       ``step``, ``done``, ``total``, ``unit`` (``history reviews`` or ``candidates``):
-                   how far a long step is (the Summarizer's history reviews, the candidates
-                   reasoned so far); ``items`` (``id``, ``title``) names the candidates now
-                   being reasoned. The last one of a step has ``done == total``.
+``progress``       ``step``, ``done``, ``total``, ``unit`` (``history reviews``, ``candidates`` or
+                   ``drafts``): how far a long step is (the Summarizer's history reviews, the
+                   candidates reasoned so far, the extra drafts of a reason); ``items`` (``id``,
+                   ``title``) names the candidates now being reasoned. The last one of each unit
+                   has ``done == total``.
 ``already_rated``  ``rating``, ``date`` (``YYYY-MM-DD``, or None when unknown): the user reviewed
                    this item already; what follows is what the model would have predicted.
+``reason_revised`` ``text``, ``drafts``, ``invented`` (what the first draft named that no review
+                   it was shown mentions), ``candidate`` for a recommendation: a sampled draft
+                   invents less than the reason streamed so far and replaces it.
 =================  ===========================================================================
 
 Renderers skip types they do not know, so new types never break them.
@@ -34,7 +38,8 @@ from __future__ import annotations
 
 from typing import Any
 
-EVENT_TYPES = ("step_started", "retrieved", "token", "rating", "step_finished", "progress", "already_rated")
+EVENT_TYPES = ("step_started", "retrieved", "token", "rating", "step_finished", "progress", "already_rated",
+               "reason_revised")
 
 
 def step_started(step: str) -> dict[str, Any]:
@@ -73,3 +78,10 @@ def progress(step: str, done: int, total: int, unit: str,
 
 def already_rated(rating: float, date: str | None) -> dict[str, Any]:
     return {"type": "already_rated", "rating": rating, "date": date}
+
+
+def reason_revised(text: str, drafts: int, invented: list[str], candidate: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "reason_revised", "text": text, "drafts": drafts, "invented": invented}
+    if candidate is not None:
+        event["candidate"] = candidate
+    return event

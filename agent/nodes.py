@@ -27,7 +27,9 @@ from langgraph.runtime import Runtime
 
 from ..config import Expert
 from ..errors import Reason4RecError
+from ..experts.backend import SamplingBackend
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
+from ..experts.reason_drafts import ChosenReason, choose_reasons
 from ..experts.reason_quality import grounding
 from ..memory.service import HistoryRecord, Memory
 from . import events
@@ -223,19 +225,44 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
             context.check_cancelled()
             pieces.append(piece)
             _emit(events.token("reason", piece))
-    text = "".join(pieces).strip()
-    return {"reason": text, "reason_check": check_reason(text, target)}
+    [chosen] = _best_drafts(context, "reason", [target], ["".join(pieces).strip()])
+    if chosen.replaced:
+        _emit(events.reason_revised(chosen.text, chosen.drafts, list(chosen.first_invented)))
+    return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts)}
 
 
-def check_reason(reason: str, target: TargetContext) -> dict[str, Any]:
+def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext], greedy: list[str],
+                 names: list[str] | None = None) -> list[ChosenReason]:
+    """The greedy reasons, each replaced by a sampled draft that invents less where one does
+    (``context.reason_drafts`` drafts; only on a backend that can sample), with progress."""
+    drafts = context.reason_drafts
+    if drafts <= 1 or not isinstance(context.backend, SamplingBackend):
+        return [ChosenReason(text, 0, 1) for text in greedy]
+    more = (drafts - 1) * len(targets)
+    _emit(events.progress(step, 0, more, "drafts"))
+    context.check_cancelled()
+    chosen = choose_reasons(context.backend, [reasoner_messages(t) for t in targets], greedy,
+                            [_shown_texts(t) for t in targets], drafts=drafts, temperature=context.reason_temperature)
+    _emit(events.progress(step, more, more, "drafts"))
+    return chosen
+
+
+def _shown_texts(target: TargetContext) -> list[str]:
+    """What the Reasoner was shown: its prompt (the histories as summaries, the item)."""
+    return [m["content"] for m in reasoner_messages(target)]
+
+
+def check_reason(reason: str, target: TargetContext, drafts: int = 1) -> dict[str, Any]:
     """Which aspects the reason names that the Reasoner was never shown (the evaluation's measure).
 
     A small Reasoner invents ("bamboo", "AAC, MP4 and FLAC" for a microphone); a person reading
-    the reason is told which of its aspects no review it saw mentions.
+    the reason is told which of its aspects no review it saw mentions, even in the draft chosen
+    as inventing least of ``drafts``.
     """
-    found = grounding(reason, [m["content"] for m in reasoner_messages(target)])
+    found = grounding(reason, _shown_texts(target))
     share = found.share
-    return {"grounding": None if share is None else round(share, 3), "invented": list(found.invented)}
+    return {"grounding": None if share is None else round(share, 3), "invented": list(found.invented),
+            "drafts": drafts}
 
 
 @_step("predict")
@@ -255,7 +282,8 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
 @_step("recommend")
 def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """Top-k: candidates from memory (unreviewed items, steered by the need or by the profile of
-    the item it names), reasoned a backend batch at a time and rated, ranked."""
+    the item it names), reasoned a backend batch at a time and rated, ranked; the k kept get
+    their reasons redrafted (:func:`_redrafted`)."""
     context, user = runtime.context, state["user_id"]
     memory, like = context.memory, state.get("like_item")
     k = int(state.get("k") or 5)
@@ -276,11 +304,29 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                     for item, view in zip(items, views)])
     distributions = context.backend.rate(Expert.PREDICTOR, [predictor_messages(t, r) for t, r in zip(targets, reasons)])
-    ranked = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
+    top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
+    ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
-                                 "similarity": view["match"].similarity, "reason": text, "rating": dist.as_dict(),
-                                 "reason_check": check_reason(text, target)}
-                                for view, target, text, dist in ranked]}
+                                 "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
+                                 "reason_check": check_reason(pick.text, target, pick.drafts)}
+                                for view, target, pick, dist in ranked]}
+
+
+def _redrafted(context: AgentContext, top: list[tuple[dict, TargetContext, str, Any]]) -> list[tuple]:
+    """The kept candidates with their reasons redrafted (only these are read, so only these pay for
+    drafts): a replaced reason is rated again and the kept ones are ranked again."""
+    chosen = _best_drafts(context, "recommend", [row[1] for row in top], [row[2] for row in top])
+    replaced = [i for i, pick in enumerate(chosen) if pick.replaced]
+    for i in replaced:
+        _emit(events.reason_revised(chosen[i].text, chosen[i].drafts, list(chosen[i].first_invented),
+                                    candidate=top[i][0]["match"].profile.entity_id))
+    again = context.backend.rate(Expert.PREDICTOR, [predictor_messages(top[i][1], chosen[i].text)
+                                                    for i in replaced]) if replaced else []
+    ratings = [row[3] for row in top]
+    for i, distribution in zip(replaced, again):
+        ratings[i] = distribution
+    rows = [(view, target, pick, rating) for (view, target, _, _), pick, rating in zip(top, chosen, ratings)]
+    return sorted(rows, key=lambda row: -row[3].expected)
 
 
 def _steering(memory: Memory, state: DeliberationState) -> str | None:

@@ -26,7 +26,6 @@ import os
 import random
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,23 +56,6 @@ def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"{out} holds a run with other settings ({saved.get('settings')}); "
                          "use another --out or move it away")
     return saved
-
-
-def _candidates(backend, contexts, samples: int, temperature: float, seed: int) -> list[list[str]]:
-    """``samples`` sampled reasons per context, decoded as the Reasoner's greedy reasons are
-    (same guards and token budget), one backend batch for all of them."""
-    from reason4rec.config import Expert
-    from reason4rec.experts.backend import DEFAULT_MAX_NEW_TOKENS, decoding_for
-    from reason4rec.experts.prompts import reasoner_messages, render_chat
-
-    tokenizer = backend.experts.tokenizer
-    prompts = [render_chat(tokenizer, reasoner_messages(c)) for c in contexts for _ in range(samples)]
-    decoding = replace(decoding_for(Expert.REASONER, backend.decoding), do_sample=True,
-                       temperature=temperature, seed=seed)
-    completions = backend.complete(Expert.REASONER, prompts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS[Expert.REASONER],
-                                   decoding=decoding)
-    texts = [c.text.strip() for c in completions]
-    return [texts[i * samples:(i + 1) * samples] for i in range(len(contexts))]
 
 
 def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarray, true: np.ndarray,
@@ -127,7 +109,7 @@ def main() -> None:
 
     from reason4rec.config import Expert, load_config
     from reason4rec.experts.llamacpp import open_llamacpp_backend
-    from reason4rec.experts.prompts import predictor_messages
+    from reason4rec.experts.prompts import predictor_messages, reasoner_messages
     from reason4rec.experts.reason_quality import least_invented
     from reason4rec.experts.sentence_model import load_sentence_model
     from reason4rec.experts.shipping import adapter_dirs
@@ -156,8 +138,9 @@ def main() -> None:
     say(f"{len(chosen_ids) - len(todo)} of {len(chosen_ids)} targets already done in {args.out}")
     for start in range(0, len(todo), args.chunk):
         batch = todo[start:start + args.chunk]
-        samples = _candidates(backend, [replay.contexts[i] for i in batch], args.candidates - 1,
-                              args.temperature, args.seed + batch[0])
+        # one seeded sample call per saved batch, decoded as the agent's drafts are
+        samples = backend.sample(Expert.REASONER, [reasoner_messages(replay.contexts[i]) for i in batch],
+                                 count=args.candidates - 1, temperature=args.temperature, seed=args.seed + batch[0])
         new_rows = {}
         for i, sampled in zip(batch, samples):
             candidates = [replay.reasons[i], *sampled]

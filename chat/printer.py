@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label
+from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
 from ..memory.store import item_label
 
 
@@ -77,6 +77,13 @@ class DeliberationPrinter:
             self.console.print(f"  [dim]{escape(progress_text(event))}[/]")
         elif kind == "already_rated":
             self.console.print(f"[bold]{escape(already_rated_text(event))}[/]")
+        elif kind == "reason_revised" and event.get("candidate") is not None:
+            self._candidates[event["candidate"]] = event["text"] + " (revised)"
+        elif kind == "reason_revised":
+            self.console.print(f"  [dim]{escape(revised_text(event))}:[/]")
+            self._column = 0
+            self._write_wrapped(event["text"])
+            self.console.line()
         elif kind == "rating":
             self.console.print(rating_bars(event))
         elif kind == "retrieved" and self.verbose:

@@ -38,7 +38,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label
+from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
 from ..memory.store import item_label
 from .printer import DeliberationPrinter
 
@@ -66,6 +66,8 @@ class TurnView:
                                                    and console.color_system is not None)
         self.steps: list[_Step] = []
         self.reason = ""
+        self.revised: str | None = None
+        """Why the reason shown was replaced by another draft (None: the first draft was kept)."""
         self.candidates: dict[str, str] = {}
         self.titles: dict[str, str] = {}
         """Candidate id -> title, from the progress events that announced them."""
@@ -116,6 +118,10 @@ class TurnView:
                 step.progress = event
         elif kind == "already_rated":
             self.already_rated = already_rated_text(event)
+        elif kind == "reason_revised" and event.get("candidate") is not None:
+            self.candidates[event["candidate"]] = event["text"]
+        elif kind == "reason_revised":
+            self.reason, self.revised = event["text"], revised_text(event)
         if not self.live:
             self._plain(event)
 
@@ -149,6 +155,8 @@ class TurnView:
                 parts.append(_step_line(step))
             if self.verbose:
                 parts.extend(_record_lines(step, self.console.width))
+            if step.name == "reason" and self.revised:
+                parts.append(Text("  " + self.revised + ":", style="dim"))
             if step.name == "reason" and self.reason:
                 parts.append(Text("  " + self.reason.strip()))
             if step.name == "recommend" and self.candidates:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -51,8 +51,6 @@ by :class:`~reason4rec.experts.word_repeats.RepeatedWordBan`."""
 
 def decoding_for(expert: Expert | None, decoding: DecodingSettings) -> DecodingSettings:
     """``decoding`` with ``expert``'s changes (:data:`EXPERT_DECODING`) applied."""
-    from dataclasses import replace
-
     changes = EXPERT_DECODING.get(expert or "")
     return replace(decoding, **changes) if changes else decoding
 
@@ -98,6 +96,22 @@ def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], l
                                    on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
     texts = [completion.text for completion in completions]
     return [(limiter.cut(text) if limiter else text).strip() for text in texts]
+
+
+def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], count: int, temperature: float,
+                       seed: int | None, limit: int) -> list[list[str]]:
+    """``sample`` on top of ``complete`` for both local backends: ``count`` continuations per
+    prompt, decoded as ``generate``'s are (same guards, line limits and token budget) but sampled,
+    all in one ``complete`` call (one seeded stream), prompt by prompt."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    lines = ANSWER_LINES.get(expert)
+    limiter = LineLimit(lines) if lines else None
+    decoding = replace(decoding_for(expert, backend.decoding), do_sample=True, temperature=temperature, seed=seed)
+    completions = backend.complete(expert, [p for p in prompts for _ in range(count)], max_new_tokens=limit,
+                                   decoding=decoding, on_text=limiter.on_text if limiter else None, stop_row=limiter)
+    texts = [(limiter.cut(c.text) if limiter else c.text).strip() for c in completions]
+    return [texts[i * count:(i + 1) * count] for i in range(len(prompts))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,18 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class SamplingBackend(Backend, Protocol):
+    """A backend that can also sample: several drafts of an answer to choose from (the agent keeps
+    the reason that invents least). Both local backends and the remote one can; a backend without
+    ``sample`` gives greedy answers only."""
+
+    def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
+               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+        """``count`` sampled answers per conversation, in order; ``seed`` makes them repeatable."""
+        ...
+
+
 class ExpertAccessors:
     """What callers may read of a local backend's experts, so none reaches into ``.experts``
     (the transformers and llama.cpp backends both hold theirs as ``self.experts``)."""
@@ -189,7 +215,31 @@ class ExpertAccessors:
         return RepeatedWordBan(self.tokenizer)
 
 
-class LocalBackend(ExpertAccessors):
+class CompletionMethods:
+    """``generate`` and ``sample`` of a local backend, on top of its ``complete`` over prompts
+    rendered with its experts' chat template (the transformers and llama.cpp backends share them)."""
+
+    experts: Any
+    complete: Callable[..., list[Completion]]
+    decoding: DecodingSettings
+
+    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
+                 max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
+        """Greedy continuations, up to ``batch_size`` prompts decoded together; ``on_text(row, piece)`` streams."""
+        limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
+        return generate_by_complete(self, expert, self._rendered(conversations), limit, on_text)
+
+    def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
+               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+        """``count`` sampled continuations per conversation (see :func:`sample_by_complete`)."""
+        limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
+        return sample_by_complete(self, expert, self._rendered(conversations), count, temperature, seed, limit)
+
+    def _rendered(self, conversations: Sequence[Messages]) -> list[str]:
+        return [render_chat(self.experts.tokenizer, c) for c in conversations]
+
+
+class LocalBackend(CompletionMethods, ExpertAccessors):
     """transformers + peft in this process: batched, left-padded, greedy, streamable."""
 
     kind = "transformers"
@@ -203,13 +253,6 @@ class LocalBackend(ExpertAccessors):
         self._lock = threading.Lock()  # one adapter switch + forward at a time
 
     # ------------------------------------------------------------------ generation
-    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
-                 max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
-        """Greedy continuations, ``batch_size`` prompts per forward; ``on_text(row, piece)`` streams."""
-        limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
-        texts = [render_chat(self.experts.tokenizer, c) for c in conversations]
-        return generate_by_complete(self, expert, texts, limit, on_text)
-
     def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; closing the iterator stops the generation."""

@@ -38,6 +38,7 @@ from .adapters import AdapterCard
 from .backend import (
     DEFAULT_MAX_NEW_TOKENS,
     Completion,
+    CompletionMethods,
     DecodingSettings,
     ExpertAccessors,
     RowTextStream,
@@ -45,7 +46,6 @@ from .backend import (
     TokenLogprob,
     answer_text,
     end_token_ids,
-    generate_by_complete,
     rating_ids,
     rating_prompt,
 )
@@ -328,7 +328,7 @@ class EngineExperts:
         return tuple(self.cards)
 
 
-class LlamaCppBackend(ExpertAccessors):
+class LlamaCppBackend(CompletionMethods, ExpertAccessors):
     """The :class:`~reason4rec.experts.backend.Backend` protocol on llama.cpp (see the module doc)."""
 
     kind = "llamacpp"
@@ -349,13 +349,6 @@ class LlamaCppBackend(ExpertAccessors):
             engine.close()
 
     # ------------------------------------------------------------------ generation
-    def generate(self, expert: Expert, conversations: Sequence[Messages], *,
-                 max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
-        """Greedy continuations, up to ``batch_size`` prompts decoded together; ``on_text`` streams."""
-        limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
-        prompts = [render_chat(self.experts.tokenizer, c) for c in conversations]
-        return generate_by_complete(self, expert, prompts, limit, on_text)
-
     def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; closing the iterator stops the generation.

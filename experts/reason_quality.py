@@ -3,8 +3,8 @@
 * **Grounding.** Aspect phrases are pulled out of a reason the same way for every reason: runs
   of content words between stop words, punctuation and opinion words (RAKE's candidate rule,
   Rose et al. 2010, with VADER's 7,500-word valence lexicon as the opinion words, so "great sound
-  quality" yields the target "sound quality"). A phrase is *grounded* when every word of it
-  (Snowball-stemmed) occurs in what the Reasoner was shown: its prompt (title, category, history
+  quality" yields the target "sound quality"). A phrase is *grounded* when at least half of its
+  words (Snowball-stemmed) occur in what the Reasoner was shown: its prompt (title, category, history
   summaries, template) and the raw history reviews behind the summaries. The rest is invented.
   "a piece made of wood crafted by skilled craftsmen" for a USB microphone whose histories never
   mention wood gives the phrases "piece", "wood crafted", "craftsmen": mostly invented.
@@ -175,9 +175,14 @@ def least_invented(candidates: Sequence[str], shown: Sequence[str]) -> int:
     return max(range(len(candidates)), key=rank)
 
 
+def sentiment(text: str) -> float:
+    """VADER's compound score of ``text``, -1 (negative) .. +1 (positive)."""
+    return float(sentiment_analyzer().polarity_scores(text)["compound"])
+
+
 def verdict(text: str) -> int:
     """+1, -1 or 0: the overall sentiment of ``text`` by VADER's compound score."""
-    compound = sentiment_analyzer().polarity_scores(text)["compound"]
+    compound = sentiment(text)
     return 1 if compound >= VERDICT_THRESHOLD else -1 if compound <= -VERDICT_THRESHOLD else 0
 
 

@@ -113,6 +113,25 @@ class RemoteBackend:
         except Exception as err:  # the openai client raises many types mid-stream
             raise RemoteBackendError(f"stream from {self._model(expert)!r} broke: {err}") from err
 
+    def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
+               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+        """``count`` sampled answers per conversation: one request each (``n`` > 1 is not
+        universal), concurrent; request ``j`` of a conversation carries ``seed + j``."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if not temperature > 0:
+            raise ValueError(f"sampling needs a temperature above 0, got {temperature}")
+
+        def one(job: tuple[Messages, int]) -> str:
+            conversation, draw = job
+            response = self._call(expert, conversation, max_new_tokens, temperature=temperature,
+                                  seed=None if seed is None else seed + draw,
+                                  extra_body=self.settings.sampling_extras or None)
+            return (response.choices[0].message.content or "").strip()
+
+        texts = self._map(one, [(c, j) for c in conversations for j in range(count)])
+        return [texts[i * count:(i + 1) * count] for i in range(len(conversations))]
+
     def rate(self, expert: Expert, conversations: Sequence[Messages], *,
              response_prefixes: Sequence[str] | None = None) -> list[RatingDistribution]:
         """Each distribution from the first answer token after ``[prefix]Predicted Rating:``."""
@@ -147,8 +166,8 @@ class RemoteBackend:
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         try:
             return self.client.chat.completions.create(
-                model=self._model(expert), messages=messages, max_tokens=limit, temperature=0.0,
-                **{k: v for k, v in kwargs.items() if v is not None},
+                model=self._model(expert), messages=messages, max_tokens=limit,
+                **{"temperature": 0.0, **{k: v for k, v in kwargs.items() if v is not None}},
             )
         except openai.OpenAIError as err:
             raise RemoteBackendError(

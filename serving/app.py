@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Expert, ServeConfig
-from ..experts.backend import DEFAULT_MAX_NEW_TOKENS, Completion, DecodingSettings, LocalBackend
+from ..experts.backend import DEFAULT_MAX_NEW_TOKENS, Completion, DecodingSettings, LocalBackend, decoding_for
 from .batcher import Job, JobResult, MicroBatcher
 from .errors import ApiError, logger, validation_error
 from .prompts import render_messages
@@ -172,17 +172,23 @@ class _Served:
         if limit > self.settings.max_tokens:
             raise ApiError(400, f"max_tokens is {limit}; this server allows at most "
                                 f"{self.settings.max_tokens}", param="max_tokens", code="max_tokens_too_large")
-        return Job(expert, prompt, limit, self._decoding(body), top_logprobs, prompt_param)
+        return Job(expert, prompt, limit, self._decoding(expert, body, chat=prompt_param == "messages"),
+                   top_logprobs, prompt_param)
 
-    def _decoding(self, body: Any) -> DecodingSettings:
-        """The backend's decoding (greedy), unless the request asks for sampling or a penalty."""
-        decoding = self.backend.decoding
+    def _decoding(self, expert: Expert, body: Any, chat: bool) -> DecodingSettings:
+        """Greedy, as the local backend decodes: a chat request as ``generate`` (with the expert's
+        own guards, so a served Summarizer writes its three lines as a local one does), a raw
+        completion as ``complete``; unless the request asks for sampling (a seed makes it
+        repeatable) or a penalty."""
+        decoding = decoding_for(expert, self.backend.decoding) if chat else self.backend.decoding
         if body.temperature is not None:
             sampling = body.temperature > 0
             decoding = dataclasses.replace(decoding, do_sample=sampling,
                                            temperature=body.temperature if sampling else 1.0)
         if body.repetition_penalty is not None:
             decoding = dataclasses.replace(decoding, repetition_penalty=body.repetition_penalty)
+        if body.seed is not None:
+            decoding = dataclasses.replace(decoding, seed=body.seed)
         return decoding
 
 

@@ -36,6 +36,8 @@ class _Request(BaseModel):
     """None or 0: the experts' own greedy decoding; above 0: sampling at that temperature."""
     repetition_penalty: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     """vLLM's extension; None: the experts' default (1.15)."""
+    seed: int | None = None
+    """Seeds sampling (OpenAI's field): the same request with the same seed samples the same answer."""
     n: int = Field(1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -6,6 +6,7 @@ collections) run as they do in production, so a whole turn takes milliseconds:
 - :class:`FakeBackend`: the :class:`~reason4rec.experts.backend.Backend` protocol with canned
   per-expert answers, streamed by pieces, a configurable rating distribution, optional failures,
   and a record of every call (:attr:`FakeBackend.calls`).
+- :class:`SamplingFake`: a FakeBackend that can also ``sample`` (canned drafts).
 - :class:`SpyBackend`: the same record around a real backend (which prompts it had to answer).
 - :class:`FakeCompletions`: a local backend's ``complete`` layer (a few characters per token,
   honouring ``stop_row``), under the real ``generate_by_complete``.
@@ -157,6 +158,34 @@ class FakeBackend:
     @staticmethod
     def _pieces(text: str) -> Iterator[str]:
         yield from pieces(text)
+
+
+class SamplingFake(FakeBackend):
+    """A :class:`FakeBackend` that can also ``sample`` (a
+    :class:`~reason4rec.experts.backend.SamplingBackend`): ``drafts`` are the sampled answers of
+    every conversation (a list, cycled to ``count``, or a callable of the conversation). The seeds
+    it was asked with are kept in :attr:`seeds`.
+
+    Example:
+        >>> SamplingFake(drafts=["Warm.", "Bright."]).sample("reasoner", [[]], count=3, temperature=0.7)
+        [['Warm.', 'Bright.', 'Warm.']]
+    """
+
+    def __init__(self, answers: Answer | Mapping[str, Answer] | None = None, *,
+                 drafts: Sequence[str] | Callable[[Messages], Sequence[str]] = (REASON,), **kwargs: Any) -> None:
+        super().__init__(answers, **kwargs)
+        self.drafts = drafts
+        self.seeds: list[int | None] = []
+
+    def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
+               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+        self._asked("sample", expert, len(conversations))
+        self.seeds.append(seed)
+        out = []
+        for conversation in conversations:
+            drafts = list(self.drafts(conversation) if callable(self.drafts) else self.drafts)
+            out.append([drafts[j % len(drafts)] for j in range(count)])
+        return out
 
 
 class SpyBackend(FakeBackend):

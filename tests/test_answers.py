@@ -35,7 +35,7 @@ def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
     target = TargetContext("Musical Instruments", "USB condenser microphone", (HistoryEntry("Amp", 5, summary),),
                            (HistoryEntry("a buyer", 4, summary),), 5.0, 4.0, 1, 1)
     grounded = check_reason("The user loves a warm tone, and this microphone has one.", target)
-    assert grounded == {"grounding": 1.0, "invented": []}
+    assert grounded == {"grounding": 1.0, "invented": [], "drafts": 1}
     invented = check_reason("It is crafted from bamboo with AAC and FLAC support and a warm tone.", target)
     assert {"bamboo", "aac", "flac"} <= set(invented["invented"]) and invented["grounding"] < 0.5
     state = {"intent": "explain", "user_id": "A1", "item_id": "B1", "rating": RATING,

@@ -74,6 +74,20 @@ def test_remote_backend_reads_the_star_distribution_from_logprobs(openai_server)
     assert request["model"] == "r4r-predictor" and request["logprobs"] is True
 
 
+def test_remote_backend_samples_one_seeded_request_per_draft(openai_server):
+    from reason4rec.experts.backend import SamplingBackend
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    openai_server.replies = [" Warm. ", "Bright.", "Quiet."]
+    backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", concurrency=1))
+    assert isinstance(backend, SamplingBackend)
+    assert backend.sample("reasoner", [reasoner_messages(_ctx("Pedal"))], count=3, temperature=0.7,
+                          seed=40) == [["Warm.", "Bright.", "Quiet."]]
+    assert [(r["temperature"], r["seed"]) for r in openai_server.requests] == [(0.7, 40), (0.7, 41), (0.7, 42)]
+    with pytest.raises(ValueError, match="above 0"):
+        backend.sample("reasoner", [reasoner_messages(_ctx("Pedal"))], count=2, temperature=0.0)
+
+
 def test_remote_backend_failure_is_reported(openai_server):
     from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
 

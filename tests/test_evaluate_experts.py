@@ -1,10 +1,12 @@
 import json
 
+import numpy as np
 import pytest
 
 from reason4rec.data.splits import make_split
 from reason4rec.errors import Reason4RecError
 from reason4rec.experts.prompts import reasoner_messages
+from reason4rec.experts.reason_quality import sentiment
 from reason4rec.experts.summaries import SummaryCache
 from reason4rec.training.baselines import BiasModel
 from reason4rec.training.eval_replay import EvalReplay
@@ -67,6 +69,7 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert reasons["review_similarity"] == pytest.approx(sum(t.similarity for t in result.targets) / 4, abs=1e-3)
     assert reasons["mismatched_review_similarity"] != reasons["review_similarity"]
     assert reasons["complete"] == pytest.approx(sum(t.complete for t in result.targets) / 4)
+    assert "verdict_correlation" in reasons
     assert "one_step_reasons" in result.quality and result.quality["summaries"]["checked"] > 0
     comparison = result.comparison
     assert comparison["best_baseline"] in result.baseline_predictions
@@ -175,3 +178,17 @@ def test_reasons_are_scored_against_their_own_real_review(sentence_model_dir):
     assert reviews.similarity([None, ""]).shape == (2,)  # no reason scores as "(no reason)", not an error
     with pytest.raises(ValueError, match="1 texts for 2 reviews"):
         reviews.similarity(["only one"])
+
+
+def test_the_verdicts_correlation_with_the_stars_says_whether_reasons_carry_the_rating():
+    from reason4rec.training.evaluate_experts import _reason_summary
+
+    reasons = ["They will love it, a great match.", "A poor match: they would be disappointed.",
+               "It should suit them well.", "They would hate the awful hum."]
+    stars = [5.0, 1.0, 4.0, 2.0]
+    summary = _reason_summary([1.0] * 4, None, [True] * 4, [True] * 4, stars, reasons)
+    assert summary["verdict_correlation"] == pytest.approx(np.corrcoef([sentiment(r) for r in reasons], stars)[0, 1],
+                                                           abs=1e-4)
+    assert summary["verdict_correlation"] > 0.9
+    assert _reason_summary([1.0] * 4, None, [True] * 4, [True] * 4, stars,
+                           ["It suits them."] * 4)["verdict_correlation"] is None  # one tone: nothing to correlate

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import CATALOG, RATING, REASON, SUMMARY, TITLES, Call, FakeBackend, FakeCompletions, HashedWords, SpyBackend
+from fakes import (
+    CATALOG,
+    RATING,
+    REASON,
+    SUMMARY,
+    TITLES,
+    Call,
+    FakeBackend,
+    FakeCompletions,
+    HashedWords,
+    SamplingFake,
+    SpyBackend,
+)
 from langgraph.runtime import Runtime
 
 from reason4rec.agent import Agent, nodes, turn_input
@@ -209,6 +221,76 @@ def test_recommend_reasons_a_batch_at_a_time_and_ranks_by_the_rating(fake_agent)
     assert [r["reason"] for r in state["recommendations"]] == [REASON, REASON]
     assert state["answer"].startswith("Top 2 for **U1**, by their profile:\n\n1. **Braided Instrument Cable "
                                       "(B0CABLE001)**: 5.00 / 5. Warm tone")
+
+
+GROUNDED = "Warm tone suits them."
+"""A draft naming only what the histories say (REASON also names "player", which none does)."""
+
+
+def _drafting(agent: Agent, drafts: list[str]) -> SamplingFake:
+    """Put a backend that can sample under ``agent``, 4 drafts a reason; the Predictor's ratings
+    say which reason it read (5 stars for GROUNDED, 3 for anything else)."""
+    def by_reason(conversation) -> RatingDistribution:
+        star = 5 if GROUNDED in conversation[-1]["content"] else 3
+        return RatingDistribution.from_logits([9.0 if k == star else 0.0 for k in range(1, 6)])
+
+    backend = SamplingFake(drafts=drafts, rating=by_reason)
+    agent.context.backend, agent.context.reason_drafts = backend, 4
+    return backend
+
+
+def test_a_draft_that_invents_less_replaces_the_streamed_reason(fake_agent):
+    backend = _drafting(fake_agent, ["It is carved from bamboo.", GROUNDED])
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert "".join(e["text"] for e in events if e["type"] == "token") == REASON  # the greedy draft, streamed
+    drafting = [(e["done"], e["total"]) for e in events if e["type"] == "progress" and e["unit"] == "drafts"]
+    assert drafting == [(0, 3), (3, 3)]
+    [revised] = [e for e in events if e["type"] == "reason_revised"]
+    assert revised == {"type": "reason_revised", "text": GROUNDED, "drafts": 4, "invented": ["player"]}
+    kinds = [e["type"] for e in events]
+    assert kinds.index("reason_revised") < kinds.index("rating")
+    assert state["reason"] == GROUNDED and state["reason_check"] == {"grounding": 1.0, "invented": [], "drafts": 4}
+    assert state["rating"]["expected"] > 4.9  # the Predictor read the chosen draft (3 stars for any other)
+    assert f"> {GROUNDED}" in state["answer"] and "Not in the reviews" not in state["answer"]
+    assert backend.calls[1:] == [Call("stream", REASONER, 1), Call("sample", REASONER, 1), Call("rate", PREDICTOR, 1)]
+    _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert backend.seeds[0] == backend.seeds[1] is not None  # the same question draws the same drafts
+
+
+def test_the_streamed_reason_stays_when_no_draft_invents_less(fake_agent):
+    _drafting(fake_agent, ["It is carved from bamboo.", "Rosewood, as the player likes."])
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert not [e for e in events if e["type"] == "reason_revised"]
+    assert state["reason"] == REASON and state["reason_check"]["drafts"] == 4
+    assert "*Not in the reviews it was shown: player.*" in state["answer"]
+
+
+def test_one_draft_or_a_backend_that_cannot_sample_keeps_the_greedy_reason(fake_agent):
+    backend = fake_agent.context.backend  # a FakeBackend: no sample()
+    fake_agent.context.reason_drafts = 4
+    _, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert state["reason"] == REASON and not backend.asked("sample") and state["reason_check"]["drafts"] == 1
+    sampling = _drafting(fake_agent, [GROUNDED])
+    fake_agent.context.reason_drafts = 1
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert state["reason"] == REASON and not sampling.asked("sample")
+    assert not [e for e in events if e["type"] == "progress" and e.get("unit") == "drafts"]
+
+
+def test_the_kept_recommendations_are_redrafted_together_and_revised_one_by_one(fake_agent):
+    backend = _drafting(fake_agent, lambda conversation: [GROUNDED] if TITLES["B0CABLE001"] in
+                        conversation[-1]["content"] else ["It is carved from bamboo."])
+    events, state = _turn(fake_agent, "recommend", user_id="U1", k=3)
+    assert backend.asked("sample") == [Call("sample", REASONER, 3)]  # one call for every candidate kept
+    assert backend.asked("rate") == [Call("rate", PREDICTOR, 3), Call("rate", PREDICTOR, 1)]  # the revised, again
+    [revised] = [e for e in events if e["type"] == "reason_revised"]
+    assert revised["candidate"] == "B0CABLE001" and revised["text"] == GROUNDED
+    by_item = {r["item_id"]: r for r in state["recommendations"]}
+    assert by_item["B0CABLE001"]["reason"] == GROUNDED and by_item["B0CABLE001"]["rating"]["expected"] > 4.9
+    assert {by_item[i]["reason"] for i in by_item if i != "B0CABLE001"} == {REASON}
+    assert state["recommendations"][0]["item_id"] == "B0CABLE001"  # ranked again after its new rating
+    _, state = _turn(fake_agent, "recommend", user_id="U1", k=1)
+    assert backend.asked("sample")[-1] == Call("sample", REASONER, 1)  # only the kept candidate is redrafted
 
 
 def test_a_recommendation_is_steered_by_the_need_or_by_an_item_it_names(fake_agent):

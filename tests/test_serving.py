@@ -206,6 +206,21 @@ def test_sampling_temperature_is_honoured_and_greedy_is_the_default(client):
     assert len(greedy) == 1 and len(sampled) > 1
 
 
+def test_a_seed_makes_sampling_repeatable(client):
+    messages = reasoner_messages(_ctx("Pedal"))
+    drawn = [client.chat.completions.create(model="reasoner", messages=messages, max_tokens=10, temperature=1.5,
+                                            seed=seed).choices[0].message.content for seed in (7, 7, 8, 9)]
+    assert drawn[0] == drawn[1] and len(set(drawn)) > 1
+
+
+def test_a_served_summarizer_decodes_as_the_local_one(client, tiny_backend):
+    # its own guards (no n-gram ban over the prompt's template, no doubled word), not the default ones
+    messages = summarizer_messages("Music", "Tuner", 5, "Works well, holds pitch, bright display.")
+    served = client.chat.completions.create(model="summarizer", messages=messages, max_tokens=24)
+    assert served.choices[0].message.content.strip() == tiny_backend.generate("summarizer", [messages],
+                                                                              max_new_tokens=24)[0]
+
+
 def test_health_needs_no_key(served):
     response = httpx.get(served.url + "/health", timeout=10)
     assert response.status_code == 200 and response.json()["status"] == "ok"

@@ -165,7 +165,8 @@ def test_why_and_recommend_through_the_server_equal_the_local_backend(server, st
                                                                        monkeypatch):
     """Greedy answers agree exactly when both sides run the same shapes: one prompt per forward
     (a padded batch changes the float sums a little, and a random tiny model's near-ties then
-    flip), and the memory's history summaries as they are (no Summarizer batch on either side)."""
+    flip), the memory's history summaries as they are (no Summarizer batch on either side), and
+    the greedy reason alone: sampled drafts are drawn per request by a server, per batch locally."""
     from reason4rec.agent import Agent
 
     monkeypatch.setattr(star_backend, "batch_size", 1)
@@ -183,7 +184,8 @@ def test_why_and_recommend_through_the_server_equal_the_local_backend(server, st
         shutil.copytree(star_config.memory.chroma_path, folder / "chroma")
         return star_config.model_copy(update={
             "memory": MemoryConfig(store_path=folder / "reviews.sqlite", chroma_path=folder / "chroma"),
-            "agent": star_config.agent.model_copy(update={"resummarize_lexicon": False, **agent_settings})})
+            "agent": star_config.agent.model_copy(update={"resummarize_lexicon": False, "reason_drafts": 1,
+                                                          **agent_settings})})
 
     answers = {}
     for name, config, backend in [
@@ -205,6 +207,10 @@ def test_why_and_recommend_through_the_server_equal_the_local_backend(server, st
     for near, far in zip(local_items, remote_items):
         assert far["item_id"] == near["item_id"] and far["reason"] == near["reason"]
         assert far["rating"]["expected"] == pytest.approx(near["rating"]["expected"], abs=2e-4)
+    drafting = configured("drafts", backend="remote", remote_url=server.url, remote_api_key=KEY, reason_drafts=3)
+    with Agent.open(drafting, checkpoint=False) as agent:  # the server samples the extra drafts
+        drafted = agent.why(user, item)
+    assert drafted["error"] is None and drafted["reason_check"]["drafts"] == 3 and drafted["reason"]
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(engine_star_config, write_config, tmp_path: Path):

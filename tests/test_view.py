@@ -172,3 +172,29 @@ def test_unknown_event_types_are_skipped():
         view({"type": "something_new", "step": "reason"})
         _turn(view)
     assert "Warm tone suits a player" in console.export_text()
+
+
+def test_a_revised_reason_says_why_and_replaces_the_streamed_one_in_both_modes():
+    drafting = [{"type": "progress", "step": "reason", "done": 0, "total": 3, "unit": "drafts"},
+                {"type": "progress", "step": "reason", "done": 3, "total": 3, "unit": "drafts"},
+                {"type": "reason_revised", "text": "Warm tone suits them.", "drafts": 4, "invented": ["bamboo"]}]
+    plain = Console(width=80, record=True, force_terminal=False)
+    with (view := TurnView(plain)):
+        view({"type": "step_started", "step": "reason"})
+        view({"type": "token", "step": "reason", "text": "It is carved from bamboo."})
+        for event in drafting:
+            view(event)
+    out = " ".join(plain.export_text().split())
+    assert out.index("It is carved from bamboo.") < out.index("drafting 3 more reasons to check against the reviews")
+    assert ("revised: of 4 drafts, this one names fewest things no review it was shown mentions (the first named "
+            "bamboo): Warm tone suits them.") in out
+    live = Console(width=80, record=True, force_terminal=True, color_system="truecolor")
+    with (view := TurnView(live)):
+        view({"type": "step_started", "step": "reason"})
+        view({"type": "token", "step": "reason", "text": "It is carved from bamboo."})
+        for event in drafting:
+            view(event)
+        with live.capture() as frame:
+            live.print(view)
+    mid = " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame.get()).split())
+    assert "revised: of 4 drafts" in mid and "Warm tone suits them." in mid and "bamboo." not in mid

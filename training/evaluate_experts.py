@@ -51,7 +51,7 @@ from ..experts.prompts import (
     reasoner_messages,
     summary_problems,
 )
-from ..experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
+from ..experts.reason_quality import grounding, is_complete, mean_of, sentiment, verdict_agrees
 from ..experts.summaries import SummaryCache, history_reviews, target_contexts
 from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
@@ -443,12 +443,12 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
     true = [r.true for r in results]
     quality: dict[str, Any] = {"reasons": _reason_summary(
         [r.grounding for r in results], [r.invented for r in results],
-        [r.verdict_agrees for r in results], [r.complete for r in results], true)}
+        [r.verdict_agrees for r in results], [r.complete for r in results], true, [r.reason for r in results])}
     if any(r.one_step_reason for r in results):
         quality["one_step_reasons"] = _reason_summary(
             [r.one_step_grounding for r in results], None,
             [verdict_agrees(r.one_step_reason, r.true) for r in results],
-            [bool(r.one_step_complete) for r in results], true)
+            [bool(r.one_step_complete) for r in results], true, [r.one_step_reason or "" for r in results])
     quality["reasons"] |= _similarity(config, targets, results, quality, say)
     quality["summaries"] = _summary_quality(targets, cache, backend.version(Expert.SUMMARIZER))
     if settings.judge_model:
@@ -459,7 +459,10 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
 
 
 def _reason_summary(shares: list[float | None], invented: list[list[str]] | None,
-                    agrees: list[bool | None], complete: list[bool], true: list[float]) -> dict[str, Any]:
+                    agrees: list[bool | None], complete: list[bool], true: list[float],
+                    reasons: list[str]) -> dict[str, Any]:
+    tones = np.array([sentiment(text) for text in reasons])
+    stars = np.array(true, dtype=float)
     summary = {
         "grounding": mean_of(shares),
         "with_aspects": sum(s is not None for s in shares),
@@ -468,6 +471,9 @@ def _reason_summary(shares: list[float | None], invented: list[list[str]] | None
         # most targets are 4-5 stars, so an always-positive reasoner agrees often: the low ratings tell
         "verdict_agreement_low_ratings": mean_of(a for a, t in zip(agrees, true) if t <= 2),
         "low_ratings": sum(t <= 2 for t in true),
+        # does the verdict carry the rating at all: its sentiment's correlation with the stars given
+        "verdict_correlation": (round(float(np.corrcoef(tones, stars)[0, 1]), 4)
+                                if len(stars) > 1 and np.ptp(tones) > 0 and np.ptp(stars) > 0 else None),
         "complete": mean_of(complete),
     }
     if invented is not None:

@@ -169,6 +169,8 @@ def evaluation_summary(result) -> Table:
                  f"({_share(values.get('verdict_agreement_low_ratings'))} on the {values.get('low_ratings', 0)} "
                  "targets of 1-2 stars)",
                  f"complete {_share(values.get('complete'))}"]
+        if values.get("verdict_correlation") is not None:
+            parts.insert(2, f"tone vs stars r={values['verdict_correlation']:+.3f}")
         if "review_similarity" in values:
             parts.append(f"similarity to the real review {values['review_similarity']:.3f}"
                          + (f" (mismatched {values['mismatched_review_similarity']:.3f})"

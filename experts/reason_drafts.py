@@ -1,0 +1,86 @@
+"""Best of N drafts: the reason a person reads is the draft that invents least.
+
+A small Reasoner's greedy reason names aspects that no review it was shown mentions (a quarter
+of its aspect phrases on the test set). Sampled drafts of the same prompt differ in that, so the
+agent writes the greedy reason (streamed as it comes), samples ``drafts - 1`` more in one batch and
+keeps the one :func:`~reason4rec.experts.reason_quality.least_invented` ranks first: a finished
+sentence, naming something it was shown, fewest invented phrases, then most grounded ones, ties
+to the greedy draft. Measured on 150 leave-last-out test targets (``bench/grounded_reasons.py``,
+4 drafts at temperature 0.7, idle 2-core CPU): grounding 74.3% -> 81.5% (paired +7.3 points,
++5.1..+9.3), invented phrases 1.73 -> 1.09 a reason, complete 98.7% -> 100%, the pipeline's MAE
+and RMSE unchanged (+0.004, -0.002..+0.010); about 6 s a target for the three samples and the
+rating on llama.cpp. The agent counts grounding against the prompt as the Reasoner saw it (the
+summaries); the bench also against the raw reviews behind them, as the evaluation does, so the
+agent's choice is the stricter one.
+
+Example:
+    >>> chosen = choose_reasons(backend, [messages], ["It suits their bamboo flute."], [shown],
+    ...                         drafts=4)  # doctest: +SKIP
+    >>> chosen[0].text, chosen[0].replaced  # doctest: +SKIP
+    ('Their love of warm tone matches what buyers praise.', True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import Expert
+from .backend import SamplingBackend
+from .prompts import Messages
+from .reason_quality import grounding, least_invented
+
+DEFAULT_TEMPERATURE = 0.7
+"""The temperature the drafts were measured at."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenReason:
+    """The draft kept for one question, and what it replaced."""
+
+    text: str
+    index: int
+    """0: the greedy draft was kept; k: the k-th sampled draft replaced it."""
+    drafts: int
+    """How many drafts were compared (the greedy one included)."""
+    first_invented: tuple[str, ...] = ()
+    """The aspects the greedy draft named that no review it was shown mentions."""
+
+    @property
+    def replaced(self) -> bool:
+        return self.index != 0
+
+
+def draft_seed(conversations: Sequence[Messages]) -> int:
+    """A seed from the prompts themselves: the same question gets the same drafts, so asking
+    twice gives the same answer."""
+    digest = hashlib.sha256(json.dumps(list(conversations), sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], greedy: Sequence[str],
+                   shown: Sequence[Sequence[str]], *, drafts: int, temperature: float = DEFAULT_TEMPERATURE,
+                   seed: int | None = None) -> list[ChosenReason]:
+    """For each conversation, the greedy reason or the sampled draft that invents least.
+
+    ``shown[i]`` are the texts the Reasoner was shown for conversation ``i`` (what grounding counts
+    against); ``seed`` defaults to :func:`draft_seed` of the conversations.
+    """
+    if not len(conversations) == len(greedy) == len(shown):
+        raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
+                         f"{len(shown)} shown texts: one each")
+    if drafts < 1:
+        raise ValueError(f"drafts must be at least 1, got {drafts}")
+    if drafts == 1 or not conversations:
+        return [ChosenReason(text, 0, 1) for text in greedy]
+    samples = backend.sample(Expert.REASONER, conversations, count=drafts - 1, temperature=temperature,
+                             seed=draft_seed(conversations) if seed is None else seed)
+    chosen = []
+    for first, sampled, texts in zip(greedy, samples, shown):
+        candidates = [first, *sampled]
+        index = least_invented(candidates, texts)
+        invented = grounding(first, texts).invented if index else ()
+        chosen.append(ChosenReason(candidates[index], index, len(candidates), tuple(invented)))
+    return chosen

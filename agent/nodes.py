@@ -231,10 +231,11 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts)}
 
 
-def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext], greedy: list[str],
-                 names: list[str] | None = None) -> list[ChosenReason]:
+def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
+                 greedy: list[str]) -> list[ChosenReason]:
     """The greedy reasons, each replaced by a sampled draft that invents less where one does
-    (``context.reason_drafts`` drafts; only on a backend that can sample), with progress."""
+    (``context.reason_drafts`` drafts; only on a backend that can sample), with progress. A
+    cancel is seen before the drafts start and at the next step after them (one batch, seconds)."""
     drafts = context.reason_drafts
     if drafts <= 1 or not isinstance(context.backend, SamplingBackend):
         return [ChosenReason(text, 0, 1) for text in greedy]

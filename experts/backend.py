@@ -87,12 +87,13 @@ class LineLimit:
 
 
 def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], limit: int,
-                         on_text: TextCallback | None) -> list[str]:
-    """``generate`` on top of ``complete`` for both local backends (line limits applied)."""
+                         on_text: TextCallback | None, decoding: DecodingSettings | None = None) -> list[str]:
+    """``generate`` on top of ``complete`` for both local backends (line limits applied), with
+    the expert's decoding (:func:`decoding_for`) unless ``decoding`` is given."""
     lines = ANSWER_LINES.get(expert)
     limiter = LineLimit(lines, on_text) if lines else None
     completions = backend.complete(expert, prompts, max_new_tokens=limit,
-                                   decoding=decoding_for(expert, backend.decoding),
+                                   decoding=decoding or decoding_for(expert, backend.decoding),
                                    on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
     texts = [completion.text for completion in completions]
     return [(limiter.cut(text) if limiter else text).strip() for text in texts]
@@ -105,12 +106,8 @@ def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], cou
     all in one ``complete`` call (one seeded stream), prompt by prompt."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    lines = ANSWER_LINES.get(expert)
-    limiter = LineLimit(lines) if lines else None
-    decoding = replace(decoding_for(expert, backend.decoding), do_sample=True, temperature=temperature, seed=seed)
-    completions = backend.complete(expert, [p for p in prompts for _ in range(count)], max_new_tokens=limit,
-                                   decoding=decoding, on_text=limiter.on_text if limiter else None, stop_row=limiter)
-    texts = [(limiter.cut(c.text) if limiter else c.text).strip() for c in completions]
+    sampled = replace(decoding_for(expert, backend.decoding), do_sample=True, temperature=temperature, seed=seed)
+    texts = generate_by_complete(backend, expert, [p for p in prompts for _ in range(count)], limit, None, sampled)
     return [texts[i * count:(i + 1) * count] for i in range(len(prompts))]
 
 

@@ -28,7 +28,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Expert, ServeConfig
-from ..experts.backend import DEFAULT_MAX_NEW_TOKENS, Completion, DecodingSettings, LocalBackend, decoding_for
+from ..experts.backend import (
+    ANSWER_LINES,
+    DEFAULT_MAX_NEW_TOKENS,
+    Completion,
+    DecodingSettings,
+    LocalBackend,
+    decoding_for,
+)
 from .batcher import Job, JobResult, MicroBatcher
 from .errors import ApiError, logger, validation_error
 from .prompts import render_messages
@@ -172,8 +179,9 @@ class _Served:
         if limit > self.settings.max_tokens:
             raise ApiError(400, f"max_tokens is {limit}; this server allows at most "
                                 f"{self.settings.max_tokens}", param="max_tokens", code="max_tokens_too_large")
-        return Job(expert, prompt, limit, self._decoding(expert, body, chat=prompt_param == "messages"),
-                   top_logprobs, prompt_param)
+        chat = prompt_param == "messages"
+        return Job(expert, prompt, limit, self._decoding(expert, body, chat=chat), top_logprobs, prompt_param,
+                   answer_lines=ANSWER_LINES.get(expert) if chat else None)
 
     def _decoding(self, expert: Expert, body: Any, chat: bool) -> DecodingSettings:
         """Greedy, as the local backend decodes: a chat request as ``generate`` (with the expert's

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Expert
-from ..experts.backend import Completion, DecodingSettings, LocalBackend
+from ..experts.backend import Completion, DecodingSettings, LineLimit, LocalBackend
 from .errors import ApiError
 
 logger = logging.getLogger("reason4rec.serving")
@@ -51,6 +52,9 @@ class Job:
     top_logprobs: int | None = None
     prompt_param: str = "messages"
     """The request field an error about the prompt names (``prompt`` for /v1/completions)."""
+    answer_lines: int | None = None
+    """End the row at the newline closing this many non-empty lines, and cut its text there (a chat
+    request to a fixed-line expert, the Summarizer, decodes as the local ``generate`` does)."""
     on_start: Callable[[int], None] | None = None
     """Called with the prompt's token count once it is accepted into a batch."""
     on_text: Callable[[str], None] | None = None
@@ -63,7 +67,7 @@ class Job:
     @property
     def key(self) -> tuple[Any, ...]:
         """Jobs with equal keys can share a generation."""
-        return self.expert, self.decoding, self.top_logprobs is not None
+        return self.expert, self.decoding, self.top_logprobs is not None, self.answer_lines
 
 
 class MicroBatcher:
@@ -164,21 +168,27 @@ class MicroBatcher:
         for job, count in accepted:
             if job.on_start is not None:
                 job.on_start(count)
+        first = jobs[0]
+        limiter = LineLimit(first.answer_lines) if first.answer_lines else None  # one key: one limit
         streaming = any(job.on_text is not None for job in jobs)
 
         def on_text(row: int, piece: str) -> None:
+            if limiter is not None:
+                limiter.on_text(row, piece)
             callback = jobs[row].on_text
             if callback is not None and not jobs[row].cancelled.is_set():
                 callback(piece)
 
-        first = jobs[0]
+        def stop_row(row: int) -> bool:
+            return jobs[row].cancelled.is_set() or (limiter is not None and limiter(row))
+
         try:
             completions = self.backend.complete(
                 first.expert, [job.prompt for job in jobs], max_new_tokens=[job.max_tokens for job in jobs],
-                on_text=on_text if streaming else None, decoding=first.decoding,
+                on_text=on_text if streaming or limiter else None, decoding=first.decoding,
                 top_logprobs=max((job.top_logprobs or 0 for job in jobs), default=0)
                 if first.top_logprobs is not None else None,
-                stop_row=lambda row: jobs[row].cancelled.is_set())
+                stop_row=stop_row)
         except Exception:
             logger.exception("generation for %d %r request(s) failed", len(jobs), first.expert)
             for job in jobs:
@@ -186,6 +196,8 @@ class MicroBatcher:
             return
         self.batches += 1
         self.batched_jobs += len(jobs)
+        if limiter is not None:
+            completions = [_cut(completion, limiter, row) for row, completion in enumerate(completions)]
         for (job, count), completion in zip(accepted, completions):
             job.future.set_result(JobResult(completion, count, self._token_texts(job, completion)))
 
@@ -197,3 +209,11 @@ class MicroBatcher:
         for token in tokens - self._texts.keys():
             self._texts[token] = self.backend.tokenizer.decode([token])
         return {token: self._texts[token] for token in tokens}
+
+
+def _cut(completion: Completion, limiter: LineLimit, row: int) -> Completion:
+    """Row ``row``'s completion ending with its last allowed line; a row the limit ended finished
+    its answer (``stop``), as a model closing it there would have."""
+    if not limiter(row):
+        return completion
+    return dataclasses.replace(completion, text=limiter.cut(completion.text), finish_reason="stop")

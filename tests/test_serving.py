@@ -282,6 +282,38 @@ def test_the_batcher_never_mixes_adapters_and_respects_the_batch_size():
         assert limits == [4 + int(p[1:]) for p in prompts]  # each row keeps its own token limit
 
 
+def test_a_served_summarizer_ends_after_its_third_line_as_the_local_one_does():
+    from types import SimpleNamespace
+
+    from fakes import FakeCompletions
+
+    from reason4rec.config import ServeConfig
+    from reason4rec.serving.app import _Served
+    from reason4rec.serving.batcher import MicroBatcher
+
+    rambling = ("Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tubes\n"
+                "Positive Aspects: none none none none none none none none none none none")
+    model = FakeCompletions(rambling)
+    model.tokenizer = lambda text, **_: {"input_ids": text.split()}
+    served = _Served(model, ServeConfig())
+    body = SimpleNamespace(stop=None, temperature=None, repetition_penalty=None, seed=None)
+    chat, raw = (served.job("summarizer", "p", body, 60, None, prompt_param=param) for param in ("messages", "prompt"))
+    reasoner = served.job("reasoner", "p", body, 60, None)
+    assert (chat.answer_lines, raw.answer_lines, reasoner.answer_lines) == (3, None, None)
+    batcher = MicroBatcher(model, batch_size=4, wait_ms=0)
+    try:
+        pieces: list[str] = []
+        chat.on_text = pieces.append
+        [cut, whole, reasoned] = [batcher.submit(job).result(10).completion for job in (chat, raw, reasoner)]
+    finally:
+        batcher.close(10)
+    assert cut.text == "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tubes"
+    assert cut.finish_reason == "stop" and "".join(pieces).startswith(cut.text)
+    assert len("".join(pieces)) < len(rambling) - 40  # it stopped generating, not only cut the text
+    assert whole.text == reasoned.text == rambling  # a raw completion and the Reasoner are not cut
+    assert model.generate("summarizer", [[{"role": "user", "content": "p"}]]) == [cut.text]
+
+
 def test_a_full_queue_answers_503_and_a_closed_batcher_refuses():
     from reason4rec.experts.backend import DecodingSettings
     from reason4rec.serving.batcher import Job, MicroBatcher

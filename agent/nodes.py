@@ -235,7 +235,7 @@ def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
                  greedy: list[str]) -> list[ChosenReason]:
     """The greedy reasons, each replaced by a sampled draft that invents less where one does
     (``context.reason_drafts`` drafts; only on a backend that can sample), with progress. A
-    cancel is seen before the drafts start and at the next step after them (one batch, seconds)."""
+    cancel stops the drafts at their next token (a remote backend's: at its next finished draft)."""
     drafts = context.reason_drafts
     if drafts <= 1 or not isinstance(context.backend, SamplingBackend):
         return [ChosenReason(text, 0, 1) for text in greedy]
@@ -243,7 +243,8 @@ def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
     _emit(events.progress(step, 0, more, "drafts"))
     context.check_cancelled()
     chosen = choose_reasons(context.backend, [reasoner_messages(t) for t in targets], greedy,
-                            [_shown_texts(t) for t in targets], drafts=drafts, temperature=context.reason_temperature)
+                            [_shown_texts(t) for t in targets], drafts=drafts, temperature=context.reason_temperature,
+                            on_text=lambda row, piece: context.check_cancelled())
     _emit(events.progress(step, more, more, "drafts"))
     return chosen
 

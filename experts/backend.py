@@ -100,14 +100,15 @@ def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], l
 
 
 def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], count: int, temperature: float,
-                       seed: int | None, limit: int) -> list[list[str]]:
+                       seed: int | None, limit: int, on_text: TextCallback | None = None) -> list[list[str]]:
     """``sample`` on top of ``complete`` for both local backends: ``count`` continuations per
     prompt, decoded as ``generate``'s are (same guards, line limits and token budget) but sampled,
-    all in one ``complete`` call (one seeded stream), prompt by prompt."""
+    all in one ``complete`` call (one seeded stream), prompt by prompt; ``on_text`` sees every
+    token (row = prompt x count + draft)."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     sampled = replace(decoding_for(expert, backend.decoding), do_sample=True, temperature=temperature, seed=seed)
-    texts = generate_by_complete(backend, expert, [p for p in prompts for _ in range(count)], limit, None, sampled)
+    texts = generate_by_complete(backend, expert, [p for p in prompts for _ in range(count)], limit, on_text, sampled)
     return [texts[i * count:(i + 1) * count] for i in range(len(prompts))]
 
 
@@ -178,8 +179,12 @@ class SamplingBackend(Backend, Protocol):
     ``sample`` gives greedy answers only."""
 
     def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
-               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
-        """``count`` sampled answers per conversation, in order; ``seed`` makes them repeatable."""
+               seed: int | None = None, max_new_tokens: int | None = None,
+               on_text: TextCallback | None = None) -> list[list[str]]:
+        """``count`` sampled answers per conversation, in order; ``seed`` makes them repeatable.
+        ``on_text(draft, text)`` is called as drafts are written (draft = conversation x count +
+        j; per token locally, per finished draft remotely): raising in it stops the drafting, as
+        a cancelled turn does."""
         ...
 
 
@@ -227,10 +232,12 @@ class CompletionMethods:
         return generate_by_complete(self, expert, self._rendered(conversations), limit, on_text)
 
     def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
-               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+               seed: int | None = None, max_new_tokens: int | None = None,
+               on_text: TextCallback | None = None) -> list[list[str]]:
         """``count`` sampled continuations per conversation (see :func:`sample_by_complete`)."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
-        return sample_by_complete(self, expert, self._rendered(conversations), count, temperature, seed, limit)
+        return sample_by_complete(self, expert, self._rendered(conversations), count, temperature, seed, limit,
+                                  on_text)
 
     def _rendered(self, conversations: Sequence[Messages]) -> list[str]:
         return [render_chat(self.experts.tokenizer, c) for c in conversations]

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Expert
-from .backend import SamplingBackend
+from .backend import SamplingBackend, TextCallback
 from .prompts import Messages
 from .reason_quality import grounding, least_invented
 
@@ -62,11 +62,12 @@ def draft_seed(conversations: Sequence[Messages]) -> int:
 
 def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], greedy: Sequence[str],
                    shown: Sequence[Sequence[str]], *, drafts: int, temperature: float = DEFAULT_TEMPERATURE,
-                   seed: int | None = None) -> list[ChosenReason]:
+                   seed: int | None = None, on_text: TextCallback | None = None) -> list[ChosenReason]:
     """For each conversation, the greedy reason or the sampled draft that invents least.
 
     ``shown[i]`` are the texts the Reasoner was shown for conversation ``i`` (what grounding counts
-    against); ``seed`` defaults to :func:`draft_seed` of the conversations.
+    against); ``seed`` defaults to :func:`draft_seed` of the conversations; ``on_text`` is the
+    backend's ``sample`` callback (the agent stops a cancelled turn's drafts in it).
     """
     if not len(conversations) == len(greedy) == len(shown):
         raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
@@ -76,7 +77,7 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
     if drafts == 1 or not conversations:
         return [ChosenReason(text, 0, 1) for text in greedy]
     samples = backend.sample(Expert.REASONER, conversations, count=drafts - 1, temperature=temperature,
-                             seed=draft_seed(conversations) if seed is None else seed)
+                             seed=draft_seed(conversations) if seed is None else seed, on_text=on_text)
     chosen = []
     for first, sampled, texts in zip(greedy, samples, shown):
         candidates = [first, *sampled]

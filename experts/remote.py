@@ -114,22 +114,28 @@ class RemoteBackend:
             raise RemoteBackendError(f"stream from {self._model(expert)!r} broke: {err}") from err
 
     def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
-               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+               seed: int | None = None, max_new_tokens: int | None = None,
+               on_text: TextCallback | None = None) -> list[list[str]]:
         """``count`` sampled answers per conversation: one request each (``n`` > 1 is not
-        universal), concurrent; request ``j`` of a conversation carries ``seed + j``."""
+        universal), concurrent; request ``j`` of a conversation carries ``seed + j``. ``on_text``
+        gets each draft when its request returns; raising in it cancels the requests not yet sent."""
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if not temperature > 0:
             raise ValueError(f"sampling needs a temperature above 0, got {temperature}")
 
-        def one(job: tuple[Messages, int]) -> str:
-            conversation, draw = job
+        def one(job: tuple[int, Messages, int]) -> str:
+            row, conversation, draw = job
             response = self._call(expert, conversation, max_new_tokens, temperature=temperature,
                                   seed=None if seed is None else seed + draw,
                                   extra_body=self.settings.sampling_extras or None)
-            return (response.choices[0].message.content or "").strip()
+            text = (response.choices[0].message.content or "").strip()
+            if on_text is not None:
+                on_text(row, text)
+            return text
 
-        texts = self._map(one, [(c, j) for c in conversations for j in range(count)])
+        jobs = [(i * count + j, c, j) for i, c in enumerate(conversations) for j in range(count)]
+        texts = self._map(one, jobs)
         return [texts[i * count:(i + 1) * count] for i in range(len(conversations))]
 
     def rate(self, expert: Expert, conversations: Sequence[Messages], *,
@@ -157,8 +163,14 @@ class RemoteBackend:
         workers = min(self.settings.concurrency, len(items))
         if workers <= 1:
             return [function(item) for item in items]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reason4rec-remote") as pool:
-            return list(pool.map(function, items))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reason4rec-remote")
+        try:
+            results = list(pool.map(function, items))
+        except BaseException:  # one failed (or a callback stopped it): send nothing more, wait for none
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results
 
     def _call(self, expert: Expert, messages: Messages, max_new_tokens: int | None, **kwargs: Any):
         import openai

@@ -178,13 +178,18 @@ class SamplingFake(FakeBackend):
         self.seeds: list[int | None] = []
 
     def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
-               seed: int | None = None, max_new_tokens: int | None = None) -> list[list[str]]:
+               seed: int | None = None, max_new_tokens: int | None = None,
+               on_text: TextCallback | None = None) -> list[list[str]]:
         self._asked("sample", expert, len(conversations))
         self.seeds.append(seed)
         out = []
-        for conversation in conversations:
+        for i, conversation in enumerate(conversations):
             drafts = list(self.drafts(conversation) if callable(self.drafts) else self.drafts)
             out.append([drafts[j % len(drafts)] for j in range(count)])
+            for j, text in enumerate(out[-1]):  # token by token, as a local backend reports them
+                for piece in self._pieces(text):
+                    if on_text is not None:
+                        on_text(i * count + j, piece)
         return out
 
 

@@ -88,6 +88,54 @@ def test_remote_backend_samples_one_seeded_request_per_draft(openai_server):
         backend.sample("reasoner", [reasoner_messages(_ctx("Pedal"))], count=2, temperature=0.0)
 
 
+def test_remote_drafts_report_each_draft_and_a_raising_callback_sends_no_more(openai_server):
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(row: int, text: str) -> None:
+        seen.append((row, text))
+        raise Stop
+
+    seen: list[tuple[int, str]] = []
+    openai_server.replies = ["Warm.", "Bright.", "Quiet.", "Loud."]
+    backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", concurrency=1))
+    with pytest.raises(Stop):
+        backend.sample("reasoner", [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("Amp"))], count=2,
+                       temperature=0.7, seed=1, on_text=stop_after_first)
+    assert seen == [(0, "Warm.")] and len(openai_server.requests) == 1  # the rest were never sent
+    openai_server.requests.clear()
+    rows: list[tuple[int, str]] = []
+    openai_server.replies = ["Warm.", "Bright.", "Quiet.", "Loud."]
+    drawn = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", concurrency=1)).sample(
+        "reasoner", [reasoner_messages(_ctx("Pedal")), reasoner_messages(_ctx("Amp"))], count=2, temperature=0.7,
+        on_text=lambda row, text: rows.append((row, text)))
+    assert drawn == [["Warm.", "Bright."], ["Quiet.", "Loud."]]
+    assert rows == [(0, "Warm."), (1, "Bright."), (2, "Quiet."), (3, "Loud.")]
+
+
+def test_concurrent_remote_calls_stop_sending_once_one_fails():
+    import time
+
+    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+
+    started: list[int] = []
+
+    def call(item: int) -> int:
+        if item == 0:
+            time.sleep(0.05)
+            raise ConnectionError("refused")
+        started.append(item)
+        time.sleep(0.3)
+        return item
+
+    backend = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", concurrency=2))
+    with pytest.raises(ConnectionError):
+        backend._map(call, list(range(12)))
+    assert len(started) <= 3  # the one beside the failure (and one a free worker took meanwhile), not 11
+
+
 def test_remote_backend_failure_is_reported(openai_server):
     from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
 

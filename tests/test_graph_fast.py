@@ -277,6 +277,26 @@ def test_one_draft_or_a_backend_that_cannot_sample_keeps_the_greedy_reason(fake_
     assert not [e for e in events if e["type"] == "progress" and e.get("unit") == "drafts"]
 
 
+def test_a_cancel_during_the_drafts_stops_them_at_the_next_token(fake_agent):
+    backend = _drafting(fake_agent, ["It is carved from bamboo, a long and careful draft.", GROUNDED])
+    written: list[str] = []
+    sample = backend.sample
+
+    def cancel_midway(*args, on_text=None, **kwargs):
+        def watch(row: int, piece: str) -> None:
+            written.append(piece)
+            if len(written) == 2:
+                fake_agent.cancel()
+            on_text(row, piece)
+        return sample(*args, on_text=watch, **kwargs)
+
+    backend.sample = cancel_midway
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert state["error"].startswith("cancelled") and state["rating"] is None
+    assert len(written) == 2  # the third piece of the first draft was never reached
+    assert not backend.asked("rate") and "reason_revised" not in [e["type"] for e in events]
+
+
 def test_the_kept_recommendations_are_redrafted_together_and_revised_one_by_one(fake_agent):
     backend = _drafting(fake_agent, lambda conversation: [GROUNDED] if TITLES["B0CABLE001"] in
                         conversation[-1]["content"] else ["It is carved from bamboo."])

@@ -56,7 +56,10 @@ def test_local_backends_sample_count_drafts_per_conversation_repeatably(backend_
     assert isinstance(backend, SamplingBackend)
     drawn = backend.sample("reasoner", asks, count=3, temperature=1.5, seed=5, max_new_tokens=10)
     assert [len(row) for row in drawn] == [3, 3] and all(isinstance(t, str) for row in drawn for t in row)
-    assert backend.sample("reasoner", asks, count=3, temperature=1.5, seed=5, max_new_tokens=10) == drawn
+    pieces: dict[int, str] = {}
+    again = backend.sample("reasoner", asks, count=3, temperature=1.5, seed=5, max_new_tokens=10,
+                           on_text=lambda row, piece: pieces.update({row: pieces.get(row, "") + piece}))
+    assert again == drawn and [pieces.get(row, "").strip() for row in range(6)] == [t for r in drawn for t in r]
     assert len({t for row in drawn for t in row}) > 1
     with pytest.raises(ValueError, match="at least 1"):
         backend.sample("reasoner", asks, count=0, temperature=1.0)

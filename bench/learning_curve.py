@@ -61,7 +61,7 @@ def _rate(adapter: Path, targets, contexts, reasons, saved: Path) -> list[float]
     return [float(cache.get(rid, version)) for rid in ids]  # type: ignore[arg-type]
 
 
-def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
+def _plot(points: list[dict], baselines: dict[str, float], path: Path, heading: dict[str, Any] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,8 +78,18 @@ def _plot(points: list[dict], baselines: dict[str, float], path: Path) -> None:
                     label="Reason4Rec (Predictor on n)")
         for (name, value), color in zip(baselines.get(metric, {}).items(), _BASELINE_COLORS):
             ax.axhline(value, linestyle="--", linewidth=1, color=color, label=name)
+        fit = (heading or {}).get(metric)
+        if fit:  # the least-squares line through the points, drawn to all the training targets there are
+            import numpy as np
+
+            span = np.geomspace(min(sizes), max(max(sizes), heading["training_targets_available"]), 50)
+            ax.plot(span, fit["intercept"] + fit["slope"] * np.log(span), linestyle=":", color="grey",
+                    label=f"trend ({fit['per_doubling']:+.4f} per doubling)")
+            ax.axvline(heading["training_targets_available"], linestyle=":", linewidth=1, color="black",
+                       label=f"all {heading['training_targets_available']:,} training targets")
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(sizes))  # one plain label per trained size, no 10^k clutter
+        ticks = sorted({*sizes, *([heading["training_targets_available"]] if heading else [])})
+        ax.xaxis.set_major_locator(FixedLocator(ticks))  # one plain label per trained size, no 10^k clutter
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("Predictor training targets")
@@ -134,16 +144,54 @@ def _variant_paired(pipeline, adapters: dict[int, Path], predictions: dict[int, 
 
 
 def _baselines(eval_dir: Path) -> dict[str, dict[str, float]]:
-    """The evaluation's baseline rows (when it was summed up), by metric."""
+    """The evaluation's baseline rows (when it was summed up), by metric (correlation with the
+    true rating too, where the row has one)."""
     results = eval_dir / "results.json"
     if not results.is_file():
         return {}
     rows = json.loads(results.read_text()).get("rows", [])
-    out: dict[str, dict[str, float]] = {"mae": {}, "rmse": {}}
+    out: dict[str, dict[str, float]] = {"mae": {}, "rmse": {}, "correlation": {}}
     for row in rows:
         if row.get("method") in ("user mean", "user+item bias", "SVD++ (surprise)", "HFT (cornac)"):
-            out["mae"][row["method"]] = row["mae"]
-            out["rmse"][row["method"]] = row["rmse"]
+            for metric in out:
+                if row.get(metric) is not None:
+                    out[metric][row["method"]] = row[metric]
+    return out
+
+
+def _heading(points: list[dict], baselines: dict[str, dict[str, float]], available: int) -> dict[str, Any]:
+    """Where the curve is heading: per measure a least-squares line through (ln targets, value),
+    its change per doubling of the data, and the number of targets at which the line reaches the
+    best baseline (None when it does not head there). Two or three points make a rough guide, not
+    a forecast; ``available`` says how many training targets this split has at all."""
+    import numpy as np
+
+    if len(points) < 2:
+        return {}
+    log_n = np.log([p["targets"] for p in points])
+    values = {"mae": [p["mae"]["value"] for p in points], "rmse": [p["rmse"]["value"] for p in points],
+              "correlation": [p["correlation_with_true"] for p in points]}
+    out: dict[str, Any] = {"training_targets_available": available,
+                           "note": "least squares of value on ln(targets); targets_to_reach_best = where the line "
+                                   "meets the best baseline"}
+    for metric, series in values.items():
+        lower_is_better = metric != "correlation"
+        slope, intercept = np.polyfit(log_n, series, 1)
+        named = baselines.get(metric, {})
+        if not named:
+            continue
+        best_name = (min if lower_is_better else max)(named, key=named.__getitem__)
+        best = named[best_name]
+        heading = slope < 0 if lower_is_better else slope > 0
+        reach = float(np.exp((best - intercept) / slope)) if heading else None
+        largest = max(p["targets"] for p in points)
+        why = ("the line does not head there" if reach is None
+               else f"over 100x the largest point (~{reach:.0e} targets): no forecast" if reach > 100 * largest
+               else None)
+        out[metric] = {"per_doubling": round(float(slope * np.log(2)), 4), "intercept": round(float(intercept), 4),
+                       "slope": round(float(slope), 5), "best_baseline": best_name, "best_value": round(best, 4),
+                       "targets_to_reach_best": None if why else int(round(reach, -2)),  # type: ignore[arg-type]
+                       **({"why_none": why} if why else {})}
     return out
 
 
@@ -201,13 +249,14 @@ def main() -> None:
     result = {"run": str(args.run), "recipe": args.recipe, "eval": str(args.eval), "eval_key": key,
               "scored_targets": len(targets), "points": points, "paired": _paired(predictions, true, indices),
               "baselines": _baselines(args.eval), "train_seconds_this_call": round(train_s, 1)}
+    result["heading"] = _heading(points, result["baselines"], pipeline.training_targets_available())
     if args.variant:
         result["variant"] = args.variant
         result["variant_paired"] = _variant_paired(pipeline, adapters, predictions, ratings, np.array(evaluated),
                                                    args.eval, true, indices)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    _plot(points, result["baselines"], args.out.with_suffix(".png"))
+    _plot(points, result["baselines"], args.out.with_suffix(".png"), result["heading"])
     print(json.dumps({p["targets"]: p["mae"] for p in points}, indent=1))
 
 

@@ -133,9 +133,17 @@ class TrainingPipeline:
         return folder
 
     # ------------------------------------------------------------------ data selection
+    def training_targets_available(self) -> int:
+        """How many training targets the split has for any stage (both histories non-empty): the
+        ceiling on data a recipe can ask for."""
+        return len(self._training_targets())
+
+    def _training_targets(self) -> list[Target]:
+        return [t for t in build_targets(self.split, "train", self.recipe.history_k) if t.has_histories]
+
     def _sample_targets(self) -> tuple[list[Target], list[Target]]:
         """Disjoint random subsets of training targets that have both histories (method note)."""
-        targets = [t for t in build_targets(self.split, "train", self.recipe.history_k) if t.has_histories]
+        targets = self._training_targets()
         random.Random(self.recipe.seed).shuffle(targets)
         n_reward, n_reason = self.recipe.subset.reward_targets, self.recipe.subset.reasoner_targets
         if len(targets) < 2:

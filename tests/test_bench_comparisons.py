@@ -65,3 +65,21 @@ def test_the_curve_compares_each_size_with_the_next_and_the_largest_with_the_sma
     assert [(p["larger"], p["smaller"]) for p in pairs] == [(1000, 250), (3000, 1000), (3000, 250)]
     assert pairs[1]["mae"][0] == pytest.approx(-0.5)  # 3000 exact, 1000 off by half a star
     assert all(p["mae"][2] < 0 for p in pairs)
+
+
+def test_the_curve_heading_meets_the_best_baseline_where_its_trend_line_does():
+    def point(n: int, rmse: float, mae: float, correlation: float) -> dict:
+        return {"targets": n, "rmse": {"value": rmse}, "mae": {"value": mae}, "correlation_with_true": correlation}
+
+    # RMSE falls 0.01 per e-fold from 1.0 at n=100; the MAE rises; the correlation barely moves
+    points = [point(n, 1.0 - 0.01 * np.log(n / 100), 0.7 + 0.001 * np.log(n), 0.1 + 0.001 * np.log(n))
+              for n in (100, 300, 1000)]
+    baselines = {"rmse": {"bias": 0.97, "SVD++": 0.98}, "mae": {"user mean": 0.66}, "correlation": {"SVD++": 0.25}}
+    heading = curve._heading(points, baselines, available=5000)
+    assert heading["training_targets_available"] == 5000
+    rmse = heading["rmse"]
+    assert rmse["best_baseline"] == "bias" and rmse["per_doubling"] == pytest.approx(-0.01 * np.log(2), abs=1e-4)
+    assert rmse["targets_to_reach_best"] == round(100 * np.exp(3), -2)  # 1.0 - 0.01 * ln(n/100) = 0.97
+    assert heading["mae"]["targets_to_reach_best"] is None and "does not head" in heading["mae"]["why_none"]
+    assert heading["correlation"]["targets_to_reach_best"] is None and "100x" in heading["correlation"]["why_none"]
+    assert curve._heading(points[:1], baselines, available=5000) == {}

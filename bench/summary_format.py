@@ -1,10 +1,17 @@
-"""How often the Summarizer writes exactly its three lines, on held-out reviews.
+"""How often the Summarizer writes exactly its three lines, and says what the review says, on held-out reviews.
 
 Summarises N reviews from the test split (never trained on) with the given adapters on the
 configured engine and reports the well-formed rate by the evaluation's measure
 (``experts.prompts.summary_problems``) of what the model wrote and of what is stored and shown
 (``experts.summaries.stored_summary``: the strict parser and the repeat/punctuation guard), with
 the commonest problems of what was written and a few examples.
+
+Format is not content: "bright tone but the clip broke" summarised as ``Positive Aspects: clip
+broke`` is well-formed. So the stored summaries are also compared with the offline teacher's
+reading of the same review (``training.review_aspects.read_review``, what the Summarizer learnt
+from): of the aspects the teacher files as liked or disliked, how many the Summarizer files the
+same way, how many under the opposite polarity (``flipped``) and how many it drops; and of the
+aspects the Summarizer names, how many the review never mentions (``invented``).
 
     python bench/summary_format.py --n 200 --out bench/results/summary-format-shipped.json
     python bench/summary_format.py --summarizer runs/cpu-full/summarizer/adapter --out ...
@@ -16,11 +23,61 @@ import argparse
 import json
 import os
 import random
+import re
 import time
 from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _stem_set(text: str) -> set[str]:
+    from reason4rec.experts.reason_quality import stems
+
+    return set(stems(re.findall(r"[a-z0-9']+", text.lower())))
+
+
+def _found(phrase: str, stems_of_text: set[str]) -> bool:
+    """At least half of the phrase's stems occur in the text (the grounding measure's rule)."""
+    from reason4rec.experts.reason_quality import stems
+
+    phrase_stems = stems(phrase.split())
+    return 2 * sum(stem in stems_of_text for stem in phrase_stems) >= len(phrase_stems) > 0
+
+
+def fidelity(review: str, summary: str, teacher: str) -> dict[str, int]:
+    """Counts for one review: the teacher's liked/disliked aspects the summary files the same way
+    (``kept``), under the other polarity only (``flipped``) or not at all (``dropped``); the
+    summary's own liked/disliked aspects (``named``) and those the review never mentions (``invented``)."""
+    from reason4rec.experts.prompts import parse_summary
+    from reason4rec.experts.reason_quality import aspect_phrases, stop_words
+
+    def targets(text: str) -> list[str]:
+        return aspect_phrases(text, stop_words())
+
+    ours, theirs = parse_summary(summary), parse_summary(teacher)
+    field_stems = {+1: _stem_set(ours.positive), -1: _stem_set(ours.negative)}
+    counts = dict.fromkeys(("kept", "flipped", "dropped", "named", "invented"), 0)
+    for polarity, field in ((+1, theirs.positive), (-1, theirs.negative)):
+        for target in targets(field):
+            same, other = _found(target, field_stems[polarity]), _found(target, field_stems[-polarity])
+            counts["kept" if same else "flipped" if other else "dropped"] += 1
+    review_stems = _stem_set(review)
+    for target in targets(ours.positive) + targets(ours.negative):
+        counts["named"] += 1
+        counts["invented"] += not _found(target, review_stems)
+    return counts
+
+
+def _fidelity_report(rows: list[dict[str, int]]) -> dict[str, float]:
+    total = {key: sum(row[key] for row in rows) for key in rows[0]} if rows else {}
+    polar = total.get("kept", 0) + total.get("flipped", 0) + total.get("dropped", 0)
+    return {"teacher_aspects": polar,
+            "kept": round(total["kept"] / polar, 4) if polar else None,
+            "flipped": round(total["flipped"] / polar, 4) if polar else None,
+            "dropped": round(total["dropped"] / polar, 4) if polar else None,
+            "summary_aspects": total.get("named", 0),
+            "invented": round(total["invented"] / total["named"], 4) if total.get("named") else None}
 
 
 def main() -> None:
@@ -48,7 +105,10 @@ def main() -> None:
     written = backend.generate("summarizer", [
         summarizer_messages(dataset.category, dataset.title(r.item_id), r.rating, r.text, 400) for r in reviews])
     seconds = time.perf_counter() - started
+    from reason4rec.training.review_aspects import read_review
+
     raw = [summary_problems(text) for text in written]
+    counts = [fidelity(r.text, stored_summary(text), read_review(r.text).render()) for r, text in zip(reviews, written)]
     stored = [summary_problems(stored_summary(text)) for text in written]
     problems = Counter(p.split(":")[0] if "expected the lines" not in p else "not the three lines"
                        for found in raw for p in found)
@@ -57,8 +117,12 @@ def main() -> None:
         "well_formed_written": round(sum(not p for p in raw) / len(raw), 4),
         "well_formed_stored": round(sum(not p for p in stored) / len(stored), 4),
         "problems": dict(problems.most_common()),
+        "versus_teacher": _fidelity_report(counts),
         "seconds_per_review": round(seconds / len(reviews), 3),
         "examples": [{"review": r.text[:160], "summary": text} for r, text in list(zip(reviews, written))[:8]],
+        "flipped_examples": [{"review": r.text[:160], "summary": stored_summary(text),
+                              "teacher": read_review(r.text).render()}
+                             for r, text, c in zip(reviews, written, counts) if c["flipped"]][:8],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

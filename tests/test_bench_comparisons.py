@@ -83,3 +83,21 @@ def test_the_curve_heading_meets_the_best_baseline_where_its_trend_line_does():
     assert heading["mae"]["targets_to_reach_best"] is None and "does not head" in heading["mae"]["why_none"]
     assert heading["correlation"]["targets_to_reach_best"] is None and "100x" in heading["correlation"]["why_none"]
     assert curve._heading(points[:1], baselines, available=5000) == {}
+
+
+def test_summary_fidelity_counts_a_disliked_aspect_filed_as_liked_as_flipped():
+    summaries = _load("summary_format")
+    review = "Bright tone but the clip broke after a week."
+    teacher = "Positive Aspects: bright tone\nNegative Aspects: clip broke\nUser Preference Elements: tone, clip"
+    flipped = "Positive Aspects: bright tone, clip broke\nNegative Aspects: none\nUser Preference Elements: tone"
+    faithful = "Positive Aspects: bright tone\nNegative Aspects: broken clip\nUser Preference Elements: tone"
+    inventing = "Positive Aspects: bamboo body, bright tone\nNegative Aspects: none\nUser Preference Elements: wood"
+    assert summaries.fidelity(review, flipped, teacher) == {"kept": 1, "flipped": 1, "dropped": 0, "named": 2,
+                                                            "invented": 0}
+    assert summaries.fidelity(review, faithful, teacher)["kept"] == 2  # "broken clip" is the clip, disliked
+    counts = summaries.fidelity(review, inventing, teacher)
+    assert (counts["dropped"], counts["named"], counts["invented"]) == (1, 2, 1)
+    report = summaries._fidelity_report([summaries.fidelity(review, flipped, teacher),
+                                         summaries.fidelity(review, faithful, teacher)])
+    assert report == {"teacher_aspects": 4, "kept": 0.75, "flipped": 0.25, "dropped": 0.0, "summary_aspects": 4,
+                      "invented": 0.0}

@@ -96,7 +96,24 @@ def test_predictor_curve_trains_nested_subsets_once(tiny_config, tiny_recipe_pat
     pipeline.predictor_curve([3])
     assert not said  # already trained: nothing to do
     with pytest.raises(PipelineError, match="outside"):
-        pipeline.predictor_curve([full + 1])
+        pipeline.predictor_curve([pipeline.training_targets_available() + 1])
+
+
+def test_a_curve_point_above_the_stage_takes_its_examples_and_the_pools_next_targets(tiny_config, tiny_recipe_path,
+                                                                                    tiny_run):
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
+    stage_rows = (tiny_run / "predictor" / "data.jsonl").read_text().splitlines()
+    available = pipeline.training_targets_available()
+    assert available > len(stage_rows) == 9  # the tiny recipe's 6 + 6 subsets leave other targets
+    more = min(len(stage_rows) + 5, available)
+    adapters = pipeline.predictor_curve([more])
+    rows = (adapters[more].parent / "data.jsonl").read_text().splitlines()
+    assert rows[:len(stage_rows)] == stage_rows and len(rows) == more  # nested: the stage's 9, then 5 more
+    assert len(set(rows)) == more
+    card = AdapterCard.load(adapters[more])
+    assert card.data["stage_targets"] == len(stage_rows) and card.data["more_targets"] == more - len(stage_rows)
+    reasons = (tiny_run / "predictor" / "reasons.jsonl").read_text().splitlines()
+    assert len(reasons) == more  # the Reasoner wrote a reason for each new target, kept with the stage's
 
 
 def test_a_curve_variant_trains_every_size_in_its_own_folder(tiny_config, tiny_recipe_path, tiny_run):

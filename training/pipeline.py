@@ -96,7 +96,7 @@ class TrainingPipeline:
         self.bars = bars or (lambda label: (lambda done, total: None))
         self.dataset = dataset or load_dataset(config)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
-        self._reward_targets, self._reasoner_targets = self._sample_targets()
+        self._reward_targets, self._reasoner_targets, self._other_targets = self._sample_targets()
         self._context_memo: dict[tuple[str, ...], list[TargetContext]] = {}
 
     # ------------------------------------------------------------------ orchestration
@@ -141,14 +141,15 @@ class TrainingPipeline:
     def _training_targets(self) -> list[Target]:
         return [t for t in build_targets(self.split, "train", self.recipe.history_k) if t.has_histories]
 
-    def _sample_targets(self) -> tuple[list[Target], list[Target]]:
-        """Disjoint random subsets of training targets that have both histories (method note)."""
+    def _sample_targets(self) -> tuple[list[Target], list[Target], list[Target]]:
+        """Disjoint random subsets of training targets that have both histories (method note): the
+        reward model's, the Reasoner's, and the rest (which only a Predictor asking for more uses)."""
         targets = self._training_targets()
         random.Random(self.recipe.seed).shuffle(targets)
         n_reward, n_reason = self.recipe.subset.reward_targets, self.recipe.subset.reasoner_targets
         if len(targets) < 2:
             raise PipelineError("the training split has too few targets with user and item histories")
-        return targets[:n_reward], targets[n_reward:n_reward + n_reason]
+        return targets[:n_reward], targets[n_reward:n_reward + n_reason], targets[n_reward + n_reason:]
 
     def _contexts(self, targets: Sequence[Target]) -> list[TargetContext]:
         """Prompt views of ``targets``, summarising their history reviews with the trained Summarizer.
@@ -249,28 +250,33 @@ class TrainingPipeline:
         contexts = self._contexts(targets)
         return accepted, {t.review.review_id: (t, ctx) for t, ctx in zip(targets, contexts)}
 
-    def _predictor_pool(self) -> tuple[list[tuple[Target, TargetContext]], int]:
-        """The Predictor's targets and how many of them had an accepted teacher reason.
+    def _predictor_pool(self, wanted: int | None = None) -> tuple[list[tuple[Target, TargetContext]], int]:
+        """The Predictor's first ``wanted`` targets (default ``subset.predictor_targets``) and how
+        many of them had an accepted teacher reason.
 
-        The accepted targets first; ``subset.predictor_targets`` adds the other reasoner targets,
-        then the reward targets (the Reasoner writes its own reason for every one of them).
+        The accepted targets first, then the other reasoner targets, the reward targets and the
+        remaining training targets (the Reasoner writes its own reason for every one of them); with
+        no count, the accepted targets alone. Prompt views are built only for targets taken.
         """
         accepted, by_key = self._accepted()
         chosen = [by_key[a["key"]] for a in accepted]
-        wanted = self.recipe.subset.predictor_targets
+        wanted = self.recipe.subset.predictor_targets if wanted is None else wanted
         if wanted is None:
             return chosen, len(chosen)
         taken = {t.review.review_id for t, _ in chosen}
-        rest = [(t, c) for t, c in zip(self._reasoner_targets, self._contexts(self._reasoner_targets))
-                if t.review.review_id not in taken]
-        rest += list(zip(self._reward_targets, self._contexts(self._reward_targets)))
-        pool = (chosen + rest)[:wanted]
+        pool = chosen + [(t, c) for t, c in zip(self._reasoner_targets, self._contexts(self._reasoner_targets))
+                         if t.review.review_id not in taken]
+        for more in (self._reward_targets, self._other_targets):
+            if len(pool) < wanted:
+                more = more[:wanted - len(pool)]
+                pool += list(zip(more, self._contexts(more)))
+        pool = pool[:wanted]
         return pool, min(len(chosen), len(pool))
 
-    def _stage_predictor(self) -> AdapterCard:
-        folder = self.stage_dir(Expert.PREDICTOR)
-        pool, accepted = self._predictor_pool()
-        cached = SummaryCache(folder / "reasons.jsonl")  # same append-only store: key -> generated reason
+    def _predictor_examples(self, pool: Sequence[tuple[Target, TargetContext]]) -> tuple[list[SFTExample], str]:
+        """The Predictor's examples of ``pool``, each with the trained Reasoner's own greedy reason
+        (written once, kept in the stage's ``reasons.jsonl``), and that Reasoner's version."""
+        cached = SummaryCache(self.stage_dir(Expert.PREDICTOR) / "reasons.jsonl")  # key -> generated reason
         backend = local_backend(self.config, {Expert.REASONER: self._require(Expert.REASONER)},
                                 batch_size=self.recipe.generation_batch)
         version = backend.version(Expert.REASONER)
@@ -283,8 +289,12 @@ class TrainingPipeline:
             cached.put_many([(t.review.review_id, version, text) for (t, _), text in zip(chunk, texts)])
             bar(min(start + batch, len(todo)), len(todo))
         del backend
-        examples = [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
-                               rating_response(t.review.rating)) for t, c in pool]
+        return [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
+                           rating_response(t.review.rating)) for t, c in pool], version
+
+    def _stage_predictor(self) -> AdapterCard:
+        pool, accepted = self._predictor_pool()
+        examples, version = self._predictor_examples(pool)
         return self._train(Expert.PREDICTOR, examples, {"targets": len(examples), "with_accepted_reason": accepted,
                                                    "reasons": f"trained Reasoner ({version}), greedy"})
 
@@ -305,22 +315,28 @@ class TrainingPipeline:
         differs; a size equal to the stage's count is the stage's own adapter. Each resumes.
         ``variant`` names other training settings (this pipeline's recipe, e.g. more LoRA layers)
         on the same subsets: its folders are ``<run>/predictor-curve/<variant>/n<size>/`` and every
-        size is trained, the stage's own count too.
+        size is trained, the stage's own count too. A size above the stage's count takes all its
+        examples and the pool's next targets (:meth:`_predictor_pool`; the Reasoner writes their
+        reasons first), up to every training target the split has.
         """
         if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", variant):
             raise PipelineError(f"curve variant {variant!r}: use lower-case letters, digits, '.' and '-'")
         data_path = self.stage_dir(Expert.PREDICTOR) / "data.jsonl"
         self._require(Expert.PREDICTOR)
         examples = [SFTExample.from_json(line) for line in data_path.read_text().splitlines() if line.strip()]
-        bad = [n for n in sizes if not 0 < n <= len(examples)]
+        ceiling = self.training_targets_available()
+        bad = [n for n in sizes if not 0 < n <= ceiling]
         if bad:
-            raise PipelineError(f"curve sizes {bad} are outside 1..{len(examples)} (the predictor stage's examples)")
-        order = list(range(len(examples)))
+            raise PipelineError(f"curve sizes {bad} are outside 1..{ceiling:,} (the split's training targets "
+                                f"with both histories; the predictor stage has {len(examples):,})")
+        stage_count = len(examples)
+        examples += self._more_predictor_examples(examples, max(sizes))
+        order = list(range(stage_count))
         random.Random(seed).shuffle(order)
         adapters = {}
         root = self.run_dir / "predictor-curve" / (variant or "")
         for n in sorted(set(sizes)):
-            if n == len(examples) and variant is None:
+            if n == stage_count and variant is None:
                 adapters[n] = self.adapter_dir(Expert.PREDICTOR)
                 continue
             folder = root / f"n{n}"
@@ -330,11 +346,30 @@ class TrainingPipeline:
                     raise PipelineError(f"curve variant {variant!r} at {folder} was trained with recipe "
                                         f"{trained_with!r}, not {self.recipe.name!r}: use another variant name")
             if not (folder / "adapter" / "card.json").is_file():
-                chosen = [examples[i] for i in sorted(order[:n])]
-                self._train(Expert.PREDICTOR, chosen, {"targets": n, "subset_of": len(examples), "subset_seed": seed,
-                                                  "reasons": "the predictor stage's, a seeded subset"}, folder)
+                if n <= stage_count:
+                    chosen = [examples[i] for i in sorted(order[:n])]
+                    data = {"targets": n, "subset_of": stage_count, "subset_seed": seed,
+                            "reasons": "the predictor stage's, a seeded subset"}
+                else:  # all the stage's examples and the next targets of its pool: nested with the smaller sizes
+                    chosen = examples[:n]
+                    data = {"targets": n, "stage_targets": stage_count, "more_targets": n - stage_count,
+                            "reasons": "the predictor stage's, and the same Reasoner's for the pool's next targets"}
+                self._train(Expert.PREDICTOR, chosen, data, folder)
             adapters[n] = folder / "adapter"
         return adapters
+
+    def _more_predictor_examples(self, stage_examples: list[SFTExample], wanted: int) -> list[SFTExample]:
+        """Examples of the Predictor pool's targets after the stage's, up to ``wanted`` in all (none
+        when the stage has enough); the stage's own must be the pool's first, or the curve would not
+        be nested."""
+        if wanted <= len(stage_examples):
+            return []
+        pool, _ = self._predictor_pool(wanted)
+        examples, _ = self._predictor_examples(pool)
+        if examples[:len(stage_examples)] != stage_examples:
+            raise PipelineError("the predictor stage's examples are not the first of its pool today (another "
+                                "recipe, data or Reasoner?): retrain the stage before extending its curve")
+        return examples[len(stage_examples):]
 
     def _train(self, stage: Expert, examples: list[SFTExample], data: dict, folder: Path | None = None) -> AdapterCard:
         folder = folder or self.stage_dir(stage)

@@ -94,6 +94,25 @@ def _paired_grounding(replay, picks: list[int], picked: list[str], greedy: list[
     return paired_mean_difference([p for p, _ in kept], [g for _, g in kept]).as_list()
 
 
+def _versus_baselines(eval_dir: Path, review_ids: list[str], predicted: np.ndarray, true: np.ndarray,
+                      indices: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """The pipeline with the chosen reasons minus each of the evaluation's baselines, paired on
+    the same targets ([value, low, high]; negative = the pipeline is better)."""
+    from reason4rec.training.confidence import paired_difference
+
+    results = eval_dir / "results.json"
+    if not results.is_file():
+        return {}
+    summed = json.loads(results.read_text())
+    position = {row["review_id"]: i for i, row in enumerate(summed.get("targets", []))}
+    if not all(review_id in position for review_id in review_ids):
+        return {}
+    at = [position[review_id] for review_id in review_ids]
+    return {name: {m: paired_difference(predicted, np.array(values)[at], true, m, indices).as_list()
+                   for m in ("mae", "rmse")}
+            for name, values in summed.get("baseline_predictions", {}).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
@@ -176,6 +195,8 @@ def main() -> None:
         "greedy": _measures(replay, chosen_ids, greedy, greedy_rating, true, similarity["greedy"]),
         "best_of_n": _measures(replay, chosen_ids, picked, picked_rating, true, similarity["picked"]),
         "sample_chosen": round(float(np.mean([row["pick"] != 0 for row in ordered])), 4),
+        "paired_best_minus_baselines": _versus_baselines(
+            args.eval, [replay.targets[i].review.review_id for i in chosen_ids], picked_rating, true, indices),
         "paired_best_minus_greedy": {
             **{m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list() for m in ("mae", "rmse")},
             "grounding": _paired_grounding(replay, chosen_ids, picked, greedy)},

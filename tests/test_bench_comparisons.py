@@ -101,3 +101,21 @@ def test_summary_fidelity_counts_a_disliked_aspect_filed_as_liked_as_flipped():
                                          summaries.fidelity(review, faithful, teacher)])
     assert report == {"teacher_aspects": 4, "kept": 0.75, "flipped": 0.25, "dropped": 0.0, "summary_aspects": 4,
                       "invented": 0.0}
+
+
+def test_the_means_reader_reads_the_prompts_numbers_and_damps_means_of_few_reviews():
+    from types import SimpleNamespace
+
+    signal = _load("rating_signal")
+    targets = [SimpleNamespace(user_mean=5.0, item_mean=None, user_count=1, item_count=0),
+               SimpleNamespace(user_mean=2.0, item_mean=3.0, user_count=4, item_count=9)]
+    raw = signal.shown_numbers(targets, fill=4.0)
+    assert raw[:, :2].tolist() == [[5.0, 4.0], [2.0, 3.0]]  # a missing mean is the fill value
+    damped = signal.shown_numbers(targets, fill=4.0, damping=1.0)
+    assert damped[:, :2].tolist() == [[4.5, 4.0], [2.4, 3.1]]  # one extra 4-star rating each
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(50, 4))
+    weights = signal.fit_reader(features, 3.0 + features @ np.array([0.5, 0.2, 0.0, -0.1]))
+    assert weights == pytest.approx([3.0, 0.5, 0.2, 0.0, -0.1], abs=1e-9)
+    assert signal.read(weights, np.array([[100.0, 0, 0, 0]])).tolist() == [5.0]  # clipped to the stars
+    assert signal.correlation(np.ones(3), np.arange(3.0)) is None

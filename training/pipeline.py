@@ -330,11 +330,14 @@ class TrainingPipeline:
             raise PipelineError(f"curve sizes {bad} are outside 1..{ceiling:,} (the split's training targets "
                                 f"with both histories; the predictor stage has {len(examples):,})")
         stage_count = len(examples)
-        examples += self._more_predictor_examples(examples, max(sizes))
+        root = self.run_dir / "predictor-curve" / (variant or "")
+        untrained_above = [n for n in sizes
+                           if n > stage_count and not (root / f"n{n}" / "adapter" / "card.json").is_file()]
+        if untrained_above:  # only then: it loads the Summarizer and the Reasoner
+            examples += self._more_predictor_examples(examples, max(untrained_above))
         order = list(range(stage_count))
         random.Random(seed).shuffle(order)
         adapters = {}
-        root = self.run_dir / "predictor-curve" / (variant or "")
         for n in sorted(set(sizes)):
             if n == stage_count and variant is None:
                 adapters[n] = self.adapter_dir(Expert.PREDICTOR)

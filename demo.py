@@ -8,7 +8,12 @@ short scripted chat. Each section is the operation a command runs (``data stats`
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +25,7 @@ from .app import datasets, evaluation, upkeep, views
 from .app.resources import open_agent, quiet_transformers
 from .app.service import Service
 from .config import Config, Expert
+from .memory.lock import LOCK_FILE, OWNER_FILE
 
 if TYPE_CHECKING:
     from .data import ReviewDataset
@@ -98,18 +104,47 @@ def _memory(service: Service, dataset: ReviewDataset, adapters: Path | None, use
 
 
 def _chat(config: Config, console: Console, user: str, picks: list[str], adapters: Path | None) -> None:
-    """A short scripted chat: a why question, a new review that updates memory, a recommendation."""
+    """A short scripted chat: a why question, a new review that updates memory, a recommendation.
+
+    The review is made up, so the chat runs on a scratch copy of the memory (and of the chat's
+    checkpoints): the person's own store never gets it, however often the demo runs.
+    """
     from .chat.session import Chat
 
     console.rule("[bold]chat[/] - `reason4rec chat`, scripted")
     if adapters:
         config.agent.adapters = adapters
     config.agent.candidates = 4  # each candidate is reasoned about: keep the CPU demo short
-    chat = Chat(config, console, user=user, opener=open_agent)
-    try:
-        chat.run_script([f"would I like {picks[0]}?",
-                         f"I just bought {picks[1]}, 4 stars: bright tone but the clip broke",
-                         "recommend 2 things for home recording"])
-    finally:
-        chat.close()
+    lines = [f"would I like {picks[0]}?", f"I just bought {picks[1]}, 4 stars: bright tone but the clip broke",
+             "recommend 2 things for home recording"]
+    with _scratch_memory(config) as scratch:
+        if scratch is None:  # a Chroma server: nothing to copy, and no made-up review goes into it
+            console.print("[dim]the memory is a Chroma server: the scripted review is left out[/]")
+            scratch, lines = config, [lines[0], lines[2]]
+        else:
+            console.print("[dim]on a scratch copy of the memory: the scripted review is not kept[/]")
+        chat = Chat(scratch, console, user=user, opener=open_agent)
+        try:
+            chat.run_script(lines)
+        finally:
+            chat.close()
     console.print(f"[dim]your turn: reason4rec chat --user {user}[/]")
+
+
+@contextmanager
+def _scratch_memory(config: Config) -> Iterator[Config | None]:
+    """``config`` on a temporary copy of its built memory (review store, Chroma folder, chat
+    checkpoints), removed afterwards; None when the memory is a Chroma server."""
+    if config.memory.chroma_url:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="reason4rec-demo-") as folder:
+        root = Path(folder)
+        store, chroma = root / "memory" / "reviews.sqlite", root / "memory" / "chroma"
+        store.parent.mkdir()
+        with closing(sqlite3.connect(config.store_path)) as source, closing(sqlite3.connect(store)) as copy:
+            source.backup(copy)  # consistent even with a write-ahead log beside it
+        shutil.copytree(config.chroma_path, chroma, ignore=shutil.ignore_patterns(LOCK_FILE, OWNER_FILE))
+        yield config.model_copy(update={
+            "memory": config.memory.model_copy(update={"store_path": store, "chroma_path": chroma}),
+            "agent": config.agent.model_copy(update={"checkpoint_path": root / "agent" / "checkpoints.sqlite"})})

@@ -129,3 +129,29 @@ def test_memory_queries_name_items_by_title(lent, memory_config):
     assert catalog.users == ["U1", "U2", "U3"] and catalog.titles == TITLES
     assert catalog.find_item("B0PEDAL00l") is not None  # a typo still finds it
     assert len(found) == 2 and {m.profile.entity_id for m in mine} == {"B0PEDAL002"}
+
+
+def test_the_demos_scripted_chat_runs_on_a_scratch_copy_of_the_memory(memory, memory_config):
+    """The demo writes a made-up review: it must never reach the person's own memory."""
+    from reason4rec.demo import _scratch_memory
+    from reason4rec.memory.lock import LOCK_FILE
+    from reason4rec.memory.store import ReviewStore
+
+    memory.add_review("U1", "I1", 5, "Great tone.", summarizer=LexiconSummarizer(), timestamp=1)
+    memory.close()
+    (memory_config.chroma_path / LOCK_FILE).touch()
+    with _scratch_memory(memory_config) as scratch:
+        assert scratch.store_path != memory_config.store_path and scratch.chroma_path != memory_config.chroma_path
+        assert scratch.checkpoint_path != memory_config.checkpoint_path
+        assert not (scratch.chroma_path / LOCK_FILE).exists() and any(scratch.chroma_path.iterdir())
+        with ReviewStore(scratch.store_path) as copy:
+            assert copy.counts()["reviews"] == 1
+            copy.add("U1", "I2", 4, "bright tone but the clip broke", timestamp=2)
+        folder = scratch.store_path.parents[1]
+    assert not folder.exists()
+    with ReviewStore(memory_config.store_path) as own:
+        assert own.counts()["reviews"] == 1
+    server = memory_config.model_copy(update={"memory": memory_config.memory.model_copy(
+        update={"chroma_url": "http://127.0.0.1:8001"})})
+    with _scratch_memory(server) as scratch:
+        assert scratch is None

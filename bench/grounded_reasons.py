@@ -16,6 +16,9 @@ differences (chosen minus greedy; negative is better).
         --candidates 4 --temperature 0.7 --out bench/results/grounded-reasons-cpu.json
 
 Candidates are saved after every batch of targets; the same command continues an interrupted run.
+``--sum-done`` sums up the targets done so far without generating (run it only while no other
+call is writing the file; the report says how many of the targets it covers, and the same command
+without it continues).
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--chunk", type=int, default=8, help="targets per saved batch")
     parser.add_argument("--out", type=Path, default=Path("bench/results/grounded-reasons-cpu.json"))
+    parser.add_argument("--sum-done", action="store_true", help="report the targets done so far; generate nothing")
     args = parser.parse_args()
     if args.candidates < 2:
         parser.error("--candidates must be at least 2 (the greedy reason and one sample)")
@@ -130,12 +134,9 @@ def main() -> None:
     from reason4rec.experts.llamacpp import open_llamacpp_backend
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
     from reason4rec.experts.reason_quality import least_invented
-    from reason4rec.experts.sentence_model import load_sentence_model
     from reason4rec.experts.shipping import adapter_dirs
-    from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.eval_run import run_id, write_atomically
-    from reason4rec.training.evaluate_experts import RealReviews
 
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     replay = EvalReplay.open(args.eval)
@@ -148,6 +149,10 @@ def main() -> None:
     saved = _load(args.out, settings)
     rows: dict[str, Any] = saved["rows"]
     config = load_config()
+    if args.sum_done:
+        _report(args, replay, [i for i in chosen_ids if replay.targets[i].review.review_id in rows], saved,
+                len(chosen_ids), config, say)
+        return
     backend = open_llamacpp_backend(config, adapter_dirs(with_one_step=False), batch_size=8)
     versions = {name: backend.version(name) for name in (Expert.REASONER, Expert.PREDICTOR)}
     if versions != {name: replay.key["adapters"][name] for name in versions}:
@@ -178,7 +183,20 @@ def main() -> None:
         write_atomically(args.out, json.dumps(saved, indent=1))
         say(f"{len(chosen_ids) - len(todo) + start + len(batch)}/{len(chosen_ids)} targets "
             f"({time.perf_counter() - started:.0f} s)")
+    _report(args, replay, chosen_ids, saved, len(chosen_ids), config, say)
 
+
+def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict[str, Any], wanted: int, config,
+            say) -> None:
+    """Sum up ``chosen_ids`` (every target asked for, or those done so far) into ``args.out``."""
+    from reason4rec.experts.sentence_model import load_sentence_model
+    from reason4rec.training.confidence import paired_difference, resample_indices
+    from reason4rec.training.eval_run import write_atomically
+    from reason4rec.training.evaluate_experts import RealReviews
+
+    if not chosen_ids:
+        raise SystemExit(f"no target is done yet in {args.out}")
+    rows, settings = saved["rows"], saved["settings"]
     ordered = [rows[replay.targets[i].review.review_id] for i in chosen_ids]
     true = np.array([replay.targets[i].review.rating for i in chosen_ids])
     greedy = [row["candidates"][0] for row in ordered]
@@ -190,7 +208,7 @@ def main() -> None:
     similarity = {"greedy": reviews.similarity(greedy), "picked": reviews.similarity(picked)}
     indices = resample_indices(len(true))
     report = {
-        "settings": settings, "rows": rows,
+        "settings": settings, "rows": rows, "targets_summed": len(chosen_ids), "targets_asked": wanted,
         "eval_adapters": replay.key["adapters"], "backend": "llama.cpp f16 (lora), 2 threads",
         "greedy": _measures(replay, chosen_ids, greedy, greedy_rating, true, similarity["greedy"]),
         "best_of_n": _measures(replay, chosen_ids, picked, picked_rating, true, similarity["picked"]),
@@ -201,7 +219,7 @@ def main() -> None:
             **{m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list() for m in ("mae", "rmse")},
             "grounding": _paired_grounding(replay, chosen_ids, picked, greedy)},
         "seconds_generating": saved.get("seconds_generating", 0.0),
-        "seconds_per_target": round(saved.get("seconds_generating", 0.0) / len(chosen_ids), 2),
+        "seconds_per_target": round(saved.get("seconds_generating", 0.0) / len(rows), 2),
     }
     write_atomically(args.out, json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))

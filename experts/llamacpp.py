@@ -171,6 +171,11 @@ class LlamaEngine:
     def drop(self, sequence: int) -> None:
         self._C.llama_memory_seq_rm(self.memory, sequence, -1, -1)
 
+    def share(self, source: int, target: int) -> None:
+        """Give sequence ``target`` everything ``source`` holds (the unified cache shares the cells,
+        nothing is computed again): drafts of one prompt prefill it once."""
+        self._C.llama_memory_seq_cp(self.memory, source, target, -1, -1)
+
     def decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
         """Feed (token, position, sequence, want logits) entries; return the wanted logits in order.
 
@@ -343,6 +348,8 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         self.decoding = decoding or DecodingSettings()
         self._lock = threading.Lock()
         self._ends = end_token_ids(experts.tokenizer)
+        self.share_prompts = True
+        """Prefill a prompt repeated within a batch once (the agent's drafts); False computes each."""
 
     def close(self) -> None:
         for engine in {id(e): e for e in self._engines.values()}.values():
@@ -423,9 +430,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         word_ban = self.word_ban if settings.no_repeated_word else None
         engine.reset()
         try:
-            entries = [(token, position, slot, position == len(row.prompt) - 1)
-                       for slot, row in enumerate(rows) for position, token in enumerate(row.prompt)]
-            logits = dict(zip(range(len(rows)), engine.decode(entries)))
+            logits = self._prefill(engine, rows)
             while logits:
                 step: list[tuple[int, int, int, bool]] = []
                 for slot, scores in logits.items():
@@ -451,6 +456,25 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
                 logits = dict(zip((slot for _, _, slot, _ in step), engine.decode(step))) if step else {}
         finally:
             engine.reset()
+
+    def _prefill(self, engine: LlamaEngine, rows: list[_Row]) -> dict[int, np.ndarray]:
+        """Each row's prompt as its own sequence, a prompt that repeats an earlier row's computed
+        once and shared (sampled drafts of one prompt); the last position's logits by slot, in order."""
+        first_of: dict[tuple[int, ...], int] = {}
+        entries = []
+        for slot, row in enumerate(rows):
+            if first_of.setdefault(tuple(row.prompt), slot) == slot or not self.share_prompts:
+                entries += [(token, position, slot, position == len(row.prompt) - 1)
+                            for position, token in enumerate(row.prompt)]
+        computed = dict(zip((slot for *_, slot, last in entries if last), engine.decode(entries)))
+        logits = {}
+        for slot, row in enumerate(rows):
+            if slot not in computed:
+                source = first_of[tuple(row.prompt)]
+                engine.share(source, slot)
+                computed[slot] = computed[source].copy()  # the logit rules change a row's scores in place
+            logits[slot] = computed[slot]
+        return logits
 
     def _completion(self, row: _Row, top_logprobs: int | None) -> Completion:
         text = answer_text(self.experts.tokenizer, row.generated)

@@ -132,6 +132,42 @@ def test_seeded_sampling_draws_the_same_candidates_again(backend_name, request):
     assert len(set(first)) > backend.batch_size
 
 
+def test_a_prompt_repeated_in_a_batch_is_prefilled_once_with_the_same_answers(tiny_engine_backend, monkeypatch):
+    """Drafts of one prompt share its prefill (KV cells copied, not computed again): the answers,
+    greedy and seeded-sampled, are those of prefilling each row on its own."""
+    from dataclasses import replace
+
+    from reason4rec.experts.prompts import render_chat
+
+    tokenizer = tiny_engine_backend.experts.tokenizer
+    pedal, strings = (render_chat(tokenizer, reasoner_messages(_ctx(title))) for title in ("Pedal", "Strings"))
+    prompts = [pedal, pedal, strings, pedal]  # one batch
+    assert tiny_engine_backend.batch_size >= len(prompts)
+    sampled = replace(tiny_engine_backend.decoding, do_sample=True, temperature=1.5, seed=3)
+    fed: list[int] = []
+    engine = tiny_engine_backend._engine("reasoner")
+    decode = engine.decode
+    monkeypatch.setattr(engine, "decode", lambda entries: fed.append(len(entries)) or decode(entries))
+
+    def run() -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+        greedy = tiny_engine_backend.complete("reasoner", prompts, max_new_tokens=8)
+        drawn = tiny_engine_backend.complete("reasoner", prompts, max_new_tokens=8, decoding=sampled)
+        return [c.token_ids for c in greedy], [c.token_ids for c in drawn]
+
+    shared = run()
+    prefill_shared = fed[0]
+    tiny_engine_backend.share_prompts = False
+    try:
+        fed.clear()
+        separate = run()
+    finally:
+        tiny_engine_backend.share_prompts = True
+    assert shared == separate
+    assert shared[0][0] == shared[0][1] == shared[0][3]  # greedy: equal prompts, equal answers
+    pedal_tokens, strings_tokens = (len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in (pedal, strings))
+    assert (prefill_shared, fed[0]) == (pedal_tokens + strings_tokens, 3 * pedal_tokens + strings_tokens)
+
+
 def test_a_callback_that_raises_cancels_and_leaves_the_engine_clean(tiny_engine_backend):
     class Cancelled(Exception):
         pass

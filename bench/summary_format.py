@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,41 +30,27 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _stem_set(text: str) -> set[str]:
-    from reason4rec.experts.reason_quality import stems
-
-    return set(stems(re.findall(r"[a-z0-9']+", text.lower())))
-
-
-def _found(phrase: str, stems_of_text: set[str]) -> bool:
-    """At least half of the phrase's stems occur in the text (the grounding measure's rule)."""
-    from reason4rec.experts.reason_quality import stems
-
-    phrase_stems = stems(phrase.split())
-    return 2 * sum(stem in stems_of_text for stem in phrase_stems) >= len(phrase_stems) > 0
-
-
 def fidelity(review: str, summary: str, teacher: str) -> dict[str, int]:
     """Counts for one review: the teacher's liked/disliked aspects the summary files the same way
     (``kept``), under the other polarity only (``flipped``) or not at all (``dropped``); the
     summary's own liked/disliked aspects (``named``) and those the review never mentions (``invented``)."""
     from reason4rec.experts.prompts import parse_summary
-    from reason4rec.experts.reason_quality import aspect_phrases, stop_words
+    from reason4rec.experts.reason_quality import aspect_phrases, phrase_found, stop_words, vocabulary_of
 
     def targets(text: str) -> list[str]:
         return aspect_phrases(text, stop_words())
 
     ours, theirs = parse_summary(summary), parse_summary(teacher)
-    field_stems = {+1: _stem_set(ours.positive), -1: _stem_set(ours.negative)}
+    field_stems = {+1: vocabulary_of([ours.positive]), -1: vocabulary_of([ours.negative])}
     counts = dict.fromkeys(("kept", "flipped", "dropped", "named", "invented"), 0)
     for polarity, field in ((+1, theirs.positive), (-1, theirs.negative)):
         for target in targets(field):
-            same, other = _found(target, field_stems[polarity]), _found(target, field_stems[-polarity])
+            same, other = phrase_found(target, field_stems[polarity]), phrase_found(target, field_stems[-polarity])
             counts["kept" if same else "flipped" if other else "dropped"] += 1
-    review_stems = _stem_set(review)
+    review_stems = vocabulary_of([review])
     for target in targets(ours.positive) + targets(ours.negative):
         counts["named"] += 1
-        counts["invented"] += not _found(target, review_stems)
+        counts["invented"] += not phrase_found(target, review_stems)
     return counts
 
 
@@ -108,8 +93,10 @@ def main() -> None:
     from reason4rec.training.review_aspects import read_review
 
     raw = [summary_problems(text) for text in written]
-    counts = [fidelity(r.text, stored_summary(text), read_review(r.text).render()) for r, text in zip(reviews, written)]
-    stored = [summary_problems(stored_summary(text)) for text in written]
+    shown = [stored_summary(text) for text in written]  # what the memory and the prompts read
+    teacher = [read_review(r.text).render() for r in reviews]
+    counts = [fidelity(r.text, summary, reading) for r, summary, reading in zip(reviews, shown, teacher)]
+    stored = [summary_problems(summary) for summary in shown]
     problems = Counter(p.split(":")[0] if "expected the lines" not in p else "not the three lines"
                        for found in raw for p in found)
     report = {
@@ -120,9 +107,8 @@ def main() -> None:
         "versus_teacher": _fidelity_report(counts),
         "seconds_per_review": round(seconds / len(reviews), 3),
         "examples": [{"review": r.text[:160], "summary": text} for r, text in list(zip(reviews, written))[:8]],
-        "flipped_examples": [{"review": r.text[:160], "summary": stored_summary(text),
-                              "teacher": read_review(r.text).render()}
-                             for r, text, c in zip(reviews, written, counts) if c["flipped"]][:8],
+        "flipped_examples": [{"review": r.text[:160], "summary": summary, "teacher": reading}
+                             for r, summary, reading, c in zip(reviews, shown, teacher, counts) if c["flipped"]][:8],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -146,13 +146,22 @@ def grounding(reason: str, shown: Sequence[str]) -> Grounding:
     invented, while a phrase none or few of whose words were shown ("wood crafted", "bamboo")
     is invented.
     """
-    vocabulary = set(stems(_WORD.findall(" ".join(shown).lower())))
+    vocabulary = vocabulary_of(shown)
     grounded, invented = [], []
     for phrase in aspect_phrases(reason):
-        phrase_stems = stems(phrase.split())
-        found = 2 * sum(stem in vocabulary for stem in phrase_stems) >= len(phrase_stems)
-        (grounded if found else invented).append(phrase)
+        (grounded if phrase_found(phrase, vocabulary) else invented).append(phrase)
     return Grounding(tuple(grounded), tuple(invented))
+
+
+def vocabulary_of(texts: Sequence[str]) -> set[str]:
+    """The stems of every word in ``texts``: what :func:`phrase_found` looks phrases up in."""
+    return set(stems(_WORD.findall(" ".join(texts).lower())))
+
+
+def phrase_found(phrase: str, vocabulary: set[str]) -> bool:
+    """At least half of the phrase's stems occur in ``vocabulary`` (the grounding rule)."""
+    phrase_stems = stems(phrase.split())
+    return 2 * sum(stem in vocabulary for stem in phrase_stems) >= len(phrase_stems)
 
 
 def least_invented(candidates: Sequence[str], shown: Sequence[str]) -> int:

@@ -119,3 +119,11 @@ def test_the_means_reader_reads_the_prompts_numbers_and_damps_means_of_few_revie
     assert weights == pytest.approx([3.0, 0.5, 0.2, 0.0, -0.1], abs=1e-9)
     assert signal.read(weights, np.array([[100.0, 0, 0, 0]])).tolist() == [5.0]  # clipped to the stars
     assert signal.correlation(np.ones(3), np.arange(3.0)) is None
+
+
+def test_the_median_star_is_where_the_distribution_crosses_one_half():
+    signal = _load("rating_signal")
+    assert signal.median_star({"1": 0.1, "2": 0.1, "3": 0.1, "4": 0.15, "5": 0.55}) == 5
+    assert signal.median_star({"1": 0.3, "2": 0.1, "3": 0.1, "4": 0.2, "5": 0.3}) == 3  # exactly 0.5 at 3
+    # unnormalised and out of order: read as 0.25, 0.25, 0, 0, 0.5 over stars 1..5
+    assert signal.median_star({"5": 2.0, "1": 1.0, "2": 1.0, "3": 0.0, "4": 0.0}) == 2

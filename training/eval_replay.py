@@ -38,6 +38,9 @@ class EvalReplay:
     reasons: list[str]
     pipeline: list[float]
     """The full pipeline's expected rating of each target."""
+    probabilities: list[dict[str, float] | None]
+    """The Predictor's probability of each star ("1".."5") behind that rating (None in an
+    evaluation that did not keep it)."""
 
     @classmethod
     def open(cls, folder: Path, config: Config | None = None) -> EvalReplay:
@@ -77,7 +80,8 @@ class EvalReplay:
                                   "before run folders kept their summaries); use a current evaluation folder") from None
         return cls(folder, key, scored, contexts,
                    [records[t.review.review_id]["reason"] for t in scored],
-                   [records[t.review.review_id]["predictions"][PIPELINE] for t in scored])
+                   [records[t.review.review_id]["predictions"][PIPELINE] for t in scored],
+                   [(records[t.review.review_id].get("distribution") or {}).get("probabilities") for t in scored])
 
     def shown_to_reasoner(self, index: int) -> list[str]:
         """What the evaluation's grounding counts as shown for this target's reason."""

@@ -30,7 +30,7 @@ from ..errors import Reason4RecError
 from ..experts.backend import SamplingBackend
 from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
 from ..experts.reason_drafts import ChosenReason, choose_reasons
-from ..experts.reason_quality import grounding
+from ..experts.reason_quality import Grounding, grounding
 from ..memory.service import HistoryRecord, Memory
 from . import events
 from .context import AgentContext
@@ -228,7 +228,7 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     [chosen] = _best_drafts(context, "reason", [target], ["".join(pieces).strip()])
     if chosen.replaced:
         _emit(events.reason_revised(chosen.text, chosen.drafts, list(chosen.first_invented)))
-    return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts)}
+    return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts, chosen.found)}
 
 
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
@@ -254,14 +254,15 @@ def _shown_texts(target: TargetContext) -> list[str]:
     return [m["content"] for m in reasoner_messages(target)]
 
 
-def check_reason(reason: str, target: TargetContext, drafts: int = 1) -> dict[str, Any]:
+def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Grounding | None = None) -> dict[str, Any]:
     """Which aspects the reason names that the Reasoner was never shown (the evaluation's measure).
 
     A small Reasoner invents ("bamboo", "AAC, MP4 and FLAC" for a microphone); a person reading
     the reason is told which of its aspects no review it saw mentions, even in the draft chosen
-    as inventing least of ``drafts``.
+    as inventing least of ``drafts``. ``found``: the reason's grounding where the choice of
+    drafts already measured it against the same shown texts.
     """
-    found = grounding(reason, _shown_texts(target))
+    found = grounding(reason, _shown_texts(target)) if found is None else found
     share = found.share
     return {"grounding": None if share is None else round(share, 3), "invented": list(found.invented),
             "drafts": drafts}
@@ -310,7 +311,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
-                                 "reason_check": check_reason(pick.text, target, pick.drafts)}
+                                 "reason_check": check_reason(pick.text, target, pick.drafts, pick.found)}
                                 for view, target, pick, dist in ranked]}
 
 

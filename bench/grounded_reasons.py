@@ -61,11 +61,11 @@ def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
     return saved
 
 
-def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarray, true: np.ndarray,
+def _measures(reasons: list[str], found: list[Any], predicted: np.ndarray, true: np.ndarray,
               similarity: np.ndarray) -> dict[str, Any]:
-    from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
+    """``found``: each reason's grounding against what its target's Reasoner was shown."""
+    from reason4rec.experts.reason_quality import is_complete, mean_of, verdict_agrees
 
-    found = [grounding(r, replay.shown_to_reasoner(i)) for i, r in zip(picks, reasons)]
     shares = [f.share for f in found]
     agrees = [verdict_agrees(r, t) for r, t in zip(reasons, true)]
     low = [a for a, t in zip(agrees, true) if t <= 2]
@@ -85,14 +85,12 @@ def _measures(replay, picks: list[int], reasons: list[str], predicted: np.ndarra
     }
 
 
-def _paired_grounding(replay, picks: list[int], picked: list[str], greedy: list[str]) -> list[float]:
-    """Chosen minus greedy grounding and its paired interval, over the targets where both reasons
-    name an aspect (a share is undefined without one)."""
-    from reason4rec.experts.reason_quality import grounding
+def _paired_grounding(picked: list[Any], greedy: list[Any]) -> list[float]:
+    """Chosen minus greedy grounding (each a list of groundings, target by target) and its paired
+    interval, over the targets where both reasons name an aspect (a share is undefined without one)."""
     from reason4rec.training.confidence import paired_mean_difference
 
-    pairs = [(grounding(p, replay.shown_to_reasoner(i)).share, grounding(g, replay.shown_to_reasoner(i)).share)
-             for i, p, g in zip(picks, picked, greedy)]
+    pairs = [(p.share, g.share) for p, g in zip(picked, greedy, strict=True)]
     kept = [(p, g) for p, g in pairs if p is not None and g is not None]
     return paired_mean_difference([p for p, _ in kept], [g for _, g in kept]).as_list()
 
@@ -189,6 +187,7 @@ def main() -> None:
 def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict[str, Any], wanted: int, config,
             say) -> None:
     """Sum up ``chosen_ids`` (every target asked for, or those done so far) into ``args.out``."""
+    from reason4rec.experts.reason_quality import grounding_in, vocabulary_of
     from reason4rec.experts.sentence_model import load_sentence_model
     from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.eval_run import write_atomically
@@ -206,18 +205,23 @@ def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict
     reviews = RealReviews.embed(load_sentence_model(config.home, status=say),
                                 [replay.targets[i].review.text for i in chosen_ids])
     similarity = {"greedy": reviews.similarity(greedy), "picked": reviews.similarity(picked)}
+    found: dict[str, list[Any]] = {"greedy": [], "picked": []}
+    for i, first, kept in zip(chosen_ids, greedy, picked, strict=True):
+        vocabulary = vocabulary_of(replay.shown_to_reasoner(i))
+        found["greedy"].append(grounding_in(first, vocabulary))
+        found["picked"].append(grounding_in(kept, vocabulary))
     indices = resample_indices(len(true))
     report = {
         "settings": settings, "rows": rows, "targets_summed": len(chosen_ids), "targets_asked": wanted,
         "eval_adapters": replay.key["adapters"], "backend": "llama.cpp f16 (lora), 2 threads",
-        "greedy": _measures(replay, chosen_ids, greedy, greedy_rating, true, similarity["greedy"]),
-        "best_of_n": _measures(replay, chosen_ids, picked, picked_rating, true, similarity["picked"]),
+        "greedy": _measures(greedy, found["greedy"], greedy_rating, true, similarity["greedy"]),
+        "best_of_n": _measures(picked, found["picked"], picked_rating, true, similarity["picked"]),
         "sample_chosen": round(float(np.mean([row["pick"] != 0 for row in ordered])), 4),
         "paired_best_minus_baselines": _versus_baselines(
             args.eval, [replay.targets[i].review.review_id for i in chosen_ids], picked_rating, true, indices),
         "paired_best_minus_greedy": {
             **{m: paired_difference(picked_rating, greedy_rating, true, m, indices).as_list() for m in ("mae", "rmse")},
-            "grounding": _paired_grounding(replay, chosen_ids, picked, greedy)},
+            "grounding": _paired_grounding(found["picked"], found["greedy"])},
         "seconds_generating": saved.get("seconds_generating", 0.0),
         "seconds_per_target": round(saved.get("seconds_generating", 0.0) / len(rows), 2),
     }

@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import Expert
 from .backend import SamplingBackend, TextCallback
 from .prompts import Messages
-from .reason_quality import grounding, least_invented
+from .reason_quality import Grounding, rank_drafts
 
 DEFAULT_TEMPERATURE = 0.7
 """The temperature the drafts were measured at."""
@@ -47,6 +47,8 @@ class ChosenReason:
     """How many drafts were compared (the greedy one included)."""
     first_invented: tuple[str, ...] = ()
     """The aspects the greedy draft named that no review it was shown mentions."""
+    found: Grounding | None = field(default=None, compare=False)
+    """The kept draft's grounding, as the choice measured it (None where nothing was compared)."""
 
     @property
     def replaced(self) -> bool:
@@ -81,7 +83,7 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
     chosen = []
     for first, sampled, texts in zip(greedy, samples, shown):
         candidates = [first, *sampled]
-        index = least_invented(candidates, texts)
-        invented = grounding(first, texts).invented if index else ()
-        chosen.append(ChosenReason(candidates[index], index, len(candidates), tuple(invented)))
+        index, found = rank_drafts(candidates, texts)
+        invented = found[0].invented if index else ()
+        chosen.append(ChosenReason(candidates[index], index, len(candidates), invented, found[index]))
     return chosen

@@ -146,7 +146,12 @@ def grounding(reason: str, shown: Sequence[str]) -> Grounding:
     invented, while a phrase none or few of whose words were shown ("wood crafted", "bamboo")
     is invented.
     """
-    vocabulary = vocabulary_of(shown)
+    return grounding_in(reason, vocabulary_of(shown))
+
+
+def grounding_in(reason: str, vocabulary: set[str]) -> Grounding:
+    """:func:`grounding` against a :func:`vocabulary_of` the shown texts, made once for many reasons
+    (the drafts of one question share it)."""
     grounded, invented = [], []
     for phrase in aspect_phrases(reason):
         (grounded if phrase_found(phrase, vocabulary) else invented).append(phrase)
@@ -173,15 +178,22 @@ def least_invented(candidates: Sequence[str], shown: Sequence[str]) -> int:
     naming less), then the earlier candidate, so the greedy reason listed first is kept unless a
     sample is better.
     """
+    return rank_drafts(candidates, shown)[0]
+
+
+def rank_drafts(candidates: Sequence[str], shown: Sequence[str]) -> tuple[int, list[Grounding]]:
+    """:func:`least_invented`'s index and every candidate's :class:`Grounding` (which the caller
+    reports: the kept draft's invented aspects, and what the replaced greedy one invented)."""
     if not candidates:
         raise ValueError("no candidate reasons to choose from")
+    vocabulary = vocabulary_of(shown)
+    found = [grounding_in(candidate, vocabulary) for candidate in candidates]
 
     def rank(index: int) -> tuple[bool, bool, int, int, int]:
-        found = grounding(candidates[index], shown)
-        return (is_complete(candidates[index]), bool(found.grounded), -len(found.invented), len(found.grounded),
-                -index)
+        return (is_complete(candidates[index]), bool(found[index].grounded), -len(found[index].invented),
+                len(found[index].grounded), -index)
 
-    return max(range(len(candidates)), key=rank)
+    return max(range(len(candidates)), key=rank), found
 
 
 def sentiment(text: str) -> float:

@@ -38,6 +38,10 @@ def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
     assert grounded == {"grounding": 1.0, "invented": [], "drafts": 1}
     invented = check_reason("It is crafted from bamboo with AAC and FLAC support and a warm tone.", target)
     assert {"bamboo", "aac", "flac"} <= set(invented["invented"]) and invented["grounding"] < 0.5
+    from reason4rec.experts.reason_quality import Grounding  # the drafts' own measure is reported, not redone
+    measured = Grounding(("warm tone",), ("bamboo",))
+    assert check_reason("It is crafted from bamboo.", target, 3, measured) == {
+        "grounding": 0.5, "invented": ["bamboo"], "drafts": 3}
     state = {"intent": "explain", "user_id": "A1", "item_id": "B1", "rating": RATING,
              "reason": "It is crafted from bamboo.", "reason_check": invented}
     assert "*Not in the reviews it was shown: " in compose(state) and "bamboo" in compose(state)

@@ -7,6 +7,7 @@ from fakes import FakeBackend, SamplingFake
 
 from reason4rec.experts.backend import SamplingBackend
 from reason4rec.experts.reason_drafts import ChosenReason, choose_reasons, draft_seed
+from reason4rec.experts.reason_quality import grounding
 
 SHOWN = ["Positive Aspects: warm tone, quiet hum\nNegative Aspects: none", "Item: Compressor Pedal"]
 ASK = [{"role": "user", "content": "Will they like the Compressor Pedal?"}]
@@ -17,6 +18,7 @@ def test_the_draft_inventing_least_is_kept_and_what_the_first_invented_is_said()
     [chosen] = choose_reasons(backend, [ASK], ["Warm tone, but the rosewood neck"], [SHOWN], drafts=4)
     assert chosen == ChosenReason("A warm tone and a quiet hum, as they like.", 2, 4, ("rosewood neck",))
     assert chosen.replaced and backend.asked("sample")[0].conversations == 1
+    assert chosen.found == grounding(chosen.text, SHOWN)  # measured once, by the choice, and kept
 
 
 def test_the_greedy_draft_is_kept_on_a_tie_and_with_one_draft_nothing_is_sampled():

@@ -67,11 +67,20 @@ def test_stages_need_their_predecessors(tiny_config, tiny_recipe_path, tmp_path)
         pipeline.run(["everything"])
 
 
-def test_stages_share_the_prompt_views_of_one_target_set(tiny_config, tiny_recipe_path, tiny_run):
+def test_stages_share_the_prompt_views_of_one_target_set(tiny_config, tiny_recipe_path, tiny_run, monkeypatch):
+    from reason4rec.training import pipeline as pipeline_module
+
+    loads = []
+    real_backend = pipeline_module.local_backend
+    monkeypatch.setattr(pipeline_module, "local_backend", lambda *a, **k: loads.append(1) or real_backend(*a, **k))
     pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
     first = pipeline._contexts(pipeline._reasoner_targets)
-    assert pipeline._contexts(pipeline._reasoner_targets) is first  # the Summarizer is not reloaded
-    assert len(first) == 6 and all(ctx.user_history for ctx in first)
+    assert len(first) == 6 and all(ctx.user_history for ctx in first) and len(loads) == 1
+    again = pipeline._contexts(pipeline._reasoner_targets[3:] + pipeline._reasoner_targets[:2])  # a slice, reordered
+    assert again == first[3:] + first[:2] and all(a is b for a, b in zip(again, first[3:] + first[:2]))
+    assert len(loads) == 1  # the Summarizer is not loaded again for targets already seen
+    pipeline._contexts(pipeline._reward_targets[:1])
+    assert len(loads) == 2  # a new target: loaded for it alone
 
 
 def test_the_summarizer_learns_clean_three_line_targets(tiny_run):

@@ -97,7 +97,8 @@ class TrainingPipeline:
         self.dataset = dataset or load_dataset(config)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
         self._reward_targets, self._reasoner_targets, self._other_targets = self._sample_targets()
-        self._context_memo: dict[tuple[str, ...], list[TargetContext]] = {}
+        self._context_memo: dict[str, TargetContext] = {}
+        """Prompt view by target review id (:meth:`_contexts`)."""
 
     # ------------------------------------------------------------------ orchestration
     def run(self, stages: Sequence[str], force: bool = False) -> dict[Expert, AdapterCard]:
@@ -154,18 +155,20 @@ class TrainingPipeline:
     def _contexts(self, targets: Sequence[Target]) -> list[TargetContext]:
         """Prompt views of ``targets``, summarising their history reviews with the trained Summarizer.
 
-        Remembered per target set: the reasoner, predictor and one-step stages share theirs, so a
-        full run loads the Summarizer for them once.
+        Remembered per target: the reasoner, predictor and one-step stages share theirs and the
+        Predictor's pool takes slices of sets already built, so the Summarizer is loaded only for
+        targets not seen before.
         """
-        key = tuple(t.review.review_id for t in targets)
-        if key not in self._context_memo:
+        todo = list({t.review.review_id: t for t in targets if t.review.review_id not in self._context_memo}.values())
+        if todo:
             backend = local_backend(self.config, {Expert.SUMMARIZER: self._require(Expert.SUMMARIZER)},
                                     batch_size=self.recipe.summary_batch)
-            self._context_memo[key] = target_contexts(
-                backend, targets, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category,
+            built = target_contexts(
+                backend, todo, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category,
                 self.dataset.title, batch_size=self.recipe.summary_batch,
                 max_review_chars=self.recipe.max_review_chars, progress=self.bars("summarising history reviews"))
-        return self._context_memo[key]
+            self._context_memo.update({t.review.review_id: context for t, context in zip(todo, built, strict=True)})
+        return [self._context_memo[t.review.review_id] for t in targets]
 
     # ------------------------------------------------------------------ stages
     def _stage_summarizer(self) -> AdapterCard:

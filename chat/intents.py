@@ -52,7 +52,8 @@ class Command:
     ``action`` says what the chat does: ``turn`` runs the agent (``intent`` and ``fields`` are
     its input), ``user`` switches to ``value``, ``mode`` sets compact/verbose, ``unclear`` shows
     ``note`` (a question or a hint) and ``nothing`` ignores an empty line. ``note`` on a turn is
-    shown first (e.g. "taking B0002E1G5D as B0002E1G5C").
+    shown first (e.g. "taking B0002E1G5D as B0002E1G5C"). ``answers``: the replies an ``unclear``
+    question takes next ("yes", "new"), each with the command it runs.
     """
 
     action: Action
@@ -60,6 +61,7 @@ class Command:
     fields: dict[str, Any] = field(default_factory=dict)
     value: str | None = None
     note: str | None = None
+    answers: dict[str, Command] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +196,7 @@ def _plain(text: str, catalog: Catalog) -> Command:
         original = text.rstrip(".!").split()[-1]
         explicit = bool(switch.group("who") or switch.group("who2"))  # not "i am ...", which may be prose
         command = _switch(original if original.lower() == who else who, catalog, explicit=explicit)
-        if command.action != "unclear" or explicit:
+        if command.action != "unclear" or explicit or command.answers:
             return command
     if _PROFILE.search(low):
         return Command("turn", "profile")
@@ -214,11 +216,14 @@ def _switch(who: str, catalog: Catalog, explicit: bool) -> Command:
     found = catalog.find_user(who)
     if found and found.upper() == who.upper():
         return Command("user", value=found)
-    if found:
-        return Command("user", value=found, note=f"taking `{who}` as user `{found}`")
+    new = Command("user", value=who, note=f"`{who}` has no reviews yet: add one first "
+                                         "(e.g. `/review B000068NW5 4 bright tone`)")
+    if found:  # a typo, or a new user whose id is close to a known one: what they write next is theirs
+        return Command("unclear", note=f"I don't know a user `{who}`: did you mean `{found}`? Say `yes` to "
+                                       f"switch to `{found}`, or `new` to start as `{who}`.",
+                       answers={"yes": Command("user", value=found), "new": new})
     if explicit:  # a new user may start by adding a review
-        return Command("user", value=who, note=f"`{who}` has no reviews yet: add one first "
-                                              "(e.g. `/review B000068NW5 4 bright tone`)")
+        return new
     return Command("unclear", note=f"I don't know a user `{who}`; switch with `/user ID`")
 
 
@@ -335,12 +340,16 @@ def _review(text: str, catalog: Catalog, slash: bool) -> Command:
         return Command("unclear", note="what would you like to say about it? e.g. "
                                        f"\"{item_token}, {stars:g} stars: bright tone but the clip broke\"")
     match = catalog.find_item(item_token)
-    item_id, note = item_token, None
-    if match is not None:
-        item_id = match.item_id
-        note = None if match.exact else f"taking `{item_token}` as `{match.item_id}`"
     review = {"rating": stars, "text": body.strip()}
-    return Command("turn", "add_review", {"item_id": item_id, "review": review}, note=note)
+    if match is None or match.exact:
+        return Command("turn", "add_review", {"item_id": match.item_id if match else item_token, "review": review})
+    # A write is not guessed: the near id may be a typo or a new item whose id is close to a known one.
+    name = item_label(match.item_id, catalog.titles.get(match.item_id))
+    return Command("unclear", note=f"`{item_token}` is not in the memory: did you mean `{name}`? Say `yes` to "
+                                   f"file the review under `{match.item_id}`, or `new` to add `{item_token}` "
+                                   "as a new item.",
+                   answers={"yes": Command("turn", "add_review", {"item_id": match.item_id, "review": review}),
+                            "new": Command("turn", "add_review", {"item_id": item_token, "review": review})})
 
 
 def _is_stars(token: str) -> bool:

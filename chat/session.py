@@ -53,6 +53,8 @@ class Chat:
         self.catalog = Catalog()
         self._opener = opener
         self._offer: Command | None = None
+        self._answers: dict[str, Command] = {}
+        """Replies the last question takes ("yes", "new") and what each runs."""
         self._choices: tuple[str, dict[str, Any], list[str]] | None = None
 
     # ------------------------------------------------------------------ lifetime
@@ -166,11 +168,16 @@ class Chat:
     # ------------------------------------------------------------------ follow-ups ("yes", "2")
     def _follow_up(self, line: str) -> Command | None:
         answer = line.strip().lower().rstrip("!.")
-        offer, choices = self._offer, self._choices
+        offer, choices, answers = self._offer, self._choices, self._answers
         self._offer = self._choices = None
+        self._answers = {}
+        if answers:
+            reply = "yes" if answer in _YES else answer
+            if reply in answers:
+                return answers[reply]
         if offer is not None and answer in _YES:
             return offer
-        if (offer or choices) and answer in _NO:
+        if (offer or choices or answers) and answer in _NO:
             return Command("nothing", note="ok")
         if choices is not None:
             intent, fields, ids = choices
@@ -182,7 +189,9 @@ class Chat:
         return None
 
     def _unclear(self, line: str, command: Command) -> None:
-        if command.value:  # an item was named without a question
+        if command.answers:  # a question with its replies: "yes" / "new"
+            self._answers = dict(command.answers)
+        elif command.value:  # an item was named without a question
             self._offer = Command("turn", "explain", {"item_id": command.value})
         elif "text" in command.fields and self.agent is not None:  # no rule matched: ask the memory
             guess = self._semantic_guess(command.fields["text"])

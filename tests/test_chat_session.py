@@ -10,6 +10,7 @@ from rich.console import Console
 from reason4rec.chat import session as chat_session
 from reason4rec.chat.session import Chat
 from reason4rec.chat.view import TurnView
+from reason4rec.memory.store import UnknownEntityError
 
 
 class _Borrowed:
@@ -66,6 +67,25 @@ def test_a_review_updates_the_memory_and_the_catalog(open_chat, agent, regular):
     assert chat.catalog.has_user("CHATREVIEWER1")
     chat.run_script(["what do I care about?"])
     assert "CHATREVIEWER1 (1 reviews)" in console.export_text(clear=False)
+
+
+def test_a_review_of_a_near_id_waits_for_yes_or_new(open_chat, agent, regular):
+    _, items = regular
+    near = items[-1][:-1] + ("X" if items[-1][-1] != "X" else "Y")
+    chat, console = open_chat(user="CHATREVIEWER2")
+    chat.run_script([f"/review {near} 5 a brand new cable"])
+    assert "did you mean" in console.export_text(clear=False)
+    store = agent.context.memory.store
+    with pytest.raises(UnknownEntityError):  # nothing written on a guess
+        store.user_reviews("CHATREVIEWER2")
+    chat.run_script(["new"])
+    assert [(r.item_id, r.rating) for r in store.user_reviews("CHATREVIEWER2")] == [(near, 5.0)]
+    typo = items[0][:-1] + ("Z" if items[0][-1] != "Z" else "Q")
+    guess = chat.catalog.find_item(typo)
+    assert guess is not None and not guess.exact
+    chat.run_script([f"/review {typo} 4 another one", "yes"])
+    assert sorted((r.item_id, r.rating) for r in store.user_reviews("CHATREVIEWER2")) == sorted(
+        [(near, 5.0), (guess.item_id, 4.0)])
 
 
 def test_unsure_about_an_item_it_asks_and_a_number_answers(open_chat, regular, monkeypatch):

@@ -56,6 +56,28 @@ def test_a_mistyped_id_is_corrected_and_said(catalog):
     assert "B0002E1G5D" in command.note and TUNER in command.note
 
 
+@pytest.mark.parametrize("line", [f"/review {CABLE[:-1]}6 5 a brand new cable",
+                                  f"I just bought {CABLE[:-1]}6, 5 stars: a brand new cable"])
+def test_a_review_of_a_near_id_is_not_filed_under_a_guess(catalog, line):
+    command = parse(line, catalog)  # B000068NW6 may be a typo of B000068NW5 or a new item: ask
+    assert command.action == "unclear" and CABLE in command.note and f"{CABLE[:-1]}6" in command.note
+    review = {"rating": 5.0, "text": "a brand new cable"}
+    assert command.answers["yes"].fields == {"item_id": CABLE, "review": review}
+    assert command.answers["new"].fields == {"item_id": f"{CABLE[:-1]}6", "review": review}
+    assert parse(f"/review {CABLE.lower()} 5 a brand new cable", catalog).fields["item_id"] == CABLE  # case only
+
+
+def test_switching_to_a_near_user_id_asks_whether_it_is_a_new_user(catalog):
+    near = USER[:-1] + "M"
+    for line in (f"/user {near}", f"I am {near}"):
+        command = parse(line, catalog)
+        assert command.action == "unclear" and USER in command.note
+        assert (command.answers["yes"].action, command.answers["yes"].value) == ("user", USER)
+        assert (command.answers["new"].action, command.answers["new"].value) == ("user", near)
+    assert (parse(f"/user {USER.lower()}", catalog).action, parse(f"/user {USER.lower()}", catalog).value) == (
+        "user", USER)
+
+
 def test_an_unknown_id_goes_to_the_agent_which_says_so(catalog):
     assert parse("would I like ZZZZ999999?", catalog).fields == {"item_id": "ZZZZ999999"}
 

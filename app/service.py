@@ -118,14 +118,22 @@ class Service:
                    item_title: str | None = None, timestamp: int | None = None,
                    adapters: Path | None = None) -> UpdateResult:
         """Store a review durably, summarize it and refresh its profiles; bad input is refused
-        before anything opens. Work an earlier run left pending is finished first."""
+        before anything opens. Work an earlier run left pending is finished after it: the new
+        review is stored before anything that could fail (an earlier review's summary) runs."""
         from ..memory.store import check_review
 
         check_review(user, item, rating, text, title=title, item_title=item_title)
         reviewer = self._review_context(adapters)
-        reviewer.finish_pending()
-        return reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
-                                                "item_title": item_title}, timestamp=timestamp)
+        result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
+                                                  "item_title": item_title}, timestamp=timestamp)
+        if not result.pending:  # the Summarizer and the memory work: finish what an earlier run left
+            try:
+                reviewer.finish_pending()
+            except Exception as err:  # those reviews are durable; they stay pending for the next run
+                self.console.print(f"[yellow]reviews an earlier run left pending are still pending "
+                                   f"({escape(type(err).__name__)}: {escape(str(err))}); "
+                                   "`reason4rec memory sync` finishes them[/]")
+        return result
 
     def _review_context(self, adapters: Path | None) -> AgentContext:
         """The open agent's context, else the memory with the Summarizer alone (no other expert loads)."""

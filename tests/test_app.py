@@ -56,6 +56,41 @@ def test_the_memory_is_opened_once_and_handed_to_the_agent(monkeypatch):
     assert (agent.closed, first.closed) == (1, 0)  # the agent owns the memory now: closing it closes both
 
 
+class _DownSummarizer:
+    def version(self) -> str:
+        return "down"
+
+    def summarize(self, reviews, title):
+        raise ConnectionError("the Summarizer is down")
+
+
+def test_a_new_review_is_stored_before_the_work_an_earlier_run_left_pending(memory):
+    """Finishing earlier pending reviews can fail (the vector store is full, say); the review just
+    typed must already be stored by then, and the person is told what is left."""
+    from reason4rec.memory.vectors import VectorMemoryError
+
+    assert memory.add_review("U1", "B0PEDAL001", 4, TEXT, summarizer=_DownSummarizer(), timestamp=10).pending
+    calls = []
+
+    class Reviewer:  # the service's review context: the real memory, a finish that fails
+        def add_review(self, user, item, review, *, timestamp=None):
+            calls.append("add")
+            return memory.add_review(user, item, review["rating"], review["text"], summarizer=LexiconSummarizer(),
+                                     timestamp=timestamp)
+
+        def finish_pending(self):
+            calls.append("finish")
+            raise VectorMemoryError("the vector store's disk is full")
+
+    service = Service(object(), Console(record=True))
+    service._reviewer = Reviewer()
+    result = service.add_review("U2", "B0PEDAL002", 5, "Quiet and bright.")
+    assert calls == ["add", "finish"] and not result.pending and result.review.text == "Quiet and bright."
+    assert memory.counts()["reviews"] == 2 and memory.counts()["pending"] == 1  # the earlier one waits
+    said = service.console.export_text()
+    assert "still pending" in said and "memory sync" in said
+
+
 @pytest.fixture
 def shop(memory):
     """An agent over a small real memory (lexicon summaries, one titled item) on the shared fake

@@ -219,7 +219,9 @@ def main() -> None:
     try:
         app()
     except Reason4RecError as err:
-        make_console(stderr=True).print(f"[bold red]error:[/] {err}")
+        from rich.markup import escape  # the message may quote ids, paths or text a person typed
+
+        make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}")
         sys.exit(2)
 
 

@@ -122,7 +122,7 @@ class Service:
         review is stored before anything that could fail (an earlier review's summary) runs."""
         from ..memory.store import check_review
 
-        check_review(user, item, rating, text, title=title, item_title=item_title)
+        check_review(user, item, rating, text, title=title, item_title=item_title, timestamp=timestamp)
         reviewer = self._review_context(adapters)
         result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
                                                   "item_title": item_title}, timestamp=timestamp)

@@ -116,10 +116,12 @@ class ReviewInput:
     text: str
     title: str
     item_title: str | None
+    timestamp: int | None = None
+    """Unix seconds as given (None: the store takes the time it is added)."""
 
 
 def check_review(user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
-                 item_title: str | None = None) -> ReviewInput:
+                 item_title: str | None = None, timestamp: int | None = None) -> ReviewInput:
     """Validate and normalise a review without touching a store.
 
     Callers run it before they open the memory or load a model, so bad input is refused in
@@ -131,7 +133,7 @@ def check_review(user_id: str, item_id: str, rating: float, text: str, *, title:
     """
     return ReviewInput(_check_id("user", user_id), _check_id("item", item_id), _check_rating(rating),
                        _check_text(text), _check_title("review title", title) or "",
-                       _check_title("item title", item_title))
+                       _check_title("item title", item_title), _check_timestamp(timestamp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +191,11 @@ class ReviewStore:
             title: str = "", item_title: str | None = None) -> AddResult:
         """Validate (:func:`check_review`) and store one review durably; new users and items are
         created on the way."""
-        checked = check_review(user_id, item_id, rating, text, title=title, item_title=item_title)
+        checked = check_review(user_id, item_id, rating, text, title=title, item_title=item_title,
+                               timestamp=timestamp)
         user_id, item_id, rating, text = checked.user_id, checked.item_id, checked.rating, checked.text
         title, item_title = checked.title, checked.item_title
-        timestamp = int(time.time()) if timestamp is None else int(timestamp)
+        timestamp = int(time.time()) if checked.timestamp is None else checked.timestamp
         rid, now = review_id(user_id, item_id), time.time()
         with self._write():
             self._db.execute("INSERT OR IGNORE INTO users VALUES (?, ?)", (user_id, now))
@@ -408,6 +411,30 @@ def _check_rating(value: float) -> float:
     return rating
 
 
+MAX_TIMESTAMP = 2**63 - 1
+"""SQLite's largest integer."""
+
+
+def _check_timestamp(value: int | None) -> int | None:
+    """Unix seconds, 0 .. :data:`MAX_TIMESTAMP` (as the dataset loader takes them); None is now."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value % 1:
+        raise ReviewInputError(f"timestamp must be whole Unix seconds, got {value!r}")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise ReviewInputError(f"timestamp {value!r} is out of range (0 to {MAX_TIMESTAMP:,} Unix seconds)")
+    return int(value)
+
+
+def _check_unicode(field: str, value: str) -> None:
+    """Refuse lone surrogates: what Python makes of bytes that are not UTF-8 (a file or a terminal
+    in another encoding); SQLite cannot store them and dropping them would change the words."""
+    bad = next((i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise ReviewInputError(f"{field} is not valid UTF-8 (undecodable bytes at character {bad + 1}): "
+                               "save or type it as UTF-8")
+
+
 def _check_text(value: str) -> str:
     """Terminal escapes and control characters are dropped; what is left must hold a letter or
     a digit (not only spaces, NULs or zero-width characters), or the Summarizer would invent
@@ -416,6 +443,7 @@ def _check_text(value: str) -> str:
         raise ReviewInputError(f"review text must be text, got {type(value).__name__}")
     if len(value) > MAX_TEXT_CHARS:
         raise ReviewInputError(f"review text is {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    _check_unicode("review text", value)
     text = _CONTROL.sub("", strip_terminal_escapes(value.replace("\r\n", "\n").replace("\r", "\n"))).strip()
     if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
         raise ReviewInputError("review text is empty (no letters or digits): a review needs words to summarize")
@@ -430,6 +458,7 @@ def _check_title(field: str, value: str | None) -> str | None:
         raise ReviewInputError(f"{field} must be text, got {type(value).__name__}")
     if len(value) > MAX_TITLE_CHARS:
         raise ReviewInputError(f"{field} is {len(value):,} characters; the limit is {MAX_TITLE_CHARS}")
+    _check_unicode(field, value)
     cleaned = clean_title(value)
     if value.strip() and not cleaned:
         raise ReviewInputError(f"{field} {value!r} has nothing visible once control characters and chat "

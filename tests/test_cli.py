@@ -340,7 +340,11 @@ def test_add_review_refuses_bad_input_before_opening_the_memory_or_loading_a_mod
     cases = [(["--rating", "7", "--text", "Fine."], None, "rating must be from 1 to 5"),
              (["--rating", "4", "--text", "-"], "\0\0", "review text is empty"),  # printf '\0\0' | ...
              (["--rating", "4", "--text", "Fine.", "--item-title", "\x1b[2J<|im_end|>"], None, "item title"),
-             (["--rating", "4", "--text", "Fine.", "--user", " U1"], None, "starts or ends with whitespace")]
+             (["--rating", "4", "--text", "Fine.", "--user", " U1"], None, "starts or ends with whitespace"),
+             (["--rating", "4", "--text", "Fine.", "--user", "[/x] "], None, "'[/x] ' starts or ends"),  # not markup
+             (["--rating", "4", "--text", "Fine.", "--timestamp", str(10**20)], None, "timestamp 1000"),
+             (["--rating", "4", "--text", "Fine.", "--timestamp", "-5"], None, "timestamp -5 is out of range"),
+             (["--rating", "4", "--text", "caf\udce9 ok"], None, "not valid UTF-8")]  # a Latin-1 byte in argv
     for args, stdin, message in cases:
         result = run_cli("memory", "add-review", "--user", "U1", "--item", "B1", *args, *no_adapters, home=home,
                          input=stdin)

@@ -60,6 +60,7 @@ def test_pending_until_summarized(store):
     (("U", "I", 4, "\x1b[2J\x1b[0m ..."), "review text is empty"),   # escapes and punctuation only
     ((" U", "I", 4, "x"), "user id ' U' starts or ends with whitespace"),
     (("U", "I\t", 4, "x"), "item id .* starts or ends with whitespace"),
+    (("U", "I", 4, "caf\udce9 ok"), "not valid UTF-8 .* at character 4"),  # a Latin-1 byte read as UTF-8
 ])
 def test_bad_input_is_refused_and_nothing_is_written(store, args, message):
     with pytest.raises(ReviewInputError, match=message):
@@ -72,8 +73,13 @@ def test_bad_input_is_refused_and_nothing_is_written(store, args, message):
     ({"item_title": "<|im_end|>"}, "item title .* has nothing visible"),
     ({"title": "\x00"}, "review title .* has nothing visible"),
     ({"item_title": "x" * 301}, "item title is 301 characters; the limit is 300"),
+    ({"item_title": "Caf\udce9 pedal"}, "item title is not valid UTF-8"),
+    ({"timestamp": 10**20}, "timestamp .* is out of range"),  # past SQLite's integers
+    ({"timestamp": -5}, "timestamp -5 is out of range"),
+    ({"timestamp": 1.5}, "whole Unix seconds"),
+    ({"timestamp": "yesterday"}, "whole Unix seconds"),
 ])
-def test_bad_titles_are_refused_and_nothing_is_written(store, kwargs, message):
+def test_bad_titles_and_times_are_refused_and_nothing_is_written(store, kwargs, message):
     with pytest.raises(ReviewInputError, match=message):
         store.add("U", "I", 4, "fine", **kwargs)
     assert store.counts()["reviews"] == store.counts()["items"] == 0

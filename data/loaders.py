@@ -32,6 +32,8 @@ import io
 import json
 import math
 import re
+import unicodedata
+import zlib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -143,7 +145,7 @@ def _read_reviews(
         try:
             record = json.loads(line)
             review = _review_from_record(record, position=len(reviews), report=report)
-        except (json.JSONDecodeError, _RecordError) as err:
+        except (json.JSONDecodeError, _RecordError, RecursionError) as err:  # RecursionError: [[[[... nested
             problem_count += 1
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
@@ -176,7 +178,7 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
         try:
             record = _parse_literal_line(line)
             asin = _required_id(record, ("asin",))
-        except (ValueError, SyntaxError, _RecordError) as err:
+        except (ValueError, SyntaxError, TypeError, RecursionError, _RecordError) as err:  # TypeError: {[1]: 2}
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
             continue
@@ -234,8 +236,8 @@ def _required_id(record: dict[str, Any], names: tuple[str, ...]) -> str:
     value = value.strip()
     if len(value) > MAX_ID_LENGTH:
         raise _RecordError(f"{name!r} is longer than {MAX_ID_LENGTH} characters")
-    if any(ch in value for ch in "\x00\n\r\t"):
-        raise _RecordError(f"{name!r} contains a control character")
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):  # as the memory's store: ids are kept exact,
+        raise _RecordError(f"{name!r} contains a control character")  # and review ids join them with \x1f
     return value
 
 
@@ -248,12 +250,18 @@ def _rating(record: dict[str, Any]) -> float:
     return float(value)
 
 
+MAX_TIMESTAMP = 2**63 - 1
+"""The memory's SQLite store keeps times as 64-bit integers."""
+
+
 def _timestamp(record: dict[str, Any]) -> int:
     name, value = _first_present(record, _FIELDS["timestamp"])
     if isinstance(value, bool) or not isinstance(value, int):
         raise _RecordError(f"{name!r} must be an integer (unix seconds), got {value!r}")
     if value < 0:
         raise _RecordError(f"{name!r} must not be negative, got {value}")
+    if value > MAX_TIMESTAMP:
+        raise _RecordError(f"{name!r} is past the largest storable time ({MAX_TIMESTAMP:,}), got {value}")
     return value
 
 
@@ -337,6 +345,9 @@ def _numbered_lines(
                 "again, or pass --allow-truncated (config: data.allow_truncated = true) to use them"
             ) from err
         kept_truncated.truncated[str(path)] = complete
+    except zlib.error as err:  # a damaged deflate stream (a CRC mismatch is an OSError)
+        raise DataError(f"{path}: the gzip data is damaged after {complete:,} complete line(s) ({err}); "
+                        "download it again") from err
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err})") from err
 
@@ -367,6 +378,10 @@ def _category_from_name(path: Path) -> str | None:
 
 
 def _describe(err: Exception) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(err, TypeError):
+        return f"not a usable record ({err})"
     if isinstance(err, json.JSONDecodeError):
         return f"not valid JSON ({err.msg} at column {err.colno})"
     if isinstance(err, SyntaxError):

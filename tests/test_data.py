@@ -80,6 +80,9 @@ def test_gzipped_and_plain_files_load_the_same(write_lines, record):
         ({"timestamp": -3}, "must not be negative"),
         ({"review_text": None}, "must be a string"),
         ({"user_id": "a\nb"}, "control character"),
+        ({"user_id": "a\x1fb"}, "control character"),  # the review id's own separator
+        ({"item_id": "\x1b[2Jevil"}, "control character"),  # a terminal escape
+        ({"timestamp": 10**20}, "past the largest storable time"),
         ({"user_id": "x" * 300}, "longer than 256"),
     ],
 )
@@ -358,6 +361,26 @@ def test_truncated_metadata_is_refused_or_kept_like_reviews(write_lines, tmp_pat
         load_reviews(reviews, meta)
     kept = load_reviews(reviews, meta, allow_truncated=True)
     assert 0 < len(kept.item_titles) == kept.report.truncated[str(meta)] < 400
+
+
+def test_a_damaged_gzip_stream_is_refused_naming_the_file(tmp_path: Path):
+    path = tmp_path / "reviews_x_5.json.gz"
+    data = bytearray(gzip.compress("\n".join(json.dumps(r) for r in _many_reviews()).encode()))
+    data[40] ^= 0x55  # a flipped byte inside the deflate stream
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"reviews_x_5.json.gz: (the gzip data is damaged|cannot read)"):
+        load_reviews(path)
+
+
+@pytest.mark.parametrize(("line", "message"), [("[" * 100_000, "nested too deeply"),
+                                               ("{[1]: 2}", "not a usable record")])
+def test_pathological_lines_are_bad_lines_not_crashes(write_lines, line, message):
+    reviews = write_lines([MCAULEY_REVIEW], "reviews_Digital_Music_5.json")
+    meta = write_lines([line], "meta_Digital_Music.json")
+    with pytest.raises(DataError, match=message):
+        load_reviews(reviews, meta)
+    with pytest.raises(DataError, match=f"{message}|not valid JSON"):
+        load_reviews(write_lines([MCAULEY_REVIEW, line], "reviews_x_5.json"))
 
 
 def test_a_gzip_cut_inside_its_header_reads_zero_lines(tmp_path: Path):

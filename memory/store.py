@@ -14,15 +14,17 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ..data import MAX_ID_LENGTH, Review, review_id
 from ..errors import Reason4RecError
@@ -64,6 +66,9 @@ CREATE TABLE IF NOT EXISTS stale_profiles (
     PRIMARY KEY (kind, entity_id)
 );
 """
+
+
+T = TypeVar("T")
 
 
 class StoreError(Reason4RecError, RuntimeError):
@@ -143,6 +148,24 @@ class AddResult:
     """``created``, ``unchanged`` (an idempotent retry) or ``replaced`` (old version in history)."""
 
 
+def _damage_reported(method: Callable[..., T]) -> Callable[..., T]:
+    """SQLite finds a damaged page only when a query reaches it, long after the store opened: say
+    so in one line with the way out, instead of a raw ``sqlite3.DatabaseError`` (busy and
+    constraint errors pass through: they are not damage)."""
+    @functools.wraps(method)
+    def checked(self: ReviewStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, sqlite3.IntegrityError):
+            raise
+        except sqlite3.DatabaseError as err:
+            raise StoreError(
+                f"review store {self.path} is damaged ({err}); this command wrote nothing more. Keep a copy "
+                f"of the file, then salvage what it holds: sqlite3 {self.path} .recover | sqlite3 recovered.sqlite"
+                " and set memory.store_path to the recovered file (or restore a backup)") from err
+    return checked
+
+
 class ReviewStore:
     """Reviews, users and items in SQLite; safe for several processes (SQLite serialises writers)."""
 
@@ -187,6 +210,7 @@ class ReviewStore:
         else:
             self._db.execute("COMMIT")
 
+    @_damage_reported
     def add(self, user_id: str, item_id: str, rating: float, text: str, *, timestamp: int | None = None,
             title: str = "", item_title: str | None = None) -> AddResult:
         """Validate (:func:`check_review`) and store one review durably; new users and items are
@@ -220,6 +244,7 @@ class ReviewStore:
                 outcome = "created"
         return AddResult(self.get(rid), outcome)
 
+    @_damage_reported
     def import_reviews(self, reviews: Iterable[Review], item_titles: dict[str, str] | None = None) -> int:
         """Bulk load (one transaction, all or nothing); reviews already stored are left as they are."""
         rows = list(reviews)
@@ -236,6 +261,7 @@ class ReviewStore:
                 [(r.review_id, r.user_id, r.item_id, r.rating, r.timestamp, r.text, r.title) for r in rows])
             return self._count("reviews") - before
 
+    @_damage_reported
     def mark_summarized(self, reviews: Iterable[StoredReview], version: str) -> int:
         """Record ``reviews`` as summarized by ``version`` and mark their users' and items' profiles
         stale, in one transaction (a crash leaves both or neither). A review replaced since it was
@@ -251,6 +277,7 @@ class ReviewStore:
                     "WHERE review_id = ?", [(now, rid) for _, rid, _ in rows])
         return marked
 
+    @_damage_reported
     def mark_pending(self, unless_version: str | None = None, review_ids: Iterable[str] | None = None) -> int:
         """Send summarized reviews back to pending: all of them (the vector memory is being
         rebuilt), or those whose summary is not ``unless_version`` (to upgrade lexicon summaries
@@ -262,11 +289,13 @@ class ReviewStore:
             return sum(self._db.execute(query + " AND review_id = ?", (unless_version, rid)).rowcount
                        for rid in review_ids)
 
+    @_damage_reported
     def stale_profiles(self, limit: int | None = None) -> list[tuple[str, str, float]]:
         """(kind, id, marked) of profiles whose reviews changed since they were last written."""
         query = "SELECT kind, entity_id, marked FROM stale_profiles ORDER BY kind, entity_id"
         return [tuple(row) for row in self._db.execute(query + (f" LIMIT {int(limit)}" if limit else ""))]
 
+    @_damage_reported
     def clear_stale(self, profiles: Iterable[tuple[str, str, float]]) -> None:
         """Clear profiles written since they were marked (a newer mark by another writer stays)."""
         with self._write():
@@ -274,12 +303,14 @@ class ReviewStore:
                                  list(profiles))
 
     # ------------------------------------------------------------------ reading
+    @_damage_reported
     def get(self, rid: str) -> StoredReview:
         row = self._db.execute("SELECT * FROM reviews WHERE review_id = ?", (rid,)).fetchone()
         if row is None:
             raise UnknownEntityError(f"no review {rid!r} in {self.path}")
         return _stored(row)
 
+    @_damage_reported
     def user_reviews(self, user_id: str) -> list[StoredReview]:
         """The user's reviews in time order; UnknownEntityError for a user never seen."""
         if not self._exists("users", "user_id", user_id):
@@ -287,57 +318,68 @@ class ReviewStore:
         return [_stored(r) for r in self._db.execute(
             "SELECT * FROM reviews WHERE user_id = ? ORDER BY timestamp, rowid", (user_id,))]
 
+    @_damage_reported
     def item_reviews(self, item_id: str) -> list[StoredReview]:
         if not self._exists("items", "item_id", item_id):
             raise UnknownEntityError(f"unknown item {item_id!r}: no review of this item is stored")
         return [_stored(r) for r in self._db.execute(
             "SELECT * FROM reviews WHERE item_id = ? ORDER BY timestamp, rowid", (item_id,))]
 
+    @_damage_reported
     def review_of(self, user_id: str, item_id: str) -> StoredReview | None:
         """The review ``user_id`` wrote of ``item_id`` (one per pair), or None."""
         row = self._db.execute("SELECT * FROM reviews WHERE review_id = ?", (review_id(user_id, item_id),)).fetchone()
         return None if row is None else _stored(row)
 
+    @_damage_reported
     def item_title(self, item_id: str) -> str:
         row = self._db.execute("SELECT title FROM items WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:
             raise UnknownEntityError(f"unknown item {item_id!r}")
         return clean_title(row["title"] or "") or item_id  # also for titles stored before they were cleaned
 
+    @_damage_reported
     def pending(self, limit: int | None = None) -> list[StoredReview]:
         """Reviews stored but not yet summarized into the memory (what a sync must finish)."""
         query = "SELECT * FROM reviews WHERE status = 'pending' ORDER BY rowid"
         rows = self._db.execute(query + (f" LIMIT {int(limit)}" if limit else ""))
         return [_stored(r) for r in rows]
 
+    @_damage_reported
     def history(self, rid: str) -> list[dict]:
         """Earlier versions of a replaced review, oldest first."""
         return [dict(r) for r in self._db.execute(
             "SELECT * FROM review_history WHERE review_id = ? ORDER BY revision", (rid,))]
 
+    @_damage_reported
     def counts(self) -> dict[str, int]:
         one = lambda sql: self._db.execute(sql).fetchone()[0]  # noqa: E731
         return {table: self._count(table) for table in ("users", "items", "reviews")} | {
             "pending": one("SELECT count(*) FROM reviews WHERE status='pending'"),
             "stale_profiles": self._count("stale_profiles")}
 
+    @_damage_reported
     def imported_summary_versions(self) -> dict[str, str]:
         """review_id -> summary version of the summarized reviews still as the dataset had them
         (a review people replaced is theirs now: a dataset's cached summary no longer fits it)."""
         return dict(self._db.execute("SELECT review_id, summary_version FROM reviews WHERE status='summarized' "
                                      "AND origin='imported'").fetchall())
 
+    @_damage_reported
     def summary_versions(self) -> dict[str, int]:
         """How many reviews carry each summary version (lexicon or a Summarizer adapter)."""
         return dict(self._db.execute("SELECT summary_version, count(*) FROM reviews WHERE status='summarized' "
                                      "GROUP BY summary_version").fetchall())
 
+    @_damage_reported
     def user_ids(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT user_id FROM users ORDER BY user_id")]
 
+    @_damage_reported
     def item_ids(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT item_id FROM items ORDER BY item_id")]
 
+    @_damage_reported
     def has(self, kind: str, entity_id: str) -> bool:
         """Whether a ``user`` or ``item`` id is known."""
         if kind not in ("user", "item"):

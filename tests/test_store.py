@@ -130,6 +130,27 @@ def test_foreign_and_corrupt_files_give_clear_errors(tmp_path):
         ReviewStore(foreign)
 
 
+def test_a_page_damaged_after_opening_is_a_store_error_with_the_way_out(tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    with ReviewStore(path) as store:
+        store.import_reviews([Review(f"U{n}", f"I{n % 7}", 4.0, n, "warm tone " * 40, "") for n in range(400)])
+    size = path.stat().st_size
+    with path.open("r+b") as handle:  # a page in the middle of the file turned to garbage
+        handle.seek(size // 2 // 4096 * 4096)
+        handle.write(b"A" * 4096)
+    store = ReviewStore(path)  # the header is whole: it opens
+    failures = []
+    for read in (store.pending, lambda: store.user_reviews("U5"), store.user_ids, store.counts,
+                 lambda: store.add("U1", "I1", 5, "still works?")):
+        try:
+            read()
+        except StoreError as err:
+            failures.append(str(err))
+        # anything else (a raw sqlite3.DatabaseError) fails the test here
+    assert failures and all("is damaged" in f and ".recover" in f for f in failures)
+    store.close()
+
+
 def test_a_held_write_lock_gives_a_clear_busy_error(tmp_path):
     path = tmp_path / "reviews.sqlite"
     ReviewStore(path).close()

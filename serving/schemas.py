@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TOP_LOGPROBS = 20
 """OpenAI's and vLLM's default ceiling."""
+
+
+NonEmptyText = Annotated[str, Field(min_length=1)]
 
 
 class StreamOptions(BaseModel):
@@ -36,8 +39,9 @@ class _Request(BaseModel):
     """None or 0: the experts' own greedy decoding; above 0: sampling at that temperature."""
     repetition_penalty: float | None = Field(None, gt=0, le=10, allow_inf_nan=False)
     """vLLM's extension; None: the experts' default (1.15)."""
-    seed: int | None = None
-    """Seeds sampling (OpenAI's field): the same request with the same seed samples the same answer."""
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    """Seeds sampling (OpenAI's field): the same request with the same seed samples the same answer.
+    Bounded to what every engine's generator takes (numpy refuses negatives, torch 2^64 and up)."""
     n: int = Field(1, ge=1, le=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -76,7 +80,8 @@ class ChatCompletionRequest(_Request):
 
 
 class CompletionRequest(_Request):
-    prompt: str | list[str]
+    prompt: NonEmptyText | Annotated[list[NonEmptyText], Field(min_length=1)]
+    """An engine cannot continue nothing: an empty prompt is the caller's error (400), not the batch's."""
     logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     echo: bool = False
 

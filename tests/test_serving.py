@@ -439,6 +439,15 @@ def test_errors_name_the_field_at_fault_and_null_content_is_refused(served):
         body = {"model": "reasoner", "messages": [message], "max_tokens": 2}
         error = _assert_openai_error(_raw(served, "POST", "/v1/chat/completions", json=body), 400)
         assert error["param"].startswith("messages.0.content")
+    for prompt in ("", [], ["tone", ""]):  # an engine cannot continue nothing: the caller's error, not the batch's
+        error = _assert_openai_error(_raw(served, "POST", "/v1/completions",
+                                          json={"model": "reasoner", "prompt": prompt, "max_tokens": 2}), 400)
+        assert error["param"].startswith("prompt")
+    for seed in (-1, 2**64):  # numpy refuses negative seeds, torch those of 2^64 and up
+        body = {"model": "reasoner", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.7,
+                "seed": seed, "max_tokens": 2}
+        error = _assert_openai_error(_raw(served, "POST", "/v1/chat/completions", json=body), 400)
+        assert error["param"] == "seed"
 
 
 def test_a_body_over_the_limit_is_a_413(served, limits):

@@ -156,6 +156,9 @@ class MicroBatcher:
             if job.cancelled.is_set() or not job.future.set_running_or_notify_cancel():
                 continue
             count = len(tokenizer(job.prompt, add_special_tokens=False)["input_ids"])
+            if not count:  # an engine cannot continue nothing; failing here keeps the rest of the batch
+                job.future.set_exception(ApiError(400, "the prompt is empty", param=job.prompt_param))
+                continue
             if count > self.max_prompt_tokens:
                 job.future.set_exception(ApiError(
                     400, f"the prompt is {count} tokens long; this server accepts at most "

@@ -282,6 +282,30 @@ def test_the_batcher_never_mixes_adapters_and_respects_the_batch_size():
         assert limits == [4 + int(p[1:]) for p in prompts]  # each row keeps its own token limit
 
 
+def test_a_prompt_of_no_tokens_fails_alone_and_its_batch_runs():
+    from reason4rec.experts.backend import Completion, DecodingSettings
+    from reason4rec.serving.batcher import Job, MicroBatcher
+    from reason4rec.serving.errors import ApiError
+
+    class Strict:  # as llama.cpp: an empty prompt fails the whole call
+        decoding = DecodingSettings()
+        tokenizer = staticmethod(lambda text, **_: {"input_ids": text.split()})
+
+        def complete(self, expert, prompts, **kwargs):
+            if not all(p.split() for p in prompts):
+                raise RuntimeError("cannot continue an empty prompt")
+            return [Completion(f"after {p}", (1,), "length") for p in prompts]
+
+    batcher = MicroBatcher(Strict(), batch_size=3, wait_ms=50)
+    futures = [batcher.submit(Job("reasoner", prompt, 4, DecodingSettings(), prompt_param="prompt"))
+               for prompt in ("warm tone", "   ", "quiet hum")]
+    assert [futures[i].result(10).completion.text for i in (0, 2)] == ["after warm tone", "after quiet hum"]
+    with pytest.raises(ApiError) as refused:
+        futures[1].result(10)
+    batcher.close(10)
+    assert (refused.value.status, refused.value.param) == (400, "prompt")
+
+
 def test_a_served_summarizer_ends_after_its_third_line_as_the_local_one_does():
     from types import SimpleNamespace
 

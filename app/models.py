@@ -83,6 +83,43 @@ def export_adapters(config: Config, console: Console, run: Path, to: Path | None
         console.print(line)
 
 
+def redo_summaries(config: Config, console: Console, folder: Path | None) -> None:
+    """Write the shipped summary cache's malformed summaries again with the Summarizer as it
+    decodes today (:func:`~reason4rec.experts.summaries.redo_malformed`); the cache is rewritten
+    once every one is done, and an interrupted call continues from its scratch file."""
+    from ..config import Expert
+    from ..experts.adapters import shipped_adapters_root
+    from ..experts.loading import local_backend
+    from ..experts.prompts import summary_problems
+    from ..experts.shipping import SHIPPED_SUMMARIES
+    from ..experts.summaries import SummaryCache, redo_malformed
+    from .resources import load_dataset
+
+    folder = Path(folder) if folder else shipped_adapters_root()
+    shipped, scratch = folder / SHIPPED_SUMMARIES, folder / ".redo-summaries.jsonl"
+    if not shipped.is_file() or not (folder / Expert.SUMMARIZER).is_dir():
+        raise Reason4RecError(f"{folder} has no {SHIPPED_SUMMARIES} or no summarizer adapter to redo it with")
+    quiet_transformers()
+    dataset = load_dataset(config)
+    backend = local_backend(config, {Expert.SUMMARIZER: folder / Expert.SUMMARIZER}, batch_size=16,
+                            status=lambda message: console.print(f"[dim]{message}[/]"))
+    version = backend.version(Expert.SUMMARIZER)
+    cache = SummaryCache(scratch, seeds=[shipped])
+    ours = cache.of_version(version)
+    if not ours:
+        raise Reason4RecError(f"{shipped} holds no summary of this Summarizer ({version})")
+    before = sum(1 for summary in ours.values() if summary_problems(summary))
+    started = time.perf_counter()
+    redone, still = redo_malformed(backend, cache, {r.review_id: r for r in dataset.reviews}, dataset.category,
+                                   dataset.title, progress=lambda done, total: console.print(
+                                       f"[dim]summarized again: {done} of {total}[/]"))
+    count = cache.export(shipped, version)
+    scratch.unlink(missing_ok=True)
+    console.print(f"{shipped}: {count:,} summaries of {version}; {before} malformed before, {redone} written "
+                  f"again in {time.perf_counter() - started:.0f} s, {still} still malformed "
+                  f"({1 - still / count:.1%} well-formed)")
+
+
 def serve(config: Config, *, host: str, port: int, api_key: str | None, status_console: Console) -> None:
     """The experts behind an OpenAI-compatible API until stopped (see docs/serving.md)."""
     from rich.markup import escape

@@ -99,6 +99,19 @@ def adapters_export(
     models.export_adapters(flags_config(None, home=home), console, run, to)
 
 
+@adapters_app.command("redo-summaries")
+def adapters_redo_summaries(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="An adapters folder with summaries.jsonl.gz (default: the shipped one).",
+                       show_default=False),
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Write the summary cache's malformed summaries again with today's decoding (the rest are kept)."""
+    models.redo_summaries(flags_config(config_file), console, folder)
+
+
 @config_app.command("show")
 def config_show(config_file: ConfigOption = None) -> None:
     """Print the configuration after defaults, file, environment and flags are applied."""

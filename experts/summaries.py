@@ -21,7 +21,7 @@ from ..config import Expert
 from ..data import Review
 from ..data.splits import Target
 from .backend import Backend
-from .prompts import HistoryEntry, TargetContext, summarizer_messages, tidy_summary
+from .prompts import HistoryEntry, TargetContext, summarizer_messages, summary_problems, tidy_summary
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -70,6 +70,10 @@ class SummaryCache:
                 self._entries[(review_id, version)] = summary
             handle.flush()
             os.fsync(handle.fileno())
+
+    def of_version(self, version: str) -> dict[str, str]:
+        """Every summary this cache holds for ``version``, by review id."""
+        return {rid: summary for (rid, v), summary in self._entries.items() if v == version}
 
     def export(self, path: Path, version: str) -> int:
         """Write this version's summaries to a gzip file (to ship with the adapters)."""
@@ -120,6 +124,40 @@ def summarize_reviews(
         if progress:
             progress(done, len(unique))
     return result
+
+
+def redo_malformed(
+    backend: Backend,
+    cache: SummaryCache,
+    reviews: Mapping[str, Review],
+    category: str,
+    title: Callable[[str], str] = lambda item_id: item_id,
+    *,
+    batch_size: int = 16,
+    max_review_chars: int = 600,
+    progress: ProgressCallback | None = None,
+) -> tuple[int, int]:
+    """Write again, with ``backend``'s Summarizer as it decodes today, the cached summaries of its
+    version that :func:`~reason4rec.experts.prompts.summary_problems` finds malformed; the new
+    rows are appended (the last row of a key wins). A cache made before a decoding fix (the
+    repeated-word ban, the line limit, :func:`stored_summary`'s guard) gets the fix without
+    summarizing the rest again: a greedy answer the fix did not touch is what it makes anyway.
+
+    Returns (summaries redone, still malformed after it). Ids missing from ``reviews`` are left.
+    """
+    version = backend.version(Expert.SUMMARIZER)
+    todo = [reviews[rid] for rid, summary in sorted(cache.of_version(version).items())
+            if rid in reviews and summary_problems(summary)]
+    done = 0
+    if progress:
+        progress(done, len(todo))
+    for chunk, summaries in summary_batches(backend, todo, category, title, batch_size=batch_size,
+                                            max_review_chars=max_review_chars):
+        cache.put_many((r.review_id, version, summary) for r, summary in zip(chunk, summaries, strict=True))
+        done += len(chunk)
+        if progress:
+            progress(done, len(todo))
+    return len(todo), sum(1 for r in todo if summary_problems(cache.get(r.review_id, version) or ""))
 
 
 def summary_batches(

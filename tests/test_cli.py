@@ -63,6 +63,7 @@ def test_eval_baselines_writes_json(tmp_path: Path):
         (("data", "stats", "--reviews", "/no/such/file.json"), "review file not found"),
         (("config", "show", "--config", "/no/such.toml"), "config file not found"),
         (("config", "show", "--config", "/"), "config file / is a folder"),
+        (("adapters", "redo-summaries", "/no/such/dir"), "has no summaries.jsonl.gz or no summarizer adapter"),
     ],
 )
 def test_user_errors_are_one_line_without_a_traceback(args, message):

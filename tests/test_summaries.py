@@ -52,3 +52,26 @@ def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
                                     "User Preference Elements: none"}
     assert not summary_problems(next(iter(stored.values())))
     assert SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, "scripted-1") == stored[reviews[0].review_id]
+
+
+def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped, tmp_path):
+    from fakes import SUMMARY
+
+    from reason4rec.experts.summaries import redo_malformed
+
+    old, clean, other = shipped.reviews[:3]
+    cache = SummaryCache(tmp_path / "s.jsonl")
+    cache.put_many([(old.review_id, "v1", "Positive Aspects: ebony ebony, ebonic ebony\nNegative Aspects: none\n"
+                                         "User Preference Elements: ebonies e"),  # a word repeated: malformed
+                    (clean.review_id, "v1", "Positive Aspects: warm\nNegative Aspects: hum\nUser Preference "
+                                            "Elements: tubes"),
+                    (other.review_id, "v0", "Positive Aspects: x x x")])  # another Summarizer's: not ours
+    backend = FakeBackend(versions="v1")
+    reviews = {r.review_id: r for r in shipped.reviews[:3]}
+    assert redo_malformed(backend, cache, reviews, shipped.category) == (1, 0)
+    assert [call.conversations for call in backend.asked("generate")] == [1]  # only the malformed one again
+    reread = SummaryCache(tmp_path / "s.jsonl")  # appended: durable, and the last row wins
+    assert reread.get(old.review_id, "v1") == SUMMARY
+    assert reread.get(clean.review_id, "v1").startswith("Positive Aspects: warm")
+    assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
+    assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo

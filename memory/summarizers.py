@@ -6,7 +6,7 @@ durable before the next (a killed build resumes where it stopped). Two kinds:
 * :class:`ExpertSummarizer`: the trained Summarizer adapter through any
   :class:`~reason4rec.experts.backend.Backend` (local CPU/GPU or a remote server). Used for every
   review a person adds, and for bulk builds on a GPU.
-* :class:`LexiconSummarizer`: the sentiment-lexicon aspects that taught the shipped Summarizer
+* :class:`LexiconSummarizer`: the sentiment-lexicon aspects that taught the first (cpu-small) Summarizer
   (:mod:`~reason4rec.experts.aspects`); 10k reviews in seconds on a CPU, where the Summarizer
   would take hours. Its summaries carry the version ``lexicon-1``, so the agent knows them apart.
 

@@ -37,8 +37,8 @@ class RatingDistribution:
         if len(logits) != 5:
             raise RatingError(f"need 5 logits (stars 1..5), got {len(logits)}")
         values = [float(x) for x in logits]
-        if any(math.isnan(x) for x in values) or all(x == -math.inf for x in values):
-            raise RatingError(f"logits hold no usable value: {values}")
+        if any(math.isnan(x) or x == math.inf for x in values) or all(x == -math.inf for x in values):
+            raise RatingError(f"logits hold no usable value: {values}")  # NaN or +inf: a broken model, not a vote
         top = max(values)
         weights = [math.exp(x - top) for x in values]
         total = sum(weights)
@@ -52,7 +52,13 @@ class RatingDistribution:
         for token, logprob in top_logprobs.items():
             star = token.strip()
             if star in {"1", "2", "3", "4", "5"}:
-                logits[int(star) - 1] = max(logits[int(star) - 1], float(logprob))
+                try:
+                    value = float(logprob)
+                except (TypeError, ValueError):
+                    raise RatingError(f"the log-probability of star {star} is not a number: {logprob!r}") from None
+                if math.isnan(value) or value == math.inf:  # max() would drop a NaN silently
+                    raise RatingError(f"the log-probability of star {star} is not usable: {value}")
+                logits[int(star) - 1] = max(logits[int(star) - 1], value)
         return cls.from_logits(logits)
 
     @property

@@ -31,6 +31,23 @@ def test_a_torn_last_line_is_cut_and_said(tmp_path):
     assert (tmp_path / "predictions.jsonl").read_text() == '{"review_id": "r1"}\n'
 
 
+def test_kept_summaries_survive_a_torn_line_and_are_kept_once(tmp_path):
+    from reason4rec.experts.summaries import SummaryCache
+
+    run = EvalRun.open(tmp_path, KEY)
+    run.keep_summaries([("r1", "v1", "Positive Aspects: warm")])
+    with run.summaries.open("a") as handle:
+        handle.write('{"review_id": "r2", "vers')  # killed while keeping r2
+    again = EvalRun.open(tmp_path, KEY)
+    again.keep_summaries([("r1", "v1", "Positive Aspects: warm"), ("r2", "v1", "Positive Aspects: hum"),
+                          ("r3", "v1", "Positive Aspects: tubes")])
+    again.keep_summaries([("r3", "v1", "Positive Aspects: tubes")])  # already kept: not written twice
+    cache = SummaryCache(run.summaries)
+    assert [cache.get(r, "v1") for r in ("r1", "r2", "r3")] == [
+        "Positive Aspects: warm", "Positive Aspects: hum", "Positive Aspects: tubes"]
+    assert run.summaries.read_text().count('"r3"') == 1
+
+
 def test_damage_in_the_middle_is_refused_not_repaired(tmp_path):
     EvalRun.open(tmp_path, KEY)
     (tmp_path / "predictions.jsonl").write_text('{"review_id": "r1"}\nGARBAGE\n{"review_id": "r3"}\n')

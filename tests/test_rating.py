@@ -30,10 +30,18 @@ def test_logprobs_renormalise_and_ignore_other_tokens():
     assert d.probabilities[0] == 0.0
 
 
-@pytest.mark.parametrize("logits", [[0.0] * 4, [float("nan")] * 5, [-math.inf] * 5])
+@pytest.mark.parametrize("logits", [[0.0] * 4, [float("nan")] * 5, [-math.inf] * 5,
+                                    [0.0, 0.0, 0.0, 0.0, math.inf],  # would read as NaNs and a confident 1 star
+                                    [0.0, float("nan"), 0.0, 0.0, 0.0]])
 def test_unusable_logits_raise(logits):
     with pytest.raises(RatingError):
         RatingDistribution.from_logits(logits)
+
+
+@pytest.mark.parametrize("logprob", [float("nan"), math.inf, None, "high"])
+def test_a_broken_star_logprob_raises_instead_of_being_dropped(logprob):
+    with pytest.raises(RatingError, match="star 5"):  # max(-inf, nan) would have dropped star 5 silently
+        RatingDistribution.from_logprobs({" 4": math.log(0.1), " 5": logprob})
 
 
 def test_no_star_in_logprobs_raises():

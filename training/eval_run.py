@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Reason4RecError
+from ..experts.summaries import SummaryCache
 
 RUN_FORMAT = 2
 """Bumped when the files' layout changes; a folder of another format is not continued."""
@@ -85,30 +86,16 @@ class EvalRun:
         return self.folder / SUMMARIES
 
     def keep_summaries(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Append (review_id, version, summary) rows not kept yet, fsynced."""
+        """Append (review_id, version, summary) rows not kept yet, fsynced (the summary cache's own
+        append, which also ends a killed writer's torn line before the next row)."""
         kept = self._kept_summaries()
-        fresh = [row for row in rows if (row[0], row[1]) not in kept]
-        if not fresh:
-            return
-        with self.summaries.open("a", encoding="utf-8") as handle:
-            for review_id, version, summary in fresh:
-                handle.write(json.dumps({"review_id": review_id, "version": version, "summary": summary}) + "\n")
-                kept.add((review_id, version))
-            handle.flush()
-            os.fsync(handle.fileno())
+        fresh = [row for row in rows if kept.get(row[0], row[1]) is None]
+        kept.put_many(fresh)
 
-    def _kept_summaries(self) -> set[tuple[str, str]]:
+    def _kept_summaries(self) -> SummaryCache:
         if not hasattr(self, "_kept"):
-            self._kept: set[tuple[str, str]] = set()
-            if self.summaries.exists():
-                for line in self.summaries.read_text(encoding="utf-8").splitlines():
-                    try:
-                        row = json.loads(line)
-                        self._kept.add((row["review_id"], row["version"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn line: that summary is kept again
+            self._kept = SummaryCache(self.summaries)  # a torn line is skipped: that summary is kept again
         return self._kept
-
 
 
 def _check_manifest(manifest: Path, key: Mapping[str, Any]) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..config import Config
+from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..memory.service import Memory
 from .context import AgentContext, open_context
@@ -32,8 +33,15 @@ def open_checkpointer(path: Path) -> Any:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
-    saver.setup()
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    try:
+        saver = SqliteSaver(connection)
+        saver.setup()  # a file that is not SQLite fails here
+    except sqlite3.DatabaseError as err:
+        connection.close()
+        raise Reason4RecError(
+            f"the chat threads' checkpoint file {path} cannot be read ({err}); move it aside to start "
+            "afresh (earlier threads cannot be resumed then; the memory and its reviews are not in it)") from err
     return saver
 
 
@@ -59,12 +67,19 @@ class Agent:
     def open(cls, config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
              checkpoint: bool = True, status: Callable[[str], None] | None = None) -> Agent:
         """Open everything ``config`` names; finishes memory work an earlier run left pending."""
-        context = open_context(config, backend=backend, memory=memory, status=status)
+        checkpointer = open_checkpointer(config.checkpoint_path) if checkpoint else None  # before models load
+        try:
+            context = open_context(config, backend=backend, memory=memory, status=status)
+        except BaseException:
+            if checkpointer is not None:
+                checkpointer.conn.close()
+            raise
         try:
             context.finish_pending()
-            checkpointer = open_checkpointer(config.checkpoint_path) if checkpoint else None
         except BaseException:
             context.close()
+            if checkpointer is not None:
+                checkpointer.conn.close()
             raise
         return cls(context, checkpointer)
 

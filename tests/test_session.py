@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -112,3 +114,15 @@ def test_the_package_root_offers_the_scripting_api_and_stays_cheap():
                    "try:\n    reason4rec.Nope\nexcept AttributeError as err:\n    print(err)\n")
     assert done.returncode == 0, done.stderr
     assert "no attribute 'Nope'" in done.stdout
+
+
+def test_a_damaged_thread_checkpoint_file_is_one_clear_error(tmp_path: Path):
+    from reason4rec.agent.session import open_checkpointer
+    from reason4rec.errors import Reason4RecError
+
+    damaged = tmp_path / "checkpoints.sqlite"
+    damaged.write_bytes(b"not a database at all " * 200)
+    with pytest.raises(Reason4RecError, match=r"checkpoints.sqlite cannot be read .* move it aside"):
+        open_checkpointer(damaged)
+    saver = open_checkpointer(tmp_path / "fresh.sqlite")  # a new file is made and set up
+    assert saver.conn.execute("SELECT count(*) FROM checkpoints").fetchone() == (0,)

@@ -90,7 +90,7 @@ class RemoteBackend:
             def one(conversation: Messages) -> str:
                 response = self._call(expert, conversation, max_new_tokens,
                                       extra_body=self.settings.sampling_extras or None)
-                return (response.choices[0].message.content or "").strip()
+                return _text(first_choice(response, self._model(expert)), self._model(expert))
 
             return self._map(one, list(conversations))
         outputs = []
@@ -129,7 +129,7 @@ class RemoteBackend:
             response = self._call(expert, conversation, max_new_tokens, temperature=temperature,
                                   seed=None if seed is None else seed + draw,
                                   extra_body=self.settings.sampling_extras or None)
-            text = (response.choices[0].message.content or "").strip()
+            text = _text(first_choice(response, self._model(expert)), self._model(expert))
             if on_text is not None:
                 on_text(row, text)
             return text
@@ -154,7 +154,7 @@ class RemoteBackend:
             messages = [*conversation, {"role": "assistant", "content": turn}]
             response = self._call(expert, messages, RATING_TOKENS, logprobs=True,
                                   top_logprobs=self.settings.top_logprobs, extra_body=extra)
-            return distribution_from_choice(response.choices[0])
+            return distribution_from_choice(first_choice(response, self._model(expert)))
 
         return self._map(one, list(zip(conversations, prefixes)))
 
@@ -188,11 +188,30 @@ class RemoteBackend:
             ) from err
 
 
+def first_choice(response: Any, model: str) -> Any:
+    """The reply's first choice; a reply without one is the server's error, said as such."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise RemoteBackendError(f"the server's reply for model {model!r} has no choices: {str(response)[:200]}")
+    return choices[0]
+
+
+def _text(choice: Any, model: str) -> str:
+    message = getattr(choice, "message", None)
+    content = getattr(message, "content", None)
+    if content is not None and not isinstance(content, str):
+        raise RemoteBackendError(f"the server's reply for model {model!r} has content that is not text: "
+                                 f"{str(content)[:200]}")
+    return (content or "").strip()
+
+
 def distribution_from_choice(choice: Any) -> RatingDistribution:
     """The star distribution at the first generated position where a star 1..5 is a candidate.
 
     That is the first token after ``Rating:`` (the token itself, or one of its ``top_logprobs``),
-    or the one after it for tokenizers that generate the space alone.
+    or, where the tokenizer writes the space alone (SmolLM2: ``:`` ``Ġ`` ``4``), the one after
+    the space: the bare digits among the space's alternatives are the unlikely ``Rating:4``, not
+    the star the model is about to write.
 
     Raises:
         RatingError: the server returned no log-probabilities or never produced a star.
@@ -200,10 +219,13 @@ def distribution_from_choice(choice: Any) -> RatingDistribution:
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     if not content:
         raise RatingError("the server returned no logprobs; start it with logprobs enabled")
-    for position in content:
-        top = {alt.token: alt.logprob for alt in (position.top_logprobs or [])}
-        if position.token.strip() in STAR_TOKENS or any(t.strip() in STAR_TOKENS for t in top):
-            top.setdefault(position.token, position.logprob)
+    tokens = [position.token if isinstance(getattr(position, "token", None), str) else "" for position in content]
+    for index, (position, token) in enumerate(zip(content, tokens)):
+        if not token.strip() and index + 1 < len(content):
+            continue  # a lone space (or no token): the star is the next position's
+        top = {alt.token: alt.logprob for alt in (getattr(position, "top_logprobs", None) or [])
+               if isinstance(getattr(alt, "token", None), str)}
+        if token.strip() in STAR_TOKENS or any(t.strip() in STAR_TOKENS for t in top):
+            top.setdefault(token, position.logprob)
             return RatingDistribution.from_logprobs(top)
-    text = "".join(p.token for p in content)
-    raise RatingError(f"the predictor's answer holds no star 1..5: {text!r}")
+    raise RatingError(f"the predictor's answer holds no star 1..5: {''.join(tokens)!r}")

@@ -74,6 +74,39 @@ def test_remote_backend_reads_the_star_distribution_from_logprobs(openai_server)
     assert request["model"] == "r4r-predictor" and request["logprobs"] is True
 
 
+def test_a_lone_space_before_the_star_is_skipped():
+    """SmolLM2 writes ``Rating: 2`` as ``:`` ``Ġ`` ``2``: a bare "5" among the space's alternatives
+    (the unlikely ``Rating:5``) must not stand for the star, which is the next position's."""
+    import math
+    from types import SimpleNamespace as Ns
+
+    from reason4rec.experts.remote import distribution_from_choice
+
+    def position(token, logprob, top):
+        return Ns(token=token, logprob=logprob, top_logprobs=[Ns(token=k, logprob=v) for k, v in top.items()])
+
+    stars = {"2": math.log(0.7), "1": math.log(0.2), "3": math.log(0.1)}
+    choice = Ns(logprobs=Ns(content=[position(" ", -0.001, {" ": -0.001, "5": -9.0}),
+                                     position("2", math.log(0.7), stars)]))
+    dist = distribution_from_choice(choice)
+    assert dist.most_likely == 2 and dist.expected == pytest.approx(0.2 * 1 + 0.7 * 2 + 0.1 * 3)
+    only_space = Ns(logprobs=Ns(content=[position(" ", -0.001, {" ": -0.001, "4": -2.0})]))
+    assert distribution_from_choice(only_space).most_likely == 4  # the last position is read, space or not
+
+
+@pytest.mark.parametrize("choices", [[], None])
+def test_a_reply_without_choices_is_a_remote_error(openai_server, choices):
+    from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
+
+    reply = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": choices}
+    openai_server.replies = [reply, reply]
+    backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", concurrency=1))
+    with pytest.raises(RemoteBackendError, match="no choices"):
+        backend.generate("reasoner", [reasoner_messages(_ctx("Pedal"))])
+    with pytest.raises(RemoteBackendError, match="no choices"):
+        backend.rate("predictor", [predictor_messages(_ctx("Pedal"), "fits")])
+
+
 def test_remote_backend_samples_one_seeded_request_per_draft(openai_server):
     from reason4rec.experts.backend import SamplingBackend
     from reason4rec.experts.remote import RemoteBackend, RemoteSettings

@@ -18,7 +18,9 @@ INTENTS: tuple[str, ...] = ("explain", "predict", "recommend", "add_review", "pr
 
 
 def _merge(left: dict | None, right: dict | None) -> dict:
-    return {**(left or {}), **(right or {})}
+    """Steps add their timings; ``None`` (a new turn's input) starts afresh, so a thread's turn
+    never reports the steps of the turn before."""
+    return {} if right is None else {**(left or {}), **right}
 
 
 class HistoryView(TypedDict):
@@ -85,7 +87,7 @@ _PER_TURN: dict[str, Any] = {
     "item_title": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
     "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
     "reason_check": None, "rating": None, "recommendations": [], "profile": None, "update": None,
-    "answer": None, "error": None,
+    "answer": None, "error": None, "k": None,
 }
 
 
@@ -94,5 +96,8 @@ def turn_input(intent: Intent, **fields: Any) -> DeliberationState:
     from the thread when not given)."""
     if intent not in INTENTS:
         raise ValueError(f"intent must be one of {', '.join(INTENTS)}, not {intent!r}")
-    return {**_PER_TURN, "intent": intent, "timings": {}, "turns": 1,  # type: ignore[typeddict-item]
+    k = fields.get("k")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"k (how many recommendations) must be a whole number of at least 1, got {k!r}")
+    return {**_PER_TURN, "intent": intent, "timings": None, "turns": 1,  # type: ignore[typeddict-item]
             **{key: value for key, value in fields.items() if value is not None or key != "user_id"}}

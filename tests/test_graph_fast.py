@@ -343,6 +343,19 @@ def test_add_review_then_profile_on_one_thread(fake_agent):
     assert fake_agent.memory.review_of("U5", "B0CABLE001").text == text
 
 
+def test_a_threads_next_turn_reports_its_own_steps_and_k_only(fake_agent):
+    first = fake_agent.recommend("U1", k=1, thread_id="t-turns")
+    assert "recommend" in first["timings"] and first["k"] == 1
+    second = fake_agent.profile(None, thread_id="t-turns")
+    assert "profile" in second["timings"] and "recommend" not in second["timings"]  # not the turn before's
+    assert second["k"] is None
+    third = fake_agent.run("recommend", user_id=None, thread_id="t-turns")  # no k: the default, not the last one
+    assert third["error"] is None and len(third["recommendations"]) == 3  # all 3 candidates, not the last k=1
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="whole number of at least 1"):
+            fake_agent.recommend("U1", k=bad)
+
+
 def test_profile_names_items_by_title_and_an_untitled_one_by_its_id(fake_agent):
     state = fake_agent.profile("U2")
     assert [r["item_title"] for r in state["profile"]["recent"]] == [TITLES["B0PEDAL001"], TITLES["B0PEDAL002"],

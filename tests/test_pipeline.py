@@ -143,3 +143,25 @@ def test_a_curve_variant_trains_every_size_in_its_own_folder(tiny_config, tiny_r
                              tiny_run, OfflineTeacher())
     with pytest.raises(PipelineError, match="trained with recipe"):  # a name is not reused for other settings
         other.predictor_curve([2], variant="more-layers")
+
+
+def test_a_reasoner_folder_from_another_run_or_a_torn_stage_is_refused_clearly(tiny_config, tiny_recipe_path,
+                                                                            tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # the session's run stays as it is
+    said = []
+    pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), run, OfflineTeacher(), say=said.append)
+    accepted = run / "reasoner" / "accepted.jsonl"
+    (run / "reasoner" / "filter.json").unlink()  # killed between the two writes (before: filter.json came last)
+    with pytest.raises(PipelineError, match="filter.json is missing or unreadable .* move accepted.jsonl aside"):
+        pipeline._stage_reasoner()
+    rows = [json.loads(line) for line in accepted.read_text().splitlines()]
+    accepted.write_text("".join(json.dumps({**row, "key": "r-from-another-data-set"}) + "\n" for row in rows))
+    with pytest.raises(PipelineError, match="this recipe and data do not pick"):
+        pipeline._accepted()
+    recipe = json.loads((run / "recipe.json").read_text())
+    (run / "recipe.json").write_text(json.dumps({**recipe, "seed": recipe["seed"] + 1}))
+    pipeline.run(["summarizer"])  # trained already: skipped, but the changed recipe is said
+    assert any("trained with another recipe (changed: seed)" in line for line in said)

@@ -49,6 +49,7 @@ from ..experts.prompts import (
     tidy_summary,
 )
 from ..experts.summaries import SummaryCache, target_contexts
+from .eval_run import write_atomically
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons, resumable_scorer
 from .sft import SFTExample, TrainingError, TrainResult, train_adapter
@@ -105,7 +106,11 @@ class TrainingPipeline:
         """Train ``stages`` (expert names as typed on the command line, ``one-step`` or ``all``) in order."""
         wanted = parse_stages(stages)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "recipe.json").write_text(self.recipe.model_dump_json(indent=2))
+        changed = self._recipe_changes()
+        if changed:
+            self.say(f"[run] {self.run_dir} was trained with another recipe (changed: {', '.join(changed)}); stages "
+                     "already trained are kept as they are (--force trains the named stages again)")
+        write_atomically(self.run_dir / "recipe.json", self.recipe.model_dump_json(indent=2))
         cards = {}
         for stage in STAGES:
             if stage not in wanted:
@@ -119,6 +124,20 @@ class TrainingPipeline:
             cards[stage] = getattr(self, f"_stage_{stage}")()
             self.say(f"[{stage}] done in {time.perf_counter() - started:.0f} s")
         return cards
+
+    def _recipe_changes(self) -> list[str]:
+        """The recipe fields that differ from the ones this run folder was trained with."""
+        path = self.run_dir / "recipe.json"
+        if not path.is_file():
+            return []
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return ["(the saved recipe.json is unreadable)"]
+        now = json.loads(self.recipe.model_dump_json())
+        if not isinstance(before, dict):
+            return ["(the saved recipe.json is not a recipe)"]
+        return sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
 
     def stage_dir(self, stage: Expert) -> Path:
         return self.run_dir / stage
@@ -212,8 +231,12 @@ class TrainingPipeline:
         targets = self._reasoner_targets
         contexts = self._contexts(targets)
         if accepted_path.is_file():
-            accepted = [json.loads(line) for line in accepted_path.read_text().splitlines() if line.strip()]
-            report = json.loads((folder / "filter.json").read_text())
+            accepted, _ = self._accepted()
+            try:
+                report = json.loads((folder / "filter.json").read_text())
+            except (OSError, ValueError) as err:
+                raise PipelineError(f"{folder / 'filter.json'} is missing or unreadable ({err}) beside "
+                                    f"{accepted_path}: move accepted.jsonl aside to filter again") from err
             self.say(f"[reasoner] reusing {len(accepted)} accepted reasons from {accepted_path}")
         else:
             reward = local_backend(self.config, {Expert.REWARD: self._require(Expert.REWARD)},
@@ -230,8 +253,8 @@ class TrainingPipeline:
             folder.mkdir(parents=True, exist_ok=True)
             accepted = [{"key": a.key, "reason": a.reason, "attempt": a.attempt,
                          "baseline": round(a.baseline, 4), "score": round(a.score, 4)} for a in kept]
-            _write_jsonl(accepted_path, accepted)
-            (folder / "filter.json").write_text(json.dumps(report, indent=2))
+            write_atomically(folder / "filter.json", json.dumps(report, indent=2))  # first: accepted.jsonl
+            _write_jsonl(accepted_path, accepted)  # present means the report is too
         self.say(f"[reasoner] reward filter: kept {report['kept']} of {report['targets']} targets "
                  f"({report['kept_first']} first try, {report['kept_hinted']} hinted), dropped "
                  f"{report['dropped']}; rejected {report['leaks_rejected']} leaking, "
@@ -248,8 +271,17 @@ class TrainingPipeline:
         path = self.stage_dir(Expert.REASONER) / "accepted.jsonl"
         if not path.is_file():
             raise PipelineError("no accepted reasons yet; run `reason4rec train reasoner` first")
-        accepted = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        try:
+            accepted = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            keys = [a["key"] for a in accepted]
+        except (ValueError, KeyError, TypeError) as err:
+            raise PipelineError(f"{path} is damaged ({err}); move it aside to filter again") from err
         targets = self._reasoner_targets
+        foreign = set(keys) - {t.review.review_id for t in targets}
+        if foreign:
+            raise PipelineError(f"{path} holds reasons for {len(foreign)} target(s) this recipe and data do not "
+                                "pick for the Reasoner (made with another recipe, seed or data set?); use another "
+                                "run folder, or move it aside to filter again")
         contexts = self._contexts(targets)
         return accepted, {t.review.review_id: (t, ctx) for t, ctx in zip(targets, contexts)}
 
@@ -420,6 +452,4 @@ def _reward_scorer(backend: LocalBackend):
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    partial.replace(path)
+    write_atomically(path, "".join(json.dumps(row) + "\n" for row in rows))

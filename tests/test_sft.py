@@ -45,6 +45,12 @@ def test_training_resumes_from_its_last_checkpoint(tiny_config, tmp_path):
     assert again.resumed_from is not None and again.resumed_from.endswith("checkpoint-6")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "adapter" / "README.md").exists()  # peft's template card; card.json is ours
+    (tmp_path / "checkpoints" / "checkpoint-7").mkdir()  # killed while saving: no trainer_state.json
+    (tmp_path / "checkpoints" / "checkpoint-7" / "adapter_model.safetensors").write_bytes(b"half")
+    resumed = train_adapter(load, _examples(), LoraSettings(r=4, alpha=8), settings, tmp_path)
+    assert resumed.resumed_from.endswith("checkpoint-6")  # the complete one before it
+    other = train_adapter(load, _examples(4), LoraSettings(r=4, alpha=8), settings, tmp_path)  # other data
+    assert other.resumed_from is None and other.steps == 4  # trained afresh, not the old run's weights resumed
 
 
 def test_qlora_trains_on_the_cpu(tiny_config, tmp_path):

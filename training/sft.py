@@ -12,11 +12,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -166,7 +167,6 @@ def train_adapter(
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     if not examples:
         raise TrainingError(f"no training examples for {out_dir.name}: nothing to learn from")
@@ -188,7 +188,7 @@ def train_adapter(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model = get_peft_model(model, lora_config(lora, model.config.num_hidden_layers))
     checkpoints = out_dir / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = _resumable_checkpoint(checkpoints, run_key(([r["input_ids"], r["labels"]] for r in rows), lora, settings))
     steps_per_epoch = math.ceil(len(rows) / (settings.batch_size * settings.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
     args = TrainingArguments(
@@ -233,7 +233,7 @@ def train_adapter(
     trainer.remove_callback(PrinterCallback)  # Rich bars and the card report progress and loss
     try:
         trainer.train(resume_from_checkpoint=last)
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, OSError) as err:
         raise TrainingError(f"training {out_dir.name} failed: {err}") from err
     save_adapter(model, out_dir)
     history = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -249,6 +249,37 @@ def train_adapter(
         resumed_from=last,
         losses=history,
     )
+
+
+def run_key(data: Iterable[Any], lora: LoraSettings, settings: TrainSettings) -> str:
+    """What a checkpoint must match to be resumed: the data (one JSON value per example) and every
+    setting but how often it is saved."""
+    digest = hashlib.sha256()
+    for example in data:
+        digest.update(json.dumps(example).encode())
+    digest.update(lora.model_dump_json().encode())
+    digest.update(settings.model_dump_json(exclude={"save_every"}).encode())
+    return digest.hexdigest()[:16]
+
+
+RUN_KEY_FILE = "run-key.txt"
+
+
+def _resumable_checkpoint(checkpoints: Path, key: str) -> str | None:
+    """The newest complete checkpoint of THIS run, or None.
+
+    Checkpoints of another run (other data or settings: a changed recipe, ``--force``) would be
+    resumed by the Trainer as if they were this one's, so they are removed; a checkpoint a kill
+    left half-written (no ``trainer_state.json``) is passed over for the complete one before it.
+    """
+    key_file = checkpoints / RUN_KEY_FILE
+    if checkpoints.is_dir() and (not key_file.is_file() or key_file.read_text().strip() != key):
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
+    complete = [folder for folder in checkpoints.glob("checkpoint-*")
+                if folder.name.removeprefix("checkpoint-").isdigit() and (folder / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda folder: int(folder.name.removeprefix("checkpoint-")))) if complete else None
 
 
 def lora_config(lora: LoraSettings, layer_count: int) -> Any:

@@ -49,6 +49,7 @@ from .sft import (
     TrainSettings,
     encode_example,
     lora_config,
+    run_key,
     save_adapter,
 )
 
@@ -340,12 +341,7 @@ def _pad(rows: Sequence[Sequence[int]], device: Any) -> tuple[torch.Tensor, torc
 
 def _run_key(encoded: Sequence[EncodedExample], lora: LoraSettings, settings: TrainSettings) -> str:
     """What a checkpoint must match to be resumed: the data and every setting."""
-    digest = hashlib.sha256()
-    for example in encoded:
-        digest.update(json.dumps([example.ids, example.positions, example.targets]).encode())
-    digest.update(lora.model_dump_json().encode())
-    digest.update(settings.model_dump_json(exclude={"save_every"}).encode())
-    return digest.hexdigest()[:16]
+    return run_key(([e.ids, e.positions, e.targets] for e in encoded), lora, settings)
 
 
 def _lora_state(model: Any) -> dict[str, Any]:

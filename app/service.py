@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -120,12 +121,22 @@ class Service:
         """Store a review durably, summarize it and refresh its profiles; bad input is refused
         before anything opens. Work an earlier run left pending is finished after it: the new
         review is stored before anything that could fail (an earlier review's summary) runs."""
+        from ..memory.service import UpdateResult
         from ..memory.store import check_review
 
         check_review(user, item, rating, text, title=title, item_title=item_title, timestamp=timestamp)
-        reviewer = self._review_context(adapters)
+        opening = self._agent is None and self._memory is None
+        memory = self.memory(resources.default_category(self.config) if opening else None)
+        started = time.perf_counter()
+        added = memory.store.add(user, item, rating, text, timestamp=timestamp, title=title, item_title=item_title)
+        try:  # stored: loading the Summarizer (minutes on a first run) can fail or be interrupted now
+            reviewer = self._review_context(adapters)
+        except Exception as err:
+            return UpdateResult(added.review, added.outcome, None, True,
+                                f"the Summarizer could not be opened ({type(err).__name__}: {err})",
+                                time.perf_counter() - started)
         result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
-                                                  "item_title": item_title}, timestamp=timestamp)
+                                                  "item_title": item_title}, timestamp=timestamp, stored=added)
         if not result.pending:  # the Summarizer and the memory work: finish what an earlier run left
             try:
                 reviewer.finish_pending()

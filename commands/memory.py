@@ -75,7 +75,7 @@ def memory_add_review(
     """Store a review durably, summarize it and refresh the user's and item's profiles."""
     config = flags_config(config_file, home=home)
     text = sys.stdin.read() if text == "-" else text
-    with open_service(config) as service:
+    with open_service(config, as_json=as_json) as service:  # stdout: the JSON alone
         result = service.add_review(user, item, rating, text, title=title, item_title=item_title,
                                     timestamp=timestamp, adapters=adapters)
     views.review_added(console, result, as_json)

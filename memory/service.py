@@ -35,7 +35,7 @@ from ..experts.prompts import clean_text
 from ..experts.summaries import SummaryCache
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
-from .store import ReviewStore, StoredReview, UnknownEntityError
+from .store import AddResult, ReviewStore, StoredReview, UnknownEntityError
 from .summarizers import LexiconSummarizer, ReviewSummarizer
 from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError, lock_folder
 
@@ -157,16 +157,19 @@ class Memory:
 
     # ------------------------------------------------------------------ updates
     def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, summarizer: ReviewSummarizer,
-                   timestamp: int | None = None, title: str = "", item_title: str | None = None) -> UpdateResult:
+                   timestamp: int | None = None, title: str = "", item_title: str | None = None,
+                   stored: AddResult | None = None) -> UpdateResult:
         """Store a review durably, then summarize it and refresh its user's and item's profiles.
 
         Bad input raises :class:`~reason4rec.memory.store.ReviewInputError` and stores nothing. A
         failure after the review is stored (Summarizer or embedding down, Chroma unreachable) does
         not raise: the result says ``pending`` with the error, and :meth:`sync` finishes later.
+        ``stored``: this review as ``store.add`` already stored it (a caller that loads the
+        Summarizer stores first, so a failed load leaves the review pending, never lost).
         """
         started = time.perf_counter()
-        added = self.store.add(user_id, item_id, rating, text, timestamp=timestamp, title=title,
-                               item_title=item_title)
+        added = stored or self.store.add(user_id, item_id, rating, text, timestamp=timestamp, title=title,
+                                         item_title=item_title)
         review = added.review
         try:
             if review.status == "pending":

@@ -489,6 +489,9 @@ def _check_text(value: str) -> str:
     text = _CONTROL.sub("", strip_terminal_escapes(value.replace("\r\n", "\n").replace("\r", "\n"))).strip()
     if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
         raise ReviewInputError("review text is empty (no letters or digits): a review needs words to summarize")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in clean_text(text)):  # what the Summarizer would see
+        raise ReviewInputError("review text has no words once chat markup (<|im_end|>, [INST] ...) is removed: "
+                               "a review needs words to summarize")
     return text
 
 

@@ -73,22 +73,37 @@ def test_a_new_review_is_stored_before_the_work_an_earlier_run_left_pending(memo
     calls = []
 
     class Reviewer:  # the service's review context: the real memory, a finish that fails
-        def add_review(self, user, item, review, *, timestamp=None):
+        def add_review(self, user, item, review, *, timestamp=None, stored=None):
             calls.append("add")
             return memory.add_review(user, item, review["rating"], review["text"], summarizer=LexiconSummarizer(),
-                                     timestamp=timestamp)
+                                     timestamp=timestamp, stored=stored)
 
         def finish_pending(self):
             calls.append("finish")
             raise VectorMemoryError("the vector store's disk is full")
 
     service = Service(object(), Console(record=True))
-    service._reviewer = Reviewer()
+    service._memory, service._reviewer = memory, Reviewer()
     result = service.add_review("U2", "B0PEDAL002", 5, "Quiet and bright.")
     assert calls == ["add", "finish"] and not result.pending and result.review.text == "Quiet and bright."
     assert memory.counts()["reviews"] == 2 and memory.counts()["pending"] == 1  # the earlier one waits
     said = service.console.export_text()
     assert "still pending" in said and "memory sync" in said
+
+
+def test_a_review_is_stored_before_the_summarizer_loads_and_kept_when_it_cannot(memory, monkeypatch):
+    from reason4rec.experts.adapters import AdapterError
+
+    def cannot_open(*args, **kwargs):
+        raise AdapterError("no summarizer adapter under /no/such/adapters")
+
+    monkeypatch.setattr(resources, "open_reviewer", cannot_open)
+    monkeypatch.setattr(resources, "default_category", lambda config: "Musical Instruments")
+    service = Service(object(), Console(record=True))
+    service._memory = memory
+    result = service.add_review("U3", "B0PEDAL001", 2, "It hums at any gain.")
+    assert result.pending and "could not be opened" in result.error and "/no/such/adapters" in result.error
+    assert memory.counts()["pending"] == 1 and memory.review_of("U3", "B0PEDAL001").text == "It hums at any gain."
 
 
 @pytest.fixture

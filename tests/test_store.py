@@ -61,6 +61,8 @@ def test_pending_until_summarized(store):
     ((" U", "I", 4, "x"), "user id ' U' starts or ends with whitespace"),
     (("U", "I\t", 4, "x"), "item id .* starts or ends with whitespace"),
     (("U", "I", 4, "caf\udce9 ok"), "not valid UTF-8 .* at character 4"),  # a Latin-1 byte read as UTF-8
+    (("U", "I", 4, "<|im_end|>"), "no words once chat markup"),
+    (("U", "I", 4, "[INST] [/INST]"), "no words once chat markup"),
 ])
 def test_bad_input_is_refused_and_nothing_is_written(store, args, message):
     with pytest.raises(ReviewInputError, match=message):

@@ -129,7 +129,10 @@ def _open_manifest(folder: Path, rebuild: bool) -> dict:
     if manifest.get("version") != VERSION:
         raise ExportError(f"{folder} is an engine export of version {manifest.get('version')} (this reason4rec "
                           f"writes {VERSION}); run `reason4rec model export --rebuild`")
-    manifest.setdefault("files", {})
+    files = manifest.setdefault("files", {})
+    if not isinstance(files, dict) or not all(isinstance(record, dict) for record in files.values()):
+        raise ExportError(f"{folder / MANIFEST} is damaged (its file list is not a table of records); run "
+                          "`reason4rec model export --rebuild`")
     return manifest
 
 
@@ -176,10 +179,18 @@ def _check_readable(path: Path) -> None:
 
 
 def _drop_stale(folder: Path, manifest: dict, wanted: Mapping[str, object], adapters: Mapping[Expert, Path]) -> None:
-    """Remove files of the same experts made from older adapter versions."""
-    experts = {f"lora-{name}-" for name in adapters} | {f"merged-{name}-" for name in adapters}
-    stale = [name for name in manifest["files"]
-             if name not in wanted and any(name.startswith(prefix) for prefix in experts)]
+    """Remove files of the same experts made from other adapter versions; the current version's
+    files of the other mode or quantization stay (switching back must not export them again)."""
+    current = {name: adapter_version(source) for name, source in adapters.items()}
+
+    def stale_file(file: str) -> bool:
+        for name, version in current.items():
+            for kind in ("lora", "merged"):
+                if file.startswith(f"{kind}-{name}-"):
+                    return not (file == f"lora-{version}.gguf" or file.startswith(f"merged-{version}-"))
+        return False
+
+    stale = [name for name in manifest["files"] if name not in wanted and stale_file(name)]
     for name in stale:
         (folder / name).unlink(missing_ok=True)
         del manifest["files"][name]

@@ -220,6 +220,12 @@ def test_export_is_reused_then_rebuilt_when_an_adapter_changes(engine_home, tiny
     assert retrained.loras["summarizer"] != first.loras["summarizer"]
     assert not first.loras["summarizer"].exists() and said == [f"exporting {retrained.loras['summarizer'].name} "
                                                               "for the compiled engine (once) ..."]
+    merged = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "merged")
+    said.clear()
+    back = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
+                               status=said.append)
+    assert back == retrained and said == []  # the other mode's file of the same adapter is not stale
+    assert merged.merged["summarizer"].is_file()
 
 
 def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir, tiny_run):
@@ -253,6 +259,10 @@ def test_a_foreign_or_other_version_folder_is_refused_until_rebuilt(engine_home,
     (folder / MANIFEST).write_text(json.dumps({**manifest, "version": 99}))
     with pytest.raises(ExportError, match="version 99"):
         ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "f16", "lora")
+    for files_entry in ([], {"base-f16.gguf": 5}):  # a hand-edited or damaged file list
+        (folder / MANIFEST).write_text(json.dumps({**manifest, "files": files_entry}))
+        with pytest.raises(ExportError, match=r"damaged .* model export --rebuild"):
+            ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "f16", "lora")
 
 
 def test_merged_mode_runs_each_expert_on_its_own_model(engine_home, tiny_backend, tiny_run):

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from .adapters import ExpertModel, PromptShape, prompt_shape
 from .backend import LocalBackend
 from .base_model import LoadedModel, load_base_model
 from .bundled import StatusCallback
+
+logger = logging.getLogger(__name__)
 
 Engine = Literal["llamacpp", "transformers"]
 
@@ -56,7 +59,9 @@ def local_backend(config: Config, adapters: Mapping[Expert, Path], batch_size: i
         try:
             return open_llamacpp_backend(config, adapters, batch_size=batch_size, status=status)
         except (EngineError, ExportError, ImportError, OSError) as err:
-            say(f"compiled engine unavailable ({_one_line(err)}); using transformers")
+            message = f"compiled engine unavailable ({_one_line(err)}); using transformers"
+            say(message)
+            logger.warning(message)  # the status line is often a spinner's, gone at once: this one stays
     return transformers_backend(config, adapters, batch_size=batch_size, status=status)
 
 

@@ -281,7 +281,7 @@ def test_merged_mode_runs_each_expert_on_its_own_model(engine_home, tiny_backend
         backend.close()
 
 
-def test_a_missing_engine_falls_back_to_transformers_with_one_line(engine_home, tiny_run, monkeypatch):
+def test_a_missing_engine_falls_back_to_transformers_with_one_line(engine_home, tiny_run, monkeypatch, caplog):
     from reason4rec.experts.backend import LocalBackend
     from reason4rec.experts.loading import choose_engine, local_backend
 
@@ -292,6 +292,8 @@ def test_a_missing_engine_falls_back_to_transformers_with_one_line(engine_home, 
     backend = local_backend(config, {"reasoner": tiny_run / "reasoner" / "adapter"}, status=said.append)
     assert isinstance(backend, LocalBackend)
     assert len(said) == 1 and said[0].startswith("compiled engine unavailable") and "using transformers" in said[0]
+    # a spinner's status line vanishes at once: the fallback is also a warning that stays on stderr
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == said
 
 
 def test_auto_picks_the_engine_on_a_cpu_and_local_still_means_auto(engine_home):

@@ -355,6 +355,11 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         for engine in {id(e): e for e in self._engines.values()}.values():
             engine.close()
 
+    def context_tokens(self, expert: Expert | None) -> int:
+        """The most prompt plus new tokens one answer of ``expert`` may take (its engine's KV cache):
+        a server refuses a request past it alone, before it shares a batch."""
+        return self._engine(expert).context
+
     # ------------------------------------------------------------------ generation
     def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:

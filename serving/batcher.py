@@ -152,6 +152,8 @@ class MicroBatcher:
     def _execute(self, batch: list[Job]) -> None:
         tokenizer = self.backend.tokenizer  # only this thread tokenizes: fast tokenizers
         accepted: list[tuple[Job, int]] = []        # are not safe to share across threads
+        context_of = getattr(self.backend, "context_tokens", None)  # llama.cpp's KV cache; None: no fixed limit
+        context = context_of(batch[0].expert) if context_of is not None else None
         for job in batch:
             if job.cancelled.is_set() or not job.future.set_running_or_notify_cancel():
                 continue
@@ -163,6 +165,11 @@ class MicroBatcher:
                 job.future.set_exception(ApiError(
                     400, f"the prompt is {count} tokens long; this server accepts at most "
                          f"{self.max_prompt_tokens}", param=job.prompt_param, code="context_length_exceeded"))
+                continue
+            if context is not None and count + job.max_tokens > context:
+                job.future.set_exception(ApiError(
+                    400, f"the prompt's {count} tokens plus max_tokens {job.max_tokens} exceed the engine's "
+                         f"context of {context} tokens", param="max_tokens", code="context_length_exceeded"))
                 continue
             accepted.append((job, count))
         if not accepted:

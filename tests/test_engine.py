@@ -277,6 +277,7 @@ def test_merged_mode_runs_each_expert_on_its_own_model(engine_home, tiny_backend
         assert backend.generate("reasoner", prompt, max_new_tokens=10) == \
             tiny_backend.generate("reasoner", prompt, max_new_tokens=10)
         assert "llama.cpp f32 (merged)" in backend.experts.base.describe()
+        assert backend.context_tokens("reasoner") == backend._engine("reasoner").context <= config.engine.context
     finally:
         backend.close()
 

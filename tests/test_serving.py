@@ -306,6 +306,34 @@ def test_a_prompt_of_no_tokens_fails_alone_and_its_batch_runs():
     assert (refused.value.status, refused.value.param) == (400, "prompt")
 
 
+def test_a_request_past_the_engines_context_fails_alone_and_its_batch_runs():
+    from reason4rec.experts.backend import Completion, DecodingSettings
+    from reason4rec.serving.batcher import Job, MicroBatcher
+    from reason4rec.serving.errors import ApiError
+
+    class Small:  # as llama.cpp: a row past the KV cache fails the whole call
+        decoding = DecodingSettings()
+        tokenizer = staticmethod(lambda text, **_: {"input_ids": text.split()})
+
+        def context_tokens(self, expert):
+            return 12
+
+        def complete(self, expert, prompts, max_new_tokens, **kwargs):
+            if any(len(p.split()) + n > 12 for p, n in zip(prompts, max_new_tokens)):
+                raise RuntimeError("does not fit the engine's context")
+            return [Completion(f"after {p}", (1,), "length") for p in prompts]
+
+    batcher = MicroBatcher(Small(), batch_size=3, wait_ms=50)
+    futures = [batcher.submit(Job("reasoner", prompt, limit, DecodingSettings()))
+               for prompt, limit in (("warm tone", 4), ("a b c d e", 8), ("quiet hum", 4))]
+    assert [futures[i].result(10).completion.text for i in (0, 2)] == ["after warm tone", "after quiet hum"]
+    with pytest.raises(ApiError) as refused:
+        futures[1].result(10)
+    batcher.close(10)
+    assert (refused.value.status, refused.value.param, refused.value.code) == (
+        400, "max_tokens", "context_length_exceeded")
+
+
 def test_a_served_summarizer_ends_after_its_third_line_as_the_local_one_does():
     from types import SimpleNamespace
 

@@ -376,6 +376,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         pieces: list[str] = []
         text = RowTextStream(tokenizer, 1, lambda _row, piece: pieces.append(piece))
         engine = self._engine(expert)
+        next(_groups([row], engine.context, 1))  # the same checks as a batch: it fits, it is not empty
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)
             steps = self._decode_steps(engine, [row], self.decoding, text, None, None)
@@ -397,6 +398,8 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
                   else [int(limit) for limit in max_new_tokens])
         if len(limits) != len(prompts):
             raise ValueError("max_new_tokens must be one limit or one per prompt")
+        if any(limit < 1 for limit in limits):  # the length check runs after a token is added: 0 would give 1
+            raise ValueError(f"max_new_tokens must be at least 1, got {min(limits)}")
         tokenizer = self.experts.tokenizer
         encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts]
         settings = decoding or self.decoding

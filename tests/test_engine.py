@@ -188,6 +188,11 @@ def test_a_prompt_longer_than_the_context_is_refused_by_name(tiny_engine_backend
     huge = [{"role": "user", "content": "great tone " * 5000}]
     with pytest.raises(EngineError, match="does not fit the engine's context"):
         tiny_engine_backend.generate("reasoner", [huge])
+    streamed = tiny_engine_backend.stream("reasoner", huge)
+    with pytest.raises(EngineError, match="does not fit the engine's context"):  # before any piece, as a batch
+        next(streamed)
+    with pytest.raises(ValueError, match="at least 1"):  # 0 would have generated one token
+        tiny_engine_backend.complete("reasoner", ["great tone"], max_new_tokens=0)
     with pytest.raises(Exception, match="no 'critic' adapter"):
         tiny_engine_backend.generate("critic", [reasoner_messages(_ctx("Pedal"))])
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import Config
 from ..errors import Reason4RecError
@@ -18,13 +19,13 @@ def smoke_test(config: Config, console: Console, prompt: str) -> None:
 
     quiet_transformers()
     with console.status(f"loading base model {config.base_model.name_or_path} ...") as status:
-        base = load_base_model(config.base_model, config.home, status=lambda m: status.update(m))
+        base = load_base_model(config.base_model, config.home, status=lambda m: status.update(escape(m)))
     console.print(f"[bold]base model[/] {base.describe()} from {base.path} ({base.load_seconds:.1f} s)")
     started = time.perf_counter()
     with console.status("generating a few tokens ..."):
         text = generate_text(base, prompt, max_new_tokens=24)
-    console.print(f"[dim]prompt:[/] {prompt}")
-    console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {text.strip()!s}")
+    console.print(f"[dim]prompt:[/] {escape(prompt)}")  # typed text and the model's reply are not markup
+    console.print(f"[dim]untuned reply ({time.perf_counter() - started:.1f} s):[/] {escape(text.strip())}")
 
 
 def export_engine(config: Config, console: Console, adapters: Path | None, *, quant: str | None = None,
@@ -39,7 +40,7 @@ def export_engine(config: Config, console: Console, adapters: Path | None, *, qu
     quiet_transformers()
     started = time.perf_counter()
     backend = open_llamacpp_backend(config, adapter_dirs(adapters, with_one_step=True), rebuild=rebuild,
-                                    status=lambda line: console.print(line))
+                                    status=lambda line: console.print(escape(line)))
     try:
         loaded = LoadedExperts.of(backend)
         for path in sorted(loaded.files.glob("*.gguf")) if loaded.files else []:
@@ -122,8 +123,6 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
 
 def serve(config: Config, *, host: str, port: int, api_key: str | None, status_console: Console) -> None:
     """The experts behind an OpenAI-compatible API until stopped (see docs/serving.md)."""
-    from rich.markup import escape
-
     from ..serving import serve as run_server
 
     quiet_transformers()

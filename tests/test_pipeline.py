@@ -155,7 +155,7 @@ def test_a_reasoner_folder_from_another_run_or_a_torn_stage_is_refused_clearly(t
     pipeline = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), run, OfflineTeacher(), say=said.append)
     accepted = run / "reasoner" / "accepted.jsonl"
     (run / "reasoner" / "filter.json").unlink()  # killed between the two writes (before: filter.json came last)
-    with pytest.raises(PipelineError, match="filter.json is missing or unreadable .* move accepted.jsonl aside"):
+    with pytest.raises(PipelineError, match=r"filter.json is missing or unreadable .* move accepted.jsonl aside"):
         pipeline._stage_reasoner()
     rows = [json.loads(line) for line in accepted.read_text().splitlines()]
     accepted.write_text("".join(json.dumps({**row, "key": "r-from-another-data-set"}) + "\n" for row in rows))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import FakeBackend, Lent
+from fakes import DownSummarizer, FakeBackend, Lent
 from rich.console import Console
 
 from reason4rec.agent import Agent, AgentContext
@@ -56,20 +56,12 @@ def test_the_memory_is_opened_once_and_handed_to_the_agent(monkeypatch):
     assert (agent.closed, first.closed) == (1, 0)  # the agent owns the memory now: closing it closes both
 
 
-class _DownSummarizer:
-    def version(self) -> str:
-        return "down"
-
-    def summarize(self, reviews, title):
-        raise ConnectionError("the Summarizer is down")
-
-
 def test_a_new_review_is_stored_before_the_work_an_earlier_run_left_pending(memory):
     """Finishing earlier pending reviews can fail (the vector store is full, say); the review just
     typed must already be stored by then, and the person is told what is left."""
     from reason4rec.memory.vectors import VectorMemoryError
 
-    assert memory.add_review("U1", "B0PEDAL001", 4, TEXT, summarizer=_DownSummarizer(), timestamp=10).pending
+    assert memory.add_review("U1", "B0PEDAL001", 4, TEXT, summarizer=DownSummarizer(), timestamp=10).pending
     calls = []
 
     class Reviewer:  # the service's review context: the real memory, a finish that fails

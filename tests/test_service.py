@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from fakes import DownSummarizer
 
 from reason4rec.memory.lock import MemoryLockedError
 from reason4rec.memory.service import Memory, MemoryQueryError
@@ -254,18 +255,10 @@ def test_a_hostile_item_title_reaches_neither_the_profile_nor_the_terminal(memor
     assert memory.status()["reviews"] == 1
 
 
-class _DownSummarizer:
-    def version(self) -> str:
-        return "down"
-
-    def summarize(self, reviews, title):
-        raise ConnectionError("the Summarizer is down")
-
-
 def test_narrow_queries_answer_what_callers_ask_and_pending_work_is_finished(memory):
     memory.add_review("U1", "B0001", 4, REVIEW, summarizer=LexiconSummarizer(), timestamp=10,
                       item_title="Clip-on tuner")
-    assert memory.add_review("U2", "B0002", 2, REVIEW, summarizer=_DownSummarizer(), timestamp=20).pending
+    assert memory.add_review("U2", "B0002", 2, REVIEW, summarizer=DownSummarizer(), timestamp=20).pending
     assert memory.has_user("U1") and memory.has_item("B0002") and not memory.has_user("B0001")
     assert memory.review_of("U1", "B0001").rating == 4 and memory.review_of("U1", "B0002") is None
     assert memory.review_count("U2") == 1

@@ -44,6 +44,9 @@ class AgentContext:
     """Drafts per reason, the least invented kept (:mod:`~reason4rec.experts.reason_drafts`; needs
     a backend that can sample). :func:`open_context` sets the configured number (4 by default)."""
     reason_temperature: float = 0.7
+    reason_rounds: int = 1
+    """Rounds of drafts (a reason still under 80% grounded gets more); :func:`open_context` sets
+    the configured number (2 by default)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 
@@ -145,4 +148,4 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
         raise
     return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
                         config.agent.resummarize_lexicon, config.agent.reason_drafts,
-                        config.agent.reason_temperature)
+                        config.agent.reason_temperature, config.agent.reason_rounds)

@@ -24,8 +24,11 @@ def progress_text(event: dict) -> str:
     if unit == "candidates":
         return f"reasoned {done}/{total} candidates"
     if unit == "drafts":
-        return (f"compared {total} more drafts with the reviews shown" if done >= total
-                else f"drafting {total} more reasons to check against the reviews shown")
+        if done >= total:
+            return f"compared {total} more drafts with the reviews shown"
+        if done:
+            return f"still under 80% in the reviews shown: drafting {total - done} more reasons"
+        return f"drafting {total} more reasons to check against the reviews shown"
     if done >= total:
         return f"summarized {total} {unit}"
     return f"summarizing {unit}: {done}/{total} done, {total - done} left"

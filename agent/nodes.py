@@ -234,18 +234,26 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
                  greedy: list[str]) -> list[ChosenReason]:
     """The greedy reasons, each replaced by a sampled draft that invents less where one does
-    (``context.reason_drafts`` drafts; only on a backend that can sample), with progress. A
-    cancel stops the drafts at their next token (a remote backend's: at its next finished draft)."""
+    (``context.reason_drafts`` drafts, more rounds of them for a reason still poorly grounded;
+    only on a backend that can sample), with progress. A cancel stops the drafts at their next
+    token (a remote backend's: at its next finished draft)."""
     drafts = context.reason_drafts
     if drafts <= 1 or not isinstance(context.backend, SamplingBackend):
         return [ChosenReason(text, 0, 1) for text in greedy]
-    more = (drafts - 1) * len(targets)
-    _emit(events.progress(step, 0, more, "drafts"))
+    total = (drafts - 1) * len(targets)
+    _emit(events.progress(step, 0, total, "drafts"))
     context.check_cancelled()
+
+    def another_round(more: int) -> None:
+        nonlocal total
+        _emit(events.progress(step, total, total + more, "drafts"))
+        total += more
+
     chosen = choose_reasons(context.backend, [reasoner_messages(t) for t in targets], greedy,
-                            [_shown_texts(t) for t in targets], drafts=drafts, temperature=context.reason_temperature,
-                            on_text=lambda row, piece: context.check_cancelled())
-    _emit(events.progress(step, more, more, "drafts"))
+                            [_shown_texts(t) for t in targets], drafts=drafts, rounds=context.reason_rounds,
+                            temperature=context.reason_temperature,
+                            on_text=lambda row, piece: context.check_cancelled(), on_round=another_round)
+    _emit(events.progress(step, total, total, "drafts"))
     return chosen
 
 

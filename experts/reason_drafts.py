@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..config import Expert
@@ -34,6 +34,9 @@ from .reason_quality import Grounding, rank_drafts
 
 DEFAULT_TEMPERATURE = 0.7
 """The temperature the drafts were measured at."""
+REDRAFT_BELOW = 0.8
+"""A kept draft with fewer than this share of its aspect phrases in what the Reasoner was shown
+gets another round of drafts (where rounds are allowed): the bar the project holds a reason to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +65,58 @@ def draft_seed(conversations: Sequence[Messages]) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def needs_redraft(found: Grounding) -> bool:
+    """Is a kept draft worth another round: under :data:`REDRAFT_BELOW` of its aspect phrases shown,
+    or none named at all (nothing checkable)?"""
+    share = found.share
+    return share is None or share < REDRAFT_BELOW
+
+
 def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], greedy: Sequence[str],
-                   shown: Sequence[Sequence[str]], *, drafts: int, temperature: float = DEFAULT_TEMPERATURE,
-                   seed: int | None = None, on_text: TextCallback | None = None) -> list[ChosenReason]:
+                   shown: Sequence[Sequence[str]], *, drafts: int, rounds: int = 1,
+                   temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None,
+                   on_text: TextCallback | None = None,
+                   on_round: Callable[[int], None] | None = None) -> list[ChosenReason]:
     """For each conversation, the greedy reason or the sampled draft that invents least.
 
     ``shown[i]`` are the texts the Reasoner was shown for conversation ``i`` (what grounding counts
-    against); ``seed`` defaults to :func:`draft_seed` of the conversations; ``on_text`` is the
-    backend's ``sample`` callback (the agent stops a cancelled turn's drafts in it).
+    against); ``seed`` defaults to :func:`draft_seed` of the conversations (round r draws with
+    seed + r); ``on_text`` is the backend's ``sample`` callback (the agent stops a cancelled turn's
+    drafts in it). Rounds after the first sample ``drafts`` more for the conversations whose kept
+    draft :func:`needs_redraft`, and keep the best of all drafts so far; ``on_round`` is told how
+    many drafts a new round adds before it starts.
     """
     if not len(conversations) == len(greedy) == len(shown):
         raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
                          f"{len(shown)} shown texts: one each")
     if drafts < 1:
         raise ValueError(f"drafts must be at least 1, got {drafts}")
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     if drafts == 1 or not conversations:
         return [ChosenReason(text, 0, 1) for text in greedy]
-    samples = backend.sample(Expert.REASONER, conversations, count=drafts - 1, temperature=temperature,
-                             seed=draft_seed(conversations) if seed is None else seed, on_text=on_text)
-    chosen = []
-    for first, sampled, texts in zip(greedy, samples, shown):
-        candidates = [first, *sampled]
-        index, found = rank_drafts(candidates, texts)
-        invented = found[0].invented if index else ()
-        chosen.append(ChosenReason(candidates[index], index, len(candidates), invented, found[index]))
+    seed = draft_seed(conversations) if seed is None else seed
+    pools = [[text] for text in greedy]
+    chosen: list[ChosenReason] = []
+    pending = range(len(conversations))
+    for round_ in range(rounds):
+        count = drafts - 1 if round_ == 0 else drafts
+        if round_:
+            pending = [i for i in pending if chosen[i].found is None or needs_redraft(chosen[i].found)]
+            if not pending:
+                break
+            if on_round is not None:
+                on_round(count * len(pending))
+        samples = backend.sample(Expert.REASONER, [conversations[i] for i in pending], count=count,
+                                 temperature=temperature, seed=seed + round_, on_text=on_text)
+        for i, sampled in zip(pending, samples):
+            pools[i].extend(sampled)
+        picks = {i: _best_of(pools[i], shown[i]) for i in pending}
+        chosen = [picks.get(i) or chosen[i] for i in range(len(conversations))]
     return chosen
+
+
+def _best_of(candidates: list[str], shown: Sequence[str]) -> ChosenReason:
+    index, found = rank_drafts(candidates, shown)
+    invented = found[0].invented if index else ()
+    return ChosenReason(candidates[index], index, len(candidates), invented, found[index])

@@ -22,6 +22,7 @@ from fakes import (
 from langgraph.runtime import Runtime
 
 from reason4rec.agent import Agent, nodes, turn_input
+from reason4rec.agent.event_text import progress_text
 from reason4rec.config import Expert
 from reason4rec.experts.backend import Backend
 from reason4rec.experts.rating import RatingDistribution
@@ -263,6 +264,20 @@ def test_the_streamed_reason_stays_when_no_draft_invents_less(fake_agent):
     assert not [e for e in events if e["type"] == "reason_revised"]
     assert state["reason"] == REASON and state["reason_check"]["drafts"] == 4
     assert "*Not in the reviews it was shown: player.*" in state["answer"]
+
+
+def test_a_reason_still_poorly_grounded_gets_a_second_round_of_drafts(fake_agent):
+    backend = _drafting(fake_agent, [])
+    invented = "It is carved from bamboo."
+    backend.drafts = lambda conversation: [invented] if len(backend.seeds) == 1 else [invented] * 3 + [GROUNDED]
+    fake_agent.context.reason_rounds = 2
+    events, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    drafting = [(e["done"], e["total"]) for e in events if e["type"] == "progress" and e["unit"] == "drafts"]
+    assert drafting == [(0, 3), (3, 7), (7, 7)]  # the first round kept REASON (it names "player"): 4 more
+    assert state["reason"] == GROUNDED and state["reason_check"]["drafts"] == 8
+    assert [c.conversations for c in backend.asked("sample")] == [1, 1] and backend.seeds[1] == backend.seeds[0] + 1
+    assert progress_text({"type": "progress", "step": "reason", "done": 3, "total": 7, "unit": "drafts"}) == (
+        "still under 80% in the reviews shown: drafting 4 more reasons")
 
 
 def test_one_draft_or_a_backend_that_cannot_sample_keeps_the_greedy_reason(fake_agent):

@@ -47,6 +47,28 @@ def test_mismatched_inputs_are_refused_and_only_sampling_backends_qualify():
     assert isinstance(SamplingFake(), SamplingBackend) and not isinstance(FakeBackend(), SamplingBackend)
 
 
+def test_a_kept_draft_still_poorly_grounded_gets_another_round_and_only_it():
+    invented, better = "It is carved from bamboo.", "A warm tone and a quiet hum, as they like."
+    backend = SamplingFake()
+    backend.drafts = lambda conversation: [invented] if len(backend.seeds) == 1 else [invented, better]
+    told: list[int] = []
+    fine, poor = choose_reasons(backend, [ASK, [{"role": "user", "content": "And the Tuner?"}]],
+                                ["Warm tone pedal.", "Rosewood neck."], [SHOWN, SHOWN], drafts=4, rounds=2,
+                                seed=5, on_round=told.append)
+    assert fine == ChosenReason("Warm tone pedal.", 0, 4)  # fully grounded: no second round for it
+    assert poor == ChosenReason(better, 5, 8, ("rosewood neck",))  # the second round's second draft
+    assert [c.conversations for c in backend.asked("sample")] == [2, 1] and backend.seeds == [5, 6]
+    assert told == [4]
+
+
+def test_more_rounds_stop_once_every_kept_draft_is_grounded_and_rounds_are_checked():
+    backend = SamplingFake(drafts=["A warm tone and a quiet hum, as they like."])
+    [chosen] = choose_reasons(backend, [ASK], ["It is bamboo."], [SHOWN], drafts=2, rounds=3)
+    assert chosen.index == 1 and chosen.drafts == 2 and len(backend.asked("sample")) == 1
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        choose_reasons(backend, [ASK], ["x."], [SHOWN], drafts=2, rounds=0)
+
+
 @pytest.mark.parametrize("backend_name", ["tiny_engine_backend", "tiny_backend"])
 def test_local_backends_sample_count_drafts_per_conversation_repeatably(backend_name, request):
     from reason4rec.experts.prompts import HistoryEntry, TargetContext, reasoner_messages

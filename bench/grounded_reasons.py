@@ -15,6 +15,11 @@ differences (chosen minus greedy; negative is better).
     python bench/grounded_reasons.py --eval bench/results/eval-leave-last-out-full --targets 200 \\
         --candidates 4 --temperature 0.7 --out bench/results/grounded-reasons-cpu.json
 
+``--rounds 2`` draws as the agent does (``agent.reason_rounds``): a target whose kept reason is
+still under 80% grounded gets --candidates more drafts and the least invented of all is kept; a
+finished one-round run (copy it to the new --out first to keep it) is continued, and the report
+adds the first round's measures and the paired difference to them.
+
 Candidates are saved after every batch of targets; the same command continues an interrupted run.
 ``--sum-done`` sums up the targets done so far without generating (run it only while no other
 call is writing the file; the report says how many of the targets it covers, and the same command
@@ -38,13 +43,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 RULE = "least_invented-1"
 """The selection rule's name in saved runs: picks saved under another rule are not continued."""
+ROUND_SEED_STEP = 1_000_003
+"""Round r's sampling seed is seed + r * this + the batch's first target index (apart from round 1's)."""
 
 
 def _settings(args: argparse.Namespace, evaluation: str) -> dict[str, Any]:
     """What a saved run must share to be continued (the evaluation by its key's id, not its path;
     the chunk size too: it decides each batch's sampling seed)."""
-    return {"evaluation": evaluation, "targets": args.targets, "candidates": args.candidates,
-            "temperature": args.temperature, "seed": args.seed, "chunk": args.chunk, "rule": RULE}
+    settings = {"evaluation": evaluation, "targets": args.targets, "candidates": args.candidates,
+                "temperature": args.temperature, "seed": args.seed, "chunk": args.chunk, "rule": RULE}
+    if args.rounds > 1:  # a one-round run's settings stay as they were saved before rounds existed
+        from reason4rec.experts.reason_drafts import REDRAFT_BELOW
+
+        settings |= {"rounds": args.rounds, "redraft_below": REDRAFT_BELOW}
+    return settings
+
+
+def _first_round(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in ("rounds", "redraft_below")}
 
 
 def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +71,11 @@ def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
         saved = json.loads(out.read_text())
     except ValueError as error:
         raise SystemExit(f"{out} is not valid JSON ({error}); move it away to start again") from None
-    if saved.get("settings") != settings:
+    before = saved.get("settings") or {}
+    if before != settings and _first_round(before) == _first_round(settings) and \
+            before.get("rounds", 1) < settings.get("rounds", 1):
+        saved["settings"] = settings  # more rounds over a finished run: its first rounds are kept
+    elif before != settings:
         raise SystemExit(f"{out} holds a run with other settings ({saved.get('settings')}); "
                          "use another --out or move it away")
     return saved
@@ -95,6 +115,30 @@ def _paired_grounding(picked: list[Any], greedy: list[Any]) -> list[float]:
     return paired_mean_difference([p for p, _ in kept], [g for _, g in kept]).as_list()
 
 
+def _first_round_report(replay, chosen_ids: list[int], ordered: list[dict[str, Any]], first_drafts: int,
+                        true: np.ndarray, picked_rating: np.ndarray, picked_found: list[Any], reviews,
+                        indices: np.ndarray) -> dict[str, Any]:
+    """With more than one round: the first round's kept reasons measured the same way, the share of
+    targets drawn more drafts, and the final reasons minus the first round's (paired)."""
+    from reason4rec.experts.reason_quality import grounding
+    from reason4rec.training.confidence import paired_difference
+
+    if not any("first" in row for row in ordered):
+        return {}
+    firsts = [row.get("first", row) for row in ordered]
+    reasons = [row["candidates"][first["pick"]] for row, first in zip(ordered, firsts)]
+    rating = np.array([first["rating"] for first in firsts])
+    found = [grounding(reason, replay.shown_to_reasoner(i)) for i, reason in zip(chosen_ids, reasons)]
+    return {
+        "first_round": _measures(reasons, found, rating, true, reviews.similarity(reasons)),
+        "redrafted": round(float(np.mean([len(row["candidates"]) > first_drafts for row in ordered])), 4),
+        "mean_drafts": round(float(np.mean([len(row["candidates"]) for row in ordered])), 2),
+        "paired_best_minus_first_round": {
+            **{m: paired_difference(picked_rating, rating, true, m, indices).as_list() for m in ("mae", "rmse")},
+            "grounding": _paired_grounding(picked_found, found)},
+    }
+
+
 def _versus_baselines(eval_dir: Path, review_ids: list[str], predicted: np.ndarray, true: np.ndarray,
                       indices: np.ndarray) -> dict[str, dict[str, list[float]]]:
     """The pipeline with the chosen reasons minus each of the evaluation's baselines, paired on
@@ -122,11 +166,17 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--chunk", type=int, default=8, help="targets per saved batch")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of drafts: a target whose kept reason is under 80%% grounded gets "
+                             "--candidates more per round (the agent's reason_rounds); a finished run with "
+                             "fewer rounds is continued")
     parser.add_argument("--out", type=Path, default=Path("bench/results/grounded-reasons-cpu.json"))
     parser.add_argument("--sum-done", action="store_true", help="report the targets done so far; generate nothing")
     args = parser.parse_args()
     if args.candidates < 2:
         parser.error("--candidates must be at least 2 (the greedy reason and one sample)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     from reason4rec.config import Expert, load_config
     from reason4rec.experts.llamacpp import open_llamacpp_backend
@@ -181,7 +231,58 @@ def main() -> None:
         write_atomically(args.out, json.dumps(saved, indent=1))
         say(f"{len(chosen_ids) - len(todo) + start + len(batch)}/{len(chosen_ids)} targets "
             f"({time.perf_counter() - started:.0f} s)")
+    for round_ in range(2, args.rounds + 1):
+        _more_drafts(args, round_, replay, backend, chosen_ids, saved, say)
     _report(args, replay, chosen_ids, saved, len(chosen_ids), config, say)
+
+
+def _more_drafts(args: argparse.Namespace, round_: int, replay, backend, chosen_ids: list[int],
+                 saved: dict[str, Any], say) -> None:
+    """Round ``round_`` as the agent draws it: --candidates more drafts for each target whose kept
+    reason is under REDRAFT_BELOW grounded (against what its Reasoner was shown), the least
+    invented of all drafts kept and rated again where it changed. Saved after every batch."""
+    from reason4rec.config import Expert
+    from reason4rec.experts.prompts import predictor_messages, reasoner_messages
+    from reason4rec.experts.reason_drafts import REDRAFT_BELOW, needs_redraft
+    from reason4rec.experts.reason_quality import grounding, least_invented
+    from reason4rec.training.eval_run import write_atomically
+
+    rows, started = saved["rows"], time.perf_counter()
+    generated_before = saved.get("seconds_generating", 0.0)
+    todo = []
+    for i in chosen_ids:
+        row = rows[replay.targets[i].review.review_id]
+        if row.get("rounds", 1) >= round_:
+            continue
+        row.setdefault("first", {"pick": row["pick"], "rating": row["rating"]})
+        if needs_redraft(grounding(row["candidates"][row["pick"]], replay.shown_to_reasoner(i))):
+            todo.append(i)
+        else:
+            row["rounds"] = round_  # grounded enough: nothing drawn, as in the agent
+    say(f"round {round_}: {len(todo)} targets still under {REDRAFT_BELOW:.0%} grounded get more drafts")
+    for start in range(0, len(todo), args.chunk):
+        batch = todo[start:start + args.chunk]
+        samples = backend.sample(Expert.REASONER, [reasoner_messages(replay.contexts[i]) for i in batch],
+                                 count=args.candidates, temperature=args.temperature,
+                                 seed=args.seed + round_ * ROUND_SEED_STEP + batch[0])
+        changed = []
+        for i, sampled in zip(batch, samples):
+            row = rows[replay.targets[i].review.review_id]
+            row["candidates"] = [*row["candidates"], *sampled]
+            pick = least_invented(row["candidates"], replay.shown_to_reasoner(i))
+            if pick != row["pick"]:
+                row["pick"] = pick
+                changed.append(row)
+            row["rounds"] = round_
+        rated = backend.rate(Expert.PREDICTOR, [predictor_messages(replay.contexts[row["index"]],
+                                                                   row["candidates"][row["pick"]])
+                                                for row in changed]) if changed else []
+        for row, distribution in zip(changed, rated):
+            row["rating"] = round(distribution.expected, 4)
+        saved["seconds_generating"] = round(generated_before + time.perf_counter() - started, 1)
+        write_atomically(args.out, json.dumps(saved, indent=1))
+        say(f"round {round_}: {start + len(batch)}/{len(todo)} targets ({time.perf_counter() - started:.0f} s)")
+    write_atomically(args.out, json.dumps(saved, indent=1))
 
 
 def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict[str, Any], wanted: int, config,
@@ -216,6 +317,8 @@ def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict
         "eval_adapters": replay.key["adapters"], "backend": "llama.cpp f16 (lora), 2 threads",
         "greedy": _measures(greedy, found["greedy"], greedy_rating, true, similarity["greedy"]),
         "best_of_n": _measures(picked, found["picked"], picked_rating, true, similarity["picked"]),
+        **_first_round_report(replay, chosen_ids, ordered, settings["candidates"], true, picked_rating,
+                               found["picked"], reviews, indices),
         "sample_chosen": round(float(np.mean([row["pick"] != 0 for row in ordered])), 4),
         "paired_best_minus_baselines": _versus_baselines(
             args.eval, [replay.targets[i].review.review_id for i in chosen_ids], picked_rating, true, indices),

@@ -112,17 +112,8 @@ def summarize_reviews(
     unique = {r.review_id: r for r in reviews}
     result = {rid: s for rid in unique if (s := cache.get(rid, version)) is not None}
     todo = [r for rid, r in unique.items() if rid not in result]
-    done = len(result)
-    if progress:
-        progress(done, len(unique))
-    for chunk, summaries in summary_batches(backend, todo, category, title, batch_size=batch_size,
-                                            max_review_chars=max_review_chars):
-        rows = [(r.review_id, version, summary) for r, summary in zip(chunk, summaries)]
-        cache.put_many(rows)
-        result.update({rid: summary for rid, _, summary in rows})
-        done += len(chunk)
-        if progress:
-            progress(done, len(unique))
+    result.update(_summarize_into(cache, version, backend, todo, category, title, batch_size, max_review_chars,
+                                  progress, done_before=len(result), total=len(unique)))
     return result
 
 
@@ -148,16 +139,30 @@ def redo_malformed(
     version = backend.version(Expert.SUMMARIZER)
     todo = [reviews[rid] for rid, summary in sorted(cache.of_version(version).items())
             if rid in reviews and summary_problems(summary)]
-    done = 0
+    _summarize_into(cache, version, backend, todo, category, title, batch_size, max_review_chars, progress)
+    return len(todo), sum(1 for r in todo if summary_problems(cache.get(r.review_id, version) or ""))
+
+
+def _summarize_into(cache: SummaryCache, version: str, backend: Backend, reviews: Sequence[Review], category: str,
+                    title: Callable[[str], str], batch_size: int, max_review_chars: int,
+                    progress: ProgressCallback | None, *, done_before: int = 0,
+                    total: int | None = None) -> dict[str, str]:
+    """Summarize ``reviews`` a batch at a time, each batch written to ``cache`` before the next
+    starts (an interruption loses at most one batch), with progress counted from ``done_before``
+    of ``total``. Returns the new summaries by review id."""
+    done, total = done_before, len(reviews) if total is None else total
+    made: dict[str, str] = {}
     if progress:
-        progress(done, len(todo))
-    for chunk, summaries in summary_batches(backend, todo, category, title, batch_size=batch_size,
+        progress(done, total)
+    for chunk, summaries in summary_batches(backend, reviews, category, title, batch_size=batch_size,
                                             max_review_chars=max_review_chars):
-        cache.put_many((r.review_id, version, summary) for r, summary in zip(chunk, summaries, strict=True))
+        rows = [(r.review_id, version, summary) for r, summary in zip(chunk, summaries, strict=True)]
+        cache.put_many(rows)
+        made.update({rid: summary for rid, _, summary in rows})
         done += len(chunk)
         if progress:
-            progress(done, len(todo))
-    return len(todo), sum(1 for r in todo if summary_problems(cache.get(r.review_id, version) or ""))
+            progress(done, total)
+    return made
 
 
 def summary_batches(

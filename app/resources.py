@@ -83,11 +83,9 @@ def open_reviewer(config: Config, memory: Memory, adapters: Path | None, *, cons
 
 def load_dataset(config: Config) -> ReviewDataset:
     """The configured reviews; what the loader worked around is printed as warnings, never silent."""
-    from ..data import load_configured
+    from ..data import dataset_of
 
-    data = config.data
-    dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
-                              allow_truncated=data.allow_truncated)
+    dataset = dataset_of(config.data)
     stderr = make_console(stderr=True)
     for note in dataset.report.notes():
         stderr.print(f"[yellow]warning:[/] {escape(note)}")

@@ -96,10 +96,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from reason4rec.config import load_config
+    from reason4rec.data import dataset_of
     from reason4rec.data.splits import build_targets, make_split
     from reason4rec.training.confidence import metric_interval, paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
-    from reason4rec.training.pipeline import load_dataset
 
     config = load_config()
     replay = EvalReplay.open(args.eval, config)
@@ -110,7 +110,7 @@ def main() -> None:
                for name in summed["targets"][0]["predictions"]}
     methods.update({name: np.array(values)[at] for name, values in summed["baseline_predictions"].items()})
 
-    split = make_split(load_dataset(config), replay.key["split"], replay.key["seed"])
+    split = make_split(dataset_of(config.data), replay.key["split"], replay.key["seed"])
     training = [t for t in build_targets(split, "train", replay.key["history_k"]) if t.has_histories]
     train_true = np.array([t.review.rating for t in training])
     fill = float(np.mean([r.rating for r in split.train]))

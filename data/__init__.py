@@ -4,7 +4,7 @@ histories a target may show and the leak audit. Every layer may import this pack
 nothing of the project but ``config`` and ``errors``.
 """
 
-from .loaders import clean_text, load_configured, load_item_titles, load_reviews, load_shipped, shipped_path
+from .loaders import clean_text, dataset_of, load_configured, load_item_titles, load_reviews, load_shipped, shipped_path
 from .reviews import (
     MAX_ID_LENGTH,
     SHIPPED_CATEGORY,
@@ -27,6 +27,7 @@ __all__ = [
     "Review",
     "ReviewDataset",
     "clean_text",
+    "dataset_of",
     "load_configured",
     "load_item_titles",
     "load_reviews",

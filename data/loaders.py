@@ -37,7 +37,10 @@ import zlib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 from .reviews import (
     MAX_ID_LENGTH,
@@ -401,3 +404,10 @@ def load_configured(reviews_path: Path | None = None, meta_path: Path | None = N
         on_duplicate=on_duplicate,
         allow_truncated=allow_truncated,
     )
+
+
+def dataset_of(data: DataConfig) -> ReviewDataset:
+    """The reviews a configuration's ``data`` section names (the one place its fields become a
+    :func:`load_configured` call)."""
+    return load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
+                           allow_truncated=data.allow_truncated)

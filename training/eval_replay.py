@@ -46,10 +46,10 @@ class EvalReplay:
     def open(cls, folder: Path, config: Config | None = None) -> EvalReplay:
         """Read ``folder`` (its data set from ``config``, the user's configuration by default)."""
         from ..config import load_config
+        from ..data import dataset_of
         from ..experts.summaries import SummaryCache, history_reviews, target_context
         from .eval_run import MANIFEST, EvalRun
         from .evaluate_experts import ExpertEvalSettings, content_key, select_targets
-        from .pipeline import load_dataset
 
         folder = Path(folder)
         try:
@@ -58,7 +58,7 @@ class EvalReplay:
             raise Reason4RecError(f"{folder} is not an evaluation folder ({MANIFEST}: {error})") from None
         settings = ExpertEvalSettings(split=key["split"], limit=key["limit"], seed=key["seed"],
                                       history_k=key["history_k"], max_review_chars=key["max_review_chars"])
-        dataset = load_dataset(config or load_config())
+        dataset = dataset_of((config or load_config()).data)
         _, targets = select_targets(dataset, settings)
         now = content_key(dataset, targets)
         changed = [name for name, value in now.items() if key.get(name) != value]

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..config import Config, Expert
-from ..data import Review, ReviewDataset, load_configured
+from ..data import Review, ReviewDataset, dataset_of
 from ..data.splits import Target, build_targets, make_split
 from ..errors import Reason4RecError
 from ..experts.adapters import AdapterCard, base_fingerprint
@@ -76,13 +76,6 @@ class PipelineError(Reason4RecError, RuntimeError):
     """A stage cannot run (usually: an earlier stage has not been trained yet)."""
 
 
-def load_dataset(config: Config) -> ReviewDataset:
-    """The configured review file, or the shipped data."""
-    data = config.data
-    return load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
-                           allow_truncated=data.allow_truncated)
-
-
 class TrainingPipeline:
     """Runs the stages of one recipe into ``run_dir`` with one teacher."""
 
@@ -95,7 +88,7 @@ class TrainingPipeline:
         self.teacher = teacher
         self.say = say
         self.bars = bars or (lambda label: (lambda done, total: None))
-        self.dataset = dataset or load_dataset(config)
+        self.dataset = dataset or dataset_of(config.data)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
         self._reward_targets, self._reasoner_targets, self._other_targets = self._sample_targets()
         self._context_memo: dict[str, TargetContext] = {}

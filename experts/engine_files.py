@@ -3,7 +3,8 @@
 ``<home>/models/engine/<base folder>-<base id>/`` holds ``base-<quant>.gguf``, one
 ``lora-<adapter version>.gguf`` per expert and, in merged mode, ``merged-<adapter version>-<quant>.gguf``.
 The adapter version is ``<expert>-<prompt version>-<weights hash>`` (the card's fingerprint), so a
-retrained or re-shipped adapter gets a new file and the stale one is removed. ``manifest.json``
+retrained or re-shipped adapter gets a new file; files of versions older than the two most
+recently used are removed. ``manifest.json``
 (written after each file lands, files renamed into place when complete) records every file's
 size: a truncated or missing file is reported in one line and rebuilt; a folder that is not ours,
 or of another export version, is refused until ``reason4rec model export --rebuild``.
@@ -34,6 +35,8 @@ EngineMode = Literal["lora", "merged"]
 FORMAT = "reason4rec-engine-export"
 VERSION = 1
 MANIFEST = "manifest.json"
+KEEP_VERSIONS = 2
+"""Adapter versions per expert whose files are kept: the one in use and the last one used before."""
 GGUF_MAGIC = b"GGUF"
 
 StatusCallback = Callable[[str], None]
@@ -179,23 +182,37 @@ def _check_readable(path: Path) -> None:
 
 
 def _drop_stale(folder: Path, manifest: dict, wanted: Mapping[str, object], adapters: Mapping[Expert, Path]) -> None:
-    """Remove files of the same experts made from other adapter versions; the current version's
-    files of the other mode or quantization stay (switching back must not export them again)."""
-    current = {name: adapter_version(source) for name, source in adapters.items()}
-
-    def stale_file(file: str) -> bool:
-        for name, version in current.items():
-            for kind in ("lora", "merged"):
-                if file.startswith(f"{kind}-{name}-"):
-                    return not (file == f"lora-{version}.gguf" or file.startswith(f"merged-{version}-"))
-        return False
-
-    stale = [name for name in manifest["files"] if name not in wanted and stale_file(name)]
+    """Mark the files in use now; remove files of the same experts made from adapter versions
+    older than the :data:`KEEP_VERSIONS` most recently used. Two processes on two adapter
+    versions (a shipped one and a run's) so keep both exports instead of deleting each other's
+    at every start; the current version's files of the other mode or quantization stay."""
+    now = time.time()
+    for name in wanted:
+        manifest["files"][name]["used"] = now
+    versions = {name: _version_of(name) for name in manifest["files"]}
+    stale = []
+    for expert in adapters:
+        by_version: dict[str, float] = {}
+        for name, version in versions.items():
+            if version is not None and version.startswith(f"{expert}-"):
+                record = manifest["files"][name]
+                by_version[version] = max(by_version.get(version, 0.0), float(record.get("used", 0.0)))
+        kept = sorted(by_version, key=by_version.__getitem__, reverse=True)[:KEEP_VERSIONS]
+        stale += [name for name, version in versions.items()
+                  if version in by_version and version not in kept and name not in wanted]
     for name in stale:
         (folder / name).unlink(missing_ok=True)
         del manifest["files"][name]
-    if stale:
-        _save_manifest(folder, manifest)
+    _save_manifest(folder, manifest)
+
+
+def _version_of(file: str) -> str | None:
+    """The adapter version a LoRA or merged file was made from (None for the base)."""
+    if file.startswith("lora-") and file.endswith(".gguf"):
+        return file.removeprefix("lora-").removesuffix(".gguf")
+    if file.startswith("merged-") and file.endswith(".gguf"):
+        return file.removeprefix("merged-").removesuffix(".gguf").rsplit("-", 1)[0]
+    return None
 
 
 def _save_manifest(folder: Path, manifest: dict) -> None:

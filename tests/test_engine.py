@@ -223,14 +223,19 @@ def test_export_is_reused_then_rebuilt_when_an_adapter_changes(engine_home, tiny
     retrained = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
                                     status=said.append)
     assert retrained.loras["summarizer"] != first.loras["summarizer"]
-    assert not first.loras["summarizer"].exists() and said == [f"exporting {retrained.loras['summarizer'].name} "
-                                                              "for the compiled engine (once) ..."]
+    assert said == [f"exporting {retrained.loras['summarizer'].name} for the compiled engine (once) ..."]
+    assert first.loras["summarizer"].exists()  # the version used before is kept (another process may use it)
     merged = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "merged")
     said.clear()
     back = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora",
                                status=said.append)
     assert back == retrained and said == []  # the other mode's file of the same adapter is not stale
     assert merged.merged["summarizer"].is_file()
+    save_file({k: v * 2.0 for k, v in weights.items()}, str(adapter / "adapter_model.safetensors"))
+    third = ensure_engine_files(engine_home.home, tiny_model_dir, {"summarizer": adapter}, "f16", "lora")
+    assert not first.loras["summarizer"].exists()  # the oldest of three versions goes, the two newest stay
+    assert third.loras["summarizer"].is_file() and retrained.loras["summarizer"].is_file()
+    assert merged.merged["summarizer"].is_file() and third.base.is_file()
 
 
 def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir, tiny_run):

@@ -174,19 +174,27 @@ class MicroBatcher:
             accepted.append((job, count))
         if not accepted:
             return
-        jobs = [job for job, _ in accepted]
         for job, count in accepted:
             if job.on_start is not None:
                 job.on_start(count)
+        self._settle(accepted)
+
+    def _settle(self, accepted: list[tuple[Job, int]]) -> None:
+        """Generate for the accepted jobs as one batch and set their results. When a batch of
+        several fails, each job that has not streamed anything yet is tried again alone, so a
+        request the engine cannot serve fails by itself instead of taking its batch with it."""
+        jobs = [job for job, _ in accepted]
         first = jobs[0]
         limiter = LineLimit(first.answer_lines) if first.answer_lines else None  # one key: one limit
         streaming = any(job.on_text is not None for job in jobs)
+        streamed: set[int] = set()
 
         def on_text(row: int, piece: str) -> None:
             if limiter is not None:
                 limiter.on_text(row, piece)
             callback = jobs[row].on_text
             if callback is not None and not jobs[row].cancelled.is_set():
+                streamed.add(row)
                 callback(piece)
 
         def stop_row(row: int) -> bool:
@@ -201,8 +209,11 @@ class MicroBatcher:
                 stop_row=stop_row)
         except Exception:
             logger.exception("generation for %d %r request(s) failed", len(jobs), first.expert)
-            for job in jobs:
-                job.future.set_exception(ApiError.internal())
+            for row, (job, count) in enumerate(accepted):
+                if len(jobs) > 1 and row not in streamed:
+                    self._settle([(job, count)])
+                else:  # alone already, or its client has part of an answer: a retry would repeat it
+                    job.future.set_exception(ApiError.internal())
             return
         self.batches += 1
         self.batched_jobs += len(jobs)

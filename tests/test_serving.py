@@ -306,6 +306,45 @@ def test_a_prompt_of_no_tokens_fails_alone_and_its_batch_runs():
     assert (refused.value.status, refused.value.param) == (400, "prompt")
 
 
+def test_an_unforeseen_engine_failure_fails_only_its_request_and_a_streamed_one_is_not_repeated():
+    from reason4rec.experts.backend import Completion, DecodingSettings
+    from reason4rec.serving.batcher import Job, MicroBatcher
+    from reason4rec.serving.errors import ApiError
+
+    calls: list[list[str]] = []
+
+    class Fragile:  # one prompt breaks the engine in a way no check before generation foresees
+        decoding = DecodingSettings()
+        tokenizer = staticmethod(lambda text, **_: {"input_ids": text.split()})
+
+        def complete(self, expert, prompts, on_text=None, **kwargs):
+            calls.append(list(prompts))
+            if on_text is not None:
+                for row, _ in enumerate(prompts):
+                    on_text(row, "after")
+            if "poison" in prompts:
+                raise RuntimeError("llama_decode returned -1")
+            return [Completion(f"after {p}", (1,), "length") for p in prompts]
+
+    batcher = MicroBatcher(Fragile(), batch_size=3, wait_ms=50)
+    futures = [batcher.submit(Job("reasoner", prompt, 4, DecodingSettings()))
+               for prompt in ("warm tone", "poison", "quiet hum")]
+    assert [futures[i].result(10).completion.text for i in (0, 2)] == ["after warm tone", "after quiet hum"]
+    with pytest.raises(ApiError) as failed:
+        futures[1].result(10)
+    assert failed.value.status == 500
+    assert calls == [["warm tone", "poison", "quiet hum"], ["warm tone"], ["poison"], ["quiet hum"]]
+    pieces: list[str] = []
+    calls.clear()
+    streamed = [batcher.submit(Job("reasoner", prompt, 4, DecodingSettings(), on_text=pieces.append))
+                for prompt in ("warm tone", "poison")]
+    for future in streamed:  # both had text on the wire when the batch failed: a retry would repeat it
+        with pytest.raises(ApiError):
+            future.result(10)
+    batcher.close(10)
+    assert calls == [["warm tone", "poison"]] and pieces == ["after", "after"]
+
+
 def test_a_request_past_the_engines_context_fails_alone_and_its_batch_runs():
     from reason4rec.experts.backend import Completion, DecodingSettings
     from reason4rec.serving.batcher import Job, MicroBatcher

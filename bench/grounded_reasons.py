@@ -15,8 +15,9 @@ differences (chosen minus greedy; negative is better).
     python bench/grounded_reasons.py --eval bench/results/eval-leave-last-out-full --targets 200 \\
         --candidates 4 --temperature 0.7 --out bench/results/grounded-reasons-cpu.json
 
-``--rounds 2`` draws as the agent does (``agent.reason_rounds``): a target whose kept reason is
-still under 80% grounded gets --candidates more drafts and the least invented of all is kept; a
+``--rounds 2`` adds the agent's second round (``agent.reason_rounds``): a target whose kept reason
+is under 80% grounded against its prompt (the agent's test) gets --candidates more drafts, and the
+least invented of all is kept (chosen as round 1 chose, against the prompt and the raw reviews); a
 finished one-round run (copy it to the new --out first to keep it) is continued, and the report
 adds the first round's measures and the paired difference to them.
 
@@ -63,8 +64,9 @@ def _first_round(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k not in ("rounds", "redraft_below")}
 
 
-def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The saved run of these settings (to continue), or a fresh one; another run's file is refused."""
+def _load(out: Path, settings: dict[str, Any], *, upgrade: bool = True) -> dict[str, Any]:
+    """The saved run of these settings (to continue), or a fresh one; another run's file is refused.
+    ``upgrade``: a finished run with fewer rounds is taken up (its rows kept, its old report dropped)."""
     if not out.is_file():
         return {"settings": settings, "rows": {}}
     try:
@@ -72,9 +74,9 @@ def _load(out: Path, settings: dict[str, Any]) -> dict[str, Any]:
     except ValueError as error:
         raise SystemExit(f"{out} is not valid JSON ({error}); move it away to start again") from None
     before = saved.get("settings") or {}
-    if before != settings and _first_round(before) == _first_round(settings) and \
-            before.get("rounds", 1) < settings.get("rounds", 1):
-        saved["settings"] = settings  # more rounds over a finished run: its first rounds are kept
+    if upgrade and before != settings and _first_round(before) == _first_round(settings) and \
+            before.get("rounds", 1) < settings.get("rounds", 1):  # more rounds over a finished run
+        return {"settings": settings, "rows": saved["rows"], "seconds_generating": saved.get("seconds_generating", 0.0)}
     elif before != settings:
         raise SystemExit(f"{out} holds a run with other settings ({saved.get('settings')}); "
                          "use another --out or move it away")
@@ -194,7 +196,7 @@ def main() -> None:
         raise SystemExit(f"--targets {args.targets} is more than the {len(replay.targets)} the evaluation scored")
     chosen_ids = sorted(random.Random(args.seed).sample(range(len(replay.targets)), args.targets))
     settings = _settings(args, run_id(replay.key))
-    saved = _load(args.out, settings)
+    saved = _load(args.out, settings, upgrade=not args.sum_done)
     rows: dict[str, Any] = saved["rows"]
     config = load_config()
     if args.sum_done:
@@ -255,7 +257,8 @@ def _more_drafts(args: argparse.Namespace, round_: int, replay, backend, chosen_
         if row.get("rounds", 1) >= round_:
             continue
         row.setdefault("first", {"pick": row["pick"], "rating": row["rating"]})
-        if needs_redraft(grounding(row["candidates"][row["pick"]], replay.shown_to_reasoner(i))):
+        prompt = [m["content"] for m in reasoner_messages(replay.contexts[i])]  # what the agent decides on
+        if needs_redraft(grounding(row["candidates"][row["pick"]], prompt)):
             todo.append(i)
         else:
             row["rounds"] = round_  # grounded enough: nothing drawn, as in the agent
@@ -314,6 +317,7 @@ def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict
     indices = resample_indices(len(true))
     report = {
         "settings": settings, "rows": rows, "targets_summed": len(chosen_ids), "targets_asked": wanted,
+        "targets_through_every_round": sum(row.get("rounds", 1) >= settings.get("rounds", 1) for row in ordered),
         "eval_adapters": replay.key["adapters"], "backend": "llama.cpp f16 (lora), 2 threads",
         "greedy": _measures(greedy, found["greedy"], greedy_rating, true, similarity["greedy"]),
         "best_of_n": _measures(picked, found["picked"], picked_rating, true, similarity["picked"]),

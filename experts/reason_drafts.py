@@ -34,6 +34,9 @@ from .reason_quality import Grounding, rank_drafts
 
 DEFAULT_TEMPERATURE = 0.7
 """The temperature the drafts were measured at."""
+ROUND_SEED_STEP = 1_000_003
+"""Round r samples with seed + r * this: backends that seed draw j with seed + j (the remote one,
+transformers one prompt at a time) must not repeat an earlier round's draws."""
 REDRAFT_BELOW = 0.8
 """A kept draft with fewer than this share of its aspect phrases in what the Reasoner was shown
 gets another round of drafts (where rounds are allowed): the bar the project holds a reason to."""
@@ -81,10 +84,10 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
 
     ``shown[i]`` are the texts the Reasoner was shown for conversation ``i`` (what grounding counts
     against); ``seed`` defaults to :func:`draft_seed` of the conversations (round r draws with
-    seed + r); ``on_text`` is the backend's ``sample`` callback (the agent stops a cancelled turn's
-    drafts in it). Rounds after the first sample ``drafts`` more for the conversations whose kept
-    draft :func:`needs_redraft`, and keep the best of all drafts so far; ``on_round`` is told how
-    many drafts a new round adds before it starts.
+    seed + r * :data:`ROUND_SEED_STEP`); ``on_text`` is the backend's ``sample`` callback (the
+    agent stops a cancelled turn's drafts in it). Rounds after the first sample ``drafts`` more
+    for the conversations whose kept draft :func:`needs_redraft`, and keep the best of all drafts
+    so far; ``on_round`` is told how many drafts a new round adds before it starts.
     """
     if not len(conversations) == len(greedy) == len(shown):
         raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
@@ -108,7 +111,8 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
             if on_round is not None:
                 on_round(count * len(pending))
         samples = backend.sample(Expert.REASONER, [conversations[i] for i in pending], count=count,
-                                 temperature=temperature, seed=seed + round_, on_text=on_text)
+                                 temperature=temperature, seed=(seed + round_ * ROUND_SEED_STEP) % 2**32,
+                                 on_text=on_text)
         for i, sampled in zip(pending, samples):
             pools[i].extend(sampled)
         picks = {i: _best_of(pools[i], shown[i]) for i in pending}

@@ -210,9 +210,9 @@ class MicroBatcher:
         except Exception:
             logger.exception("generation for %d %r request(s) failed", len(jobs), first.expert)
             for row, (job, count) in enumerate(accepted):
-                if len(jobs) > 1 and row not in streamed:
+                if len(jobs) > 1 and row not in streamed and not job.cancelled.is_set():
                     self._settle([(job, count)])
-                else:  # alone already, or its client has part of an answer: a retry would repeat it
+                else:  # alone already, gone, or its client has part of an answer: a retry would repeat it
                     job.future.set_exception(ApiError.internal())
             return
         self.batches += 1

@@ -6,7 +6,7 @@ import pytest
 from fakes import FakeBackend, SamplingFake
 
 from reason4rec.experts.backend import SamplingBackend
-from reason4rec.experts.reason_drafts import ChosenReason, choose_reasons, draft_seed
+from reason4rec.experts.reason_drafts import ROUND_SEED_STEP, ChosenReason, choose_reasons, draft_seed
 from reason4rec.experts.reason_quality import grounding
 
 SHOWN = ["Positive Aspects: warm tone, quiet hum\nNegative Aspects: none", "Item: Compressor Pedal"]
@@ -57,7 +57,7 @@ def test_a_kept_draft_still_poorly_grounded_gets_another_round_and_only_it():
                                 seed=5, on_round=told.append)
     assert fine == ChosenReason("Warm tone pedal.", 0, 4)  # fully grounded: no second round for it
     assert poor == ChosenReason(better, 5, 8, ("rosewood neck",))  # the second round's second draft
-    assert [c.conversations for c in backend.asked("sample")] == [2, 1] and backend.seeds == [5, 6]
+    assert [c.conversations for c in backend.asked("sample")] == [2, 1] and backend.seeds == [5, 5 + ROUND_SEED_STEP]
     assert told == [4]
 
 

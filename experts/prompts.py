@@ -150,12 +150,16 @@ _PUNCTUATION_RUN_TO_ONE = re.compile(r"([^\w\s])(?:\s*[^\w\s])+")
 _REPEATED_WORDS = re.compile(r"\b(\w+)(?:\s+\1\b)+", re.IGNORECASE)
 _EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")
 _FIELD_NAMES = re.compile("|".join(re.escape(field) for field in SUMMARY_FIELDS), re.IGNORECASE)
+_FIELD_WORDS = frozenset({"user", "users", "preference", "preferences", "element", "elements", "positive",
+                          "negative", "aspect", "aspects"})
+"""Words of the field names: an item made only of them ("user preference") echoes a label, says nothing."""
 
 
 def tidy_summary(text: str, max_items: int = 6) -> str:
     """The three fields in order, each value cleaned of what a small model or a keyword teacher
     garbles: runs of punctuation, words repeated in a row, repeated items, field names inside a
-    value, the ``...`` of a cut. An empty field becomes ``none``.
+    value or an item that only echoes one ("user preference"), the ``...`` of a cut. An empty field
+    becomes ``none``.
 
     The guard for what the Summarizer writes and for the targets it learns from, so a
     ``good sound,,,,,,negative aspects: none,,,`` never reaches a prompt or a training example.
@@ -175,7 +179,7 @@ def tidy_summary(text: str, max_items: int = 6) -> str:
         for item in value.split(","):
             words = [w for w in _REPEATED_WORDS.sub(r"\1", item).split() if w.lower() != "none"]
             item = _EDGE_PUNCTUATION.sub("", " ".join(words))
-            if item and not _FIELD_NAMES.search(item):
+            if item and not _FIELD_NAMES.search(item) and not set(item.lower().split()) <= _FIELD_WORDS:
                 items.setdefault(item.lower(), item)
         values.append(", ".join(list(items.values())[:max_items]) or "none")
     return "\n".join(f"{field}: {value}" for field, value in zip(SUMMARY_FIELDS, values))

@@ -92,6 +92,7 @@ def test_tidy_summary_cleans_what_the_small_model_garbled():
         "+ - Yes, you can...; - - none; likes User Prefer Element - no",
         "Positive Aspects: warm tone, warm tone, warm tone\nNegative Aspects: hum!!!!\n"
         "User Preference Elements: tube amps\nPositive Aspects: again",
+        "Positive Aspects: bright tone\nNegative Aspects: positive\nUser Preference Elements: tone, user preference",
         "",
     ]
     for text in garbled:
@@ -101,7 +102,8 @@ def test_tidy_summary_cleans_what_the_small_model_garbled():
     assert tidy_summary(garbled[0]).splitlines()[2] == (
         "User Preference Elements: good quality, great sound, perfect fit")
     assert tidy_summary(garbled[3]).splitlines()[:2] == ["Positive Aspects: warm tone", "Negative Aspects: hum"]
-    assert tidy_summary(garbled[4]) == "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none"
+    assert tidy_summary(garbled[4]).splitlines()[1:] == ["Negative Aspects: none", "User Preference Elements: tone"]
+    assert tidy_summary(garbled[5]) == "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none"
 
 
 def test_tidy_summary_keeps_every_distinct_item_of_a_clean_summary():

@@ -46,7 +46,7 @@ class AgentContext:
     reason_temperature: float = 0.7
     reason_rounds: int = 1
     """Rounds of drafts (a reason still under 80% grounded gets more); :func:`open_context` sets
-    the configured number (1 by default)."""
+    the configured number (2 by default)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 

@@ -6,6 +6,7 @@ adapters on the bundled base. Each (user, item) pair runs once to make its histo
 (Reasoner stream + Predictor) to measure what the graph adds.
 
     python bench/agent.py --pairs 5 --out bench/results/agent-cpu.json
+    REASON4REC_AGENT__REASON_ROUNDS=1 python bench/agent.py ...   # the configuration's settings apply
 """
 
 from __future__ import annotations
@@ -66,17 +67,20 @@ def main() -> None:
         nodes = sum(state["timings"].values())
         rows.append({"user": user, "item": item, "first_token_s": round(first_token or whole, 3),
                      "whole_s": round(whole, 3), "node_sum_s": round(nodes, 3), "bare_experts_s": round(bare, 3),
-                     "reason_chars": len(state["reason"] or "")})
+                     "reason_chars": len(state["reason"] or ""),
+                     "drafts": (state.get("reason_check") or {}).get("drafts", 1)})
         console.print(rows[-1])
 
     started = time.perf_counter()
     recommended = agent.recommend(pairs[0][0], k=args.k)
     recommend_s = time.perf_counter() - started
+    agent_backend = type(agent.context.backend).__name__
     agent.close()
     median = lambda key: round(statistics.median(r[key] for r in rows), 3)  # noqa: E731
     whole, nodes, bare = median("whole_s"), median("node_sum_s"), median("bare_experts_s")
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "pairs": rows,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "backend": agent_backend,
+        "reason_drafts": config.agent.reason_drafts, "reason_rounds": config.agent.reason_rounds, "pairs": rows,
         "why_first_token_p50_s": median("first_token_s"), "why_whole_p50_s": whole,
         "graph_overhead_vs_nodes_pct": round(100 * (whole - nodes) / nodes, 2),
         "graph_vs_bare_experts_pct": round(100 * (whole - bare) / bare, 2),

@@ -67,10 +67,10 @@ def test_missing_file_and_bad_environment(tmp_path: Path, monkeypatch: pytest.Mo
         load_config()
 
 
-def test_the_agent_drafts_one_round_unless_asked_and_rounds_are_bounded(monkeypatch: pytest.MonkeyPatch):
-    assert (load_config().agent.reason_drafts, load_config().agent.reason_rounds) == (4, 1)
-    monkeypatch.setenv("REASON4REC_AGENT__REASON_ROUNDS", "2")
-    assert load_config().agent.reason_rounds == 2
+def test_the_agent_drafts_two_rounds_unless_asked_and_rounds_are_bounded(monkeypatch: pytest.MonkeyPatch):
+    assert (load_config().agent.reason_drafts, load_config().agent.reason_rounds) == (4, 2)
+    monkeypatch.setenv("REASON4REC_AGENT__REASON_ROUNDS", "1")
+    assert load_config().agent.reason_rounds == 1
     monkeypatch.setenv("REASON4REC_AGENT__REASON_ROUNDS", "0")
     with pytest.raises(ConfigError, match=r"agent\.reason_rounds"):
         load_config()

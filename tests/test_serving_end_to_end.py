@@ -207,7 +207,8 @@ def test_why_and_recommend_through_the_server_equal_the_local_backend(server, st
     for near, far in zip(local_items, remote_items):
         assert far["item_id"] == near["item_id"] and far["reason"] == near["reason"]
         assert far["rating"]["expected"] == pytest.approx(near["rating"]["expected"], abs=2e-4)
-    drafting = configured("drafts", backend="remote", remote_url=server.url, remote_api_key=KEY, reason_drafts=3)
+    drafting = configured("drafts", backend="remote", remote_url=server.url, remote_api_key=KEY, reason_drafts=3,
+                          reason_rounds=1)
     with Agent.open(drafting, checkpoint=False) as agent:  # the server samples the extra drafts
         drafted = agent.why(user, item)
     assert drafted["error"] is None and drafted["reason_check"]["drafts"] == 3 and drafted["reason"]

@@ -200,7 +200,7 @@ class EngineConfig(_Section):
     quant: Literal["f32", "f16", "q8_0"] = "f16"
     """Weights of the exported base: ``f16`` (the default: answers equal transformers' fp32 and,
     on this AVX2 CPU, the fastest prefill), ``q8_0`` (8-bit blocks: half the memory, faster
-    batch-1 decode, but answers drift; see the README), or ``f32`` (the reference, for checks)."""
+    batch-1 decode, but answers drift; see docs/engine.md), or ``f32`` (the reference, for checks)."""
     mode: Literal["lora", "merged"] = "lora"
     """``lora``: one base with the experts as llama.cpp LoRA adapters switched per call;
     ``merged``: one exported model per expert with its adapter merged in (more memory)."""

@@ -171,7 +171,6 @@ def chat(
 
 
 
-# ---- serve (issue 7): owned by the serving work; the chat work does not edit this block ----
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --api-key.")] = "127.0.0.1",
@@ -207,22 +206,32 @@ def serve(
     if batch_size is not None:
         config.serve.batch_size = batch_size
     models.serve(config, host=host, port=port, api_key=api_key, status_console=make_console(stderr=True))
-# ---- end of serve block ----
 
 
 def main() -> None:
-    """Console entry point: user-fixable errors become one message and exit status 2.
+    """Console entry point: every error a person can fix is one line and exit status 2.
 
-    Typer's standalone mode already turns usage errors into a message with status 2 and Ctrl-C
-    into status 130; what is left for us is our own error family.
+    Usage errors (``--rating five``, ``-k 0``) as well as our own error family: Typer's own
+    report of a usage error is a 5-6 line box, so it runs in non-standalone mode and the
+    errors come back here. Ctrl-C is status 130, as in a shell.
     """
-    try:
-        app()
-    except Reason4RecError as err:
-        from rich.markup import escape  # the message may quote ids, paths or text a person typed
+    from rich.markup import escape  # the message may quote ids, paths or text a person typed
 
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as err:  # Typer's usage errors (its vendored click's) derive from it
+        if type(err).__name__ == "NoArgsIsHelpError":
+            sys.exit(2)  # the help is already printed (Typer tells it apart by name too)
+        context = getattr(err, "ctx", None)
+        where = f" (see `{context.command_path} --help`)" if context is not None else ""
+        make_console(stderr=True).print(f"[bold red]error:[/] {escape(err.format_message())}{escape(where)}")
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Reason4RecError as err:
         make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(err))}")
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import re
+import sys
+from typing import IO, Any
 
 from rich.console import Console
 from rich.text import Text
+
+from ..experts.prompts import strip_terminal_escapes
 
 PLAIN_WIDTH = 160
 """Columns for tables, panels and Markdown when output goes to a pipe or a file ($COLUMNS wins)."""
@@ -24,6 +28,39 @@ class PlainConsole(Console):
         super().print(*objects, **options)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters (newlines and tabs stay)."""
+
+
+class VisibleText:
+    """A text stream that drops terminal control sequences and control characters on the way
+    out: what a person typed or a review holds is echoed into logs and pipes as plain text,
+    never as a clear-screen or a window title (Rich itself writes none to a non-terminal)."""
+
+    def __init__(self, stream: IO[str] | None = None, *, stderr: bool = False) -> None:
+        self._given, self._stderr = stream, stderr
+
+    @property
+    def _stream(self) -> IO[str]:  # looked up at each write, as Rich does: tests and runners swap sys.stdout
+        return self._given or (sys.stderr if self._stderr else sys.stdout)
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_CONTROL.sub("", strip_terminal_escapes(text)))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+
 def make_console(*, stderr: bool = False, **options: Any) -> Console:
     """The console for stdout (or stderr): Rich's own on a terminal, a :class:`PlainConsole` elsewhere."""
     options.setdefault("highlight", False)
@@ -32,4 +69,4 @@ def make_console(*, stderr: bool = False, **options: Any) -> Console:
         return console
     columns = os.environ.get("COLUMNS", "")
     width = options.pop("width", None) or (int(columns) if columns.isdigit() else max(console.width, PLAIN_WIDTH))
-    return PlainConsole(stderr=stderr, width=width, **options)
+    return PlainConsole(file=VisibleText(options.pop("file", None), stderr=stderr), width=width, **options)

@@ -9,33 +9,28 @@ only when something needs it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import resources
 from .service import Service
 
 if TYPE_CHECKING:
     from ..data import ReviewDataset
+    from ..memory.service import Memory
 
 
 def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, rebuild: bool = False) -> None:
     """Import ``dataset`` into the memory and summarize what is pending, saying what was done."""
-    from ..memory.summarizers import LexiconSummarizer, cached_summaries
     from ..training.reports import progress_bars
 
-    config, console = service.config, service.console
+    console = service.console
     memory = service.memory(dataset.category, rebuild=rebuild)
-    needs_expert = config.memory.bulk_summaries == "summarizer" or any(not r.from_dataset for r in memory.pending())
-    summarizer = resources.open_summarizer(config, adapters, dataset.category, console=console) \
-        if needs_expert else None
-    bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
-    cache, version = cached_summaries(config, adapters)
+    sources = _sources(service, memory, dataset.category, adapters)
     with progress_bars(console) as bars:
-        report = memory.build(dataset, summarizer=summarizer, bulk=bulk, cache=cache, cache_version=version,
-                              bars=bars)
+        report = memory.build(dataset, **sources, bars=bars)
     if report.upgraded:
         console.print(f"{report.upgraded:,} summaries made by the lexicon or an older Summarizer replaced with "
-                      f"those of {version} from the summary cache")
+                      f"those of {sources['cache_version']} from the summary cache")
     if report.imported or report.summarized or report.profiles:
         console.print(f"imported {report.imported:,} new reviews; summaries: {report.from_cache:,} reused from "
                       f"the Summarizer cache, {_counts(report.summarized)}; {report.profiles:,} profiles written "
@@ -43,21 +38,34 @@ def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, re
 
 
 def sync(service: Service, adapters: Path | None) -> None:
-    """Finish what an interrupted or failed update left: pending reviews and stale profiles."""
-    from ..memory.summarizers import LexiconSummarizer
+    """Finish what an interrupted or failed update left: pending reviews and stale profiles,
+    summarized exactly as ``build`` would have (the Summarizer cache first)."""
     from ..training.reports import progress_bars
 
-    config, console = service.config, service.console
-    category = resources.default_category(config)
+    console = service.console
+    category = resources.default_category(service.config)
     memory = service.memory(category)
     pending = memory.pending()
-    summarizer = resources.open_summarizer(config, adapters, category, console=console) if any(
-        not r.from_dataset for r in pending) else None
-    bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
     with progress_bars(console) as bars:
-        report = memory.sync(summarizer, bulk=bulk, bars=bars)
-    console.print(f"{len(pending):,} pending reviews: {_counts(report.summarized)}; "
+        report = memory.sync(**_sources(service, memory, category, adapters), bars=bars)
+    cached = f"{report.from_cache:,} reused from the Summarizer cache, " if report.from_cache else ""
+    console.print(f"{len(pending):,} pending reviews: {cached}{_counts(report.summarized)}; "
                   f"{report.profiles:,} profiles refreshed in {report.seconds:.1f} s")
+
+
+def _sources(service: Service, memory: Memory, category: str, adapters: Path | None) -> dict[str, Any]:
+    """Where build and sync take summaries from (one path for both): the Summarizer cache first,
+    then the lexicon for imported reviews (or the Summarizer when ``memory.bulk_summaries`` says
+    so) and the Summarizer, loaded only when something needs it, for reviews people added."""
+    from ..memory.summarizers import LexiconSummarizer, cached_summaries
+
+    config = service.config
+    needs_expert = config.memory.bulk_summaries == "summarizer" or any(not r.from_dataset for r in memory.pending())
+    summarizer = resources.open_summarizer(config, adapters, category, console=service.console) \
+        if needs_expert else None
+    bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
+    cache, version = cached_summaries(config, adapters)
+    return {"summarizer": summarizer, "bulk": bulk, "cache": cache, "cache_version": version}
 
 
 def _counts(by_version: dict[str, int]) -> str:

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import Reason4RecError
+from ..experts.prompts import strip_terminal_escapes
 from ..memory.store import item_label
 from .catalog import Catalog
 from .intents import EXAMPLES, SLASH_COMMANDS, Command, InputTooLong, parse
@@ -119,7 +120,7 @@ class Chat:
     def run_script(self, lines: Iterable[str]) -> None:
         """Handle ``lines`` as if typed, echoing each one (the demo, scripted sessions)."""
         for line in lines:
-            self.console.print(f"[bold green]{escape(self.prompt())}[/]{escape(line)}")
+            self.console.print(f"[bold green]{escape(self.prompt())}[/]{escape(strip_terminal_escapes(line))}")
             if not self.handle(line):
                 break
 
@@ -321,7 +322,8 @@ def read_line_factory(console: Console, history: Path) -> Callable[[str], str]:
         if not line:
             raise EOFError
         if not console.is_terminal:
-            console.print(line.rstrip("\n"), markup=False, highlight=False)  # keep the transcript readable
+            # keep the transcript readable, and what was typed plain text (no clear-screen, no title)
+            console.print(strip_terminal_escapes(line.rstrip("\n")), markup=False, highlight=False)
         return line
 
     return read_plain

@@ -42,7 +42,7 @@ _SPECIAL_MARKUP = re.compile(r"<\|[^|<>]{0,40}\|>|</?s>|\[/?INST\]|<<<|>>>|<\/?(
 _SPACES = re.compile(r"\s+")
 _TERMINAL_ESCAPE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, screen clears
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"            # OSC: window titles, hyperlinks
+    r"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"          # OSC: window titles, hyperlinks (one line at most)
     r"|\x1b[@-Z\\-_]")                                # the two-character escapes
 """Terminal control sequences (colours, cursor moves, screen clears, OSC titles): dropped whole,
 so no ``[2J`` remnant is left behind when the escape character itself is removed."""

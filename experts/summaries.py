@@ -20,8 +20,17 @@ from pathlib import Path
 from ..config import Expert
 from ..data import Review
 from ..data.splits import Target
+from .aspects import lexicon_summary
 from .backend import Backend
-from .prompts import HistoryEntry, TargetContext, summarizer_messages, summary_problems, tidy_summary
+from .prompts import (
+    HistoryEntry,
+    Summary,
+    TargetContext,
+    parse_summary,
+    summarizer_messages,
+    summary_problems,
+    tidy_summary,
+)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -180,15 +189,52 @@ def summary_batches(
         chunk = reviews[start:start + batch_size]
         prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
                    for r in chunk]
-        yield chunk, [stored_summary(text) for text in backend.generate(Expert.SUMMARIZER, prompts)]
+        yield chunk, [stored_summary(text, r.text) for text, r in
+                      zip(backend.generate(Expert.SUMMARIZER, prompts), chunk)]
 
 
-def stored_summary(written: str) -> str:
+def stored_summary(written: str, review_text: str | None = None) -> str:
     """What is kept of the Summarizer's answer: the three fields through the repeat and punctuation
     guard (:func:`~reason4rec.experts.prompts.tidy_summary`), so every reader (prompts, profiles,
     the evaluation) sees the same clean summary. ``bench/summary_format.py`` reports the answers as
-    written too."""
-    return tidy_summary(written)
+    written too.
+
+    An answer that names no aspect at all ("none / none / no") for a review whose words do name
+    some (``review_text``) would keep a complaint such as "strings broke, sound dull" out of the
+    memory; the lexicon's aspects of the review are kept instead.
+    """
+    tidied = tidy_summary(written)
+    if review_text is not None and names_no_aspect(tidied):
+        fallback = lexicon_summary(review_text)
+        if _has_opinion(fallback):
+            return tidy_summary(fallback.render())
+    return tidied
+
+
+_NO_ASPECT = frozenset({"", "none", "no", "n/a", "na", "nothing", "null", "nil", "-"})
+"""Field values that name no aspect."""
+
+
+def names_no_aspect(summary: str) -> bool:
+    """True when no field of ``summary`` names an aspect (each is empty, "none", "no" ...)."""
+    parsed = parse_summary(summary)
+    return all(value.strip(" .").lower() in _NO_ASPECT
+               for value in (parsed.positive, parsed.negative, parsed.preferences))
+
+
+def summary_problems_of(summary: str, review_text: str) -> list[str]:
+    """:func:`~reason4rec.experts.prompts.summary_problems` of a stored summary, plus naming no
+    aspect for a review whose words name some (the well-formed measure counts both)."""
+    problems = summary_problems(summary)
+    if names_no_aspect(summary) and _has_opinion(lexicon_summary(review_text)):
+        problems.append("no aspect, though the review names some")
+    return problems
+
+
+def _has_opinion(summary: Summary) -> bool:
+    """The review praises or criticises something (the lexicon's preference words alone, such as
+    "arrived", are too loose to say a review names an aspect)."""
+    return any(value.strip(" .").lower() not in _NO_ASPECT for value in (summary.positive, summary.negative))
 
 
 def target_contexts(

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -25,6 +28,33 @@ from ..errors import Reason4RecError
 
 LOCK_FILE = ".reason4rec.lock"
 OWNER_FILE = ".reason4rec.owner"
+
+
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(key|token|password|secret)[\w-]*$", re.I)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_COMMAND_CHARS = 200
+
+
+def holder_command(argv: Sequence[str]) -> str:
+    """The holder's whole command line as a person would retype it (``reason4rec chat --user A1``):
+    the program's name without its path, arguments quoted, values of key/token/password options
+    hidden, control characters dropped (it is shown on a terminal), cut to 200 characters."""
+    words, hide = [], False
+    for position, word in enumerate(argv):
+        if position == 0:
+            shown = os.path.basename(word)
+            shown = "reason4rec" if shown in ("__main__.py", "-c") else shown  # python -m reason4rec
+        elif hide:
+            shown = "***"
+        elif "=" in word and _SECRET_OPTION.match(word.split("=", 1)[0]):
+            shown = word.split("=", 1)[0] + "=***"
+        else:
+            shown = word
+        hide = bool(_SECRET_OPTION.match(word))
+        shown = _UNPRINTABLE.sub("", shown)
+        words.append(shown if "***" in shown else shlex.quote(shown))
+    line = " ".join(words)
+    return line if len(line) <= MAX_COMMAND_CHARS else line[:MAX_COMMAND_CHARS - 3] + "..."
 
 
 class MemoryLockedError(Reason4RecError, RuntimeError):
@@ -45,7 +75,7 @@ class FolderLock:
             self._lock.acquire(timeout=self.timeout_s, poll_interval=0.1)
         except Timeout:
             raise MemoryLockedError(self._message()) from None
-        owner = {"pid": os.getpid(), "since": time.time(), "command": " ".join(sys.argv[:3])[:200]}
+        owner = {"pid": os.getpid(), "since": time.time(), "command": holder_command(sys.argv)}
         (self.folder / OWNER_FILE).write_text(json.dumps(owner))
         return self
 

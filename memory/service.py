@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -36,11 +37,14 @@ from ..experts.summaries import SummaryCache
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
 from .store import AddResult, ReviewStore, StoredReview, UnknownEntityError
-from .summarizers import LexiconSummarizer, ReviewSummarizer
+from .summarizers import LexiconSummarizer, ReviewSummarizer, cached_summaries
 from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError, lock_folder
 
 ProgressCallback = Callable[[int, int], None]
 ProgressFactory = Callable[[str], ProgressCallback]
+SummarySource = Callable[[], "tuple[SummaryCache, str]"]
+"""Loads the Summarizer summaries made before and the version they must carry (read only when a
+sync has imported reviews to summarize: the shipped cache takes a moment to read)."""
 MAX_QUERY_CHARS = 1000
 
 
@@ -88,13 +92,14 @@ class Memory:
     """Reviews (:class:`ReviewStore`) plus their summaries and profiles (:class:`PreferenceMemory`)."""
 
     def __init__(self, store: ReviewStore, vectors: PreferenceMemory, *, category: str = SHIPPED_CATEGORY,
-                 profile_reviews: int = 10, batch_size: int = 256) -> None:
+                 profile_reviews: int = 10, batch_size: int = 256, summaries: SummarySource | None = None) -> None:
         self.store, self.vectors = store, vectors
         self.category, self.profile_reviews, self.batch_size = category, profile_reviews, batch_size
+        self._summary_source = summaries
 
     @classmethod
     def open(cls, config: Config, *, category: str | None = None, rebuild: bool = False,
-             status: Callable[[str], None] | None = None) -> Memory:
+             status: Callable[[str], None] | None = None, summaries: SummarySource | None = None) -> Memory:
         """Open the memory named by ``config`` (creating it on first use).
 
         Args:
@@ -103,6 +108,8 @@ class Memory:
             rebuild: Move the embedded vector folder aside (kept as ``<folder>.old-<time>``) and
                 start an empty one; every review goes back to pending for a sync to redo.
             status: Receives one-line messages (e.g. the first fetch of the sentence model).
+            summaries: The Summarizer summaries every sync reuses for imported reviews before the
+                lexicon (default: the shipped adapters' cache and this home's, as ``memory build``).
 
         The folder's lock is taken first: a memory in use is refused before anything changes
         (``--rebuild`` included) or any model is fetched. The vectors are then checked readable,
@@ -140,8 +147,10 @@ class Memory:
                 lock.release()
             store.close()
             raise
+        if summaries is None:
+            summaries = functools.partial(cached_summaries, config)
         return cls(store, vectors, category=category or config.data.category or SHIPPED_CATEGORY,
-                   profile_reviews=settings.profile_reviews, batch_size=settings.batch_size)
+                   profile_reviews=settings.profile_reviews, batch_size=settings.batch_size, summaries=summaries)
 
     def close(self) -> None:
         try:
@@ -200,7 +209,8 @@ class Memory:
             summarizer: Summarizes reviews people added (None leaves them pending).
             bulk: Summarizes imported dataset reviews (default: ``summarizer``).
             cache: Summaries made earlier (e.g. the shipped ones) reused for imported reviews when
-                their version is ``cache_version``.
+                their version is ``cache_version`` (default: the memory's own, see :meth:`open`), so
+                a sync after an interrupted build summarizes exactly as the build would have.
             bars: Progress-bar factory (Rich bars at the CLI).
         """
         started = time.perf_counter()
@@ -218,6 +228,8 @@ class Memory:
                 progress(done, len(pending))
 
         advance(0)
+        if cache is None and imported and self._summary_source is not None:
+            cache, cache_version = self._summary_source()
         if cache is not None and cache_version:
             hits = [(r, cache.get(r.review_id, cache_version)) for r in imported]
             hits = [(r, s) for r, s in hits if s is not None]

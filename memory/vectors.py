@@ -6,9 +6,11 @@ user / item id; a :class:`~reason4rec.memory.profiles.Profile`). Every write is 
 deterministic id, so retries and graph resumes never duplicate.
 
 Embedded mode (``PersistentClient``, the default) locks its folder for the process that opened
-it (see :mod:`~reason4rec.memory.lock`) and checks a marker file so a foreign folder is refused;
-server mode (``HttpClient`` to ``chroma run``) is for several processes. Chroma failures become
-:class:`VectorMemoryError` with what to do, never a bare stack trace.
+it (see :mod:`~reason4rec.memory.lock`), checks a marker file so a foreign folder is refused, and
+checks the vector index files before Chroma reads them (see :mod:`.index_files`: a damaged index
+crashes the native reader instead of raising); server mode (``HttpClient`` to ``chroma run``)
+is for several processes. Chroma failures become :class:`VectorMemoryError` with what to do,
+never a bare stack trace.
 
 Example:
     >>> vectors = PreferenceMemory.open_local(Path("memory/chroma"), SentenceEmbedding(path))  # doctest: +SKIP
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from urllib.parse import urlparse
 from ..errors import Reason4RecError
 from ._chroma import chromadb, settings
 from .embedding import EMBEDDING_NAME, Documents, EmbeddingFunction, SentenceEmbedding
-from .index_files import damaged_index_files
+from .index_files import check_before_open, damaged_index_files, mark_closed, mark_open
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind
 
@@ -81,6 +83,7 @@ class PreferenceMemory:
                  lock: FolderLock | None = None, folder: Path | None = None) -> None:
         self.embedding, self.where, self._client, self._lock = embedding, where, client, lock
         self._folder = folder  # an embedded memory's folder, whose index files verify() measures
+        self._trusted = True  # no error so far: close() may record the index files as whole
         with self._errors("open"):
             make = lambda name: client.get_or_create_collection(  # noqa: E731
                 f"{prefix}-{name}", embedding_function=embedding, metadata={"reason4rec_format": FORMAT})
@@ -96,11 +99,17 @@ class PreferenceMemory:
 
         ``lock``: the folder's lock, already taken with :func:`lock_folder` (the memory takes it
         before anything slow or anything that changes state); it is released on failure or close.
+
+        The vector index files are checked before Chroma reads them (a damaged one would crash
+        this process in native code): against the hashes recorded at the last clean close, or,
+        after a crash or for a folder from an earlier version, by a read in a child process
+        (:func:`~reason4rec.memory.index_files.check_before_open`).
         """
         folder = Path(folder).expanduser()
         lock = lock or lock_folder(folder, lock_timeout_s)
         try:
             _claim_folder(folder)
+            _check_index_files(folder)
             try:
                 client = chromadb.PersistentClient(path=str(folder), settings=settings(is_persistent=True))
             except Exception as err:  # chromadb raises many kinds for a damaged folder
@@ -127,9 +136,15 @@ class PreferenceMemory:
         return cls(client, embedding, prefix, url)
 
     def close(self) -> None:
+        """Stop the client and, for an embedded folder used without error, record its index files'
+        hashes (Chroma has stopped: the files are final) so the next open can trust them."""
         try:
             if hasattr(self._client, "close"):
                 self._client.close()
+                if self._folder is not None and self._trusted and self._lock is not None and self._lock.held \
+                        and _stopped(self._folder):
+                    with suppress(OSError):  # if not, the manifest says "open": the next open reads in a child
+                        mark_closed(self._folder)
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -211,6 +226,7 @@ class PreferenceMemory:
             with self._errors("read the vector index files of"):
                 problems = damaged_index_files(self._folder)
             if problems:
+                self._trusted = False
                 raise VectorMemoryError(_damaged(self.where, RuntimeError("; ".join(problems)),
                                                  "read the vector index files of"))
         collections = {"summaries": self._summaries, "user profiles": self._profiles["user"],
@@ -222,6 +238,7 @@ class PreferenceMemory:
                 vector = [float(x) for x in collection.get(limit=1, include=["embeddings"])["embeddings"][0]]
                 found = collection.query(query_embeddings=[vector], n_results=1, include=["distances"])["ids"][0]
             if not found:
+                self._trusted = False
                 raise VectorMemoryError(_damaged(self.where, RuntimeError(f"a search of the {name} found nothing "
                                                                            "though it holds vectors"), "search"))
 
@@ -238,6 +255,7 @@ class PreferenceMemory:
         except Reason4RecError:
             raise
         except Exception as err:
+            self._trusted = False  # the index may be damaged: the next open reads it in a child process
             raise VectorMemoryError(_damaged(self.where, err, doing)) from err
 
 
@@ -272,6 +290,26 @@ def _claim_folder(folder: Path) -> None:
                                 f"{MARKER_FILE}); choose an empty folder for memory.chroma_path")
     else:
         marker.write_text(json.dumps({"format": FORMAT, "embedding": EMBEDDING_NAME}))
+
+
+def _check_index_files(folder: Path) -> None:
+    """Refuse a folder whose index files are damaged, then mark it open (see :mod:`.index_files`)."""
+    try:
+        problems = check_before_open(folder)
+        if not problems:
+            mark_open(folder)
+    except OSError as err:
+        raise VectorMemoryError(_damaged(str(folder), err, "check the vector index files of")) from err
+    if problems:
+        raise VectorMemoryError(_damaged(str(folder), RuntimeError("; ".join(problems)),
+                                         "read the vector index files of"))
+
+
+def _stopped(folder: Path) -> bool:
+    """Has chromadb stopped its system for ``folder`` (no other client of this process keeps it)?"""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    return str(folder) not in SharedSystemClient._identifier_to_system
 
 
 def _forget_failed_system(path: str) -> None:

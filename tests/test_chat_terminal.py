@@ -151,12 +151,14 @@ def test_no_color_in_a_terminal_is_plain_text(chat_config):
 
 def test_chat_over_a_pipe_is_plain_text_and_ends_at_end_of_input(chat_config):
     config, user, item = chat_config
-    lines = ["", "blorp zzk", f"would I like {item}?", f"/review {item} 6 too many stars", "what do I care about?"]
+    typed_escapes = "\x1b[2J\x1b]0;pwned\x07blorp zzk"  # a clear-screen and a window title, typed (issue 38)
+    lines = ["", typed_escapes, f"would I like {item}?", f"/review {item} 6 too many stars", "what do I care about?"]
     result = subprocess.run(_chat(config, "--user", user), input="\n".join(lines) + "\n", capture_output=True,
                             text=True, timeout=600, env={**os.environ, **_env()})
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "\x1b[" not in out and "Traceback" not in out + result.stderr
+    assert "\x1b" not in out and "\x07" not in out and "Traceback" not in out + result.stderr
+    assert "blorp zzk" in out and "pwned" not in out  # the echo keeps the words, not the sequences
     assert "did not get that" in out and "predicted " in out and "reason: " in out
     assert "usage: /review ITEM STARS TEXT" in out and "reviews)" in out
     assert "bye" in out and "resume: reason4rec chat --thread" in out

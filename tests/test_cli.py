@@ -64,6 +64,10 @@ def test_eval_baselines_writes_json(tmp_path: Path):
         (("config", "show", "--config", "/no/such.toml"), "config file not found"),
         (("config", "show", "--config", "/"), "config file / is a folder"),
         (("adapters", "redo-summaries", "/no/such/dir"), "has no summaries.jsonl.gz or no summarizer adapter"),
+        (("memory", "add-review", "--user", "U", "--item", "I", "--rating", "five", "--text", "Warm."),
+         "Invalid value for '--rating'"),
+        (("recommend", "--user", "U", "-k", "0"), "Invalid value for '-k'"),
+        (("no-such-command",), "No such command"),
     ],
 )
 def test_user_errors_are_one_line_without_a_traceback(args, message):
@@ -71,6 +75,7 @@ def test_user_errors_are_one_line_without_a_traceback(args, message):
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # not a usage box
 
 
 def test_a_bad_review_file_names_its_line(tmp_path: Path):
@@ -143,6 +148,16 @@ def test_train_show_and_eval_from_the_command_line(tiny_model_dir: Path, tiny_re
     again = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "3",
                     "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
     assert again.returncode == 0 and "3 already scored" in " ".join(again.stdout.split())
+    lines = (out_dir / "predictions.jsonl").read_text().splitlines()
+    middle = json.loads(lines[1])["review_id"]
+    for wrong in ({"review_id": middle}, {**json.loads(lines[1]), "true": None}):  # whole JSON, wrong shape
+        (out_dir / "predictions.jsonl").write_text("\n".join([lines[0], json.dumps(wrong), lines[2]]) + "\n")
+        damaged = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "3",
+                          "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
+        said = " ".join(damaged.stderr.split())
+        assert damaged.returncode == 2 and "Traceback" not in damaged.stderr, damaged.stderr
+        assert "predictions.jsonl is damaged at line 2" in said and "--restart" in said
+    (out_dir / "predictions.jsonl").write_text("\n".join(lines) + "\n")
     other = run_cli("eval", "--adapters", str(run), "--model", str(tiny_model_dir), "--limit", "2",
                     "--out", str(out_dir), env=FAST_BASELINES, home=tmp_path)
     assert other.returncode == 2 and "holds another evaluation" in " ".join(other.stderr.split())
@@ -521,3 +536,17 @@ def test_plain_consoles_keep_lines_whole_and_lay_out_renderables_wide(monkeypatc
     assert text.count(word) == 5 and "…" not in text  # every long word whole, none cut short
     monkeypatch.setenv("COLUMNS", "100")
     assert make_console(file=io.StringIO()).width == 100  # an explicit width wins
+
+
+def test_the_plain_console_writes_no_terminal_sequences():
+    """Whatever reaches a pipe or a log is plain text: a clear-screen, a colour or a window title
+    inside an id, a title or a review is dropped on the way out (issue 38)."""
+    import io
+
+    from reason4rec.cli import make_console
+
+    out = io.StringIO()
+    console = make_console(file=out)
+    console.print("item \x1b[2J\x1b[31mred\x1b[0m title\x1b]0;pwned\x1b\\ done", markup=False)
+    console.print("next line \x1b]8;;http://x\x1b\\link\x07")
+    assert out.getvalue() == "item red title done\nnext line link\n"

@@ -74,3 +74,26 @@ def test_folders_that_are_not_this_run_are_refused(tmp_path):
 def test_run_ids_are_stable_and_differ_by_key():
     assert run_id(KEY) == run_id(dict(reversed(list(KEY.items()))))
     assert run_id(KEY) != run_id({**KEY, "limit": 100})
+
+
+def test_a_whole_line_of_the_wrong_shape_is_refused_in_one_line_naming_it(tmp_path):
+    """Valid JSON that is not a result (a field missing, a null rating) is damage, named with its
+    line and the way out, never a TypeError later (issue 38)."""
+    from reason4rec.training.evaluate_experts import TargetResult
+
+    good = {"review_id": "r1", "user_id": "u", "item_id": "i", "true": 4.0, "predictions": {"full": 4.2},
+            "reason": "warm tone", "distribution": {}}
+    assert TargetResult.problem(good) is None
+    EvalRun.open(tmp_path, KEY, check=TargetResult.problem)
+    predictions = tmp_path / "predictions.jsonl"
+    for line, problem in (({"review_id": "r2"}, "no 'user_id'"), ({**good, "true": None}, "'true' is null"),
+                          ({**good, "true": 9}, "not a rating 1-5"),
+                          ({**good, "predictions": {"full": "x"}}, "prediction 'full' is not a number")):
+        predictions.write_text("\n".join(json.dumps(r) for r in (good, {**line, "review_id": "r2"},
+                                                                  {**good, "review_id": "r3"})) + "\n")
+        with pytest.raises(EvalRunError) as refused:
+            EvalRun.open(tmp_path, KEY, check=TargetResult.problem)
+        message = str(refused.value)
+        assert "line 2" in message and problem in message and "--restart" in message and "\n" not in message
+    predictions.write_text(json.dumps(good) + "\n")
+    assert list(EvalRun.open(tmp_path, KEY, check=TargetResult.problem).done) == ["r1"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from reason4rec.memory.lock import FolderLock, MemoryLockedError
+from reason4rec.memory.lock import FolderLock, MemoryLockedError, holder_command
 
 HOLD = (
     "import sys, time\n"
@@ -33,6 +33,7 @@ def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
         with pytest.raises(MemoryLockedError) as caught:
             FolderLock(tmp_path, timeout_s=0).acquire()
         assert f"process {holder.pid}" in str(caught.value) and "chroma run" in str(caught.value)
+        assert f"({'reason4rec'} {tmp_path} 60)" in str(caught.value)  # the whole command, not its first words
     finally:
         holder.kill()
         holder.wait()
@@ -59,3 +60,12 @@ def test_two_locks_in_one_process_also_exclude_each_other(tmp_path):
         FolderLock(tmp_path).acquire()
     with FolderLock(tmp_path) as again:  # released on exit
         assert again.held
+
+
+def test_the_holders_command_is_whole_retypable_and_keeps_no_secret():
+    assert holder_command(["/home/a/.venv/bin/reason4rec", "chat", "--user", "A1 B"]) == "reason4rec chat --user 'A1 B'"
+    assert holder_command(["/x/reason4rec/__main__.py", "serve", "--api-key", "s3cret", "--port", "8001"]) \
+        == "reason4rec serve --api-key *** --port 8001"
+    assert "s3cret" not in holder_command(["reason4rec", "serve", "--api-key=s3cret"])
+    assert "\x1b" not in holder_command(["reason4rec", "why", "--user", "\x1b[2Jx"])
+    assert len(holder_command(["reason4rec", "memory", "add-review", "--text", "x" * 500])) == 200

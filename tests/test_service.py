@@ -142,13 +142,63 @@ def test_an_interrupted_build_resumes_without_duplicates(memory_config, tmp_path
     assert child.returncode == -9, child.stderr
     total = len(small_dataset)
     with Memory.open(memory_config) as memory:
-        assert memory.status()["pending"] == total - 64  # two batches of 32 were committed
+        left = memory.status()["pending"]
+        assert 0 < left < total  # killed at its third commit: part done, part pending
         report = memory.build(small_dataset, summarizer=None, bulk=LexiconSummarizer(batch_size=32))
-        assert report.imported == 0 and report.summarized == {"lexicon-1": total - 64}
+        assert report.imported == 0 and report.from_cache + sum(report.summarized.values()) == left
         status = memory.status()
         users = len({r.user_id for r in small_dataset.reviews})
         assert (status["reviews"], status["summaries"], status["pending"]) == (total, total, 0)
         assert (status["user_profiles"], status["item_profiles"]) == (users, 25)
+
+
+CRASH_DURING_REBUILD = (
+    "import os, signal, sys\n"
+    "from reason4rec.config import load_config\n"
+    "from reason4rec.experts.summaries import SummaryCache\n"
+    "from reason4rec.memory.service import Memory\n"
+    "from reason4rec.memory.summarizers import LexiconSummarizer\n"
+    "from reason4rec.data import load_shipped, ReviewDataset\n"
+    "shipped = load_shipped()\n"
+    "items = sorted({r.item_id for r in shipped.reviews})[:25]\n"
+    "dataset = ReviewDataset([r for r in shipped.reviews if r.item_id in set(items)])\n"
+    "source = lambda: (SummaryCache(sys.argv[2]), 'summarizer-test')\n"
+    "memory = Memory.open(load_config(sys.argv[1]), rebuild=True, summaries=source)\n"
+    "commit, calls = memory._commit, []\n"
+    "def dying_commit(*args):\n"
+    "    calls.append(1)\n"
+    "    if len(calls) == 1:\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "    return commit(*args)\n"
+    "memory._commit = dying_commit\n"
+    "memory.build(dataset, summarizer=None, bulk=LexiconSummarizer(batch_size=32))\n"
+)
+
+
+def test_a_sync_after_an_interrupted_rebuild_reuses_the_summarizer_cache(memory_config, tmp_path, small_dataset,
+                                                                         write_config):
+    """Sync and build summarize alike: a rebuild killed midway, then a plain sync, still gives every
+    review the cache holds its Summarizer summary (it used to fall back to the lexicon)."""
+    from reason4rec.experts.summaries import SummaryCache
+
+    cached = small_dataset.reviews[-40:]  # reviews the killed rebuild had not reached
+    cache_file = tmp_path / "cache.jsonl"
+    SummaryCache(cache_file).put_many([(r.review_id, "summarizer-test", "Positive Aspects: bright tone\n"
+                                        "Negative Aspects: none\nUser Preference Elements: tone") for r in cached])
+    source = lambda: (SummaryCache(cache_file), "summarizer-test")  # noqa: E731
+    with Memory.open(memory_config, summaries=source) as memory:
+        memory.build(small_dataset, summarizer=None, bulk=LexiconSummarizer())
+        assert memory.store.summary_versions()["summarizer-test"] == len(cached)
+    config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
+    child = _run_child(CRASH_DURING_REBUILD, config_file, str(cache_file))
+    assert child.returncode == -9, child.stderr
+    with Memory.open(memory_config, summaries=source) as memory:
+        assert memory.status()["pending"] == len(small_dataset)  # killed before its first commit
+        report = memory.sync(None, bulk=LexiconSummarizer())
+        assert report.from_cache == len(cached) and report.left_pending == 0
+        versions = memory.store.summary_versions()
+        assert versions == {"summarizer-test": len(cached), "lexicon-1": len(small_dataset) - len(cached)}
+        assert memory.status()["pending"] == 0
 
 
 @pytest.fixture(scope="module")

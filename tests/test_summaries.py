@@ -54,6 +54,24 @@ def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
     assert SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, "scripted-1") == stored[reviews[0].review_id]
 
 
+def test_a_summary_naming_no_aspect_of_a_complaint_keeps_the_complaint(shipped, tmp_path):
+    """ "none / none / no" for a 1-star review of broken strings would keep the complaint out of the
+    memory: the lexicon's aspects are kept instead, and the well-formed measure counts such a
+    summary as a problem (issue 38)."""
+    from dataclasses import replace
+
+    from reason4rec.experts.summaries import names_no_aspect, summary_problems_of
+
+    empty = "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: no"
+    complaint = replace(shipped.reviews[0], rating=1.0, text="The strings broke within a day and the sound is dull.")
+    stored = summarize_reviews(FakeBackend(empty, versions="scripted-1"), [complaint], SummaryCache(tmp_path / "s"),
+                               shipped.category)[complaint.review_id]
+    assert not names_no_aspect(stored) and "broke" in stored.split("\n")[1]  # a complaint, on the negative side
+    assert summary_problems_of(empty, complaint.text) == ["no aspect, though the review names some"]
+    assert summary_problems_of(stored, complaint.text) == []
+    assert summary_problems_of(empty, "Arrived.") == []  # a review with nothing to say may say nothing
+
+
 def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped, tmp_path):
     from fakes import SUMMARY
 

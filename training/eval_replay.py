@@ -49,7 +49,7 @@ class EvalReplay:
         from ..data import dataset_of
         from ..experts.summaries import SummaryCache, history_reviews, target_context
         from .eval_run import MANIFEST, EvalRun
-        from .evaluate_experts import ExpertEvalSettings, content_key, select_targets
+        from .evaluate_experts import ExpertEvalSettings, TargetResult, content_key, select_targets
 
         folder = Path(folder)
         try:
@@ -65,7 +65,8 @@ class EvalReplay:
         if changed:  # rebuilt from today's data and code, the prompts would not be the evaluated ones
             raise Reason4RecError(f"{folder} was evaluated on other {' and '.join(changed)} than this checkout has "
                                   f"({', '.join(f'{n} {key.get(n)} vs {now[n]}' for n in changed)})")
-        run = EvalRun.open(folder, key)  # the evaluation's own reader: checks the folder, skips a torn line
+        # the evaluation's own reader: checks the folder and each line's shape, skips a torn line
+        run = EvalRun.open(folder, key, check=TargetResult.problem)
         records = run.done
         cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]
         summaries = {r.review_id: summary for r in history_reviews(targets)

@@ -48,7 +48,14 @@ class EvalRun:
 
     @classmethod
     def open(cls, folder: Path, key: Mapping[str, Any], restart: bool = False,
-             say: Callable[[str], None] = lambda message: None) -> EvalRun:
+             say: Callable[[str], None] = lambda message: None,
+             check: Callable[[dict[str, Any]], str | None] | None = None) -> EvalRun:
+        """Open (or start) ``folder`` for the evaluation ``key``.
+
+        ``check`` names what is wrong with a saved record of the right syntax but the wrong shape
+        (a field missing or of another type), or returns None: such a line is damage, refused in
+        one line like garbage, not a traceback later.
+        """
         folder = Path(folder)
         if folder.exists() and not folder.is_dir():
             raise EvalRunError(f"results folder {folder} is a file; give --out a folder")
@@ -64,7 +71,7 @@ class EvalRun:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             write_atomically(manifest, json.dumps({"format": RUN_FORMAT, "key": dict(key)}, indent=2))
-        return cls(folder, key, _read_predictions(folder / PREDICTIONS, say))
+        return cls(folder, key, _read_predictions(folder / PREDICTIONS, say, check))
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Save records durably (written and fsynced when this returns)."""
@@ -123,7 +130,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _read_predictions(path: Path, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+def _read_predictions(path: Path, say: Callable[[str], None],
+                      check: Callable[[dict[str, Any]], str | None] | None) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     data = path.read_bytes()
@@ -138,7 +146,7 @@ def _read_predictions(path: Path, say: Callable[[str], None]) -> dict[str, dict[
             continue
         try:
             record = json.loads(line)
-            if not isinstance(record, dict) or "review_id" not in record:
+            if not isinstance(record, dict) or not isinstance(record.get("review_id"), str):
                 raise ValueError("not a prediction record")
         except (ValueError, UnicodeDecodeError):
             if last or (number == len(lines) - 1 and not lines[-1]):
@@ -148,6 +156,9 @@ def _read_predictions(path: Path, say: Callable[[str], None]) -> dict[str, dict[
                 break
             raise EvalRunError(f"{path} is damaged at line {number} (not a prediction record); "
                                "use --restart to begin again") from None
+        problem = check(record) if check is not None else None
+        if problem:  # whole JSON of the wrong shape: not a torn write, so never silently cut
+            raise EvalRunError(f"{path} is damaged at line {number} ({problem}); use --restart to begin again")
         if last:  # a complete record without its newline: keep it, finish the line
             with path.open("ab") as handle:
                 handle.write(b"\n")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 import time
@@ -49,10 +50,9 @@ from ..experts.prompts import (
     one_step_messages,
     predictor_messages,
     reasoner_messages,
-    summary_problems,
 )
 from ..experts.reason_quality import grounding, is_complete, mean_of, sentiment, verdict_agrees
-from ..experts.summaries import SummaryCache, history_reviews, target_contexts
+from ..experts.summaries import SummaryCache, history_reviews, summary_problems_of, target_contexts
 from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
 from .eval_run import EvalRun, run_id, write_atomically
@@ -120,6 +120,27 @@ class TargetResult:
     def from_record(cls, record: dict[str, Any]) -> TargetResult:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in known})
+
+    @staticmethod
+    def problem(record: dict[str, Any]) -> str | None:
+        """What makes a saved line unfit to be a result (for :meth:`EvalRun.open`'s check), or None."""
+        for name, (kind, described) in _RECORD_FIELDS.items():
+            if name not in record:
+                return f"no {name!r}"
+            if not isinstance(record[name], kind) or isinstance(record[name], bool):
+                return f"{name!r} is {json.dumps(record[name])[:40]}, not {described}"
+        if not 1 <= record["true"] <= 5:
+            return f"'true' is {record['true']}, not a rating 1-5"
+        bad = [k for k, v in record["predictions"].items()
+               if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
+        return f"prediction {bad[0]!r} is not a number" if bad else None
+
+
+_RECORD_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "review_id": (str, "an id"), "user_id": (str, "an id"), "item_id": (str, "an id"),
+    "true": ((int, float), "a rating"), "predictions": (dict, "an object"), "reason": (str, "a text"),
+    "distribution": (dict, "an object")}
+"""The fields every saved result has, and their types."""
 
 
 @dataclass
@@ -222,7 +243,8 @@ def evaluate_experts(
     bars = bars or (lambda label: (lambda done, total: None))
     split, targets = select_targets(dataset, settings)
     key = run_key(dataset, targets, settings, backend)
-    run = EvalRun.open(run_dir or default_run_folder(config.home, key), key, restart=restart, say=say)
+    run = EvalRun.open(run_dir or default_run_folder(config.home, key), key, restart=restart, say=say,
+                      check=TargetResult.problem)
     cache.add_seed(run.summaries)  # a run copied from another machine brings its summaries
     todo = [t for t in targets if t.review.review_id not in run.done]
     say(f"{len(targets):,} {split.name} test targets (history K={settings.history_k}); "
@@ -543,7 +565,7 @@ def _summary_quality(targets: Sequence[Target], cache: SummaryCache, version: st
         if summary is None:
             continue
         checked += 1
-        found = summary_problems(summary)
+        found = summary_problems_of(summary, review.text)
         well_formed += not found
         problems.update({p.split(": ", 1)[-1] for p in found})
     return {"well_formed": round(well_formed / checked, 4) if checked else None, "checked": checked,

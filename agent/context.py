@@ -102,26 +102,6 @@ class _Cancellable:
         return getattr(self._backend, name)
 
 
-def open_backend(config: Config, status: Callable[[str], None] | None = None) -> tuple[Backend, int, int]:
-    """The configured expert backend with (history K, review characters) from its adapter cards."""
-    from ..experts.adapters import AdapterCard, prompt_shape
-    from ..experts.shipping import adapter_dirs
-
-    settings = config.agent
-    dirs = adapter_dirs(settings.adapters, with_one_step=False)
-    if settings.backend == "remote":  # the server holds the weights; the cards still say the prompt sizes
-        from ..experts.remote import RemoteBackend, RemoteSettings
-
-        shape = prompt_shape({name: AdapterCard.load(folder) for name, folder in dirs.items()},
-                             config.data.history_k)
-        backend = RemoteBackend(RemoteSettings(base_url=settings.remote_url, api_key=settings.remote_api_key))
-        return backend, shape.history_k, shape.max_review_chars
-    from ..experts.loading import open_experts
-
-    local = open_experts(config, dirs, batch_size=settings.batch_size, status=status)
-    return local.backend, local.shape.history_k, local.shape.max_review_chars
-
-
 def open_context(config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
                  status: Callable[[str], None] | None = None) -> AgentContext:
     """Open the memory and the backend named by ``config`` (either may be given ready-made).
@@ -130,18 +110,16 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     loaded. A memory opened here is closed again if the backend then fails.
     """
     from ..data import SHIPPED_CATEGORY
+    from ..experts.loading import open_backend, shape_of
 
     category = config.data.category or SHIPPED_CATEGORY
-    history_k, review_chars = 3, 400
     opened = None if memory is not None else Memory.open(config, category=category, status=status)
     try:
         if backend is None:
-            backend, history_k, review_chars = open_backend(config, status)
-        elif hasattr(backend, "experts"):  # a local backend: its cards say the prompt sizes
-            from ..experts.loading import LoadedExperts
-
-            shape = LoadedExperts.of(backend, config.data.history_k).shape
-            history_k, review_chars = shape.history_k, shape.max_review_chars
+            backend, shape = open_backend(config, status)
+        else:
+            shape = shape_of(backend, config.data.history_k)
+        history_k, review_chars = (shape.history_k, shape.max_review_chars) if shape else (3, 400)
     except BaseException:
         if opened is not None:
             opened.close()

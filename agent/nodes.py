@@ -27,9 +27,11 @@ from langgraph.runtime import Runtime
 
 from ..config import Expert
 from ..errors import Reason4RecError
+from ..experts import deliberation
 from ..experts.backend import SamplingBackend
-from ..experts.prompts import HistoryEntry, TargetContext, predictor_messages, reasoner_messages
-from ..experts.reason_drafts import ChosenReason, choose_reasons
+from ..experts.deliberation import DraftSettings, better_drafts, shown_texts
+from ..experts.prompts import HistoryEntry, TargetContext, reasoner_messages
+from ..experts.reason_drafts import ChosenReason
 from ..experts.reason_quality import Grounding, grounding
 from ..memory.service import HistoryRecord, Memory
 from . import events
@@ -237,10 +239,10 @@ def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
     (``context.reason_drafts`` drafts, more rounds of them for a reason still poorly grounded;
     only on a backend that can sample), with progress. A cancel stops the drafts at their next
     token (a remote backend's: at its next finished draft)."""
-    drafts = context.reason_drafts
-    if drafts <= 1 or not isinstance(context.backend, SamplingBackend):
-        return [ChosenReason(text, 0, 1) for text in greedy]
-    total = (drafts - 1) * len(targets)
+    settings = DraftSettings(context.reason_drafts, context.reason_rounds, context.reason_temperature)
+    if settings.drafts <= 1 or not isinstance(context.backend, SamplingBackend):
+        return better_drafts(context.backend, targets, greedy, settings)
+    total = (settings.drafts - 1) * len(targets)
     _emit(events.progress(step, 0, total, "drafts"))
     context.check_cancelled()
 
@@ -249,17 +251,10 @@ def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
         _emit(events.progress(step, total, total + more, "drafts"))
         total += more
 
-    chosen = choose_reasons(context.backend, [reasoner_messages(t) for t in targets], greedy,
-                            [_shown_texts(t) for t in targets], drafts=drafts, rounds=context.reason_rounds,
-                            temperature=context.reason_temperature,
-                            on_text=lambda row, piece: context.check_cancelled(), on_round=another_round)
+    chosen = better_drafts(context.backend, targets, greedy, settings,
+                           on_text=lambda row, piece: context.check_cancelled(), on_round=another_round)
     _emit(events.progress(step, total, total, "drafts"))
     return chosen
-
-
-def _shown_texts(target: TargetContext) -> list[str]:
-    """What the Reasoner was shown: its prompt (the histories as summaries, the item)."""
-    return [m["content"] for m in reasoner_messages(target)]
 
 
 def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Grounding | None = None) -> dict[str, Any]:
@@ -270,7 +265,7 @@ def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Gro
     as inventing least of ``drafts``. ``found``: the reason's grounding where the choice of
     drafts already measured it against the same shown texts.
     """
-    found = grounding(reason, _shown_texts(target)) if found is None else found
+    found = grounding(reason, shown_texts(target)) if found is None else found
     share = found.share
     return {"grounding": None if share is None else round(share, 3), "invented": list(found.invented),
             "drafts": drafts}
@@ -280,8 +275,7 @@ def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Gro
 def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """The Predictor's rating distribution, given the reason."""
     context = runtime.context
-    [distribution] = context.backend.rate(Expert.PREDICTOR, [predictor_messages(_target(state, context.category),
-                                                                           state.get("reason"))])
+    [distribution] = deliberation.rate(context.backend, [_target(state, context.category)], [state.get("reason")])
     rating = distribution.as_dict()
     _emit(events.rating(rating))
     return {"rating": rating}
@@ -314,7 +308,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     targets = [_target(view, context.category) for view in views]
     reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                     for item, view in zip(items, views)])
-    distributions = context.backend.rate(Expert.PREDICTOR, [predictor_messages(t, r) for t, r in zip(targets, reasons)])
+    distributions = deliberation.rate(context.backend, targets, reasons)
     top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
@@ -331,8 +325,7 @@ def _redrafted(context: AgentContext, top: list[tuple[dict, TargetContext, str, 
     for i in replaced:
         _emit(events.reason_revised(chosen[i].text, chosen[i].drafts, list(chosen[i].first_invented),
                                     candidate=top[i][0]["match"].profile.entity_id))
-    again = context.backend.rate(Expert.PREDICTOR, [predictor_messages(top[i][1], chosen[i].text)
-                                                    for i in replaced]) if replaced else []
+    again = deliberation.rate(context.backend, [top[i][1] for i in replaced], [chosen[i].text for i in replaced])
     ratings = [row[3] for row in top]
     for i, distribution in zip(replaced, again):
         ratings[i] = distribution
@@ -353,18 +346,17 @@ def _reason_candidates(context: AgentContext, targets: list[TargetContext], name
     would run anyway), streamed; a ``progress`` event names each batch's candidates before it
     starts and the last one says all are done."""
     size = max(1, int(getattr(context.backend, "batch_size", 1)))
-    reasons: list[str] = []
-    for start in range(0, len(targets), size):
+
+    def before_batch(start: int) -> None:
         _emit(events.progress("recommend", start, len(targets), "candidates", named[start:start + size]))
 
-        def on_text(row: int, text: str, offset: int = start) -> None:
-            context.check_cancelled()  # raised inside generate(): the batch stops at this token
-            _emit(events.token("reason", text, named[offset + row]["id"]))
+    def on_text(row: int, text: str) -> None:
+        context.check_cancelled()  # raised inside generate(): the batch stops at this token
+        _emit(events.token("reason", text, named[row]["id"]))
 
-        prompts = [reasoner_messages(t) for t in targets[start:start + size]]
-        reasons += context.backend.generate(Expert.REASONER, prompts, on_text=on_text)
+    reasons = deliberation.reason(context.backend, targets, batch_size=size, on_text=on_text, before_batch=before_batch)
     _emit(events.progress("recommend", len(targets), len(targets), "candidates"))
-    return [r.strip() for r in reasons]
+    return reasons
 
 
 # --------------------------------------------------------------------------- update, profile

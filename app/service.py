@@ -120,27 +120,46 @@ class Service:
                    adapters: Path | None = None) -> UpdateResult:
         """Store a review durably, summarize it and refresh its profiles; bad input is refused
         before anything opens. Work an earlier run left pending is finished after it: the new
-        review is stored before anything that could fail (an earlier review's summary) runs."""
+        review is stored before anything that could fail (an earlier review's summary) runs.
+
+        A damaged review store is refused by the store's first write (its integrity check),
+        before the Summarizer loads; damage met later raises too, saying what was stored, rather
+        than a "pending" result a sync could not finish.
+        """
         from ..memory.service import UpdateResult
-        from ..memory.store import check_review
+        from ..memory.store import StoreError, check_review
 
         check_review(user, item, rating, text, title=title, item_title=item_title, timestamp=timestamp)
         opening = self._agent is None and self._memory is None
         memory = self.memory(resources.default_category(self.config) if opening else None)
         started = time.perf_counter()
-        added = memory.store.add(user, item, rating, text, timestamp=timestamp, title=title, item_title=item_title)
+        try:
+            added = memory.store.add(user, item, rating, text, timestamp=timestamp, title=title,
+                                     item_title=item_title)
+        except StoreError as err:  # add is one transaction: refused or failed, nothing of it is stored
+            raise StoreError(f"the review was not stored: {err}") from err
+        stored = f"review {added.review.review_id} was stored ({added.outcome})"
         try:  # stored: loading the Summarizer (minutes on a first run) can fail or be interrupted now
             reviewer = self._review_context(adapters)
         except Exception as err:
             return UpdateResult(added.review, added.outcome, None, True,
                                 f"the Summarizer could not be opened ({type(err).__name__}: {err})",
                                 time.perf_counter() - started)
-        result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
-                                                  "item_title": item_title}, timestamp=timestamp, stored=added)
+        try:
+            result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
+                                                      "item_title": item_title}, timestamp=timestamp,
+                                         stored=added)
+        except StoreError as err:
+            raise StoreError(f"{stored}, then: {err}") from err
+        if result.pending and memory.store.damage:  # a sync cannot finish it: say so, not "pending"
+            raise StoreError(f"{stored} but not summarized: {memory.store.damage}")
         if not result.pending:  # the Summarizer and the memory work: finish what an earlier run left
             try:
                 reviewer.finish_pending()
             except Exception as err:  # those reviews are durable; they stay pending for the next run
+                if memory.store.damage:
+                    raise StoreError(f"{stored} and summarized; finishing the reviews an earlier run left "
+                                     f"pending then met: {memory.store.damage}") from err
                 self.console.print(f"[yellow]reviews an earlier run left pending are still pending "
                                    f"({escape(type(err).__name__)}: {escape(str(err))}); "
                                    "`reason4rec memory sync` finishes them[/]")

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from ..agent.session import EventHandler, Turn
+    from ..memory.salvage import SalvageReport
     from ..memory.service import UpdateResult
     from .service import Portrait
 
@@ -57,6 +58,39 @@ def review_added(console: Console, result: UpdateResult, as_json: bool = False) 
     else:
         console.print(escape(result.summary or ""))
         console.print(f"[dim]searchable after {result.seconds:.1f} s[/]")
+
+
+def salvaged(console: Console, report: SalvageReport) -> None:
+    """What a salvage recovered of what the damaged store held, and what to do next."""
+    tables, written = report.tables, report.written
+    found = "some pages were damaged" if report.damaged else "no damaged page was met: every row was read"
+    console.print(f"salvaged {escape(str(report.source))} into {escape(str(report.out))} in {report.seconds:.1f} s "
+                  f"({found}; the store was only read)")
+
+    def of(table: str, recovered: int, what: str) -> str:
+        counted = tables[table].counted
+        if counted is None:
+            return f"{what}: {recovered:,} (how many the store held could not be counted)"
+        lost = f" ({counted - recovered:,} lost with damaged pages)" if counted > recovered else ""
+        return f"{what}: {recovered:,} of {counted:,}{lost}"
+
+    reviews = of("reviews", written.reviews, "reviews")
+    console.print(f"{reviews}; all stored pending, so the memory is derived from them again")
+    users = of("users", written.users + written.recreated_users, "users")
+    items = of("items", written.items + written.recreated_items, "items")
+    console.print(f"{users}; {items}; {of('review_history', written.history, 'earlier versions of reviews')}")
+    if written.recreated_users or written.recreated_items:
+        console.print(f"{written.recreated_users:,} users and {written.recreated_items:,} items were recreated from "
+                      "the ids in their reviews (their own rows were on damaged pages; an item's title went with it)")
+    if written.refused:
+        console.print(f"{written.refused:,} rows read from damaged pages did not fit the store's schema and were "
+                      "left out")
+    out, source = escape(str(report.out)), escape(str(report.source))
+    console.print(f"next: set memory.store_path to {out} (the config file's \\[memory] section, or "
+                  f"REASON4REC_MEMORY__STORE_PATH), or with no reason4rec running move {source} and any -wal or -shm "
+                  f"file beside it elsewhere and {out} in its place; then run `reason4rec memory build --rebuild` "
+                  "(with the dataset the memory was built from: lost imported reviews come back from it) so the "
+                  "vector memory matches the recovered reviews")
 
 
 def portrait(console: Console, found: Portrait) -> None:

@@ -31,7 +31,8 @@ def _one(mode: str, steps: int, batch: int) -> dict:
     from reason4rec.experts.backend import LocalBackend
     from reason4rec.experts.loading import fresh_base
     from reason4rec.experts.prompts import summarizer_messages
-    from reason4rec.training.sft import LoraSettings, SFTExample, TrainSettings, train_adapter
+    from reason4rec.training.sft import train_adapter
+    from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainSettings
     from reason4rec.training.teachers import OfflineTeacher
 
     hf_logging.set_verbosity_error()

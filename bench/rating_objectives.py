@@ -61,7 +61,8 @@ def run_variant(name: str, train: int, valid: int, epochs: float) -> dict:
     from reason4rec.experts.adapters import AdapterCard, base_fingerprint
     from reason4rec.experts.loading import fresh_base, transformers_backend
     from reason4rec.experts.prompts import predictor_messages, rating_response
-    from reason4rec.training.sft import LoraSettings, SFTExample, TrainSettings, train_adapter
+    from reason4rec.training.sft import train_adapter
+    from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainSettings
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -37,7 +37,7 @@ def build_examples(expert: str, count: int, history_k: int = 5):
     from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.prompts import predictor_messages, rating_response, reasoner_messages, summarizer_messages
     from reason4rec.experts.summaries import history_reviews, target_context
-    from reason4rec.training.sft import SFTExample
+    from reason4rec.training.sft_types import SFTExample
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()
@@ -62,7 +62,8 @@ def run_one(setup: str, expert: str, count: int, epochs: float, layers: int, bat
 
     from reason4rec.config import load_config
     from reason4rec.experts.loading import fresh_base
-    from reason4rec.training.sft import LoraSettings, TrainSettings, train_adapter
+    from reason4rec.training.sft import train_adapter
+    from reason4rec.training.sft_types import LoraSettings, TrainSettings
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

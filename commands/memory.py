@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -94,6 +95,21 @@ def memory_status(config_file: ConfigOption = None, home: HomeOption = None) -> 
     """Counts in the review store and the vector memory (they should agree)."""
     with open_service(flags_config(config_file, home=home)) as service:
         views.memory_status(console, service.status())
+
+
+@memory_app.command("salvage")
+def memory_salvage(
+    out: Annotated[Path, typer.Argument(help="Where to write the new store; must not exist.", show_default=False)],
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Copy what a damaged review store still holds into a new store at OUT (the damaged file is only read)."""
+    from ..memory.salvage import salvage
+
+    config = flags_config(config_file, home=home)
+    with console.status("reading the damaged review store ..."):
+        report = salvage(config.store_path, out)
+    views.salvaged(console, report)
 
 
 @memory_app.command("profile")

@@ -1,4 +1,5 @@
-"""Build a ready local backend from the configuration and a set of adapter folders.
+"""Where the experts run, decided in one place: a remote server, or a local engine built from the
+configuration and a set of adapter folders (:func:`open_backend`).
 
 ``agent.backend`` picks the engine: ``auto`` runs the compiled engine (llama.cpp) on a CPU when it
 is installed and transformers on a GPU; ``llamacpp`` / ``transformers`` ask for one. When the
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from ..config import Config, Expert
 from .adapters import ExpertModel, PromptShape, prompt_shape
-from .backend import LocalBackend
+from .backend import Backend, LocalBackend
 from .base_model import LoadedModel, load_base_model
 from .bundled import StatusCallback
 
@@ -92,6 +93,34 @@ def open_experts(config: Config, adapters: Mapping[Expert, Path], batch_size: in
     """:func:`local_backend` with its prompt sizes (history K defaults to ``data.history_k``)."""
     backend = local_backend(config, adapters, batch_size=batch_size, status=status)
     return LoadedExperts.of(backend, config.data.history_k)
+
+
+def open_backend(config: Config, status: StatusCallback | None = None) -> tuple[Backend, PromptShape]:
+    """The configured backend and the prompt sizes its adapters were trained with (inference must
+    use the same): the one place that decides where the experts run. ``agent.backend = "remote"``
+    is a server at ``agent.remote_url`` (it holds the weights; the adapter cards here still say
+    the prompt sizes); anything else a local engine (:func:`choose_engine`)."""
+    from .shipping import adapter_dirs
+
+    settings = config.agent
+    dirs = adapter_dirs(settings.adapters, with_one_step=False)
+    if settings.backend == "remote":
+        from .adapters import AdapterCard
+        from .remote import RemoteBackend, RemoteSettings
+
+        shape = prompt_shape({name: AdapterCard.load(folder) for name, folder in dirs.items()},
+                             config.data.history_k)
+        return RemoteBackend(RemoteSettings(base_url=settings.remote_url, api_key=settings.remote_api_key)), shape
+    local = open_experts(config, dirs, batch_size=settings.batch_size, status=status)
+    return local.backend, local.shape
+
+
+def shape_of(backend: Backend, default_history_k: int) -> PromptShape | None:
+    """The prompt sizes a ready-made backend's own adapter cards say (a local engine's), or None
+    for one that carries no cards (a remote client, a script's or a test's own backend)."""
+    if getattr(backend, "experts", None) is None:
+        return None
+    return LoadedExperts.of(backend, default_history_k).shape
 
 
 def transformers_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,

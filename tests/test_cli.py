@@ -518,7 +518,7 @@ def test_plain_consoles_keep_lines_whole_and_lay_out_renderables_wide(monkeypatc
     from rich.panel import Panel
     from rich.table import Table
 
-    from reason4rec.cli import PLAIN_WIDTH, PlainConsole, make_console
+    from reason4rec.app.console import PLAIN_WIDTH, PlainConsole, make_console
 
     monkeypatch.delenv("COLUMNS", raising=False)
     word = "accurate_and_reliable_tuning_" * 4  # 116 characters: over Rich's 80, under the plain width
@@ -543,7 +543,7 @@ def test_the_plain_console_writes_no_terminal_sequences():
     inside an id, a title or a review is dropped on the way out (issue 38)."""
     import io
 
-    from reason4rec.cli import make_console
+    from reason4rec.app.console import make_console
 
     out = io.StringIO()
     console = make_console(file=out)

@@ -1,7 +1,8 @@
 import shutil
 
 from reason4rec.experts.prompts import summarizer_messages
-from reason4rec.training.sft import LoraSettings, SFTExample, TrainSettings, encode_example, train_adapter
+from reason4rec.training.sft import train_adapter
+from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainSettings, encode_example
 
 
 def _examples(n=6):

@@ -1,6 +1,8 @@
+import random
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,7 +151,7 @@ def test_a_page_damaged_after_opening_is_a_store_error_with_the_way_out(tmp_path
         except StoreError as err:
             failures.append(str(err))
         # anything else (a raw sqlite3.DatabaseError) fails the test here
-    assert failures and all("is damaged" in f and ".recover" in f for f in failures)
+    assert failures and all("is damaged" in f and "reason4rec memory salvage" in f for f in failures)
     store.close()
 
 
@@ -242,3 +244,68 @@ def test_imported_reviews_are_marked_as_such(store, shipped):
     replaced = store.add(shipped.reviews[0].user_id, shipped.reviews[0].item_id, 1, "changed my mind")
     assert replaced.review.origin == "added" and replaced.review.revision == 2
     assert not replaced.review.from_dataset and not store.add("U9", "B9", 3, "new").review.from_dataset
+
+
+def store_of(path: Path, reviews: int = 300, users: int = 97) -> Path:
+    """A real store: ``reviews`` imported reviews (of items I0, I1, ...) by ``users`` users,
+    about 10 to a page, two of them replaced (so review_history has rows) and a few marked
+    summarized (stale profiles)."""
+    with ReviewStore(path) as store:
+        text = "warm tone " * 35
+        store.import_reviews([Review(f"U{n % users}", f"I{n}", 1 + n % 5, 1_000 + n, f"review {n}: {text}", "")
+                              for n in range(reviews)], {"I1": "Pedal"})
+        store.add("U1", "I1", 2, "changed my mind: hums.")
+        store.add("U2", "I2", 5, "grew on me.")
+        store.mark_summarized(store.pending(limit=5), "lexicon-1")
+    return path
+
+
+def damage(path: Path, table: str, pages: int = 1, *, kind: str = "leaf", seed: int = 7) -> int:
+    """Overwrite ``pages`` of ``table``'s b-tree (``leaf`` or ``internal`` pages, from the middle,
+    every other one) with random bytes, as a torn write or a bad sector would; returns how many
+    rows (cells) those pages held."""
+    with sqlite3.connect(path) as db:
+        found = db.execute("SELECT pageno, ncell FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY pageno",
+                           (table, kind)).fetchall()
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    picked = found[len(found) // 2::2][:pages]
+    assert len(picked) == pages, f"{table} has too few {kind} pages"
+    noise = random.Random(seed)
+    with path.open("r+b") as handle:
+        for page, _ in picked:
+            handle.seek((page - 1) * size)
+            handle.write(noise.randbytes(size))
+    return sum(cells for _, cells in picked)
+
+
+def test_a_damaged_store_refuses_every_write_before_writing_anything(tmp_path):
+    """The first write of an open store checks it (PRAGMA quick_check): a damaged one is refused
+    whole, by every write (add, import, a sync's marks, a restore), and the file stays as it was."""
+    path = store_of(tmp_path / "reviews.sqlite")
+    damage(path, "reviews", 2)
+    before = path.read_bytes()
+    with ReviewStore(path) as store:  # opening a current store writes nothing
+        with pytest.raises(StoreError) as refused:
+            store.check_integrity()
+        assert store.damage == str(refused.value)
+        kept = store.get(store.review_of("U1", "I1").review_id)  # a read of a whole page still works
+        writes = [lambda: store.add("U1", "I1", 5, "still works?"), lambda: store.add("U500", "I500", 4, "new"),
+                  lambda: store.import_reviews([Review("U9", "I900", 4.0, 1, "more", "")]),
+                  lambda: store.mark_summarized([kept], "lexicon-1"), store.mark_pending,
+                  lambda: store.clear_stale(store.stale_profiles()), lambda: store.restore([], [], [], [])]
+        for write in writes:
+            with pytest.raises(StoreError) as refused:
+                write()
+            message = str(refused.value)
+            assert "\n" not in message and f"review store {path} is damaged (integrity check:" in message
+            assert "nothing was written to it" in message
+            assert f"reason4rec memory salvage {tmp_path / 'reviews.recovered.sqlite'}" in message
+    assert path.read_bytes() == before
+    assert not path.with_name("reviews.sqlite-wal").exists()
+
+
+def test_the_integrity_check_passes_a_whole_store_once_per_open_store(tmp_path):
+    with ReviewStore(store_of(tmp_path / "reviews.sqlite")) as store:
+        store.check_integrity()
+        assert store.add("U1", "I7", 4, "fine.").outcome == "created" and store.damage is None

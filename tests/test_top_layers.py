@@ -7,7 +7,8 @@ import torch
 
 from reason4rec.experts.backend import rating_ids, rating_prompt
 from reason4rec.experts.prompts import predictor_messages, rating_response, summarizer_messages
-from reason4rec.training.sft import LoraSettings, SFTExample, TrainingError, TrainSettings, train_adapter
+from reason4rec.training.sft import train_adapter
+from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainingError, TrainSettings
 from reason4rec.training.top_layers import DecoderStack, _batch_loss, _pad, _run_bottom, encode_for_loss
 
 from .test_prompts import _ctx as sample_context
@@ -48,7 +49,7 @@ def test_the_stack_computes_what_the_model_computes(tiny_base):
 
 
 def test_response_loss_equals_the_trainers_loss(tiny_base):
-    from reason4rec.training.sft import encode_example
+    from reason4rec.training.sft_types import encode_example
 
     model, tokenizer = tiny_base.model.eval(), tiny_base.tokenizer
     example = _writer_examples(1)[0]

@@ -8,22 +8,30 @@ grounding (multi-step and one-step).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .evaluate_experts import ExpertEvaluation
+from .eval_results import BLEND, FULL, LLM_METHODS, TargetResult
+from .evaluate import MetricRow
 
 
-def plot_evaluation(result: ExpertEvaluation, path: Path) -> None:
+class Plotted(Protocol):
+    """What the plot reads of an evaluation (:class:`.evaluate_experts.ExpertEvaluation`)."""
+
+    rows: Sequence[MetricRow]
+    targets: Sequence[TargetResult]
+    baseline_predictions: dict[str, list[float]]
+    comparison: dict[str, Any]
+
+
+def plot_evaluation(result: Plotted, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .evaluate_experts import BLEND, FULL, LLM_METHODS
 
     true = np.array([t.true for t in result.targets])
     methods = {m: np.array([t.predictions[m] for t in result.targets])

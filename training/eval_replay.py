@@ -48,8 +48,9 @@ class EvalReplay:
         from ..config import load_config
         from ..data import dataset_of
         from ..experts.summaries import SummaryCache, history_reviews, target_context
+        from .eval_results import TargetResult
         from .eval_run import MANIFEST, EvalRun
-        from .evaluate_experts import ExpertEvalSettings, TargetResult, content_key, select_targets
+        from .evaluate_experts import ExpertEvalSettings, content_key, select_targets
 
         folder = Path(folder)
         try:

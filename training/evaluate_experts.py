@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from ..config import Config, Expert
 from ..data import ReviewDataset
 from ..data.splits import Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
+from ..experts import deliberation
 from ..experts.backend import Backend
 from ..experts.prompts import (
     HISTORY_FORMAT,
@@ -48,24 +48,17 @@ from ..experts.prompts import (
     Messages,
     TargetContext,
     one_step_messages,
-    predictor_messages,
     reasoner_messages,
 )
 from ..experts.reason_quality import grounding, is_complete, mean_of, sentiment, verdict_agrees
 from ..experts.summaries import SummaryCache, history_reviews, summary_problems_of, target_contexts
 from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
+from .eval_plot import plot_evaluation
+from .eval_results import BLEND, FULL, LLM_METHODS, NO_REASON, ONE_STEP, TargetResult
 from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
 
-FULL = "Reason4Rec"
-"""Summarizer -> Reasoner -> Predictor, the full pipeline."""
-NO_REASON = "Predictor, no reason"
-ONE_STEP = "One-step"
-"""One adapter writes a reason and then the rating."""
-LLM_METHODS = (FULL, NO_REASON, ONE_STEP)
-BLEND = "Reason4Rec + baseline (blend, extra)"
-"""The pipeline blended with a baseline, weight cross-fitted on the other targets' folds."""
 BarFactory = Callable[[str], Callable[[int, int], None]]
 
 
@@ -93,57 +86,6 @@ class ExpertEvalSettings:
 
 
 @dataclass
-class TargetResult:
-    """One scored target: what the run folder keeps per line."""
-
-    review_id: str
-    user_id: str
-    item_id: str
-    true: float
-    predictions: dict[str, float]
-    reason: str
-    distribution: dict[str, Any]
-    one_step_reason: str = ""
-    similarity: float | None = None
-    grounding: float | None = None
-    """Share of the reason's aspect phrases found in what the Reasoner was shown."""
-    invented: list[str] = field(default_factory=list)
-    verdict_agrees: bool | None = None
-    complete: bool | None = None
-    """None until the run is summed up: reason measures are not saved with the predictions."""
-    one_step_grounding: float | None = None
-    one_step_complete: bool | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-    """This target's share of each stage's time (Reasoner, Predictor, one-step)."""
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> TargetResult:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in known})
-
-    @staticmethod
-    def problem(record: dict[str, Any]) -> str | None:
-        """What makes a saved line unfit to be a result (for :meth:`EvalRun.open`'s check), or None."""
-        for name, (kind, described) in _RECORD_FIELDS.items():
-            if name not in record:
-                return f"no {name!r}"
-            if not isinstance(record[name], kind) or isinstance(record[name], bool):
-                return f"{name!r} is {json.dumps(record[name])[:40]}, not {described}"
-        if not 1 <= record["true"] <= 5:
-            return f"'true' is {record['true']}, not a rating 1-5"
-        bad = [k for k, v in record["predictions"].items()
-               if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)]
-        return f"prediction {bad[0]!r} is not a number" if bad else None
-
-
-_RECORD_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "review_id": (str, "an id"), "user_id": (str, "an id"), "item_id": (str, "an id"),
-    "true": ((int, float), "a rating"), "predictions": (dict, "an object"), "reason": (str, "a text"),
-    "distribution": (dict, "an object")}
-"""The fields every saved result has, and their types."""
-
-
-@dataclass
 class ExpertEvaluation:
     rows: list[MetricRow]
     targets: list[TargetResult]
@@ -164,8 +106,6 @@ class ExpertEvaluation:
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """``results.json`` and ``ratings.png`` in ``out_dir``."""
-        from .eval_plot import plot_evaluation
-
         out_dir.mkdir(parents=True, exist_ok=True)
         results = out_dir / "results.json"
         write_atomically(results, json.dumps({
@@ -322,16 +262,15 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],
                  settings: ExpertEvalSettings) -> list[TargetResult]:
-    """Reasons, ratings with and without them and the one-step ablation (measured later)."""
+    """The deliberation (:mod:`~reason4rec.experts.deliberation`, as the agent runs it, greedy),
+    the rating without a reason and the one-step ablation; reasons are measured later."""
     targets = [t for t, _ in chunk]
     contexts = [c for _, c in chunk]
     seconds: dict[str, float] = {}
-    reasoner_prompts = [reasoner_messages(c) for c in contexts]
-    reasons = _timed(seconds, Expert.REASONER, lambda: _generate(backend, Expert.REASONER, reasoner_prompts,
-                                                             settings.batch_size))
+    reasons = _timed(seconds, Expert.REASONER,
+                     lambda: deliberation.reason(backend, contexts, batch_size=settings.batch_size))
     full, bare = _timed(seconds, Expert.PREDICTOR, lambda: (
-        backend.rate(Expert.PREDICTOR, [predictor_messages(c, r) for c, r in zip(contexts, reasons)]),
-        backend.rate(Expert.PREDICTOR, [predictor_messages(c, None) for c in contexts])))
+        deliberation.rate(backend, contexts, reasons), deliberation.rate(backend, contexts, [None] * len(contexts))))
     one_step_reasons: list[str] = [""] * len(chunk)
     one_step = None
     if settings.one_step:

@@ -52,7 +52,8 @@ from ..experts.summaries import SummaryCache, target_contexts
 from .eval_run import write_atomically
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons, resumable_scorer
-from .sft import SFTExample, TrainingError, TrainResult, train_adapter
+from .sft import train_adapter
+from .sft_types import SFTExample, TrainingError, TrainResult
 from .teachers import Teacher
 
 STAGES = tuple(Expert)

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, SplitName
-from .sft import LoraSettings, TrainSettings
+from .sft_types import LoraSettings, TrainSettings
 
 
 class _Strict(BaseModel):

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from ..data import DatasetStats, ReviewDataset
 from ..data.splits import Split
+from .eval_results import FULL
 from .evaluate import MetricRow, ProgressFactory
 
 
@@ -137,8 +138,6 @@ def progress_bars(console: Console) -> Iterator[ProgressFactory]:
 def evaluation_summary(result) -> Table:
     """What an expert evaluation says beyond the error table: the paired differences, whether the
     pipeline beats every baseline, and how grounded, decided and complete its reasons are."""
-    from .evaluate_experts import FULL
-
     table = Table(title="What the evaluation can tell", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()

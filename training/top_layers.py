@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..experts.backend import rating_ids, rating_prompt
 from ..experts.prompts import RATING_PREFIX
-from .sft import (
+from .sft_types import (
     LoraSettings,
     ProgressCallback,
     SFTExample,
@@ -147,7 +147,7 @@ def train_top_layers(
     out_dir: Path,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Train one adapter with the top-layers engine; same contract as ``sft.train_adapter``."""
+    """Train one adapter with the top-layers engine; same contract as :func:`.sft.train_adapter`."""
     import torch
     from peft import get_peft_model, set_peft_model_state_dict
     from transformers import get_cosine_schedule_with_warmup

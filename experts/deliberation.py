@@ -1,0 +1,108 @@
+"""One deliberation: the Reasoner's why, then the Predictor's rating, for a batch of targets.
+
+The method in one place (Reason4Rec's multi-step inference): each target arrives summarized (a
+:class:`~reason4rec.experts.prompts.TargetContext`: the user's and the item's history as aspect
+summaries, made by :mod:`.summaries` for an evaluation or read from the memory by the agent's
+``recall``), the Reasoner writes why the item would or would not suit the user, and the Predictor
+reads that reason and gives a distribution over "1".."5" whose expected value is the rating.
+
+The agent's nodes (one target streamed, or a recommendation's candidates) and the evaluation (a
+chunk of test targets) both call these functions, so what is measured is what a person is shown.
+
+Example:
+    >>> done = deliberate(backend, contexts, batch_size=8)               # doctest: +SKIP
+    >>> done[0].reason, done[0].rating.expected                          # doctest: +SKIP
+    ('In past reviews the user valued ...', 4.31)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..config import Expert
+from .backend import Backend, SamplingBackend
+from .prompts import TargetContext, predictor_messages, reasoner_messages
+from .rating import RatingDistribution
+from .reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
+
+TextCallback = Callable[[int, str], None]
+"""``on_text(row, piece)``: a generated piece of the reason of target ``row`` (for streaming)."""
+
+__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "rate", "reason", "shown_texts"]
+
+
+@dataclass(frozen=True, slots=True)
+class DraftSettings:
+    """Sampled drafts that replace a reason inventing aspects (see :mod:`.reason_drafts`)."""
+
+    drafts: int = 1
+    """Drafts per reason, the greedy one included (1: the greedy reason as it is)."""
+    rounds: int = 1
+    temperature: float = DEFAULT_TEMPERATURE
+
+
+@dataclass(frozen=True, slots=True)
+class Deliberation:
+    """One target's reason (the chosen draft) and the rating the Predictor gives after it."""
+
+    reason: ChosenReason
+    rating: RatingDistribution
+
+
+def reason(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,
+           on_text: TextCallback | None = None, before_batch: Callable[[int], None] | None = None) -> list[str]:
+    """The Reasoner's greedy why for each target, ``batch_size`` targets per backend call.
+
+    ``before_batch(start)`` runs before each batch (progress); ``on_text`` receives each piece
+    with the target's row in ``targets``.
+    """
+    reasons: list[str] = []
+    size = max(1, batch_size)
+    for start in range(0, len(targets), size):
+        if before_batch is not None:
+            before_batch(start)
+        prompts = [reasoner_messages(t) for t in targets[start:start + size]]
+
+        def shifted(row: int, piece: str, offset: int = start) -> None:
+            if on_text is not None:
+                on_text(offset + row, piece)
+
+        reasons += backend.generate(Expert.REASONER, prompts, on_text=shifted if on_text else None)
+    return [r.strip() for r in reasons]
+
+
+def rate(backend: Backend, targets: Sequence[TargetContext],
+         reasons: Sequence[str | None]) -> list[RatingDistribution]:
+    """The Predictor's distribution for each target after its reason (None: no reason, the
+    ablation), in one backend call."""
+    if not targets:
+        return []
+    return backend.rate(Expert.PREDICTOR, [predictor_messages(t, r) for t, r in zip(targets, reasons)])
+
+
+def shown_texts(target: TargetContext) -> list[str]:
+    """What the Reasoner was shown (its prompt: the histories as summaries, the item): the texts
+    a reason's aspects are looked for in."""
+    return [m["content"] for m in reasoner_messages(target)]
+
+
+def better_drafts(backend: Backend, targets: Sequence[TargetContext], greedy: Sequence[str],
+                  settings: DraftSettings, *, on_text: TextCallback | None = None,
+                  on_round: Callable[[int], None] | None = None) -> list[ChosenReason]:
+    """Each greedy reason, replaced by a sampled draft that invents fewer aspects where one does;
+    as they are where drafts are off or the backend cannot sample."""
+    if settings.drafts <= 1 or not isinstance(backend, SamplingBackend) or not targets:
+        return [ChosenReason(text, 0, 1) for text in greedy]
+    return choose_reasons(backend, [reasoner_messages(t) for t in targets], list(greedy),
+                          [shown_texts(t) for t in targets], drafts=settings.drafts, rounds=settings.rounds,
+                          temperature=settings.temperature, on_text=on_text, on_round=on_round)
+
+
+def deliberate(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,
+               drafts: DraftSettings = DraftSettings(), on_text: TextCallback | None = None) -> list[Deliberation]:
+    """Reason, choose among drafts, rate: the whole deliberation for a batch of targets."""
+    greedy = reason(backend, targets, batch_size=batch_size, on_text=on_text)
+    chosen = better_drafts(backend, targets, greedy, drafts)
+    ratings = rate(backend, targets, [c.text for c in chosen])
+    return [Deliberation(c, r) for c, r in zip(chosen, ratings)]

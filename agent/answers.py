@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..memory.store import item_label
@@ -51,7 +52,64 @@ def _deliberation(state: DeliberationState) -> str:
         lines += ["", f"> {state['reason']}"]
         if invented := _invented(state.get("reason_check")):
             lines += ["", f"*{invented}*"]
+        lines += evidence_lines(state.get("evidence"))
     return "\n".join(lines)
+
+
+def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent: str = "") -> list[str]:
+    """The evidence under a reason in Markdown: the reason's aspects with footnote marks, the
+    reviews behind each mark (the user's own, then the buyers' shown to the Reasoner), and what
+    the item's buyers praise and criticise. Review text is quoted escaped: it is not markup."""
+    if not evidence:
+        return []
+    aspects = evidence.get("aspects") or []
+    marked = [a for a in aspects if a.get("mark")]
+    lines = ["", "**Evidence**"]
+    if aspects:
+        named = ", ".join(f"{_md(a['phrase'])} [{a['mark']}]" for a in marked)
+        unfound = [_md(a["phrase"]) for a in aspects if not a.get("mark")]
+        lines.append(f"- the reason names: {named or 'nothing found in the reviews shown'}"
+                     + (f"; *in no review shown: {', '.join(unfound)}*" if unfound else ""))
+    marks: dict[str, list[int]] = {}
+    sources: dict[str, dict[str, Any]] = {}
+    for aspect in marked:
+        for source in aspect["sources"]:
+            marks.setdefault(source["review_id"], []).append(aspect["mark"])
+            sources.setdefault(source["review_id"], source)
+    for own in evidence.get("own") or []:
+        lines.append(f"- your review of **{_md(own['item'])}**, {_stars(own['stars'])}{_on(own.get('date'))}"
+                     f"{_marks(marks.get(own['review_id']))}: “{_md(own['quote'])}”")
+    for review_id, source in sources.items():
+        if source["by"] == "buyer":
+            lines.append(f"- a buyer's review, {_stars(source['stars'])}{_on(source.get('date'))}"
+                         f"{_marks(marks[review_id])}: “{_md(source['quote'])}”")
+    said = evidence.get("buyers") or {}
+    if said.get("reviews"):
+        for side in ("praised", "criticised"):
+            for entry in (said.get(side) or [])[:per_side]:
+                lines.append(f"- buyers {side} *{_md(entry['aspect'])}* ({entry['buyers']} of {said['reviews']}): "
+                             f"“{_md(entry['quote'])}”")
+    return [lines[0], indent + lines[1], *(indent + line for line in lines[2:])]
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def _md(text: str) -> str:
+    """Untrusted text placed in Markdown: its markup characters shown as themselves."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def _stars(rating: float) -> str:
+    return f"{rating:g} star" + ("" if rating == 1 else "s")
+
+
+def _on(date: str | None) -> str:
+    return f", {date}" if date else ""
+
+
+def _marks(marks: list[int] | None) -> str:
+    return " " + "".join(f"[{m}]" for m in marks) if marks else ""
 
 
 def _invented(check: dict[str, Any] | None) -> str:
@@ -73,6 +131,7 @@ def _recommendations(state: DeliberationState) -> str:
         lines.append(f"{rank}. **{item_label(item['item_id'], item.get('item_title'))}**: "
                      f"{item['rating']['expected']:.2f} / 5. {item['reason']}"
                      + (f" *({invented})*" if invented else ""))
+        lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")[1:]
     return "\n".join(lines)
 
 

@@ -34,8 +34,10 @@ from ..experts.prompts import HistoryEntry, TargetContext, reasoner_messages
 from ..experts.reason_drafts import ChosenReason
 from ..experts.reason_quality import Grounding, grounding
 from ..memory.service import HistoryRecord, Memory
+from ..memory.store import item_label
 from . import events
 from .context import AgentContext
+from .evidence import evidence_for
 from .state import DeliberationState, HistoryView
 
 NodeResult = dict[str, Any]
@@ -230,7 +232,16 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     [chosen] = _best_drafts(context, "reason", [target], ["".join(pieces).strip()])
     if chosen.replaced:
         _emit(events.reason_revised(chosen.text, chosen.drafts, list(chosen.first_invented)))
-    return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts, chosen.found)}
+    mine, theirs = _histories(context.memory, state["user_id"], state["item_id"])
+    return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts, chosen.found),
+            "evidence": _evidence(context, chosen.text, mine, theirs)}
+
+
+def _evidence(context: AgentContext, reason: str, mine: list[HistoryRecord], theirs: list[HistoryRecord]) -> dict:
+    """The reviews ``reason`` rests on (:mod:`.evidence`): a memory look-up, no decoding."""
+    memory = context.memory
+    return evidence_for(reason, mine, theirs, shown=context.history_k,
+                        title_of=lambda item: item_label(item, memory.item_title(item)))
 
 
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
@@ -303,7 +314,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     # made in one pass over every candidate, so the progress counts all that is left.
     shown = {r.review.review_id: r for mine, theirs in histories for r in _shown(context, mine, theirs)}
     summaries = _current_summaries(context, list(shown.values()), outdated=False)
-    views = [{**_recalled(context, item, mine, theirs, summaries), "match": match}
+    views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs)}
              for item, match, (mine, theirs) in zip(items, matches, histories)]
     targets = [_target(view, context.category) for view in views]
     reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
@@ -313,7 +324,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
-                                 "reason_check": check_reason(pick.text, target, pick.drafts, pick.found)}
+                                 "reason_check": check_reason(pick.text, target, pick.drafts, pick.found),
+                                 "evidence": _evidence(context, pick.text, *view["records"])}
                                 for view, target, pick, dist in ranked]}
 
 

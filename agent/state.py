@@ -73,6 +73,10 @@ class DeliberationState(TypedDict, total=False):
     aspect phrases found there, None if it names none) and ``invented`` (the phrases that are not)."""
     rating: dict[str, Any] | None
     """``RatingDistribution.as_dict()``: expected, confidence, probabilities of 1..5."""
+    evidence: dict[str, Any] | None
+    """The reviews the reason rests on (:func:`~reason4rec.agent.evidence.evidence_for`): the
+    user's own (quoted), what the item's buyers praise and criticise (counted), and every aspect
+    phrase of the reason tied to the reviews it is found in."""
     recommendations: list[dict[str, Any]]
     profile: dict[str, Any] | None
     update: dict[str, Any] | None
@@ -86,7 +90,7 @@ _PER_TURN: dict[str, Any] = {
     "item_id": None, "item_query": None, "query": None, "like_item": None, "like_title": None, "review": None,
     "item_title": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
     "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
-    "reason_check": None, "rating": None, "recommendations": [], "profile": None, "update": None,
+    "reason_check": None, "evidence": None, "rating": None, "recommendations": [], "profile": None, "update": None,
     "answer": None, "error": None, "k": None,
 }
 

@@ -183,11 +183,50 @@ def test_explain_streams_memory_then_tokens_then_the_rating_and_answers(fake_age
     assert len(tokens) == 6 and "".join(tokens) == REASON == state["reason"]
     [rating] = [e for e in events if e["type"] == "rating"]
     assert {k: v for k, v in rating.items() if k != "type"} == state["rating"] == RATING.as_dict()
-    assert state["answer"] == ("**Quiet Compressor Pedal (B0PEDAL002)** should suit **U1**: predicted **4.05** / 5 "
-                               f"(confidence 0.41).\n\n> {REASON}\n\n*Not in the reviews it was shown: player.*")
+    assert state["answer"].startswith("**Quiet Compressor Pedal (B0PEDAL002)** should suit **U1**: predicted "
+                                      f"**4.05** / 5 (confidence 0.41).\n\n> {REASON}\n\n*Not in the reviews it was "
+                                      "shown: player.*\n\n**Evidence**\n")
     assert backend.calls == [Call("generate", SUMMARIZE, 5), Call("stream", REASONER, 1), Call("rate", PREDICTOR, 1)]
     again, _ = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
     assert "summarize" not in _started(again) and backend.generated == [("summarizer", 5)]  # kept in memory
+
+
+def test_every_reason_comes_with_the_reviews_it_rests_on(fake_agent):
+    """Evidence (issue 37): the reason's aspects tied to the reviews they are found in, the user's
+    own shown reviews quoted with item, stars and date, the buyers' aspects counted, all checkable
+    against the stored reviews; in the answer and in the state (so in --json)."""
+    from fakes import DEAD, QUIET, STURDY, WARM
+
+    _, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    evidence = state["evidence"]
+    tone, player = evidence["aspects"]
+    assert (tone["phrase"], tone["mark"], player["phrase"], player["mark"]) == ("tone", 1, "player", None)
+    assert {s["by"] for s in tone["sources"]} == {"you", "buyer"} and player["sources"] == []
+    warm = next(s for s in tone["sources"] if s["item"] == "Blue Overdrive Pedal (B0PEDAL001)")
+    assert warm["quote"] == WARM and warm["stars"] == 5 and warm["date"] == "2013-04-02"
+    own = evidence["own"]  # the latest shown first, each quoted from its own text
+    assert [o["item"] for o in own] == ["Folding Guitar Stand (B0STAND001)", "Nickel Bass Strings (B0STRING01)",
+                                        "Blue Overdrive Pedal (B0PEDAL001)"]
+    assert [o["quote"] for o in own] == [STURDY, DEAD, WARM] and [o["stars"] for o in own] == [4, 2, 5]
+    buyers = evidence["buyers"]
+    assert buyers["reviews"] == 2 and buyers["praised"][0]["aspect"] == "warm tone"
+    assert buyers["praised"][0]["buyers"] == 2 and buyers["praised"][0]["quote"] == QUIET
+    assert buyers["criticised"][0]["aspect"] == "hum"
+    answer = state["answer"]
+    assert "- the reason names: tone [1]; *in no review shown: player*" in answer
+    assert "- your review of **Blue Overdrive Pedal (B0PEDAL001)**, 5 stars, 2013-04-02 [1]: “" + WARM + "”" in answer
+    assert "- buyers praised *warm tone* (2 of 2): “" + QUIET + "”" in answer
+    _, ranked = _turn(fake_agent, "recommend", user_id="U1", k=2)
+    assert all(r["evidence"]["aspects"] and "**Evidence**" in ranked["answer"] for r in ranked["recommendations"])
+
+
+def test_quoted_review_text_cannot_format_the_answer():
+    from reason4rec.agent.answers import evidence_lines
+
+    hostile = {"aspects": [], "own": [{"review_id": "r", "item": "**x** [a](http://e)", "stars": 1, "date": None,
+                                       "quote": "# big _under_ <b>"}], "buyers": {}}
+    [_, _, line] = evidence_lines(hostile)
+    assert line == "- your review of **\\*\\*x\\*\\* \\[a\\](http://e)**, 1 star: “\\# big \\_under\\_ \\<b\\>”"
 
 
 def test_predict_on_an_item_the_user_rated_says_so_first(fake_agent):

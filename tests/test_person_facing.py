@@ -180,6 +180,8 @@ def test_the_cli_says_what_you_rated_first_in_plain_and_json(cli_on):
     found = json.loads(cli_on("why", "--user", "U1", "--item", "B00ENYA001", "--json"))
     assert found["already_rated"] == {"rating": 5.0, "date": "2013-04-02", "timestamp": APRIL_2_2013}
     assert found["item_title"] == "Enya: Watermark" and found["rating"]["expected"] > 4
+    evidence = found["evidence"]  # --json carries the evidence with review ids (issue 37)
+    assert set(evidence) == {"aspects", "own", "buyers"} and all(o["review_id"] for o in evidence["own"])
     assert json.loads(cli_on("why", "--user", "U1", "--item", "B00ENYA002", "--json"))["already_rated"] is None
     plain = " ".join(cli_on("why", "--user", "U1", "--item", "B00ENYA001").split())
     said = "You rated it 5 stars on 2013-04-02. What follows is what the model would have predicted."

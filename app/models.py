@@ -69,9 +69,10 @@ def show_adapters(console: Console, path: Path | None) -> None:
     found = find_adapters(root)
     for name, folder in found.items():
         card = AdapterCard.load(folder)
-        console.print(f"[bold]{name}[/] {folder}: recipe {card.recipe}, base {card.base_model}, "
-                      f"prompts {card.prompt_version}, {card.training.get('examples')} examples, "
-                      f"{card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
+        trained_on = ", ".join(card.categories) or "categories not recorded"
+        console.print(f"[bold]{name}[/] {folder}: trained on {escape(trained_on)} reviews; recipe {card.recipe}, "
+                      f"base {card.base_model}, prompts {card.prompt_version}, {card.training.get('examples')} "
+                      f"examples, {card.training.get('steps')} steps, final loss {card.training.get('final_loss')}")
     if not found:
         raise Reason4RecError(f"no adapters under {root}")
 

@@ -56,6 +56,11 @@ class AdapterCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The product categories of the reviews it was trained on (empty: not recorded)."""
+        return tuple(str(c) for c in self.data.get("categories") or ())
+
     def save(self, folder: Path) -> None:
         (folder / CARD).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 

@@ -93,3 +93,20 @@ def summary_cache(home: Path, adapters: Path | None = None) -> SummaryCache:
     if adapters is not None:
         seeds += [Path(adapters) / SHIPPED_SUMMARIES, Path(adapters) / "summaries.jsonl"]
     return SummaryCache(Path(home) / "cache" / "summaries.jsonl", seeds=[s for s in seeds if s.is_file()])
+
+
+def category_notice(category: str, adapters: Path | None = None) -> str | None:
+    """One plain line when ``category`` (the reviews a person brought) is not one the experts were
+    trained on, with the command that fits them to it; None when it is, or when the cards do not
+    say (a run from before cards recorded categories)."""
+    from .adapters import SERVING_EXPERTS
+
+    dirs = adapter_dirs(adapters, with_one_step=False)
+    known = sorted({c for name in SERVING_EXPERTS if name in dirs for c in AdapterCard.load(dirs[name]).categories})
+    if not known or category.casefold() in {c.casefold() for c in known}:
+        return None
+    return (f"The experts were trained on {' and '.join(known)} reviews, not {category}: their reasons may name "
+            f"aspects of the wrong kind of product. To fit them to your reviews, train them on your file "
+            f"(about 70 minutes on two cores): `reason4rec train all --reviews FILE --category \"{category}\"`, "
+            "then add `--adapters` with the run folder it names.")
+

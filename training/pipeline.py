@@ -430,6 +430,7 @@ class TrainingPipeline:
             lora=settings.lora.model_dump(),
             data={**data, "split": self.recipe.split, "seed": self.recipe.seed,
                   "dataset": Path(self.dataset.source).name if self.dataset.source else "shipped",
+                  "categories": [self.dataset.category],
                   "history_k": self.recipe.history_k, "max_review_chars": self.recipe.max_review_chars},
             training={**result.as_dict(), **settings.train.model_dump(), "device": fingerprint["device"]},
         )

@@ -1,0 +1,28 @@
+"""Honest about what the experts know (issue 36): cards list the categories they were trained on,
+and reviews of another category get one plain line with the command that fits the experts."""
+
+import json
+import shutil
+
+from reason4rec.experts.adapters import SERVING_EXPERTS, AdapterCard, shipped_adapter_dirs
+from reason4rec.experts.shipping import category_notice
+
+
+def test_the_shipped_cards_say_what_they_were_trained_on():
+    for name, folder in shipped_adapter_dirs().items():
+        assert AdapterCard.load(folder).categories == ("Musical Instruments",), name
+
+
+def test_another_category_is_said_with_the_command_that_fits_the_experts(tmp_path):
+    assert category_notice("Musical Instruments") is None and category_notice("musical instruments") is None
+    said = category_notice("Digital Music")
+    assert said and "trained on Musical Instruments reviews, not Digital Music" in said
+    assert '`reason4rec train all --reviews FILE --category "Digital Music"`' in said and "\n" not in said
+    unrecorded = tmp_path / "adapters"  # a run from before cards recorded categories: nothing is claimed
+    for name, folder in shipped_adapter_dirs().items():
+        if name in SERVING_EXPERTS:
+            shutil.copytree(folder, unrecorded / name)
+            card = json.loads((unrecorded / name / "card.json").read_text())
+            card["data"].pop("categories")
+            (unrecorded / name / "card.json").write_text(json.dumps(card))
+    assert category_notice("Digital Music", unrecorded) is None

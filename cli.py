@@ -12,7 +12,7 @@ import sys
 import typer
 
 from .app.console import make_console
-from .commands import assistant, research, serving
+from .commands import assistant, doctor, research, serving
 from .commands.memory import memory_app
 from .commands.models import adapters_app, config_app, model_app
 from .errors import Reason4RecError
@@ -25,6 +25,7 @@ COMMANDS = {
     "serve": serving.serve,
     "eval": research.evaluate,
     "train": research.train,
+    "doctor": doctor.doctor,
 }
 GROUPS = {
     "memory": memory_app,

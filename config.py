@@ -71,6 +71,15 @@ def _default_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "reason4rec"
 
 
+def _check_postgres_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a PostgreSQL URL: postgresql://user@host:port/database")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -137,6 +146,13 @@ class MemoryConfig(_Section):
 
     store_path: Path | None = None
     """The SQLite review store (the source of truth); None = ``<home>/memory/reviews.sqlite``."""
+    store_url: str | None = None
+    """``postgresql://user@host:port/db``: the review store in PostgreSQL instead of the SQLite
+    file, for several processes or machines (the password from the URL, ``PGPASSWORD`` or
+    ``~/.pgpass``). Its schema is created on first use; ``reason4rec memory migrate`` upgrades it."""
+    connect_timeout_s: float = Field(5.0, gt=0, le=300)
+    """How long a connection to PostgreSQL (review store, chat threads) may take before the
+    command says it cannot reach it."""
     chroma_path: Path | None = None
     """The embedded Chroma folder; None = ``<home>/memory/chroma``. One process owns it at a time."""
     chroma_url: str | None = None
@@ -151,6 +167,11 @@ class MemoryConfig(_Section):
     whole shipped dataset on a CPU) or the Summarizer adapter (hours on a CPU, minutes on a GPU)."""
     batch_size: int = Field(256, ge=1, le=10_000)
     """Reviews per durable step of a bulk build (summaries, embeddings, upserts, then a commit)."""
+
+    @field_validator("store_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        return _check_postgres_url(value)
 
 
 class AgentConfig(_Section):
@@ -169,6 +190,9 @@ class AgentConfig(_Section):
     remote_api_key: str | None = None
     checkpoint_path: Path | None = None
     """SQLite file of the conversation checkpointer; None = ``<home>/agent/checkpoints.sqlite``."""
+    checkpoint_url: str | None = None
+    """``postgresql://...``: keep the chat threads in PostgreSQL (LangGraph's own PostgresSaver)
+    instead of the SQLite file, so a thread continues from any process or machine."""
     candidates: int = Field(10, ge=1, le=200)
     """Items fetched from the memory per recommendation before reasoning (the best k are kept)."""
     resummarize_lexicon: bool = True
@@ -192,6 +216,11 @@ class AgentConfig(_Section):
     @classmethod
     def _old_local(cls, value: Any) -> Any:
         return "auto" if value == "local" else value
+
+    @field_validator("checkpoint_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        return _check_postgres_url(value)
 
 
 class EngineConfig(_Section):

@@ -37,6 +37,9 @@ NEED = "a quiet pedal for apartment practice"
 def run(config: Config, console: Console, *, targets: int = 2, adapters: Path | None = None,
         skip_model: bool = False, memory: bool = True) -> None:
     """Every section in turn; ``skip_model`` leaves out those that load the base model."""
+    from .memory.stores import check_reachable
+
+    check_reachable(config)  # a PostgreSQL store that cannot be reached: one line, before any model loads
     console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
     splits = datasets.split_names("all")
     dataset = datasets.audit(config, console, splits)

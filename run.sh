@@ -34,6 +34,22 @@ ensure_env() {
     fi
 }
 
+ensure_postgres() {
+    # The PostgreSQL tests (review store, chat threads, the deployment doc) start a throwaway server
+    # with initdb/pg_ctl. Install Debian's package when it is missing, quietly; if that cannot be
+    # done (no apt, no root or sudo, no network) those tests are skipped with the reason.
+    if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 || return 0
+    local sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo -n"
+    echo "== installing PostgreSQL for its tests (apt-get install postgresql) ==" >&2
+    { $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql; } \
+        >/dev/null 2>&1 || echo "warning: PostgreSQL could not be installed; its tests will be skipped" >&2
+    return 0
+}
+
 # No model hub at run time, and no telemetry from onnxruntime (pulled in by chromadb).
 export HF_HUB_OFFLINE=1 ORT_DISABLE_TELEMETRY=1 TOKENIZERS_PARALLELISM=false
 
@@ -46,6 +62,7 @@ case "$verb" in
         ;;
     test)
         ensure_env
+        ensure_postgres || true
         exec "$venv/bin/python" -m pytest "$@"
         ;;
     lint)

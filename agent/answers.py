@@ -79,8 +79,12 @@ def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent
     for own in evidence.get("own") or []:
         lines.append(f"- your review of **{_md(own['item'])}**, {_stars(own['stars'])}{_on(own.get('date'))}"
                      f"{_marks(marks.get(own['review_id']))}: “{_md(own['quote'])}”")
+    quoted = {own["review_id"] for own in evidence.get("own") or []}
     for review_id, source in sources.items():
-        if source["by"] == "buyer":
+        if source["by"] == "you" and review_id not in quoted:
+            lines.append(f"- your review of **{_md(source['item'])}**, {_stars(source['stars'])}"
+                         f"{_on(source.get('date'))}{_marks(marks[review_id])}: “{_md(source['quote'])}”")
+        elif source["by"] == "buyer":
             lines.append(f"- a buyer's review, {_stars(source['stars'])}{_on(source.get('date'))}"
                          f"{_marks(marks[review_id])}: “{_md(source['quote'])}”")
     said = evidence.get("buyers") or {}
@@ -90,6 +94,20 @@ def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent
                 lines.append(f"- buyers {side} *{_md(entry['aspect'])}* ({entry['buyers']} of {said['reviews']}): "
                              f"“{_md(entry['quote'])}”")
     return [lines[0], indent + lines[1], *(indent + line for line in lines[2:])]
+
+
+def full_evidence(state: DeliberationState) -> str:
+    """The evidence of every item a turn answered about, in Markdown (the chat's ``/evidence``,
+    after a recommendation too), with the buyers' five most praised and criticised aspects."""
+    blocks = []
+    answered = [(state.get("item_id"), state.get("item_title"), state.get("evidence"))] + [
+        (r["item_id"], r.get("item_title"), r.get("evidence")) for r in state.get("recommendations") or []]
+    for item, title, evidence in answered:
+        if not evidence:
+            continue
+        lines = [f"**{_md(item_label(item or '', title))}**", *evidence_lines(evidence, per_side=5)[2:]]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")

@@ -26,11 +26,15 @@ from .graph import build_graph
 from .state import DeliberationState, Intent, turn_input
 
 
-def open_checkpointer(path: Path) -> Any:
-    """A SQLite checkpointer (threads survive restarts). For many concurrent users, use
-    ``langgraph.checkpoint.postgres.PostgresSaver.from_conn_string(url)`` instead."""
+def open_checkpointer(path: Path | str, timeout_s: float = 5.0) -> Any:
+    """A SQLite checkpointer (threads survive restarts), or for a ``postgresql://`` URL (many
+    processes or machines) LangGraph's PostgresSaver (:mod:`.checkpoints`)."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        from .checkpoints import open_postgres_checkpointer
+
+        return open_postgres_checkpointer(path, timeout_s)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), check_same_thread=False)
@@ -67,7 +71,8 @@ class Agent:
     def open(cls, config: Config, *, backend: Backend | None = None, memory: Memory | None = None,
              checkpoint: bool = True, status: Callable[[str], None] | None = None) -> Agent:
         """Open everything ``config`` names; finishes memory work an earlier run left pending."""
-        checkpointer = open_checkpointer(config.checkpoint_path) if checkpoint else None  # before models load
+        where = config.agent.checkpoint_url or config.checkpoint_path
+        checkpointer = open_checkpointer(where, config.memory.connect_timeout_s) if checkpoint else None  # first
         try:
             context = open_context(config, backend=backend, memory=memory, status=status)
         except BaseException:

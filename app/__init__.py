@@ -18,3 +18,6 @@ modules, and render what they return:
 
 Heavy libraries are imported where used, so importing a module here stays cheap (``--help``).
 """
+
+__all__ = ["console", "conversation", "datasets", "doctor", "evaluation", "models", "resources", "service", "train",
+           "upkeep", "views"]

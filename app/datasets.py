@@ -24,7 +24,7 @@ def split_names(choice: str) -> list[str]:
 def audit(config: Config, console: Console, splits: list[str]) -> ReviewDataset:
     """Print the statistics and the leak audit; returns the dataset so callers need not reload it."""
     from ..data.splits import build_targets, find_history_leaks, make_split
-    from ..training.reports import dataset_table, splits_table
+    from ..training import dataset_table, splits_table
 
     started = time.perf_counter()
     dataset = load_dataset(config)

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 def baselines(config: Config, console: Console, splits: list[str], json_path: Path | None = None,
               dataset: ReviewDataset | None = None, review_aware: bool | None = None) -> None:
     """Score every rating baseline on ``splits``' test targets; rows also as JSON to ``json_path``."""
-    from ..training.evaluate import evaluate_baselines
-    from ..training.reports import metrics_table, progress_bars
+    from ..training import evaluate_baselines, metrics_table, progress_bars
 
     dataset = dataset if dataset is not None else load_dataset(config)
     with progress_bars(console) as bars:
@@ -56,8 +55,14 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     """Score the expert pipeline, its ablations and every baseline; results.json and a plot."""
     from ..experts.loading import open_experts
     from ..experts.shipping import adapter_dirs, summary_cache
-    from ..training.evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
-    from ..training.reports import evaluation_summary, metrics_table, progress_bars
+    from ..training import (
+        ExpertEvalSettings,
+        evaluate_experts,
+        evaluation_summary,
+        metrics_table,
+        progress_bars,
+        select_targets,
+    )
 
     if run.split == "all":
         raise Reason4RecError("the expert evaluation scores one split at a time: --split leave-last-out, "

@@ -81,6 +81,22 @@ def open_reviewer(config: Config, memory: Memory, adapters: Path | None, *, cons
                         max_review_chars=summarizer.max_review_chars)
 
 
+def open_lexicon_reviewer(memory: Memory) -> AgentContext:
+    """``memory`` with the keyword lexicon summarizing (``memory add-review --summaries lexicon``):
+    no model loads, and the review still takes the one path (``AgentContext.add_review``). The
+    agent upgrades lexicon summaries with the Summarizer when it reasons over them
+    (``agent.resummarize_lexicon``)."""
+    from ..agent import AgentContext
+    from ..memory.summarizers import LexiconSummarizer
+
+    class LexiconContext(AgentContext):
+        @property
+        def summarizer(self) -> LexiconSummarizer:  # type: ignore[override]
+            return LexiconSummarizer()
+
+    return LexiconContext(memory, None, memory.category)  # type: ignore[arg-type]  # no backend: no model
+
+
 def load_dataset(config: Config) -> ReviewDataset:
     """The configured reviews; what the loader worked around is printed as warnings, never silent."""
     from ..data import dataset_of

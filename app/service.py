@@ -117,13 +117,16 @@ class Service:
     # ------------------------------------------------------------------ reviews
     def add_review(self, user: str, item: str, rating: float, text: str, *, title: str = "",
                    item_title: str | None = None, timestamp: int | None = None,
-                   adapters: Path | None = None) -> UpdateResult:
+                   adapters: Path | None = None, summaries: Literal["summarizer", "lexicon"] = "summarizer",
+                   ) -> UpdateResult:
         """Store a review durably, summarize it and refresh its profiles; bad input is refused
         before anything opens. Work an earlier run left pending is finished after it: the new
         review is stored before anything that could fail (an earlier review's summary) runs.
+        ``summaries="lexicon"``: the keyword lexicon summarizes instead of the Summarizer (no
+        model loads; what many processes adding reviews at once use, see docs/deployment.md).
 
-        A damaged review store is refused by the store's first write (its integrity check),
-        before the Summarizer loads; damage met later raises too, saying what was stored, rather
+        A damaged review store is refused as the memory opens (its integrity check), before
+        anything is written or the Summarizer loads; damage met later raises too, saying what was stored, rather
         than a "pending" result a sync could not finish.
         """
         from ..memory.service import UpdateResult
@@ -131,7 +134,10 @@ class Service:
 
         check_review(user, item, rating, text, title=title, item_title=item_title, timestamp=timestamp)
         opening = self._agent is None and self._memory is None
-        memory = self.memory(resources.default_category(self.config) if opening else None)
+        try:  # a damaged store is found as the memory opens (its integrity check), before any write
+            memory = self.memory(resources.default_category(self.config) if opening else None)
+        except StoreError as err:
+            raise StoreError(f"the review was not stored: {err}") from err
         started = time.perf_counter()
         try:
             added = memory.store.add(user, item, rating, text, timestamp=timestamp, title=title,
@@ -140,7 +146,7 @@ class Service:
             raise StoreError(f"the review was not stored: {err}") from err
         stored = f"review {added.review.review_id} was stored ({added.outcome})"
         try:  # stored: loading the Summarizer (minutes on a first run) can fail or be interrupted now
-            reviewer = self._review_context(adapters)
+            reviewer = self._review_context(adapters, lexicon=summaries == "lexicon")
         except Exception as err:
             return UpdateResult(added.review, added.outcome, None, True,
                                 f"the Summarizer could not be opened ({type(err).__name__}: {err})",
@@ -165,8 +171,11 @@ class Service:
                                    "`reason4rec memory sync` finishes them[/]")
         return result
 
-    def _review_context(self, adapters: Path | None) -> AgentContext:
-        """The open agent's context, else the memory with the Summarizer alone (no other expert loads)."""
+    def _review_context(self, adapters: Path | None, lexicon: bool = False) -> AgentContext:
+        """The open agent's context, else the memory with the Summarizer alone (no other expert
+        loads), or with the lexicon (no model at all)."""
+        if lexicon:
+            return resources.open_lexicon_reviewer(self.memory(resources.default_category(self.config)))
         if self._agent is not None:
             return self._agent.context
         if self._reviewer is None:

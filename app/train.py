@@ -16,10 +16,14 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
           teacher: str = "offline", teacher_model: str = "gpt-3.5-turbo", teacher_base_url: str | None = None,
           force: bool = False) -> None:
     """Train ``stages`` with ``recipe``; the teacher (``offline`` or ``openai``) writes the targets."""
-    from ..training.pipeline import TrainingPipeline
-    from ..training.recipes import load_recipe
-    from ..training.reports import progress_bars
-    from ..training.teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
+    from ..training import (
+        OfflineTeacher,
+        OpenAITeacher,
+        OpenAITeacherSettings,
+        TrainingPipeline,
+        load_recipe,
+        progress_bars,
+    )
 
     quiet_transformers()
     chosen = load_recipe(recipe)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, rebuild: bool = False) -> None:
     """Import ``dataset`` into the memory and summarize what is pending, saying what was done."""
-    from ..training.reports import progress_bars
+    from ..training import progress_bars
 
     console = service.console
     memory = service.memory(dataset.category, rebuild=rebuild)
@@ -37,23 +37,26 @@ def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, re
                       f"in {report.seconds:.0f} s")
 
 
-def sync(service: Service, adapters: Path | None) -> None:
+def sync(service: Service, adapters: Path | None, *, lexicon: bool = False) -> None:
     """Finish what an interrupted or failed update left: pending reviews and stale profiles,
-    summarized exactly as ``build`` would have (the Summarizer cache first)."""
-    from ..training.reports import progress_bars
+    summarized exactly as ``build`` would have (the Summarizer cache first); ``lexicon``: reviews
+    people added by the lexicon too (no model), as ``memory add-review --summaries lexicon``."""
+    from ..training import progress_bars
 
     console = service.console
     category = resources.default_category(service.config)
     memory = service.memory(category)
     pending = memory.pending()
     with progress_bars(console) as bars:
-        report = memory.sync(**_sources(service, memory, category, adapters), bars=bars)
+        sources = _sources(service, memory, category, adapters, lexicon=lexicon)
+        report = memory.sync(**sources, bars=bars)
     cached = f"{report.from_cache:,} reused from the Summarizer cache, " if report.from_cache else ""
     console.print(f"{len(pending):,} pending reviews: {cached}{_counts(report.summarized)}; "
                   f"{report.profiles:,} profiles refreshed in {report.seconds:.1f} s")
 
 
-def _sources(service: Service, memory: Memory, category: str, adapters: Path | None) -> dict[str, Any]:
+def _sources(service: Service, memory: Memory, category: str, adapters: Path | None, *,
+             lexicon: bool = False) -> dict[str, Any]:
     """Where build and sync take summaries from (one path for both): the Summarizer cache first,
     then the lexicon for imported reviews (or the Summarizer when ``memory.bulk_summaries`` says
     so) and the Summarizer, loaded only when something needs it, for reviews people added."""
@@ -61,8 +64,11 @@ def _sources(service: Service, memory: Memory, category: str, adapters: Path | N
 
     config = service.config
     needs_expert = config.memory.bulk_summaries == "summarizer" or any(not r.from_dataset for r in memory.pending())
-    summarizer = resources.open_summarizer(config, adapters, category, console=service.console) \
-        if needs_expert else None
+    if lexicon:
+        summarizer = LexiconSummarizer()
+    else:
+        summarizer = resources.open_summarizer(config, adapters, category, console=service.console) \
+            if needs_expert else None
     bulk = summarizer if config.memory.bulk_summaries == "summarizer" else LexiconSummarizer()
     cache, version = cached_summaries(config, adapters)
     return {"summarizer": summarizer, "bulk": bulk, "cache": cache, "cache_version": version}

@@ -7,7 +7,7 @@ memory queries are tables and panels (see :mod:`reason4rec.chat.printer`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,12 @@ TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "already_rated", "q
 _OUTCOMES = {"created": "stored", "unchanged": "already stored", "replaced": "replaced (old version kept)"}
 
 
-def deliberation(console: Console, verbose: bool = False) -> EventHandler:
-    """Prints a turn's events as they arrive: steps with timings, progress, tokens, the rating."""
+def deliberation(console: Console, verbose: bool = False, names: Mapping[str, str] | None = None) -> EventHandler:
+    """Prints a turn's events as they arrive: steps with timings, progress, tokens, the rating;
+    ``names`` (item id -> title or label, e.g. ``Catalog.names``) names items the events give by id."""
     from ..chat.printer import DeliberationPrinter
 
-    return DeliberationPrinter(console, verbose)
+    return DeliberationPrinter(console, verbose, names)
 
 
 def answer(console: Console, turn: Turn, as_json: bool = False) -> None:

@@ -1,9 +1,12 @@
-"""Who and what the chat can name: known user and item ids, item titles, and fuzzy lookup of both.
+"""Who and what the chat can name: known user and item ids, item titles and labels, and fuzzy
+lookup of them.
 
 People mistype ids ("B0002E1G5D" for "B0002E1G5C") and name items by their title. Exact ids win;
-otherwise rapidfuzz finds the closest id (one or two characters off) or title. Items described
-only in words ("the Snark tuner") are left to the memory's semantic search in the agent's
-``resolve`` step.
+otherwise rapidfuzz finds the closest id (one or two characters off) or title. Items without a
+title have a label made from their reviews ("delay pedal", see :mod:`reason4rec.memory.labels`):
+"the delay pedal" finds the items labelled so (:meth:`Catalog.find_label`; several items may share
+one). Items described otherwise ("the Snark tuner") are left to the memory's semantic search in the
+agent's ``resolve`` step.
 
 Example:
     >>> catalog = Catalog(users=["A1B2C3D4E5F6"], items=["B0002E1G5C"], titles={})
@@ -11,6 +14,9 @@ Example:
     ItemMatch(item_id='B0002E1G5C', exact=False, score=90.0)
     >>> catalog.find_item("B0002E1G5C").exact
     True
+    >>> catalog = Catalog(items=["B004M9CKVM", "B0002E1G5C"], labels={"B004M9CKVM": "delay pedal"})
+    >>> catalog.find_label("that delay pedal"), catalog.name("B004M9CKVM")
+    (['B004M9CKVM'], 'delay pedal (B004M9CKVM)')
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process, utils
 
+from ..memory.labels import display_name, item_labels, item_name
+
 if TYPE_CHECKING:
     from ..memory.service import Memory
 
@@ -32,6 +40,9 @@ ID_CUTOFF = 80.0
 """Least rapidfuzz ratio for a mistyped id (one wrong character in ten scores 90)."""
 TITLE_CUTOFF = 86.0
 """Least token-set ratio for an item named by its title."""
+LABEL_CUTOFF = 90.0
+"""Least ratio between a phrase and a label (a typo: "dealy pedal"); a label must be said whole."""
+_DETERMINERS = re.compile(r"^(?:(?:the|a|an|my|this|that|these|those|your|one)\s+)+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +60,34 @@ class Catalog:
     items: list[str] = field(default_factory=list)
     titles: Mapping[str, str] = field(default_factory=dict)
     """Item id -> title, only for items whose title is known (the shipped data has none)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Item id -> label made from its reviews, for items without a title whose reviews say what
+    they are (kept with their profiles in the memory)."""
 
     def __post_init__(self) -> None:
         self._users = {u.upper(): u for u in self.users}
         self._items = {i.upper(): i for i in self.items}
         self.titles = dict(self.titles)
+        self.labels = dict(self.labels)
 
     @classmethod
     def from_memory(cls, memory: Memory) -> Catalog:
-        """The ids and titles a memory holds now."""
-        return cls(users=memory.user_ids(), items=memory.item_ids(), titles=memory.item_titles())
+        """The ids, titles and labels a memory holds now."""
+        items = memory.item_ids()
+        titles = memory.item_titles()
+        untitled = [item for item in items if not display_name(item, titles.get(item))]
+        return cls(users=memory.user_ids(), items=items, titles=titles, labels=item_labels(memory, untitled))
+
+    def name(self, item_id: str) -> str:
+        """How the item is shown: ``"delay pedal (B004M9CKVM)"``, its title likewise, or its id."""
+        return item_name(item_id, self.titles.get(item_id), self.labels.get(item_id))
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Item id -> what it is called (title, else label), for the items that have either."""
+        found = {item: display_name(item, self.titles.get(item), self.labels.get(item))
+                 for item in {*self.titles, *self.labels}}
+        return {item: name for item, name in found.items() if name}
 
     def add(self, user_id: str | None = None, item_id: str | None = None, title: str | None = None) -> None:
         """Remember ids a new review introduced."""
@@ -108,6 +137,21 @@ class Catalog:
         title, score, item_id = found
         return ItemMatch(item_id, title.lower() == phrase.strip().lower(), round(score, 1))
 
+    def find_label(self, phrase: str) -> list[str]:
+        """The items whose label ``phrase`` says ("the capo", "that delay pedal", "dealy pedal"),
+        best first; several when items share the label, none when the phrase says more or less
+        than a label (a brand: "the Snark tuner" is left to the semantic search)."""
+        wanted = " ".join(utils.default_process(_DETERMINERS.sub("", phrase.strip())).split())
+        if len(wanted) < 3 or not self.labels:
+            return []
+        scored = []
+        for item, label in self.labels.items():
+            known = " ".join(utils.default_process(label).split())
+            score = 100.0 if _same_words(wanted, known) else fuzz.ratio(wanted, known)
+            if score >= LABEL_CUTOFF:
+                scored.append((-score, item))
+        return [item for _, item in sorted(scored)]
+
     def id_tokens(self, text: str) -> list[str]:
         """Tokens of ``text`` that look like ids (known or not)."""
         return ID_TOKEN.findall(text)
@@ -115,6 +159,12 @@ class Catalog:
     def mentioned_items(self, text: str) -> list[tuple[str, ItemMatch | None]]:
         """Each id-looking token of ``text`` that is not a known user, with its item match."""
         return [(token, self.find_item(token)) for token in self.id_tokens(text) if not self.has_user(token)]
+
+
+def _same_words(phrase: str, label: str) -> bool:
+    """The same words, a plural aside ("capos" for "capo", "picks" for "pick")."""
+    one, other = phrase.split(), label.split()
+    return len(one) == len(other) and all(a == b or a.rstrip("s") == b.rstrip("s") for a, b in zip(one, other))
 
 
 def _near(token: str, table: Mapping[str, str]) -> tuple[str, float] | None:

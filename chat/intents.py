@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 from rapidfuzz import process
 
-from ..memory.store import item_label
 from .catalog import Catalog
 
 Action = Literal["turn", "user", "help", "quit", "mode", "thread", "nothing", "unclear"]
@@ -77,6 +76,7 @@ SLASH_COMMANDS = (
     SlashCommand("recommend", "/recommend [K] [NEED]", "top K items for you, optionally for a need"),
     SlashCommand("review", "/review ITEM STARS TEXT", "add your review of ITEM (1-5 stars)"),
     SlashCommand("profile", "/profile", "what the memory knows you care about"),
+    SlashCommand("evidence", "/evidence", "every review behind the last answer, quoted"),
     SlashCommand("user", "/user [ID]", "switch to user ID (or show who you are)"),
     SlashCommand("verbose", "/verbose", "also show the histories and summaries used"),
     SlashCommand("compact", "/compact", "show only steps, reason and rating"),
@@ -165,6 +165,8 @@ def _slash(text: str, catalog: Catalog) -> Command:
         return Command("mode", value=name)
     if name == "thread":
         return Command("thread")
+    if name == "evidence":
+        return Command("evidence")
     if name == "user":
         return _switch(rest, catalog, explicit=True) if rest else Command("user")
     if name == "profile":
@@ -241,7 +243,29 @@ def _about_item(intent: str, text: str, catalog: Catalog, whole: bool = False) -
     titled = catalog.find_title(phrase)
     if titled:
         return Command("turn", intent, {"item_id": titled.item_id})
+    labelled = catalog.find_label(phrase)
+    if len(labelled) == 1:
+        return Command("turn", intent, {"item_id": labelled[0]})
+    if labelled:
+        return _which(intent, phrase, labelled, catalog)
     return Command("turn", intent, {"item_query": phrase})
+
+
+MAX_CHOICES = 5
+"""Items listed when a label names several (the rest are counted)."""
+
+
+def _which(intent: str, phrase: str, items: list[str], catalog: Catalog) -> Command:
+    """Several items carry the label ``phrase`` says: list them and take a number or an id."""
+    shown = items[:MAX_CHOICES]
+    lines = [f"{n}. `{catalog.name(item)}`" for n, item in enumerate(shown, 1)]
+    more = f" (and {len(items) - len(shown)} more)" if len(items) > len(shown) else ""
+    label = catalog.labels.get(items[0], phrase)
+    answers = {str(n): Command("turn", intent, {"item_id": item}) for n, item in enumerate(shown, 1)}
+    answers.update({item.lower(): Command("turn", intent, {"item_id": item}) for item in items})
+    return Command("unclear", note=f"{len(items)} items are called \"{label}\"{more}:\n" + "\n".join(lines)
+                   + "\nWhich one? Answer with its number or id, or describe it more (a brand, a feature).",
+                   answers=answers)
 
 
 def _description(text: str) -> str:
@@ -291,7 +315,10 @@ def _named_item(need: str, catalog: Catalog) -> str | None:
         if match is not None:
             return match.item_id
     titled = catalog.find_title(re.sub(r"^(?:the|a|an|my)\s+", "", phrase, flags=re.I))
-    return titled.item_id if titled and (similar or titled.exact) else None
+    if titled and (similar or titled.exact):
+        return titled.item_id
+    labelled = catalog.find_label(phrase) if similar else []
+    return labelled[0] if len(labelled) == 1 else None
 
 
 def _need(text: str) -> str:
@@ -344,7 +371,7 @@ def _review(text: str, catalog: Catalog, slash: bool) -> Command:
     if match is None or match.exact:
         return Command("turn", "add_review", {"item_id": match.item_id if match else item_token, "review": review})
     # A write is not guessed: the near id may be a typo or a new item whose id is close to a known one.
-    name = item_label(match.item_id, catalog.titles.get(match.item_id))
+    name = catalog.name(match.item_id)
     return Command("unclear", note=f"`{item_token}` is not in the memory: did you mean `{name}`? Say `yes` to "
                                    f"file the review under `{match.item_id}`, or `new` to add `{item_token}` "
                                    "as a new item.",
@@ -364,7 +391,7 @@ def _unplaced(text: str, catalog: Catalog) -> Command:
     mentioned = [m for _, m in catalog.mentioned_items(text) if m is not None]
     if mentioned:
         item = mentioned[0].item_id
-        name = item_label(item, catalog.titles.get(item))
+        name = catalog.name(item)
         return Command("unclear", value=item, note=f"do you want to know why `{name}` would or would not suit you? "
                                                    "say `yes`, or `/rate` it, or `/help`")
     return Command("unclear", fields={"text": text},

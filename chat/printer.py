@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
-from ..memory.store import item_label
+from ..memory.labels import item_name
 
 
 class DeliberationPrinter:
@@ -21,8 +21,11 @@ class DeliberationPrinter:
 
     _LABELS = STEP_LABELS
 
-    def __init__(self, console: Console, verbose: bool = False) -> None:
+    def __init__(self, console: Console, verbose: bool = False, names: Mapping[str, str] | None = None) -> None:
         self.console, self.verbose = console, verbose
+        self.names: Mapping[str, str] = names or {}
+        """Item id -> what it is called (title or label; see :attr:`Catalog.names
+        <reason4rec.chat.catalog.Catalog.names>`), for items the events name by id alone."""
         self._in_tokens: str | None = None
         self._column = 0
         self._candidates: dict[str, str] = {}
@@ -65,7 +68,7 @@ class DeliberationPrinter:
             # be unreadable, so each candidate's reason is printed whole when the step ends.
             candidate = event["candidate"]
             if candidate not in self._candidates and candidate not in self._titles:  # not announced
-                self.console.print(f"  [dim]reasoning about {escape(candidate)} ...[/]")
+                self.console.print(f"  [dim]reasoning about {escape(self._name(candidate))} ...[/]")
             self._candidates[candidate] = self._candidates.get(candidate, "") + event["text"]
         elif kind == "token":
             if self._in_tokens is None:
@@ -94,13 +97,17 @@ class DeliberationPrinter:
                                    f"{escape(' | '.join(str(text).splitlines()))}")
         elif kind == "step_finished":
             for candidate, text in self._candidates.items():
-                name = item_label(candidate, self._titles.get(candidate))
+                name = self._name(candidate)
                 self.console.print(f"  [bold]{escape(name)}[/]: {escape(' '.join(text.split()))}")
             self._candidates.clear()
             if event.get("error"):
                 self.console.print(f"  [red]{escape(event['step'])} failed[/]")
             elif event["step"] != "respond":
                 self.console.print(f"  [dim]{escape(event['step'])}: {event['seconds']:.2f} s[/]")
+
+
+    def _name(self, item: str) -> str:
+        return item_name(item, self._titles.get(item), self.names.get(item))
 
 
 def rating_bars(rating: dict, width: int = 30) -> str:
@@ -134,7 +141,7 @@ def memory_table(status: dict) -> Table:
 
 def matches_table(matches: Sequence, title: str) -> Table:
     """Matched profiles best first; items with a known title are named by it, the id beside it."""
-    titled = any(match.profile.title for match in matches)
+    titled = any(match.profile.title or match.profile.label for match in matches)
     table = Table(title=escape(title), title_justify="left")
     columns = (("item", "left"),) if titled else ()
     for column, justify in (*columns, ("id", "left"), ("similarity", "right"), ("reviews", "right"),
@@ -142,7 +149,7 @@ def matches_table(matches: Sequence, title: str) -> Table:
         table.add_column(column, justify=justify, no_wrap=column not in ("item", "profile"))
     for match in matches:
         profile = match.profile
-        name = (escape(profile.title or profile.entity_id),) if titled else ()
+        name = (escape(profile.title or profile.label or profile.entity_id),) if titled else ()
         table.add_row(*name, escape(profile.entity_id), f"{match.similarity:.3f}", str(profile.review_count),
                       f"{profile.mean_rating:.2f}", escape(profile.text))
     if not matches:
@@ -153,16 +160,19 @@ def matches_table(matches: Sequence, title: str) -> Table:
 def profile_panel(kind: str, entity_id: str, profile, records: Sequence,
                   titles: Mapping[str, str] | None = None) -> Panel:
     """A profile and the recent reviews behind it (summaries shown; review text is not); items are
-    named by their ``titles`` (item id -> title) where known."""
-    titles = titles or {}
+    named by their ``titles`` (item id -> title or label) where known, an item's own by its label."""
+    titles = dict(titles or {})
+    if kind == "item" and profile is not None and getattr(profile, "label", ""):
+        titles.setdefault(entity_id, profile.label)
     lines = [escape(profile.text) if profile else "[yellow]no profile yet (reviews pending: run "
              "`reason4rec memory sync`)[/]"]
     if profile:
         lines.append(f"[dim]{profile.review_count} reviews, mean rating {profile.mean_rating:.2f}[/]")
     for record in records:
         review = record.review
-        other = item_label(review.item_id, titles.get(review.item_id)) if kind == "user" else review.user_id
+        other = item_name(review.item_id, titles.get(review.item_id)) if kind == "user" else review.user_id
         summary = escape(" | ".join(record.summary.splitlines())) if record.summary else "[yellow]pending[/]"
         lines.append(f"[bold]{escape(other)}[/] {review.rating:g}*: {summary} [dim]({escape(record.version or '')})[/]")
-    name = item_label(entity_id, titles.get(entity_id)) if kind == "item" else entity_id
+    name = item_name(entity_id, titles.get(entity_id), profile.label if profile else None) if kind == "item" \
+        else entity_id
     return Panel("\n".join(lines), title=f"{kind} {escape(name)}", title_align="left")

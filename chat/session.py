@@ -155,6 +155,8 @@ class Chat:
         elif command.action == "mode":
             self.verbose = command.value == "verbose"
             self.console.print(f"[dim]{command.value} mode[/]")
+        elif command.action == "evidence":
+            self._show_evidence()
         elif command.action == "thread":
             self.console.print(f"thread [bold]{escape(self.thread)}[/]: resume with "
                                f"`reason4rec chat --thread {escape(self.thread)}`")
@@ -199,7 +201,7 @@ class Chat:
             if guess is not None:
                 item, profile = guess
                 self._offer = Command("turn", "explain", {"item_id": item})
-                name = item_label(item, self.catalog.titles.get(item))
+                name = self.catalog.name(item)
                 self.console.print(f"Did you mean [bold]{escape(name)}[/] ({escape(profile[:80])})? "
                                    "Say [bold]yes[/] to hear why it would or would not suit you.")
                 return
@@ -235,7 +237,7 @@ class Chat:
         if not self.user:
             self._ask_who()
             return None
-        view = TurnView(self.console, verbose=self.verbose)
+        view = TurnView(self.console, verbose=self.verbose, names=self.catalog.names)
         try:
             with view, _cancel_on_interrupt(self.agent, view):
                 state = self.agent.turn(intent, thread_id=self.thread, on_event=view, user_id=self.user,
@@ -244,7 +246,18 @@ class Chat:
             self.console.print("[yellow]interrupted[/]")
             return None
         self._after(intent, fields, state)
+        self._last = state
         return state
+
+    def _show_evidence(self) -> None:
+        """``/evidence``: every review behind the last answer (each aspect's sources, the buyers'
+        five most praised and criticised aspects), where the answer showed the first few."""
+        from rich.markdown import Markdown
+
+        from ..agent.answers import full_evidence
+
+        text = full_evidence(getattr(self, "_last", None) or {})
+        self.console.print(Markdown(text) if text else "[dim]no evidence yet: ask why an item would suit you[/]")
 
     def _after(self, intent: str, fields: dict[str, Any], state: dict[str, Any]) -> None:
         if self.agent.cancelled:
@@ -256,7 +269,8 @@ class Chat:
             self.console.print(f"[bold]{escape(state.get('item_query') or fields.get('item_query') or 'that')}[/] "
                                "could mean several items:")
             for number, candidate in enumerate(state["candidates"], 1):
-                name = item_label(candidate["id"], candidate.get("title"))
+                name = self.catalog.name(candidate["id"]) if self.catalog.has_item(candidate["id"]) \
+                    else item_label(candidate["id"], candidate.get("title"))
                 self.console.print(f"  {number}. [bold]{escape(name)}[/] {escape(candidate['profile'][:60])}")
             self.console.print("Which one? Answer with its number or id.")
             return

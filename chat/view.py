@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
-from ..memory.store import item_label
+from ..memory.labels import item_name
 from .printer import DeliberationPrinter
 
 MAX_CANDIDATE_LINES = 8
@@ -60,8 +61,11 @@ class _Step:
 class TurnView:
     """Renders one turn's events; use as a context manager around the event loop."""
 
-    def __init__(self, console: Console, *, verbose: bool = False, live: bool | None = None) -> None:
+    def __init__(self, console: Console, *, verbose: bool = False, live: bool | None = None,
+                 names: Mapping[str, str] | None = None) -> None:
         self.console, self.verbose = console, verbose
+        self.names: Mapping[str, str] = names or {}
+        """Item id -> what it is called (title or label), for items the events name by id alone."""
         self.live = live if live is not None else (console.is_terminal and not console.is_dumb_terminal
                                                    and console.color_system is not None)
         self.steps: list[_Step] = []
@@ -74,7 +78,7 @@ class TurnView:
         self.rating: dict[str, Any] | None = None
         self.already_rated: str | None = None
         self.notice: str | None = None
-        self._plain = DeliberationPrinter(console, verbose)
+        self._plain = DeliberationPrinter(console, verbose, self.names)
         self._region: Live | None = None
 
     # ------------------------------------------------------------------ lifetime
@@ -161,7 +165,8 @@ class TurnView:
                 parts.append(Text("  " + self.reason.strip()))
             if step.name == "recommend" and self.candidates:
                 for item, text in list(self.candidates.items())[-MAX_CANDIDATE_LINES:]:
-                    parts.append(Text.assemble(("  " + item_label(item, self.titles.get(item)), "bold"), ": ",
+                    name = item_name(item, self.titles.get(item), self.names.get(item))
+                    parts.append(Text.assemble(("  " + name, "bold"), ": ",
                                                " ".join(text.split()),
                                                no_wrap=True, overflow="ellipsis"))
         if self.rating:

@@ -69,6 +69,11 @@ def memory_add_review(
     item_title: Annotated[str | None, typer.Option(help="The item's name, if known.", show_default=False)] = None,
     timestamp: Annotated[int | None, typer.Option(help="Unix time (default now).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    summaries: Annotated[
+        BulkChoice,
+        typer.Option(help="Who summarizes it: the Summarizer (loads the model) or the keyword lexicon (no model; "
+                     "upgraded when the agent reasons over it)."),
+    ] = BulkChoice.summarizer,
     adapters: AdaptersOption = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
@@ -78,16 +83,46 @@ def memory_add_review(
     text = sys.stdin.read() if text == "-" else text
     with open_service(config, as_json=as_json) as service:  # stdout: the JSON alone
         result = service.add_review(user, item, rating, text, title=title, item_title=item_title,
-                                    timestamp=timestamp, adapters=adapters)
+                                    timestamp=timestamp, adapters=adapters, summaries=summaries.value)
     views.review_added(console, result, as_json)
 
 
 @memory_app.command("sync")
-def memory_sync(adapters: AdaptersOption = None, config_file: ConfigOption = None, home: HomeOption = None) -> None:
+def memory_sync(
+    summaries: Annotated[
+        BulkChoice,
+        typer.Option(help="Who summarizes reviews people added: the Summarizer (loads the model when one is "
+                     "pending) or the keyword lexicon (no model)."),
+    ] = BulkChoice.summarizer,
+    adapters: AdaptersOption = None,
+    config_file: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
     """Finish what an interrupted or failed update left: pending reviews and stale profiles."""
     with open_service(flags_config(config_file, home=home)) as service:
-        upkeep.sync(service, adapters)
+        upkeep.sync(service, adapters, lexicon=summaries == BulkChoice.lexicon)
         views.memory_status(console, service.status())
+
+
+@memory_app.command("migrate")
+def memory_migrate(config_file: ConfigOption = None, home: HomeOption = None) -> None:
+    """Bring a PostgreSQL review store's schema to this reason4rec's version (memory.store_url).
+
+    Run it once, after the processes of the older reason4rec have stopped; two at once take turns.
+    A SQLite store migrates itself when it is opened.
+    """
+    from ..memory.pg_store import migrate, redact
+
+    config = flags_config(config_file, home=home)
+    if not config.memory.store_url:
+        console.print(f"{config.store_path} is a SQLite store: it is migrated when it is opened; nothing to do",
+                      highlight=False, soft_wrap=True)
+        return
+    before, after = migrate(config.memory.store_url, config.memory.connect_timeout_s)
+    where = redact(config.memory.store_url)
+    said = (f"created the schema (version {after})" if before is None else
+            f"already at schema version {after}" if before == after else f"migrated schema {before} -> {after}")
+    console.print(f"{where}: {said}", highlight=False, soft_wrap=True)
 
 
 @memory_app.command("status")
@@ -107,6 +142,12 @@ def memory_salvage(
     from ..memory.salvage import salvage
 
     config = flags_config(config_file, home=home)
+    if config.memory.store_url:
+        from ..memory.store import StoreError
+
+        raise StoreError("memory salvage reads a damaged SQLite store; this configuration keeps the reviews in "
+                         "PostgreSQL (memory.store_url), which reports its own damage: restore it from a backup "
+                         "(pg_dump -n reason4rec)")
     with console.status("reading the damaged review store ..."):
         report = salvage(config.store_path, out)
     views.salvaged(console, report)

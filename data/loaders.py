@@ -34,7 +34,8 @@ import math
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,9 +173,15 @@ def _read_reviews(
 
 
 def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str]:
-    """Titles by asin; every bad line is reported at once, the file is never half-used."""
+    """Titles by asin; every bad line is reported at once, the file is never half-used.
+
+    A title that is markup (most 2018 Magazine Subscriptions titles) is replaced by the name the
+    description or brand gives (:func:`name_from_metadata`), or dropped: a name made from the
+    reviews then stands in (:mod:`reason4rec.memory.labels`)."""
     titles: dict[str, str] = {}
     problems: list[str] = []
+    brands: Counter[str] = Counter()
+    markup: list[tuple[str, dict[str, Any]]] = []
     for line_no, line in _numbered_lines(path, "metadata", kept_truncated):
         if not line.strip():
             continue
@@ -185,11 +192,23 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
             continue
+        brand = record.get("brand")
+        if isinstance(brand, str) and brand.strip():
+            brands[" ".join(brand.lower().split())] += 1
         title = record.get("title")
-        if isinstance(title, str) and title.strip():
-            titles[asin] = " ".join(clean_text(title).split())
+        if not isinstance(title, str) or not title.strip():
+            continue
+        title = " ".join(clean_text(title).split())
+        if looks_like_markup(title):  # '<span class="a-size-medium a-color-secondary"'
+            markup.append((asin, {"brand": brand, "description": record.get("description")}))
+        elif title:
+            titles[asin] = title
     if problems:
         raise DataError(f"{path}: invalid metadata line(s):\n  " + "\n  ".join(problems))
+    makers = {brand for brand, count in brands.items() if count > _MAX_BRAND_ITEMS}
+    for asin, record in markup:
+        if name := name_from_metadata(record, makers):
+            titles.setdefault(asin, name)
     return titles
 
 
@@ -305,6 +324,89 @@ def clean_text(value: str) -> str:
     text, inline = _INLINE.subn("", text)
     text = html.unescape(text).replace("\xa0", " ")
     return text.strip() if breaks or inline else text
+
+
+_MARKUP = re.compile(
+    r"<\s*/?\s*(?:a|abbr|b|big|blockquote|body|br|code|div|em|font|h[1-6]|head|hr|html|i|img|input|li|link|meta|"
+    r"ol|p|pre|script|small|span|strong|style|sub|sup|table|tbody|td|th|tr|u|ul)\b[^<>]*(?:>|$)"
+    r"|\b(?:class|style|href|src)\s*=\s*[\"']",
+    re.IGNORECASE,
+)
+"""An HTML tag (closed or cut off) or attribute: what a name never holds."""
+
+
+def looks_like_markup(value: str) -> bool:
+    """Is ``value`` HTML rather than a name? (``<span class="a-size-medium a-color-secondary"``,
+    what the 2018 Magazine Subscriptions metadata has for most titles.) Prose such as ``<$20``
+    or ``<grin>`` is not markup."""
+    return bool(_MARKUP.search(value))
+
+
+_DESCRIPTION_VERBS = frozenset(re.findall(r"\w+", """is are was has have includes include covers cover offers
+    offer provides provide brings bring features feature gives give delivers deliver helps help contains contain
+    presents present reaches focuses serves explores shows keeps lets requires combines celebrates publishes
+    reports takes teaches puts remains"""))
+_LEADING = frozenset({"this", "these", "that", "our", "your", "each", "every", "a", "an"})
+_CONNECTORS = frozenset({"&", "and", "of", "the", "for", "in", "on", "to", "de"})
+_COMPANY = re.compile(r"\b(?:inc|llc|ltd|co|corp|corporation|corpiration|company|companies|publishing|publishers|"
+                      r"publications?|publ|media|group|holdings|enterprises|partners|international|foundation|"
+                      r"brands|information|magazines|press|industries|ventures|gmbh|plc|lp|s\.?a)\b\.?", re.IGNORECASE)
+"""What a company's name ends with (a publisher or maker is not the product's name)."""
+
+
+_MAX_BRAND_ITEMS = 2
+"""A brand on more items of a metadata file is a maker or publisher ("Meredith"), not a product's name."""
+
+
+def name_from_metadata(record: dict[str, Any], makers: Iterable[str] = ()) -> str:
+    """A product's name from its metadata when the title is missing or markup; ``""`` if none.
+
+    The description's opening name ("Allure is the beauty expert", "Better Homes & Gardens
+    offers ...": capitalised words before a verb, maybe with one lower-case noun between, as in
+    "Discover magazine provides"), preferring the brand when it contains that name ("REASON is
+    ..." with the brand "Reason Magazine"); else the brand. Never a brand that names a company
+    ("Conde Nast Publications", "Bloomberg LP") or one of ``makers`` (lower-cased brands found on
+    many items of the same file: "Meredith").
+    """
+    brand = record.get("brand")
+    brand = " ".join(clean_text(brand).split()) if isinstance(brand, str) else ""
+    if not brand or looks_like_markup(brand) or _COMPANY.search(brand) or brand.lower() in set(makers):
+        brand = ""
+    described = _description_name(record.get("description"))
+    if described and brand and described.lower() in brand.lower():
+        return brand[:300]
+    return (described or brand)[:300]
+
+
+def _description_name(description: Any) -> str:
+    if isinstance(description, list):
+        description = next((d for d in description if isinstance(d, str) and d.strip()), "")
+    if not isinstance(description, str):
+        return ""
+    description = clean_text(description)
+    if looks_like_markup(description):
+        return ""
+    words = description.split()[:12]
+    if words and words[0].lower() in _LEADING:
+        words = words[1:]
+    name: list[str] = []
+    for word in words:
+        bare = word.strip(",.;:!?")
+        capital = bare[:1].isupper() or bare[:1].isdigit() or (bare.lower() in _CONNECTORS and name)
+        if not capital or bare != word:
+            name.append(bare) if capital and bare else None
+            break
+        name.append(bare)
+    rest = words[len(name):]
+    if not name or len(name) > 6 or not rest or name[-1].lower() in _CONNECTORS:
+        return ""
+    if words[len(name) - 1] != name[-1]:  # the name ended at punctuation ("Written by and for musicians.")
+        return ""
+    if rest[0].lower() in _DESCRIPTION_VERBS:
+        return " ".join(name)
+    if len(rest) > 1 and rest[0].islower() and rest[0].isalpha() and rest[1].lower() in _DESCRIPTION_VERBS:
+        return " ".join([*name, rest[0]])  # "Discover magazine provides"
+    return ""
 
 
 def _parse_literal_line(line: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..data.loaders import looks_like_markup
 from ..experts.aspects import content_words, merge_summaries
 from ..experts.prompts import parse_summary, tidy_summary
 
@@ -41,13 +42,16 @@ class Profile:
     mean_rating: float = 0.0
     title: str = ""
     updated: float = field(default=0.0, compare=False)
+    label: str = ""
+    """An item's name made from its reviews ("delay pedal", see :mod:`.labels`); empty for a user,
+    an item with a title, or one whose reviews do not say what it is."""
 
     def metadata(self) -> dict[str, str | int | float]:
         """Chroma metadata (scalars only): lists are stored joined with ``"; "``."""
         return {"kind": self.kind, "entity_id": self.entity_id, "positive": "; ".join(self.positive),
                 "negative": "; ".join(self.negative), "likes": "; ".join(self.likes),
                 "keywords": "; ".join(self.keywords), "review_count": self.review_count,
-                "mean_rating": self.mean_rating, "title": self.title, "updated": self.updated}
+                "mean_rating": self.mean_rating, "title": self.title, "updated": self.updated, "label": self.label}
 
     @classmethod
     def from_metadata(cls, document: str, meta: dict) -> Profile:
@@ -55,15 +59,16 @@ class Profile:
         return cls(meta["kind"], meta["entity_id"], document, split("positive"), split("negative"),
                    split("likes"), split("keywords"), int(meta.get("review_count", 0)),
                    float(meta.get("mean_rating", 0.0)), str(meta.get("title", "")),
-                   float(meta.get("updated", 0.0)))
+                   float(meta.get("updated", 0.0)), str(meta.get("label", "")))
 
 
 def build_profile(kind: ProfileKind, entity_id: str, reviews: Sequence[tuple[float, str]], *, recent: int,
-                  title: str = "", updated: float = 0.0) -> Profile:
+                  title: str = "", updated: float = 0.0, label: str = "") -> Profile:
     """The profile of ``entity_id`` from its ``(rating, summary)`` pairs, oldest first.
 
     Aspects come from the ``recent`` latest summaries (tastes drift); keywords and the mean rating
-    from all of them.
+    from all of them. ``label``: an item's name made from its reviews, kept with the profile (shown
+    where the item has no title, and leading its text, so a search for "delay pedal" finds it).
     """
     summaries = [parse_summary(tidy_summary(text)) for _, text in reviews]  # no "none none ..." aspects
     merged = merge_summaries(summaries[-recent:])
@@ -75,8 +80,11 @@ def build_profile(kind: ProfileKind, entity_id: str, reviews: Sequence[tuple[flo
         keywords = tuple(w for w, _ in words.most_common(8))
     ratings = [rating for rating, _ in reviews]
     mean = round(sum(ratings) / len(ratings), 3) if ratings else 0.0
-    return Profile(kind, entity_id, _text(kind, positive, negative, likes, keywords, title), positive, negative,
-                   likes, keywords, len(reviews), mean, title, updated)
+    title = "" if looks_like_markup(title) else title  # a store filled before markup titles were refused
+    label = label if kind == "item" and not title else ""
+    heading = title or label[:1].upper() + label[1:]
+    return Profile(kind, entity_id, _text(kind, positive, negative, likes, keywords, heading), positive,
+                   negative, likes, keywords, len(reviews), mean, title, updated, label)
 
 
 def _text(kind: ProfileKind, positive, negative, likes, keywords, title: str) -> str:

@@ -1,9 +1,9 @@
-"""The memory of who likes what: reviews in SQLite, summaries and profiles in Chroma, kept in step.
+"""The memory of who likes what: reviews in SQLite or PostgreSQL, summaries and profiles in Chroma, kept in step.
 
 An update runs in a fixed order so that any crash is finished later and nothing is lost:
 
-1. the review is validated and committed to the :class:`~reason4rec.memory.store.ReviewStore`
-   (``pending``): durable before any model runs;
+1. the review is validated and committed to the review store (``pending``): durable before any
+   model runs;
 2. the Summarizer writes its aspect summary, which is upserted into Chroma (id = review id);
 3. the review is marked summarized and its user's and item's profiles marked stale (one commit);
 4. the stale profiles are rebuilt from summaries and upserted; the stale marks are cleared.
@@ -34,9 +34,11 @@ from ..data import SHIPPED_CATEGORY, ReviewDataset
 from ..errors import Reason4RecError
 from ..experts.prompts import clean_text
 from ..experts.summaries import SummaryCache
+from .labels import StoreLabels, needs_label, review_texts
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
-from .store import AddResult, ReviewStore, StoredReview, UnknownEntityError
+from .reviews import AddResult, ReviewStorage, StoredReview, UnknownEntityError
+from .stores import open_store
 from .summarizers import LexiconSummarizer, ReviewSummarizer, cached_summaries
 from .vectors import Match, PreferenceMemory, SummaryRecord, VectorMemoryError, lock_folder
 
@@ -89,9 +91,10 @@ class HistoryRecord:
 
 
 class Memory:
-    """Reviews (:class:`ReviewStore`) plus their summaries and profiles (:class:`PreferenceMemory`)."""
+    """Reviews (a :class:`~reason4rec.memory.reviews.ReviewStorage`: the SQLite file or PostgreSQL)
+    plus their summaries and profiles (:class:`PreferenceMemory`)."""
 
-    def __init__(self, store: ReviewStore, vectors: PreferenceMemory, *, category: str = SHIPPED_CATEGORY,
+    def __init__(self, store: ReviewStorage, vectors: PreferenceMemory, *, category: str = SHIPPED_CATEGORY,
                  profile_reviews: int = 10, batch_size: int = 256, summaries: SummarySource | None = None) -> None:
         self.store, self.vectors = store, vectors
         self.category, self.profile_reviews, self.batch_size = category, profile_reviews, batch_size
@@ -122,9 +125,10 @@ class Memory:
         if settings.chroma_url and rebuild:
             raise VectorMemoryError("--rebuild works on an embedded memory folder; on a Chroma server, "
                                     "choose a new memory.collection_prefix and build again")
-        store = ReviewStore(config.store_path)
+        store = open_store(config)  # first: a store that cannot be reached is one line, before any model
         lock: FolderLock | None = None
         try:
+            store.check_integrity()  # a damaged store is said here, before any model loads or any write
             if not settings.chroma_url:
                 lock = lock_folder(config.chroma_path, settings.lock_timeout_s)
             embedding = SentenceEmbedding(ensure_sentence_model(config.home, status))
@@ -273,22 +277,30 @@ class Memory:
 
     def refresh_profiles(self, only: Iterable[tuple[ProfileKind, str]] | None = None,
                          bars: ProgressFactory | None = None) -> int:
-        """Rebuild stale profiles (all, or those in ``only``); returns how many were written."""
-        stale = self.store.stale_profiles()
+        """Rebuild stale profiles (all, or those in ``only``); returns how many were written.
+
+        Each batch is claimed from the store (:meth:`ReviewStorage.claim_stale`): held while its
+        profiles are built and upserted, cleared after. Another process marking one of them
+        meanwhile waits, so with several processes on one store (PostgreSQL, or SQLite with a
+        Chroma server) a profile built from older reviews never overwrites a newer one.
+        """
         if only is not None:
-            wanted = set(only)
-            stale = [row for row in stale if (row[0], row[1]) in wanted]
-        progress = bars("profiles") if bars and stale else None
-        written = 0
-        for start in range(0, len(stale), self.batch_size):
-            chunk = stale[start:start + self.batch_size]
-            profiles = self._build_profiles([(kind, eid) for kind, eid, _ in chunk])
-            self.vectors.upsert_profiles(profiles)
-            self.store.clear_stale(chunk)
-            written += len(profiles)
+            with self.store.claim_stale(only=set(only)) as chunk:
+                profiles = self._build_profiles([(kind, eid) for kind, eid, _ in chunk])
+                self.vectors.upsert_profiles(profiles)
+            return len(profiles)
+        total = len(self.store.stale_profiles()) if bars else 0
+        progress = bars("profiles") if bars and total else None
+        written = done = 0
+        while True:
+            with self.store.claim_stale(limit=self.batch_size) as chunk:
+                if not chunk:
+                    return written
+                profiles = self._build_profiles([(kind, eid) for kind, eid, _ in chunk])
+                self.vectors.upsert_profiles(profiles)
+            written, done = written + len(profiles), done + len(chunk)
             if progress:
-                progress(start + len(chunk), len(stale))
-        return written
+                progress(min(done, total), total)
 
     def resummarize(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer,
                     progress: ProgressCallback | None = None) -> dict[str, str]:
@@ -382,7 +394,7 @@ class Memory:
 
     def status(self) -> dict:
         """Counts from both sides, so a mismatch (reviews summarized but vectors missing) shows."""
-        return {"store": str(self.store.path), "vectors": self.vectors.where, **self.store.counts(),
+        return {"store": self.store.where, "vectors": self.vectors.where, **self.store.counts(),
                 **self.vectors.counts(), "summary_versions": self.store.summary_versions()}
 
     # ------------------------------------------------------------------ internals
@@ -413,9 +425,16 @@ class Memory:
             if not pairs:
                 continue
             title = self.store.item_title(eid) if kind == "item" else ""
+            label = self._labels.label(review_texts(rows)) if kind == "item" and needs_label(eid, title) else ""
             profiles.append(build_profile(kind, eid, pairs, recent=self.profile_reviews,
-                                          title="" if title == eid else title, updated=now))
+                                          title="" if title == eid else title, updated=now, label=label))
         return profiles
+
+    @functools.cached_property
+    def _labels(self) -> StoreLabels:
+        """Item labels from the stored reviews (their word statistics are fitted once, when an item
+        without a title first needs a label: about 3 s for the shipped data's 10,261 reviews)."""
+        return StoreLabels(self.store)
 
     def _with_summaries(self, reviews: list[StoredReview], limit: int | None) -> list[HistoryRecord]:
         reviews = reviews[-limit:] if limit else reviews

@@ -9,6 +9,9 @@ The first write of an open store checks it (``PRAGMA quick_check``): a damaged s
 before anything is written, with the way out (``reason4rec memory salvage``, see
 :mod:`reason4rec.memory.salvage`).
 
+The validation and the records are shared with the PostgreSQL store (:mod:`.reviews`,
+:mod:`.pg_store`); :func:`~reason4rec.memory.stores.open_store` opens whichever the config names.
+
 Example:
     >>> store = ReviewStore(Path("reviews.sqlite"))                       # doctest: +SKIP
     >>> store.add("A1", "B0002E1G5C", 4, "Warm tone, a little hum.").status  # doctest: +SKIP
@@ -18,26 +21,31 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
-import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..data import MAX_ID_LENGTH, Review, review_id
-from ..errors import Reason4RecError
-from ..experts.prompts import clean_text, strip_terminal_escapes
+from ..data import Review, review_id
+from .reviews import (  # shared with the PostgreSQL store; re-exported: callers import them from here too
+    MAX_TEXT_CHARS,
+    MAX_TIMESTAMP,
+    MAX_TITLE_CHARS,
+    AddResult,
+    ReviewInput,
+    ReviewInputError,
+    StoredReview,
+    StoreError,
+    UnknownEntityError,
+    check_review,
+    clean_title,
+    item_label,
+)
 
 SCHEMA_VERSION = 2
-MAX_TEXT_CHARS = 20_000
-MAX_TITLE_CHARS = 300
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""Control characters a stored review text may not keep (newlines and tabs stay)."""
 _APPLICATION_ID = 0x52345243  # "R4RC": marks the file as ours
 
 _SCHEMA = """
@@ -73,82 +81,9 @@ CREATE TABLE IF NOT EXISTS stale_profiles (
 
 T = TypeVar("T")
 
-
-class StoreError(Reason4RecError, RuntimeError):
-    """The store cannot be opened or written (locked, damaged, not ours); the message says which."""
-
-
-class ReviewInputError(Reason4RecError, ValueError):
-    """A review was refused: the message names the field and why."""
-
-
-class UnknownEntityError(Reason4RecError, KeyError):
-    """A user or item id that the store has never seen."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReview:
-    review_id: str
-    user_id: str
-    item_id: str
-    rating: float
-    timestamp: int
-    text: str
-    title: str
-    revision: int
-    status: str
-    summary_version: str | None
-    origin: str = "added"
-    """``imported`` (from a dataset: its text is the dataset's, so cached summaries fit) or ``added``."""
-
-    @property
-    def from_dataset(self) -> bool:
-        """Still the text a dataset import stored, so summaries cached for that dataset fit it;
-        anything a person added or replaced needs the Summarizer."""
-        return not (self.origin == "added" or self.revision > 1)
-
-    def as_review(self, position: int = 0) -> Review:
-        return Review(self.user_id, self.item_id, self.rating, self.timestamp, self.text, self.title, position)
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewInput:
-    """A review that passed :func:`check_review`, in the form the store keeps it."""
-
-    user_id: str
-    item_id: str
-    rating: float
-    text: str
-    title: str
-    item_title: str | None
-    timestamp: int | None = None
-    """Unix seconds as given (None: the store takes the time it is added)."""
-
-
-def check_review(user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
-                 item_title: str | None = None, timestamp: int | None = None) -> ReviewInput:
-    """Validate and normalise a review without touching a store.
-
-    Callers run it before they open the memory or load a model, so bad input is refused in
-    milliseconds and changes nothing. Titles are untrusted text like the review itself: terminal
-    escapes, control characters and chat-template markup are removed before they are stored.
-
-    Raises:
-        ReviewInputError: naming the field and why.
-    """
-    return ReviewInput(_check_id("user", user_id), _check_id("item", item_id), _check_rating(rating),
-                       _check_text(text), _check_title("review title", title) or "",
-                       _check_title("item title", item_title), _check_timestamp(timestamp))
-
-
-@dataclass(frozen=True, slots=True)
-class AddResult:
-    review: StoredReview
-    outcome: str
-    """``created``, ``unchanged`` (an idempotent retry) or ``replaced`` (old version in history)."""
+__all__ = ["MAX_TEXT_CHARS", "MAX_TIMESTAMP", "MAX_TITLE_CHARS", "SCHEMA_VERSION", "AddResult", "RestoreCounts",
+           "ReviewInput", "ReviewInputError", "ReviewStore", "StoreError", "StoredReview", "UnknownEntityError",
+           "check_review", "clean_title", "item_label", "salvage_hint"]
 
 
 def _damage_reported(method: Callable[..., T]) -> Callable[..., T]:
@@ -178,6 +113,8 @@ class ReviewStore:
 
     def __init__(self, path: Path, timeout_s: float = 10.0) -> None:
         self.path = Path(path)
+        self.where = str(self.path)
+        """Where the reviews live, for people (the PostgreSQL store's is its URL without the password)."""
         self.damage: str | None = None
         """The message of the damage this store met (None while none was): callers that turn
         failures into "pending" read it to refuse reporting success on a damaged store."""
@@ -359,6 +296,29 @@ class ReviewStore:
         with self._write():
             self._db.executemany("DELETE FROM stale_profiles WHERE kind = ? AND entity_id = ? AND marked <= ?",
                                  list(profiles))
+
+    @contextmanager
+    def claim_stale(self, only: Iterable[tuple[str, str]] | None = None,
+                    limit: int | None = None) -> Iterator[list[tuple[str, str, float]]]:
+        """The stale profiles to refresh (those of ``only``, else up to ``limit``), held until the
+        block ends and then cleared (kept when it raises): no other writer marks them meanwhile,
+        so a profile written from older reviews can never land after a newer one. Here that is
+        the store's write lock, held for the block (a profile refresh: milliseconds)."""
+        try:
+            with self._write():
+                rows = [tuple(row) for row in self._db.execute(
+                    "SELECT kind, entity_id, marked FROM stale_profiles ORDER BY kind, entity_id")]
+                if only is not None:
+                    wanted = set(only)
+                    rows = [row for row in rows if (row[0], row[1]) in wanted]
+                claimed = rows[:limit] if limit else rows
+                yield claimed
+                self._db.executemany("DELETE FROM stale_profiles WHERE kind = ? AND entity_id = ? AND marked <= ?",
+                                     claimed)
+        except (sqlite3.OperationalError, sqlite3.IntegrityError):
+            raise
+        except sqlite3.DatabaseError as err:
+            raise StoreError(self._damaged(str(err))) from err
 
     @_damage_reported
     def restore(self, users: Iterable[dict[str, Any]], items: Iterable[dict[str, Any]],
@@ -556,95 +516,3 @@ def _stored(row: sqlite3.Row) -> StoredReview:
     return StoredReview(row["review_id"], row["user_id"], row["item_id"], row["rating"], row["timestamp"],
                         row["text"], row["title"], row["revision"], row["status"], row["summary_version"],
                         row["origin"])
-
-
-def item_label(item_id: str, title: str | None = None) -> str:
-    """How an item is named to a person: its title with the id after it, or the id alone."""
-    return f"{title} ({item_id})" if title and title != item_id else item_id
-
-
-def clean_title(value: str) -> str:
-    """A title safe to store, display and embed: one line, no escapes, no chat markup."""
-    return clean_text(value, MAX_TITLE_CHARS)
-
-
-def _check_id(kind: str, value: str) -> str:
-    """Ids are used exactly as given: anything that would have to be changed is refused."""
-    if not isinstance(value, str) or not value.strip():
-        raise ReviewInputError(f"{kind} id must be a non-empty string, got {value!r}")
-    if value != value.strip():
-        raise ReviewInputError(f"{kind} id {value!r} starts or ends with whitespace; ids are used exactly "
-                               "as given, so remove it")
-    if len(value) > MAX_ID_LENGTH:
-        raise ReviewInputError(f"{kind} id is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
-    if any(unicodedata.category(ch)[0] == "C" for ch in value):
-        raise ReviewInputError(f"{kind} id {value!r} contains control characters")
-    return value
-
-
-def _check_rating(value: float) -> float:
-    try:
-        rating = float(value)
-    except (TypeError, ValueError):
-        raise ReviewInputError(f"rating must be a number from 1 to 5, got {value!r}") from None
-    if not math.isfinite(rating) or not 1 <= rating <= 5:
-        raise ReviewInputError(f"rating must be from 1 to 5, got {value!r}")
-    return rating
-
-
-MAX_TIMESTAMP = 2**63 - 1
-"""SQLite's largest integer."""
-
-
-def _check_timestamp(value: int | None) -> int | None:
-    """Unix seconds, 0 .. :data:`MAX_TIMESTAMP` (as the dataset loader takes them); None is now."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value % 1:
-        raise ReviewInputError(f"timestamp must be whole Unix seconds, got {value!r}")
-    if not 0 <= value <= MAX_TIMESTAMP:
-        raise ReviewInputError(f"timestamp {value!r} is out of range (0 to {MAX_TIMESTAMP:,} Unix seconds)")
-    return int(value)
-
-
-def _check_unicode(field: str, value: str) -> None:
-    """Refuse lone surrogates: what Python makes of bytes that are not UTF-8 (a file or a terminal
-    in another encoding); SQLite cannot store them and dropping them would change the words."""
-    bad = next((i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff"), None)
-    if bad is not None:
-        raise ReviewInputError(f"{field} is not valid UTF-8 (undecodable bytes at character {bad + 1}): "
-                               "save or type it as UTF-8")
-
-
-def _check_text(value: str) -> str:
-    """Terminal escapes and control characters are dropped; what is left must hold a letter or
-    a digit (not only spaces, NULs or zero-width characters), or the Summarizer would invent
-    aspects for it."""
-    if not isinstance(value, str):
-        raise ReviewInputError(f"review text must be text, got {type(value).__name__}")
-    if len(value) > MAX_TEXT_CHARS:
-        raise ReviewInputError(f"review text is {len(value):,} characters; the limit is {MAX_TEXT_CHARS:,}")
-    _check_unicode("review text", value)
-    text = _CONTROL.sub("", strip_terminal_escapes(value.replace("\r\n", "\n").replace("\r", "\n"))).strip()
-    if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
-        raise ReviewInputError("review text is empty (no letters or digits): a review needs words to summarize")
-    if not any(unicodedata.category(ch)[0] in "LN" for ch in clean_text(text)):  # what the Summarizer would see
-        raise ReviewInputError("review text has no words once chat markup (<|im_end|>, [INST] ...) is removed: "
-                               "a review needs words to summarize")
-    return text
-
-
-def _check_title(field: str, value: str | None) -> str | None:
-    """None stays None (no title given); anything else must keep some text once cleaned."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ReviewInputError(f"{field} must be text, got {type(value).__name__}")
-    if len(value) > MAX_TITLE_CHARS:
-        raise ReviewInputError(f"{field} is {len(value):,} characters; the limit is {MAX_TITLE_CHARS}")
-    _check_unicode(field, value)
-    cleaned = clean_title(value)
-    if value.strip() and not cleaned:
-        raise ReviewInputError(f"{field} {value!r} has nothing visible once control characters and chat "
-                               "markup are removed")
-    return cleaned

@@ -414,3 +414,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("integration") or _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+# --------------------------------------------------------------------------- PostgreSQL (issue 41)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the session (``tests/pg.py``: initdb + pg_ctl on a free
+    port, about 1-2 s); the tests that use it are skipped, with the reason, where PostgreSQL is
+    not installed (``./run.sh test`` and ``.ci/run`` install Debian's package when they can)."""
+    from pg import PostgresUnavailable, start_server
+
+    try:
+        server = start_server()
+    except PostgresUnavailable as err:
+        pytest.skip(f"PostgreSQL: {err}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A fresh, empty database of :func:`postgres_server` for one test (dropped afterwards)."""
+    url = postgres_server.create_database()
+    yield url
+    with contextlib.suppress(Exception):
+        postgres_server.drop_database(url.rsplit("/", 1)[1])

@@ -92,7 +92,7 @@ def test_unsure_about_an_item_it_asks_and_a_number_answers(open_chat, regular, m
     monkeypatch.setattr("reason4rec.agent.nodes.AMBIGUITY_MARGIN", 1.0)  # every description is ambiguous
     user, _ = regular
     chat, console = open_chat(user=user)
-    chat.run_script(["why would a guitar cable suit me?"])
+    chat.run_script(["why would a cable for my guitar suit me?"])  # a description, not a label: searched
     out = console.export_text(clear=False)
     assert "could mean several items" in out and "Which one?" in out
     picked = chat._choices[2][0]

@@ -220,6 +220,22 @@ def test_every_reason_comes_with_the_reviews_it_rests_on(fake_agent):
     assert all(r["evidence"]["aspects"] and "**Evidence**" in ranked["answer"] for r in ranked["recommendations"])
 
 
+def test_the_chat_shows_every_review_behind_the_last_answer_on_request(fake_agent):
+    from rich.console import Console
+
+    from reason4rec.chat.session import Chat
+    from reason4rec.config import load_config
+
+    console = Console(width=200, record=True, force_terminal=False)
+    chat = Chat(load_config(), console, user="U1", opener=lambda config, **kwargs: fake_agent)
+    chat.handle("/evidence")
+    assert "no evidence yet" in console.export_text()
+    chat.handle("/why B0PEDAL002")
+    chat.handle("/evidence")
+    shown = console.export_text().split("/why")[-1]
+    assert shown.count("Quiet Compressor Pedal (B0PEDAL002)") >= 2 and "buyers criticised hum (2 of 2)" in shown
+
+
 def test_quoted_review_text_cannot_format_the_answer():
     from reason4rec.agent.answers import evidence_lines
 

@@ -1,1 +1,44 @@
-"""Data, splits, histories, rating baselines, and (later) teachers and training stages."""
+"""Training and evaluating the experts: rating baselines, teachers, the reward filter, the SFT
+stages (two engines: the transformers Trainer and the top-layers engine), the paper's evaluation
+protocol with intervals, and the reports that show them.
+
+The front door: the application layer imports what it needs from here, never from a module.
+Names load on first use (the modules pull in numpy, scikit-learn and friends), so importing
+this package stays cheap for ``reason4rec --help``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .evaluate import evaluate_baselines
+    from .evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
+    from .pipeline import TrainingPipeline
+    from .recipes import load_recipe
+    from .reports import dataset_table, evaluation_summary, metrics_table, progress_bars, splits_table
+    from .teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
+
+_EXPORTS = {
+    "evaluate_baselines": ".evaluate",
+    "ExpertEvalSettings": ".evaluate_experts", "evaluate_experts": ".evaluate_experts",
+    "select_targets": ".evaluate_experts",
+    "TrainingPipeline": ".pipeline",
+    "load_recipe": ".recipes",
+    "dataset_table": ".reports", "evaluation_summary": ".reports", "metrics_table": ".reports",
+    "progress_bars": ".reports", "splits_table": ".reports",
+    "OfflineTeacher": ".teachers", "OpenAITeacher": ".teachers", "OpenAITeacherSettings": ".teachers",
+}
+
+__all__ = [
+    "ExpertEvalSettings", "OfflineTeacher", "OpenAITeacher", "OpenAITeacherSettings", "TrainingPipeline",
+    "dataset_table", "evaluate_baselines", "evaluate_experts", "evaluation_summary", "load_recipe",
+    "metrics_table", "progress_bars", "select_targets", "splits_table",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

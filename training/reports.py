@@ -23,6 +23,7 @@ from ..data import DatasetStats, ReviewDataset
 from ..data.splits import Split
 from .eval_results import FULL
 from .evaluate import MetricRow, ProgressFactory
+from .progress import ProgressLines
 
 
 def dataset_table(dataset: ReviewDataset, stats: DatasetStats) -> Table:
@@ -109,7 +110,16 @@ def metrics_table(rows: Sequence[MetricRow], title: str = "Rating baselines") ->
 
 @contextlib.contextmanager
 def progress_bars(console: Console) -> Iterator[ProgressFactory]:
-    """Yields a factory: ``factory(label)`` adds a bar and returns its ``(done, total)`` callback."""
+    """Yields a factory: ``factory(label)`` adds a bar and returns its ``(done, total)`` callback.
+
+    When ``console`` is not a terminal (a pipe, a log file), where bars show nothing until the end,
+    each task prints plain lines instead (:class:`~reason4rec.training.progress.ProgressLines`):
+    at its start, at least every 30 s and at its end, with done / total, rate and time left.
+    """
+    if not console.is_terminal:
+        with ProgressLines(console) as lines:
+            yield lines
+        return
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -87,21 +87,14 @@ def _step(name: str) -> Callable:
 def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """Check the user and the item; an item given in words is looked up in the memory."""
     memory, intent = runtime.context.memory, state["intent"]
-    user = state.get("user_id")
-    if not user:
-        raise _NeedInput("who is asking? give a user id (for example with --user)")
-    if intent != "add_review" and not memory.has_user(user):
-        raise _NeedInput(f"unknown user {user!r}: the memory holds no review by this user yet; add one "
-                         "first (`reason4rec memory add-review`)")
+    user, item = state.get("user_id"), state.get("item_id")
+    check_request(memory, intent, user, item, state.get("like_item"))
     if intent == "recommend":
         return _like(memory, state.get("like_item"))
     if intent == "profile":
         return {}
-    item = state.get("item_id")
-    if item and (memory.has_item(item) or intent == "add_review"):
-        return {"item_id": item, "item_title": memory.item_title(item)}
     if item:
-        raise _NeedInput(f"unknown item {item!r}: no review of it is stored (describe it in words to search)")
+        return {"item_id": item, "item_title": memory.item_title(item)}
     described = state.get("item_query")
     if not described:
         raise _NeedInput("which item? give an item id or describe it")
@@ -117,13 +110,26 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     return {"item_id": best, "item_title": memory.item_title(best)}
 
 
+def check_request(memory: Memory, intent: str, user: str | None, item: str | None = None,
+                  like_item: str | None = None) -> None:
+    """Refuse a turn whose user or item the memory does not know, with what to do: the graph's
+    ``resolve`` step, and the command line before any expert loads (a typo in an id costs a
+    second, not a model load)."""
+    if not user:
+        raise _NeedInput("who is asking? give a user id (for example with --user)")
+    if intent != "add_review" and not memory.has_user(user):
+        raise _NeedInput(f"unknown user {user!r}: the memory holds no review by this user yet; add one "
+                         "first (`reason4rec memory add-review`)")
+    if intent == "recommend" and like_item and not memory.has_item(like_item):
+        raise _NeedInput(f"unknown item {like_item!r}: no review of it is stored, so nothing is known to be like it")
+    if intent not in ("recommend", "profile", "add_review") and item and not memory.has_item(item):
+        raise _NeedInput(f"unknown item {item!r}: no review of it is stored (describe it in words to search)")
+
+
 def _like(memory: Memory, item: str | None) -> NodeResult:
-    """The item a recommendation's need names, checked; its title goes into the answer."""
-    if not item:
-        return {}
-    if not memory.has_item(item):
-        raise _NeedInput(f"unknown item {item!r}: no review of it is stored, so nothing is known to be like it")
-    return {"like_title": memory.item_title(item)}
+    """The item a recommendation's need names (checked by :func:`check_request`); its title goes
+    into the answer."""
+    return {"like_title": memory.item_title(item)} if item else {}
 
 
 class _NeedInput(Reason4RecError, ValueError):

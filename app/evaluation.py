@@ -57,7 +57,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     from ..experts.shipping import adapter_dirs, summary_cache
     from ..training import (
         ExpertEvalSettings,
-        evaluate_experts,
+        evaluate_pipeline,
         evaluation_summary,
         metrics_table,
         progress_bars,
@@ -80,7 +80,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     settings.history_k, settings.max_review_chars = loaded.shape.history_k, loaded.shape.max_review_chars
     console.print(f"[bold]experts[/] {', '.join(loaded.names)} on {loaded.base}")
     with progress_bars(console) as bars:
-        result = evaluate_experts(config, dataset, loaded.backend, settings, summary_cache(config.home, run.adapters),
+        result = evaluate_pipeline(config, dataset, loaded.backend, settings, summary_cache(config.home, run.adapters),
                                   run.out, restart=run.restart, bars=bars,
                                   say=lambda m: console.print(f"[dim]{escape(m)}[/]"))
     console.print(metrics_table(result.rows, title=f"{run.split} test, {result.settings['targets']:,} targets "

@@ -95,7 +95,12 @@ class Service:
     # ------------------------------------------------------------------ turns
     def turn(self, intent: Intent, *, thread: str | None = None, on_event: EventHandler | None = None,
              **fields: Any) -> Turn:
-        """One turn of the agent, each event handed to ``on_event`` as it comes."""
+        """One turn of the agent, each event handed to ``on_event`` as it comes. An unknown user or
+        item is refused from the memory alone, before the experts load."""
+        from ..agent.nodes import check_request
+
+        if self._agent is None:
+            check_request(self.memory(), intent, fields.get("user_id"), fields.get("item_id"), fields.get("like_item"))
         return self.agent().turn(intent, thread_id=thread, on_event=on_event, **fields)
 
     def why(self, user: str, item: str | None = None, *, about: str | None = None, thread: str | None = None,

@@ -383,6 +383,25 @@ def test_why_and_recommend_report_a_memory_in_use_before_loading_the_experts(sen
         holder.wait()
 
 
+def test_an_unknown_or_hostile_id_is_refused_before_the_experts_load(sentence_model_dir: Path, tmp_path: Path):
+    """An id the memory does not know (or one with escape sequences) is one line on stderr, exit 2,
+    from the memory alone: ``--adapters`` names no adapters, so loading the experts would fail
+    differently (and take half a minute with the bundled model)."""
+    home = _linked_home(tmp_path, sentence_model_dir)
+    reviews = tmp_path / "r.jsonl"
+    reviews.write_text(json.dumps({"user_id": "U1", "item_id": "B1", "rating": 5, "timestamp": 1,
+                                   "review_text": "Bright tone."}) + "\n")
+    assert run_cli("memory", "build", "--reviews", str(reviews), home=home).returncode == 0
+    no_adapters = ["--adapters", str(tmp_path / "no-adapters")]
+    for command, said in ((["why", "--user", "NOPE", "--item", "B1"], "unknown user 'NOPE'"),
+                          (["why", "--user", "a\x1b[2Jb", "--item", "B1"], "unknown user 'a\\x1b[2Jb'"),
+                          (["why", "--user", "U1", "--item", "B404"], "unknown item 'B404'"),
+                          (["recommend", "--user", "NOPE"], "unknown user 'NOPE'")):
+        result = run_cli(*command, *no_adapters, home=home)
+        assert result.returncode == 2 and said in result.stderr, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr + result.stdout
+
+
 def test_serve_reports_a_busy_port_in_one_line_before_loading_the_model(tmp_path: Path):
     import socket
 

@@ -3,7 +3,8 @@ stages (two engines: the transformers Trainer and the top-layers engine), the pa
 protocol with intervals, and the reports that show them.
 
 The front door: the application layer imports what it needs from here, never from a module.
-Names load on first use (the modules pull in numpy, scikit-learn and friends), so importing
+No name here is also a module's name (a submodule, once imported, would shadow it). Names load
+on first use (the modules pull in numpy, scikit-learn and friends), so importing
 this package stays cheap for ``reason4rec --help``.
 """
 
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .evaluate import evaluate_baselines
-    from .evaluate_experts import ExpertEvalSettings, evaluate_experts, select_targets
+    from .evaluate_experts import ExpertEvalSettings, select_targets
+    from .evaluate_experts import evaluate_experts as evaluate_pipeline
     from .pipeline import TrainingPipeline
     from .recipes import load_recipe
     from .reports import dataset_table, evaluation_summary, metrics_table, progress_bars, splits_table
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "evaluate_baselines": ".evaluate",
-    "ExpertEvalSettings": ".evaluate_experts", "evaluate_experts": ".evaluate_experts",
+    "ExpertEvalSettings": ".evaluate_experts", "evaluate_pipeline": ".evaluate_experts:evaluate_experts",
     "select_targets": ".evaluate_experts",
     "TrainingPipeline": ".pipeline",
     "load_recipe": ".recipes",
@@ -33,7 +35,7 @@ _EXPORTS = {
 
 __all__ = [
     "ExpertEvalSettings", "OfflineTeacher", "OpenAITeacher", "OpenAITeacherSettings", "TrainingPipeline",
-    "dataset_table", "evaluate_baselines", "evaluate_experts", "evaluation_summary", "load_recipe",
+    "dataset_table", "evaluate_baselines", "evaluate_pipeline", "evaluation_summary", "load_recipe",
     "metrics_table", "progress_bars", "select_targets", "splits_table",
 ]
 
@@ -41,4 +43,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    module, _, attribute = _EXPORTS[name].partition(":")  # "module:name" where the names differ
+    return getattr(importlib.import_module(module, __name__), attribute or name)

@@ -20,9 +20,8 @@ from ..config import Config, Expert
 from ..errors import Reason4RecError
 from ..experts.backend import Backend
 from ..memory.service import Memory, UpdateResult
-from ..memory.store import AddResult, ReviewInputError
+from ..memory.store import AddResult
 from ..memory.summarizers import ExpertSummarizer
-from .state import NewReview
 
 
 class TurnCancelled(Reason4RecError, RuntimeError):
@@ -62,17 +61,16 @@ class AgentContext:
         return ExpertSummarizer(_Cancellable(self.backend, self), self.category,
                                 max_review_chars=self.max_review_chars)
 
-    def add_review(self, user_id: str, item_id: str, review: NewReview, *,
-                   timestamp: int | None = None, stored: AddResult | None = None) -> UpdateResult:
-        """The one path a review a person writes takes into the memory (the graph's ``update``
-        step, ``reason4rec memory add-review``): stored durably, then summarized by this
-        context's Summarizer; a failure after storing leaves it pending (see ``Memory.add_review``,
-        and its ``stored``: the CLI stores before it loads the Summarizer)."""
-        if "rating" not in review or "text" not in review:
-            raise ReviewInputError("a review needs a rating (1-5) and some text")
-        return self.memory.add_review(user_id, item_id, review["rating"], review["text"], summarizer=self.summarizer,
-                                      timestamp=timestamp, title=review.get("title", ""),
-                                      item_title=review.get("item_title"), stored=stored)
+    def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
+                   item_title: str | None = None, timestamp: int | None = None,
+                   stored: AddResult | None = None) -> UpdateResult:
+        """The one path a review a person writes takes into the memory, from every edge (the
+        graph's ``update`` step for the chat and the scripting API, ``reason4rec memory
+        add-review``): stored durably, then summarized by this context's Summarizer; a failure
+        after storing leaves it pending (see ``Memory.add_review``, and its ``stored``: the CLI
+        stores before it loads the Summarizer)."""
+        return self.memory.add_review(user_id, item_id, rating, text, summarizer=self.summarizer,
+                                      timestamp=timestamp, title=title, item_title=item_title, stored=stored)
 
     def finish_pending(self) -> None:
         """Finish the memory work an earlier run left pending (before this one adds its own)."""

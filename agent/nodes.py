@@ -383,7 +383,11 @@ def _reason_candidates(context: AgentContext, targets: list[TargetContext], name
 @_step("update")
 def update(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """Write a new review to memory (idempotent: a re-run after a resume changes nothing)."""
-    result = runtime.context.add_review(state["user_id"], state["item_id"], state.get("review") or {})
+    review = state.get("review") or {}
+    if "rating" not in review or "text" not in review:
+        raise _NeedInput("a review needs a rating (1-5) and some text")
+    result = runtime.context.add_review(state["user_id"], state["item_id"], review["rating"], review["text"],
+                                        title=review.get("title") or "", item_title=review.get("item_title"))
     return {"update": {"review_id": result.review.review_id, "outcome": result.outcome, "pending": result.pending,
                        "summary": result.summary, "error": result.error}}
 

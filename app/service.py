@@ -103,24 +103,26 @@ class Service:
             check_request(self.memory(), intent, fields.get("user_id"), fields.get("item_id"), fields.get("like_item"))
         return self.agent().turn(intent, thread_id=thread, on_event=on_event, **fields)
 
-    def why(self, user: str, item: str | None = None, *, about: str | None = None, thread: str | None = None,
+    def why(self, user_id: str, item_id: str | None = None, *, about: str | None = None, thread: str | None = None,
             on_event: EventHandler | None = None) -> Turn:
-        """Why ``item`` (an id, or described in words: ``about``) would or would not suit ``user``."""
-        return self.turn("explain", thread=thread, on_event=on_event, user_id=user, item_id=item, item_query=about)
+        """Why ``item_id`` (or the item described in words: ``about``) would or would not suit ``user_id``."""
+        return self.turn("explain", thread=thread, on_event=on_event, user_id=user_id, item_id=item_id,
+                         item_query=about)
 
-    def rate(self, user: str, item: str | None = None, *, about: str | None = None, thread: str | None = None,
-             on_event: EventHandler | None = None) -> Turn:
-        """The rating ``user`` would give ``item``, reasoned first."""
-        return self.turn("predict", thread=thread, on_event=on_event, user_id=user, item_id=item, item_query=about)
+    def rate(self, user_id: str, item_id: str | None = None, *, about: str | None = None,
+             thread: str | None = None, on_event: EventHandler | None = None) -> Turn:
+        """The rating ``user_id`` would give ``item_id``, reasoned first."""
+        return self.turn("predict", thread=thread, on_event=on_event, user_id=user_id, item_id=item_id,
+                         item_query=about)
 
-    def recommend(self, user: str, k: int = 5, query: str | None = None, *, like_item: str | None = None,
+    def recommend(self, user_id: str, k: int = 5, query: str | None = None, *, like_item: str | None = None,
                   thread: str | None = None, on_event: EventHandler | None = None) -> Turn:
         """Top ``k`` unreviewed items, steered by a need in words or by an item they should be like."""
-        return self.turn("recommend", thread=thread, on_event=on_event, user_id=user, k=k, query=query,
+        return self.turn("recommend", thread=thread, on_event=on_event, user_id=user_id, k=k, query=query,
                          like_item=like_item)
 
     # ------------------------------------------------------------------ reviews
-    def add_review(self, user: str, item: str, rating: float, text: str, *, title: str = "",
+    def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, title: str = "",
                    item_title: str | None = None, timestamp: int | None = None,
                    adapters: Path | None = None, summaries: Literal["summarizer", "lexicon"] = "summarizer",
                    ) -> UpdateResult:
@@ -137,7 +139,7 @@ class Service:
         from ..memory.service import UpdateResult
         from ..memory.store import StoreError, check_review
 
-        check_review(user, item, rating, text, title=title, item_title=item_title, timestamp=timestamp)
+        check_review(user_id, item_id, rating, text, title=title, item_title=item_title, timestamp=timestamp)
         opening = self._agent is None and self._memory is None
         try:  # a damaged store is found as the memory opens (its integrity check), before any write
             memory = self.memory(resources.default_category(self.config) if opening else None)
@@ -145,8 +147,8 @@ class Service:
             raise StoreError(f"the review was not stored: {err}") from err
         started = time.perf_counter()
         try:
-            added = memory.store.add(user, item, rating, text, timestamp=timestamp, title=title,
-                                     item_title=item_title)
+            added = memory.store_review(user_id, item_id, rating, text, timestamp=timestamp, title=title,
+                                        item_title=item_title)
         except StoreError as err:  # add is one transaction: refused or failed, nothing of it is stored
             raise StoreError(f"the review was not stored: {err}") from err
         stored = f"review {added.review.review_id} was stored ({added.outcome})"
@@ -157,20 +159,19 @@ class Service:
                                 f"the Summarizer could not be opened ({type(err).__name__}: {err})",
                                 time.perf_counter() - started)
         try:
-            result = reviewer.add_review(user, item, {"rating": rating, "text": text, "title": title,
-                                                      "item_title": item_title}, timestamp=timestamp,
-                                         stored=added)
+            result = reviewer.add_review(user_id, item_id, rating, text, title=title, item_title=item_title,
+                                         timestamp=timestamp, stored=added)
         except StoreError as err:
             raise StoreError(f"{stored}, then: {err}") from err
-        if result.pending and memory.store.damage:  # a sync cannot finish it: say so, not "pending"
-            raise StoreError(f"{stored} but not summarized: {memory.store.damage}")
+        if result.pending and memory.damage:  # a sync cannot finish it: say so, not "pending"
+            raise StoreError(f"{stored} but not summarized: {memory.damage}")
         if not result.pending:  # the Summarizer and the memory work: finish what an earlier run left
             try:
                 reviewer.finish_pending()
             except Exception as err:  # those reviews are durable; they stay pending for the next run
-                if memory.store.damage:
+                if memory.damage:
                     raise StoreError(f"{stored} and summarized; finishing the reviews an earlier run left "
-                                     f"pending then met: {memory.store.damage}") from err
+                                     f"pending then met: {memory.damage}") from err
                 self.console.print(f"[yellow]reviews an earlier run left pending are still pending "
                                    f"({escape(type(err).__name__)}: {escape(str(err))}); "
                                    "`reason4rec memory sync` finishes them[/]")

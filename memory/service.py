@@ -169,6 +169,18 @@ class Memory:
         self.close()
 
     # ------------------------------------------------------------------ updates
+    def store_review(self, user_id: str, item_id: str, rating: float, text: str, *, timestamp: int | None = None,
+                     title: str = "", item_title: str | None = None) -> AddResult:
+        """Store a review durably (``pending``) and nothing more: the first half of
+        :meth:`add_review`, for a caller that must load its Summarizer after the review is safe.
+        Bad input raises :class:`~reason4rec.memory.reviews.ReviewInputError` and stores nothing."""
+        return self.store.add(user_id, item_id, rating, text, timestamp=timestamp, title=title, item_title=item_title)
+
+    @property
+    def damage(self) -> str | None:
+        """What damage the review store met, in one line (None while it is whole)."""
+        return getattr(self.store, "damage", None)
+
     def add_review(self, user_id: str, item_id: str, rating: float, text: str, *, summarizer: ReviewSummarizer,
                    timestamp: int | None = None, title: str = "", item_title: str | None = None,
                    stored: AddResult | None = None) -> UpdateResult:
@@ -177,12 +189,12 @@ class Memory:
         Bad input raises :class:`~reason4rec.memory.store.ReviewInputError` and stores nothing. A
         failure after the review is stored (Summarizer or embedding down, Chroma unreachable) does
         not raise: the result says ``pending`` with the error, and :meth:`sync` finishes later.
-        ``stored``: this review as ``store.add`` already stored it (a caller that loads the
+        ``stored``: this review as :meth:`store_review` already stored it (a caller that loads the
         Summarizer stores first, so a failed load leaves the review pending, never lost).
         """
         started = time.perf_counter()
-        added = stored or self.store.add(user_id, item_id, rating, text, timestamp=timestamp, title=title,
-                                         item_title=item_title)
+        added = stored or self.store_review(user_id, item_id, rating, text, timestamp=timestamp, title=title,
+                                            item_title=item_title)
         review = added.review
         try:
             if review.status == "pending":

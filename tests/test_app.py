@@ -65,9 +65,9 @@ def test_a_new_review_is_stored_before_the_work_an_earlier_run_left_pending(memo
     calls = []
 
     class Reviewer:  # the service's review context: the real memory, a finish that fails
-        def add_review(self, user, item, review, *, timestamp=None, stored=None):
+        def add_review(self, user, item, rating, text, *, title="", item_title=None, timestamp=None, stored=None):
             calls.append("add")
-            return memory.add_review(user, item, review["rating"], review["text"], summarizer=LexiconSummarizer(),
+            return memory.add_review(user, item, rating, text, summarizer=LexiconSummarizer(),
                                      timestamp=timestamp, stored=stored)
 
         def finish_pending(self):
@@ -127,9 +127,9 @@ def test_the_cli_and_the_chat_add_a_review_through_one_path(lent, memory_config,
     calls = []
     one_path = AgentContext.add_review
 
-    def spy(self, user_id, item_id, review, **kwargs):
-        calls.append((user_id, item_id, review["rating"]))
-        return one_path(self, user_id, item_id, review, **kwargs)
+    def spy(self, user_id, item_id, rating, text, **kwargs):
+        calls.append((user_id, item_id, rating))
+        return one_path(self, user_id, item_id, rating, text, **kwargs)
 
     monkeypatch.setattr(AgentContext, "add_review", spy)
     result = CliRunner().invoke(cli.app, ["memory", "add-review", "--user", "NEWCOMER01", "--item", "B0PEDAL001",

@@ -15,7 +15,7 @@ def __getattr__(name: str):
     """``from reason4rec import Agent, load_config`` (the scripting API), imported on first use so
     ``import reason4rec`` stays cheap."""
     if name == "Agent":
-        from .agent.session import Agent
+        from .agent import Agent
 
         return Agent
     if name == "load_config":

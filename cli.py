@@ -11,10 +11,8 @@ import sys
 
 import typer
 
-from .app.console import make_console
-from .commands import assistant, doctor, research, serving
-from .commands.memory import memory_app
-from .commands.models import adapters_app, config_app, model_app
+from .app import make_console
+from .commands import assistant, doctor, memory, models, research, serving
 from .errors import Reason4RecError
 
 COMMANDS = {
@@ -28,11 +26,11 @@ COMMANDS = {
     "doctor": doctor.doctor,
 }
 GROUPS = {
-    "memory": memory_app,
+    "memory": memory.memory_app,
     "data": research.data_app,
-    "model": model_app,
-    "adapters": adapters_app,
-    "config": config_app,
+    "model": models.model_app,
+    "adapters": models.adapters_app,
+    "config": models.config_app,
 }
 
 app = typer.Typer(

@@ -21,11 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
-from .app import datasets, evaluation, upkeep, views
-from .app.resources import open_agent, quiet_transformers
-from .app.service import Service
+from .app import Service, datasets, evaluation, open_agent, quiet_transformers, upkeep, views
 from .config import Config, Expert
-from .memory.lock import LOCK_FILE, OWNER_FILE
+from .memory import LOCK_FILE, OWNER_FILE
 
 if TYPE_CHECKING:
     from .data import ReviewDataset
@@ -37,7 +35,7 @@ NEED = "a quiet pedal for apartment practice"
 def run(config: Config, console: Console, *, targets: int = 2, adapters: Path | None = None,
         skip_model: bool = False, memory: bool = True) -> None:
     """Every section in turn; ``skip_model`` leaves out those that load the base model."""
-    from .memory.stores import check_reachable
+    from .memory import check_reachable
 
     check_reachable(config)  # a PostgreSQL store that cannot be reached: one line, before any model loads
     console.rule("[bold]reason4rec[/] - shipped data, bundled base model, shipped adapters")
@@ -59,11 +57,16 @@ def run(config: Config, console: Console, *, targets: int = 2, adapters: Path | 
 def _deliberations(config: Config, console: Console, dataset: ReviewDataset, count: int,
                    adapters: Path | None) -> None:
     """Summarizer -> Reasoner (streamed) -> Predictor on real leave-last-out test targets."""
-    from .data.splits import build_targets, make_split
-    from .experts.loading import open_experts
-    from .experts.prompts import predictor_messages, reasoner_messages, summary_line
-    from .experts.shipping import adapter_dirs, summary_cache
-    from .experts.summaries import target_contexts
+    from .data import build_targets, make_split
+    from .experts import (
+        adapter_dirs,
+        open_experts,
+        predictor_messages,
+        reasoner_messages,
+        summary_cache,
+        summary_line,
+        target_contexts,
+    )
 
     quiet_transformers()
     with console.status("loading the base model and the expert adapters ...") as status:
@@ -112,7 +115,7 @@ def _chat(config: Config, console: Console, user: str, picks: list[str], adapter
     The review is made up, so the chat runs on a scratch copy of the memory (and of the chat's
     checkpoints): the person's own store never gets it, however often the demo runs.
     """
-    from .chat.session import Chat
+    from .chat import Chat
 
     console.rule("[bold]chat[/] - `reason4rec chat`, scripted")
     if adapters:

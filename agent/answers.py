@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..memory.store import item_label
+from ..memory import item_label
 from .state import DeliberationState
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Reason4RecError
-from ..memory.pg_store import connect, connection_error, redact
+from ..memory import connect, connection_error, redact
 
 SETTING = "agent.checkpoint_url"
 SETUP_LOCK_KEY = 0x52345244

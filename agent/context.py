@@ -18,10 +18,8 @@ from typing import Any
 
 from ..config import Config, Expert
 from ..errors import Reason4RecError
-from ..experts.backend import Backend
-from ..memory.service import Memory, UpdateResult
-from ..memory.store import AddResult
-from ..memory.summarizers import ExpertSummarizer
+from ..experts import Backend
+from ..memory import AddResult, ExpertSummarizer, Memory, UpdateResult
 
 
 class TurnCancelled(Reason4RecError, RuntimeError):
@@ -40,7 +38,7 @@ class AgentContext:
     candidates: int = 8
     resummarize_lexicon: bool = True
     reason_drafts: int = 1
-    """Drafts per reason, the least invented kept (:mod:`~reason4rec.experts.reason_drafts`; needs
+    """Drafts per reason, the least invented kept (:mod:`~reason4rec.experts.quality.reason_drafts`; needs
     a backend that can sample). :func:`open_context` sets the configured number (4 by default)."""
     reason_temperature: float = 0.7
     reason_rounds: int = 1
@@ -108,7 +106,7 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     loaded. A memory opened here is closed again if the backend then fails.
     """
     from ..data import SHIPPED_CATEGORY
-    from ..experts.loading import open_backend, shape_of
+    from ..experts import open_backend, shape_of
 
     category = config.data.category or SHIPPED_CATEGORY
     opened = None if memory is not None else Memory.open(config, category=category, status=status)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..memory.store import item_label
+from ..memory import item_label
 from .answers import rated_sentence
 
 STEP_LABELS = {"resolve": "resolving who and what", "recall": "recalling histories from memory",

@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..experts.prompts import clean_text, parse_summary
-from ..experts.reason_quality import aspect_phrases, phrase_found, stems, vocabulary_of
-from ..memory.service import HistoryRecord
+from ..experts import aspect_phrases, clean_text, parse_summary, phrase_found, stems, vocabulary_of
+from ..memory import HistoryRecord
 
 QUOTE_CHARS = 140
 """A quote's length at most: one line of a terminal."""

@@ -27,14 +27,21 @@ from langgraph.runtime import Runtime
 
 from ..config import Expert
 from ..errors import Reason4RecError
-from ..experts import deliberation
-from ..experts.backend import SamplingBackend
-from ..experts.deliberation import DraftSettings, better_drafts, shown_texts
-from ..experts.prompts import HistoryEntry, TargetContext, reasoner_messages
-from ..experts.reason_drafts import ChosenReason
-from ..experts.reason_quality import Grounding, grounding
-from ..memory.service import HistoryRecord, Memory
-from ..memory.store import item_label
+from ..experts import (
+    ChosenReason,
+    DraftSettings,
+    Grounding,
+    HistoryEntry,
+    SamplingBackend,
+    TargetContext,
+    better_drafts,
+    grounding,
+    ratings_for,
+    reasoner_messages,
+    reasons_for,
+    shown_texts,
+)
+from ..memory import HistoryRecord, Memory, item_label
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
@@ -292,7 +299,7 @@ def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Gro
 def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """The Predictor's rating distribution, given the reason."""
     context = runtime.context
-    [distribution] = deliberation.rate(context.backend, [_target(state, context.category)], [state.get("reason")])
+    [distribution] = ratings_for(context.backend, [_target(state, context.category)], [state.get("reason")])
     rating = distribution.as_dict()
     _emit(events.rating(rating))
     return {"rating": rating}
@@ -325,7 +332,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     targets = [_target(view, context.category) for view in views]
     reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                     for item, view in zip(items, views)])
-    distributions = deliberation.rate(context.backend, targets, reasons)
+    distributions = ratings_for(context.backend, targets, reasons)
     top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
@@ -343,7 +350,7 @@ def _redrafted(context: AgentContext, top: list[tuple[dict, TargetContext, str, 
     for i in replaced:
         _emit(events.reason_revised(chosen[i].text, chosen[i].drafts, list(chosen[i].first_invented),
                                     candidate=top[i][0]["match"].profile.entity_id))
-    again = deliberation.rate(context.backend, [top[i][1] for i in replaced], [chosen[i].text for i in replaced])
+    again = ratings_for(context.backend, [top[i][1] for i in replaced], [chosen[i].text for i in replaced])
     ratings = [row[3] for row in top]
     for i, distribution in zip(replaced, again):
         ratings[i] = distribution
@@ -372,7 +379,7 @@ def _reason_candidates(context: AgentContext, targets: list[TargetContext], name
         context.check_cancelled()  # raised inside generate(): the batch stops at this token
         _emit(events.token("reason", text, named[row]["id"]))
 
-    reasons = deliberation.reason(context.backend, targets, batch_size=size, on_text=on_text, before_batch=before_batch)
+    reasons = reasons_for(context.backend, targets, batch_size=size, on_text=on_text, before_batch=before_batch)
     _emit(events.progress("recommend", len(targets), len(targets), "candidates"))
     return reasons
 

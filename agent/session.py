@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 
 from ..config import Config
 from ..errors import Reason4RecError
-from ..experts.backend import Backend
-from ..memory.service import Memory
+from ..experts import Backend
+from ..memory import Memory
 from .context import AgentContext, open_context
 from .graph import build_graph
 from .state import DeliberationState, Intent, turn_input

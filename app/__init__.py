@@ -19,5 +19,44 @@ modules, and render what they return:
 Heavy libraries are imported where used, so importing a module here stays cheap (``--help``).
 """
 
-__all__ = ["console", "conversation", "datasets", "doctor", "evaluation", "models", "resources", "service", "train",
-           "upkeep", "views"]
+from typing import TYPE_CHECKING
+
+from .._front_door import lazy_attributes
+
+__all__ = [
+    "Service",
+    "console",
+    "conversation",
+    "datasets",
+    "doctor",
+    "evaluation",
+    "make_console",
+    "models",
+    "open_agent",
+    "quiet_transformers",
+    "resources",
+    "run_checks",
+    "service",
+    "train",
+    "upkeep",
+    "views",
+]
+
+
+_LAZY = {
+    "Service": ".service",
+    "make_console": ".console",
+    "open_agent": ".resources",
+    "quiet_transformers": ".resources",
+    "run_checks": ".doctor",
+}
+"""Names loaded on first use (their modules are not needed to import the package)."""
+
+if TYPE_CHECKING:
+    from .console import make_console
+    from .doctor import run_checks
+    from .resources import open_agent, quiet_transformers
+    from .service import Service
+
+
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -10,7 +10,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.text import Text
 
-from ..experts.prompts import strip_terminal_escapes
+from ..experts import strip_terminal_escapes
 
 PLAIN_WIDTH = 160
 """Columns for tables, panels and Markdown when output goes to a pipe or a file ($COLUMNS wins)."""

@@ -12,8 +12,8 @@ def chat(config: Config, console: Console, *, user: str | None = None, thread: s
          verbose: bool = False) -> None:
     """Greet, open the memory and the experts (a failure is said, and the chat goes on), and
     handle lines until ``/quit`` or end of input."""
-    from ..chat.session import Chat, read_line_factory
-    from ..memory.stores import check_reachable
+    from ..chat import Chat, read_line_factory
+    from ..memory import check_reachable
 
     check_reachable(config)  # a PostgreSQL database that cannot be reached ends the chat before it starts
     session = Chat(config, console, user=user, thread=thread, verbose=verbose, opener=open_agent)

@@ -16,14 +16,14 @@ if TYPE_CHECKING:
 
 def split_names(choice: str) -> list[str]:
     """The splits ``choice`` names: one, or every split for ``all``."""
-    from ..data.splits import SPLIT_NAMES
+    from ..data import SPLIT_NAMES
 
     return list(SPLIT_NAMES) if choice == "all" else [choice]
 
 
 def audit(config: Config, console: Console, splits: list[str]) -> ReviewDataset:
     """Print the statistics and the leak audit; returns the dataset so callers need not reload it."""
-    from ..data.splits import build_targets, find_history_leaks, make_split
+    from ..data import build_targets, find_history_leaks, make_split
     from ..training import dataset_table, splits_table
 
     started = time.perf_counter()

@@ -75,15 +75,7 @@ def review_store(config: Config, timeout_s: float) -> Check:
     part = "review store"
     url = config.memory.store_url
     if url:
-        from ..memory.pg_store import (
-            MIGRATE_COMMAND,
-            SCHEMA_VERSION,
-            connect,
-            newer_schema,
-            redact,
-            schema_version,
-        )
-        from ..memory.reviews import StoreError
+        from ..memory import MIGRATE_COMMAND, SCHEMA_VERSION, StoreError, connect, newer_schema, redact, schema_version
 
         try:
             with connect(url, min(timeout_s, config.memory.connect_timeout_s)) as conn:
@@ -103,7 +95,7 @@ def review_store(config: Config, timeout_s: float) -> Check:
     path = config.store_path
     if not path.exists():
         return _writable(part, path, "SQLite, not created yet: made on first use")
-    from ..memory import store as sqlite_store
+    from ..memory import SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION
 
     try:
         with _read_only(path) as db:
@@ -113,13 +105,13 @@ def review_store(config: Config, timeout_s: float) -> Check:
     except sqlite3.DatabaseError as err:
         return Check(part, False, f"{path} cannot be read as SQLite ({err})",
                      "restore it from a backup, or point memory.store_path at another file")
-    if tables and application_id != sqlite_store._APPLICATION_ID:
+    if tables and application_id != SQLITE_APPLICATION_ID:
         return Check(part, False, f"{path} is a SQLite file but not a reason4rec review store",
                      "point memory.store_path at the review store")
-    if version > sqlite_store.SCHEMA_VERSION:
+    if version > SQLITE_SCHEMA_VERSION:
         return Check(part, False, f"{path} has schema {version}, from a newer reason4rec "
-                     f"(this one reads {sqlite_store.SCHEMA_VERSION})", "upgrade reason4rec")
-    note = "" if version == sqlite_store.SCHEMA_VERSION else f"; migrated to {sqlite_store.SCHEMA_VERSION} on open"
+                     f"(this one reads {SQLITE_SCHEMA_VERSION})", "upgrade reason4rec")
+    note = "" if version == SQLITE_SCHEMA_VERSION else f"; migrated to {SQLITE_SCHEMA_VERSION} on open"
     return Check(part, True, f"{path} (SQLite, schema {version}{note}; one machine: several processes "
                  "through its file lock)")
 
@@ -145,8 +137,7 @@ def vector_memory(config: Config, timeout_s: float) -> Check:
             return Check(part, False, f"Chroma server at {url}: {err}", fix)
         return Check(part, True, f"Chroma server {url} (heartbeat ok, server API {version}; client chromadb "
                      f"{chromadb.__version__}; collections {config.memory.collection_prefix}-*)")
-    from ..memory.lock import OWNER_FILE, FolderLock, MemoryLockedError
-    from ..memory.vectors import FORMAT, MARKER_FILE
+    from ..memory import FORMAT, MARKER_FILE, OWNER_FILE, FolderLock, MemoryLockedError
 
     folder = config.chroma_path
     if not folder.exists():
@@ -181,8 +172,7 @@ def checkpoints(config: Config, timeout_s: float) -> Check:
     part = "chat threads"
     url = config.agent.checkpoint_url
     if url:
-        from ..memory.pg_store import connect, redact
-        from ..memory.reviews import StoreError
+        from ..memory import StoreError, connect, redact
 
         try:
             with connect(url, min(timeout_s, config.memory.connect_timeout_s), "agent.checkpoint_url") as conn:
@@ -216,7 +206,7 @@ def checkpoints(config: Config, timeout_s: float) -> Check:
 
 # ------------------------------------------------------------------ models
 def expert_server(config: Config, timeout_s: float) -> Check:
-    from ..experts.adapters import SERVING_EXPERTS
+    from ..experts import SERVING_EXPERTS
 
     part = "expert server"
     url = config.agent.remote_url
@@ -268,9 +258,7 @@ def base_model(config: Config) -> Check:
 
 
 def adapters(config: Config) -> Check:
-    from ..experts.adapters import ADAPTER_WEIGHTS, SERVING_EXPERTS, AdapterCard
-    from ..experts.prompts import PROMPT_VERSION
-    from ..experts.shipping import adapter_dirs
+    from ..experts import ADAPTER_WEIGHTS, PROMPT_VERSION, SERVING_EXPERTS, AdapterCard, adapter_dirs
 
     part = "adapters"
     source = config.agent.adapters

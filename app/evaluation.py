@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from ..config import Config, Expert
 from ..errors import Reason4RecError
+from . import resources
 from .resources import load_dataset, quiet_transformers
 
 if TYPE_CHECKING:
@@ -53,8 +54,7 @@ class ExpertRun:
 
 def experts(config: Config, console: Console, run: ExpertRun) -> None:
     """Score the expert pipeline, its ablations and every baseline; results.json and a plot."""
-    from ..experts.loading import open_experts
-    from ..experts.shipping import adapter_dirs, summary_cache
+    from ..experts import adapter_dirs, open_experts, summary_cache
     from ..training import (
         ExpertEvalSettings,
         evaluate_pipeline,
@@ -75,6 +75,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
         judge_model=run.judge_model, review_aware=run.review_aware,
     )
     select_targets(dataset, settings)  # a bad --limit is refused before the model loads
+    resources.say_category(config, dataset.category, run.adapters, console)
     with console.status("loading the base model and adapters ..."):
         loaded = open_experts(config, dirs)
     settings.history_k, settings.max_review_chars = loaded.shape.history_k, loaded.shape.max_review_chars

@@ -15,7 +15,7 @@ from .resources import quiet_transformers
 
 def smoke_test(config: Config, console: Console, prompt: str) -> None:
     """Fetch and convert the base model (once), load it, and generate a few tokens."""
-    from ..experts.base_model import generate_text, load_base_model
+    from ..experts import generate_text, load_base_model
 
     quiet_transformers()
     with console.status(f"loading base model {config.base_model.name_or_path} ...") as status:
@@ -31,9 +31,7 @@ def smoke_test(config: Config, console: Console, prompt: str) -> None:
 def export_engine(config: Config, console: Console, adapters: Path | None, *, quant: str | None = None,
                   mode: str | None = None, rebuild: bool = False) -> None:
     """Write the base and the experts as llama.cpp GGUF files (unless there), load them, list them."""
-    from ..experts.llamacpp import open_llamacpp_backend
-    from ..experts.loading import LoadedExperts
-    from ..experts.shipping import adapter_dirs
+    from ..experts import LoadedExperts, adapter_dirs, open_llamacpp_backend
 
     engine = config.engine.model_copy(update={k: v for k, v in (("quant", quant), ("mode", mode)) if v})
     config = config.model_copy(update={"engine": engine})
@@ -53,7 +51,7 @@ def export_engine(config: Config, console: Console, adapters: Path | None, *, qu
 
 def build_tiny(console: Console, out_dir: Path, layers: int, hidden_size: int) -> None:
     """A tiny random model (real tokenizer, ChatML template) for tests and smoke runs."""
-    from ..experts.tiny import build_tiny_checkpoint
+    from ..experts import build_tiny_checkpoint
 
     quiet_transformers()
     folder = build_tiny_checkpoint(out_dir, layers=layers, hidden_size=hidden_size)
@@ -62,8 +60,7 @@ def build_tiny(console: Console, out_dir: Path, layers: int, hidden_size: int) -
 
 def show_adapters(console: Console, path: Path | None) -> None:
     """Adapters with their cards (recipe, data, steps, loss, time)."""
-    from ..experts.adapters import AdapterCard, shipped_adapters_root
-    from ..experts.shipping import find_adapters
+    from ..experts import AdapterCard, find_adapters, shipped_adapters_root
 
     root = path or shipped_adapters_root()
     found = find_adapters(root)
@@ -79,7 +76,7 @@ def show_adapters(console: Console, path: Path | None) -> None:
 
 def export_adapters(config: Config, console: Console, run: Path, to: Path | None) -> None:
     """Copy a run's adapters, cards and history summaries (its own and eval's) into a shippable folder."""
-    from ..experts.shipping import export_run
+    from ..experts import export_run
 
     for line in export_run(run, to, extra_caches=(config.home / "cache" / "summaries.jsonl",)):
         console.print(line)
@@ -90,11 +87,14 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
     decodes today (:func:`~reason4rec.experts.summaries.redo_malformed`); the cache is rewritten
     once every one is done, and an interrupted call continues from its scratch file."""
     from ..config import Expert
-    from ..experts.adapters import shipped_adapters_root
-    from ..experts.loading import local_backend
-    from ..experts.prompts import summary_problems
-    from ..experts.shipping import SHIPPED_SUMMARIES
-    from ..experts.summaries import SummaryCache, redo_malformed
+    from ..experts import (
+        SHIPPED_SUMMARIES,
+        SummaryCache,
+        local_backend,
+        redo_malformed,
+        shipped_adapters_root,
+        summary_problems,
+    )
     from .resources import load_dataset
 
     folder = Path(folder) if folder else shipped_adapters_root()

@@ -20,8 +20,7 @@ from .console import make_console
 if TYPE_CHECKING:
     from ..agent import Agent, AgentContext
     from ..data import ReviewDataset
-    from ..memory.service import Memory
-    from ..memory.summarizers import ExpertSummarizer
+    from ..memory import ExpertSummarizer, Memory
 
 Status = Callable[[str], None]
 
@@ -48,7 +47,7 @@ def default_category(config: Config) -> str:
 def open_memory(config: Config, category: str | None = None, *, rebuild: bool = False,
                 console: Console) -> Memory:
     """The memory named by ``config`` (created on first use; ``rebuild`` moves the vectors aside)."""
-    from ..memory.service import Memory
+    from ..memory import Memory
 
     quiet_transformers()
     with console.status("opening the memory ...") as status:
@@ -60,12 +59,23 @@ def open_agent(config: Config, *, status: Status | None = None, memory: Memory |
     from ..agent import Agent
 
     quiet_transformers()
+    say_category(config, default_category(config), config.agent.adapters)
     return Agent.open(config, memory=memory, status=status)
+
+
+def say_category(config: Config, category: str, adapters: Path | None, console: Console | None = None) -> None:
+    """Say once, plainly (on stderr unless ``console`` is given), when ``category`` is not one the
+    experts were trained on, with the command that fits them to it (see ``category_notice``)."""
+    from ..experts import category_notice
+
+    notice = category_notice(category, adapters)
+    if notice:
+        (console if console is not None else make_console(stderr=True)).print(f"[yellow]note:[/] {escape(notice)}")
 
 
 def open_summarizer(config: Config, adapters: Path | None, category: str, *, console: Console) -> ExpertSummarizer:
     """The Summarizer alone (shipped, or from ``adapters``): bulk builds and syncs."""
-    from ..memory.summarizers import load_expert_summarizer
+    from ..memory import load_expert_summarizer
 
     with console.status("loading the Summarizer ...") as status:
         return load_expert_summarizer(config, adapters, category=category, status=lambda m: status.update(escape(m)))
@@ -87,7 +97,7 @@ def open_lexicon_reviewer(memory: Memory) -> AgentContext:
     agent upgrades lexicon summaries with the Summarizer when it reasons over them
     (``agent.resummarize_lexicon``)."""
     from ..agent import AgentContext
-    from ..memory.summarizers import LexiconSummarizer
+    from ..memory import LexiconSummarizer
 
     class LexiconContext(AgentContext):
         @property

@@ -26,13 +26,9 @@ from ..config import Config
 from . import resources
 
 if TYPE_CHECKING:
-    from ..agent import Agent, AgentContext
-    from ..agent.session import EventHandler, Turn
-    from ..agent.state import Intent
-    from ..chat.catalog import Catalog
-    from ..memory.profiles import Profile
-    from ..memory.service import HistoryRecord, Memory, UpdateResult
-    from ..memory.vectors import Match
+    from ..agent import Agent, AgentContext, EventHandler, Intent, Turn
+    from ..chat import Catalog
+    from ..memory import HistoryRecord, Match, Memory, Profile, UpdateResult
 
 Kind = Literal["user", "item"]
 
@@ -97,7 +93,7 @@ class Service:
              **fields: Any) -> Turn:
         """One turn of the agent, each event handed to ``on_event`` as it comes. An unknown user or
         item is refused from the memory alone, before the experts load."""
-        from ..agent.nodes import check_request
+        from ..agent import check_request
 
         if self._agent is None:
             check_request(self.memory(), intent, fields.get("user_id"), fields.get("item_id"), fields.get("like_item"))
@@ -136,8 +132,7 @@ class Service:
         anything is written or the Summarizer loads; damage met later raises too, saying what was stored, rather
         than a "pending" result a sync could not finish.
         """
-        from ..memory.service import UpdateResult
-        from ..memory.store import StoreError, check_review
+        from ..memory import StoreError, UpdateResult, check_review
 
         check_review(user_id, item_id, rating, text, title=title, item_title=item_title, timestamp=timestamp)
         opening = self._agent is None and self._memory is None
@@ -218,6 +213,6 @@ class Service:
 
     def catalog(self) -> Catalog:
         """The user and item ids and the item titles the memory knows (the chat's fuzzy lookup)."""
-        from ..chat.catalog import Catalog
+        from ..chat import Catalog
 
         return Catalog.from_memory(self.memory())

@@ -16,7 +16,7 @@ from .service import Service
 
 if TYPE_CHECKING:
     from ..data import ReviewDataset
-    from ..memory.service import Memory
+    from ..memory import Memory
 
 
 def build(service: Service, dataset: ReviewDataset, adapters: Path | None, *, rebuild: bool = False) -> None:
@@ -60,7 +60,7 @@ def _sources(service: Service, memory: Memory, category: str, adapters: Path | N
     """Where build and sync take summaries from (one path for both): the Summarizer cache first,
     then the lexicon for imported reviews (or the Summarizer when ``memory.bulk_summaries`` says
     so) and the Summarizer, loaded only when something needs it, for reviews people added."""
-    from ..memory.summarizers import LexiconSummarizer, cached_summaries
+    from ..memory import LexiconSummarizer, cached_summaries
 
     config = service.config
     needs_expert = config.memory.bulk_summaries == "summarizer" or any(not r.from_dataset for r in memory.pending())

@@ -15,9 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from ..agent.session import EventHandler, Turn
-    from ..memory.salvage import SalvageReport
-    from ..memory.service import UpdateResult
+    from ..agent import EventHandler, Turn
+    from ..memory import SalvageReport, UpdateResult
     from .service import Portrait
 
 TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "already_rated", "query", "like_item", "like_title",
@@ -31,7 +30,7 @@ _OUTCOMES = {"created": "stored", "unchanged": "already stored", "replaced": "re
 def deliberation(console: Console, verbose: bool = False, names: Mapping[str, str] | None = None) -> EventHandler:
     """Prints a turn's events as they arrive: steps with timings, progress, tokens, the rating;
     ``names`` (item id -> title or label, e.g. ``Catalog.names``) names items the events give by id."""
-    from ..chat.printer import DeliberationPrinter
+    from ..chat import DeliberationPrinter
 
     return DeliberationPrinter(console, verbose, names)
 
@@ -97,20 +96,20 @@ def salvaged(console: Console, report: SalvageReport) -> None:
 
 def portrait(console: Console, found: Portrait) -> None:
     """A profile and the recent reviews behind it, items named by title where known."""
-    from ..chat.printer import profile_panel
+    from ..chat import profile_panel
 
     console.print(profile_panel(found.kind, found.entity_id, found.profile, found.records, found.titles))
 
 
 def matches(console: Console, found: Sequence[Any], title: str) -> None:
     """Matched profiles, best first."""
-    from ..chat.printer import matches_table
+    from ..chat import matches_table
 
     console.print(matches_table(found, title=title))
 
 
 def memory_status(console: Console, status: dict[str, Any]) -> None:
     """Both halves of the memory side by side."""
-    from ..chat.printer import memory_table
+    from ..chat import memory_table
 
     console.print(memory_table(status))

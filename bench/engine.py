@@ -95,8 +95,8 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
 
     from reason4rec.data import load_shipped
     from reason4rec.data.splits import build_targets, make_split
-    from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.model.adapters import prompt_shape
     from reason4rec.experts.prompts import (
         predictor_messages,
         reasoner_messages,

@@ -54,7 +54,7 @@ def _settings(args: argparse.Namespace, evaluation: str) -> dict[str, Any]:
     settings = {"evaluation": evaluation, "targets": args.targets, "candidates": args.candidates,
                 "temperature": args.temperature, "seed": args.seed, "chunk": args.chunk, "rule": RULE}
     if args.rounds > 1:  # a one-round run's settings stay as they were saved before rounds existed
-        from reason4rec.experts.reason_drafts import REDRAFT_BELOW
+        from reason4rec.experts.quality.reason_drafts import REDRAFT_BELOW
 
         settings |= {"rounds": args.rounds, "redraft_below": REDRAFT_BELOW}
     return settings
@@ -86,7 +86,7 @@ def _load(out: Path, settings: dict[str, Any], *, upgrade: bool = True) -> dict[
 def _measures(reasons: list[str], found: list[Any], predicted: np.ndarray, true: np.ndarray,
               similarity: np.ndarray) -> dict[str, Any]:
     """``found``: each reason's grounding against what its target's Reasoner was shown."""
-    from reason4rec.experts.reason_quality import is_complete, mean_of, verdict_agrees
+    from reason4rec.experts.quality.reason_quality import is_complete, mean_of, verdict_agrees
 
     shares = [f.share for f in found]
     agrees = [verdict_agrees(r, t) for r, t in zip(reasons, true)]
@@ -122,7 +122,7 @@ def _first_round_report(replay, chosen_ids: list[int], ordered: list[dict[str, A
                         indices: np.ndarray) -> dict[str, Any]:
     """With more than one round: the first round's kept reasons measured the same way, the share of
     targets drawn more drafts, and the final reasons minus the first round's (paired)."""
-    from reason4rec.experts.reason_quality import grounding
+    from reason4rec.experts.quality.reason_quality import grounding
     from reason4rec.training.confidence import paired_difference
 
     if not any("first" in row for row in ordered):
@@ -181,9 +181,9 @@ def main() -> None:
         parser.error("--rounds must be at least 1")
 
     from reason4rec.config import Expert, load_config
-    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
-    from reason4rec.experts.reason_quality import least_invented
+    from reason4rec.experts.quality.reason_quality import least_invented
     from reason4rec.experts.shipping import adapter_dirs
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.eval_run import run_id, write_atomically
@@ -245,8 +245,8 @@ def _more_drafts(args: argparse.Namespace, round_: int, replay, backend, chosen_
     invented of all drafts kept and rated again where it changed. Saved after every batch."""
     from reason4rec.config import Expert
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
-    from reason4rec.experts.reason_drafts import REDRAFT_BELOW, needs_redraft
-    from reason4rec.experts.reason_quality import grounding, least_invented
+    from reason4rec.experts.quality.reason_drafts import REDRAFT_BELOW, needs_redraft
+    from reason4rec.experts.quality.reason_quality import grounding, least_invented
     from reason4rec.training.eval_run import write_atomically
 
     rows, started = saved["rows"], time.perf_counter()
@@ -291,8 +291,8 @@ def _more_drafts(args: argparse.Namespace, round_: int, replay, backend, chosen_
 def _report(args: argparse.Namespace, replay, chosen_ids: list[int], saved: dict[str, Any], wanted: int, config,
             say) -> None:
     """Sum up ``chosen_ids`` (every target asked for, or those done so far) into ``args.out``."""
-    from reason4rec.experts.reason_quality import grounding_in, vocabulary_of
-    from reason4rec.experts.sentence_model import load_sentence_model
+    from reason4rec.experts.model.sentence_model import load_sentence_model
+    from reason4rec.experts.quality.reason_quality import grounding_in, vocabulary_of
     from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.eval_run import write_atomically
     from reason4rec.training.evaluate_experts import RealReviews

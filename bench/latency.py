@@ -41,8 +41,8 @@ def main() -> None:
     from reason4rec.config import load_config
     from reason4rec.data import load_shipped
     from reason4rec.data.splits import build_targets, make_split
-    from reason4rec.experts.adapters import prompt_shape
     from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.model.adapters import prompt_shape
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages, render_chat, summarizer_messages
     from reason4rec.experts.shipping import adapter_dirs, summary_cache
     from reason4rec.experts.summaries import target_contexts

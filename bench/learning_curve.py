@@ -44,8 +44,8 @@ def _rate(adapter: Path, targets, contexts, reasons, saved: Path) -> list[float]
     store, under the adapter's version): an interrupted curve continues where it stopped and a
     later call with more sizes reuses them."""
     from reason4rec.config import load_config
-    from reason4rec.experts.adapters import adapter_version
     from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.model.adapters import adapter_version
     from reason4rec.experts.prompts import predictor_messages
     from reason4rec.experts.summaries import SummaryCache
 
@@ -219,7 +219,7 @@ def main() -> None:
     started = time.perf_counter()
     adapters = pipeline.predictor_curve(sizes, variant=args.variant)
     train_s = time.perf_counter() - started
-    from reason4rec.experts.adapters import adapter_version
+    from reason4rec.experts.model.adapters import adapter_version
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.eval_run import run_id
 

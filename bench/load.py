@@ -313,7 +313,7 @@ def main() -> None:
 
     from reason4rec.config import load_config
     from reason4rec.data import load_shipped
-    from reason4rec.experts.sentence_model import ensure_sentence_model
+    from reason4rec.experts.model.sentence_model import ensure_sentence_model
 
     home = load_config().home
     ensure_sentence_model(home)

@@ -27,9 +27,9 @@ def _one(mode: str, steps: int, batch: int) -> dict:
 
     from reason4rec.config import load_config
     from reason4rec.data import load_shipped
-    from reason4rec.experts.adapters import AdapterCard, ExpertModel, base_fingerprint
     from reason4rec.experts.backend import LocalBackend
     from reason4rec.experts.loading import fresh_base
+    from reason4rec.experts.model.adapters import AdapterCard, ExpertModel, base_fingerprint
     from reason4rec.experts.prompts import summarizer_messages
     from reason4rec.training.sft import train_adapter
     from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainSettings

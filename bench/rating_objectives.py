@@ -58,8 +58,8 @@ def run_variant(name: str, train: int, valid: int, epochs: float) -> dict:
     from transformers.utils import logging as hf_logging
 
     from reason4rec.config import load_config
-    from reason4rec.experts.adapters import AdapterCard, base_fingerprint
     from reason4rec.experts.loading import fresh_base, transformers_backend
+    from reason4rec.experts.model.adapters import AdapterCard, base_fingerprint
     from reason4rec.experts.prompts import predictor_messages, rating_response
     from reason4rec.training.sft import train_adapter
     from reason4rec.training.sft_types import LoraSettings, SFTExample, TrainSettings

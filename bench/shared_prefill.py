@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from reason4rec.config import Expert, load_config
-    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
     from reason4rec.experts.prompts import reasoner_messages
     from reason4rec.experts.shipping import adapter_dirs
     from reason4rec.training.eval_replay import EvalReplay

@@ -35,7 +35,7 @@ def fidelity(review: str, summary: str, teacher: str) -> dict[str, int]:
     (``kept``), under the other polarity only (``flipped``) or not at all (``dropped``); the
     summary's own liked/disliked aspects (``named``) and those the review never mentions (``invented``)."""
     from reason4rec.experts.prompts import parse_summary
-    from reason4rec.experts.reason_quality import aspect_phrases, phrase_found, stop_words, vocabulary_of
+    from reason4rec.experts.quality.reason_quality import aspect_phrases, phrase_found, stop_words, vocabulary_of
 
     def targets(text: str) -> list[str]:
         return aspect_phrases(text, stop_words())
@@ -75,8 +75,8 @@ def main() -> None:
     from reason4rec.config import load_config
     from reason4rec.data import load_shipped
     from reason4rec.data.splits import make_split
-    from reason4rec.experts.adapters import shipped_adapter_dirs
     from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.model.adapters import shipped_adapter_dirs
     from reason4rec.experts.prompts import summarizer_messages, summary_problems
     from reason4rec.experts.summaries import stored_summary
 

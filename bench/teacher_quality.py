@@ -20,7 +20,7 @@ def measure(n: int, history_k: int = 5) -> dict:
     from reason4rec.data import load_shipped
     from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.prompts import reasoner_messages
-    from reason4rec.experts.reason_quality import grounding, is_complete, mean_of, verdict_agrees
+    from reason4rec.experts.quality.reason_quality import grounding, is_complete, mean_of, verdict_agrees
     from reason4rec.experts.summaries import history_reviews, target_context
     from reason4rec.training.evaluate_experts import shown_texts
     from reason4rec.training.teachers import OfflineTeacher

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process, utils
 
-from ..memory.labels import display_name, item_labels, item_name
+from ..memory import display_name, item_labels, item_name
 
 if TYPE_CHECKING:
-    from ..memory.service import Memory
+    from ..memory import Memory
 
 ID_TOKEN = re.compile(r"(?<![\w-])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{8,24}(?![\w-])")
 """A token that looks like an Amazon id (ASIN, ISBN or reviewer id): 8-24 letters/digits, one digit."""

@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
-from ..memory.labels import item_name
+from ..agent import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
+from ..memory import item_name
 
 
 class DeliberationPrinter:

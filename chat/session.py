@@ -27,8 +27,8 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import Reason4RecError
-from ..experts.prompts import strip_terminal_escapes
-from ..memory.store import item_label
+from ..experts import strip_terminal_escapes
+from ..memory import item_label
 from .catalog import Catalog
 from .intents import EXAMPLES, SLASH_COMMANDS, Command, InputTooLong, parse
 from .view import TurnView
@@ -254,7 +254,7 @@ class Chat:
         five most praised and criticised aspects), where the answer showed the first few."""
         from rich.markdown import Markdown
 
-        from ..agent.answers import full_evidence
+        from ..agent import full_evidence
 
         text = full_evidence(getattr(self, "_last", None) or {})
         self.console.print(Markdown(text) if text else "[dim]no evidence yet: ask why an item would suit you[/]")

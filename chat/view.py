@@ -39,8 +39,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from ..agent.event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
-from ..memory.labels import item_name
+from ..agent import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
+from ..memory import item_name
 from .printer import DeliberationPrinter
 
 MAX_CANDIDATE_LINES = 8

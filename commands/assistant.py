@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .. import demo as demo_flow
-from ..app import conversation, views
-from ..app.console import make_console
+from ..app import conversation, make_console, views
 from .options import (
     AdaptersOption,
     BackendOption,
@@ -26,7 +25,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..agent.session import Turn
+    from ..agent import Turn
 
 
 def demo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from ..app.doctor import run_checks
+from ..app import run_checks
 from .options import (
     AdaptersOption,
     ConfigOption,

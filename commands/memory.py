@@ -111,7 +111,7 @@ def memory_migrate(config_file: ConfigOption = None, home: HomeOption = None) ->
     Run it once, after the processes of the older reason4rec have stopped; two at once take turns.
     A SQLite store migrates itself when it is opened.
     """
-    from ..memory.pg_store import migrate, redact
+    from ..memory import migrate, redact
 
     config = flags_config(config_file, home=home)
     if not config.memory.store_url:
@@ -139,17 +139,17 @@ def memory_salvage(
     home: HomeOption = None,
 ) -> None:
     """Copy what a damaged review store still holds into a new store at OUT (the damaged file is only read)."""
-    from ..memory.salvage import salvage
+    from ..memory import salvage_store
 
     config = flags_config(config_file, home=home)
     if config.memory.store_url:
-        from ..memory.store import StoreError
+        from ..memory import StoreError
 
         raise StoreError("memory salvage reads a damaged SQLite store; this configuration keeps the reviews in "
                          "PostgreSQL (memory.store_url), which reports its own damage: restore it from a backup "
                          "(pg_dump -n reason4rec)")
     with console.status("reading the damaged review store ..."):
-        report = salvage(config.store_path, out)
+        report = salvage_store(config.store_path, out)
     views.salvaged(console, report)
 
 

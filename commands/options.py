@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..app.console import make_console
-from ..app.service import Service
+from ..app import Service, make_console
 from ..config import Config, load_config
 
 console = make_console()

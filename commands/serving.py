@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..app import models
-from ..app.console import make_console
+from ..app import make_console, models
 from .options import (
     AdaptersOption,
     BackendOption,

@@ -4,6 +4,9 @@ histories a target may show and the leak audit. Every layer may import this pack
 nothing of the project but ``config`` and ``errors``.
 """
 
+from typing import TYPE_CHECKING
+
+from .._front_door import lazy_attributes
 from .loaders import clean_text, dataset_of, load_configured, load_item_titles, load_reviews, load_shipped, shipped_path
 from .reviews import (
     MAX_ID_LENGTH,
@@ -20,18 +23,47 @@ from .reviews import (
 __all__ = [
     "MAX_ID_LENGTH",
     "SHIPPED_CATEGORY",
+    "SPLIT_NAMES",
     "DataError",
     "DatasetStats",
     "LoadReport",
     "OnDuplicate",
     "Review",
     "ReviewDataset",
+    "Split",
+    "Target",
+    "build_targets",
     "clean_text",
     "dataset_of",
+    "find_history_leaks",
+    "leaks_rating",
     "load_configured",
     "load_item_titles",
     "load_reviews",
     "load_shipped",
+    "looks_like_markup",
+    "make_split",
     "review_id",
     "shipped_path",
 ]
+
+
+_LAZY = {
+    "SPLIT_NAMES": ".splits",
+    "Split": ".splits",
+    "Target": ".splits",
+    "build_targets": ".splits",
+    "find_history_leaks": ".splits",
+    "leaks_rating": ".leakage",
+    "looks_like_markup": ".loaders",
+    "make_split": ".splits",
+}
+"""Names loaded on first use (their modules are not needed to import the package)."""
+
+if TYPE_CHECKING:
+    from .leakage import leaks_rating
+    from .loaders import looks_like_markup
+    from .splits import SPLIT_NAMES, Split, Target, build_targets, find_history_leaks, make_split
+
+
+__getattr__ = lazy_attributes(__name__, _LAZY)

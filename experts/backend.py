@@ -3,7 +3,7 @@
 :class:`Backend` is what callers use: ``generate`` (batched, optional per-token callback),
 ``stream`` (an iterator of text pieces for one prompt) and ``rate`` (the Predictor's distribution
 over 1..5 stars). :class:`LocalBackend` runs transformers + peft in this process;
-:class:`~reason4rec.experts.remote.RemoteBackend` calls an OpenAI-compatible server where the model
+:class:`~reason4rec.experts.engines.remote.RemoteBackend` calls an OpenAI-compatible server where the model
 name selects the adapter.
 
 Example:
@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..config import Expert
-from .adapters import ExpertModel
+from .model.adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
 from .rating import RatingDistribution, RatingError
 from .word_repeats import RepeatedWordBan

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from ..config import Expert
 from .backend import Backend, SamplingBackend
 from .prompts import TargetContext, predictor_messages, reasoner_messages
+from .quality.reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
 from .rating import RatingDistribution
-from .reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
 
 TextCallback = Callable[[int, str], None]
 """``on_text(row, piece)``: a generated piece of the reason of target ``row`` (for streaming)."""
 
-__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "rate", "reason", "shown_texts"]
+__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "ratings_for", "reasons_for", "shown_texts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Deliberation:
     rating: RatingDistribution
 
 
-def reason(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,
+def reasons_for(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,
            on_text: TextCallback | None = None, before_batch: Callable[[int], None] | None = None) -> list[str]:
     """The Reasoner's greedy why for each target, ``batch_size`` targets per backend call.
 
@@ -72,7 +72,7 @@ def reason(backend: Backend, targets: Sequence[TargetContext], *, batch_size: in
     return [r.strip() for r in reasons]
 
 
-def rate(backend: Backend, targets: Sequence[TargetContext],
+def ratings_for(backend: Backend, targets: Sequence[TargetContext],
          reasons: Sequence[str | None]) -> list[RatingDistribution]:
     """The Predictor's distribution for each target after its reason (None: no reason, the
     ablation), in one backend call."""
@@ -102,7 +102,7 @@ def better_drafts(backend: Backend, targets: Sequence[TargetContext], greedy: Se
 def deliberate(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,
                drafts: DraftSettings = DraftSettings(), on_text: TextCallback | None = None) -> list[Deliberation]:
     """Reason, choose among drafts, rate: the whole deliberation for a batch of targets."""
-    greedy = reason(backend, targets, batch_size=batch_size, on_text=on_text)
+    greedy = reasons_for(backend, targets, batch_size=batch_size, on_text=on_text)
     chosen = better_drafts(backend, targets, greedy, drafts)
-    ratings = rate(backend, targets, [c.text for c in chosen])
+    ratings = ratings_for(backend, targets, [c.text for c in chosen])
     return [Deliberation(c, r) for c, r in zip(chosen, ratings)]

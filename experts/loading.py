@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import Config, Expert
-from .adapters import ExpertModel, PromptShape, prompt_shape
 from .backend import Backend, LocalBackend
-from .base_model import LoadedModel, load_base_model
-from .bundled import StatusCallback
+from .model.adapters import ExpertModel, PromptShape, prompt_shape
+from .model.base_model import LoadedModel, load_base_model
+from .model.bundled import StatusCallback
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +48,14 @@ def local_backend(config: Config, adapters: Mapping[Expert, Path], batch_size: i
                   status: StatusCallback | None = None, engine: Engine | None = None):
     """Load the base once with ``adapters`` (expert name -> folder) on the configured engine.
 
-    Returns a :class:`LocalBackend` or a :class:`~reason4rec.experts.llamacpp.LlamaCppBackend`;
+    Returns a :class:`LocalBackend` or a :class:`~reason4rec.experts.engines.llamacpp.LlamaCppBackend`;
     both hold ``experts`` (cards, versions, tokenizer, base) and implement ``complete``.
     """
     say = status or (lambda message: None)
     chosen = engine or choose_engine(config)
     if chosen == "llamacpp":
-        from .engine_files import ExportError
-        from .llamacpp import EngineError, open_llamacpp_backend
+        from .engines.engine_files import ExportError
+        from .engines.llamacpp import EngineError, open_llamacpp_backend
 
         try:
             return open_llamacpp_backend(config, adapters, batch_size=batch_size, status=status)
@@ -72,7 +72,7 @@ class LoadedExperts:
     with (inference must use the same), its experts' names and its base model in one line."""
 
     backend: Any
-    """A :class:`LocalBackend` or a :class:`~reason4rec.experts.llamacpp.LlamaCppBackend`."""
+    """A :class:`LocalBackend` or a :class:`~reason4rec.experts.engines.llamacpp.LlamaCppBackend`."""
     shape: PromptShape
     names: tuple[Expert, ...]
     base: str
@@ -105,8 +105,8 @@ def open_backend(config: Config, status: StatusCallback | None = None) -> tuple[
     settings = config.agent
     dirs = adapter_dirs(settings.adapters, with_one_step=False)
     if settings.backend == "remote":
-        from .adapters import AdapterCard
-        from .remote import RemoteBackend, RemoteSettings
+        from .engines.remote import RemoteBackend, RemoteSettings
+        from .model.adapters import AdapterCard
 
         shape = prompt_shape({name: AdapterCard.load(folder) for name, folder in dirs.items()},
                              config.data.history_k)
@@ -143,7 +143,7 @@ def choose_engine(config: Config) -> Engine:
 
         if torch.cuda.is_available():
             return "transformers"
-    from .llamacpp import engine_available
+    from .engines.llamacpp import engine_available
 
     return "llamacpp" if engine_available() is None else "transformers"
 

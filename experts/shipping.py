@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import Expert
 from ..errors import Reason4RecError
-from .adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
+from .model.adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
 from .summaries import SummaryCache
 
 SHIPPED_SUMMARIES = "summaries.jsonl.gz"
@@ -72,7 +72,7 @@ def find_adapters(root: Path, names: tuple[Expert, ...] = EXPERTS) -> dict[Exper
 
 def adapter_dirs(source: Path | None = None, with_one_step: bool = True) -> dict[Expert, Path]:
     """Expert name -> adapter folder from a shipped-style folder, a run folder, or the package."""
-    from .adapters import SERVING_EXPERTS, shipped_adapter_dirs
+    from .model.adapters import SERVING_EXPERTS, shipped_adapter_dirs
 
     names = (*SERVING_EXPERTS, Expert.ONE_STEP) if with_one_step else SERVING_EXPERTS
     if source is None:
@@ -99,7 +99,7 @@ def category_notice(category: str, adapters: Path | None = None) -> str | None:
     """One plain line when ``category`` (the reviews a person brought) is not one the experts were
     trained on, with the command that fits them to it; None when it is, or when the cards do not
     say (a run from before cards recorded categories)."""
-    from .adapters import SERVING_EXPERTS
+    from .model.adapters import SERVING_EXPERTS
 
     dirs = adapter_dirs(adapters, with_one_step=False)
     known = sorted({c for name in SERVING_EXPERTS if name in dirs for c in AdapterCard.load(dirs[name]).categories})

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..config import Expert
-from ..data import Review
-from ..data.splits import Target
+from ..data import Review, Target
 from .aspects import lexicon_summary
 from .backend import Backend
 from .prompts import (

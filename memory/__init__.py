@@ -1,1 +1,115 @@
-"""The durable review store and the Chroma vector memory of preference summaries."""
+"""The memory of who likes what: the durable review store (SQLite, or PostgreSQL for many users) and
+the Chroma vector memory of review summaries and user/item profiles, kept in step.
+
+The front door: code outside this package imports from here. :class:`Memory` (in
+:mod:`.service`) offers every operation the application needs (store a review, summarize what is
+pending, profiles, queries); the stores, the vectors, the lock and the labels are its parts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._front_door import lazy_attributes
+
+if TYPE_CHECKING:
+    from .labels import display_name, item_labels, item_name
+    from .lock import LOCK_FILE, OWNER_FILE, FolderLock, MemoryLockedError
+    from .pg_store import (
+        MIGRATE_COMMAND,
+        SCHEMA_VERSION,
+        connect,
+        connection_error,
+        migrate,
+        newer_schema,
+        redact,
+        schema_version,
+    )
+    from .profiles import Profile
+    from .reviews import StoreError
+    from .salvage import SalvageReport, salvage_store
+    from .service import HistoryRecord, Memory, UpdateResult
+    from .store import SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION, AddResult, check_review, item_label
+    from .stores import check_reachable
+    from .summarizers import ExpertSummarizer, LexiconSummarizer, cached_summaries, load_expert_summarizer
+    from .vectors import FORMAT, MARKER_FILE, Match
+
+_EXPORTS = {
+    "display_name": ".labels",
+    "item_labels": ".labels",
+    "item_name": ".labels",
+    "FolderLock": ".lock",
+    "LOCK_FILE": ".lock",
+    "MemoryLockedError": ".lock",
+    "OWNER_FILE": ".lock",
+    "MIGRATE_COMMAND": ".pg_store",
+    "SCHEMA_VERSION": ".pg_store",
+    "connect": ".pg_store",
+    "connection_error": ".pg_store",
+    "migrate": ".pg_store",
+    "newer_schema": ".pg_store",
+    "redact": ".pg_store",
+    "schema_version": ".pg_store",
+    "Profile": ".profiles",
+    "StoreError": ".reviews",
+    "SalvageReport": ".salvage",
+    "salvage_store": ".salvage",
+    "HistoryRecord": ".service",
+    "Memory": ".service",
+    "UpdateResult": ".service",
+    "AddResult": ".store",
+    "SQLITE_APPLICATION_ID": ".store",
+    "SQLITE_SCHEMA_VERSION": ".store",
+    "check_review": ".store",
+    "item_label": ".store",
+    "check_reachable": ".stores",
+    "ExpertSummarizer": ".summarizers",
+    "LexiconSummarizer": ".summarizers",
+    "cached_summaries": ".summarizers",
+    "load_expert_summarizer": ".summarizers",
+    "FORMAT": ".vectors",
+    "MARKER_FILE": ".vectors",
+    "Match": ".vectors",
+}
+"""Each public name and the module that defines it: loaded on first use, so importing the
+package stays cheap."""
+
+__all__ = [
+    "FORMAT",
+    "LOCK_FILE",
+    "MARKER_FILE",
+    "MIGRATE_COMMAND",
+    "OWNER_FILE",
+    "SCHEMA_VERSION",
+    "SQLITE_APPLICATION_ID",
+    "SQLITE_SCHEMA_VERSION",
+    "AddResult",
+    "ExpertSummarizer",
+    "FolderLock",
+    "HistoryRecord",
+    "LexiconSummarizer",
+    "Match",
+    "Memory",
+    "MemoryLockedError",
+    "Profile",
+    "SalvageReport",
+    "StoreError",
+    "UpdateResult",
+    "cached_summaries",
+    "check_reachable",
+    "check_review",
+    "connect",
+    "connection_error",
+    "display_name",
+    "item_label",
+    "item_labels",
+    "item_name",
+    "load_expert_summarizer",
+    "migrate",
+    "newer_schema",
+    "redact",
+    "salvage_store",
+    "schema_version",
+]
+
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.loaders import looks_like_markup
+from ..data import looks_like_markup
 from .store import clean_title
 
 __all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "display_name", "item_labels", "item_name", "item_names",

@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..data.loaders import looks_like_markup
-from ..experts.aspects import content_words, merge_summaries
-from ..experts.prompts import parse_summary, tidy_summary
+from ..data import looks_like_markup
+from ..experts import content_words, merge_summaries, parse_summary, tidy_summary
 
 ProfileKind = Literal["user", "item"]
 

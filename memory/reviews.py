@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from ..data import MAX_ID_LENGTH, Review
 from ..errors import Reason4RecError
-from ..experts.prompts import clean_text, strip_terminal_escapes
+from ..experts import clean_text, strip_terminal_escapes
 
 MAX_TEXT_CHARS = 20_000
 MAX_TITLE_CHARS = 300

@@ -28,7 +28,7 @@ marks are not copied for the same reason (every profile is remade). A review who
 row was lost recreates it from its ids (an item's title goes with its row).
 
 Example:
-    >>> report = salvage(Path("memory/reviews.sqlite"), Path("recovered.sqlite"))  # doctest: +SKIP
+    >>> report = salvage_store(Path("memory/reviews.sqlite"), Path("recovered.sqlite"))  # doctest: +SKIP
     >>> report.tables["reviews"].recovered, report.tables["reviews"].counted        # doctest: +SKIP
     (10253, 10261)
 """
@@ -86,7 +86,7 @@ class SalvageReport:
         return None if reviews.counted is None else max(reviews.counted - reviews.recovered, 0)
 
 
-def salvage(source: Path, out: Path) -> SalvageReport:
+def salvage_store(source: Path, out: Path) -> SalvageReport:
     """Read every row of ``source`` it can and write them to a new store at ``out``.
 
     Raises:

@@ -32,8 +32,7 @@ from pathlib import Path
 from ..config import Config
 from ..data import SHIPPED_CATEGORY, ReviewDataset
 from ..errors import Reason4RecError
-from ..experts.prompts import clean_text
-from ..experts.summaries import SummaryCache
+from ..experts import SummaryCache, clean_text
 from .labels import StoreLabels, needs_label, review_texts
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
@@ -118,7 +117,7 @@ class Memory:
         (``--rebuild`` included) or any model is fetched. The vectors are then checked readable,
         so a damaged index is reported here, with the way out, rather than by a later query.
         """
-        from ..experts.sentence_model import ensure_sentence_model
+        from ..experts import ensure_sentence_model
         from .embedding import SentenceEmbedding
 
         settings = config.memory

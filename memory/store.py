@@ -47,6 +47,9 @@ from .reviews import (  # shared with the PostgreSQL store; re-exported: callers
 
 SCHEMA_VERSION = 2
 _APPLICATION_ID = 0x52345243  # "R4RC": marks the file as ours
+SQLITE_SCHEMA_VERSION, SQLITE_APPLICATION_ID = SCHEMA_VERSION, _APPLICATION_ID
+"""What a reason4rec SQLite store carries (``PRAGMA user_version`` / ``application_id``), for
+checks that read the file without opening it as a store (``reason4rec doctor``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, created REAL NOT NULL);

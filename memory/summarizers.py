@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import Config, Expert
-from ..experts.aspects import LEXICON_VERSION, lexicon_summary
-from ..experts.backend import Backend
-from ..experts.summaries import SummaryCache, summary_batches
+from ..experts import LEXICON_VERSION, Backend, SummaryCache, lexicon_summary, summary_batches
 from .store import StoredReview
 
 Batches = Iterator[tuple[Sequence[StoredReview], list[str]]]
@@ -78,8 +76,7 @@ class LexiconSummarizer:
 def load_expert_summarizer(config: Config, adapters: Path | None = None, *, category: str,
                            status: Callable[[str], None] | None = None) -> ExpertSummarizer:
     """The Summarizer adapter (shipped, or from ``adapters``) on the configured base model."""
-    from ..experts.loading import open_experts
-    from ..experts.shipping import adapter_dirs
+    from ..experts import adapter_dirs, open_experts
 
     loaded = open_experts(config, {Expert.SUMMARIZER: adapter_dirs(adapters, with_one_step=False)[Expert.SUMMARIZER]},
                           status=status)
@@ -89,8 +86,7 @@ def load_expert_summarizer(config: Config, adapters: Path | None = None, *, cate
 def cached_summaries(config: Config, adapters: Path | None = None) -> tuple[SummaryCache, str]:
     """The Summarizer summaries made before (shipped ones, and the local cache) and the adapter
     version they must carry to be reused, read from the adapter card without loading a model."""
-    from ..experts.adapters import adapter_version
-    from ..experts.shipping import adapter_dirs, summary_cache
+    from ..experts import adapter_dirs, adapter_version, summary_cache
 
     folder = adapter_dirs(adapters, with_one_step=False)[Expert.SUMMARIZER]
     return summary_cache(config.home, adapters), adapter_version(folder)

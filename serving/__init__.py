@@ -2,7 +2,7 @@
 
 The served model name selects the adapter (``summarizer``, ``reasoner``, ``predictor``), as with
 ``vllm serve BASE --enable-lora --lora-modules NAME=DIR ...``, so
-:class:`~reason4rec.experts.remote.RemoteBackend` talks to either unchanged. See docs/serving.md.
+:class:`~reason4rec.experts.engines.remote.RemoteBackend` talks to either unchanged. See docs/serving.md.
 
 Example:
     >>> from reason4rec.serving import serve

@@ -28,14 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Expert, ServeConfig
-from ..experts.backend import (
-    ANSWER_LINES,
-    DEFAULT_MAX_NEW_TOKENS,
-    Completion,
-    DecodingSettings,
-    LocalBackend,
-    decoding_for,
-)
+from ..experts import ANSWER_LINES, DEFAULT_MAX_NEW_TOKENS, Completion, DecodingSettings, LocalBackend, decoding_for
 from .batcher import Job, JobResult, MicroBatcher
 from .errors import ApiError, logger, validation_error
 from .prompts import render_messages

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Expert
-from ..experts.backend import Completion, DecodingSettings, LineLimit, LocalBackend
+from ..experts import Completion, DecodingSettings, LineLimit, LocalBackend
 from .errors import ApiError
 
 logger = logging.getLogger("reason4rec.serving")

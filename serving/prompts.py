@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..experts.prompts import Messages, render_chat
+from ..experts import Messages, render_chat
 from .errors import ApiError
 
 

@@ -3,7 +3,7 @@
 Only what the experts need is modelled; unknown fields are accepted and ignored (as vLLM does), so
 stock clients that send ``user``, ``top_p`` or ``presence_penalty`` keep working. vLLM's
 chat extensions ``add_generation_prompt``, ``continue_final_message`` and ``repetition_penalty``
-are honoured, so :class:`~reason4rec.experts.remote.RemoteBackend` sends the same body to either.
+are honoured, so :class:`~reason4rec.experts.engines.remote.RemoteBackend` sends the same body to either.
 
 Example:
     >>> request = ChatCompletionRequest(model="reasoner", messages=[{"role": "user", "content": "hi"}])

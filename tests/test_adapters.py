@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from reason4rec.experts.adapters import AdapterError, ExpertModel, check_adapter
 from reason4rec.experts.loading import fresh_base
+from reason4rec.experts.model.adapters import AdapterError, ExpertModel, check_adapter
 
 
 def _logits(experts, name):
@@ -28,7 +28,7 @@ def test_one_base_many_adapters_switched_per_call(tiny_backend):
 
 
 def test_wrong_base_model_is_named(tiny_run, tmp_path, tiny_config):
-    from reason4rec.experts.tiny import build_tiny_checkpoint
+    from reason4rec.experts.model.tiny import build_tiny_checkpoint
 
     other = build_tiny_checkpoint(tmp_path / "other", hidden_size=32)
     base = fresh_base(tiny_config.model_copy(update={"base_model": tiny_config.base_model.model_copy(
@@ -63,7 +63,7 @@ def test_unknown_adapter_name_is_refused(tiny_backend):
 
 
 def test_prompt_shape_comes_from_the_cards(tiny_backend):
-    from reason4rec.experts.adapters import prompt_shape
+    from reason4rec.experts.model.adapters import prompt_shape
 
     shape = prompt_shape(tiny_backend.experts.cards)
     assert (shape.history_k, shape.max_review_chars) == (2, 200)  # the tiny recipe's values

@@ -38,7 +38,7 @@ def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
     assert grounded == {"grounding": 1.0, "invented": [], "drafts": 1}
     invented = check_reason("It is crafted from bamboo with AAC and FLAC support and a warm tone.", target)
     assert {"bamboo", "aac", "flac"} <= set(invented["invented"]) and invented["grounding"] < 0.5
-    from reason4rec.experts.reason_quality import Grounding  # the drafts' own measure is reported, not redone
+    from reason4rec.experts.quality.reason_quality import Grounding  # the drafts' own measure is reported, not redone
     measured = Grounding(("warm tone",), ("bamboo",))
     assert check_reason("It is crafted from bamboo.", target, 3, measured) == {
         "grounding": 0.5, "invented": ["bamboo"], "drafts": 3}

@@ -84,7 +84,7 @@ def test_a_new_review_is_stored_before_the_work_an_earlier_run_left_pending(memo
 
 
 def test_a_review_is_stored_before_the_summarizer_loads_and_kept_when_it_cannot(memory, monkeypatch):
-    from reason4rec.experts.adapters import AdapterError
+    from reason4rec.experts.model.adapters import AdapterError
 
     def cannot_open(*args, **kwargs):
         raise AdapterError("no summarizer adapter under /no/such/adapters")

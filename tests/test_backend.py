@@ -46,7 +46,7 @@ def test_rating_is_a_distribution_and_batching_does_not_change_it(any_local_back
 
 def test_backend_interface_is_shared(any_local_backend):
     from reason4rec.experts.backend import Backend
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     assert isinstance(any_local_backend, Backend)
     assert isinstance(RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1")), Backend)
@@ -55,7 +55,7 @@ def test_backend_interface_is_shared(any_local_backend):
 def test_remote_backend_reads_the_star_distribution_from_logprobs(openai_server):
     import math
 
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     tokens = [("Predicted", -0.1, {}), (" Rating", -0.1, {}), (":", -0.1, {}),
               (" 4", math.log(0.6), {" 4": math.log(0.6), " 5": math.log(0.3), " 3": math.log(0.1)})]
@@ -80,7 +80,7 @@ def test_a_lone_space_before_the_star_is_skipped():
     import math
     from types import SimpleNamespace as Ns
 
-    from reason4rec.experts.remote import distribution_from_choice
+    from reason4rec.experts.engines.remote import distribution_from_choice
 
     def position(token, logprob, top):
         return Ns(token=token, logprob=logprob, top_logprobs=[Ns(token=k, logprob=v) for k, v in top.items()])
@@ -96,7 +96,7 @@ def test_a_lone_space_before_the_star_is_skipped():
 
 @pytest.mark.parametrize("choices", [[], None])
 def test_a_reply_without_choices_is_a_remote_error(openai_server, choices):
-    from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteBackendError, RemoteSettings
 
     reply = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": choices}
     openai_server.replies = [reply, reply]
@@ -109,7 +109,7 @@ def test_a_reply_without_choices_is_a_remote_error(openai_server, choices):
 
 def test_remote_backend_samples_one_seeded_request_per_draft(openai_server):
     from reason4rec.experts.backend import SamplingBackend
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     openai_server.replies = [" Warm. ", "Bright.", "Quiet."]
     backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", concurrency=1))
@@ -122,7 +122,7 @@ def test_remote_backend_samples_one_seeded_request_per_draft(openai_server):
 
 
 def test_remote_drafts_report_each_draft_and_a_raising_callback_sends_no_more(openai_server):
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     class Stop(Exception):
         pass
@@ -151,7 +151,7 @@ def test_remote_drafts_report_each_draft_and_a_raising_callback_sends_no_more(op
 def test_concurrent_remote_calls_stop_sending_once_one_fails():
     import time
 
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     started: list[int] = []
 
@@ -170,7 +170,7 @@ def test_concurrent_remote_calls_stop_sending_once_one_fails():
 
 
 def test_remote_backend_failure_is_reported(openai_server):
-    from reason4rec.experts.remote import RemoteBackend, RemoteBackendError, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteBackendError, RemoteSettings
 
     openai_server.replies = [500, 500]
     backend = RemoteBackend(RemoteSettings(base_url=openai_server.base_url, api_key="k", max_retries=1))

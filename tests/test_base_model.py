@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reason4rec.config import BaseModelConfig
-from reason4rec.experts.base_model import (
+from reason4rec.experts.model.base_model import (
     ModelLoadError,
     choose_device,
     choose_dtype,
@@ -78,7 +78,7 @@ def test_four_bit_nf4_loading_on_this_machine(tiny_model_dir: Path, tmp_path: Pa
 
 
 def test_four_bit_is_refused_where_bitsandbytes_cannot_run(tiny_model_dir: Path, tmp_path: Path, monkeypatch):
-    import reason4rec.experts.base_model as resolver
+    import reason4rec.experts.model.base_model as resolver
 
     monkeypatch.setattr(resolver, "choose_device", lambda requested: torch.device("meta"))
     with pytest.raises(ModelLoadError, match="4-bit loading needs CUDA or the CPU"):

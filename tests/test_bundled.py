@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import reason4rec.experts.bundled as bundled
+import reason4rec.experts.model.bundled as bundled
 from reason4rec.config import BaseModelConfig
-from reason4rec.experts.base_model import ModelLoadError, generate_text, load_base_model
-from reason4rec.experts.bundled import BundledModelError, ensure_bundled_checkpoint
+from reason4rec.experts.model.base_model import ModelLoadError, generate_text, load_base_model
+from reason4rec.experts.model.bundled import BundledModelError, ensure_bundled_checkpoint
 
 
 def test_missing_local_gguf_is_a_clear_error(tmp_path: Path):
@@ -94,7 +94,7 @@ def test_interrupted_conversion_leaves_nothing_half_done_and_is_redone(tmp_path:
 def test_conversion_draws_no_progress_bars(tiny_model_dir: Path, tmp_path: Path, capfd):
     """A command that converts on first use (`memory add-review`) keeps stderr for errors; the
     GGUF reader's own tqdm bar is not reached by transformers' logging switch."""
-    from reason4rec.experts.gguf_export import write_base_gguf
+    from reason4rec.experts.engines.gguf_export import write_base_gguf
 
     gguf = tmp_path / "gguf" / "tiny.gguf"
     gguf.parent.mkdir()

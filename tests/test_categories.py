@@ -4,7 +4,7 @@ and reviews of another category get one plain line with the command that fits th
 import json
 import shutil
 
-from reason4rec.experts.adapters import SERVING_EXPERTS, AdapterCard, shipped_adapter_dirs
+from reason4rec.experts.model.adapters import SERVING_EXPERTS, AdapterCard, shipped_adapter_dirs
 from reason4rec.experts.shipping import category_notice
 
 
@@ -26,3 +26,18 @@ def test_another_category_is_said_with_the_command_that_fits_the_experts(tmp_pat
             card["data"].pop("categories")
             (unrecorded / name / "card.json").write_text(json.dumps(card))
     assert category_notice("Digital Music", unrecorded) is None
+
+
+def test_the_agent_and_the_evaluation_say_so_once_when_opened(tiny_eval_config):
+    from rich.console import Console
+
+    from reason4rec.app import resources
+
+    console = Console(record=True, width=300)
+    other = tiny_eval_config.model_copy(update={"data": tiny_eval_config.data.model_copy(
+        update={"category": "Gift Cards"})})
+    resources.say_category(other, "Gift Cards", None, console)
+    said = console.export_text()
+    assert said.count("note:") == 1 and "not Gift Cards" in said and "reason4rec train all" in said
+    resources.say_category(tiny_eval_config, "Musical Instruments", None, console)
+    assert "note:" not in console.export_text()  # the shipped category: nothing to say (export_text cleared)

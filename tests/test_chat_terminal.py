@@ -95,7 +95,8 @@ def test_chat_in_a_terminal_streams_cancels_and_resumes(chat_config):
     try:
         terminal.wait_for(f"{user} ›", timeout=180)
         terminal.type(f"would I like {item}?")
-        screen = terminal.wait_for(r"predicted \d\.\d\d / 5", timeout=FIRST_TURN_S)
+        # the answer, then its evidence (which may scroll the prediction out of the 30 rows)
+        screen = terminal.wait_for(r"predicted \d\.\d\d / 5", timeout=FIRST_TURN_S, whole=True)
         terminal.wait_for(rf"{user} ›\s*$", timeout=30)
         screen = terminal.history()
         # the live region has given way to one still record of the steps, then the answer

@@ -46,7 +46,7 @@ def test_the_deployment_doc_runs_as_written(postgres_server, sentence_model_dir,
     import psycopg
     from pg import free_port
 
-    from reason4rec.experts.sentence_model import MODEL_DIR
+    from reason4rec.experts.model.sentence_model import MODEL_DIR
 
     blocks = doc_blocks()
     owner = "postgres" if os.geteuid() == 0 else None

@@ -26,7 +26,7 @@ def _ctx(title: str) -> TargetContext:
 
 
 def _engine_logits(gguf: Path, ids: list[int], lora: Path | None = None) -> np.ndarray:
-    from reason4rec.experts.llamacpp import LlamaEngine
+    from reason4rec.experts.engines.llamacpp import LlamaEngine
 
     engine = LlamaEngine(gguf, {"x": lora} if lora else None, context=256, max_sequences=1)
     try:
@@ -56,7 +56,7 @@ def test_exported_base_computes_the_same_logits_as_transformers(tiny_model_dir, 
                                                                 quant, tolerance):
     from transformers import AutoModelForCausalLM
 
-    from reason4rec.experts.gguf_export import write_base_gguf
+    from reason4rec.experts.engines.gguf_export import write_base_gguf
 
     write_base_gguf(tiny_model_dir, tmp_path / "base.gguf", quant)
     reference = _torch_logits(AutoModelForCausalLM.from_pretrained(tiny_model_dir), prompt_ids)
@@ -65,7 +65,7 @@ def test_exported_base_computes_the_same_logits_as_transformers(tiny_model_dir, 
 
 
 def test_lora_adapter_and_merged_export_equal_peft(tiny_backend, tiny_model_dir, tiny_run, tmp_path, prompt_ids):
-    from reason4rec.experts.gguf_export import LoraWeights, write_base_gguf, write_lora_gguf
+    from reason4rec.experts.engines.gguf_export import LoraWeights, write_base_gguf, write_lora_gguf
 
     adapter = tiny_run / "reasoner" / "adapter"
     with tiny_backend.experts.use("reasoner") as model:
@@ -183,7 +183,7 @@ def test_a_callback_that_raises_cancels_and_leaves_the_engine_clean(tiny_engine_
 
 
 def test_a_prompt_longer_than_the_context_is_refused_by_name(tiny_engine_backend):
-    from reason4rec.experts.llamacpp import EngineError
+    from reason4rec.experts.engines.llamacpp import EngineError
 
     huge = [{"role": "user", "content": "great tone " * 5000}]
     with pytest.raises(EngineError, match="does not fit the engine's context"):
@@ -204,7 +204,7 @@ def engine_home(tiny_config, tmp_path):
 
 
 def test_export_is_reused_then_rebuilt_when_an_adapter_changes(engine_home, tiny_model_dir, tiny_run, tmp_path):
-    from reason4rec.experts.engine_files import ensure_engine_files
+    from reason4rec.experts.engines.engine_files import ensure_engine_files
 
     adapter = tmp_path / "summarizer"
     shutil.copytree(tiny_run / "summarizer" / "adapter", adapter)
@@ -239,7 +239,7 @@ def test_export_is_reused_then_rebuilt_when_an_adapter_changes(engine_home, tiny
 
 
 def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir, tiny_run):
-    from reason4rec.experts.engine_files import ensure_engine_files
+    from reason4rec.experts.engines.engine_files import ensure_engine_files
 
     adapters = {"reasoner": tiny_run / "reasoner" / "adapter"}
     files = ensure_engine_files(engine_home.home, tiny_model_dir, adapters, "q8_0", "lora")
@@ -255,7 +255,7 @@ def test_a_truncated_export_is_reported_and_rebuilt(engine_home, tiny_model_dir,
 def test_a_foreign_or_other_version_folder_is_refused_until_rebuilt(engine_home, tiny_model_dir, tiny_run):
     import json
 
-    from reason4rec.experts.engine_files import MANIFEST, ExportError, ensure_engine_files, export_folder
+    from reason4rec.experts.engines.engine_files import MANIFEST, ExportError, ensure_engine_files, export_folder
 
     adapters = {"reasoner": tiny_run / "reasoner" / "adapter"}
     folder = export_folder(engine_home.home, tiny_model_dir)
@@ -276,7 +276,7 @@ def test_a_foreign_or_other_version_folder_is_refused_until_rebuilt(engine_home,
 
 
 def test_merged_mode_runs_each_expert_on_its_own_model(engine_home, tiny_backend, tiny_run):
-    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
 
     config = engine_home.model_copy(update={"engine": engine_home.engine.model_copy(
         update={"quant": "f32", "mode": "merged"})})
@@ -322,8 +322,8 @@ def test_auto_picks_the_engine_on_a_cpu_and_local_still_means_auto(engine_home):
 def test_an_adapter_of_another_base_or_prompt_version_is_refused_by_name(engine_home, tiny_run, tmp_path):
     import json
 
-    from reason4rec.experts.adapters import AdapterError
-    from reason4rec.experts.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
+    from reason4rec.experts.model.adapters import AdapterError
 
     for field, value, message in (("base_fingerprint", "0123456789abcdef", "fingerprint 0123456789abcdef"),
                                   ("prompt_version", "p0", "trained on prompts 'p0'")):

@@ -6,7 +6,7 @@ import pytest
 from reason4rec.data.splits import make_split
 from reason4rec.errors import Reason4RecError
 from reason4rec.experts.prompts import reasoner_messages
-from reason4rec.experts.reason_quality import sentiment
+from reason4rec.experts.quality.reason_quality import sentiment
 from reason4rec.experts.summaries import SummaryCache
 from reason4rec.training.baselines import BiasModel
 from reason4rec.training.eval_replay import EvalReplay

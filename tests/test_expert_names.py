@@ -5,7 +5,7 @@ import json
 import pytest
 
 from reason4rec.config import Expert
-from reason4rec.experts.adapters import EXPERTS, SERVING_EXPERTS, AdapterCard, AdapterError, shipped_adapters_root
+from reason4rec.experts.model.adapters import EXPERTS, SERVING_EXPERTS, AdapterCard, AdapterError, shipped_adapters_root
 from reason4rec.experts.shipping import adapter_dirs, find_adapters
 from reason4rec.training.pipeline import STAGES, PipelineError, parse_stages
 

@@ -86,7 +86,7 @@ def test_bad_requests_end_cleanly_with_the_error_in_the_state(agent, regular_use
 
 def test_a_backend_that_is_down_is_an_error_in_the_state(agent_config, agent, regular_user):
     from reason4rec.agent import AgentContext
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
     context = AgentContext(agent.context.memory, dead, agent.context.category, resummarize_lexicon=False)

@@ -25,8 +25,8 @@ from reason4rec.agent import Agent, nodes, turn_input
 from reason4rec.agent.event_text import progress_text
 from reason4rec.config import Expert
 from reason4rec.experts.backend import Backend
+from reason4rec.experts.quality.reason_drafts import ROUND_SEED_STEP
 from reason4rec.experts.rating import RatingDistribution
-from reason4rec.experts.reason_drafts import ROUND_SEED_STEP
 
 STEPS = ("step_started", "step_finished")
 SUMMARIZE, REASONER, PREDICTOR = Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR

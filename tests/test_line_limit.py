@@ -45,7 +45,7 @@ def test_both_engines_ban_repeats_of_the_answer_but_not_of_the_prompt():
     import torch
 
     from reason4rec.experts.backend import _answer_ngram_ban
-    from reason4rec.experts.llamacpp import _Row
+    from reason4rec.experts.engines.llamacpp import _Row
 
     prompt, answer = [1, 2, 3, 4], [5, 6, 7, 5]
     answer_only, everything = (_Row(0, prompt, 10, 3, prompt_grams=False), _Row(0, prompt, 10, 3))

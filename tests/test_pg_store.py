@@ -229,7 +229,7 @@ def test_profiles_marked_by_another_writer_meanwhile_stay_stale(pg_url):
 # ------------------------------------------------------------------ the memory on PostgreSQL
 def test_memory_open_uses_postgresql_when_store_url_is_set(pg_url, tmp_path, sentence_model_dir):
     from reason4rec.config import load_config
-    from reason4rec.experts.sentence_model import MODEL_DIR
+    from reason4rec.experts.model.sentence_model import MODEL_DIR
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import LexiconSummarizer
 

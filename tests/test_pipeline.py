@@ -3,7 +3,7 @@ import json
 import pytest
 
 from reason4rec.data.leakage import leaks_rating
-from reason4rec.experts.adapters import EXPERTS, AdapterCard
+from reason4rec.experts.model.adapters import EXPERTS, AdapterCard
 from reason4rec.experts.prompts import clean_text
 from reason4rec.training.pipeline import PipelineError, TrainingPipeline
 from reason4rec.training.recipes import load_recipe

@@ -6,8 +6,8 @@ import pytest
 from fakes import FakeBackend, SamplingFake
 
 from reason4rec.experts.backend import SamplingBackend
-from reason4rec.experts.reason_drafts import ROUND_SEED_STEP, ChosenReason, choose_reasons, draft_seed
-from reason4rec.experts.reason_quality import grounding
+from reason4rec.experts.quality.reason_drafts import ROUND_SEED_STEP, ChosenReason, choose_reasons, draft_seed
+from reason4rec.experts.quality.reason_quality import grounding
 
 SHOWN = ["Positive Aspects: warm tone, quiet hum\nNegative Aspects: none", "Item: Compressor Pedal"]
 ASK = [{"role": "user", "content": "Will they like the Compressor Pedal?"}]

@@ -3,7 +3,7 @@
 import pytest
 
 from reason4rec.experts.prompts import parse_summary, summary_problems
-from reason4rec.experts.reason_quality import (
+from reason4rec.experts.quality.reason_quality import (
     aspect_phrases,
     grounding,
     is_complete,
@@ -84,7 +84,7 @@ def test_a_clean_summary_and_its_rendering_are_well_formed():
 
 
 def test_the_candidate_inventing_least_and_naming_most_is_chosen_ties_keep_the_first():
-    from reason4rec.experts.reason_quality import least_invented
+    from reason4rec.experts.quality.reason_quality import least_invented
 
     invented = "The user loves clear sound, and the bamboo body suits vocals."
     grounded = "The user loves clear sound, and the sturdy stand suits vocals."
@@ -101,7 +101,7 @@ def test_the_candidate_inventing_least_and_naming_most_is_chosen_ties_keep_the_f
 
 def test_the_offline_teacher_reads_reviews_as_before_the_frame_words():
     """The measure's extra non-aspect words must not change the teacher's training data."""
-    from reason4rec.experts.reason_quality import reason_stop_words, stop_words
+    from reason4rec.experts.quality.reason_quality import reason_stop_words, stop_words
 
     assert {"met", "issues", "really", "little"} <= reason_stop_words()
     assert not {"met", "issues", "really", "little"} & stop_words()

@@ -15,7 +15,7 @@ import pytest
 from test_cli import _linked_home, run_cli
 from test_store import damage, store_of
 
-from reason4rec.memory.salvage import SalvageError, salvage
+from reason4rec.memory.salvage import SalvageError, salvage_store
 from reason4rec.memory.store import ReviewStore
 
 
@@ -57,7 +57,7 @@ def test_add_review_on_a_damaged_store_is_refused_before_any_model_loads(sentenc
 def test_salvage_of_a_whole_store_recovers_every_row_as_a_normal_store(tmp_path: Path):
     source = store_of(tmp_path / "reviews.sqlite")
     before = _digest(source)
-    report = salvage(source, tmp_path / "recovered.sqlite")
+    report = salvage_store(source, tmp_path / "recovered.sqlite")
     assert not report.damaged and report.lost_reviews == 0
     assert {name: (t.recovered, t.counted) for name, t in report.tables.items()} == {
         "users": (97, 97), "items": (300, 300), "reviews": (300, 300), "review_history": (2, 2)}
@@ -103,7 +103,7 @@ def test_salvage_of_a_damaged_store_loses_only_the_rows_on_damaged_pages(tmp_pat
 def test_salvage_recreates_users_whose_rows_were_lost(tmp_path: Path):
     source = store_of(tmp_path / "reviews.sqlite", reviews=1200, users=600)  # users fill several pages
     lost = damage(source, "users", 1)
-    report = salvage(source, tmp_path / "recovered.sqlite")
+    report = salvage_store(source, tmp_path / "recovered.sqlite")
     assert report.damaged and 0 < lost == report.written.recreated_users and report.written.users == 600 - lost
     assert report.tables["reviews"].recovered == 1200 and report.tables["users"].counted == 600
     with ReviewStore(tmp_path / "recovered.sqlite") as store:
@@ -141,4 +141,4 @@ def test_salvage_api_refuses_an_existing_out_before_reading(tmp_path: Path):
     out = tmp_path / "taken.sqlite-wal"
     out.write_bytes(b"")
     with pytest.raises(SalvageError, match=r"taken\.sqlite-wal already exists"):
-        salvage(tmp_path / "missing.sqlite", tmp_path / "taken.sqlite")
+        salvage_store(tmp_path / "missing.sqlite", tmp_path / "taken.sqlite")

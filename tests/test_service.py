@@ -78,7 +78,7 @@ def test_unknown_ids_and_empty_queries_are_clear_errors(memory):
 
 
 def test_a_summarizer_that_is_down_leaves_the_review_pending_until_sync(memory, tiny_summarizer):
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     dead = RemoteBackend(RemoteSettings(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0, timeout_s=2))
     down = ExpertSummarizer(dead, "Musical Instruments")

@@ -142,7 +142,7 @@ def server(star_config, write_config, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _remote(server):
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
 
     return RemoteBackend(RemoteSettings(base_url=server.url, api_key=KEY, max_retries=0))
 

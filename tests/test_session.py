@@ -88,7 +88,7 @@ def test_langgraph_json_names_an_importable_graph():
 
 def test_opening_an_agent_finishes_memory_work_left_pending(own_memory_config, tiny_backend):
     from reason4rec.agent import Agent
-    from reason4rec.experts.remote import RemoteBackend, RemoteSettings
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
     from reason4rec.memory.service import Memory
     from reason4rec.memory.summarizers import ExpertSummarizer
 

@@ -16,7 +16,7 @@ def shipped_backend(real_home):
 
 
 def test_shipped_adapters_are_small_and_carded():
-    from reason4rec.experts.adapters import EXPERTS, AdapterCard, shipped_adapters_root
+    from reason4rec.experts.model.adapters import EXPERTS, AdapterCard, shipped_adapters_root
 
     root = shipped_adapters_root()
     for name in EXPERTS:
@@ -28,7 +28,7 @@ def test_shipped_adapters_are_small_and_carded():
 
 def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_path):
     from reason4rec.data.splits import build_targets, make_split
-    from reason4rec.experts.adapters import prompt_shape
+    from reason4rec.experts.model.adapters import prompt_shape
     from reason4rec.experts.prompts import parse_summary, predictor_messages, reasoner_messages
     from reason4rec.experts.shipping import summary_cache
     from reason4rec.experts.summaries import target_contexts
@@ -62,9 +62,9 @@ def test_fresh_summary_of_a_new_review_has_the_three_lines(shipped_backend):
 def test_the_compiled_engine_answers_like_transformers_on_the_real_model(shipped_backend, shipped, tmp_path):
     """f16 llama.cpp against transformers fp32: same reason start, rating within 0.02 on the same reason."""
     from reason4rec.data.splits import build_targets, make_split
-    from reason4rec.experts.adapters import prompt_shape
-    from reason4rec.experts.llamacpp import LlamaCppBackend
+    from reason4rec.experts.engines.llamacpp import LlamaCppBackend
     from reason4rec.experts.loading import local_backend
+    from reason4rec.experts.model.adapters import prompt_shape
     from reason4rec.experts.prompts import predictor_messages, reasoner_messages
     from reason4rec.experts.shipping import adapter_dirs, summary_cache
     from reason4rec.experts.summaries import target_contexts

@@ -41,7 +41,7 @@ def test_offline_reason_uses_histories_and_review_but_never_numbers():
 
 
 def test_offline_hint_sets_the_verdict_in_words_that_carry_it():
-    from reason4rec.experts.reason_quality import verdict
+    from reason4rec.experts.quality.reason_quality import verdict
 
     teacher = OfflineTeacher()
     review = "Great tone, love it."
@@ -52,7 +52,7 @@ def test_offline_hint_sets_the_verdict_in_words_that_carry_it():
 
 def test_offline_reason_names_only_what_the_reasoner_is_shown():
     from reason4rec.experts.prompts import reasoner_messages
-    from reason4rec.experts.reason_quality import grounding
+    from reason4rec.experts.quality.reason_quality import grounding
 
     review = "The bamboo body and the AAC, MP4 and FLAC support are great, and the warm tone too."
     reason = OfflineTeacher().reason(CTX, review, attempt=0)

@@ -39,7 +39,7 @@ def test_only_the_last_word_again_is_banned(tokenizer, ban):
 
 
 def test_llamacpp_decoding_picks_the_next_best_token_instead_of_the_repeat(tokenizer, ban):
-    from reason4rec.experts.llamacpp import _Row, choose_token
+    from reason4rec.experts.engines.llamacpp import _Row, choose_token
 
     prompt, answer = _ids(tokenizer, "Summarize."), _ids(tokenizer, "Positive Aspects: great")
     row = _Row(0, prompt, 48, 4, prompt_grams=False)

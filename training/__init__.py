@@ -10,8 +10,9 @@ this package stays cheap for ``reason4rec --help``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._front_door import lazy_attributes
 
 if TYPE_CHECKING:
     from .evaluate import evaluate_baselines
@@ -40,8 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, _, attribute = _EXPORTS[name].partition(":")  # "module:name" where the names differ
-    return getattr(importlib.import_module(module, __name__), attribute or name)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

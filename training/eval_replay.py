@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..data.splits import Target
+from ..data import Target
 from ..errors import Reason4RecError
-from ..experts.prompts import TargetContext
+from ..experts import TargetContext
 
 PIPELINE = "Reason4Rec"
 """The evaluation's name for the full pipeline's prediction."""
@@ -47,7 +47,7 @@ class EvalReplay:
         """Read ``folder`` (its data set from ``config``, the user's configuration by default)."""
         from ..config import load_config
         from ..data import dataset_of
-        from ..experts.summaries import SummaryCache, history_reviews, target_context
+        from ..experts import SummaryCache, history_reviews, target_context
         from .eval_results import TargetResult
         from .eval_run import MANIFEST, EvalRun
         from .evaluate_experts import ExpertEvalSettings, content_key, select_targets
@@ -87,7 +87,7 @@ class EvalReplay:
 
     def shown_to_reasoner(self, index: int) -> list[str]:
         """What the evaluation's grounding counts as shown for this target's reason."""
-        from ..experts.prompts import reasoner_messages
+        from ..experts import reasoner_messages
         from .evaluate_experts import shown_texts
 
         return shown_texts(reasoner_messages(self.contexts[index]), self.targets[index])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Reason4RecError
-from ..experts.summaries import SummaryCache
+from ..experts import SummaryCache
 
 RUN_FORMAT = 2
 """Bumped when the files' layout changes; a folder of another format is not continued."""

@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..config import BaselineConfig
-from ..data import Review, ReviewDataset
-from ..data.splits import Split, make_split
+from ..data import Review, ReviewDataset, Split, make_split
 from .baselines import BiasModel, GlobalMean, ItemMean, ProgressCallback, RatingModel, UserMean
 from .confidence import metric_interval, resample_indices
 from .library_baselines import HFT_GRID, CornacHFT, GridSearched, SurpriseSVD, SurpriseSVDpp

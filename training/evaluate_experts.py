@@ -37,21 +37,28 @@ from typing import Any
 import numpy as np
 
 from ..config import Config, Expert
-from ..data import ReviewDataset
-from ..data.splits import Split, Target, build_targets, make_split
+from ..data import ReviewDataset, Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
-from ..experts import deliberation
-from ..experts.backend import Backend
-from ..experts.prompts import (
+from ..experts import (
     HISTORY_FORMAT,
     RATING_PREFIX,
+    Backend,
     Messages,
+    SummaryCache,
     TargetContext,
+    grounding,
+    history_reviews,
+    is_complete,
+    mean_of,
     one_step_messages,
+    ratings_for,
     reasoner_messages,
+    reasons_for,
+    sentiment,
+    summary_problems_of,
+    target_contexts,
+    verdict_agrees,
 )
-from ..experts.reason_quality import grounding, is_complete, mean_of, sentiment, verdict_agrees
-from ..experts.summaries import SummaryCache, history_reviews, summary_problems_of, target_contexts
 from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
 from .eval_plot import plot_evaluation
@@ -268,9 +275,9 @@ def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],
     contexts = [c for _, c in chunk]
     seconds: dict[str, float] = {}
     reasons = _timed(seconds, Expert.REASONER,
-                     lambda: deliberation.reason(backend, contexts, batch_size=settings.batch_size))
+                     lambda: reasons_for(backend, contexts, batch_size=settings.batch_size))
     full, bare = _timed(seconds, Expert.PREDICTOR, lambda: (
-        deliberation.rate(backend, contexts, reasons), deliberation.rate(backend, contexts, [None] * len(contexts))))
+        ratings_for(backend, contexts, reasons), ratings_for(backend, contexts, [None] * len(contexts))))
     one_step_reasons: list[str] = [""] * len(chunk)
     one_step = None
     if settings.one_step:
@@ -445,7 +452,7 @@ def _reason_summary(shares: list[float | None], invented: list[list[str]] | None
 
 def _similarity(config: Config, targets, results: list[TargetResult], quality: dict, say) -> dict[str, Any]:
     """Embedding similarity of reasons to the real reviews (and to mismatched reviews, for scale)."""
-    from ..experts.sentence_model import load_sentence_model
+    from ..experts import load_sentence_model
 
     reviews = RealReviews.embed(load_sentence_model(config.home, status=say), [t.review.text for t in targets])
     reasons = reviews.encode([r.reason for r in results])

@@ -31,24 +31,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..config import Config, Expert
-from ..data import Review, ReviewDataset, dataset_of
-from ..data.splits import Target, build_targets, make_split
+from ..data import Review, ReviewDataset, Target, build_targets, dataset_of, make_split
 from ..errors import Reason4RecError
-from ..experts.adapters import AdapterCard, base_fingerprint
-from ..experts.backend import LocalBackend
-from ..experts.loading import fresh_base, local_backend
-from ..experts.prompts import (
+from ..experts import (
     PROMPT_VERSION,
+    AdapterCard,
+    LocalBackend,
+    SummaryCache,
     TargetContext,
+    base_fingerprint,
+    fresh_base,
+    local_backend,
     one_step_messages,
     one_step_response,
     predictor_messages,
     rating_response,
     reasoner_messages,
     summarizer_messages,
+    target_contexts,
     tidy_summary,
 )
-from ..experts.summaries import SummaryCache, target_contexts
 from .eval_run import write_atomically
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons, resumable_scorer

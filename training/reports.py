@@ -19,8 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..data import DatasetStats, ReviewDataset
-from ..data.splits import Split
+from ..data import DatasetStats, ReviewDataset, Split
 from .eval_results import FULL
 from .evaluate import MetricRow, ProgressFactory
 from .progress import ProgressLines

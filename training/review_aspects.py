@@ -18,8 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from ..experts.prompts import Summary, clean_text
-from ..experts.reason_quality import aspect_phrases, sentiment_analyzer, stop_words, verdict
+from ..experts import Summary, aspect_phrases, clean_text, sentiment_analyzer, stop_words, verdict
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'+\-]*")

@@ -19,9 +19,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from ..data.leakage import leaks_rating
-from ..experts.prompts import TargetContext
-from ..experts.summaries import SummaryCache
+from ..data import leaks_rating
+from ..experts import SummaryCache, TargetContext
 from .teachers import Teacher
 
 Scorer = Callable[[Sequence[TargetContext], Sequence[str | None]], list[float]]

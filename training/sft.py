@@ -35,7 +35,7 @@ from .sft_types import (
 from .top_layers import train_top_layers
 
 if TYPE_CHECKING:
-    from ..experts.base_model import LoadedModel
+    from ..experts import LoadedModel
 
 
 def train_adapter(

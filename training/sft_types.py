@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import Reason4RecError
-from ..experts.prompts import Messages, render_chat
+from ..experts import Messages, render_chat
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ProgressCallback = Callable[[int, int], None]

@@ -31,18 +31,20 @@ import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..data.leakage import leaks_rating
+from ..data import leaks_rating
 from ..errors import Reason4RecError
-from ..experts.aspects import merge_summaries
-from ..experts.prompts import (
+from ..experts import (
     SUMMARY_FIELDS,
     TargetContext,
+    aspect_phrases,
     clean_text,
+    merge_summaries,
     parse_summary,
     reasoner_messages,
+    stems,
+    stop_words,
     summarizer_messages,
 )
-from ..experts.reason_quality import aspect_phrases, stems, stop_words
 from .review_aspects import read_review, sentence_polarity
 
 

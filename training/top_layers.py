@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..experts.backend import rating_ids, rating_prompt
-from ..experts.prompts import RATING_PREFIX
+from ..experts import RATING_PREFIX, rating_ids, rating_prompt
 from .sft_types import (
     LoraSettings,
     ProgressCallback,
@@ -56,7 +55,7 @@ from .sft_types import (
 if TYPE_CHECKING:
     import torch
 
-    from ..experts.base_model import LoadedModel
+    from ..experts import LoadedModel
 
 _RATING_RESPONSE = re.compile(rf"^{re.escape(RATING_PREFIX.strip())}\s*([1-5])$")
 _CHECKPOINT = "top-layers.pt"
@@ -262,7 +261,7 @@ def _cached_bottom(path: Path, stack: DecoderStack, encoded: Sequence[EncodedExa
 def _bottom_key(encoded: Sequence[EncodedExample], split: int, base: LoadedModel) -> str:
     """What the frozen layers' outputs depend on: the token ids, where the stack is split, and
     the base model (its name, architecture, dtype and device)."""
-    from ..experts.adapters import base_fingerprint
+    from ..experts import base_fingerprint
 
     digest = hashlib.sha256()
     for example in encoded:

@@ -31,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import Reason4RecError
+from ...errors import Reason4RecError
 
 Quant = Literal["f32", "f16", "q8_0"]
 QUANTS: tuple[Quant, ...] = ("f32", "f16", "q8_0")

@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Expert
-from ..errors import Reason4RecError
-from .adapters import AdapterCard
-from .backend import (
+from ...config import Expert
+from ...errors import Reason4RecError
+from ..backend import (
     DEFAULT_MAX_NEW_TOKENS,
     Completion,
     CompletionMethods,
@@ -49,9 +48,10 @@ from .backend import (
     rating_ids,
     rating_prompt,
 )
-from .prompts import Messages, render_chat
-from .rating import RatingDistribution
-from .word_repeats import RepeatedWordBan
+from ..model.adapters import AdapterCard
+from ..prompts import Messages, render_chat
+from ..rating import RatingDistribution
+from ..word_repeats import RepeatedWordBan
 
 
 class EngineError(Reason4RecError, RuntimeError):
@@ -518,7 +518,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
     # ------------------------------------------------------------------ helpers
     def _engine(self, expert: Expert | None) -> LlamaEngine:
         if expert is not None and expert not in self.experts.cards:
-            from .adapters import AdapterError
+            from ..model.adapters import AdapterError
 
             raise AdapterError(f"no {expert!r} adapter loaded (have: {', '.join(self.experts.names)})")
         engine = self._engines.get(expert) or self._engines.get(None)
@@ -564,8 +564,8 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    from .adapters import check_adapter_fits, config_fingerprint
-    from .base_model import resolve_model_path
+    from ..model.adapters import check_adapter_fits, config_fingerprint
+    from ..model.base_model import resolve_model_path
     from .engine_files import ensure_engine_files
 
     problem = engine_available()
@@ -595,7 +595,7 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
         file = next(iter(files.merged.values()))
     threads = next(iter(engines.values())).threads
     base = EngineBase(name, str(model_dir), file, settings.quant, settings.mode, threads)
-    from .adapters import adapter_version
+    from ..model.adapters import adapter_version
 
     versions = {expert: adapter_version(Path(folder)) for expert, folder in adapters.items()}
     return LlamaCppBackend(EngineExperts(base, tokenizer, cards, versions), engines, batch_size=batch_size)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import DEFAULT_BASE_MODEL, BaseModelConfig
-from ..errors import Reason4RecError
+from ...config import DEFAULT_BASE_MODEL, BaseModelConfig
+from ...errors import Reason4RecError
 from .bundled import BundledModelError, StatusCallback, ensure_bundled_checkpoint
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import Expert
-from .adapters import adapter_version
+from ...config import Expert
+from ..model.adapters import adapter_version
 from .gguf_export import ExportError, LoraWeights, Quant, write_base_gguf, write_lora_gguf
 
 EngineMode = Literal["lora", "merged"]

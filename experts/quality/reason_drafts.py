@@ -3,7 +3,7 @@
 A small Reasoner's greedy reason names aspects that no review it was shown mentions (a quarter
 of its aspect phrases on the test set). Sampled drafts of the same prompt differ in that, so the
 agent writes the greedy reason (streamed as it comes), samples ``drafts - 1`` more in one batch and
-keeps the one :func:`~reason4rec.experts.reason_quality.least_invented` ranks first: a finished
+keeps the one :func:`~reason4rec.experts.quality.reason_quality.least_invented` ranks first: a finished
 sentence, naming something it was shown, fewest invented phrases, then most grounded ones, ties
 to the greedy draft. Measured on 150 leave-last-out test targets (``bench/grounded_reasons.py``,
 4 drafts at temperature 0.7, idle 2-core CPU): grounding 74.3% -> 81.5% (paired +7.3 points,
@@ -27,9 +27,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..config import Expert
-from .backend import SamplingBackend, TextCallback
-from .prompts import Messages
+from ...config import Expert
+from ..backend import SamplingBackend, TextCallback
+from ..prompts import Messages
 from .reason_quality import Grounding, rank_drafts
 
 DEFAULT_TEMPERATURE = 0.7

@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..config import Expert
-from ..errors import Reason4RecError
-from .backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
-from .prompts import RATING_PREFIX, Messages
-from .rating import RatingDistribution, RatingError
+from ...config import Expert
+from ...errors import Reason4RecError
+from ..backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
+from ..prompts import RATING_PREFIX, Messages
+from ..rating import RatingDistribution, RatingError
 
 STAR_TOKENS = {"1", "2", "3", "4", "5"}
 RATING_TOKENS = 2

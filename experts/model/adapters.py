@@ -23,9 +23,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import Expert
-from ..errors import Reason4RecError
-from .prompts import PROMPT_VERSION
+from ...config import Expert
+from ...errors import Reason4RecError
+from ..prompts import PROMPT_VERSION
 
 if TYPE_CHECKING:
     from .base_model import LoadedModel

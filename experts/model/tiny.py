@@ -37,7 +37,7 @@ def build_tiny_checkpoint(
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from ..data import load_shipped
+    from ...data import load_shipped
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -201,7 +201,7 @@ class AgentConfig(_Section):
     batch_size: int = Field(8, ge=1, le=256)
     reason_drafts: int = Field(4, ge=1, le=16)
     """Reasons the Reasoner drafts per question (the greedy one and samples); the one inventing
-    fewest aspects its reviews never mention is kept (``experts.reason_drafts``: grounding 74% ->
+    fewest aspects its reviews never mention is kept (``experts.quality.reason_drafts``: grounding 74% ->
     82% on test targets, ratings unchanged). 1: the greedy reason only, no extra time."""
     reason_temperature: float = Field(0.7, gt=0, le=2)
     """Sampling temperature of the extra drafts."""

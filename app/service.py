@@ -94,8 +94,10 @@ class Service:
         """One turn of the agent, each event handed to ``on_event`` as it comes. An unknown user or
         item is refused from the memory alone, before the experts load."""
         from ..agent import check_request
+        from ..memory import check_reachable
 
         if self._agent is None:
+            check_reachable(self.config)  # every database first: its setting named, not a missing user
             check_request(self.memory(), intent, fields.get("user_id"), fields.get("item_id"), fields.get("like_item"))
         return self.agent().turn(intent, thread_id=thread, on_event=on_event, **fields)
 

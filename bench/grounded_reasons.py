@@ -4,7 +4,7 @@ The Reasoner's greedy reason invents aspects (a quarter of its aspect phrases ap
 what it was shown). This bench takes a finished evaluation's targets (a seeded sample of them),
 keeps the evaluation's greedy reason as candidate 0, samples N-1 more from the same Reasoner
 (temperature T, seeded), keeps the candidate that invents fewest aspect phrases and names most
-shown ones (``experts.reason_quality.least_invented``: a finished sentence first, ties to the
+shown ones (``experts.quality.reason_quality.least_invented``: a finished sentence first, ties to the
 greedy one) and rates it with the same Predictor. Reported for greedy and chosen reasons on the
 same targets: grounding and the grounded/invented phrases per reason (what chose; the grounded
 count says whether the choice got vaguer), and the measures that did not choose:

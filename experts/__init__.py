@@ -48,6 +48,13 @@ if TYPE_CHECKING:
         shipped_adapters_root,
     )
     from .model.base_model import LoadedModel, generate_text, load_base_model
+    from .model.bundled import CHECKPOINT_DIR as BASE_CHECKPOINT_DIR
+    from .model.bundled import GGUF_NAME as BASE_GGUF_NAME
+    from .model.bundled import WHEEL_REQUIREMENT as BASE_WHEEL_REQUIREMENT
+    from .model.bundled import installed_gguf, is_converted
+    from .model.sentence_model import MARKER as SENTENCE_MODEL_MARKER
+    from .model.sentence_model import MODEL_DIR as SENTENCE_MODEL_DIR
+    from .model.sentence_model import WHEEL_REQUIREMENT as SENTENCE_WHEEL_REQUIREMENT
     from .model.sentence_model import ensure_sentence_model, load_sentence_model
     from .model.tiny import build_tiny_checkpoint
     from .prompts import (
@@ -101,6 +108,14 @@ if TYPE_CHECKING:
     )
 
 _EXPORTS = {
+    "BASE_CHECKPOINT_DIR": ".model.bundled:CHECKPOINT_DIR",
+    "BASE_GGUF_NAME": ".model.bundled:GGUF_NAME",
+    "BASE_WHEEL_REQUIREMENT": ".model.bundled:WHEEL_REQUIREMENT",
+    "installed_gguf": ".model.bundled",
+    "is_converted": ".model.bundled",
+    "SENTENCE_MODEL_MARKER": ".model.sentence_model:MARKER",
+    "SENTENCE_MODEL_DIR": ".model.sentence_model:MODEL_DIR",
+    "SENTENCE_WHEEL_REQUIREMENT": ".model.sentence_model:WHEEL_REQUIREMENT",
     "LEXICON_VERSION": ".aspects",
     "content_words": ".aspects",
     "lexicon_summary": ".aspects",
@@ -195,11 +210,17 @@ package stays cheap."""
 __all__ = [
     "ADAPTER_WEIGHTS",
     "ANSWER_LINES",
+    "BASE_CHECKPOINT_DIR",
+    "BASE_GGUF_NAME",
+    "BASE_WHEEL_REQUIREMENT",
     "DEFAULT_MAX_NEW_TOKENS",
     "HISTORY_FORMAT",
     "LEXICON_VERSION",
     "PROMPT_VERSION",
     "RATING_PREFIX",
+    "SENTENCE_MODEL_DIR",
+    "SENTENCE_MODEL_MARKER",
+    "SENTENCE_WHEEL_REQUIREMENT",
     "SERVING_EXPERTS",
     "SHIPPED_SUMMARIES",
     "SUMMARY_FIELDS",
@@ -239,7 +260,9 @@ __all__ = [
     "generate_text",
     "grounding",
     "history_reviews",
+    "installed_gguf",
     "is_complete",
+    "is_converted",
     "lexicon_summary",
     "load_base_model",
     "load_sentence_model",

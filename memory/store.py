@@ -131,7 +131,8 @@ class ReviewStore:
             application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if tables and application_id != _APPLICATION_ID:
-                raise StoreError(f"{self.path} is a SQLite file but not a reason4rec review store")
+                raise StoreError(f"{self.path} is a SQLite file but not a reason4rec review store; point "
+                                 "memory.store_path at the review store, or restore it from a backup")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -148,8 +149,9 @@ class ReviewStore:
             self._db.close()
             raise
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot open review store {self.path}: {err} "
-                             "(damaged, locked, or not a SQLite file)") from err
+            raise StoreError(f"cannot open review store {self.path}: {err} (damaged, locked, or not a SQLite "
+                             "file); if it is damaged, keep a copy and `reason4rec memory salvage OUT` what it "
+                             "holds, or restore a backup") from err
 
     def check_integrity(self) -> None:
         """Refuse a damaged store before anything is written to it.

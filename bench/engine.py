@@ -9,7 +9,7 @@ evaluation deliberations per minute (Reasoner + Predictor, batches of 8), the ag
 (first token, whole answer, summaries already in the memory) and `recommend -k 5`, peak RSS.
 The agent rows need the memory (`reason4rec memory build`, or a first `./run.sh demo`).
 
-    python bench/engine.py --out bench/results/engine-cpu.json
+    python bench/engine.py --out artifacts/bench/engine-cpu.json
     python bench/engine.py --backends transformers,llamacpp-f16 --targets 4   # a quicker look
 
 A backend spec is ``transformers`` or ``llamacpp-<quant>[-merged]`` (quant: f32, f16, q8_0).
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3, help="(user, item) pairs timed through the agent")
     parser.add_argument("--tokens", type=int, default=64, help="new tokens of the decode test")
     parser.add_argument("--no-agent", action="store_true", help="skip why/recommend (no memory needed)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/engine.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/engine.json"))
     parser.add_argument("--markdown", type=Path, help="print a results file as a Markdown table and stop")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()

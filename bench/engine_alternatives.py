@@ -12,7 +12,7 @@ part of the project's dependencies; to run it:
     (the same with -p fp32 -o /tmp/ortmodel/fp32)
     PYTHONPATH=.venv/lib/python3.11/site-packages /tmp/ortvenv/bin/python bench/engine_alternatives.py \\
         --ort /tmp/ortmodel/int4 /tmp/ortmodel/fp32 --gguf ~/.cache/reason4rec/models/engine/*/base-f16.gguf \\
-        ~/.cache/reason4rec/models/engine/*/base-q8_0.gguf --out bench/results/engine-alternatives-cpu.json
+        ~/.cache/reason4rec/models/engine/*/base-q8_0.gguf --out artifacts/bench/engine-alternatives-cpu.json
 
 Only meaningful on an idle machine. Three repeats after a warm-up; the median is reported.
 """

@@ -7,7 +7,7 @@ exactly equal texts and the tokens they share before the first difference; and t
 expected rating on the same prompts (analysis = the reference reason), largest and mean
 absolute difference.
 
-    python bench/engine_equality.py --n 50 --out bench/results/engine-equality-cpu.json
+    python bench/engine_equality.py --n 50 --out artifacts/bench/engine-equality-cpu.json
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--quants", default="f16,q8_0")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/engine-equality.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/engine-equality.json"))
     args = parser.parse_args()
 
     from rich.console import Console

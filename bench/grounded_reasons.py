@@ -12,8 +12,8 @@ verdict agreement (overall and on 1-2 star targets), completeness, length, the e
 similarity to the user's real review, and the pipeline's MAE/RMSE with paired bootstrap
 differences (chosen minus greedy; negative is better).
 
-    python bench/grounded_reasons.py --eval bench/results/eval-leave-last-out-full --targets 200 \\
-        --candidates 4 --temperature 0.7 --out bench/results/grounded-reasons-cpu.json
+    python bench/grounded_reasons.py --eval artifacts/bench/eval-leave-last-out-full --targets 200 \\
+        --candidates 4 --temperature 0.7 --out artifacts/bench/grounded-reasons-cpu.json
 
 ``--rounds 2`` adds the agent's second round (``agent.reason_rounds``): a target whose kept reason
 is under 80% grounded against its prompt (the agent's test) gets --candidates more drafts, and the
@@ -162,7 +162,7 @@ def _versus_baselines(eval_dir: Path, review_ids: list[str], predicted: np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
+    parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
     parser.add_argument("--targets", type=int, default=200)
     parser.add_argument("--candidates", type=int, default=4, help="greedy + N-1 samples")
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -172,7 +172,7 @@ def main() -> None:
                         help="rounds of drafts: a target whose kept reason is under 80%% grounded gets "
                              "--candidates more per round (the agent's reason_rounds); a finished run with "
                              "fewer rounds is continued")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/grounded-reasons-cpu.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/grounded-reasons-cpu.json"))
     parser.add_argument("--sum-done", action="store_true", help="report the targets done so far; generate nothing")
     args = parser.parse_args()
     if args.candidates < 2:

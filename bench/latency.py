@@ -4,7 +4,7 @@ Reports p50/p95 latency of each stage at batch 1 (Summarizer on one review, Reas
 target, Predictor on one target), deliberations per minute (Reasoner + Predictor, history
 summaries cached, batch 1 and batch 8), and decode tokens/s at batch 1 and 8.
 
-    python bench/latency.py --targets 8 --out bench/results/latency-cpu.json
+    python bench/latency.py --targets 8 --out artifacts/bench/latency-cpu.json
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=8, help="test targets timed one by one")
     parser.add_argument("--adapters", type=Path, default=None, help="adapters or run folder")
     parser.add_argument("--tokens", type=int, default=48, help="new tokens for the decode test")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/latency.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/latency.json"))
     args = parser.parse_args()
 
     import torch

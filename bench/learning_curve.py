@@ -5,9 +5,9 @@ stage (same settings, only the amount of data differs; ``TrainingPipeline.predic
 re-rates one finished evaluation's targets with each of them. The reasons are the evaluation's own
 (the Reasoner is the same for every point), so the curve isolates the Predictor's data.
 
-    python bench/learning_curve.py --run runs/cpu-full --recipe cpu-full \\
-        --eval bench/results/eval-leave-last-out-full --sizes 250,1000,3000 \\
-        --out bench/results/learning-curve-cpu.json
+    python bench/learning_curve.py --run artifacts/runs/cpu-full --recipe cpu-full \\
+        --eval artifacts/bench/eval-leave-last-out-full --sizes 250,1000,3000 \\
+        --out artifacts/bench/learning-curve-cpu.json
 
 Writes the JSON and a PNG beside it (MAE and RMSE with 95% bootstrap intervals per size, the
 evaluation's baselines as horizontal lines). Each trained point is kept under
@@ -19,9 +19,9 @@ made), so an interrupted curve continues and a later call with more sizes rates 
 and compares each point, paired on the same targets and reasons, with the run's own point of the
 same size, with the evaluated pipeline and with the evaluation's baselines:
 
-    python bench/learning_curve.py --run runs/cpu-full --recipe cpu-full-l16 --variant l16-vocab \
-        --eval bench/results/eval-leave-last-out-full --sizes 1000 \
-        --out bench/results/learning-curve-l16-vocab-cpu.json
+    python bench/learning_curve.py --run artifacts/runs/cpu-full --recipe cpu-full-l16 --variant l16-vocab \
+        --eval artifacts/bench/eval-leave-last-out-full --sizes 1000 \
+        --out artifacts/bench/learning-curve-l16-vocab-cpu.json
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, required=True, help="a finished evaluation folder")
     parser.add_argument("--sizes", default="250,1000,3000")
     parser.add_argument("--variant", help="train the sizes with --recipe's Predictor settings under this name")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/learning-curve-cpu.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/learning-curve-cpu.json"))
     args = parser.parse_args()
 
     import numpy as np

@@ -23,7 +23,7 @@ consistency check: every review sent is stored exactly once with the text last s
 its summary in Chroma from its current revision, every user's and item's profile there counting
 all their reviews, nothing pending, no stale profile.
 
-    python bench/load.py --workers 4 --users 20 --per-user 15 --out bench/results/load-cpu.json
+    python bench/load.py --workers 4 --users 20 --per-user 15 --out artifacts/bench/load-cpu.json
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads per worker (1: the sentence model on a busy 2-core CPU is 20x slower "
                              "with 2 threads, which spin against the other processes)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/load.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/load.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

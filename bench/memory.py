@@ -9,7 +9,7 @@
 4. The same vector queries on a synthetic collection of ``--scale`` summaries (random unit vectors
    upserted ready-made: scale, not quality), with and without a metadata filter.
 
-    python bench/memory.py --out bench/results/memory-cpu.json
+    python bench/memory.py --out artifacts/bench/memory-cpu.json
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50, help="queries per kind")
     parser.add_argument("--scale", type=int, default=100_000, help="synthetic summaries for the scale test")
     parser.add_argument("--adapters", type=Path, default=None, help="adapters or run folder")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/memory.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/memory.json"))
     args = parser.parse_args()
 
     import numpy as np

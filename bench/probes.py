@@ -20,7 +20,7 @@ reused by later runs)::
     HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false .venv/bin/python bench/probes.py
     .venv/bin/python bench/probes.py --only index_ --keep     # a subset, homes kept for a look
 
-Writes ``bench/results/probes-cpu.json`` (``--out``): one entry per probe (passed, checks with
+Writes ``artifacts/bench/probes-cpu.json`` (``--out``): one entry per probe (passed, checks with
 their evidence, reviews before/after, a reproduction) and the totals. Exit status 1 if a probe
 failed. Times are indicative: other work may share the machine (each entry records the load).
 """

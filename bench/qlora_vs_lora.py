@@ -3,7 +3,7 @@
 Each mode runs in its own process (so peak memory is its own): a few optimizer steps on real
 Summarizer training examples, then greedy decode speed at batch 1 and 8.
 
-    python bench/qlora_vs_lora.py --steps 6 --out bench/results/qlora-vs-lora-cpu.json
+    python bench/qlora_vs_lora.py --steps 6 --out artifacts/bench/qlora-vs-lora-cpu.json
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--mode", choices=["lora", "qlora"], help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/qlora-vs-lora.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/qlora-vs-lora.json"))
     args = parser.parse_args()
     if args.mode:
         print(json.dumps(_one(args.mode, args.steps, args.batch)))

@@ -33,8 +33,8 @@ positive correlation = the head orders better); the same key differences over ot
 The heads are fitted on test targets (other folds), which is an out-of-fold estimate, not a model
 one could ship as is: shipping it needs the Predictor run on training or validation targets to fit on.
 
-    .venv/bin/python bench/rating_head.py --eval bench/results/eval-leave-last-out-full \\
-        --out bench/results/rating-head-leave-last-out.json
+    .venv/bin/python bench/rating_head.py --eval artifacts/bench/eval-leave-last-out-full \\
+        --out artifacts/bench/rating-head-leave-last-out.json
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def _round(value: Any) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
+    parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2020)

@@ -12,7 +12,7 @@ variant is compared with the recipe's current choice (``stars-L8``) by a paired 
 same targets, so a difference is called only when its interval excludes zero. Variants already in
 ``--out`` with the same sizes are not trained again: an interrupted run continues.
 
-    python bench/rating_objectives.py --train 600 --valid 300 --out bench/results/rating-objectives-cpu.json
+    python bench/rating_objectives.py --train 600 --valid 300 --out artifacts/bench/rating-objectives-cpu.json
     python bench/rating_objectives.py --variants stars-L8 vocab-L8 stars+expected-L8 --train 300 --valid 200
 """
 
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--note", default="not stated",
                         help="what else was running (say 'idle machine' only when it was)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/rating-objectives-cpu.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/rating-objectives-cpu.json"))
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_variant(args.one, args.train, args.valid, args.epochs)))

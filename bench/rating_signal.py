@@ -22,8 +22,8 @@ histories and the reason. This bench reads a finished evaluation (no model runs)
   median minimises absolute error, the expected value squared error; a row here is an
   explanation of the metric, never the pipeline's number.
 
-    python bench/rating_signal.py --eval bench/results/eval-leave-last-out-full \\
-        --out bench/results/rating-signal-leave-last-out.json
+    python bench/rating_signal.py --eval artifacts/bench/eval-leave-last-out-full \\
+        --out artifacts/bench/rating-signal-leave-last-out.json
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
+    parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 

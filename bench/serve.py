@@ -8,8 +8,8 @@ continue `Predicted Rating:`, 2 tokens, top-20 logprobs), so two adapters are al
 Reports p50/p95 latency, requests/s, generated tokens/s, errors, the server's mean batch size, and
 its resident memory (psutil) after warm-up and at the end of each level.
 
-    python bench/serve.py --duration 60 --out bench/results/serve-cpu.json
-    python bench/serve.py --duration 30 --batch-size 1 --out bench/results/serve-cpu-nobatch.json
+    python bench/serve.py --duration 60 --out artifacts/bench/serve-cpu.json
+    python bench/serve.py --duration 30 --batch-size 1 --out artifacts/bench/serve-cpu-nobatch.json
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16, help="New tokens per Reasoner request.")
     parser.add_argument("--batch-size", type=int, default=None, help="Server batch size (default: config).")
     parser.add_argument("--config", type=Path, default=None, help="reason4rec config file for the server.")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/serve.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/serve.json"))
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     if max(levels) > 64 or args.duration > 600:

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval", type=Path, default=Path("bench/results/eval-leave-last-out-full"))
+    parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
     parser.add_argument("--targets", type=int, default=8)
     parser.add_argument("--drafts", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)

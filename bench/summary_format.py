@@ -13,8 +13,8 @@ from): of the aspects the teacher files as liked or disliked, how many the Summa
 same way, how many under the opposite polarity (``flipped``) and how many it drops; and of the
 aspects the Summarizer names, how many the review never mentions (``invented``).
 
-    python bench/summary_format.py --n 200 --out bench/results/summary-format-shipped.json
-    python bench/summary_format.py --summarizer runs/cpu-full/summarizer/adapter --out ...
+    python bench/summary_format.py --n 200 --out artifacts/bench/summary-format-shipped.json
+    python bench/summary_format.py --summarizer artifacts/runs/cpu-full/summarizer/adapter --out ...
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--summarizer", type=Path, default=None, help="adapter folder (default: the shipped one)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/summary-format.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/summary-format.json"))
     args = parser.parse_args()
 
     from reason4rec.config import load_config

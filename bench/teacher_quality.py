@@ -6,7 +6,7 @@ grounding in what the Reasoner is shown (its prompt and the raw history reviews)
 agreement with the true rating, completeness and length. What the Reasoner learns to write is
 what these reasons are, so invention here becomes invention there.
 
-    python bench/teacher_quality.py --n 300 --out bench/results/teacher-quality.json
+    python bench/teacher_quality.py --n 300 --out artifacts/bench/teacher-quality.json
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--label", default="offline teacher")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/teacher-quality.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/teacher-quality.json"))
     args = parser.parse_args()
     report = {"label": args.label, **measure(args.n)}
     previous = json.loads(args.out.read_text()) if args.out.is_file() else []

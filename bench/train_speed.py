@@ -10,7 +10,7 @@ offline teacher (history K=5, as in the cpu-full recipe), so lengths are what tr
 Every (setup, expert) runs in its own process; the time includes loading the model and, for
 top-layers, the cached pass. Run it on an idle machine and say what else was running.
 
-    python bench/train_speed.py --out bench/results/train-speed-cpu.json
+    python bench/train_speed.py --out artifacts/bench/train-speed-cpu.json
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--experts", nargs="+", default=list(EXPERTS), choices=EXPERTS)
     parser.add_argument("--note", default="idle machine", help="what else was running")
     parser.add_argument("--one", nargs=2, metavar=("SETUP", "EXPERT"), help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/train-speed-cpu.json"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/train-speed-cpu.json"))
     args = parser.parse_args()
     if args.one:
         setup, expert = args.one

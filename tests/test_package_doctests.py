@@ -21,7 +21,7 @@ def test_a_checkout_named_reason4rec_main_collects_its_docstring_examples(tmp_pa
     """``git clone ... reason4rec-main``: pytest's own doctest collection would import
     ``reason4rec-main.experts.backend`` and fail on its relative imports."""
     checkout = tmp_path / "reason4rec-main"
-    tops = [top for top in PACKAGE_ROOT.iterdir() if top.name not in {".venv", "runs", ".git"}]
+    tops = [top for top in PACKAGE_ROOT.iterdir() if top.name not in {".venv", "artifacts", ".git"}]
     sources = [top for top in tops if top.suffix == ".py"]
     sources += [file for top in tops if top.is_dir() for file in top.rglob("*.py")]
     for source in sources:  # the package's own files only: never a walk through the virtual environment

@@ -6,7 +6,7 @@ targets in the evaluation's order, what the experts were shown (from the folder'
 so nothing is summarized again), the reasons and the pipeline's ratings.
 
 Example:
-    >>> replay = EvalReplay.open(Path("bench/results/eval-leave-last-out-full"))  # doctest: +SKIP
+    >>> replay = EvalReplay.open(Path("artifacts/bench/eval-leave-last-out-full"))  # doctest: +SKIP
     >>> len(replay.targets), replay.reasons[0][:40]                                  # doctest: +SKIP
     (1429, 'In past reviews the user valued strings,')
 """

@@ -17,7 +17,7 @@ A stage whose ``adapter/card.json`` exists is skipped (``force`` retrains it); i
 Trainer resumes from its last checkpoint and teacher outputs are cached as they are produced.
 
 Example:
-    >>> pipeline = TrainingPipeline(load_config(), load_recipe("cpu-small"), Path("runs/x"))  # doctest: +SKIP
+    >>> pipeline = TrainingPipeline(load_config(), load_recipe("cpu-small"), Path("artifacts/runs/x"))  # doctest: +SKIP
     >>> pipeline.run(["all"])                                                               # doctest: +SKIP
 """
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "results" / "probes-cpu.json"
+DEFAULT_OUT = ROOT / "artifacts" / "bench" / "probes-cpu.json"
 DEFAULT_BASE = Path("/tmp/reason4rec-probes/base")
 DEFAULT_WORK = Path("/tmp/reason4rec-probes/homes")
 EMBEDDING_MODELS = ("all-minilm-l6-v2",)

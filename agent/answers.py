@@ -38,7 +38,8 @@ def rated_sentence(rating: float, date: str | None) -> str:
 
 
 def _deliberation(state: DeliberationState) -> str:
-    rating, name = state.get("rating") or {}, item_label(state.get("item_id") or "", state.get("item_title"))
+    rating = state.get("rating") or {}
+    name = state.get("item_name") or item_label(state.get("item_id") or "", state.get("item_title"))
     expected = rating.get("expected")
     verdict = ("should suit" if expected >= 4 else "might suit" if expected >= 3 else "is unlikely to suit") \
         if expected is not None else "was not rated for"
@@ -100,12 +101,13 @@ def full_evidence(state: DeliberationState) -> str:
     """The evidence of every item a turn answered about, in Markdown (the chat's ``/evidence``,
     after a recommendation too), with the buyers' five most praised and criticised aspects."""
     blocks = []
-    answered = [(state.get("item_id"), state.get("item_title"), state.get("evidence"))] + [
-        (r["item_id"], r.get("item_title"), r.get("evidence")) for r in state.get("recommendations") or []]
-    for item, title, evidence in answered:
+    answered = [(state.get("item_id"), state.get("item_title"), state.get("item_name"), state.get("evidence"))] + [
+        (r["item_id"], r.get("item_title"), r.get("item_name"), r.get("evidence"))
+        for r in state.get("recommendations") or []]
+    for item, title, name, evidence in answered:
         if not evidence:
             continue
-        lines = [f"**{_md(item_label(item or '', title))}**", *evidence_lines(evidence, per_side=5)[2:]]
+        lines = [f"**{_md(name or item_label(item or '', title))}**", *evidence_lines(evidence, per_side=5)[2:]]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -146,10 +148,10 @@ def _recommendations(state: DeliberationState) -> str:
     lines = [f"Top {len(found)} for **{state['user_id']}**{need}:", ""]
     for rank, item in enumerate(found, 1):
         invented = _invented(item.get("reason_check"))
-        lines.append(f"{rank}. **{item_label(item['item_id'], item.get('item_title'))}**: "
+        lines.append(f"{rank}. **{item.get('item_name') or item_label(item['item_id'], item.get('item_title'))}**: "
                      f"{item['rating']['expected']:.2f} / 5. {item['reason']}"
                      + (f" *({invented})*" if invented else ""))
-        lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")[1:]
+        lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ from ..experts import (
     reasons_for,
     shown_texts,
 )
-from ..memory import HistoryRecord, Memory, item_label
+from ..memory import HistoryRecord, Memory
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
@@ -101,7 +101,7 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     if intent == "profile":
         return {}
     if item:
-        return {"item_id": item, "item_title": memory.item_title(item)}
+        return {"item_id": item, "item_title": memory.item_title(item), "item_name": memory.item_name(item)}
     described = state.get("item_query")
     if not described:
         raise _NeedInput("which item? give an item id or describe it")
@@ -114,7 +114,7 @@ def resolve(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
         return {"candidates": [_match_record(m) for m in good],
                 "error": f"{described!r} could mean several items: " + ", ".join(m.profile.entity_id for m in good)}
     best = good[0].profile.entity_id
-    return {"item_id": best, "item_title": memory.item_title(best)}
+    return {"item_id": best, "item_title": memory.item_title(best), "item_name": memory.item_name(best)}
 
 
 def check_request(memory: Memory, intent: str, user: str | None, item: str | None = None,
@@ -253,8 +253,7 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
 def _evidence(context: AgentContext, reason: str, mine: list[HistoryRecord], theirs: list[HistoryRecord]) -> dict:
     """The reviews ``reason`` rests on (:mod:`.evidence`): a memory look-up, no decoding."""
     memory = context.memory
-    return evidence_for(reason, mine, theirs, shown=context.history_k,
-                        title_of=lambda item: item_label(item, memory.item_title(item)))
+    return evidence_for(reason, mine, theirs, shown=context.history_k, title_of=memory.item_name)
 
 
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
@@ -336,6 +335,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
+                                 "item_name": memory.item_name(view["match"].profile.entity_id),
                                  "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
                                  "reason_check": check_reason(pick.text, target, pick.drafts, pick.found),
                                  "evidence": _evidence(context, pick.text, *view["records"])}

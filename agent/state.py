@@ -39,6 +39,9 @@ class NewReview(TypedDict, total=False):
     text: str
     title: str
     item_title: str | None
+    item_name: str | None
+    """How the item is shown to a person (title or a label made from its reviews, with the id);
+    the experts' prompts keep ``item_title``."""
 
 
 class DeliberationState(TypedDict, total=False):
@@ -88,7 +91,7 @@ class DeliberationState(TypedDict, total=False):
 
 _PER_TURN: dict[str, Any] = {
     "item_id": None, "item_query": None, "query": None, "like_item": None, "like_title": None, "review": None,
-    "item_title": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
+    "item_title": None, "item_name": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
     "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
     "reason_check": None, "evidence": None, "rating": None, "recommendations": [], "profile": None, "update": None,
     "answer": None, "error": None, "k": None,

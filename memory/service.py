@@ -366,6 +366,15 @@ class Memory:
     def item_history(self, item_id: str, limit: int | None = None) -> list[HistoryRecord]:
         return self._with_summaries(self.store.item_reviews(item_id), limit)
 
+    def item_name(self, item_id: str) -> str:
+        """How an item is shown to a person: its title, else the label made from its reviews, with
+        the id after it (``"delay pedal (B004M9CKVM)"``), or the id alone. Display only: the
+        experts' prompts keep the title (or id) they were trained with."""
+        from .labels import item_name
+
+        profile = self.vectors.profiles("item", [item_id]).get(item_id)
+        return item_name(item_id, self.item_title(item_id), profile.label if profile else None)
+
     def item_title(self, item_id: str) -> str:
         """The item's known title, else its id (also for an item the memory has never seen)."""
         return self.store.item_title(item_id) if self.store.has("item", item_id) else item_id

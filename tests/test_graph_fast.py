@@ -116,8 +116,9 @@ def test_the_nodes_run_alone_on_a_state_and_a_context(fake_agent):
     runtime, backend = Runtime(context=fake_agent.context), fake_agent.context.backend
     state = turn_input("explain", user_id="U1", item_id="B0PEDAL002")
     resolved = nodes.resolve(state, runtime)
-    assert {k: v for k, v in resolved.items() if k != "timings"} == {"item_id": "B0PEDAL002",
-                                                                     "item_title": "Quiet Compressor Pedal"}
+    assert {k: v for k, v in resolved.items() if k != "timings"} == {
+        "item_id": "B0PEDAL002", "item_title": "Quiet Compressor Pedal",
+        "item_name": "Quiet Compressor Pedal (B0PEDAL002)"}
     state = {**state, **resolved}
     recalled = nodes.recall(state, runtime)
     assert [v["item_id"] for v in recalled["user_history"]] == ["B0PEDAL001", "B0STRING01", "B0STAND001"]

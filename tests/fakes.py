@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -361,3 +362,19 @@ class DownSummarizer:
 
     def summarize(self, reviews, title):
         raise ConnectionError("the Summarizer is down")
+
+
+INDEXED_TEXTS = ["Bright tone, quiet switch.", "Sturdy stand, no wobble.", "Noisy cable, broke in a week.",
+                 "Warm sound, a little hum.", "Strings stay in tune."]
+
+
+def indexed_reviews(path: Path) -> Path:
+    """A review file whose memory Chroma keeps in its HNSW index files: Chroma reads a collection's
+    vectors from them from 1,000 on (fewer are replayed from its log), so 10 users x 101 items."""
+    import json
+
+    path.write_text("".join(json.dumps({"user_id": f"U{u}", "item_id": f"B{i}", "rating": 1 + (u + i) % 5,
+                                        "timestamp": u * 1000 + i,
+                                        "review_text": INDEXED_TEXTS[(u + i) % 5]}) + "\n"
+                            for u in range(10) for i in range(101)))
+    return path

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import indexed_reviews
 
 FAST_BASELINES = {"REASON4REC_BASELINES__HFT": "false"}
 
@@ -317,15 +318,9 @@ def test_a_damaged_vector_index_is_reported_with_the_way_out(memory_config, tmp_
     from reason4rec.memory.summarizers import LexiconSummarizer
     from reason4rec.memory.vectors import VectorMemoryError
 
-    # Chroma reads a collection's vectors from its HNSW files from 1,000 on (fewer are replayed
-    # from its log), so 10 users x 101 items. Built by another process, as a real memory is: the
+    # Built by another process, as a real memory is: the
     # one that wrote an index keeps it mapped, and truncating a mapped file crashes that process.
-    texts = ["Bright tone, quiet switch.", "Sturdy stand, no wobble.", "Noisy cable, broke in a week.",
-             "Warm sound, a little hum.", "Strings stay in tune."]
-    reviews = tmp_path / "reviews.jsonl"
-    reviews.write_text("".join(json.dumps({"user_id": f"U{u}", "item_id": f"B{i}", "rating": 1 + (u + i) % 5,
-                                           "timestamp": u * 1000 + i, "review_text": texts[(u + i) % 5]}) + "\n"
-                               for u in range(10) for i in range(101)))
+    reviews = indexed_reviews(tmp_path / "reviews.jsonl")
     config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
     built = run_cli("memory", "build", "--reviews", str(reviews), "--config", config_file)
     assert built.returncode == 0, built.stderr

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import indexed_reviews
 from test_cli import run_cli
 
 from reason4rec.memory.index_files import MANIFEST_FILE, check_before_open, read_manifest
@@ -222,12 +223,7 @@ def test_the_cli_reports_a_damaged_index_in_one_line_with_exit_status_2(memory_c
                                                                         write_config):
     """The report: random bytes dd'd into the middle of the largest data_level0.bin of a memory
     built by `reason4rec memory build`; every command that opens it said nothing and exited 139."""
-    texts = ["Bright tone, quiet switch.", "Sturdy stand, no wobble.", "Noisy cable, broke in a week.",
-             "Warm sound, a little hum.", "Strings stay in tune."]
-    reviews = tmp_path / "reviews.jsonl"
-    reviews.write_text("".join(json.dumps({"user_id": f"U{u}", "item_id": f"B{i}", "rating": 1 + (u + i) % 5,
-                                           "timestamp": u * 1000 + i, "review_text": texts[(u + i) % 5]}) + "\n"
-                               for u in range(10) for i in range(101)))
+    reviews = indexed_reviews(tmp_path / "reviews.jsonl")
     config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
     built = run_cli("memory", "build", "--reviews", str(reviews), "--config", config_file)
     assert built.returncode == 0, built.stderr

@@ -39,9 +39,6 @@ class NewReview(TypedDict, total=False):
     text: str
     title: str
     item_title: str | None
-    item_name: str | None
-    """How the item is shown to a person (title or a label made from its reviews, with the id);
-    the experts' prompts keep ``item_title``."""
 
 
 class DeliberationState(TypedDict, total=False):
@@ -60,6 +57,9 @@ class DeliberationState(TypedDict, total=False):
     k: int
     review: NewReview | None
     item_title: str | None
+    item_name: str | None
+    """How the item is shown to a person (title or a label made from its reviews, with the id);
+    the experts' prompts keep ``item_title``."""
     candidates: list[dict[str, Any]]
     """Items the description matched when it was ambiguous (the answer asks which)."""
     user_history: list[HistoryView]

@@ -199,6 +199,7 @@ def test_every_reason_comes_with_the_reviews_it_rests_on(fake_agent):
     from fakes import DEAD, QUIET, STURDY, WARM
 
     _, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    assert state["item_name"] == "Quiet Compressor Pedal (B0PEDAL002)"  # kept by the graph's state
     evidence = state["evidence"]
     tone, player = evidence["aspects"]
     assert (tone["phrase"], tone["mark"], player["phrase"], player["mark"]) == ("tone", 1, "player", None)

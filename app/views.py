@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from ..memory import SalvageReport, UpdateResult
     from .service import Portrait
 
-TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "item_name", "already_rated", "query", "like_item", "like_title",
-               "reason", "reason_check", "evidence", "rating", "recommendations", "candidates", "answer", "error",
-               "timings")
+TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "item_name", "already_rated", "query", "like_item",
+               "like_title", "reason", "reason_check", "evidence", "rating", "recommendations", "candidates",
+               "answer", "error", "timings")
 """What ``--json`` prints of a turn's final state (with its ``thread_id``)."""
 
 _OUTCOMES = {"created": "stored", "unchanged": "already stored", "replaced": "replaced (old version kept)"}

@@ -137,7 +137,7 @@ def vector_memory(config: Config, timeout_s: float) -> Check:
             return Check(part, False, f"Chroma server at {url}: {err}", fix)
         return Check(part, True, f"Chroma server {url} (heartbeat ok, server API {version}; client chromadb "
                      f"{chromadb.__version__}; collections {config.memory.collection_prefix}-*)")
-    from ..memory import FORMAT, MARKER_FILE, OWNER_FILE, FolderLock, MemoryLockedError
+    from ..memory import FORMAT, LOCK_FILE, MARKER_FILE, OWNER_FILE, FolderLock, MemoryLockedError, lock_holder
 
     folder = config.chroma_path
     if not folder.exists():
@@ -151,18 +151,14 @@ def vector_memory(config: Config, timeout_s: float) -> Check:
         if not isinstance(found, dict) or found.get("format") != FORMAT:
             return Check(part, False, f"{folder} holds a memory of another format ({found})",
                          "use another memory.chroma_path, or `reason4rec memory build --rebuild`")
-    elif any(p.name not in (MARKER_FILE, OWNER_FILE, ".reason4rec.lock") for p in folder.iterdir()):
+    elif any(p.name not in (MARKER_FILE, OWNER_FILE, LOCK_FILE) for p in folder.iterdir()):
         return Check(part, False, f"{folder} is not a reason4rec memory folder",
                      "choose an empty folder for memory.chroma_path")
     try:
         with FolderLock(folder, 0.0):
             use = "free"
     except MemoryLockedError:
-        try:
-            owner = json.loads((folder / OWNER_FILE).read_text())
-            use = f"in use by process {owner['pid']} ({owner.get('command', 'reason4rec')})"
-        except (OSError, ValueError, KeyError, TypeError):
-            use = "in use by another process"
+        use = f"in use by {lock_holder(folder)}"
     return Check(part, True, f"{folder} (embedded Chroma, {use}; one process at a time: for several, "
                  "run `chroma run` and set memory.chroma_url)")
 

@@ -14,6 +14,7 @@ from .._front_door import lazy_attributes
 if TYPE_CHECKING:
     from .labels import display_name, item_labels, item_name
     from .lock import LOCK_FILE, OWNER_FILE, FolderLock, MemoryLockedError
+    from .lock import holder as lock_holder
     from .pg_store import (
         MIGRATE_COMMAND,
         SCHEMA_VERSION,
@@ -39,6 +40,7 @@ _EXPORTS = {
     "item_name": ".labels",
     "FolderLock": ".lock",
     "LOCK_FILE": ".lock",
+    "lock_holder": ".lock:holder",
     "MemoryLockedError": ".lock",
     "OWNER_FILE": ".lock",
     "MIGRATE_COMMAND": ".pg_store",
@@ -104,6 +106,7 @@ __all__ = [
     "item_labels",
     "item_name",
     "load_expert_summarizer",
+    "lock_holder",
     "migrate",
     "newer_schema",
     "redact",

@@ -61,6 +61,16 @@ class MemoryLockedError(Reason4RecError, RuntimeError):
     """Another process has the embedded memory folder open."""
 
 
+def holder(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as its owner file says: ``process 4242 (reason4rec chat --user
+    A1)``, or ``another process`` when the file is gone or unreadable."""
+    try:
+        owner = json.loads((Path(folder) / OWNER_FILE).read_text())
+        return f"process {owner['pid']} ({owner.get('command') or 'reason4rec'})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
 class FolderLock:
     """An exclusive, crash-safe lock on a folder, held until :meth:`release`."""
 
@@ -94,11 +104,7 @@ class FolderLock:
         return self._lock.is_locked
 
     def _message(self) -> str:
-        try:
-            owner = json.loads((self.folder / OWNER_FILE).read_text())
-            who = f"process {owner['pid']} ({owner.get('command') or 'reason4rec'})"
-        except (OSError, ValueError, KeyError, TypeError):
-            who = "another process"
+        who = holder(self.folder)
         waited = f" after waiting {self.timeout_s:g} s" if self.timeout_s else ""
         return (f"the memory folder {self.folder} is in use by {who}{waited}. One process at a time may "
                 "open an embedded memory: close the other one, wait for it (memory.lock_timeout_s), "

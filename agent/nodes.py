@@ -253,7 +253,8 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
 def _evidence(context: AgentContext, reason: str, mine: list[HistoryRecord], theirs: list[HistoryRecord]) -> dict:
     """The reviews ``reason`` rests on (:mod:`.evidence`): a memory look-up, no decoding."""
     memory = context.memory
-    return evidence_for(reason, mine, theirs, shown=context.history_k, title_of=memory.item_name)
+    # one name look-up (a vector-store read) per item, however many sources quote it
+    return evidence_for(reason, mine, theirs, shown=context.history_k, title_of=functools.cache(memory.item_name))
 
 
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],

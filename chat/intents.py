@@ -322,14 +322,23 @@ def _named_item(need: str, catalog: Catalog) -> str | None:
 
 
 def _need(text: str) -> str:
-    """The need a recommendation request names ("... for home recording" -> "home recording")."""
+    """The need a recommendation request names: what follows its verb ("recommend a tuner for my
+    acoustic guitar" -> "tuner for my acoustic guitar", "recommend something for home recording" ->
+    "home recording"), else what follows "for", "to" ... ("top 5 picks for jazz guitar" -> "jazz guitar")."""
     low = text.lower()
+    asked = _ASKED.search(low)
+    if asked is not None:
+        need = _tidy_need(text[asked.end():])
+        while need != (tidier := _tidy_need(need)):  # "me something for ..."
+            need = tidier
+        if need:
+            return need
     cut = re.search(r"\b(?:for|to|about|with|that|which)\b\s+(?!me\b|my ?self\b)", low)
-    if cut is None:
-        cut = re.search(r"\b(?:looking for|i need|i want|show me|find me)\b\s*", low)
-    if cut is None:
-        return ""
-    return _tidy_need(text[cut.end():])
+    return _tidy_need(text[cut.end():]) if cut else ""
+
+
+_ASKED = re.compile(r"\b(?:recommend\w*|suggest\w*|looking for|i need|i want|show me|find me)\b\s*")
+"""The verb of a recommendation request, after which its need is said."""
 
 
 def _tidy_need(need: str) -> str:
@@ -337,6 +346,9 @@ def _tidy_need(need: str) -> str:
     need = need.strip(" ?!.,;:")
     need = re.sub(r"^(?:something|anything|some|a|an|me)\s+(?:for\s+|to\s+)?", "", need, flags=re.I).strip()
     need = re.sub(r"[\s,]*\bplease\b[\s,]*$|^please\s+", "", need, flags=re.I).strip(" ?!.,;:")
+    if re.fullmatch(r"(?:that |which )?(?:i|i'd|i'll|i would|i will|i might|i may|i could)\b.*\b(?:like|love|enjoy)",
+                    need, flags=re.I):
+        return ""  # "something I'd like": a taste, not a need
     return "" if need.lower() in ("me", "myself", "something", "anything", "") else need
 
 

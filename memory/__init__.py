@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 from .._front_door import lazy_attributes
 
 if TYPE_CHECKING:
+    from .collab import COLLAB_FILE, COLLAB_FORMAT, CollabEstimates, CollabModels, collab_path
+    from .collab import inspect_file as inspect_collab
     from .labels import display_name, item_labels, item_name
     from .lock import LOCK_FILE, OWNER_FILE, FolderLock, MemoryLockedError
     from .lock import holder as lock_holder
+    from .need_search import items_for_need
     from .pg_store import (
         MIGRATE_COMMAND,
         SCHEMA_VERSION,
@@ -35,6 +38,12 @@ if TYPE_CHECKING:
     from .vectors import FORMAT, MARKER_FILE, Match
 
 _EXPORTS = {
+    "COLLAB_FILE": ".collab",
+    "COLLAB_FORMAT": ".collab",
+    "CollabEstimates": ".collab",
+    "CollabModels": ".collab",
+    "collab_path": ".collab",
+    "inspect_collab": ".collab:inspect_file",
     "display_name": ".labels",
     "item_labels": ".labels",
     "item_name": ".labels",
@@ -43,6 +52,7 @@ _EXPORTS = {
     "lock_holder": ".lock:holder",
     "MemoryLockedError": ".lock",
     "OWNER_FILE": ".lock",
+    "items_for_need": ".need_search",
     "MIGRATE_COMMAND": ".pg_store",
     "SCHEMA_VERSION": ".pg_store",
     "connect": ".pg_store",
@@ -76,6 +86,8 @@ _EXPORTS = {
 package stays cheap."""
 
 __all__ = [
+    "COLLAB_FILE",
+    "COLLAB_FORMAT",
     "FORMAT",
     "LOCK_FILE",
     "MARKER_FILE",
@@ -85,6 +97,8 @@ __all__ = [
     "SQLITE_APPLICATION_ID",
     "SQLITE_SCHEMA_VERSION",
     "AddResult",
+    "CollabEstimates",
+    "CollabModels",
     "ExpertSummarizer",
     "FolderLock",
     "HistoryRecord",
@@ -99,12 +113,15 @@ __all__ = [
     "cached_summaries",
     "check_reachable",
     "check_review",
+    "collab_path",
     "connect",
     "connection_error",
     "display_name",
+    "inspect_collab",
     "item_label",
     "item_labels",
     "item_name",
+    "items_for_need",
     "load_expert_summarizer",
     "lock_holder",
     "migrate",

@@ -58,8 +58,8 @@ from typing import Any
 from ..data import looks_like_markup
 from .store import clean_title
 
-__all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "display_name", "item_labels", "item_name", "item_names",
-           "label_items", "needs_label", "review_texts"]
+__all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "display_name", "function_words", "item_labels", "item_name",
+           "item_names", "label_items", "needs_label", "review_texts", "word_stem"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -166,6 +166,18 @@ never part of a label."""
 
 def _stop_words() -> frozenset[str]:
     return _STOP_WORDS
+
+
+def function_words() -> frozenset[str]:
+    """The English function words labels never name an item by (for modules that read words as
+    labels do, such as :mod:`.need_search`)."""
+    return _STOP_WORDS
+
+
+def word_stem(word: str) -> str:
+    """A lower-case word's stem as labels count it (Snowball English, a possessive dropped), so
+    other modules match words exactly as labels and :attr:`LabelModel.head_df` name them."""
+    return _stem(word)
 
 
 @functools.cache

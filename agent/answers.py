@@ -49,12 +49,38 @@ def _deliberation(state: DeliberationState) -> str:
     lines += [f"**{name}** {verdict} **{state['user_id']}**" + (f": predicted **{expected:.2f}** / 5 "
                                                                  f"(confidence {rating['confidence']:.2f})."
                                                                  if expected is not None else ".")]
+    if collab := collab_line(state.get("collab")):
+        lines += ["", collab]
     if state.get("intent") == "explain" and state.get("reason"):
         lines += ["", f"> {state['reason']}"]
         if invented := _invented(state.get("reason_check")):
             lines += ["", f"*{invented}*"]
         lines += evidence_lines(state.get("evidence"))
     return "\n".join(lines)
+
+
+_COLD = {"user": "new user: item side only", "item": "new item: user side only",
+         "both": "new user and item: the global mean only"}
+
+
+def collab_line(collab: dict[str, Any] | None) -> str:
+    """One line of what the ratings alone say (the memory's bias model and SVD++), naming a side
+    the models never saw; empty when the turn has no estimates.
+
+    Example:
+        >>> collab_line({"bias": 4.31, "svdpp": 4.4, "cold": "user"})
+        '*Collaborative estimates: bias 4.31, SVD++ 4.40 (new user: item side only).*'
+    """
+    if not collab:
+        return ""
+    if collab.get("error"):
+        return f"*Collaborative estimates unavailable: {_md(collab['error'])}.*"
+    if collab.get("bias") is None:
+        return "*Collaborative estimates: none, the memory holds no rating yet.*"
+    notes = [_COLD[collab["cold"]]] if collab.get("cold") in _COLD else []
+    notes += ["fitted with your own rating of it"] if collab.get("with_own_rating") else []
+    said = f" ({'; '.join(notes)})" if notes else ""
+    return f"*Collaborative estimates: bias {collab['bias']:.2f}, SVD++ {collab['svdpp']:.2f}{said}.*"
 
 
 def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent: str = "") -> list[str]:

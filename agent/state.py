@@ -34,6 +34,25 @@ class HistoryView(TypedDict):
     summary: str
 
 
+class CollabView(TypedDict, total=False):
+    """The memory's collaborative estimates of the user's rating of the item (never the Predictor's
+    rating): ``bias`` (``mu + b_u + b_i``) and ``svdpp`` on 1..5, or None when the memory holds no
+    rating; ``cold``: the side the models never saw (``user``, ``item``, ``both``; None: both known),
+    whose part is left out; ``fitted_on``: how many stored ratings they were fitted on; ``refit``:
+    why they were refitted before this answer (None: they were current); ``with_own_rating``: the
+    user rated this item already, and the models were fitted on that rating too (unlike the
+    Predictor's, which never sees it); ``error`` when they could not be had (the answer goes on
+    without them)."""
+
+    bias: float | None
+    svdpp: float | None
+    cold: str | None
+    fitted_on: int | None
+    refit: str | None
+    with_own_rating: bool
+    error: str
+
+
 class NewReview(TypedDict, total=False):
     rating: float
     text: str
@@ -76,6 +95,8 @@ class DeliberationState(TypedDict, total=False):
     aspect phrases found there, None if it names none) and ``invented`` (the phrases that are not)."""
     rating: dict[str, Any] | None
     """``RatingDistribution.as_dict()``: expected, confidence, probabilities of 1..5."""
+    collab: CollabView | None
+    """What the ratings alone say beside the Predictor (the memory's bias model and SVD++)."""
     evidence: dict[str, Any] | None
     """The reviews the reason rests on (:func:`~reason4rec.agent.evidence.evidence_for`): the
     user's own (quoted), what the item's buyers praise and criticise (counted), and every aspect
@@ -93,8 +114,8 @@ _PER_TURN: dict[str, Any] = {
     "item_id": None, "item_query": None, "query": None, "like_item": None, "like_title": None, "review": None,
     "item_title": None, "item_name": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
     "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
-    "reason_check": None, "evidence": None, "rating": None, "recommendations": [], "profile": None, "update": None,
-    "answer": None, "error": None, "k": None,
+    "reason_check": None, "evidence": None, "rating": None, "collab": None, "recommendations": [], "profile": None,
+    "update": None, "answer": None, "error": None, "k": None,
 }
 
 

@@ -2,7 +2,8 @@
 
 One :class:`Check` per part: the review store (the SQLite file, or a PostgreSQL URL and its
 schema version), the vector memory (the embedded Chroma folder, or a Chroma server's heartbeat
-and version), the chat threads' checkpoint store (the SQLite file or PostgreSQL), the expert
+and version), the collaborative models kept beside the store (whole, this version, fitted on as
+many reviews as the store holds), the chat threads' checkpoint store (the SQLite file or PostgreSQL), the expert
 server when the experts are remote (``/v1/models`` lists the three experts), the base model
 (local experts) and the adapters, and the sentence model the memory embeds with. Each check
 reads only (nothing is created, migrated or locked for longer than a look), takes a few seconds
@@ -56,6 +57,7 @@ def _checks(config: Config, timeout_s: float) -> Iterator[Check]:
     steps: list[tuple[str, Callable[[], Check]]] = [
         ("review store", lambda: review_store(config, timeout_s)),
         ("vector memory", lambda: vector_memory(config, timeout_s)),
+        ("collab models", lambda: collab_models(config)),
         ("chat threads", lambda: checkpoints(config, timeout_s)),
         ("sentence model", lambda: sentence_model(config)),
         ("adapters", lambda: adapters(config)),
@@ -161,6 +163,46 @@ def vector_memory(config: Config, timeout_s: float) -> Check:
         use = f"in use by {lock_holder(folder)}"
     return Check(part, True, f"{folder} (embedded Chroma, {use}; one process at a time: for several, "
                  "run `chroma run` and set memory.chroma_url)")
+
+
+# ------------------------------------------------------------------ the collaborative models
+def collab_models(config: Config) -> Check:
+    """The bias model and SVD++ kept beside the review store: whole, of this version, and fitted on
+    as many reviews as the store holds (SQLite; the exact reviews are checked before each answer)."""
+    import time
+
+    from ..memory import COLLAB_FORMAT, collab_path, inspect_collab
+
+    part = "collab models"
+    path = collab_path(config)
+    found = inspect_collab(path)
+    later = "refitted before the next answer that needs them, or by `reason4rec memory sync`"
+    if found.problem == "missing":
+        return Check(part, True, f"{path} (not fitted yet: {later})")
+    if found.problem == "damaged":
+        return Check(part, False, f"{found.line}; it is not used", "`reason4rec memory sync` refits them "
+                     "(so would the next answer)")
+    if found.problem or found.header is None:
+        return Check(part, True, f"{path}: {found.line}; {later}")
+    header = found.header
+    fitted = int(header["fingerprint"].get("reviews", 0))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(header.get("fitted_at") or 0)))
+    detail = f"{path} (bias + SVD++, format {COLLAB_FORMAT}, fitted on {fitted:,} reviews at {when}"
+    held = _stored_reviews(config)
+    if held is not None and held != fitted:
+        return Check(part, True, f"{detail}; the store holds {held:,}: {later})")
+    return Check(part, True, detail + ")")
+
+
+def _stored_reviews(config: Config) -> int | None:
+    """How many reviews the SQLite store holds (None for PostgreSQL, or a store not there or unreadable)."""
+    if config.memory.store_url or not config.store_path.exists():
+        return None
+    try:
+        with _read_only(config.store_path) as db:
+            return int(db.execute("SELECT count(*) FROM reviews").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return None
 
 
 # ------------------------------------------------------------------ the chat threads

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from .service import Portrait
 
 TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "item_name", "already_rated", "query", "like_item",
-               "like_title", "reason", "reason_check", "evidence", "rating", "recommendations", "candidates",
-               "answer", "error", "timings")
+               "like_title", "reason", "reason_check", "evidence", "rating", "collab", "recommendations",
+               "candidates", "answer", "error", "timings")
 """What ``--json`` prints of a turn's final state (with its ``thread_id``)."""
 
 _OUTCOMES = {"created": "stored", "unchanged": "already stored", "replaced": "replaced (old version kept)"}

@@ -24,6 +24,8 @@ __all__ = [
     "MAX_ID_LENGTH",
     "SHIPPED_CATEGORY",
     "SPLIT_NAMES",
+    "SVDPP_SETTING",
+    "BiasModel",
     "DataError",
     "DatasetStats",
     "LoadReport",
@@ -34,8 +36,10 @@ __all__ = [
     "Target",
     "build_targets",
     "clean_text",
+    "clip_ratings",
     "dataset_of",
     "find_history_leaks",
+    "fit_surprise",
     "leaks_rating",
     "load_configured",
     "load_item_titles",
@@ -49,6 +53,10 @@ __all__ = [
 
 
 _LAZY = {
+    "BiasModel": ".rating_models",
+    "SVDPP_SETTING": ".rating_models",
+    "clip_ratings": ".rating_models",
+    "fit_surprise": ".rating_models",
     "SPLIT_NAMES": ".splits",
     "Split": ".splits",
     "Target": ".splits",
@@ -63,6 +71,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .leakage import leaks_rating
     from .loaders import looks_like_markup
+    from .rating_models import SVDPP_SETTING, BiasModel, clip_ratings, fit_surprise
     from .splits import SPLIT_NAMES, Split, Target, build_targets, find_history_leaks, make_split
 
 

@@ -8,6 +8,9 @@ An update runs in a fixed order so that any crash is finished later and nothing 
 3. the review is marked summarized and its user's and item's profiles marked stale (one commit);
 4. the stale profiles are rebuilt from summaries and upserted; the stale marks are cleared.
 
+Right after step 1 the collaborative models (:mod:`.collab`: the bias model and SVD++ on every
+stored rating, about 0.3 s for the shipped data) are refitted; sync and build refit them too.
+
 Every step is idempotent (deterministic ids, upserts, compare-and-set on the review's revision),
 so :meth:`Memory.sync` (or the next start) simply redoes whatever is left: pending reviews and
 stale profiles. The vector memory is derived data: if its folder is damaged, ``rebuild`` moves it
@@ -21,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -33,6 +37,7 @@ from ..config import Config
 from ..data import SHIPPED_CATEGORY, ReviewDataset
 from ..errors import Reason4RecError
 from ..experts import SummaryCache, clean_text
+from .collab import CollabEstimates, CollabSettings, collab_path
 from .labels import StoreLabels, needs_label, review_texts
 from .lock import LOCK_FILE, OWNER_FILE, FolderLock
 from .profiles import Profile, ProfileKind, build_profile
@@ -78,6 +83,8 @@ class SyncReport:
     profiles: int = 0
     left_pending: int = 0
     seconds: float = 0.0
+    collab: str | None = None
+    """Why the collaborative models were refitted and how long it took (None: they were current)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +98,18 @@ class HistoryRecord:
 
 class Memory:
     """Reviews (a :class:`~reason4rec.memory.reviews.ReviewStorage`: the SQLite file or PostgreSQL)
-    plus their summaries and profiles (:class:`PreferenceMemory`)."""
+    plus their summaries and profiles (:class:`PreferenceMemory`) and the collaborative models
+    fitted on their ratings (:attr:`collab`, kept in ``collab_path``; None keeps them in RAM)."""
 
     def __init__(self, store: ReviewStorage, vectors: PreferenceMemory, *, category: str = SHIPPED_CATEGORY,
-                 profile_reviews: int = 10, batch_size: int = 256, summaries: SummarySource | None = None) -> None:
+                 profile_reviews: int = 10, batch_size: int = 256, summaries: SummarySource | None = None,
+                 collab_path: Path | None = None, collab_settings: CollabSettings | None = None) -> None:
         self.store, self.vectors = store, vectors
         self.category, self.profile_reviews, self.batch_size = category, profile_reviews, batch_size
         self._summary_source = summaries
+        self.collab = CollabEstimates(store, collab_path, collab_settings)
+        """The bias model and SVD++ on every stored rating: refitted by build, sync and add_review,
+        checked against the store before each estimate (:meth:`CollabEstimates.estimates`)."""
 
     @classmethod
     def open(cls, config: Config, *, category: str | None = None, rebuild: bool = False,
@@ -153,7 +165,8 @@ class Memory:
         if summaries is None:
             summaries = functools.partial(cached_summaries, config)
         return cls(store, vectors, category=category or config.data.category or SHIPPED_CATEGORY,
-                   profile_reviews=settings.profile_reviews, batch_size=settings.batch_size, summaries=summaries)
+                   profile_reviews=settings.profile_reviews, batch_size=settings.batch_size, summaries=summaries,
+                   collab_path=collab_path(config), collab_settings=CollabSettings.of(config))
 
     def close(self) -> None:
         try:
@@ -195,6 +208,9 @@ class Memory:
         added = stored or self.store_review(user_id, item_id, rating, text, timestamp=timestamp, title=title,
                                             item_title=item_title)
         review = added.review
+        if added.outcome != "unchanged":
+            with contextlib.suppress(Exception):  # never costs the review: the next estimate refits (and says so)
+                self._refit_collab(None)  # the rating is durable: the estimates follow it before any model runs
         try:
             if review.status == "pending":
                 self._summarize_and_commit([review], summarizer, progress=None)
@@ -262,6 +278,7 @@ class Memory:
             count = self._summarize_and_commit(reviews, chosen, progress=advance)
             report.summarized[chosen.version()] = report.summarized.get(chosen.version(), 0) + count
         report.profiles = self.refresh_profiles(bars=bars)
+        report.collab = self._refit_collab(bars)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -278,6 +295,8 @@ class Memory:
         imported = self.store.import_reviews(dataset.reviews, dataset.item_titles)
         upgraded = self._pending_upgrades(cache, cache_version) if cache is not None and cache_version else 0
         report = self.sync(summarizer, bulk=bulk, cache=cache, cache_version=cache_version, bars=bars)
+        if report.collab is None:  # a build rebuilds the collaborative models too (0.3 s for the shipped data)
+            report.collab = self._refit_collab(bars, refit=True)
         report.imported, report.upgraded, report.seconds = imported, upgraded, time.perf_counter() - started
         return report
 
@@ -418,6 +437,12 @@ class Memory:
                 **self.vectors.counts(), "summary_versions": self.store.summary_versions()}
 
     # ------------------------------------------------------------------ internals
+    def _refit_collab(self, bars: ProgressFactory | None, *, refit: bool = False) -> str | None:
+        """Bring the collaborative models up to date; what was done in one line (None: nothing to do)."""
+        before = self.collab.refits
+        self.collab.ensure(bars, refit=refit)
+        return self.collab.last_refit if self.collab.refits != before else None
+
     def _summarize_and_commit(self, reviews: Sequence[StoredReview], summarizer: ReviewSummarizer,
                               progress: ProgressCallback | None) -> int:
         version, count = summarizer.version(), 0

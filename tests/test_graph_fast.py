@@ -22,6 +22,7 @@ from fakes import (
 from langgraph.runtime import Runtime
 
 from reason4rec.agent import Agent, nodes, turn_input
+from reason4rec.agent.answers import collab_line
 from reason4rec.agent.event_text import progress_text
 from reason4rec.config import Expert
 from reason4rec.experts.backend import Backend
@@ -125,7 +126,13 @@ def test_the_nodes_run_alone_on_a_state_and_a_context(fake_agent):
     assert [v["title"] for v in recalled["user_history"]] == [TITLES["B0PEDAL001"], TITLES["B0STRING01"],
                                                               TITLES["B0STAND001"]]
     assert [v["user_id"] for v in recalled["item_history"]] == ["U3", "U2"]  # oldest first
-    assert {v["summary"] for v in [*recalled["user_history"], *recalled["item_history"]]} == {SUMMARY}  # redone
+    from fakes import DEAD, QUIET, STURDY, WARM
+
+    from reason4rec.experts.summaries import stored_summary
+
+    # redone by the Summarizer, each answer kept to what its review names (issue 37)
+    assert {v["summary"] for v in [*recalled["user_history"], *recalled["item_history"]]} == {
+        stored_summary(SUMMARY, text) for text in (WARM, DEAD, STURDY, QUIET)}
     assert (recalled["user_mean"], recalled["item_mean"], recalled["already_rated"]) == (3.667, 4.5, None)
     state = {**state, **recalled}
     reasoned = nodes.reason(state, runtime)
@@ -185,7 +192,8 @@ def test_explain_streams_memory_then_tokens_then_the_rating_and_answers(fake_age
     [rating] = [e for e in events if e["type"] == "rating"]
     assert {k: v for k, v in rating.items() if k != "type"} == state["rating"] == RATING.as_dict()
     assert state["answer"].startswith("**Quiet Compressor Pedal (B0PEDAL002)** should suit **U1**: predicted "
-                                      f"**4.05** / 5 (confidence 0.41).\n\n> {REASON}\n\n*Not in the reviews it was "
+                                      f"**4.05** / 5 (confidence 0.41).\n\n{collab_line(state['collab'])}\n\n"
+                                      f"> {REASON}\n\n*Not in the reviews it was "
                                       "shown: player.*\n\n**Evidence**\n")
     assert backend.calls == [Call("generate", SUMMARIZE, 5), Call("stream", REASONER, 1), Call("rate", PREDICTOR, 1)]
     again, _ = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
@@ -203,7 +211,7 @@ def test_every_reason_comes_with_the_reviews_it_rests_on(fake_agent):
     evidence = state["evidence"]
     tone, player = evidence["aspects"]
     assert (tone["phrase"], tone["mark"], player["phrase"], player["mark"]) == ("tone", 1, "player", None)
-    assert {s["by"] for s in tone["sources"]} == {"you", "buyer"} and player["sources"] == []
+    assert {s["by"] for s in tone["sources"]} == {"you"} and player["sources"] == []  # the buyers wrote of compression
     warm = next(s for s in tone["sources"] if s["item"] == "Blue Overdrive Pedal (B0PEDAL001)")
     assert warm["quote"] == WARM and warm["stars"] == 5 and warm["date"] == "2013-04-02"
     own = evidence["own"]  # the latest shown first, each quoted from its own text
@@ -211,13 +219,13 @@ def test_every_reason_comes_with_the_reviews_it_rests_on(fake_agent):
                                         "Blue Overdrive Pedal (B0PEDAL001)"]
     assert [o["quote"] for o in own] == [STURDY, DEAD, WARM] and [o["stars"] for o in own] == [4, 2, 5]
     buyers = evidence["buyers"]
-    assert buyers["reviews"] == 2 and buyers["praised"][0]["aspect"] == "warm tone"
+    assert buyers["reviews"] == 2 and buyers["praised"][0]["aspect"] == "compression"
     assert buyers["praised"][0]["buyers"] == 2 and buyers["praised"][0]["quote"] == QUIET
-    assert buyers["criticised"][0]["aspect"] == "hum"
+    assert buyers["criticised"] == []  # the Summarizer's "hum" is not in their reviews: dropped
     answer = state["answer"]
     assert "- the reason names: tone [1]; *in no review shown: player*" in answer
     assert "- your review of **Blue Overdrive Pedal (B0PEDAL001)**, 5 stars, 2013-04-02 [1]: “" + WARM + "”" in answer
-    assert "- buyers praised *warm tone* (2 of 2): “" + QUIET + "”" in answer
+    assert "- buyers praised *compression* (2 of 2): “" + QUIET + "”" in answer
     _, ranked = _turn(fake_agent, "recommend", user_id="U1", k=2)
     assert all(r["evidence"]["aspects"] and "**Evidence**" in ranked["answer"] for r in ranked["recommendations"])
 
@@ -235,7 +243,7 @@ def test_the_chat_shows_every_review_behind_the_last_answer_on_request(fake_agen
     chat.handle("/why B0PEDAL002")
     chat.handle("/evidence")
     shown = console.export_text().split("/why")[-1]
-    assert shown.count("Quiet Compressor Pedal (B0PEDAL002)") >= 2 and "buyers criticised hum (2 of 2)" in shown
+    assert shown.count("Quiet Compressor Pedal (B0PEDAL002)") >= 2 and "buyers praised compression (2 of 2)" in shown
 
 
 def test_quoted_review_text_cannot_format_the_answer():
@@ -255,7 +263,9 @@ def test_predict_on_an_item_the_user_rated_says_so_first(fake_agent):
     assert all(v["item_id"] != "B0PEDAL001" for v in state["user_history"])  # the prediction never saw it
     assert state["answer"] == ("**You rated it 5 stars on 2013-04-02.** What the model would have predicted without "
                                "your review:\n\n**Blue Overdrive Pedal (B0PEDAL001)** should suit **U1**: predicted "
-                               "**4.05** / 5 (confidence 0.41).")  # predict: no reason in the answer
+                               "**4.05** / 5 (confidence 0.41).\n\n" + collab_line(state["collab"]))  # no reason
+    assert state["collab"]["with_own_rating"] and collab_line(state["collab"]).endswith(
+        "(fitted with your own rating of it).*")
 
 
 def _by_title(conversation) -> RatingDistribution:
@@ -398,19 +408,23 @@ def test_a_recommendation_is_steered_by_the_need_or_by_an_item_it_names(fake_age
 
 def test_add_review_then_profile_on_one_thread(fake_agent):
     backend = fake_agent.context.backend
+    from reason4rec.experts.summaries import stored_summary
+
     text = "Braided and silent, no crackle at all."
+    summary = stored_summary(SUMMARY, text)  # the Summarizer's answer kept to what the review names (issue 37)
+    assert summary.startswith("Positive Aspects: no crackle\n")
     added = fake_agent.add_review("U5", "B0CABLE001", 4, text, thread_id="t-new")
     assert added["error"] is None and added["update"]["outcome"] == "created" and not added["update"]["pending"]
-    assert added["update"]["summary"] == SUMMARY and backend.generated == [("summarizer", 1)]
+    assert added["update"]["summary"] == summary and backend.generated == [("summarizer", 1)]
     assert added["answer"] == ("Saved: review of **Braided Instrument Cable (B0CABLE001)** by **U5**. Memory updated: "
-                               + " / ".join(SUMMARY.splitlines()))
+                               + " / ".join(summary.splitlines()))
     profile = fake_agent.profile(None, thread_id="t-new")  # the thread remembers who is asking
     assert profile["user_id"] == "U5" and profile["error"] is None
     assert profile["profile"]["review_count"] == 1
     assert profile["profile"]["recent"] == [{"item_id": "B0CABLE001", "item_title": TITLES["B0CABLE001"],
-                                             "rating": 4.0, "summary": SUMMARY}]
-    assert profile["answer"].startswith("**U5** (1 reviews): Likes: warm tone. Dislikes: hum. Cares about: tone.")
-    assert "- Braided Instrument Cable (B0CABLE001) (4 stars): Positive Aspects: warm tone" in profile["answer"]
+                                             "rating": 4.0, "summary": summary}]
+    assert profile["answer"].startswith("**U5** (1 reviews): Likes: no crackle. Cares about: no crackle.")
+    assert "- Braided Instrument Cable (B0CABLE001) (4 stars): Positive Aspects: no crackle" in profile["answer"]
     again = fake_agent.add_review("U5", "B0CABLE001", 4, text, thread_id="t-new")
     assert again["update"]["outcome"] == "unchanged" and again["answer"].startswith("Already saved:")
     assert backend.generated == [("summarizer", 1)] and fake_agent.thread("t-new")["turns"] == 3
@@ -435,7 +449,7 @@ def test_profile_names_items_by_title_and_an_untitled_one_by_its_id(fake_agent):
     assert [r["item_title"] for r in state["profile"]["recent"]] == [TITLES["B0PEDAL001"], TITLES["B0PEDAL002"],
                                                                      "B0TUNER001", TITLES["B0CABLE001"]]
     assert "- Blue Overdrive Pedal (B0PEDAL001) (4 stars): " in state["answer"]
-    assert "- B0TUNER001 (4 stars): Positive Aspects: accurate tuner" in state["answer"]
+    assert "- B0TUNER001 (4 stars): Positive Aspects: tuner, display" in state["answer"]
     assert fake_agent.context.backend.calls == []  # a profile asks no expert
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Review
-from .baselines import ProgressCallback, clip_ratings
+from ..data import Review, clip_ratings, fit_surprise
+from .baselines import ProgressCallback
 
 Setting = Mapping[str, Any]
 
@@ -108,13 +108,7 @@ class _SurpriseModel(GridSearched):
     implicit = False
 
     def _fit_one(self, reviews: Sequence[Review], setting: Setting) -> None:
-        from surprise import SVD, Dataset, Reader, SVDpp
-
-        algorithm = SVDpp if self.implicit else SVD
-        raw = [(r.user_id, r.item_id, float(r.rating), None) for r in reviews]
-        trainset = Dataset(Reader(rating_scale=(1, 5))).construct_trainset(raw)
-        self._model = algorithm(random_state=self.seed, **setting)
-        self._model.fit(trainset)
+        self._model = fit_surprise(reviews, setting, self.seed, implicit=self.implicit)
 
     def predict(self, reviews: Sequence[Review]) -> np.ndarray:
         # surprise's biased models estimate unseen users/items from the known parts (no exception)

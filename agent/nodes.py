@@ -41,11 +41,11 @@ from ..experts import (
     reasons_for,
     shown_texts,
 )
-from ..memory import HistoryRecord, Memory
+from ..memory import HistoryRecord, Memory, display_name, item_labels, items_for_need
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
-from .state import DeliberationState, HistoryView
+from .state import CollabView, DeliberationState, HistoryView
 
 NodeResult = dict[str, Any]
 AMBIGUITY_MARGIN = 0.03
@@ -260,14 +260,13 @@ def _evidence(context: AgentContext, reason: str, mine: list[HistoryRecord], the
 def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
                  greedy: list[str]) -> list[ChosenReason]:
     """The greedy reasons, each replaced by a sampled draft that invents less where one does
-    (``context.reason_drafts`` drafts, more rounds of them for a reason still poorly grounded;
-    only on a backend that can sample), with progress. A cancel stops the drafts at their next
+    (``context.reason_drafts`` drafts for a greedy reason poorly grounded, more rounds of them for
+    one still so; only on a backend that can sample), with progress. A cancel stops the drafts at their next
     token (a remote backend's: at its next finished draft)."""
     settings = DraftSettings(context.reason_drafts, context.reason_rounds, context.reason_temperature)
     if settings.drafts <= 1 or not isinstance(context.backend, SamplingBackend):
         return better_drafts(context.backend, targets, greedy, settings)
-    total = (settings.drafts - 1) * len(targets)
-    _emit(events.progress(step, 0, total, "drafts"))
+    total = 0
     context.check_cancelled()
 
     def another_round(more: int) -> None:
@@ -277,7 +276,8 @@ def _best_drafts(context: AgentContext, step: str, targets: list[TargetContext],
 
     chosen = better_drafts(context.backend, targets, greedy, settings,
                            on_text=lambda row, piece: context.check_cancelled(), on_round=another_round)
-    _emit(events.progress(step, total, total, "drafts"))
+    if total:  # no progress at all where every greedy reason was kept without drafts
+        _emit(events.progress(step, total, total, "drafts"))
     return chosen
 
 
@@ -297,12 +297,29 @@ def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Gro
 
 @_step("predict")
 def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
-    """The Predictor's rating distribution, given the reason."""
+    """The Predictor's rating distribution, given the reason; beside it (never changing it) what
+    the memory's collaborative models say from the ratings alone (:class:`.state.CollabView`),
+    refitted first, as a step of its own that says why, when they are missing or out of date."""
     context = runtime.context
+    collab, item = context.memory.collab, state["item_id"]
+    refits = collab.refits
+
+    def fitting(label: str) -> Callable[[int, int], None]:
+        started = time.perf_counter()
+        return lambda done, total: _emit(events.step_started(label) if done < total
+                                         else events.step_finished(label, time.perf_counter() - started))
+
+    try:
+        estimate: CollabView = {**collab.estimates(state["user_id"], [item], progress=fitting)[item],
+                                "fitted_on": collab.state()["fitted_on"],
+                                "refit": collab.last_refit if collab.refits != refits else None,
+                                "with_own_rating": bool(state.get("already_rated"))}
+    except Exception as err:  # the models are a second opinion: the answer goes on without them, saying why
+        estimate = {"bias": None, "svdpp": None, "cold": None, "error": f"{type(err).__name__}: {err}"}
     [distribution] = ratings_for(context.backend, [_target(state, context.category)], [state.get("reason")])
     rating = distribution.as_dict()
     _emit(events.rating(rating))
-    return {"rating": rating}
+    return {"rating": rating, "collab": estimate}
 
 
 # --------------------------------------------------------------------------- recommend
@@ -310,14 +327,19 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
 
 @_step("recommend")
 def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
-    """Top-k: candidates from memory (unreviewed items, steered by the need or by the profile of
-    the item it names), reasoned a backend batch at a time and rated, ranked; the k kept get
-    their reasons redrafted (:func:`_redrafted`)."""
+    """Top-k: candidates from memory (unreviewed items of the kind the need asks for, ordered by the
+    user's taste: :func:`~reason4rec.memory.items_for_need`; without a need in words, those whose
+    profiles match the user's), reasoned a backend batch at a time and rated, ranked; the k kept
+    get their reasons redrafted (:func:`_redrafted`)."""
     context, user = runtime.context, state["user_id"]
     memory, like = context.memory, state.get("like_item")
     k = int(state.get("k") or 5)
-    matches = memory.items_for_user(user, k=max(k, context.candidates), query=_steering(memory, state),
-                                    exclude=[like] if like else ())
+    wanted, exclude = max(k, context.candidates), [like] if like else []
+    need = _need(memory, state)
+    if need:
+        matches = items_for_need(memory, user, need, k=wanted, exclude=exclude)
+    else:
+        matches = memory.items_for_user(user, k=wanted, query=_steering(memory, state), exclude=exclude)
     _emit(events.retrieved("recommend", "candidates", [_match_record(m) for m in matches]))
     if not matches:
         return {"recommendations": []}
@@ -357,6 +379,16 @@ def _redrafted(context: AgentContext, top: list[tuple[dict, TargetContext, str, 
         ratings[i] = distribution
     rows = [(view, target, pick, rating) for (view, target, _, _), pick, rating in zip(top, chosen, ratings)]
     return sorted(rows, key=lambda row: -row[3].expected)
+
+
+def _need(memory: Memory, state: DeliberationState) -> str | None:
+    """What the candidates must be, in words: the need, or the title (else the label) of the item
+    it names ("similar to the Snark tuner": items of its kind); None when there is no need, or the
+    named item has no name (then :func:`_steering` steers by its profile)."""
+    like = state.get("like_item")
+    if like:
+        return display_name(like, memory.item_title(like), item_labels(memory, [like]).get(like)) or None
+    return state.get("query") or None
 
 
 def _steering(memory: Memory, state: DeliberationState) -> str | None:

@@ -38,7 +38,29 @@ def test_the_summarizer_decodes_with_guards_over_its_own_answer_only():
     assert asked == decoding_for("summarizer", DecodingSettings())
     assert (asked.repetition_penalty, asked.no_repeat_ngram_size, asked.ngram_scope, asked.no_repeated_word) == (
         1.0, 4, "generated", True)
-    assert reasoner.asked_decoding == [DecodingSettings()]  # Hugging Face's rules, prompt included
+    [reasoned] = reasoner.asked_decoding  # guards over its own answer: it may copy its prompt's aspects
+    assert (reasoned.ngram_scope, reasoned.penalty_scope) == ("generated", "generated")
+    assert reasoned.repetition_penalty == DecodingSettings().repetition_penalty > 1.0
+
+
+def test_an_answer_only_penalty_spares_the_prompt_in_both_engines():
+    import numpy as np
+    import torch
+
+    from reason4rec.experts.backend import _answer_repetition_penalty
+    from reason4rec.experts.engines.llamacpp import _Row, choose_token
+
+    prompt, answer = [1, 2], [3]
+    logits = np.array([0.0, 5.0, 1.0, 4.5, 3.0], dtype=np.float32)  # token 1 (prompt) leads, 3 (answer) next
+    row = _Row(0, prompt, 10, 0)
+    row.append(answer[0])
+    everything = DecodingSettings(repetition_penalty=2.0, no_repeat_ngram_size=0)
+    answer_only = DecodingSettings(repetition_penalty=2.0, no_repeat_ngram_size=0, penalty_scope="generated")
+    assert choose_token(logits, row, everything) == 4  # 1 and 3 halved: 2.5, 2.25 < 3.0
+    assert choose_token(logits, row, answer_only) == 1  # the prompt's token keeps its score
+    scores = _answer_repetition_penalty(2.0, len(prompt))(torch.tensor([prompt + answer]),
+                                                         torch.tensor([logits.tolist()]))
+    assert scores[0].tolist() == [0.0, 5.0, 1.0, 2.25, 3.0]
 
 
 def test_both_engines_ban_repeats_of_the_answer_but_not_of_the_prompt():

@@ -22,11 +22,19 @@ def test_the_draft_inventing_least_is_kept_and_what_the_first_invented_is_said()
 
 
 def test_the_greedy_draft_is_kept_on_a_tie_and_with_one_draft_nothing_is_sampled():
-    backend = SamplingFake(drafts=["Warm tone pedal."])
-    assert choose_reasons(backend, [ASK], ["Warm tone pedal."], [SHOWN], drafts=3) == [
-        ChosenReason("Warm tone pedal.", 0, 3)]
+    backend = SamplingFake(drafts=["It is bamboo."])
+    assert choose_reasons(backend, [ASK], ["It is bamboo."], [SHOWN], drafts=3) == [
+        ChosenReason("It is bamboo.", 0, 3)]
     assert choose_reasons(backend, [ASK], ["It is bamboo."], [SHOWN], drafts=1) == [ChosenReason("It is bamboo.", 0, 1)]
     assert len(backend.asked("sample")) == 1
+
+
+def test_a_greedy_reason_that_names_what_it_was_shown_costs_no_drafts():
+    backend = SamplingFake(drafts=["A warm tone and a quiet hum, as they like."])
+    told: list[int] = []
+    [chosen] = choose_reasons(backend, [ASK], ["Warm tone pedal."], [SHOWN], drafts=4, rounds=2, on_round=told.append)
+    assert chosen == ChosenReason("Warm tone pedal.", 0, 1) and chosen.found == grounding("Warm tone pedal.", SHOWN)
+    assert backend.asked("sample") == [] and told == []
 
 
 def test_drafts_are_seeded_by_the_question_so_asking_again_answers_the_same():
@@ -55,10 +63,10 @@ def test_a_kept_draft_still_poorly_grounded_gets_another_round_and_only_it():
     fine, poor = choose_reasons(backend, [ASK, [{"role": "user", "content": "And the Tuner?"}]],
                                 ["Warm tone pedal.", "Rosewood neck."], [SHOWN, SHOWN], drafts=4, rounds=2,
                                 seed=5, on_round=told.append)
-    assert fine == ChosenReason("Warm tone pedal.", 0, 4)  # fully grounded: no second round for it
+    assert fine == ChosenReason("Warm tone pedal.", 0, 1)  # fully grounded: no drafts at all for it
     assert poor == ChosenReason(better, 5, 8, ("rosewood neck",))  # the second round's second draft
-    assert [c.conversations for c in backend.asked("sample")] == [2, 1] and backend.seeds == [5, 5 + ROUND_SEED_STEP]
-    assert told == [4]
+    assert [c.conversations for c in backend.asked("sample")] == [1, 1] and backend.seeds == [5, 5 + ROUND_SEED_STEP]
+    assert told == [3, 4]
 
 
 def test_more_rounds_stop_once_every_kept_draft_is_grounded_and_rounds_are_checked():

@@ -44,6 +44,7 @@ from ..backend import (
     TextCallback,
     TokenLogprob,
     answer_text,
+    decoding_for,
     end_token_ids,
     rating_ids,
     rating_prompt,
@@ -264,12 +265,14 @@ class _Row:
 
 def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
                  rng: np.random.Generator | None = None, word_ban: RepeatedWordBan | None = None) -> int:
-    """The next token under Hugging Face's rules: repetition penalty, then the n-gram ban, then
-    argmax (or temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``."""
+    """The next token under Hugging Face's rules: repetition penalty (over prompt and answer, or
+    the answer alone: ``settings.penalty_scope``), then the n-gram ban, then argmax (or
+    temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``."""
     scores = logits.astype(np.float32, copy=True)
     penalty = settings.repetition_penalty
-    if penalty != 1.0 and row.seen:
-        ids = np.fromiter(row.seen, dtype=np.int64)
+    seen = row.seen if settings.penalty_scope == "all" else row.generated
+    if penalty != 1.0 and seen:
+        ids = np.fromiter(set(seen), dtype=np.int64)
         picked = scores[ids]
         scores[ids] = np.where(picked < 0, picked * penalty, picked / penalty)
     n = settings.no_repeat_ngram_size
@@ -372,14 +375,15 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         tokenizer = self.experts.tokenizer
         ids = tokenizer(render_chat(tokenizer, conversation), add_special_tokens=False)["input_ids"]
-        row = _Row(0, ids, limit, self.decoding.no_repeat_ngram_size, self.decoding.ngram_scope == "all")
+        settings = decoding_for(expert, self.decoding)  # as generate() decodes this expert
+        row = _Row(0, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all")
         pieces: list[str] = []
         text = RowTextStream(tokenizer, 1, lambda _row, piece: pieces.append(piece))
         engine = self._engine(expert)
         next(_groups([row], engine.context, 1))  # the same checks as a batch: it fits, it is not empty
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)
-            steps = self._decode_steps(engine, [row], self.decoding, text, None, None)
+            steps = self._decode_steps(engine, [row], settings, text, None, None)
             try:
                 for _ in steps:
                     while pieces:

@@ -88,6 +88,9 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
     agent stops a cancelled turn's drafts in it). Rounds after the first sample ``drafts`` more
     for the conversations whose kept draft :func:`needs_redraft`, and keep the best of all drafts
     so far; ``on_round`` is told how many drafts a new round adds before it starts.
+
+    Drafts are drawn only where they pay: a greedy reason that already names what it was shown
+    (not :func:`needs_redraft`) is kept as it is, with no sampling at all.
     """
     if not len(conversations) == len(greedy) == len(shown):
         raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
@@ -100,16 +103,15 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
         return [ChosenReason(text, 0, 1) for text in greedy]
     seed = draft_seed(conversations) if seed is None else seed
     pools = [[text] for text in greedy]
-    chosen: list[ChosenReason] = []
-    pending = range(len(conversations))
+    chosen = [_best_of(pool, shown_texts) for pool, shown_texts in zip(pools, shown)]
+    pending: Sequence[int] = range(len(conversations))
     for round_ in range(rounds):
         count = drafts - 1 if round_ == 0 else drafts
-        if round_:
-            pending = [i for i in pending if chosen[i].found is None or needs_redraft(chosen[i].found)]
-            if not pending:
-                break
-            if on_round is not None:
-                on_round(count * len(pending))
+        pending = [i for i in pending if chosen[i].found is None or needs_redraft(chosen[i].found)]
+        if not pending:
+            break
+        if on_round is not None:
+            on_round(count * len(pending))
         samples = backend.sample(Expert.REASONER, [conversations[i] for i in pending], count=count,
                                  temperature=temperature, seed=(seed + round_ * ROUND_SEED_STEP) % 2**32,
                                  on_text=on_text)

@@ -226,3 +226,21 @@ def mean_of(values: Iterable[float | bool | None]) -> float | None:
     """Mean over the values that are not None; None when there are none."""
     kept = [float(v) for v in values if v is not None]
     return round(sum(kept) / len(kept), 4) if kept else None
+
+
+def repeated_aspects(reason: str) -> list[str]:
+    """The aspect words a reason names in more than one of its phrases ("sound, good sound and
+    sounds" names "sound" three times): a repeated aspect says nothing new and reads as a loop.
+
+    Counted on the stems of each aspect phrase's words (:func:`aspect_phrases` before its repeats
+    are merged), so plural and singular count as one word.
+    """
+    stop, opinion = reason_stop_words(), sentiment_analyzer().lexicon
+    seen: dict[str, int] = {}
+    for chunk in _BOUNDARY.split(reason.lower()):
+        for word in _WORD.findall(chunk):
+            word = word.strip("'").removesuffix("'s")
+            if len(word) >= 3 and "'" not in word and word not in stop and word not in opinion and not word.isdigit():
+                [stem] = stems([word])
+                seen[stem] = seen.get(stem, 0) + 1
+    return [stem for stem, count in seen.items() if count > 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -27,14 +28,14 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
 
     quiet_transformers()
     chosen = load_recipe(recipe)
-    run_dir = run or config.home / "runs" / chosen.name
+    dataset = load_dataset(config)  # a file whose category is not known is refused here, before any model
+    run_dir = run or default_run(config, chosen.name, chosen.start, dataset.category)
     if teacher == "openai":
         writer = OpenAITeacher(OpenAITeacherSettings(model=teacher_model, base_url=teacher_base_url))
     else:
         writer = OfflineTeacher()
     console.print(f"[bold]training[/] {', '.join(stages)} with recipe [bold]{chosen.name}[/], "
-                  f"teacher {writer.name}, base {config.base_model.name_or_path} -> {run_dir}")
-    dataset = load_dataset(config)
+                  f"teacher {writer.name}, base {config.base_model.name_or_path} -> {escape(str(run_dir))}")
     started = time.perf_counter()
     with progress_bars(console) as bars:
         pipeline = TrainingPipeline(config, chosen, run_dir, writer, bars=bars,
@@ -46,3 +47,20 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
                       f"{loss if loss is None else round(loss, 3)}  {card.training.get('seconds', 0):.0f} s  "
                       f"-> {pipeline.adapter_dir(name)}")
     console.print(f"[dim]finished in {time.perf_counter() - started:.0f} s[/]")
+    if chosen.start == "shipped" and all((pipeline.adapter_dir(e) / "card.json").is_file() for e in SERVING):
+        console.print(f"use the adapted experts with [bold]--adapters {escape(str(run_dir))}[/] (chat, why, recommend, "
+                      f"eval, memory build), or for good in the config file: [bold]\\[agent] adapters = "
+                      f"\"{escape(str(run_dir))}\"[/]")
+
+
+SERVING = ("summarizer", "reasoner", "predictor")
+"""The experts a turn runs: once these are adapted, the run folder can serve."""
+
+
+def default_run(config: Config, recipe: str, start: str, category: str) -> Path:
+    """``<home>/runs/<recipe>``; a recipe that adapts the shipped experts to a person's file gets a
+    folder per category (``runs/adapt-board-games``), so adapting to a second file keeps the first."""
+    if start != "shipped":
+        return config.home / "runs" / recipe
+    slug = re.sub(r"[^a-z0-9]+", "-", category.casefold()).strip("-") or "reviews"
+    return config.home / "runs" / f"{recipe}-{slug}"

@@ -116,10 +116,12 @@ def evaluate(
 
 def train(
     stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
-    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, gpu-paper) or TOML file.")] = "cpu-small",
+    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, cpu-full, gpu-paper; adapt: fine-tune the "
+                                        "shipped experts on --reviews in about an hour) or TOML file.")] = "cpu-small",
     run: Annotated[
         Path | None,
-        typer.Option(help="Run folder (default <home>/runs/<recipe>).", show_default=False),
+        typer.Option(help="Run folder (default <home>/runs/<recipe>; adapt: <home>/runs/adapt-<category>).",
+                     show_default=False),
     ] = None,
     teacher: Annotated[TeacherChoice, typer.Option(help="Who writes the training targets.")] = TeacherChoice.offline,
     teacher_model: Annotated[
@@ -134,6 +136,7 @@ def train(
     config_file: ConfigOption = None,
     home: HomeOption = None,
     reviews: ReviewsOption = None,
+    meta: MetaOption = None,
     model: ModelOption = None,
     device: DeviceOption = None,
     category: CategoryOption = None,
@@ -141,7 +144,7 @@ def train(
     allow_truncated: AllowTruncatedOption = None,
 ) -> None:
     """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
-    config = flags_config(config_file, home=home, reviews=reviews, model=model, device=device,
+    config = flags_config(config_file, home=home, reviews=reviews, meta=meta, model=model, device=device,
                      **loading_flags(category, on_duplicate, allow_truncated))
     training.train(config, console, stages, recipe, run, teacher=teacher.value, teacher_model=teacher_model,
                    teacher_base_url=teacher_base_url, force=force)

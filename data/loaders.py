@@ -482,6 +482,22 @@ def _category_from_name(path: Path) -> str | None:
     return None
 
 
+def require_category(path: Path) -> str:
+    """The category ``path``'s name carries; a :class:`DataError` asking for it when it carries
+    none (a missing file is reported as missing first).
+
+    Example:
+        >>> require_category(Path("Magazine_Subscriptions_5.json.gz"))
+        'Magazine Subscriptions'
+    """
+    guessed = _category_from_name(path)
+    if guessed:
+        return guessed
+    _require_file(path, "review")
+    raise DataError(f"{path.name}: its name does not say what the reviews are about; name the category, "
+                    'e.g. --category "Board Games" (config: data.category)')
+
+
 def _describe(err: Exception) -> str:
     if isinstance(err, RecursionError):
         return "nested too deeply to read"
@@ -510,6 +526,15 @@ def load_configured(reviews_path: Path | None = None, meta_path: Path | None = N
 
 def dataset_of(data: DataConfig) -> ReviewDataset:
     """The reviews a configuration's ``data`` section names (the one place its fields become a
-    :func:`load_configured` call)."""
-    return load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
-                           allow_truncated=data.allow_truncated)
+    :func:`load_configured` call).
+
+    A person's file must say what it is about: with no ``data.category`` and a name that guesses
+    nothing, it is refused (once its lines are known to be good, and before any model loads),
+    asking for ``--category``: prompts would name the wrong kind of product, and an adapted
+    adapter's card would record it.
+    """
+    dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
+                              allow_truncated=data.allow_truncated)
+    if data.reviews_path is not None and not data.category:
+        require_category(Path(data.reviews_path))
+    return dataset

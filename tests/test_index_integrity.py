@@ -225,7 +225,8 @@ def test_the_cli_reports_a_damaged_index_in_one_line_with_exit_status_2(memory_c
     built by `reason4rec memory build`; every command that opens it said nothing and exited 139."""
     reviews = indexed_reviews(tmp_path / "reviews.jsonl")
     config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
-    built = run_cli("memory", "build", "--reviews", str(reviews), "--config", config_file)
+    built = run_cli("memory", "build", "--reviews", str(reviews), "--category", "Musical Instruments", "--config",
+                    config_file)
     assert built.returncode == 0, built.stderr
     largest = max(memory_config.chroma_path.glob("*/data_level0.bin"), key=lambda p: p.stat().st_size)
     _overwrite(largest, os.urandom(4096))

@@ -16,6 +16,10 @@ Stages and what each writes under ``<run>/<stage>/``:
 A stage whose ``adapter/card.json`` exists is skipped (``force`` retrains it); inside a stage the
 Trainer resumes from its last checkpoint and teacher outputs are cached as they are produced.
 
+A recipe with ``start = "shipped"`` (``adapt``) fine-tunes the shipped adapters instead of training
+fresh ones, fits its subsets to the file (refusing one too small before any training) and measures
+the experts before and after on the file's own validation targets (:mod:`.adapt_report`).
+
 Example:
     >>> pipeline = TrainingPipeline(load_config(), load_recipe("cpu-small"), Path("artifacts/runs/x"))  # doctest: +SKIP
     >>> pipeline.run(["all"])                                                               # doctest: +SKIP
@@ -24,10 +28,11 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..config import Config, Expert
@@ -39,7 +44,9 @@ from ..experts import (
     LocalBackend,
     SummaryCache,
     TargetContext,
+    adapter_version,
     base_fingerprint,
+    find_adapters,
     fresh_base,
     local_backend,
     one_step_messages,
@@ -47,15 +54,17 @@ from ..experts import (
     predictor_messages,
     rating_response,
     reasoner_messages,
+    shipped_adapters_root,
     summarizer_messages,
     target_contexts,
     tidy_summary,
 )
+from .adapt_report import AdaptReport, validation_targets
 from .eval_run import write_atomically
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons, resumable_scorer
 from .sft import train_adapter
-from .sft_types import SFTExample, TrainingError, TrainResult
+from .sft_types import LoraSettings, SFTExample, TrainingError, TrainResult
 from .teachers import Teacher
 
 STAGES = tuple(Expert)
@@ -84,7 +93,7 @@ class TrainingPipeline:
 
     def __init__(self, config: Config, recipe: Recipe, run_dir: Path, teacher: Teacher,
                  say: Say = lambda message: None, bars: BarFactory | None = None,
-                 dataset: ReviewDataset | None = None) -> None:
+                 dataset: ReviewDataset | None = None, start_adapters: Mapping[Expert, Path] | None = None) -> None:
         self.config = config
         self.recipe = recipe
         self.run_dir = Path(run_dir)
@@ -93,6 +102,11 @@ class TrainingPipeline:
         self.bars = bars or (lambda label: (lambda done, total: None))
         self.dataset = dataset or dataset_of(config.data)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
+        if start_adapters is None and recipe.start == "shipped":
+            start_adapters = find_adapters(shipped_adapters_root())
+        self.start_adapters: dict[Expert, Path] = dict(start_adapters or {})
+        """The adapter each stage fine-tunes (``start = "shipped"``); a stage not here starts fresh."""
+        self.check_data()  # a file too small for the recipe: said before anything is sampled or trained
         self._reward_targets, self._reasoner_targets, self._other_targets = self._sample_targets()
         self._context_memo: dict[str, TargetContext] = {}
         """Prompt view by target review id (:meth:`_contexts`)."""
@@ -101,25 +115,86 @@ class TrainingPipeline:
     def run(self, stages: Sequence[str], force: bool = False) -> dict[Expert, AdapterCard]:
         """Train ``stages`` (expert names as typed on the command line, ``one-step`` or ``all``) in order."""
         wanted = parse_stages(stages)
+        self._check_start(wanted)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         changed = self._recipe_changes()
         if changed:
             self.say(f"[run] {self.run_dir} was trained with another recipe (changed: {', '.join(changed)}); stages "
                      "already trained are kept as they are (--force trains the named stages again)")
         write_atomically(self.run_dir / "recipe.json", self.recipe.model_dump_json(indent=2))
-        cards = {}
-        for stage in STAGES:
-            if stage not in wanted:
-                continue
+        cards, began = {}, time.perf_counter()
+        report = self._report()
+        if report is not None and all(e in self.start_adapters for e in report.experts):
+            report.measure("before", self.start_adapters)
+        todo = [stage for stage in STAGES if stage in wanted]
+        for number, stage in enumerate(todo, 1):
             card_path = self.adapter_dir(stage) / "card.json"
             if card_path.is_file() and not force:
                 self.say(f"[{stage}] already trained ({card_path}); skipping (use --force to redo)")
                 cards[stage] = AdapterCard.load(self.adapter_dir(stage))
                 continue
+            self.say(f"[{stage}] stage {number} of {len(todo)}, {_minutes(time.perf_counter() - began)} into this "
+                     f"run{', fine-tuning ' + str(self.start_adapters[stage]) if stage in self.start_adapters else ''}")
             started = time.perf_counter()
             cards[stage] = getattr(self, f"_stage_{stage}")()
             self.say(f"[{stage}] done in {time.perf_counter() - started:.0f} s")
+        if report is not None and all((self.adapter_dir(e) / "card.json").is_file() for e in report.experts):
+            report.measure("after", {e: self.adapter_dir(e) for e in report.experts})
+            for line in report.lines():
+                self.say(line)
         return cards
+
+    def _report(self) -> AdaptReport | None:
+        """The before/after measures the recipe asks for (None: it asks for none)."""
+        if not self.recipe.report.validation_targets:
+            return None
+        return AdaptReport(self.config, self.dataset, self.split, self.recipe.report.validation_targets,
+                           self.recipe.seed, self.run_dir / "report", say=self.say, bars=self.bars,
+                           batch_size=self.recipe.generation_batch, summary_batch=self.recipe.summary_batch)
+
+    def _validation_targets(self) -> list[Target]:
+        return validation_targets(self.split, self.recipe.report.validation_targets, self.recipe.seed)
+
+    def check_data(self) -> None:
+        """Refuse, in one line and before any training, a file too small for what the recipe needs.
+
+        Only recipes that fit themselves to the file (``subset.min_fraction`` above 0) are checked:
+        each must get that share of its summarizer reviews, of its reward + Reasoner targets and
+        of the report's validation targets. The line says how many reviews would do, estimated
+        from this file's own ratio of targets to reviews.
+        """
+        share = self.recipe.subset.min_fraction
+        if not share:
+            return
+        subset = self.recipe.subset
+        texts = sum(1 for r in self.split.train if r.text.strip())
+        needs = [("training reviews with text", subset.summarizer_reviews, texts),
+                 ("training targets with user and item histories", subset.reward_targets + subset.reasoner_targets,
+                  self.training_targets_available())]
+        if self.recipe.report.validation_targets:
+            needs.append(("validation targets with histories", self.recipe.report.validation_targets,
+                          len(self._validation_targets())))
+        short = [(what, math.ceil(share * asked), have) for what, asked, have in needs if have < share * asked]
+        if not short:
+            return
+        name = Path(self.dataset.source).name if self.dataset.source else "the data"
+        wants = [f"{need:,} {what} (it has {have:,})" for what, need, have in short]
+        listed = wants[0] if len(wants) == 1 else ", ".join(wants[:-1]) + " and " + wants[-1]
+        estimate = ""
+        if all(have for _, _, have in short):  # this file's own ratio of what it gives to its size
+            scale = max(need / have for _, need, have in short)
+            estimate = f"; about {math.ceil(len(self.dataset) * scale / 100) * 100:,} reviews like these would do"
+        raise PipelineError(f"{name} is too small to adapt on ({len(self.dataset):,} reviews): recipe "
+                            f"{self.recipe.name} needs at least {listed}{estimate}; nothing was trained")
+
+    def _check_start(self, wanted: Sequence[Expert]) -> None:
+        """A recipe that starts from the shipped adapters needs one for every stage it trains."""
+        if self.recipe.start != "shipped":
+            return
+        missing = [stage for stage in wanted if stage not in self.start_adapters]
+        if missing:
+            raise PipelineError(f"recipe {self.recipe.name} fine-tunes the shipped adapters, but there is none for "
+                                f"{', '.join(missing)} (looked in {shipped_adapters_root()})")
 
     def _recipe_changes(self) -> list[str]:
         """The recipe fields that differ from the ones this run folder was trained with."""
@@ -133,6 +208,7 @@ class TrainingPipeline:
         now = json.loads(self.recipe.model_dump_json())
         if not isinstance(before, dict):
             return ["(the saved recipe.json is not a recipe)"]
+        before = _with_defaults(before, json.loads(Recipe(name=self.recipe.name).model_dump_json()))
         return sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
 
     def stage_dir(self, stage: Expert) -> Path:
@@ -165,6 +241,9 @@ class TrainingPipeline:
         n_reward, n_reason = self.recipe.subset.reward_targets, self.recipe.subset.reasoner_targets
         if len(targets) < 2:
             raise PipelineError("the training split has too few targets with user and item histories")
+        if self.recipe.subset.min_fraction and len(targets) < n_reward + n_reason:  # fit to the file
+            n_reward = round(len(targets) * n_reward / (n_reward + n_reason))
+            n_reason = len(targets) - n_reward
         return targets[:n_reward], targets[n_reward:n_reward + n_reason], targets[n_reward + n_reason:]
 
     def _contexts(self, targets: Sequence[Target]) -> list[TargetContext]:
@@ -410,29 +489,41 @@ class TrainingPipeline:
         folder.mkdir(parents=True, exist_ok=True)
         _write_jsonl(folder / "data.jsonl", [json.loads(e.to_json()) for e in examples])
         settings = self.recipe.expert(stage)
-        layers = f"top {settings.lora.layers} layers" if settings.lora.layers else "all layers"
+        start = self.start_adapters.get(stage)
+        start_card = AdapterCard.load(start) if start is not None else None
+        lora = settings.lora if start_card is None else LoraSettings(**{**start_card.lora,
+                                                                       "dropout": settings.lora.dropout})
+        layers = f"top {lora.layers} layers" if lora.layers else "all layers"
         self.say(f"[{stage}] training on {len(examples)} examples ({'QLoRA NF4' if settings.train.qlora else 'LoRA'}, "
-                 f"r={settings.lora.r}, {layers}, {settings.train.engine} engine, loss {settings.train.loss})")
+                 f"r={lora.r}, {layers}, {settings.train.engine} engine, loss {settings.train.loss})")
         fingerprint: dict[str, str] = {}
 
         def load(qlora: bool):
             base = fresh_base(self.config, load_in_4bit=qlora)
             fingerprint["value"] = base_fingerprint(base.model)
             fingerprint["device"] = str(base.device)
+            if start_card is not None and start_card.base_fingerprint != fingerprint["value"]:
+                raise PipelineError(f"the {stage} adapter to fine-tune ({start}) was trained on base model "
+                                    f"{start_card.base_model!r}, not {self.config.base_model.name_or_path!r}")
             return base
 
-        result: TrainResult = train_adapter(load, examples, settings.lora, settings.train, folder,
-                                            progress=self.bars(f"training {stage}"))
+        result: TrainResult = train_adapter(load, examples, lora, settings.train, folder,
+                                            progress=self.bars(f"training {stage}"), start_from=start)
+        categories = {c.casefold(): c for c in (*(start_card.categories if start_card else ()),
+                                                  self.dataset.category)}
+        started_from = {} if start is None else {"started_from": {
+            "adapter": str(start), "version": adapter_version(start), "recipe": start_card.recipe,
+            "categories": list(start_card.categories)}}
         card = AdapterCard(
             expert=stage,
             base_model=self.config.base_model.name_or_path,
             base_fingerprint=fingerprint["value"],
             prompt_version=PROMPT_VERSION,
             recipe=self.recipe.name,
-            lora=settings.lora.model_dump(),
+            lora=lora.model_dump(),
             data={**data, "split": self.recipe.split, "seed": self.recipe.seed,
                   "dataset": Path(self.dataset.source).name if self.dataset.source else "shipped",
-                  "categories": [self.dataset.category],
+                  "categories": list(categories.values()), **started_from,
                   "history_k": self.recipe.history_k, "max_review_chars": self.recipe.max_review_chars},
             training={**result.as_dict(), **settings.train.model_dump(), "device": fingerprint["device"]},
         )
@@ -446,6 +537,20 @@ def _reward_scorer(backend: LocalBackend):
         return [d.expected for d in backend.rate(Expert.REWARD, prompts)]
 
     return score
+
+
+def _with_defaults(saved: dict, defaults: dict) -> dict:
+    """A recipe saved before newer fields existed, with those fields at their defaults (one table
+    deep): a field added since is not a change of recipe."""
+    merged = {**{key: value for key, value in defaults.items() if key not in saved}, **saved}
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**{k: v for k, v in value.items() if k not in merged[key]}, **merged[key]}
+    return merged
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

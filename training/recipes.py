@@ -1,7 +1,8 @@
 """Training recipes: every size, subset and hyper-parameter of a run, as one TOML file.
 
-Shipped recipes live in ``training/recipes/`` (``cpu-small``, ``gpu-paper``); a path to any TOML
-file with the same tables works too.
+Shipped recipes live in ``training/recipes/`` (``cpu-small``, ``cpu-full``, ``gpu-paper``, and
+``adapt``, which fine-tunes the shipped adapters on a person's file); a path to any TOML file with
+the same tables works too.
 
 Example:
     >>> load_recipe("cpu-small").subset.reward_targets
@@ -38,11 +39,22 @@ class SubsetSettings(_Strict):
     predictor_targets: int | None = Field(None, ge=1)
     """None: the Predictor learns on the targets with an accepted reason; N: on N targets (those
     first, then other training targets), each with the trained Reasoner's own reason."""
+    min_fraction: float = Field(0.0, ge=0, le=1)
+    """0: subsets are taken as asked (the reward model's first). Above 0, the recipe fits the file
+    it is given: when the file has fewer training targets than asked, the reward and Reasoner
+    subsets shrink in proportion, and a file that cannot give this share of every subset (and of
+    the report's validation targets) is refused before any training starts."""
 
 
 class FilterSettings(_Strict):
     tau: float | Literal["auto"] = "auto"
     max_retries: int = Field(3, ge=0)
+
+
+class ReportSettings(_Strict):
+    validation_targets: int = Field(0, ge=0)
+    """Before/after measures of the experts on a seeded sample of this many of the file's own
+    validation targets (0: no report)."""
 
 
 class ExpertRecipe(_Strict):
@@ -58,7 +70,11 @@ class Recipe(_Strict):
     max_review_chars: int = Field(400, ge=50)
     summary_batch: int = Field(16, ge=1)
     generation_batch: int = Field(8, ge=1)
+    start: Literal["fresh", "shipped"] = "fresh"
+    """``fresh``: new LoRA weights; ``shipped``: every expert starts from the adapter the package
+    ships (its LoRA shape taken from that adapter's card): fine-tuning, not training anew."""
     subset: SubsetSettings = Field(default_factory=SubsetSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
     summarizer: ExpertRecipe = Field(default_factory=ExpertRecipe)
     reward: ExpertRecipe = Field(default_factory=ExpertRecipe)

@@ -33,6 +33,7 @@ from .sft_types import (
     save_adapter,
 )
 from .top_layers import train_top_layers
+from .warm_start import load_start_weights, start_key
 
 if TYPE_CHECKING:
     from ..experts import LoadedModel
@@ -45,6 +46,7 @@ def train_adapter(
     settings: TrainSettings,
     out_dir: Path,
     progress: ProgressCallback | None = None,
+    start_from: Path | None = None,
 ) -> TrainResult:
     """Train one adapter on ``examples`` and save it to ``out_dir/adapter``; resumes if interrupted.
 
@@ -53,6 +55,7 @@ def train_adapter(
             injected into it, so a model shared with other adapters must not be passed).
         examples: Prompt/response pairs; at least one.
         out_dir: Stage folder; ``checkpoints/`` inside it makes the run resumable.
+        start_from: A trained adapter of the same LoRA shape to fine-tune (None: a fresh LoRA).
     """
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -61,7 +64,7 @@ def train_adapter(
     if not examples:
         raise TrainingError(f"no training examples for {out_dir.name}: nothing to learn from")
     if settings.engine == "top-layers":
-        return train_top_layers(load_base, examples, lora, settings, out_dir, progress)
+        return train_top_layers(load_base, examples, lora, settings, out_dir, progress, start_from)
     started = time.perf_counter()
     base = load_base(settings.qlora)
     tokenizer = base.tokenizer
@@ -75,8 +78,11 @@ def train_adapter(
     if settings.qlora:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=settings.gradient_checkpointing)
     model = get_peft_model(model, lora_config(lora, model.config.num_hidden_layers))
+    if start_from is not None:
+        load_start_weights(model, start_from)
     checkpoints = out_dir / "checkpoints"
-    last = _resumable_checkpoint(checkpoints, run_key(([r["input_ids"], r["labels"]] for r in rows), lora, settings))
+    keyed = [[r["input_ids"], r["labels"]] for r in rows] + ([start_key(start_from)] if start_from else [])
+    last = _resumable_checkpoint(checkpoints, run_key(keyed, lora, settings))
     steps_per_epoch = math.ceil(len(rows) / (settings.batch_size * settings.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
     args = TrainingArguments(

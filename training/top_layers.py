@@ -51,6 +51,7 @@ from .sft_types import (
     run_key,
     save_adapter,
 )
+from .warm_start import load_start_weights, start_key
 
 if TYPE_CHECKING:
     import torch
@@ -145,6 +146,7 @@ def train_top_layers(
     settings: TrainSettings,
     out_dir: Path,
     progress: ProgressCallback | None = None,
+    start_from: Path | None = None,
 ) -> TrainResult:
     """Train one adapter with the top-layers engine; same contract as :func:`.sft.train_adapter`."""
     import torch
@@ -161,6 +163,8 @@ def train_top_layers(
     split = layer_count - (lora.layers or layer_count)  # layers below `split` stay frozen, cached
     torch.manual_seed(settings.seed)
     model = get_peft_model(base.model, lora_config(lora, layer_count))
+    if start_from is not None:
+        load_start_weights(model, start_from)
     stack = DecoderStack(model.get_base_model())
     device = base.device
     model.eval()
@@ -173,7 +177,7 @@ def train_top_layers(
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, int(total_steps * settings.warmup_fraction), total_steps)
     checkpoint_path = out_dir / "checkpoints" / _CHECKPOINT
-    run_key = _run_key(encoded, lora, settings)
+    run_key = _run_key(encoded, lora, settings) + (f"+{start_key(start_from)}" if start_from else "")
     step, losses, resumed = 0, [], None
     if checkpoint_path.is_file():
         state = _load_checkpoint(checkpoint_path)

@@ -22,6 +22,8 @@ switch on it. The types, in the order a turn emits them:
 ``reason_revised`` ``text``, ``drafts``, ``invented`` (what the first draft named that no review
                    it was shown mentions), ``candidate`` for a recommendation: a sampled draft
                    invents less than the reason streamed so far and replaces it.
+``candidate_rated`` ``candidate`` (item id), ``expected``, ``confidence``, ``probabilities``: a
+                   recommendation's candidate has its reason and its rating (ranked at the end).
 =================  ===========================================================================
 
 Renderers skip types they do not know, so new types never break them.
@@ -39,7 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 EVENT_TYPES = ("step_started", "retrieved", "token", "rating", "step_finished", "progress", "already_rated",
-               "reason_revised")
+               "reason_revised", "candidate_rated")
 
 
 def step_started(step: str) -> dict[str, Any]:
@@ -85,3 +87,7 @@ def reason_revised(text: str, drafts: int, invented: list[str], candidate: str |
     if candidate is not None:
         event["candidate"] = candidate
     return event
+
+
+def candidate_rated(candidate: str, distribution: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "candidate_rated", "candidate": candidate, **distribution}

@@ -41,7 +41,7 @@ from ..experts import (
     reasons_for,
     shown_texts,
 )
-from ..memory import HistoryRecord, Memory, display_name, item_labels, items_for_need
+from ..memory import HistoryRecord, Match, Memory, display_name, item_labels, items_for_need
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
@@ -329,8 +329,10 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
 def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """Top-k: candidates from memory (unreviewed items of the kind the need asks for, ordered by the
     user's taste: :func:`~reason4rec.memory.items_for_need`; without a need in words, those whose
-    profiles match the user's), reasoned a backend batch at a time and rated, ranked; the k kept
-    get their reasons redrafted (:func:`_redrafted`)."""
+    profiles match the user's), shortlisted to k by what the collaborative models estimate (no
+    decoding: :func:`_shortlist`), the k reasoned and rated (the first alone, so it is on screen
+    within one reason's time; the rest in one batch), ranked by the Predictor's rating; a reason
+    poorly grounded gets drafts (:func:`_redrafted`)."""
     context, user = runtime.context, state["user_id"]
     memory, like = context.memory, state.get("like_item")
     k = int(state.get("k") or 5)
@@ -343,26 +345,52 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     _emit(events.retrieved("recommend", "candidates", [_match_record(m) for m in matches]))
     if not matches:
         return {"recommendations": []}
+    matches, estimates = _shortlist(memory, user, matches, k)
     items = [m.profile.entity_id for m in matches]
     histories = [_histories(memory, user, item) for item in items]
-    # Many candidates: history summaries are used as the memory has them; the missing ones are
-    # made in one pass over every candidate, so the progress counts all that is left.
+    # History summaries are used as the memory has them; the missing ones are made in one pass
+    # over every candidate, so the progress counts all that is left.
     shown = {r.review.review_id: r for mine, theirs in histories for r in _shown(context, mine, theirs)}
     summaries = _current_summaries(context, list(shown.values()), outdated=False)
-    views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs)}
-             for item, match, (mine, theirs) in zip(items, matches, histories)]
+    views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs),
+              "estimate": estimate}
+             for item, match, estimate, (mine, theirs) in zip(items, matches, estimates, histories)]
     targets = [_target(view, context.category) for view in views]
-    reasons = _reason_candidates(context, targets, [{"id": item, "title": view["item_title"]}
-                                                    for item, view in zip(items, views)])
-    distributions = ratings_for(context.backend, targets, reasons)
-    top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)[:k]
+    reasons, distributions = _deliberate_candidates(context, targets, [{"id": item, "title": view["item_title"]}
+                                                                       for item, view in zip(items, views)])
+    top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "item_name": memory.item_name(view["match"].profile.entity_id),
                                  "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
+                                 "collab": view["estimate"],
                                  "reason_check": check_reason(pick.text, target, pick.drafts, pick.found),
                                  "evidence": _evidence(context, pick.text, *view["records"])}
                                 for view, target, pick, dist in ranked]}
+
+
+def _shortlist(memory: Memory, user: str, matches: list[Match], k: int) -> tuple[list[Match], list[dict | None]]:
+    """The ``k`` candidates the collaborative models rate highest (SVD++, else the bias model),
+    ties and items they cannot estimate in the memory's order: only these are reasoned, so a
+    recommendation pays for k reasons, not for every candidate. Without the models (a failure
+    is said in a ``retrieved`` record) the memory's first k are kept. Returns the kept matches and
+    each one's estimates."""
+    ids = [m.profile.entity_id for m in matches]
+    try:
+        estimates = memory.collab.estimates(user, ids)
+    except Exception as err:  # a second opinion: the memory's order stands without it
+        _emit(events.retrieved("recommend", "shortlist", [{"error": f"{type(err).__name__}: {err}"}]))
+        return matches[:k], [None] * len(matches[:k])
+
+    def score(index: int) -> tuple[float, int]:
+        found = estimates.get(ids[index]) or {}
+        value = found.get("svdpp") if found.get("svdpp") is not None else found.get("bias")
+        return (-(value if value is not None else float("-inf")), index)
+
+    kept = sorted(range(len(matches)), key=score)[:k]
+    _emit(events.retrieved("recommend", "shortlist", [{"item_id": ids[i], **(estimates.get(ids[i]) or {})}
+                                                      for i in kept]))
+    return [matches[i] for i in kept], [estimates.get(ids[i]) for i in kept]
 
 
 def _redrafted(context: AgentContext, top: list[tuple[dict, TargetContext, str, Any]]) -> list[tuple]:
@@ -399,22 +427,36 @@ def _steering(memory: Memory, state: DeliberationState) -> str | None:
     return found.text if found is not None else state.get("query") or state.get("like_title")
 
 
-def _reason_candidates(context: AgentContext, targets: list[TargetContext], named: list[dict[str, str]]) -> list[str]:
-    """The Reasoner's why per candidate, one backend batch at a time (the batches the backend
-    would run anyway), streamed; a ``progress`` event names each batch's candidates before it
-    starts and the last one says all are done."""
+def _deliberate_candidates(context: AgentContext, targets: list[TargetContext],
+                           named: list[dict[str, str]]) -> tuple[list[str], list[Any]]:
+    """Each candidate's why (streamed) and rating: the first candidate alone, so the first
+    recommendation is on screen after one reason, then the rest a backend batch at a time; a
+    ``progress`` event names each batch's candidates before it starts (the last says all are
+    done) and a ``candidate_rated`` event follows each rating."""
     size = max(1, int(getattr(context.backend, "batch_size", 1)))
+    reasons: list[str] = []
+    ratings: list[Any] = []  # RatingDistribution
+    for first, last in ((0, 1), (1, len(targets))):
+        part = targets[first:last]
+        if not part:
+            continue
 
-    def before_batch(start: int) -> None:
-        _emit(events.progress("recommend", start, len(targets), "candidates", named[start:start + size]))
+        def before_batch(start: int, offset: int = first, end: int = last) -> None:
+            _emit(events.progress("recommend", offset + start, len(targets), "candidates",
+                                  named[offset + start:min(offset + start + size, end)]))
 
-    def on_text(row: int, text: str) -> None:
-        context.check_cancelled()  # raised inside generate(): the batch stops at this token
-        _emit(events.token("reason", text, named[row]["id"]))
+        def on_text(row: int, text: str, offset: int = first) -> None:
+            context.check_cancelled()  # raised inside generate(): the batch stops at this token
+            _emit(events.token("reason", text, named[offset + row]["id"]))
 
-    reasons = reasons_for(context.backend, targets, batch_size=size, on_text=on_text, before_batch=before_batch)
+        written = reasons_for(context.backend, part, batch_size=size, on_text=on_text, before_batch=before_batch)
+        rated = ratings_for(context.backend, part, written)
+        for row, distribution in enumerate(rated):
+            _emit(events.candidate_rated(named[first + row]["id"], distribution.as_dict()))
+        reasons += written
+        ratings += rated
     _emit(events.progress("recommend", len(targets), len(targets), "candidates"))
-    return reasons
+    return reasons, ratings
 
 
 # --------------------------------------------------------------------------- update, profile

@@ -80,6 +80,10 @@ class DeliberationPrinter:
             self.console.print(f"  [dim]{escape(progress_text(event))}[/]")
         elif kind == "already_rated":
             self.console.print(f"[bold]{escape(already_rated_text(event))}[/]")
+        elif kind == "candidate_rated":  # printed as soon as it is rated: the first one comes early
+            text = self._candidates.pop(event["candidate"], "")
+            self.console.print(f"  [bold]{escape(self._name(event['candidate']))}[/] "
+                               f"({event['expected']:.2f}/5): {escape(' '.join(text.split()))}")
         elif kind == "reason_revised" and event.get("candidate") is not None:
             self._candidates[event["candidate"]] = event["text"] + " (revised)"
         elif kind == "reason_revised":

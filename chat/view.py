@@ -75,6 +75,8 @@ class TurnView:
         self.candidates: dict[str, str] = {}
         self.titles: dict[str, str] = {}
         """Candidate id -> title, from the progress events that announced them."""
+        self.candidate_ratings: dict[str, float] = {}
+        """Candidate id -> the Predictor's expected rating, once it is known."""
         self.rating: dict[str, Any] | None = None
         self.already_rated: str | None = None
         self.notice: str | None = None
@@ -122,6 +124,8 @@ class TurnView:
                 step.progress = event
         elif kind == "already_rated":
             self.already_rated = already_rated_text(event)
+        elif kind == "candidate_rated":
+            self.candidate_ratings[event["candidate"]] = event["expected"]
         elif kind == "reason_revised" and event.get("candidate") is not None:
             self.candidates[event["candidate"]] = event["text"]
         elif kind == "reason_revised":
@@ -166,7 +170,8 @@ class TurnView:
             if step.name == "recommend" and self.candidates:
                 for item, text in list(self.candidates.items())[-MAX_CANDIDATE_LINES:]:
                     name = item_name(item, self.titles.get(item), self.names.get(item))
-                    parts.append(Text.assemble(("  " + name, "bold"), ": ",
+                    rated = self.candidate_ratings.get(item)
+                    parts.append(Text.assemble(("  " + name, "bold"), f" ({rated:.2f}/5): " if rated else ": ",
                                                " ".join(text.split()),
                                                no_wrap=True, overflow="ellipsis"))
         if self.rating:

@@ -106,7 +106,7 @@ def category_notice(category: str, adapters: Path | None = None) -> str | None:
     if not known or category.casefold() in {c.casefold() for c in known}:
         return None
     return (f"The experts were trained on {' and '.join(known)} reviews, not {category}: their reasons may name "
-            f"aspects of the wrong kind of product. To fit them to your reviews, train them on your file "
-            f"(about 70 minutes on two cores): `reason4rec train all --reviews FILE --category \"{category}\"`, "
+            f"aspects of the wrong kind of product. To adapt them to your reviews (about an hour on two "
+            f"cores): `reason4rec train all --recipe adapt --reviews FILE --category \"{category}\"`, "
             "then add `--adapters` with the run folder it names.")
 

@@ -275,21 +275,30 @@ def _by_title(conversation) -> RatingDistribution:
     return RatingDistribution.from_logits([9.0 if k == star else 0.0 for k in range(1, 6)])
 
 
-def test_recommend_reasons_a_batch_at_a_time_and_ranks_by_the_rating(fake_agent):
+def test_recommend_shortlists_by_the_estimates_reasons_the_first_alone_and_ranks_by_the_rating(fake_agent):
     backend = fake_agent.context.backend
     backend.rating = _by_title
     events, state = _turn(fake_agent, "recommend", user_id="U1", k=2)
     [candidates] = [e["records"] for e in events if e["type"] == "retrieved" and e["kind"] == "candidates"]
     assert {c["id"] for c in candidates} == {"B0PEDAL002", "B0TUNER001", "B0CABLE001"}  # never one U1 reviewed
+    estimates = fake_agent.context.memory.collab.estimates("U1", [c["id"] for c in candidates])
+    best = sorted(estimates, key=lambda item: -estimates[item]["svdpp"])[:2]
+    [shortlist] = [e["records"] for e in events if e["type"] == "retrieved" and e["kind"] == "shortlist"]
+    assert [r["item_id"] for r in shortlist] == best  # only these two are reasoned
     reasoned = [e for e in events if e["type"] == "progress" and e["step"] == "recommend"]
-    assert [(e["done"], e["total"], len(e.get("items", []))) for e in reasoned] == [(0, 3, 2), (2, 3, 1), (3, 3, 0)]
+    assert [(e["done"], e["total"], len(e.get("items", []))) for e in reasoned] == [(0, 2, 1), (1, 2, 1), (2, 2, 0)]
     announced = [item["id"] for e in reasoned for item in e.get("items", [])]
+    assert announced == best
     assert [e["candidate"] for e in events if e["type"] == "token"] == [c for c in announced for _ in range(6)]
-    assert backend.calls == [Call("generate", REASONER, 2), Call("generate", REASONER, 1), Call("rate", PREDICTOR, 3)]
-    assert [r["item_id"] for r in state["recommendations"]] == ["B0CABLE001", "B0PEDAL002"]
+    assert backend.calls == [Call("generate", REASONER, 1), Call("rate", PREDICTOR, 1),
+                             Call("generate", REASONER, 1), Call("rate", PREDICTOR, 1)]
+    rated = [e for e in events if e["type"] == "candidate_rated"]
+    assert [e["candidate"] for e in rated] == best and all(1 <= e["expected"] <= 5 for e in rated)
+    by_rating = sorted(best, key=lambda item: -_by_title([{"content": TITLES.get(item, item)}]).expected)
+    assert [r["item_id"] for r in state["recommendations"]] == by_rating
     assert [r["reason"] for r in state["recommendations"]] == [REASON, REASON]
-    assert state["answer"].startswith("Top 2 for **U1**, by their profile:\n\n1. **Braided Instrument Cable "
-                                      "(B0CABLE001)**: 5.00 / 5. Warm tone")
+    assert all(r["collab"] == estimates[r["item_id"]] for r in state["recommendations"])
+    assert state["answer"].startswith("Top 2 for **U1**, by their profile:\n\n1. ")
 
 
 GROUNDED = "Warm tone suits them."
@@ -386,7 +395,8 @@ def test_the_kept_recommendations_are_redrafted_together_and_revised_one_by_one(
                         conversation[-1]["content"] else ["It is carved from bamboo."])
     events, state = _turn(fake_agent, "recommend", user_id="U1", k=3)
     assert backend.asked("sample") == [Call("sample", REASONER, 3)]  # one call for every candidate kept
-    assert backend.asked("rate") == [Call("rate", PREDICTOR, 3), Call("rate", PREDICTOR, 1)]  # the revised, again
+    assert backend.asked("rate") == [Call("rate", PREDICTOR, 1), Call("rate", PREDICTOR, 2),  # first alone, the rest
+                                     Call("rate", PREDICTOR, 1)]  # the revised, again
     [revised] = [e for e in events if e["type"] == "reason_revised"]
     assert revised["candidate"] == "B0CABLE001" and revised["text"] == GROUNDED
     by_item = {r["item_id"]: r for r in state["recommendations"]}

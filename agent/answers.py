@@ -52,11 +52,25 @@ def _deliberation(state: DeliberationState) -> str:
     if collab := collab_line(state.get("collab")):
         lines += ["", collab]
     if state.get("intent") == "explain" and state.get("reason"):
-        lines += ["", f"> {state['reason']}"]
+        lines += ["", f"> {about_item(state['reason'], name, state.get('item_id') or '')}"]
         if invented := _invented(state.get("reason_check")):
             lines += ["", f"*{invented}*"]
         lines += evidence_lines(state.get("evidence"))
     return "\n".join(lines)
+
+
+def about_item(reason: str, name: str, item_id: str) -> str:
+    """The reason naming its item once: the Reasoner writes "this item", a person reads "this
+    capo" (the item's label or short title; a long title or a bare id leaves the reason as written).
+
+    Example:
+        >>> about_item("Other buyers of this item praise the clip.", "capo (B0001)", "B0001")
+        'Other buyers of this capo praise the clip.'
+    """
+    label = name.removesuffix(f" ({item_id})").strip() if item_id else name.strip()
+    if not label or label == item_id or len(label) > 40 or len(label.split()) > 5:
+        return reason
+    return re.sub(r"\bthis item\b", lambda _: f"this {label}", reason, count=1, flags=re.IGNORECASE)
 
 
 _COLD = {"user": "new user: item side only", "item": "new item: user side only",
@@ -174,8 +188,9 @@ def _recommendations(state: DeliberationState) -> str:
     lines = [f"Top {len(found)} for **{state['user_id']}**{need}:", ""]
     for rank, item in enumerate(found, 1):
         invented = _invented(item.get("reason_check"))
-        lines.append(f"{rank}. **{item.get('item_name') or item_label(item['item_id'], item.get('item_title'))}**: "
-                     f"{item['rating']['expected']:.2f} / 5. {item['reason']}"
+        name = item.get("item_name") or item_label(item["item_id"], item.get("item_title"))
+        lines.append(f"{rank}. **{name}**: {item['rating']['expected']:.2f} / 5. "
+                     f"{about_item(item['reason'], name, item['item_id'])}"
                      + (f" *({invented})*" if invented else ""))
         lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")
     return "\n".join(lines)

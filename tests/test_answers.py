@@ -10,6 +10,20 @@ def test_explain_answer_has_the_verdict_rating_and_reason():
     assert "> Accurate and easy to read." in text
 
 
+def test_a_reason_names_its_item_once_by_label_never_by_a_bare_id_or_a_long_title():
+    reason = "Other buyers of this item praise the clip; this item holds."
+    named = compose({"intent": "explain", "user_id": "A1", "item_id": "B1", "item_name": "capo (B1)",
+                     "rating": RATING, "reason": reason})
+    assert "> Other buyers of this capo praise the clip; this item holds." in named
+    bare = compose({"intent": "explain", "user_id": "A1", "item_id": "B1", "rating": RATING, "reason": reason})
+    assert f"> {reason}" in bare
+    long_title = "Ernie Ball Regular Slinky Nickel Wound Electric Guitar Strings"
+    recs = compose({"intent": "recommend", "user_id": "A1", "recommendations": [
+        {"item_id": "B2", "item_title": long_title, "reason": reason, "rating": RATING},
+        {"item_id": "B3", "item_title": "Pop filter", "reason": reason, "rating": RATING}]})
+    assert f"4.40 / 5. {reason}" in recs and "4.40 / 5. Other buyers of this Pop filter praise" in recs
+
+
 def test_ambiguous_items_are_listed_as_a_question():
     text = compose({"intent": "explain", "error": "'tuner' could mean several items",
                     "candidates": [{"id": "B1", "profile": "Known for: tuner"},

@@ -1,13 +1,19 @@
-"""Keyword aspects of a review: a sentiment lexicon with negation, no model at all.
+"""Aspects of a review without the Summarizer: spaCy noun phrases with the side their sentence takes.
 
 Two users: the offline teacher (training) writes its summaries with it, and the memory uses it to
 summarize a whole dataset at CPU speed when the trained Summarizer would take hours (those
 summaries are labelled :data:`LEXICON_VERSION`, never passed off as the Summarizer's).
-:func:`merge_summaries` folds many summaries into ranked aspect lists (teacher reasons, profiles).
+:func:`merge_summaries` folds many summaries into ranked aspect lists (teacher reasons, profiles):
+each phrase is read as the product aspect it names (opinion and filler words dropped, "peddar"
+merged into "pedal" where "pedal" is there too), on the side its words take.
+
+The phrases come from :mod:`.product_aspects` (spaCy's parser, VADER's lexicon); the rules before
+them (lexicon-1, kept in ``bench/aspects_before.py``) paired an opinion word with the nearest
+content word, which gave aspects such as "good", "mostly" and "broke clip" (issue 37).
 
 Example:
-    >>> lexicon_summary("Great sturdy stand. Not noisy.").render()
-    'Positive Aspects: great stand, sturdy stand, not noisy\\nNegative Aspects: none\\nUser Preference Elements: stand'
+    >>> lexicon_summary("Great sturdy stand. The clip broke.").render()
+    'Positive Aspects: stand\\nNegative Aspects: clip\\nUser Preference Elements: stand, clip'
 """
 
 from __future__ import annotations
@@ -16,10 +22,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .prompts import Summary, clean_text
+from .product_aspects import (
+    ASPECTS_VERSION,
+    FILLER,
+    aspects_of_phrases,
+    review_aspects,
+    summary_of_mentions,
+    variant_map,
+)
+from .prompts import Summary
 
-LEXICON_VERSION = "lexicon-1"
-"""Version label of lexicon summaries (bump when the lexicon or the rules change)."""
+LEXICON_VERSION = f"lexicon-2+{ASPECTS_VERSION}"
+"""Version label of lexicon summaries (bump when the rules change; lexicon-1 was the word lexicon)."""
 
 _POSITIVE = set(["great", "good", "excellent", "love", "loved", "loves", "nice", "perfect", "solid", "sturdy", "easy",
                  "well", "quality", "awesome", "best", "happy", "recommend", "works", "worth", "clear", "warm",
@@ -50,7 +64,6 @@ _STOP = set(["a", "an", "the", "and", "or", "but", "if", "then", "than", "so", "
              "no", "yes", "something", "anything", "everything", "enough", "quite", "pretty", "first", "two", "new",
              "old", "day", "days", "year", "years", "am", "know", "think", "sure", "ever", "every"])
 _WORD = re.compile(r"[a-z][a-z'-]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -61,65 +74,20 @@ class Aspects:
     polarity: float
 
 
-_DETERMINERS = {"the", "this", "my", "a", "an", "its", "their", "your", "these", "his", "her", "our"}
-
-
 def extract_aspects(text: str, limit: int = 4) -> Aspects:
-    """Keyword aspects of a review by sentence sentiment (lexicon + a three-word negation window).
-
-    An opinion word is paired with the nearest content word after it (or before it), so "a sturdy
-    stand" and "the stand is sturdy" both give "sturdy stand"; a negated one becomes "not noisy".
-    Content words after a determiner count double: they are usually the nouns (the aspects).
-    """
-    positive: Counter[str] = Counter()
-    negative: Counter[str] = Counter()
-    elements: Counter[str] = Counter()
-    score = 0.0
-    for sentence in re.split(r"[.!?;]+", clean_text(text, 4000).lower()):
-        words = _WORD.findall(sentence)
-        is_content = [w not in _STOP and w not in _POSITIVE and w not in _NEGATIVE and w not in _NEGATORS
-                      and len(w) > 2 and not w.endswith("n't") for w in words]
-        for index, word in enumerate(words):
-            if is_content[index]:
-                elements[word] += 2 if index and words[index - 1] in _DETERMINERS else 1
-        polarity, negate = 0, 0
-        pos_phrases: list[str] = []
-        neg_phrases: list[str] = []
-        for index, word in enumerate(words):
-            if word in _NEGATORS or word.endswith("n't"):
-                negate = 3
-                continue
-            sign = 1 if word in _POSITIVE else -1 if word in _NEGATIVE else 0
-            if sign:
-                sign = -sign if negate else sign
-                polarity += sign
-                noun = _nearest_content(words, is_content, index)
-                phrase = ("not " if negate else "") + word + (f" {noun}" if noun else "")
-                (pos_phrases if sign > 0 else neg_phrases).append(phrase)
-            negate = max(0, negate - 1)
-        positive.update(pos_phrases)
-        negative.update(neg_phrases)
-        score += polarity
-    return Aspects(
-        positive=[w for w, _ in positive.most_common(limit)],
-        negative=[w for w, _ in negative.most_common(limit)],
-        elements=[w for w, _ in elements.most_common(limit)],
-        polarity=score,
-    )
-
-
-def _nearest_content(words: list[str], is_content: list[bool], index: int) -> str:
-    for offset in (1, 2, -1, -2, 3, -3):
-        at = index + offset
-        if 0 <= at < len(words) and is_content[at]:
-            return words[at]
-    return ""
+    """Aspects of a review: praised, criticised, the most named, and the balance of the two sides."""
+    mentions = review_aspects(text)
+    summary = summary_of_mentions(mentions, limit)
+    split = lambda value: [p for p in value.split(", ") if p]  # noqa: E731
+    return Aspects(split(summary.positive), split(summary.negative), split(summary.preferences),
+                   float(sum(m.polarity for m in mentions)))
 
 
 def content_words(text: str) -> list[str]:
-    """The words of ``text`` that name things (no stop, opinion or negation words): item keywords."""
+    """The words of ``text`` that name things (no stop, opinion, negation or filler words): item keywords."""
     return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOP and w not in _POSITIVE
-            and w not in _NEGATIVE and w not in _NEGATORS and not w.endswith("n't") and w != "none"]
+            and w not in _NEGATIVE and w not in _NEGATORS and not w.endswith("n't") and w != "none"
+            and w not in FILLER]
 
 
 def lexicon_summary(text: str) -> Summary:
@@ -128,8 +96,53 @@ def lexicon_summary(text: str) -> Summary:
     return Summary(", ".join(found.positive), ", ".join(found.negative), ", ".join(found.elements[:3]))
 
 
-def merge_summaries(summaries: list[Summary], top: int = 6) -> dict[str, list[str]]:
-    """Ranked aspects of many summaries: ``positive``, ``negative``, ``likes`` (most frequent first)."""
+def merge_summaries(summaries: list[Summary], top: int = 6, *, context: list[Summary] | None = None,
+                    as_aspects: bool = True) -> dict[str, list[str]]:
+    """Ranked aspects of many summaries: ``positive``, ``negative``, ``likes`` and the content
+    ``keywords`` of every phrase (most frequent first).
+
+    Each phrase counts as the product aspect it names ("great tone" -> "tone"); a phrase naming
+    none ("good", "mostly", "really") is dropped; a praised or criticised phrase whose own words
+    take the other side ("clip broke" under praise) counts on that side; spelling variants are
+    merged into the commonest form ("peddar", "peddler" -> "pedal" when "pedal" is there too),
+    counted over ``context`` (e.g. all of an item's summaries; default ``summaries``).
+
+    ``as_aspects=False``: the phrases as written, counted (the rule before issue 37, which the
+    offline teacher's reasons keep so the shipped training data stays reproducible)."""
+    if not as_aspects:
+        return _merged_as_written(summaries, top)
+    fields = (("positive", 1), ("negative", -1), ("likes", 0))
+    raw = [(key, side, p.strip()) for summary in summaries
+           for (key, side), value in zip(fields, (summary.positive, summary.negative, summary.preferences))
+           for p in value.split(",") if p.strip() and p.strip() != "none"]
+    everything = raw if context is None else [
+        (None, 0, p.strip()) for summary in context for value in (summary.positive, summary.negative,
+                                                                    summary.preferences)
+        for p in value.split(",") if p.strip() and p.strip() != "none"]
+    read = aspects_of_phrases([p for _, _, p in raw + everything])
+    named = Counter(aspect for _, _, p in everything for aspect, _ in read.get(p, ()))
+    variants = variant_map(named)
+    words = Counter(w for _, _, p in everything for w in content_words(p))
+    word_variants = variant_map(words)
+    keywords = Counter()
+    for word, count in words.items():
+        keywords[word_variants.get(word, word)] += count
+    merged: dict[str, Counter[str]] = {"positive": Counter(), "negative": Counter(), "likes": Counter()}
+    for key, side, phrase in raw:
+        for aspect, own in read.get(phrase, ()):
+            aspect = variants.get(aspect, aspect)
+            shown = ("positive" if own > 0 else "negative") if side and own and own != side else key
+            merged[shown][aspect] += 1
+    for aspect in list(merged["negative"]):  # an aspect praised more often than criticised is praised
+        if merged["positive"][aspect] > merged["negative"][aspect]:
+            del merged["negative"][aspect]
+        elif merged["positive"][aspect] and merged["positive"][aspect] < merged["negative"][aspect]:
+            del merged["positive"][aspect]
+    return {**{key: [w for w, _ in counter.most_common(top)] for key, counter in merged.items()},
+            "keywords": [w for w, _ in keywords.most_common(top)]}
+
+
+def _merged_as_written(summaries: list[Summary], top: int) -> dict[str, list[str]]:
     merged: dict[str, Counter[str]] = {"positive": Counter(), "negative": Counter(), "likes": Counter()}
     for summary in summaries:
         for key, value in (("positive", summary.positive), ("negative", summary.negative),

@@ -21,6 +21,7 @@ from ..config import Expert
 from ..data import Review, Target
 from .aspects import lexicon_summary
 from .backend import Backend
+from .product_aspects import ASPECTS_VERSION, clean_summary
 from .prompts import (
     HistoryEntry,
     Summary,
@@ -192,17 +193,30 @@ def summary_batches(
                       zip(backend.generate(Expert.SUMMARIZER, prompts), chunk)]
 
 
+SUMMARY_CLEANING = ASPECTS_VERSION
+"""How :func:`stored_summary` cleans the Summarizer's answer against its review (the rules of
+:mod:`.product_aspects`); summaries cached before it (the shipped ones) were not cleaned."""
+
+
 def stored_summary(written: str, review_text: str | None = None) -> str:
     """What is kept of the Summarizer's answer: the three fields through the repeat and punctuation
     guard (:func:`~reason4rec.experts.prompts.tidy_summary`), so every reader (prompts, profiles,
     the evaluation) sees the same clean summary. ``bench/summary_format.py`` reports the answers as
     written too.
 
+    With the review (``review_text``), the answer is also kept to what the review supports
+    (:func:`~reason4rec.experts.product_aspects.clean_summary`): each phrase mapped onto a product
+    aspect the review names, on the side the review's sentence takes ("bright tone but the clip
+    broke" filed as "Positive Aspects: bright tone, clip broke" becomes tone praised, clip
+    criticised); "good", "mostly", "great dad" are dropped.
+
     An answer that names no aspect at all ("none / none / no") for a review whose words do name
-    some (``review_text``) would keep a complaint such as "strings broke, sound dull" out of the
-    memory; the lexicon's aspects of the review are kept instead.
+    some would keep a complaint such as "strings broke, sound dull" out of the memory; the
+    lexicon's aspects of the review are kept instead.
     """
     tidied = tidy_summary(written)
+    if review_text is not None:
+        tidied = tidy_summary(clean_summary(tidied, review_text))
     if review_text is not None and names_no_aspect(tidied):
         fallback = lexicon_summary(review_text)
         if _has_opinion(fallback):

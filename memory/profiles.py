@@ -1,7 +1,9 @@
 """Preference profiles: the merged aspects of a user's (or an item's) recent review summaries.
 
 A profile is a short text built from summaries (never from raw review text, which is untrusted
-and long), so it embeds well for semantic search: a user's profile is compared with item
+and long) and names product aspects only: "great tone" counts as "tone", "good" or "mostly" not at
+all, "peddar" as "pedal" where the reviews also say "pedal" (:func:`~reason4rec.experts.merge_summaries`),
+so it embeds well for semantic search: a user's profile is compared with item
 profiles ("items that give what this user values") and with other users' profiles. Items also
 carry keywords from all their summaries: the shipped data has no titles, so "the Snark tuner"
 is found through what buyers wrote about it.
@@ -10,18 +12,17 @@ Example:
     >>> s = "Positive Aspects: warm tone\\nNegative Aspects: hum\\nUser Preference Elements: tubes"
     >>> profile = build_profile("user", "A1", [(5.0, s), (4.0, s)], recent=10)
     >>> profile.text
-    'Likes: warm tone. Dislikes: hum. Cares about: tubes.'
+    'Likes: tone. Dislikes: hum. Cares about: tube.'
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..data import looks_like_markup
-from ..experts import content_words, merge_summaries, parse_summary, tidy_summary
+from ..experts import merge_summaries, parse_summary, tidy_summary
 
 ProfileKind = Literal["user", "item"]
 
@@ -70,13 +71,12 @@ def build_profile(kind: ProfileKind, entity_id: str, reviews: Sequence[tuple[flo
     where the item has no title, and leading its text, so a search for "delay pedal" finds it).
     """
     summaries = [parse_summary(tidy_summary(text)) for _, text in reviews]  # no "none none ..." aspects
-    merged = merge_summaries(summaries[-recent:])
+    # product aspects only ("good", "mostly" dropped), spelling variants merged over all the reviews
+    merged = merge_summaries(summaries[-recent:], context=summaries)
     positive, negative, likes = (tuple(merged[key]) for key in ("positive", "negative", "likes"))
     keywords: tuple[str, ...] = ()
     if kind == "item":
-        words = Counter(w for s in summaries for phrase in (s.preferences, s.positive, s.negative)
-                        for w in content_words(phrase))
-        keywords = tuple(w for w, _ in words.most_common(8))
+        keywords = tuple(merge_summaries(summaries, top=8)["keywords"])
     ratings = [rating for rating, _ in reviews]
     mean = round(sum(ratings) / len(ratings), 3) if ratings else 0.0
     title = "" if looks_like_markup(title) else title  # a store filled before markup titles were refused

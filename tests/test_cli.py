@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fakes import indexed_reviews
 
+from reason4rec.experts import LEXICON_VERSION
+
 FAST_BASELINES = {"REASON4REC_BASELINES__HFT": "false"}
 
 
@@ -188,9 +190,10 @@ def test_memory_commands_from_the_command_line(tiny_model_dir: Path, tiny_run: P
     reviews.write_text("".join(json.dumps({"user_id": r.user_id, "item_id": r.item_id, "rating": r.rating,
                                            "timestamp": r.timestamp, "review_text": r.text}) + "\n"
                                for r in shipped.reviews if r.item_id in items))
-    built = run_cli("memory", "build", "--reviews", str(reviews), "--adapters", str(tiny_run), env=env, home=tmp_path)
+    built = run_cli("memory", "build", "--reviews", str(reviews), "--category", "Musical Instruments", "--adapters",
+                    str(tiny_run), env=env, home=tmp_path)
     assert built.returncode == 0, built.stderr
-    assert "profiles written" in built.stdout and "lexicon-1" in built.stdout
+    assert "profiles written" in built.stdout and LEXICON_VERSION in built.stdout
 
     added = run_cli("memory", "add-review", "--user", "newcomer", "--item", items[0], "--rating", "4", "--text",
                     "Quiet tuner, bright display.", "--adapters", str(tiny_run), "--json", env=env, home=tmp_path)
@@ -299,14 +302,15 @@ def test_a_refused_rebuild_changes_nothing(memory_config, tmp_path: Path, write_
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        result = run_cli("memory", "build", "--rebuild", "--reviews", str(reviews), "--config", str(config_file))
+        result = run_cli("memory", "build", "--rebuild", "--reviews", str(reviews), "--category", "Musical Instruments",
+                         "--config", str(config_file))
         assert result.returncode == 2 and f"in use by process {holder.pid}" in " ".join(result.stderr.split())
         assert "Traceback" not in result.stderr
     finally:
         holder.kill()
         holder.wait()
     with ReviewStore(memory_config.store_path) as store:
-        assert store.counts()["pending"] == 0 and store.summary_versions() == {"lexicon-1": 3}
+        assert store.counts()["pending"] == 0 and store.summary_versions() == {LEXICON_VERSION: 3}
         assert store.counts()["reviews"] == 3  # the file was not imported either
     assert not [p for p in memory_config.chroma_path.parent.iterdir() if p.name.startswith("chroma.old-")]
 
@@ -322,7 +326,8 @@ def test_a_damaged_vector_index_is_reported_with_the_way_out(memory_config, tmp_
     # one that wrote an index keeps it mapped, and truncating a mapped file crashes that process.
     reviews = indexed_reviews(tmp_path / "reviews.jsonl")
     config_file = str(write_config(memory_config, tmp_path / "r4r.toml"))
-    built = run_cli("memory", "build", "--reviews", str(reviews), "--config", config_file)
+    built = run_cli("memory", "build", "--reviews", str(reviews), "--category", "Musical Instruments", "--config",
+                    config_file)
     assert built.returncode == 0, built.stderr
     damaged = sorted(memory_config.chroma_path.rglob("data_level0.bin"))
     assert damaged
@@ -386,7 +391,8 @@ def test_an_unknown_or_hostile_id_is_refused_before_the_experts_load(sentence_mo
     reviews = tmp_path / "r.jsonl"
     reviews.write_text(json.dumps({"user_id": "U1", "item_id": "B1", "rating": 5, "timestamp": 1,
                                    "review_text": "Bright tone."}) + "\n")
-    assert run_cli("memory", "build", "--reviews", str(reviews), home=home).returncode == 0
+    assert run_cli("memory", "build", "--reviews", str(reviews), "--category", "Musical Instruments",
+                   home=home).returncode == 0
     no_adapters = ["--adapters", str(tmp_path / "no-adapters")]
     for command, said in ((["why", "--user", "NOPE", "--item", "B1"], "unknown user 'NOPE'"),
                           (["why", "--user", "a\x1b[2Jb", "--item", "B1"], "unknown user 'a\\x1b[2Jb'"),

@@ -6,6 +6,7 @@ import sys
 import pytest
 from fakes import DownSummarizer
 
+from reason4rec.experts import LEXICON_VERSION
 from reason4rec.memory.lock import MemoryLockedError
 from reason4rec.memory.service import Memory, MemoryQueryError
 from reason4rec.memory.store import ReviewInputError, UnknownEntityError
@@ -43,7 +44,7 @@ def test_retries_never_duplicate_and_a_changed_review_replaces_the_summary(memor
     changed = memory.add_review("U1", "B0001", 1, "Dead on arrival. Terrible hum.", summarizer=LexiconSummarizer())
     assert changed.outcome == "replaced" and changed.review.revision == 2
     [record] = memory.user_history("U1")
-    assert record.version == "lexicon-1" and "hum" in record.summary
+    assert record.version == LEXICON_VERSION and "hum" in record.summary
     assert memory.vectors.summaries([record.review.review_id])[record.review.review_id].revision == 2
     assert memory.profile("user", "U1").mean_rating == 1.0
     assert memory.store.history(record.review.review_id)[0]["text"] == REVIEW  # the old text is kept
@@ -111,7 +112,7 @@ def test_kill_9_midway_through_an_update_loses_nothing_and_sync_finishes(memory_
         status = memory.status()
         assert (status["reviews"], status["pending"], status["summaries"]) == (1, 1, 1)
         report = memory.sync(LexiconSummarizer())
-        assert report.summarized == {"lexicon-1": 1} and report.profiles == 2
+        assert report.summarized == {LEXICON_VERSION: 1} and report.profiles == 2
         status = memory.status()
         assert (status["pending"], status["summaries"], status["stale_profiles"]) == (0, 1, 0)
 
@@ -197,7 +198,7 @@ def test_a_sync_after_an_interrupted_rebuild_reuses_the_summarizer_cache(memory_
         report = memory.sync(None, bulk=LexiconSummarizer())
         assert report.from_cache == len(cached) and report.left_pending == 0
         versions = memory.store.summary_versions()
-        assert versions == {"summarizer-test": len(cached), "lexicon-1": len(small_dataset) - len(cached)}
+        assert versions == {"summarizer-test": len(cached), LEXICON_VERSION: len(small_dataset) - len(cached)}
         assert memory.status()["pending"] == 0
 
 
@@ -223,11 +224,11 @@ def built(tmp_path_factory, tiny_eval_config, small_dataset):
 def test_build_reuses_cached_summaries_and_fills_every_profile(built, small_dataset):
     memory, report, _ = built
     assert report.imported == len(small_dataset) and report.from_cache == 1
-    assert report.summarized == {"lexicon-1": len(small_dataset) - 1} and report.left_pending == 0
+    assert report.summarized == {LEXICON_VERSION: len(small_dataset) - 1} and report.left_pending == 0
     first = small_dataset.reviews[0]
     record = next(r for r in memory.user_history(first.user_id) if r.review.item_id == first.item_id)
     assert record.version == "summarizer-test" and "cached summary" in record.summary
-    assert memory.store.summary_versions() == {"lexicon-1": len(small_dataset) - 1, "summarizer-test": 1}
+    assert memory.store.summary_versions() == {LEXICON_VERSION: len(small_dataset) - 1, "summarizer-test": 1}
 
 
 def test_recommendation_queries_exclude_what_the_user_reviewed(built, small_dataset):
@@ -316,7 +317,7 @@ def test_narrow_queries_answer_what_callers_ask_and_pending_work_is_finished(mem
     assert memory.item_titles() == {"B0001": "Clip-on tuner"}
     assert memory.counts()["pending"] == 1 and [r.item_id for r in memory.pending()] == ["B0002"]
     report = memory.finish_pending(LexiconSummarizer())
-    assert report.summarized == {"lexicon-1": 1} and memory.counts()["pending"] == 0
+    assert report.summarized == {LEXICON_VERSION: 1} and memory.counts()["pending"] == 0
     assert memory.finish_pending(LexiconSummarizer()) is None  # nothing left: nothing done
 
 
@@ -343,11 +344,11 @@ def test_a_rebuild_after_the_adapters_changed_upgrades_summaries_from_the_new_ca
     assert (report.imported, report.upgraded, report.from_cache) == (0, 2, 2)
     versions = ram_memory.store.summary_versions()
     assert versions["summarizer-new"] == 2 and "summarizer-old" not in versions
-    assert versions["lexicon-1"] == len(CATALOG) - 2 and ram_memory.counts()["pending"] == 0
+    assert versions[LEXICON_VERSION] == len(CATALOG) - 2 and ram_memory.counts()["pending"] == 0
     shown = {r.review.review_id: r for r in ram_memory.user_history(first.user_id)}
     assert shown[first.review_id].summary == new and shown[first.review_id].version == "summarizer-new"
     replaced = next(r for r in ram_memory.user_history(third.user_id) if r.review.item_id == third.item_id)
-    assert replaced.version == "lexicon-1" and "broke" in replaced.review.text
+    assert replaced.version == LEXICON_VERSION and "broke" in replaced.review.text
     again = ram_memory.build(CATALOG, summarizer=None, bulk=LexiconSummarizer(), cache=cache,
                              cache_version="summarizer-new")
     assert (again.upgraded, again.from_cache, again.profiles) == (0, 0, 0)

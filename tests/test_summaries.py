@@ -43,13 +43,16 @@ GARBLED = ("Positive Aspects: bright tone tone none none,,,, bright tone\nNegati
 
 
 def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
+    from dataclasses import replace
+
     from reason4rec.experts.prompts import summary_problems
 
-    reviews = shipped.reviews[:3]
+    reviews = [replace(r, text="bright tone but the clip broke") for r in shipped.reviews[:3]]
     cache = SummaryCache(tmp_path / "s.jsonl")
     stored = summarize_reviews(FakeBackend(GARBLED, versions="scripted-1"), reviews, cache, shipped.category)
-    assert set(stored.values()) == {"Positive Aspects: bright tone\nNegative Aspects: clip broke\n"
-                                    "User Preference Elements: none"}
+    # repeats and punctuation tidied, then each aspect kept on the side its review takes (issue 37)
+    assert set(stored.values()) == {"Positive Aspects: tone\nNegative Aspects: clip\n"
+                                    "User Preference Elements: tone, clip"}
     assert not summary_problems(next(iter(stored.values())))
     assert SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, "scripted-1") == stored[reviews[0].review_id]
 
@@ -66,7 +69,7 @@ def test_a_summary_naming_no_aspect_of_a_complaint_keeps_the_complaint(shipped, 
     complaint = replace(shipped.reviews[0], rating=1.0, text="The strings broke within a day and the sound is dull.")
     stored = summarize_reviews(FakeBackend(empty, versions="scripted-1"), [complaint], SummaryCache(tmp_path / "s"),
                                shipped.category)[complaint.review_id]
-    assert not names_no_aspect(stored) and "broke" in stored.split("\n")[1]  # a complaint, on the negative side
+    assert not names_no_aspect(stored) and "string" in stored.split("\n")[1]  # a complaint, on the negative side
     assert summary_problems_of(empty, complaint.text) == ["no aspect, though the review names some"]
     assert summary_problems_of(stored, complaint.text) == []
     assert summary_problems_of(empty, "Arrived.") == []  # a review with nothing to say may say nothing
@@ -75,7 +78,7 @@ def test_a_summary_naming_no_aspect_of_a_complaint_keeps_the_complaint(shipped, 
 def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped, tmp_path):
     from fakes import SUMMARY
 
-    from reason4rec.experts.summaries import redo_malformed
+    from reason4rec.experts.summaries import redo_malformed, stored_summary
 
     old, clean, other = shipped.reviews[:3]
     cache = SummaryCache(tmp_path / "s.jsonl")
@@ -89,7 +92,7 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     assert redo_malformed(backend, cache, reviews, shipped.category) == (1, 0)
     assert [call.conversations for call in backend.asked("generate")] == [1]  # only the malformed one again
     reread = SummaryCache(tmp_path / "s.jsonl")  # appended: durable, and the last row wins
-    assert reread.get(old.review_id, "v1") == SUMMARY
+    assert reread.get(old.review_id, "v1") == stored_summary(SUMMARY, old.text)  # kept to what the review says
     assert reread.get(clean.review_id, "v1").startswith("Positive Aspects: warm")
     assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
     assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo

@@ -87,8 +87,9 @@ class OfflineTeacher:
     def reason(self, ctx: TargetContext, review_text: str, attempt: int,
                hint_rating: float | None = None) -> str:
         rng = random.Random(zlib.crc32(f"{ctx.item_title}|{review_text[:200]}|{attempt}".encode()))
-        user = merge_summaries([parse_summary(e.summary) for e in ctx.user_history])
-        item = merge_summaries([parse_summary(e.summary) for e in ctx.item_history])
+        # the phrases as the histories write them ("warm tone"), as the shipped Reasoner learnt them
+        user = merge_summaries([parse_summary(e.summary) for e in ctx.user_history], as_aspects=False)
+        item = merge_summaries([parse_summary(e.summary) for e in ctx.item_history], as_aspects=False)
         about = set(stems(" ".join(aspect_phrases(review_text, stop_words())).split()))
         if hint_rating is not None:
             verdict = 1 if hint_rating >= 4 else -1 if hint_rating <= 2 else 0

@@ -94,6 +94,7 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
         redo_malformed,
         shipped_adapters_root,
         summary_problems,
+        summary_version,
     )
     from .resources import load_dataset
 
@@ -105,7 +106,7 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
     dataset = load_dataset(config)
     backend = local_backend(config, {Expert.SUMMARIZER: folder / Expert.SUMMARIZER}, batch_size=16,
                             status=lambda message: console.print(f"[dim]{message}[/]"))
-    version = backend.version(Expert.SUMMARIZER)
+    version = summary_version(backend.version(Expert.SUMMARIZER))
     cache = SummaryCache(scratch, seeds=[shipped])
     ours = cache.of_version(version)
     if not ours:

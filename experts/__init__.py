@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         redo_malformed,
         summary_batches,
         summary_problems_of,
+        summary_version,
         target_context,
         target_contexts,
     )
@@ -200,6 +201,7 @@ _EXPORTS = {
     "history_reviews": ".summaries",
     "redo_malformed": ".summaries",
     "summary_batches": ".summaries",
+    "summary_version": ".summaries",
     "summary_problems_of": ".summaries",
     "target_context": ".summaries",
     "target_contexts": ".summaries",
@@ -301,6 +303,7 @@ __all__ = [
     "summary_line",
     "summary_problems",
     "summary_problems_of",
+    "summary_version",
     "target_context",
     "target_contexts",
     "tidy_summary",

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Expert
 from ..errors import Reason4RecError
 from .model.adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
-from .summaries import SummaryCache
+from .summaries import SummaryCache, summary_version
 
 SHIPPED_SUMMARIES = "summaries.jsonl.gz"
 
@@ -53,7 +53,7 @@ def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...]
     caches = [run / "summaries.jsonl", *extra_caches]
     if summarizer_version and any(c.is_file() for c in caches):
         merged = SummaryCache(to / ".export-summaries.jsonl", seeds=[c for c in caches if c.is_file()])
-        count = merged.export(to / SHIPPED_SUMMARIES, summarizer_version)
+        count = merged.export(to / SHIPPED_SUMMARIES, summary_version(summarizer_version))
         lines.append(f"summaries: {count} of version {summarizer_version} -> {to / SHIPPED_SUMMARIES}")
     return lines
 

@@ -117,7 +117,7 @@ def summarize_reviews(
     progress: ProgressCallback | None = None,
 ) -> dict[str, str]:
     """Summaries of ``reviews`` by review id: cached ones reused, the rest generated in batches."""
-    version = backend.version(Expert.SUMMARIZER)
+    version = summary_version(backend.version(Expert.SUMMARIZER))
     unique = {r.review_id: r for r in reviews}
     result = {rid: s for rid in unique if (s := cache.get(rid, version)) is not None}
     todo = [r for rid, r in unique.items() if rid not in result]
@@ -145,7 +145,7 @@ def redo_malformed(
 
     Returns (summaries redone, still malformed after it). Ids missing from ``reviews`` are left.
     """
-    version = backend.version(Expert.SUMMARIZER)
+    version = summary_version(backend.version(Expert.SUMMARIZER))
     todo = [reviews[rid] for rid, summary in sorted(cache.of_version(version).items())
             if rid in reviews and summary_problems(summary)]
     _summarize_into(cache, version, backend, todo, category, title, batch_size, max_review_chars, progress)
@@ -195,7 +195,14 @@ def summary_batches(
 
 SUMMARY_CLEANING = ASPECTS_VERSION
 """How :func:`stored_summary` cleans the Summarizer's answer against its review (the rules of
-:mod:`.product_aspects`); summaries cached before it (the shipped ones) were not cleaned."""
+:mod:`.product_aspects`); summaries cached before it were not cleaned."""
+
+
+def summary_version(adapter_version: str) -> str:
+    """The version a Summarizer summary is cached and stored under: the adapter's and the cleaning
+    rules' (:data:`SUMMARY_CLEANING`), so a summary cleaned by other rules, or not at all, is
+    never read as one of today's."""
+    return f"{adapter_version}+{SUMMARY_CLEANING}"
 
 
 def stored_summary(written: str, review_text: str | None = None) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import Config, Expert
-from ..experts import LEXICON_VERSION, Backend, SummaryCache, lexicon_summary, summary_batches
+from ..experts import LEXICON_VERSION, Backend, SummaryCache, lexicon_summary, summary_batches, summary_version
 from .store import StoredReview
 
 Batches = Iterator[tuple[Sequence[StoredReview], list[str]]]
@@ -49,7 +49,7 @@ class ExpertSummarizer:
         self.batch_size, self.max_review_chars = batch_size, max_review_chars
 
     def version(self) -> str:
-        return self.backend.version(Expert.SUMMARIZER)
+        return summary_version(self.backend.version(Expert.SUMMARIZER))
 
     def summarize(self, reviews: Sequence[StoredReview], title: Callable[[str], str]) -> Batches:
         by_id = {r.review_id: r for r in reviews}
@@ -90,4 +90,4 @@ def cached_summaries(config: Config, adapters: Path | None = None) -> tuple[Summ
     from ..experts import adapter_dirs, adapter_version, summary_cache
 
     folder = adapter_dirs(adapters, with_one_step=False)[Expert.SUMMARIZER]
-    return summary_cache(config.home, adapters), adapter_version(folder)
+    return summary_cache(config.home, adapters), summary_version(adapter_version(folder))

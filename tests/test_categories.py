@@ -17,7 +17,8 @@ def test_another_category_is_said_with_the_command_that_fits_the_experts(tmp_pat
     assert category_notice("Musical Instruments") is None and category_notice("musical instruments") is None
     said = category_notice("Digital Music")
     assert said and "trained on Musical Instruments reviews, not Digital Music" in said
-    assert '`reason4rec train all --recipe adapt --reviews FILE --category "Digital Music"`' in said and "\n" not in said
+    assert '`reason4rec train all --recipe adapt --reviews FILE --category "Digital Music"`' in said
+    assert "\n" not in said
     unrecorded = tmp_path / "adapters"  # a run from before cards recorded categories: nothing is claimed
     for name, folder in shipped_adapter_dirs().items():
         if name in SERVING_EXPERTS:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from reason4rec.experts import summary_version
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -101,7 +103,8 @@ def test_opening_an_agent_finishes_memory_work_left_pending(own_memory_config, t
     with Agent.open(config, backend=tiny_backend, checkpoint=False) as agent:
         memory = agent.context.memory
         assert memory.store.counts()["pending"] == 0
-        assert memory.store.get(result.review.review_id).summary_version == tiny_backend.version("summarizer")
+        stored = memory.store.get(result.review.review_id)
+        assert stored.summary_version == summary_version(tiny_backend.version("summarizer"))
 
 
 def test_the_package_root_offers_the_scripting_api_and_stays_cheap():

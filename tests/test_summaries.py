@@ -4,7 +4,13 @@ import json
 from fakes import FakeBackend, SpyBackend
 
 from reason4rec.data.splits import build_targets, make_split
-from reason4rec.experts.summaries import SummaryCache, history_reviews, summarize_reviews, target_context
+from reason4rec.experts.summaries import (
+    SummaryCache,
+    history_reviews,
+    summarize_reviews,
+    summary_version,
+    target_context,
+)
 
 
 def test_cache_is_durable_and_skips_a_torn_line(tmp_path):
@@ -54,7 +60,8 @@ def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
     assert set(stored.values()) == {"Positive Aspects: tone\nNegative Aspects: clip\n"
                                     "User Preference Elements: tone, clip"}
     assert not summary_problems(next(iter(stored.values())))
-    assert SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, "scripted-1") == stored[reviews[0].review_id]
+    cached = SummaryCache(tmp_path / "s.jsonl").get(reviews[0].review_id, summary_version("scripted-1"))
+    assert cached == stored[reviews[0].review_id]
 
 
 def test_a_summary_naming_no_aspect_of_a_complaint_keeps_the_complaint(shipped, tmp_path):
@@ -81,10 +88,11 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     from reason4rec.experts.summaries import redo_malformed, stored_summary
 
     old, clean, other = shipped.reviews[:3]
+    V1 = summary_version("v1")
     cache = SummaryCache(tmp_path / "s.jsonl")
-    cache.put_many([(old.review_id, "v1", "Positive Aspects: ebony ebony, ebonic ebony\nNegative Aspects: none\n"
+    cache.put_many([(old.review_id, V1, "Positive Aspects: ebony ebony, ebonic ebony\nNegative Aspects: none\n"
                                          "User Preference Elements: ebonies e"),  # a word repeated: malformed
-                    (clean.review_id, "v1", "Positive Aspects: warm\nNegative Aspects: hum\nUser Preference "
+                    (clean.review_id, V1, "Positive Aspects: warm\nNegative Aspects: hum\nUser Preference "
                                             "Elements: tubes"),
                     (other.review_id, "v0", "Positive Aspects: x x x")])  # another Summarizer's: not ours
     backend = FakeBackend(versions="v1")
@@ -92,7 +100,7 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     assert redo_malformed(backend, cache, reviews, shipped.category) == (1, 0)
     assert [call.conversations for call in backend.asked("generate")] == [1]  # only the malformed one again
     reread = SummaryCache(tmp_path / "s.jsonl")  # appended: durable, and the last row wins
-    assert reread.get(old.review_id, "v1") == stored_summary(SUMMARY, old.text)  # kept to what the review says
-    assert reread.get(clean.review_id, "v1").startswith("Positive Aspects: warm")
+    assert reread.get(old.review_id, V1) == stored_summary(SUMMARY, old.text)  # kept to what the review says
+    assert reread.get(clean.review_id, V1).startswith("Positive Aspects: warm")
     assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
     assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo

@@ -69,7 +69,8 @@ class EvalReplay:
         # the evaluation's own reader: checks the folder and each line's shape, skips a torn line
         run = EvalRun.open(folder, key, check=TargetResult.problem)
         records = run.done
-        cache, version = SummaryCache(run.summaries), key["adapters"]["summarizer"]
+        # the version its summaries were kept under (before cleaning rules were versioned: the adapter's)
+        cache, version = SummaryCache(run.summaries), key.get("summaries") or key["adapters"]["summarizer"]
         summaries = {r.review_id: summary for r in history_reviews(targets)
                      if (summary := cache.get(r.review_id, version)) is not None}
         scored = [t for t in targets if t.review.review_id in records]

@@ -56,6 +56,7 @@ from ..experts import (
     reasons_for,
     sentiment,
     summary_problems_of,
+    summary_version,
     target_contexts,
     verdict_agrees,
 )
@@ -154,6 +155,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "one_step": settings.one_step, "targets": len(targets),
         **content_key(dataset, targets),
         "adapters": {name: backend.version(name) for name in experts},
+        "summaries": summary_version(backend.version(Expert.SUMMARIZER)),
         "backend": getattr(backend, "kind", type(backend).__name__),
     }
 
@@ -237,7 +239,7 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
     Summaries are made per chunk, not all first, so an evaluation stopped at any point has saved
     predictions for what it summarized, and the run folder keeps those summaries with them.
     """
-    version = backend.version(Expert.SUMMARIZER)
+    version = summary_version(backend.version(Expert.SUMMARIZER))
     needed = history_reviews(todo)
     missing = sum(cache.get(r.review_id, version) is None for r in needed)
     summary_bar = bars(f"Summarizer: {missing:,} of {len(needed):,} history reviews to summarize "
@@ -418,7 +420,7 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
             [verdict_agrees(r.one_step_reason, r.true) for r in results],
             [bool(r.one_step_complete) for r in results], true, [r.one_step_reason or "" for r in results])
     quality["reasons"] |= _similarity(config, targets, results, quality, say)
-    quality["summaries"] = _summary_quality(targets, cache, backend.version(Expert.SUMMARIZER))
+    quality["summaries"] = _summary_quality(targets, cache, summary_version(backend.version(Expert.SUMMARIZER)))
     if settings.judge_model:
         quality["judge"] = _judge(settings.judge_model, [t.review.text for t in targets],
                                   [r.reason for r in results])

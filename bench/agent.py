@@ -1,11 +1,12 @@
-"""The agent on this machine: `why` latency (first token, whole answer), `recommend -k 5`, graph overhead.
+"""The agent on this machine: `why` latency (first token, whole answer, as a fresh process), `recommend -k 5`
+(whole and first recommendation on screen), graph overhead.
 
 Uses the configured memory (built by `./run.sh demo` or `reason4rec memory build`) and the shipped
 adapters on the bundled base. Each (user, item) pair runs once to make its history summaries
 (cached in the memory), then is timed; the same prompts are then run as bare expert calls
 (Reasoner stream + Predictor) to measure what the graph adds.
 
-    python bench/agent.py --pairs 5 --out artifacts/bench/agent-cpu.json
+    python bench/agent.py --pairs 8 --out artifacts/bench/agent-cpu.json
     REASON4REC_AGENT__REASON_ROUNDS=1 python bench/agent.py ...   # the configuration's settings apply
 """
 
@@ -16,6 +17,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench/agent.json"))
+    parser.add_argument("--fresh", type=int, default=3, help="`reason4rec why` as a new process, for this many pairs")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -66,16 +70,27 @@ def main() -> None:
         bare = time.perf_counter() - bare_started
         nodes = sum(state["timings"].values())
         rows.append({"user": user, "item": item, "first_token_s": round(first_token or whole, 3),
+                     "grounding": (state.get("reason_check") or {}).get("grounding"),
                      "whole_s": round(whole, 3), "node_sum_s": round(nodes, 3), "bare_experts_s": round(bare, 3),
                      "reason_chars": len(state["reason"] or ""),
                      "drafts": (state.get("reason_check") or {}).get("drafts", 1)})
         console.print(rows[-1])
 
-    started = time.perf_counter()
-    recommended = agent.recommend(pairs[0][0], k=args.k)
+    started, first_candidate, recommended = time.perf_counter(), None, {}
+    for event in agent.stream("recommend", user_id=pairs[0][0], k=args.k):
+        if event["type"] == "candidate_rated" and first_candidate is None:  # on screen from here
+            first_candidate = time.perf_counter() - started
+        if event["type"] == "done":
+            recommended = event["state"]
     recommend_s = time.perf_counter() - started
     agent_backend = type(agent.context.backend).__name__
-    agent.close()
+    agent.close()  # the memory is one process's at a time: the fresh ones below open it
+    fresh = []
+    for user, item in pairs[: args.fresh]:  # a new process each: model, engine and memory load included
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "reason4rec", "why", "--user", user, "--item", item],
+                       check=True, capture_output=True)
+        fresh.append(round(time.perf_counter() - began, 3))
     median = lambda key: round(statistics.median(r[key] for r in rows), 3)  # noqa: E731
     whole, nodes, bare = median("whole_s"), median("node_sum_s"), median("bare_experts_s")
     results = {
@@ -86,6 +101,9 @@ def main() -> None:
         "graph_vs_bare_experts_pct": round(100 * (whole - bare) / bare, 2),
         "recommend_k": args.k, "recommend_candidates": config.agent.candidates,
         "recommend_s": round(recommend_s, 1), "recommend_error": recommended.get("error"),
+        "recommend_first_on_screen_s": round(first_candidate or recommend_s, 1),
+        "fresh_process_why_s": fresh, "fresh_process_why_p50_s": statistics.median(fresh) if fresh else None,
+        "grounding_of_reasons_shown": [r["grounding"] for r in rows],
     }
     console.print(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,8 @@ __all__ = [
     "load_shipped",
     "looks_like_markup",
     "make_split",
+    "ratings_of",
+    "require_train",
     "review_id",
     "shipped_path",
 ]
@@ -56,6 +58,8 @@ _LAZY = {
     "BiasModel": ".rating_models",
     "SVDPP_SETTING": ".rating_models",
     "clip_ratings": ".rating_models",
+    "ratings_of": ".rating_models",
+    "require_train": ".rating_models",
     "fit_surprise": ".rating_models",
     "SPLIT_NAMES": ".splits",
     "Split": ".splits",
@@ -71,7 +75,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .leakage import leaks_rating
     from .loaders import looks_like_markup
-    from .rating_models import SVDPP_SETTING, BiasModel, clip_ratings, fit_surprise
+    from .rating_models import SVDPP_SETTING, BiasModel, clip_ratings, fit_surprise, ratings_of, require_train
     from .splits import SPLIT_NAMES, Split, Target, build_targets, find_history_leaks, make_split
 
 

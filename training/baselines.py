@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..data import BiasModel, Review, clip_ratings
+from ..data import BiasModel, Review, clip_ratings, ratings_of, require_train
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` by models that train for many epochs."""
@@ -42,23 +42,14 @@ class RatingModel(Protocol):
     def predict(self, reviews: Sequence[Review]) -> np.ndarray: ...
 
 
-def _ratings(reviews: Sequence[Review]) -> np.ndarray:
-    return np.fromiter((r.rating for r in reviews), dtype=np.float64, count=len(reviews))
-
-
-def _require_train(train: Sequence[Review]) -> None:
-    if not train:
-        raise ValueError("cannot fit a rating model on an empty training set")
-
-
 class GlobalMean:
     name = "global mean"
     uses_validation = False
     note = ""
 
     def fit(self, train: Sequence[Review], valid: Sequence[Review] = ()) -> GlobalMean:
-        _require_train(train)
-        self.mu = float(_ratings(train).mean())
+        require_train(train)
+        self.mu = float(ratings_of(train).mean())
         return self
 
     def predict(self, reviews: Sequence[Review]) -> np.ndarray:
@@ -74,14 +65,14 @@ class _GroupMean:
     key: Callable[[Review], str]
 
     def fit(self, train: Sequence[Review], valid: Sequence[Review] = ()) -> _GroupMean:
-        _require_train(train)
+        require_train(train)
         sums: dict[str, list[float]] = {}
         for review in train:
             entry = sums.setdefault(type(self).key(review), [0.0, 0])
             entry[0] += review.rating
             entry[1] += 1
         self.means = {k: s / n for k, (s, n) in sums.items()}
-        self.mu = float(_ratings(train).mean())
+        self.mu = float(ratings_of(train).mean())
         return self
 
     def predict(self, reviews: Sequence[Review]) -> np.ndarray:

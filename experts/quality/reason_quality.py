@@ -23,7 +23,8 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -110,8 +111,12 @@ def stems(words: Iterable[str]) -> list[str]:
 def aspect_phrases(text: str, stop: frozenset[str] | None = None) -> list[str]:
     """Candidate aspect phrases of ``text``, lower-cased, in order, without repeats; ``stop`` words
     split phrases (default :func:`reason_stop_words`, the measure of reasons)."""
+    return list(dict.fromkeys(" ".join(phrase) for phrase in _phrase_runs(text, stop)))
+
+
+def _phrase_runs(text: str, stop: frozenset[str] | None) -> Iterator[list[str]]:
+    """Each candidate aspect phrase of ``text`` as its words, in order, repeats kept."""
     stop, opinion = reason_stop_words() if stop is None else stop, sentiment_analyzer().lexicon
-    phrases: list[str] = []
     for chunk in _BOUNDARY.split(text.lower()):
         run: list[str] = []
         for word in [*_WORD.findall(chunk), ""]:
@@ -122,8 +127,7 @@ def aspect_phrases(text: str, stop: frozenset[str] | None = None) -> list[str]:
             while run:
                 phrase, run = run[:_MAX_PHRASE_WORDS], run[_MAX_PHRASE_WORDS:]
                 if any(len(w) >= 3 and any(c.isalpha() for c in w) for w in phrase):
-                    phrases.append(" ".join(phrase))
-    return list(dict.fromkeys(phrases))
+                    yield phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,15 +236,8 @@ def repeated_aspects(reason: str) -> list[str]:
     """The aspect words a reason names in more than one of its phrases ("sound, good sound and
     sounds" names "sound" three times): a repeated aspect says nothing new and reads as a loop.
 
-    Counted on the stems of each aspect phrase's words (:func:`aspect_phrases` before its repeats
-    are merged), so plural and singular count as one word.
+    Counted on the stems of the words (of three letters or more) of its aspect phrases with their
+    repeats (:func:`aspect_phrases` before they are merged), so plural and singular count as one.
     """
-    stop, opinion = reason_stop_words(), sentiment_analyzer().lexicon
-    seen: dict[str, int] = {}
-    for chunk in _BOUNDARY.split(reason.lower()):
-        for word in _WORD.findall(chunk):
-            word = word.strip("'").removesuffix("'s")
-            if len(word) >= 3 and "'" not in word and word not in stop and word not in opinion and not word.isdigit():
-                [stem] = stems([word])
-                seen[stem] = seen.get(stem, 0) + 1
-    return [stem for stem, count in seen.items() if count > 1]
+    words = [word for phrase in _phrase_runs(reason, None) for word in phrase if len(word) >= 3]
+    return [stem for stem, count in Counter(stems(words)).items() if count > 1]

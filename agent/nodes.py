@@ -41,7 +41,7 @@ from ..experts import (
     reasons_for,
     shown_texts,
 )
-from ..memory import HistoryRecord, Match, Memory, display_name, item_labels, items_for_need
+from ..memory import HistoryRecord, Match, Memory, item_names, items_for_need
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
@@ -415,7 +415,7 @@ def _need(memory: Memory, state: DeliberationState) -> str | None:
     named item has no name (then :func:`_steering` steers by its profile)."""
     like = state.get("like_item")
     if like:
-        return display_name(like, memory.item_title(like), item_labels(memory, [like]).get(like)) or None
+        return item_names(memory, [like]).get(like)
     return state.get("query") or None
 
 

@@ -14,7 +14,7 @@ from .._front_door import lazy_attributes
 if TYPE_CHECKING:
     from .collab import COLLAB_FILE, COLLAB_FORMAT, CollabEstimates, CollabModels, collab_path
     from .collab import inspect_file as inspect_collab
-    from .labels import display_name, item_labels, item_name
+    from .labels import display_name, item_labels, item_name, item_names
     from .lock import LOCK_FILE, OWNER_FILE, FolderLock, MemoryLockedError
     from .lock import holder as lock_holder
     from .need_search import items_for_need
@@ -46,6 +46,7 @@ _EXPORTS = {
     "inspect_collab": ".collab:inspect_file",
     "display_name": ".labels",
     "item_labels": ".labels",
+    "item_names": ".labels",
     "item_name": ".labels",
     "FolderLock": ".lock",
     "LOCK_FILE": ".lock",
@@ -121,6 +122,7 @@ __all__ = [
     "item_label",
     "item_labels",
     "item_name",
+    "item_names",
     "items_for_need",
     "load_expert_summarizer",
     "lock_holder",

@@ -270,9 +270,9 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
     temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``."""
     scores = logits.astype(np.float32, copy=True)
     penalty = settings.repetition_penalty
-    seen = row.seen if settings.penalty_scope == "all" else row.generated
+    seen = row.seen if settings.penalty_scope == "all" else set(row.generated)
     if penalty != 1.0 and seen:
-        ids = np.fromiter(set(seen), dtype=np.int64)
+        ids = np.fromiter(seen, dtype=np.int64)
         picked = scores[ids]
         scores[ids] = np.where(picked < 0, picked * penalty, picked / penalty)
     n = settings.no_repeat_ngram_size

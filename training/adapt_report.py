@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,10 +113,10 @@ class AdaptReport:
         bare = ratings_for(backend, contexts, [None] * len(contexts))
         rows = []
         for target, context, reason, full, none in zip(targets, contexts, reasons, rated, bare, strict=True):
-            shown = shown_texts(reasoner_messages(context), target)
+            found = grounding(reason, shown_texts(reasoner_messages(context), target))
             rows.append({"review_id": target.review.review_id, "true": target.review.rating,
                          "predicted": round(full.expected, 4), "no_reason": round(none.expected, 4),
-                         "grounding": grounding(reason, shown).share,
+                         "grounding": found.share, "invented": list(found.invented),
                          "verdict_agrees": verdict_agrees(reason, target.review.rating),
                          "complete": is_complete(reason), "reason": reason})
         return rows
@@ -147,6 +148,10 @@ class AdaptReport:
             value, low, high = change.get(name) or (None, None, None)
             shift = "n/a" if value is None else f"{value:+.3f} ({low:+.3f}..{high:+.3f})"
             lines.append(f"  {label:<32} {_fmt(before[name])} -> {_fmt(after[name])}   {shift}, {better} is better")
+        for side in SIDES:
+            lines.append(f"  {side}: predictions spread {summary[side]['spread']:.2f} (true ratings "
+                         f"{summary[side]['true_spread']:.2f}); most invented: "
+                         + (", ".join(f"{p} ({n})" for p, n in summary[side]["most_invented"]) or "none"))
         lines.append(f"[report] written to {self.folder / 'report.json'}")
         return lines
 
@@ -159,7 +164,10 @@ def _measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "mae_no_reason": round(float(np.mean(np.abs(bare - true))), 4),
             "grounding": mean_of(r["grounding"] for r in rows),
             "verdict_agrees": mean_of(r["verdict_agrees"] for r in rows),
-            "complete": mean_of(r["complete"] for r in rows)}
+            "complete": mean_of(r["complete"] for r in rows),
+            "spread": round(float(np.std(predicted)), 4), "true_spread": round(float(np.std(true)), 4),
+            "most_invented": [[phrase, n] for phrase, n in
+                              Counter(p for r in rows for p in r.get("invented", ())).most_common(10)]}
 
 
 def _differences(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, list[float] | None]:

@@ -129,6 +129,28 @@ class AdaptReport:
         out: dict[str, Any] = {side: _measures(data["targets"]) for side, data in sides.items()}
         if len(sides) == 2:
             out["difference"] = _differences(sides["before"]["targets"], sides["after"]["targets"])
+        if sides:
+            out["bias_model"] = self._against_bias_model(sides)
+        return out
+
+    def _against_bias_model(self, sides: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+        """The category's own yardstick: the user+item bias model fitted on the file's training
+        reviews, on the same targets, and each side minus it (paired intervals)."""
+        from ..data import BiasModel
+
+        by_id = {review.review_id: review for review in self.split.valid}
+        rows = next(iter(sides.values()))["targets"]
+        reviews = [by_id[row["review_id"]] for row in rows]
+        true = np.array([review.rating for review in reviews])
+        bias = BiasModel().fit(self.split.train).predict(reviews)
+        indices = resample_indices(len(true))
+        out: dict[str, Any] = {"mae": round(float(np.mean(np.abs(bias - true))), 4),
+                               "rmse": round(float(np.sqrt(np.mean((bias - true) ** 2))), 4)}
+        for side, data in sides.items():
+            predicted = {row["review_id"]: row["predicted"] for row in data["targets"]}
+            mine = np.array([predicted[review.review_id] for review in reviews])
+            out[f"{side}_minus_bias"] = {metric: paired_difference(mine, bias, true, metric, indices).as_list()
+                                         for metric in ("mae", "rmse")}
         return out
 
     def lines(self) -> list[str]:
@@ -145,9 +167,12 @@ class AdaptReport:
                                     ("grounding", "reason grounding", "higher"),
                                     ("verdict_agrees", "verdict agrees with the rating", "higher"),
                                     ("complete", "reasons complete", "higher")):
-            value, low, high = change.get(name) or (None, None, None)
-            shift = "n/a" if value is None else f"{value:+.3f} ({low:+.3f}..{high:+.3f})"
+            shift = _shift(change.get(name))
             lines.append(f"  {label:<32} {_fmt(before[name])} -> {_fmt(after[name])}   {shift}, {better} is better")
+        bias = summary["bias_model"]
+        lines.append(f"  the bias model (user+item, fitted on this file's training reviews): MAE {bias['mae']:.3f}, "
+                     f"RMSE {bias['rmse']:.3f}; after minus it: MAE {_shift(bias['after_minus_bias']['mae'])}, "
+                     f"RMSE {_shift(bias['after_minus_bias']['rmse'])}")
         for side in SIDES:
             lines.append(f"  {side}: predictions spread {summary[side]['spread']:.2f} (true ratings "
                          f"{summary[side]['true_spread']:.2f}); most invented: "
@@ -190,6 +215,14 @@ def _differences(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> d
         out[name] = (paired_mean_difference(np.array([a for _, a in both]), np.array([b for b, _ in both]))
                      .as_list() if both else None)
     return out
+
+
+def _shift(estimate: list[float] | None) -> str:
+    """A difference and its interval: ``-0.070 (-0.094..-0.048)``."""
+    if not estimate:
+        return "n/a"
+    value, low, high = estimate
+    return f"{value:+.3f} ({low:+.3f}..{high:+.3f})"
 
 
 def _fmt(value: float | None) -> str:

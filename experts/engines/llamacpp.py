@@ -100,13 +100,17 @@ class LlamaEngine:
         self.n_ctx_train = int(C.llama_model_n_ctx_train(self.model))
         self.context = int(min(context, self.n_ctx_train)) if self.n_ctx_train > 0 else int(context)
         self.max_sequences = int(max_sequences)
+        names: list[str | None] = [None, *(adapters or {})]
+        self._kept_sequence = {name: self.max_sequences + i for i, name in enumerate(names)}
+        """Per adapter (None: the plain base), the sequence that keeps the last shared prompt prefix."""
+        self._kept: dict[str | None, tuple[int, ...]] = {}
         self.batch_tokens = int(min(batch_tokens, self.context))
         threads = threads or max(1, os.cpu_count() or 1)
         cparams = C.llama_context_default_params()
         cparams.n_ctx = self.context
         cparams.n_batch = self.batch_tokens
         cparams.n_ubatch = min(512, self.batch_tokens)
-        cparams.n_seq_max = self.max_sequences
+        cparams.n_seq_max = self.max_sequences + len(self._kept_sequence)
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.kv_unified = True
@@ -166,11 +170,52 @@ class LlamaEngine:
         self._active = name
 
     def reset(self) -> None:
-        """Forget every sequence (the KV cache is emptied, not freed)."""
+        """Forget every sequence, the kept prefixes too (the KV cache is emptied, not freed)."""
         self._C.llama_memory_clear(self.memory, True)
+        self._kept.clear()
+
+    def clear_rows(self) -> None:
+        """Forget the answers' sequences; the kept prefixes stay for the next call."""
+        for sequence in range(self.max_sequences):
+            self.drop(sequence)
 
     def drop(self, sequence: int) -> None:
         self._C.llama_memory_seq_rm(self.memory, sequence, -1, -1)
+
+    # ---------------------------------------------------------------- the kept prefix
+    def kept(self) -> tuple[int, ...]:
+        """The tokens whose KV state the active adapter keeps from earlier calls."""
+        return self._kept.get(self._active, ())
+
+    def keep(self, prefix: Sequence[int]) -> int:
+        """Make the active adapter's kept prefix ``prefix``: the part it shares with what is kept
+        is reused, the rest computed now. Returns how many tokens were reused.
+
+        Causal attention makes the KV state of a prefix depend on that prefix alone, so reuse is
+        exact by construction, and a prompt that changed (a user's new review) reuses only what
+        comes before the change.
+        """
+        sequence, kept = self._kept_sequence[self._active], self.kept()
+        reused = _common_length(kept, prefix)
+        self._kept[self._active] = ()  # a failure below leaves nothing half-kept
+        self._C.llama_memory_seq_rm(self.memory, sequence, reused, -1)
+        if len(prefix) > reused:
+            self.decode([(token, position, sequence, False)
+                         for position, token in enumerate(prefix[reused:], start=reused)])
+        self._kept[self._active] = tuple(prefix)
+        return reused
+
+    def start_from_kept(self, sequence: int, length: int) -> None:
+        """Give ``sequence`` the first ``length`` kept positions (cells shared, nothing computed)."""
+        self._C.llama_memory_seq_cp(self.memory, self._kept_sequence[self._active], sequence, 0, length)
+
+    def make_room(self, tokens: int) -> None:
+        """Drop other adapters' kept prefixes when ``tokens`` new cells would not fit beside them."""
+        others = {name: kept for name, kept in self._kept.items() if name != self._active}
+        if tokens + sum(len(kept) for kept in others.values()) + len(self.kept()) > self.context:
+            for name in others:
+                self.drop(self._kept_sequence[name])
+                del self._kept[name]
 
     def share(self, source: int, target: int) -> None:
         """Give sequence ``target`` everything ``source`` holds (the unified cache shares the cells,
@@ -352,7 +397,10 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         self._lock = threading.Lock()
         self._ends = end_token_ids(experts.tokenizer)
         self.share_prompts = True
-        """Prefill a prompt repeated within a batch once (the agent's drafts); False computes each."""
+        """Compute no prompt token twice: a shared prefix is kept and reused across calls, a prompt
+        repeated within a batch (the agent's drafts) prefilled once; False computes each row whole."""
+        self.reused_tokens = 0
+        """Prompt tokens the last prefill took from the kept prefix instead of computing them."""
 
     def close(self) -> None:
         for engine in {id(e): e for e in self._engines.values()}.values():
@@ -440,7 +488,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         if settings.do_sample and rng is None:
             rng = np.random.default_rng(settings.seed)
         word_ban = self.word_ban if settings.no_repeated_word else None
-        engine.reset()
+        engine.clear_rows()
         try:
             logits = self._prefill(engine, rows)
             while logits:
@@ -467,17 +515,34 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
                 yield
                 logits = dict(zip((slot for _, _, slot, _ in step), engine.decode(step))) if step else {}
         finally:
-            engine.reset()
+            engine.clear_rows()
 
     def _prefill(self, engine: LlamaEngine, rows: list[_Row]) -> dict[int, np.ndarray]:
-        """Each row's prompt as its own sequence, a prompt that repeats an earlier row's computed
-        once and shared (sampled drafts of one prompt); the last position's logits by slot, in order."""
+        """Each row's prompt as its own sequence; the last position's logits by slot, in order.
+
+        With ``share_prompts`` nothing is computed twice: the prefix the rows' prompts share (all
+        of it but the last token for one prompt) becomes the adapter's kept prefix, reusing what an
+        earlier call kept (the user's part of every candidate's prompt, a chat's next question),
+        each row starts from it, and a prompt that repeats an earlier row's (sampled drafts of one
+        prompt) is computed once and shared.
+        """
+        engine.make_room(sum(len(row.prompt) + row.limit for row in rows))
         first_of: dict[tuple[int, ...], int] = {}
+        for slot, row in enumerate(rows):
+            first_of.setdefault(tuple(row.prompt), slot)
+        start = 0
+        if self.share_prompts:
+            distinct = [rows[slot].prompt for slot in first_of.values()]
+            shared = _common_prefix(distinct)[: min(len(prompt) for prompt in distinct) - 1]
+            self.reused_tokens = engine.keep(shared)
+            start = len(shared)
         entries = []
         for slot, row in enumerate(rows):
-            if first_of.setdefault(tuple(row.prompt), slot) == slot or not self.share_prompts:
+            if first_of[tuple(row.prompt)] == slot or not self.share_prompts:
+                if start:
+                    engine.start_from_kept(slot, start)
                 entries += [(token, position, slot, position == len(row.prompt) - 1)
-                            for position, token in enumerate(row.prompt)]
+                            for position, token in enumerate(row.prompt[start:], start=start)]
         computed = dict(zip((slot for *_, slot, last in entries if last), engine.decode(entries)))
         logits = {}
         for slot, row in enumerate(rows):
@@ -508,15 +573,14 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)
             for group in _groups(rows, engine.context, self.batch_size):
-                engine.reset()
+                engine.clear_rows()
                 try:
-                    entries = [(token, position, slot, position == len(row.prompt) - 1)
-                               for slot, row in enumerate(group) for position, token in enumerate(row.prompt)]
-                    for row, logits in zip(group, engine.decode(entries)):
+                    for slot, logits in self._prefill(engine, group).items():
+                        row = group[slot]
                         digits = encoded[row.index][1]
                         results[row.index] = RatingDistribution.from_logits(logits[digits].tolist())
                 finally:
-                    engine.reset()
+                    engine.clear_rows()
         return [result for result in results if result is not None]
 
     # ------------------------------------------------------------------ helpers
@@ -533,6 +597,21 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
     def _shared(self, engine: LlamaEngine) -> bool:
         """True when ``engine`` is the base with switchable adapters (LoRA mode)."""
         return self._engines.get(None) is engine
+
+
+def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
+    length = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+def _common_prefix(prompts: Sequence[Sequence[int]]) -> list[int]:
+    """The tokens every prompt starts with."""
+    first = list(prompts[0])
+    return first[: min((_common_length(first, other) for other in prompts[1:]), default=len(first))]
 
 
 def _groups(rows: list[_Row], context: int, batch_size: int) -> Iterator[list[_Row]]:
@@ -566,9 +645,7 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
         ExportError: the base is not a Llama checkpoint, or the export folder is not ours.
         AdapterError: an adapter does not fit the base or the prompts.
     """
-    from transformers import AutoConfig, AutoTokenizer
-
-    from ..model.adapters import check_adapter_fits, config_fingerprint
+    from ..model.adapters import check_adapter_fits, folder_fingerprint
     from ..model.base_model import resolve_model_path
     from .engine_files import ensure_engine_files
 
@@ -579,13 +656,13 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
     model_dir = Path(resolve_model_path(config.base_model, config.home, status))
     if not (model_dir / "config.json").is_file():
         raise EngineError(f"the compiled engine needs a local model folder; {model_dir} is not one")
-    fingerprint = config_fingerprint(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
+    fingerprint = folder_fingerprint(model_dir)
     name = config.base_model.name_or_path
     cards = {expert: check_adapter_fits(Path(folder), expert, name, fingerprint)
              for expert, folder in adapters.items()}
     files = ensure_engine_files(config.home, model_dir, adapters, settings.quant, settings.mode,
                                 rebuild=rebuild, status=status)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    tokenizer = engine_tokenizer(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     sizes = {"context": settings.context, "max_sequences": batch_size, "threads": settings.threads}
@@ -603,3 +680,18 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
 
     versions = {expert: adapter_version(Path(folder)) for expert, folder in adapters.items()}
     return LlamaCppBackend(EngineExperts(base, tokenizer, cards, versions), engines, batch_size=batch_size)
+
+
+def engine_tokenizer(model_dir: Path) -> Any:
+    """The folder's tokenizer, without torch: ``PreTrainedTokenizerFast`` reads ``tokenizer.json``
+    and ``tokenizer_config.json`` directly, where ``AutoTokenizer`` first resolves the model's
+    config classes, which import torch (seconds of every fresh process). Same ids, text and chat
+    template (tests compare both on real prompts); a folder without ``tokenizer.json`` goes the
+    ``AutoTokenizer`` way."""
+    if (Path(model_dir) / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(str(model_dir), local_files_only=True)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)

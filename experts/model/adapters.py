@@ -85,11 +85,36 @@ def base_fingerprint(model: Any) -> str:
     return config_fingerprint(model.config)
 
 
+_SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "intermediate_size", "vocab_size")
+
+
 def config_fingerprint(config: Any) -> str:
     """:func:`base_fingerprint` from a model config alone (no weights loaded: the engine's path)."""
-    keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-            "num_key_value_heads", "intermediate_size", "vocab_size")
-    shape = {key: getattr(config, key, None) for key in keys}
+    return _shape_hash({key: getattr(config, key, None) for key in _SHAPE_KEYS})
+
+
+def folder_fingerprint(model_dir: Path) -> str:
+    """:func:`config_fingerprint` read from ``config.json`` as JSON, so the llama.cpp path never
+    imports transformers' config classes (they import torch: seconds of a fresh process).
+
+    Only a file that states every shape key itself is read this way; otherwise the class defaults
+    transformers would fill in decide, and its ``AutoConfig`` is asked.
+    """
+    try:
+        raw = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        raw = None
+    if isinstance(raw, dict):
+        raw.setdefault("num_key_value_heads", raw.get("num_attention_heads"))  # Llama's own default
+        if all(raw.get(key) is not None for key in _SHAPE_KEYS):
+            return _shape_hash({key: raw[key] for key in _SHAPE_KEYS})
+    from transformers import AutoConfig
+
+    return config_fingerprint(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
+
+
+def _shape_hash(shape: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -154,8 +154,9 @@ def test_a_prompt_repeated_in_a_batch_is_prefilled_once_with_the_same_answers(ti
         drawn = tiny_engine_backend.complete("reasoner", prompts, max_new_tokens=8, decoding=sampled)
         return [c.token_ids for c in greedy], [c.token_ids for c in drawn]
 
+    engine.reset()  # nothing kept from earlier tests
     shared = run()
-    prefill_shared = fed[0]
+    prefill_shared = fed[0] + fed[1]  # the prefix both prompts share (kept), then each row's rest
     tiny_engine_backend.share_prompts = False
     try:
         fed.clear()
@@ -164,8 +165,85 @@ def test_a_prompt_repeated_in_a_batch_is_prefilled_once_with_the_same_answers(ti
         tiny_engine_backend.share_prompts = True
     assert shared == separate
     assert shared[0][0] == shared[0][1] == shared[0][3]  # greedy: equal prompts, equal answers
-    pedal_tokens, strings_tokens = (len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in (pedal, strings))
-    assert (prefill_shared, fed[0]) == (pedal_tokens + strings_tokens, 3 * pedal_tokens + strings_tokens)
+    pedal_ids, strings_ids = (tokenizer(p, add_special_tokens=False)["input_ids"] for p in (pedal, strings))
+    common = next(i for i, (a, b) in enumerate(zip(pedal_ids, strings_ids)) if a != b)
+    assert prefill_shared == len(pedal_ids) + len(strings_ids) - common
+    assert fed[0] == 3 * len(pedal_ids) + len(strings_ids)
+
+
+def _texts(backend, prompts: list[str]) -> list[tuple[int, ...]]:
+    return [c.token_ids for c in backend.complete("reasoner", prompts, max_new_tokens=8)]
+
+
+def _fresh(backend, prompts: list[str]) -> list[tuple[int, ...]]:
+    """The answers with nothing kept or shared: every prompt token computed."""
+    backend.share_prompts = False
+    try:
+        return _texts(backend, prompts)
+    finally:
+        backend.share_prompts = True
+
+
+def test_a_kept_prefix_is_reused_by_the_next_call_with_the_same_answers(tiny_engine_backend):
+    """The user's part of a prompt, computed for one question, is not computed again for the next
+    (issue 40): the answers are those of computing every token, and only the shared tokens are reused."""
+    tokenizer = tiny_engine_backend.experts.tokenizer
+    history = "The user's past reviews:\n" + "\n".join(f"{n}. Pedal: + warm tone; - hum" for n in range(1, 9))
+    first, second = (f"{history}\nItem: {item}.\nWill the user like it?" for item in ("Capo", "Tuner"))
+    engine = tiny_engine_backend._engine("reasoner")
+    engine.reset()
+    assert _texts(tiny_engine_backend, [first]) == _fresh(tiny_engine_backend, [first])
+    answer = _texts(tiny_engine_backend, [second])
+    first_ids, second_ids = (tokenizer(p, add_special_tokens=False)["input_ids"] for p in (first, second))
+    common = next(i for i, (a, b) in enumerate(zip(first_ids, second_ids)) if a != b)
+    assert tiny_engine_backend.reused_tokens == common > len(tokenizer(history)["input_ids"]) - 2
+    assert answer == _fresh(tiny_engine_backend, [second])
+    # a prompt that changed early (a new review in the user's history) reuses only what precedes the change
+    changed = second.replace("1. Pedal", "1. Strings", 1)
+    assert _texts(tiny_engine_backend, [changed]) == _fresh(tiny_engine_backend, [changed])
+    assert tiny_engine_backend.reused_tokens < len(tokenizer("The user's past reviews:\n1.")["input_ids"]) + 1
+
+
+def test_ratings_reuse_the_kept_prefix_and_a_cancel_mid_reuse_leaves_the_engine_usable(tiny_engine_backend):
+    class Cancelled(Exception):
+        pass
+
+    def cancel(row, piece):
+        raise Cancelled
+
+    backend = tiny_engine_backend
+    backend._engine("reasoner").reset()
+    prompts = [predictor_messages(_ctx(title), "warm tone") for title in ("Pedal", "Pedal board", "Strings")]
+    kept = backend.rate("predictor", prompts)
+    backend.share_prompts = False
+    try:
+        fresh = backend.rate("predictor", prompts)
+    finally:
+        backend.share_prompts = True
+    for a, b in zip(kept, fresh, strict=True):
+        assert np.allclose(a.probabilities, b.probabilities, atol=1e-5)
+    reasoner = [reasoner_messages(_ctx(title)) for title in ("Pedal", "Pedal board")]
+    expected = backend.generate("reasoner", reasoner, max_new_tokens=12)
+    with pytest.raises(Cancelled):  # the second call reuses what the first kept, and is cancelled
+        backend.generate("reasoner", reasoner, max_new_tokens=12, on_text=cancel)
+    assert backend.generate("reasoner", reasoner, max_new_tokens=12) == expected
+
+
+def test_other_adapters_kept_prefixes_make_room_for_a_long_call(tiny_engine_backend, monkeypatch):
+    backend = tiny_engine_backend
+    engine = backend._engine("reasoner")
+    engine.reset()
+    prompt = reasoner_messages(_ctx("Pedal"))
+    backend.generate("reasoner", [prompt], max_new_tokens=4)
+    assert engine._kept.get("reasoner")
+    from reason4rec.experts.prompts import render_chat
+
+    summary = summarizer_messages("Musical Instruments", "Pedal", 4, "warm tone " * 4)
+    tokenizer = backend.experts.tokenizer
+    need = len(tokenizer(render_chat(tokenizer, summary), add_special_tokens=False)["input_ids"]) + 16
+    monkeypatch.setattr(engine, "context", need + len(engine._kept["reasoner"]) - 1)  # fits only alone
+    backend.generate("summarizer", [summary], max_new_tokens=16)
+    assert "reasoner" not in engine._kept and engine._kept.get("summarizer")
 
 
 def test_a_callback_that_raises_cancels_and_leaves_the_engine_clean(tiny_engine_backend):

@@ -335,8 +335,7 @@ class CollabEstimates:
                 "write_error": self.write_error}
 
     def _reviews(self) -> list[StoredReview]:
-        store = self._store
-        return [review for item in store.item_ids() for review in store.item_reviews(item)]
+        return self._store.all_reviews()
 
     def _read(self, fingerprint: Fingerprint) -> CollabCheck:
         if self.path is None:

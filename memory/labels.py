@@ -59,7 +59,7 @@ from ..data import looks_like_markup
 from .store import clean_title
 
 __all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "display_name", "function_words", "item_labels", "item_name",
-           "item_names", "label_items", "needs_label", "review_texts", "word_stem"]
+           "item_names", "label_items", "needs_label", "review_texts", "texts_by_item", "word_stem"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -287,8 +287,8 @@ class LabelModel:
 
     @classmethod
     def from_store(cls, store: Any) -> LabelModel:
-        """Fitted on every review a review store holds (its ``item_ids`` and ``item_reviews``)."""
-        return cls.fit({item: review_texts(store.item_reviews(item)) for item in store.item_ids()})
+        """Fitted on every review a review store holds."""
+        return cls.fit(texts_by_item(store))
 
     # ------------------------------------------------------------------ one item
     def label(self, reviews: ReviewTexts) -> str:
@@ -552,6 +552,14 @@ class StoreLabels:
 def review_texts(reviews: Iterable[Any]) -> list[tuple[str, str, str]]:
     """``(buyer, text, title)`` of stored reviews (anything with ``user_id``, ``text`` and ``title``)."""
     return [(r.user_id, r.text, r.title) for r in reviews]
+
+
+def texts_by_item(store: Any) -> dict[str, list[tuple[str, str, str]]]:
+    """Every item of a review store -> its reviews' ``(buyer, text, title)``, read in one query."""
+    texts: dict[str, list[tuple[str, str, str]]] = {item: [] for item in store.item_ids()}
+    for review in store.all_reviews():
+        texts.setdefault(review.item_id, []).append((review.user_id, review.text, review.title))
+    return texts
 
 
 def needs_label(item_id: str, title: str | None) -> bool:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..experts import clean_text
-from .labels import LabelModel, ReviewTexts, display_name, function_words, item_labels, review_texts, word_stem
+from .labels import LabelModel, ReviewTexts, display_name, function_words, item_labels, texts_by_item, word_stem
 from .vectors import Match
 
 if TYPE_CHECKING:
@@ -257,8 +257,7 @@ def _index(memory: Memory) -> NeedIndex:
     kept = _INDEXES.get(memory)
     if kept is not None and kept[0] == key:
         return kept[1]
-    store = memory.store
-    reviews = {item: review_texts(store.item_reviews(item)) for item in store.item_ids()}
+    reviews = texts_by_item(memory.store)
     titles = memory.item_titles()
     labels = item_labels(memory, [item for item in reviews if item not in titles])
     names = {item: display_name(item, titles.get(item), labels.get(item)) for item in reviews}

@@ -479,6 +479,16 @@ class PostgresReviewStore:
         return clean_title(row["title"] or "") or item_id
 
     @_reported
+    def item_titles(self) -> dict[str, str]:
+        rows = self._all("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title <> ''")
+        return {row["item_id"]: title for row in rows
+                if (title := clean_title(row["title"])) and title != row["item_id"]}
+
+    @_reported
+    def all_reviews(self) -> list[StoredReview]:
+        return [_stored(r) for r in self._all('SELECT * FROM reviews ORDER BY item_id, "timestamp", seq')]
+
+    @_reported
     def pending(self, limit: int | None = None) -> list[StoredReview]:
         """Reviews stored but not yet summarized into the memory (what a sync must finish)."""
         query = "SELECT * FROM reviews WHERE status = 'pending' ORDER BY seq"

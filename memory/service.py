@@ -368,7 +368,7 @@ class Memory:
 
     def item_titles(self) -> dict[str, str]:
         """Item id -> title, only for items whose title is known (the shipped data has none)."""
-        return {item: title for item in self.store.item_ids() if (title := self.store.item_title(item)) != item}
+        return self.store.item_titles()
 
     def counts(self) -> dict[str, int]:
         """The review store's users, items, reviews, ``pending`` reviews and stale profiles."""

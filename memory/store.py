@@ -415,6 +415,15 @@ class ReviewStore:
         return clean_title(row["title"] or "") or item_id  # also for titles stored before they were cleaned
 
     @_damage_reported
+    def item_titles(self) -> dict[str, str]:
+        rows = self._db.execute("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title != ''")
+        return {item: title for item, raw in rows if (title := clean_title(raw)) and title != item}
+
+    @_damage_reported
+    def all_reviews(self) -> list[StoredReview]:
+        return [_stored(r) for r in self._db.execute("SELECT * FROM reviews ORDER BY item_id, timestamp, rowid")]
+
+    @_damage_reported
     def pending(self, limit: int | None = None) -> list[StoredReview]:
         """Reviews stored but not yet summarized into the memory (what a sync must finish)."""
         query = "SELECT * FROM reviews WHERE status = 'pending' ORDER BY rowid"

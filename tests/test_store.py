@@ -174,6 +174,20 @@ def test_bulk_import_of_the_shipped_data_is_resumable(store, shipped):
     assert store.counts()["reviews"] == len(shipped) == 10_261
 
 
+def test_every_review_and_title_is_read_in_one_query_as_item_by_item(store, shipped):
+    """``all_reviews`` and ``item_titles`` (the whole-memory fits read them) hold exactly what the
+    per-item reads give, in the same order."""
+    store.import_reviews(shipped.reviews[:400])
+    store.add("U1", "B-new", 4, "Warm tone.", timestamp=5, item_title="Fuzz\x1b[2J pedal")
+    store.add("U2", "B-new", 2, "Hum.", timestamp=3)
+    items = store.item_ids()
+    assert store.all_reviews() == [review for item in items for review in store.item_reviews(item)]
+    assert [r.user_id for r in store.all_reviews() if r.item_id == "B-new"] == ["U2", "U1"]  # time order
+    titles = store.item_titles()
+    assert titles == {item: store.item_title(item) for item in items if store.item_title(item) != item}
+    assert titles["B-new"] == store.item_title("B-new") and "\x1b" not in titles["B-new"]
+
+
 def test_foreign_and_corrupt_files_give_clear_errors(tmp_path):
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"this is not a database at all" * 100)

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,14 +139,22 @@ def choose_engine(config: Config) -> Engine:
         return "llamacpp"
     if config.base_model.load_in_4bit or config.base_model.device not in ("auto", "cpu"):
         return "transformers"
-    if config.base_model.device == "auto":
-        import torch
-
-        if torch.cuda.is_available():
-            return "transformers"
+    if config.base_model.device == "auto" and _gpu_present():
+        return "transformers"
     from .engines.llamacpp import engine_available
 
     return "llamacpp" if engine_available() is None else "transformers"
+
+
+def _gpu_present() -> bool:
+    """Whether torch finds a CUDA (or ROCm) GPU. On Linux torch is asked only where a GPU driver
+    is: importing it costs every fresh CPU process over a second."""
+    if sys.platform.startswith("linux") and not (Path("/proc/driver/nvidia/version").exists()
+                                                 or Path("/dev/kfd").exists() or Path("/dev/nvidiactl").exists()):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _one_line(err: BaseException) -> str:

@@ -108,3 +108,12 @@ def test_the_offline_teacher_reads_reviews_as_before_the_frame_words():
     text = "Really solid stand, but some issues with the clip."
     assert "issues" in " ".join(aspect_phrases(text, stop_words()))
     assert "issues" not in " ".join(aspect_phrases(text))
+
+
+def test_the_stop_word_copy_equals_scikit_learns_list():
+    """The copy a fresh process reads (no scikit-learn import) is the library's list, word for word."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from reason4rec.experts.quality.reason_quality import english_stop_words
+
+    assert english_stop_words() == frozenset(ENGLISH_STOP_WORDS)

@@ -54,8 +54,10 @@ def main() -> None:
     for user, item in pairs:  # warm: history summaries made once and kept in the memory
         agent.why(user, item)
 
+    forget = getattr(agent.context.backend, "forget_kept", None) or (lambda: None)
     rows = []
     for user, item in pairs:
+        forget()  # each question cold: nothing kept from the one before (a chat's follow-up is timed below)
         started, first_token = time.perf_counter(), None
         for event in agent.stream("explain", user_id=user, item_id=item):
             if event["type"] == "token" and first_token is None:
@@ -64,6 +66,7 @@ def main() -> None:
                 state = event["state"]
         whole = time.perf_counter() - started
         context = _target(state, agent.context.category)
+        forget()  # the bare calls start cold, as the question did (its prompt is kept now)
         bare_started = time.perf_counter()
         reason = "".join(agent.context.backend.stream("reasoner", reasoner_messages(context))).strip()
         agent.context.backend.rate("predictor", [predictor_messages(context, reason)])
@@ -73,8 +76,11 @@ def main() -> None:
                      "grounding": (state.get("reason_check") or {}).get("grounding"),
                      "whole_s": round(whole, 3), "node_sum_s": round(nodes, 3), "bare_experts_s": round(bare, 3),
                      "reason_chars": len(state["reason"] or ""),
+                     "node_s": {node: round(seconds, 3) for node, seconds in state["timings"].items()},
                      "drafts": (state.get("reason_check") or {}).get("drafts", 1)})
         console.print(rows[-1])
+
+    repeat = _first_token(agent, *pairs[-1])  # the same question again: its prompt is kept (a chat's follow-up)
 
     started, first_candidate, recommended = time.perf_counter(), None, {}
     for event in agent.stream("recommend", user_id=pairs[0][0], k=args.k):
@@ -104,10 +110,19 @@ def main() -> None:
         "recommend_first_on_screen_s": round(first_candidate or recommend_s, 1),
         "fresh_process_why_s": fresh, "fresh_process_why_p50_s": statistics.median(fresh) if fresh else None,
         "grounding_of_reasons_shown": [r["grounding"] for r in rows],
+        "why_again_first_token_s": repeat,
     }
     console.print(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+
+
+def _first_token(agent, user: str, item: str) -> float:
+    started, first = time.perf_counter(), None
+    for event in agent.stream("explain", user_id=user, item_id=item):
+        if event["type"] == "token" and first is None:
+            first = time.perf_counter() - started
+    return round(first if first is not None else time.perf_counter() - started, 3)
 
 
 if __name__ == "__main__":

@@ -406,6 +406,13 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         for engine in {id(e): e for e in self._engines.values()}.values():
             engine.close()
 
+    def forget_kept(self) -> None:
+        """Drop every kept prefix (the next call computes its whole prompt): cold timings, or the
+        memory back after a long prompt."""
+        with self._lock:
+            for engine in {id(e): e for e in self._engines.values()}.values():
+                engine.reset()
+
     def context_tokens(self, expert: Expert | None) -> int:
         """The most prompt plus new tokens one answer of ``expert`` may take (its engine's KV cache):
         a server refuses a request past it alone, before it shares a batch."""

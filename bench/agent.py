@@ -81,6 +81,7 @@ def main() -> None:
         console.print(rows[-1])
 
     repeat = _first_token(agent, *pairs[-1])  # the same question again: its prompt is kept (a chat's follow-up)
+    same_user = _first_token(agent, pairs[-1][0], pairs[0][1])  # another item for that user: their part is kept
 
     started, first_candidate, recommended = time.perf_counter(), None, {}
     for event in agent.stream("recommend", user_id=pairs[0][0], k=args.k):
@@ -110,7 +111,7 @@ def main() -> None:
         "recommend_first_on_screen_s": round(first_candidate or recommend_s, 1),
         "fresh_process_why_s": fresh, "fresh_process_why_p50_s": statistics.median(fresh) if fresh else None,
         "grounding_of_reasons_shown": [r["grounding"] for r in rows],
-        "why_again_first_token_s": repeat,
+        "why_again_first_token_s": repeat, "why_same_user_other_item_first_token_s": same_user,
     }
     console.print(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

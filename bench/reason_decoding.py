@@ -55,8 +55,14 @@ def main() -> None:
     ids = list(range(len(replay.targets)))
     random.Random(2020).shuffle(ids)  # a seeded order: the targets done so far are a random sample
     ids = ids[: args.limit or None]
+    from reason4rec.experts import PROMPT_VERSION
+
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {"rows": {}, "seconds": 0.0}
     rows: dict[str, Any] = saved["rows"]
+    made_with = saved.setdefault("prompts", PROMPT_VERSION if not rows else "p1")  # runs before p2 said nothing
+    if made_with != PROMPT_VERSION and not args.sum_done:
+        raise SystemExit(f"{args.out} holds reasons made with prompts {made_with}; this code writes "
+                         f"{PROMPT_VERSION}: continue it in a new --out file")
     settings = DraftSettings(config.agent.reason_drafts, config.agent.reason_rounds, config.agent.reason_temperature)
     if not args.sum_done:
         backend, _ = open_backend(config)

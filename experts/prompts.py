@@ -25,8 +25,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-PROMPT_VERSION = "p1"
-"""Bump when any template below changes: adapters record it and refuse a mismatch."""
+PROMPT_VERSION = "p2"
+"""Bump when any template below changes: adapters record it and refuse a mismatch, unless their
+version is one of :data:`COMPATIBLE_PROMPTS`."""
+
+COMPATIBLE_PROMPTS = frozenset({"p1"})
+"""Older prompt versions whose adapters still read today's prompts, each change measured first.
+p1 -> p2: the Reasoner's prompt shows the user's reviews before the item's line (the same lines),
+so the user's part is one prefix for every item and its KV state is kept between questions. The
+p1 Reasoner reasons as well with it (``bench/prompt_order.py``, 96 leave-last-out targets: grounding
++1.1 points (-0.2, +2.5), MAE +0.003 (-0.002, +0.007), paired 95% intervals)."""
 
 HISTORY_FORMAT = "tidy-1"
 """How a history summary is cleaned before a prompt shows it (:func:`tidy_summary`); an
@@ -230,10 +238,12 @@ def summarizer_messages(category: str, item_title: str, rating: float, text: str
 
 
 def reasoner_messages(ctx: TargetContext) -> Messages:
-    """Both histories WITHOUT ratings: the reason must come from preferences, not numbers."""
+    """Both histories WITHOUT ratings: the reason must come from preferences, not numbers. The
+    user's part comes first, so every item asked about for one user shares it (a kept prefix)."""
     body = (
-        f"Category: {clean_text(ctx.category, 60)}. Item: {clean_text(ctx.item_title, 120)}.\n"
+        f"Category: {clean_text(ctx.category, 60)}.\n"
         f"The user's past reviews:\n{_history(ctx.user_history, ratings=False)}\n"
+        f"Item: {clean_text(ctx.item_title, 120)}.\n"
         f"Other users on this item:\n{_history(ctx.item_history, ratings=False)}\n"
         "Will the user like this item? In one paragraph, match the user's preferences "
         "to the item's features and say why it would or would not suit them."

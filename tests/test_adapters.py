@@ -49,6 +49,8 @@ def test_missing_wrong_and_stale_adapters_are_named(tiny_run, tmp_path, tiny_con
     (stale / "card.json").write_text(json.dumps({**card, "prompt_version": "p0"}))
     with pytest.raises(AdapterError, match="trained on prompts 'p0'"):
         check_adapter(stale, "reasoner", base)
+    (stale / "card.json").write_text(json.dumps({**card, "prompt_version": "p1"}))  # the shipped adapters'
+    assert check_adapter(stale, "reasoner", base).prompt_version == "p1"  # p2 changed only a measured order
     (stale / "adapter_model.safetensors").unlink()
     with pytest.raises(AdapterError, match="lacks"):
         check_adapter(stale, "reasoner", base)

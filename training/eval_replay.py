@@ -62,7 +62,9 @@ class EvalReplay:
         dataset = dataset_of((config or load_config()).data)
         _, targets = select_targets(dataset, settings)
         now = content_key(dataset, targets)
-        changed = [name for name, value in now.items() if key.get(name) != value]
+        # the contexts are rebuilt from today's data and code; the templates they are rendered into
+        # ("prompts") do not change what a context holds, the targets, data and summaries do
+        changed = [name for name, value in now.items() if name != "prompts" and key.get(name) != value]
         if changed:  # rebuilt from today's data and code, the prompts would not be the evaluated ones
             raise Reason4RecError(f"{folder} was evaluated on other {' and '.join(changed)} than this checkout has "
                                   f"({', '.join(f'{n} {key.get(n)} vs {now[n]}' for n in changed)})")

@@ -41,6 +41,7 @@ from ..data import ReviewDataset, Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
 from ..experts import (
     HISTORY_FORMAT,
+    PROMPT_VERSION,
     RATING_PREFIX,
     Backend,
     Messages,
@@ -169,6 +170,7 @@ def content_key(dataset: ReviewDataset, targets: Sequence[Target]) -> dict[str, 
         "data": digest([f"{r.review_id}:{r.rating}:{r.order_key}:{hashlib.sha256(r.text.encode()).hexdigest()[:8]}"
                         for r in dataset.reviews]),
         "history_format": HISTORY_FORMAT,
+        "prompts": PROMPT_VERSION,
     }
 
 

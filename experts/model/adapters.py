@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import Expert
 from ...errors import Reason4RecError
-from ..prompts import PROMPT_VERSION
+from ..prompts import COMPATIBLE_PROMPTS, PROMPT_VERSION
 
 if TYPE_CHECKING:
     from .base_model import LoadedModel
@@ -163,7 +163,7 @@ def check_adapter_fits(folder: Path, expected_expert: Expert, base_name: str, fi
             f"(fingerprint {card.base_fingerprint}), but the loaded base is {base_name!r} "
             f"(fingerprint {fingerprint}); load the matching base model or retrain the adapter"
         )
-    if card.prompt_version != PROMPT_VERSION:
+    if card.prompt_version != PROMPT_VERSION and card.prompt_version not in COMPATIBLE_PROMPTS:
         raise AdapterError(
             f"adapter {expected_expert!r} ({folder}) was trained on prompts {card.prompt_version!r}, "
             f"this reason4rec uses {PROMPT_VERSION!r}; retrain it"

@@ -103,14 +103,9 @@ def main() -> None:
 
 
 def _shared_prefix(tokenizer, a: str, b: str) -> int:
-    ids_a = tokenizer(a, add_special_tokens=False)["input_ids"]
-    ids_b = tokenizer(b, add_special_tokens=False)["input_ids"]
-    same = 0
-    for x, y in zip(ids_a, ids_b):
-        if x != y:
-            break
-        same += 1
-    return same
+    from reason4rec.experts.engines.llamacpp import common_length
+
+    return common_length(*(tokenizer(text, add_special_tokens=False)["input_ids"] for text in (a, b)))
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ class LlamaEngine:
         comes before the change.
         """
         sequence, kept = self._kept_sequence[self._active], self.kept()
-        reused = _common_length(kept, prefix)
+        reused = common_length(kept, prefix)
         self._kept[self._active] = ()  # a failure below leaves nothing half-kept
         self._C.llama_memory_seq_rm(self.memory, sequence, reused, -1)
         if len(prefix) > reused:
@@ -606,7 +606,8 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         return self._engines.get(None) is engine
 
 
-def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
+def common_length(first: Sequence[int], second: Sequence[int]) -> int:
+    """How many leading tokens two sequences share."""
     length = 0
     for a, b in zip(first, second):
         if a != b:
@@ -618,7 +619,7 @@ def _common_length(first: Sequence[int], second: Sequence[int]) -> int:
 def _common_prefix(prompts: Sequence[Sequence[int]]) -> list[int]:
     """The tokens every prompt starts with."""
     first = list(prompts[0])
-    return first[: min((_common_length(first, other) for other in prompts[1:]), default=len(first))]
+    return first[: min((common_length(first, other) for other in prompts[1:]), default=len(first))]
 
 
 def _groups(rows: list[_Row], context: int, batch_size: int) -> Iterator[list[_Row]]:

@@ -32,6 +32,7 @@ from ..experts import (
     DraftSettings,
     Grounding,
     HistoryEntry,
+    Messages,
     SamplingBackend,
     TargetContext,
     better_drafts,
@@ -498,6 +499,22 @@ def respond(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def user_prefix(context: AgentContext, user: str) -> Messages | None:
+    """The Reasoner's prompt for ``user`` with no item yet: the user's part, first in the prompt,
+    is what every question of theirs shares. Built from the summaries the memory holds (None when
+    one is missing or would be remade by the question, as :func:`_current_summaries` decides:
+    warming never runs the Summarizer)."""
+    memory = context.memory
+    records = memory.user_history(user)[-context.history_k:]
+    version = context.summarizer.version() if context.resummarize_lexicon else None
+    if not records or any(r.summary is None or (version is not None and r.version != version) for r in records):
+        return None
+    summaries = {r.review.review_id: r.summary or "" for r in records}
+    view = [_view(r, summaries, memory.item_title(r.review.item_id)) for r in records]
+    return reasoner_messages(_target({"user_history": view, "user_mean": _mean(records), "user_count": len(records)},
+                                     context.category))
 
 
 def _target(state: dict[str, Any], category: str) -> TargetContext:

@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..config import Config
+from ..config import Config, Expert
 from ..errors import Reason4RecError
 from ..experts import Backend
 from ..memory import Memory
 from .context import AgentContext, open_context
 from .graph import build_graph
+from .nodes import user_prefix
 from .state import DeliberationState, Intent, turn_input
 
 
@@ -102,6 +103,17 @@ class Agent:
             else:
                 final = chunk
         yield {"type": "done", "state": final, "thread_id": thread_id}
+
+    def warm(self, user_id: str) -> bool:
+        """Prefill the Reasoner's prompt for ``user_id`` up to the item, so their next question's
+        answer starts sooner (the engine keeps it: `why` 0.58 -> 0.36 s to the first token here).
+        Nothing is done (False) on a backend that keeps nothing, for an unknown user, or when a
+        history summary is missing."""
+        keep = getattr(self.context.backend, "keep_prefix", None)
+        if not callable(keep) or not self.context.memory.has_user(user_id):
+            return False
+        prompt = user_prefix(self.context, user_id)
+        return prompt is not None and keep(Expert.REASONER, prompt) > 0
 
     def cancel(self) -> None:
         """Stop the running turn (safe from a signal handler or another thread): it ends at its

@@ -57,6 +57,7 @@ class Chat:
         self._answers: dict[str, Command] = {}
         """Replies the last question takes ("yes", "new") and what each runs."""
         self._choices: tuple[str, dict[str, Any], list[str]] | None = None
+        self._warming: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifetime
     def open(self) -> bool:
@@ -79,9 +80,11 @@ class Chat:
             return False
         self.catalog = Catalog.from_memory(self.agent.memory)
         self._restore_thread()
+        self._warm()
         return True
 
     def close(self) -> None:
+        self._wait_for_warm_up()
         if self.agent is not None:
             self.agent.close()
             self.agent = None
@@ -208,6 +211,7 @@ class Chat:
         self.console.print(_markup(command.note or "?"))
 
     def _semantic_guess(self, line: str) -> tuple[str, str] | None:
+        self._wait_for_warm_up()
         matches = self.agent.memory.search_items(line, k=1)
         if matches and matches[0].similarity >= SEMANTIC_GUESS:
             return matches[0].profile.entity_id, matches[0].profile.text
@@ -223,6 +227,30 @@ class Chat:
             return
         self.user = user
         self.console.print(f"you are now [bold]{escape(user)}[/]")
+        self._warm()
+
+    def _warm(self) -> None:
+        """Prefill the user's part of the Reasoner's prompt while the person types (the engine
+        keeps it for their questions). A turn waits for it first, so the memory and the engine are
+        never used by two threads at once; a failure only loses the head start."""
+        agent, user = self.agent, self.user
+        if agent is None or not user or not callable(getattr(agent, "warm", None)):
+            return
+        self._wait_for_warm_up()
+
+        def warm() -> None:
+            try:
+                agent.warm(user)
+            except Exception:  # a head start, never an error a person must act on
+                return
+
+        self._warming = threading.Thread(target=warm, name="reason4rec-warm-up", daemon=True)
+        self._warming.start()
+
+    def _wait_for_warm_up(self) -> None:
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
 
     def _ask_who(self) -> None:
         known = sorted(self.catalog.users)[:3]
@@ -237,6 +265,7 @@ class Chat:
         if not self.user:
             self._ask_who()
             return None
+        self._wait_for_warm_up()
         view = TurnView(self.console, verbose=self.verbose, names=self.catalog.names)
         try:
             with view, _cancel_on_interrupt(self.agent, view):

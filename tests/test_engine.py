@@ -204,6 +204,26 @@ def test_a_kept_prefix_is_reused_by_the_next_call_with_the_same_answers(tiny_eng
     assert tiny_engine_backend.reused_tokens < len(tokenizer("The user's past reviews:\n1.")["input_ids"]) + 1
 
 
+def test_a_prefix_kept_ahead_of_a_question_is_reused_by_it(tiny_engine_backend):
+    """What a chat warms while the person types (the user's part of the Reasoner's prompt) is
+    reused by their question, with the answer of computing every token."""
+    backend = tiny_engine_backend
+    backend._engine("reasoner").reset()
+    ctx = _ctx("Pedal")
+    user_only = reasoner_messages(TargetContext(ctx.category, "", ctx.user_history, (), None, None, 0, 0))
+    assert backend.keep_prefix("reasoner", user_only) > 0
+    answer = backend.generate("reasoner", [reasoner_messages(ctx)], max_new_tokens=12)
+    tokenizer = backend.experts.tokenizer
+    user_part = user_only[-1]["content"].split("\nItem: ")[0]
+    assert backend.reused_tokens >= len(tokenizer(user_part, add_special_tokens=False)["input_ids"])
+    backend.share_prompts = False
+    try:
+        assert backend.keep_prefix("reasoner", user_only) == 0  # sharing off: nothing kept
+        assert backend.generate("reasoner", [reasoner_messages(ctx)], max_new_tokens=12) == answer
+    finally:
+        backend.share_prompts = True
+
+
 def test_ratings_reuse_the_kept_prefix_and_a_cancel_mid_reuse_leaves_the_engine_usable(tiny_engine_backend):
     class Cancelled(Exception):
         pass

@@ -509,3 +509,23 @@ def test_a_cancelled_turn_stops_and_the_next_one_runs(fake_agent):
     assert "rating" not in [e["type"] for e in events]
     after = fake_agent.why("U1", "B0PEDAL002")
     assert after["error"] is None and after["rating"] == RATING.as_dict() and not fake_agent.cancelled
+
+
+def test_warming_computes_the_users_part_of_the_reasoner_prompt_ahead(fake_agent):
+    """A chat warms the Reasoner's prompt for its user before the first question (issue 40): the
+    prompt kept is the question's own up to the item, so the engine reuses all of it."""
+    from reason4rec.experts import reasoner_messages
+
+    backend, kept = fake_agent.context.backend, []
+    assert fake_agent.warm("U1") is False  # a backend that keeps nothing: nothing to do
+    backend.keep_prefix = lambda expert, conversation: kept.append((expert, conversation)) or 1
+    assert fake_agent.warm("nobody") is False and not kept  # an unknown user: nothing
+    assert fake_agent.warm("U1") is False and not kept  # lexicon summaries the question would remake: nothing
+    _turn(fake_agent, "explain", user_id="U1", item_id="B0TUNER001")  # remakes them
+    assert fake_agent.warm("U1") is True
+    [(expert, warmed)] = kept
+    _, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0PEDAL002")
+    asked = reasoner_messages(nodes._target(state, CATALOG.category))
+    head = lambda messages: messages[-1]["content"].split("\nItem: ")[0]  # noqa: E731
+    assert expert == REASONER and warmed[:-1] == asked[:-1] and head(warmed) == head(asked)
+    assert "B0STAND001" in head(asked) or "stand" in head(asked).lower()  # the user's reviews are in it

@@ -406,6 +406,21 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         for engine in {id(e): e for e in self._engines.values()}.values():
             engine.close()
 
+    def keep_prefix(self, expert: Expert, conversation: Messages) -> int:
+        """Compute ``conversation``'s prompt now and keep it for ``expert``'s next calls, which reuse
+        the tokens they share with it (a chat computes a user's part of the Reasoner's prompt
+        while the person types). Returns the tokens kept (0: too long, or sharing is off)."""
+        tokenizer = self.experts.tokenizer
+        ids = tokenizer(render_chat(tokenizer, conversation), add_special_tokens=False)["input_ids"]
+        engine = self._engine(expert)
+        if not self.share_prompts or not ids or len(ids) >= engine.context:
+            return 0
+        with self._lock:
+            engine.use_adapter(expert if self._shared(engine) else None)
+            engine.make_room(len(ids))
+            engine.keep(ids)
+        return len(ids)
+
     def forget_kept(self) -> None:
         """Drop every kept prefix (the next call computes its whole prompt): cold timings, or the
         memory back after a long prompt."""

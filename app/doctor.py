@@ -304,13 +304,14 @@ def adapters(config: Config) -> Check:
     fix = "point agent.adapters (--adapters) at a folder or run folder with the three experts"
     try:
         dirs = adapter_dirs(source, with_one_step=False)
-        problems = []
+        problems, versions = [], set()
         for expert in SERVING_EXPERTS:
             folder = dirs[expert]
             card = AdapterCard.load(folder)
+            versions.add(card.prompt_version)
             if not (folder / ADAPTER_WEIGHTS).is_file():
                 problems.append(f"{expert}: no {ADAPTER_WEIGHTS} in {folder}")
-            elif card.prompt_version != PROMPT_VERSION:
+            elif not card.reads_todays_prompts:
                 problems.append(f"{expert}: trained on prompts {card.prompt_version}, this reason4rec uses "
                                 f"{PROMPT_VERSION}")
     except Exception as err:  # AdapterError and the like: the message says which
@@ -318,7 +319,7 @@ def adapters(config: Config) -> Check:
     if problems:
         return Check(part, False, f"{where}: {'; '.join(problems)}", fix)
     return Check(part, True, f"{where}: {', '.join(str(e) for e in SERVING_EXPERTS)} (cards, weights, prompts "
-                 f"{PROMPT_VERSION})")
+                 f"{PROMPT_VERSION}, read by adapters of {', '.join(sorted(versions))})")
 
 
 def sentence_model(config: Config) -> Check:

@@ -64,6 +64,12 @@ class AdapterCard:
     def save(self, folder: Path) -> None:
         (folder / CARD).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
+    @property
+    def reads_todays_prompts(self) -> bool:
+        """Trained on today's prompts, or on a version whose adapters still read them
+        (:data:`~reason4rec.experts.prompts.COMPATIBLE_PROMPTS`, each change measured)."""
+        return self.prompt_version == PROMPT_VERSION or self.prompt_version in COMPATIBLE_PROMPTS
+
     @classmethod
     def load(cls, folder: Path) -> AdapterCard:
         path = folder / CARD
@@ -163,7 +169,7 @@ def check_adapter_fits(folder: Path, expected_expert: Expert, base_name: str, fi
             f"(fingerprint {card.base_fingerprint}), but the loaded base is {base_name!r} "
             f"(fingerprint {fingerprint}); load the matching base model or retrain the adapter"
         )
-    if card.prompt_version != PROMPT_VERSION and card.prompt_version not in COMPATIBLE_PROMPTS:
+    if not card.reads_todays_prompts:
         raise AdapterError(
             f"adapter {expected_expert!r} ({folder}) was trained on prompts {card.prompt_version!r}, "
             f"this reason4rec uses {PROMPT_VERSION!r}; retrain it"

@@ -204,7 +204,7 @@ def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord], 
     made by the Summarizer now and kept in the memory, with progress (seconds per batch on a CPU)."""
     summarizer = context.summarizer
     version = summarizer.version()
-    redo = [r.review for r in records if r.summary is None or (outdated and r.version != version)]
+    redo = [r.review for r in records if _remade(r, version if outdated else None)]
     found = {r.review.review_id: r.summary for r in records if r.summary is not None}
     if redo:
         _emit(events.step_started("summarize"))
@@ -213,6 +213,12 @@ def _current_summaries(context: AgentContext, records: Sequence[HistoryRecord], 
                                                 progress=_progress("summarize", len(redo), "history reviews")))
         _emit(events.step_finished("summarize", time.perf_counter() - started))
     return found
+
+
+def _remade(record: HistoryRecord, version: str | None) -> bool:
+    """Whether a question remakes this review's summary: it has none, or (``version`` given) it was
+    made by another Summarizer or the lexicon."""
+    return record.summary is None or (version is not None and record.version != version)
 
 
 def _progress(step: str, total: int, unit: str) -> Callable[[int], None]:
@@ -509,7 +515,7 @@ def user_prefix(context: AgentContext, user: str) -> Messages | None:
     memory = context.memory
     records = memory.user_history(user)[-context.history_k:]
     version = context.summarizer.version() if context.resummarize_lexicon else None
-    if not records or any(r.summary is None or (version is not None and r.version != version) for r in records):
+    if not records or any(_remade(r, version) for r in records):
         return None
     summaries = {r.review.review_id: r.summary or "" for r in records}
     view = [_view(r, summaries, memory.item_title(r.review.item_id)) for r in records]

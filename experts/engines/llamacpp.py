@@ -552,7 +552,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         first_of: dict[tuple[int, ...], int] = {}
         for slot, row in enumerate(rows):
             first_of.setdefault(tuple(row.prompt), slot)
-        start = 0
+        start = self.reused_tokens = 0
         if self.share_prompts:
             distinct = [rows[slot].prompt for slot in first_of.values()]
             shared = _common_prefix(distinct)[: min(len(prompt) for prompt in distinct) - 1]

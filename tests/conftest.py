@@ -356,7 +356,8 @@ def own_memory_config(agent_config, shipped, tmp_path):
         "agent": agent_config.agent.model_copy(update={"checkpoint_path": tmp_path / "checkpoints.sqlite"})})
     with Memory.open(config) as memory:
         memory.build(dataset, summarizer=None, bulk=LexiconSummarizer())
-    user = max({r.user_id for r in dataset.reviews}, key=lambda u: sum(r.user_id == u for r in dataset.reviews))
+    # sorted first: a tie must not be broken by the set order, which changes with the hash seed
+    user = max(sorted({r.user_id for r in dataset.reviews}), key=lambda u: sum(r.user_id == u for r in dataset.reviews))
     mine = {r.item_id for r in dataset.reviews if r.user_id == user}
     return config, user, next(i for i in items if i not in mine)
 

@@ -44,7 +44,8 @@ def test_a_thread_resumes_in_a_new_process(own_memory_config, write_config, tmp_
     first = _python(FIRST, path, user, item)
     assert first.returncode == 0, first.stderr
     said = json.loads(first.stdout.strip().splitlines()[-1])
-    assert said["error"] is None and said["answer"].startswith(f"**{item}**")
+    headline = said["answer"].split("\n", 1)[0]  # the item by its title where the catalogue has one, and its id
+    assert said["error"] is None and headline.startswith("**") and item in headline and user in headline
     second = _python(SECOND, path)
     assert second.returncode == 0, second.stderr
     resumed = json.loads(second.stdout.strip().splitlines()[-1])

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,6 +71,23 @@ class Expert(str, Enum):
 def _default_home() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "reason4rec"
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (``user:secret@`` or ``?password=secret``), for messages.
+
+    >>> redact("postgresql://me:secret@db:5432/r4r?sslmode=require&password=other")
+    'postgresql://me:***@db:5432/r4r?sslmode=require&password=***'
+    """
+    try:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            netloc = parts.netloc.rsplit("@", 1)[1]
+            user = parts.username or ""
+            parts = parts._replace(netloc=f"{user}:***@{netloc}" if user else f"***@{netloc}")
+        return urlunsplit(parts._replace(query=re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)))
+    except ValueError:
+        return "the configured URL"
 
 
 def _check_postgres_url(value: str | None) -> str | None:
@@ -226,13 +245,16 @@ class AgentConfig(_Section):
 class EngineConfig(_Section):
     """The compiled CPU engine (llama.cpp): which exported weights it runs and how much it holds."""
 
-    quant: Literal["f32", "f16", "q8_0"] = "f16"
-    """Weights of the exported base: ``f16`` (the default: answers equal transformers' fp32 and,
-    on this AVX2 CPU, the fastest prefill), ``q8_0`` (8-bit blocks: half the memory, faster
-    batch-1 decode, but answers drift; see docs/engine.md), or ``f32`` (the reference, for checks)."""
-    mode: Literal["lora", "merged"] = "lora"
-    """``lora``: one base with the experts as llama.cpp LoRA adapters switched per call;
-    ``merged``: one exported model per expert with its adapter merged in (more memory)."""
+    quant: Literal["auto", "f32", "f16", "bf16", "q8_0"] = "auto"
+    """Weights of the exported base: ``auto`` (the default) is ``bf16`` where llama.cpp has bf16 dot
+    products (AVX512-BF16: the fastest prefill, answers as close to transformers' fp32 as ``f16``'s;
+    see docs/engine.md), else ``f16``; ``q8_0`` (8-bit blocks: half the memory, faster batch-1
+    decode, but answers drift), or ``f32`` (the reference, for checks)."""
+    mode: Literal["lora", "merged"] = "merged"
+    """``merged`` (the default): one exported model per expert with its adapter merged in, which
+    computes a prompt about a fifth faster than a base with the adapter applied on the side
+    (about 270 MB of disk and memory per expert; see docs/engine.md); ``lora``: one base with the
+    experts as llama.cpp LoRA adapters switched per call (the least memory)."""
     context: int = Field(8192, ge=256, le=262_144)
     """KV cache tokens shared by the prompts decoded together (each needs prompt + new tokens)."""
     threads: int | None = Field(None, ge=1, le=512)
@@ -278,6 +300,17 @@ class Config(BaseSettings):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
+    def shown(self) -> dict[str, Any]:
+        """The settings as JSON values with every password and key hidden: what ``config show``
+        prints, so a screen or a pasted log never carries a database password."""
+        values = self.model_dump(mode="json")
+        for section, field in _URL_FIELDS:
+            if values[section][field]:
+                values[section][field] = redact(values[section][field])
+        if values["agent"]["remote_api_key"]:
+            values["agent"]["remote_api_key"] = "***"
+        return values
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
@@ -309,6 +342,9 @@ class Config(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
+
+_URL_FIELDS = (("memory", "store_url"), ("memory", "chroma_url"), ("agent", "remote_url"), ("agent", "checkpoint_url"))
+"""The settings that hold a URL, which may carry a password (``user:secret@`` or ``?password=``)."""
 
 _CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "reason4rec_config_file", default=None

@@ -12,7 +12,7 @@ The agent rows need the memory (`reason4rec memory build`, or a first `./run.sh 
     python bench/engine.py --out artifacts/bench/engine-cpu.json
     python bench/engine.py --backends transformers,llamacpp-f16 --targets 4   # a quicker look
 
-A backend spec is ``transformers`` or ``llamacpp-<quant>[-merged]`` (quant: f32, f16, q8_0).
+A backend spec is ``transformers`` or ``llamacpp-<quant>[-merged]`` (quant: f32, f16, bf16, q8_0).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DEFAULT_BACKENDS = "transformers,llamacpp-f16,llamacpp-q8_0,llamacpp-f16-merged"
+DEFAULT_BACKENDS = "transformers,llamacpp-f16,llamacpp-bf16,llamacpp-f16-merged,llamacpp-bf16-merged"
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def _config(spec: str):
     if spec == "transformers":
         return load_config(overrides={"agent": {"backend": "transformers"}})
     parts = spec.split("-")
-    if parts[0] != "llamacpp" or len(parts) not in (2, 3) or parts[1] not in ("f32", "f16", "q8_0"):
+    if parts[0] != "llamacpp" or len(parts) not in (2, 3) or parts[1] not in ("f32", "f16", "bf16", "q8_0"):
         raise SystemExit(f"unknown backend spec {spec!r}")
     mode = "merged" if len(parts) == 3 and parts[2] == "merged" else "lora"
     return load_config(overrides={"agent": {"backend": "llamacpp"},

@@ -7,7 +7,8 @@ exactly equal texts and the tokens they share before the first difference; and t
 expected rating on the same prompts (analysis = the reference reason), largest and mean
 absolute difference.
 
-    python bench/engine_equality.py --n 50 --out artifacts/bench/engine-equality-cpu.json
+    python bench/engine_equality.py --n 50 --quants f16,bf16,bf16-merged,q8_0 \\
+        --out artifacts/bench/engine-equality-cpu.json
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50)
-    parser.add_argument("--quants", default="f16,q8_0")
+    parser.add_argument("--quants", default="f16,bf16,q8_0",
+                        help="engine weights to compare, each <quant>[-merged] (merged: adapters merged in)")
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench/engine-equality.json"))
     args = parser.parse_args()
 
@@ -77,7 +79,8 @@ def main() -> None:
                     "reference_seconds": truth["seconds"], "engines": {}}
     for quant in args.quants.split(","):
         console.print(f"llama.cpp {quant} ...")
-        engine_config = load_config(overrides={"engine": {"quant": quant}})
+        weights, _, merged = quant.partition("-")
+        engine_config = load_config(overrides={"engine": {"quant": weights, "mode": merged or "lora"}})
         engine = local_backend(engine_config, dirs, engine="llamacpp")
         if type(engine).__name__ != "LlamaCppBackend":
             raise SystemExit("the engine did not load")

@@ -34,10 +34,16 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+_BEFORE_ENGINES = "llama.cpp f16 (lora), cpu, 2 threads"
+"""The engine of the runs made before runs recorded theirs (2026-12-05 and earlier)."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eval", type=Path, required=True)
     parser.add_argument("--drafts-run", type=Path, help="a bench/grounded_reasons.py run on the same evaluation")
+    parser.add_argument("--before-run", type=Path,
+                        help="an earlier run of this bench (another engine, say) compared on the same targets")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--limit", type=int, default=0, help="only the first N targets (0: all)")
@@ -66,6 +72,10 @@ def main() -> None:
     settings = DraftSettings(config.agent.reason_drafts, config.agent.reason_rounds, config.agent.reason_temperature)
     if not args.sum_done:
         backend, _ = open_backend(config)
+        base = getattr(backend.experts, "base", None)
+        engine = base.describe().split(": ", 1)[-1] if hasattr(base, "describe") else type(backend).__name__
+        if saved.setdefault("engine", engine if not rows else _BEFORE_ENGINES) != engine:
+            raise SystemExit(f"{args.out} was made on {saved['engine']}; this engine is {engine}: use a new --out")
         todo = [i for i in ids if replay.targets[i].review.review_id not in rows]
         print(f"{len(ids) - len(todo)} of {len(ids)} targets already done", flush=True)
         for start in range(0, len(todo), args.chunk):
@@ -103,6 +113,12 @@ def _report(args: argparse.Namespace, replay, ids: list[int], saved: dict[str, A
             picked = [drafted[replay.targets[i].review.review_id] for i in ids]
             reasons["old best of drafts"] = [row["candidates"][row["pick"]] for row in picked]
             ratings["old best of drafts"] = np.array([row["rating"] for row in picked])
+    if args.before_run and args.before_run.is_file():
+        before = json.loads(args.before_run.read_text())
+        if all(replay.targets[i].review.review_id in before["rows"] for i in ids):
+            name = f"before ({before.get('engine', args.before_run.stem)})"
+            reasons[name] = [before["rows"][replay.targets[i].review.review_id]["reason"] for i in ids]
+            ratings[name] = np.array([before["rows"][replay.targets[i].review.review_id]["rating"] for i in ids])
     embedded = RealReviews.embed(load_sentence_model(config.home), [replay.targets[i].review.text for i in ids])
     vocabularies = [vocabulary_of(replay.shown_to_reasoner(i)) for i in ids]
     found = {name: [grounding_in(r, v) for r, v in zip(texts, vocabularies)] for name, texts in reasons.items()}
@@ -112,6 +128,7 @@ def _report(args: argparse.Namespace, replay, ids: list[int], saved: dict[str, A
     indices = resample_indices(len(true))
     report = {
         "eval": str(args.eval), "targets": len(ids), "targets_in_eval": len(replay.targets),
+        "engine": saved.get("engine", _BEFORE_ENGINES),
         "draft_settings": {"drafts": config.agent.reason_drafts, "rounds": config.agent.reason_rounds},
         "drafted_share": round(float(np.mean([row["drafts"] > 1 for row in rows])), 4),
         "mean_drafts": round(float(np.mean([row["drafts"] for row in rows])), 2),

@@ -116,4 +116,4 @@ def adapters_redo_summaries(
 def config_show(config_file: ConfigOption = None) -> None:
     """Print the configuration after defaults, file, environment and flags are applied."""
     config = flags_config(config_file)
-    console.print_json(config.model_dump_json())
+    console.print_json(data=config.shown())

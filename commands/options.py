@@ -91,8 +91,10 @@ BackendOption = Annotated[
 
 
 class QuantChoice(str, Enum):
+    auto = "auto"
     f32 = "f32"
     f16 = "f16"
+    bf16 = "bf16"
     q8_0 = "q8_0"
 
 

@@ -38,8 +38,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
+from ..config import redact
 from ..data import Review, review_id
 from .reviews import AddResult, StoredReview, StoreError, UnknownEntityError, check_review, clean_title
 
@@ -90,23 +91,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 _RETRIES = 5
 T = TypeVar("T")
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (``user:secret@`` or ``?password=secret``), for messages.
-
-    >>> redact("postgresql://me:secret@db:5432/r4r?sslmode=require&password=other")
-    'postgresql://me:***@db:5432/r4r?sslmode=require&password=***'
-    """
-    try:
-        parts = urlsplit(url)
-        if parts.password is not None:
-            netloc = parts.netloc.rsplit("@", 1)[1]
-            user = parts.username or ""
-            parts = parts._replace(netloc=f"{user}:***@{netloc}" if user else f"***@{netloc}")
-        return urlunsplit(parts._replace(query=re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)))
-    except ValueError:
-        return "the configured URL"
 
 
 def _secrets(url: str) -> list[str]:

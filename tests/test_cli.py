@@ -98,6 +98,21 @@ def test_config_show_reflects_file_env_and_flags(tmp_path: Path):
     assert shown["data"]["history_k"] == 4 and shown["data"]["seed"] == 6
 
 
+def test_config_show_hides_passwords_and_keys(tmp_path: Path):
+    file = tmp_path / "c.toml"
+    file.write_text('[memory]\nstore_url = "postgresql://me:hunter2@db:5432/r4r"\n'
+                    '[agent]\ncheckpoint_url = "postgresql://db/r4r?password=swordfish"\n'
+                    'remote_url = "http://bot:tiger@gpu:8000/v1"\nremote_api_key = "sk-live-123"\n')
+    result = run_cli("config", "show", "--config", str(file))
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    for secret in ("hunter2", "swordfish", "tiger", "sk-live-123"):
+        assert secret not in result.stdout
+    assert shown["memory"]["store_url"] == "postgresql://me:***@db:5432/r4r"
+    assert shown["agent"]["checkpoint_url"] == "postgresql://db/r4r?password=***"
+    assert shown["agent"]["remote_url"] == "http://bot:***@gpu:8000/v1" and shown["agent"]["remote_api_key"] == "***"
+
+
 def test_unknown_flag_is_a_usage_error():
     result = run_cli("eval", "--bogus")
     assert result.returncode == 2 and "No such option" in result.stderr

@@ -51,7 +51,7 @@ def prompt_ids(tiny_backend) -> list[int]:
     return tokenizer(render_chat(tokenizer, reasoner_messages(_ctx("Pedal"))), add_special_tokens=False)["input_ids"]
 
 
-@pytest.mark.parametrize("quant, tolerance", [("f32", 2e-4), ("f16", 2e-2), ("q8_0", 8e-2)])
+@pytest.mark.parametrize("quant, tolerance", [("f32", 2e-4), ("f16", 2e-2), ("bf16", 4e-2), ("q8_0", 8e-2)])
 def test_exported_base_computes_the_same_logits_as_transformers(tiny_model_dir, tmp_path, prompt_ids,
                                                                 quant, tolerance):
     from transformers import AutoModelForCausalLM
@@ -62,6 +62,16 @@ def test_exported_base_computes_the_same_logits_as_transformers(tiny_model_dir, 
     reference = _torch_logits(AutoModelForCausalLM.from_pretrained(tiny_model_dir), prompt_ids)
     scale = np.abs(reference).max()
     assert np.abs(_engine_logits(tmp_path / "base.gguf", prompt_ids) - reference).max() <= tolerance * scale
+
+
+def test_auto_weights_are_bf16_only_where_llama_cpp_multiplies_bf16_natively():
+    from reason4rec.experts.engines.llamacpp import engine_quant, native_bf16
+
+    zen4 = "CPU : SSE3 = 1 | AVX2 = 1 | F16C = 1 | AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | OPENMP = 1 |"
+    assert native_bf16(zen4)
+    assert not native_bf16(zen4.replace("AVX512_BF16 = 1", "AVX512_BF16 = 0"))
+    assert not native_bf16("CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 |")
+    assert engine_quant("q8_0") == "q8_0" and engine_quant("auto") in {"bf16", "f16"}
 
 
 def test_lora_adapter_and_merged_export_equal_peft(tiny_backend, tiny_model_dir, tiny_run, tmp_path, prompt_ids):

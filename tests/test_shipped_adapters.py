@@ -60,7 +60,8 @@ def test_fresh_summary_of_a_new_review_has_the_three_lines(shipped_backend):
 
 
 def test_the_compiled_engine_answers_like_transformers_on_the_real_model(shipped_backend, shipped, tmp_path):
-    """f16 llama.cpp against transformers fp32: same reason start, rating within 0.02 on the same reason."""
+    """The default engine (here bf16 or f16 weights, adapters merged) against transformers fp32:
+    the same reason start, a rating within 0.02 on the same reason."""
     from reason4rec.data.splits import build_targets, make_split
     from reason4rec.experts.engines.llamacpp import LlamaCppBackend
     from reason4rec.experts.loading import local_backend
@@ -70,8 +71,7 @@ def test_the_compiled_engine_answers_like_transformers_on_the_real_model(shipped
     from reason4rec.experts.summaries import target_contexts
 
     config, reference = shipped_backend
-    engine_config = config.model_copy(update={"engine": config.engine.model_copy(update={"quant": "f16"})})
-    engine = local_backend(engine_config, adapter_dirs(None, with_one_step=False), engine="llamacpp")
+    engine = local_backend(config, adapter_dirs(None, with_one_step=False), engine="llamacpp")
     assert isinstance(engine, LlamaCppBackend)
     try:
         shape = prompt_shape(reference.experts.cards)

@@ -11,8 +11,9 @@ model) and of a peft LoRA adapter fits in this file, so it can be read in one si
   never tokenizes for us (prompts arrive as ids from the same Hugging Face tokenizer the
   transformers backend uses), but llama.cpp will not load a model without a vocabulary.
 
-Weights are written as ``f32`` (the reference), ``f16`` or ``q8_0`` (blocks of 32 int8 with one
-scale, quantized by the ``gguf`` package); norms always stay ``f32``. A LoRA adapter keeps ``f32``
+Weights are written as ``f32`` (the reference), ``f16``, ``bf16`` (rounded to nearest even, as
+llama.cpp does) or ``q8_0`` (blocks of 32 int8 with one scale, quantized by the ``gguf`` package);
+norms always stay ``f32``. A LoRA adapter keeps ``f32``
 A and B matrices and its ``lora_alpha``: llama.cpp scales by alpha / rank like peft does.
 
 Example:
@@ -33,8 +34,8 @@ import numpy as np
 
 from ...errors import Reason4RecError
 
-Quant = Literal["f32", "f16", "q8_0"]
-QUANTS: tuple[Quant, ...] = ("f32", "f16", "q8_0")
+Quant = Literal["f32", "f16", "bf16", "q8_0"]
+QUANTS: tuple[Quant, ...] = ("f32", "f16", "bf16", "q8_0")
 
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)\.weight$")
 _LAYER_NAMES = {
@@ -214,7 +215,7 @@ def _write_hparams(writer, shape: LlamaShape, quant: Quant, name: str) -> None:
     import gguf
 
     file_types = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-                  "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+                  "bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
     writer.add_type(gguf.GGUFType.MODEL)
     writer.add_name(name)
     writer.add_context_length(shape.n_ctx_train)
@@ -294,6 +295,9 @@ def _add_tensor(writer, name: str, weight: np.ndarray, quant: Quant) -> None:
         writer.add_tensor(name, weight)
     elif quant == "f16":
         writer.add_tensor(name, weight.astype(np.float16))
+    elif quant == "bf16":
+        kind = gguf.GGMLQuantizationType.BF16
+        writer.add_tensor(name, gguf.quants.quantize(weight, kind), raw_dtype=kind)
     else:
         kind = gguf.GGMLQuantizationType.Q8_0
         if weight.shape[-1] % gguf.GGML_QUANT_SIZES[kind][0]:

@@ -124,11 +124,14 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
     tokenizer = backend.experts.tokenizer
     count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
 
-    # prefill: the Predictor's rating pass is one forward over the prompt
+    # prefill: the Predictor's rating pass is one forward over the prompt. The engine keeps the prompt
+    # prefix of its last call and would compute none of a repeated prompt: forget it before each timing.
+    cold = getattr(backend, "forget_kept", None) or (lambda: None)
     prompt = predictor_messages(contexts[0], "none")
     backend.rate("predictor", [prompt])  # warm
     prefill = []
     for _ in range(3):
+        cold()
         t0 = time.perf_counter()
         backend.rate("predictor", [prompt])
         prefill.append(time.perf_counter() - t0)
@@ -139,9 +142,11 @@ def _measure(spec: str, args: argparse.Namespace) -> dict:
     decode, steps = {}, {}
     for batch in (1, 8):
         prompts = [reasoner_messages(c) for c in contexts[:batch]]
+        cold()
         t0 = time.perf_counter()
         backend.generate("reasoner", prompts, max_new_tokens=1)
         first = time.perf_counter() - t0
+        cold()
         t0 = time.perf_counter()
         outs = backend.generate("reasoner", prompts, max_new_tokens=args.tokens)
         elapsed = time.perf_counter() - t0

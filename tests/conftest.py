@@ -146,12 +146,25 @@ def tiny_backend(tiny_config, tiny_run: Path):
 
 @pytest.fixture(scope="session")
 def tiny_engine_backend(tiny_config, tiny_run: Path):
-    """The same five tiny adapters on llama.cpp (f32 export: the closest to transformers)."""
+    """The same five tiny adapters on llama.cpp (f32 export: the closest to transformers) as LoRA
+    adapters switched on one engine: the mode where experts share a KV cache, whose sharing rules
+    most engine tests are about (:func:`tiny_merged_engine_backend` is the default mode)."""
+    yield from _tiny_engine(tiny_config, tiny_run, "lora")
+
+
+@pytest.fixture(scope="session")
+def tiny_merged_engine_backend(tiny_config, tiny_run: Path):
+    """The five tiny adapters merged into f32 models, one engine each (the default mode)."""
+    yield from _tiny_engine(tiny_config, tiny_run, "merged")
+
+
+def _tiny_engine(tiny_config, tiny_run: Path, mode: str):
     from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
     from reason4rec.experts.model.adapters import EXPERTS
 
-    config = tiny_config.model_copy(update={"engine": tiny_config.engine.model_copy(update={"quant": "f32"})})
-    backend = open_llamacpp_backend(config, {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
+    engine = tiny_config.engine.model_copy(update={"quant": "f32", "mode": mode})
+    backend = open_llamacpp_backend(tiny_config.model_copy(update={"engine": engine}),
+                                    {name: tiny_run / name / "adapter" for name in EXPERTS}, batch_size=4)
     yield backend
     backend.close()
 

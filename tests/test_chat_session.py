@@ -3,6 +3,8 @@
 import os
 import re
 import signal
+import threading
+import time
 
 import pytest
 from rich.console import Console
@@ -161,6 +163,45 @@ def test_ctrl_c_cancels_the_deliberation_and_the_chat_goes_on(open_chat, regular
     assert signal.getsignal(signal.SIGINT) == before  # handler restored
     after = chat.turn("explain", {"item_id": first})
     assert after["error"] is None and after["rating"]["expected"] >= 1
+
+
+class _Warming(_Borrowed):
+    """The session agent, with a slow warm-up that records when it runs, and turns that record
+    whether a warm-up was still running when they began."""
+
+    def __init__(self, agent, fail_for: str | None = None) -> None:
+        super().__init__(agent)
+        self.events: list[tuple[str, str]] = []
+        self.fail_for = fail_for
+        self._running = threading.Event()
+
+    def warm(self, user_id: str) -> bool:
+        self._running.set()
+        self.events.append(("warm", user_id))
+        time.sleep(0.3)  # a person types; a turn must not start meanwhile
+        self.events.append(("warmed", user_id))
+        self._running.clear()
+        if user_id == self.fail_for:
+            raise RuntimeError("the engine went away")
+        return True
+
+    def turn(self, *args, **fields):
+        self.events.append(("turn during a warm-up" if self._running.is_set() else "turn", fields["user_id"]))
+        return self._agent.turn(*args, **fields)
+
+
+def test_the_chat_warms_a_users_prompt_and_a_turn_waits_for_it(agent_config, agent, regular):
+    user, (first, *_) = regular
+    other = next(u for u in agent.memory.user_ids() if u != user)
+    warming = _Warming(agent, fail_for=other)
+    console = Console(width=80, record=True, force_terminal=False)
+    chat = Chat(agent_config, console, user=user, opener=lambda config, status=None: warming)
+    chat.run_script([f"would I like {first}?", f"/user {other}", f"/user {user}", "what do I care about?"])
+    assert warming.events[:3] == [("warm", user), ("warmed", user), ("turn", user)]
+    assert ("warm", other) in warming.events and ("warmed", other) in warming.events  # it failed: no harm
+    assert warming.events[-3:] == [("warm", user), ("warmed", user), ("turn", user)]
+    assert not any(kind == "turn during a warm-up" for kind, _ in warming.events)
+    assert "Traceback" not in console.export_text(clear=False) and "went away" not in console.export_text()
 
 
 def test_the_thread_remembers_the_user(open_chat, regular):

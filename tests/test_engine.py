@@ -74,6 +74,23 @@ def test_auto_weights_are_bf16_only_where_llama_cpp_multiplies_bf16_natively():
     assert engine_quant("q8_0") == "q8_0" and engine_quant("auto") in {"bf16", "f16"}
 
 
+def test_doctor_says_which_engine_and_weights_the_experts_run_on(engine_home):
+    from reason4rec.app.doctor import engine
+
+    def checked(**engine_settings):
+        return engine(engine_home.model_copy(update={
+            "engine": engine_home.engine.model_copy(update=engine_settings),
+            "agent": engine_home.agent.model_copy(update={"backend": "llamacpp"})}))
+
+    auto = checked(quant="auto", mode="merged")
+    assert auto.ok and "llama.cpp" in auto.detail and "experts merged" in auto.detail
+    assert ("bf16 weights: this CPU multiplies bf16 natively" in auto.detail
+            or "f16 weights: no bf16 dot products on this CPU" in auto.detail)
+    assert "q8_0 weights (engine.quant); experts lora" in checked(quant="q8_0", mode="lora").detail
+    plain = engine_home.model_copy(update={"agent": engine_home.agent.model_copy(update={"backend": "transformers"})})
+    assert engine(plain).detail.startswith("transformers")
+
+
 def test_lora_adapter_and_merged_export_equal_peft(tiny_backend, tiny_model_dir, tiny_run, tmp_path, prompt_ids):
     from reason4rec.experts.engines.gguf_export import LoraWeights, write_base_gguf, write_lora_gguf
 

@@ -301,8 +301,7 @@ def base_model(config: Config) -> Check:
 def engine(config: Config) -> Check:
     """Which engine the local experts run on, with which weights, and why (a CPU without bf16 dot
     products gets f16: slower first tokens, which a person should be able to see)."""
-    from ..experts.engines.llamacpp import engine_available, engine_quant
-    from ..experts.loading import choose_engine
+    from ..experts import choose_engine, engine_available, engine_quant
 
     part = "engine"
     if choose_engine(config) == "transformers":

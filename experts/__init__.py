@@ -37,8 +37,16 @@ if TYPE_CHECKING:
         rating_prompt,
     )
     from .deliberation import DraftSettings, better_drafts, ratings_for, reasons_for, shown_texts
-    from .engines.llamacpp import open_llamacpp_backend
-    from .loading import LoadedExperts, fresh_base, local_backend, open_backend, open_experts, shape_of
+    from .engines.llamacpp import engine_available, engine_quant, open_llamacpp_backend
+    from .loading import (
+        LoadedExperts,
+        choose_engine,
+        fresh_base,
+        local_backend,
+        open_backend,
+        open_experts,
+        shape_of,
+    )
     from .model.adapters import (
         ADAPTER_WEIGHTS,
         SERVING_EXPERTS,
@@ -138,7 +146,10 @@ _EXPORTS = {
     "reasons_for": ".deliberation",
     "shown_texts": ".deliberation",
     "open_llamacpp_backend": ".engines.llamacpp",
+    "engine_available": ".engines.llamacpp",
+    "engine_quant": ".engines.llamacpp",
     "LoadedExperts": ".loading",
+    "choose_engine": ".loading",
     "fresh_base": ".loading",
     "local_backend": ".loading",
     "open_backend": ".loading",
@@ -250,10 +261,13 @@ __all__ = [
     "better_drafts",
     "build_tiny_checkpoint",
     "category_notice",
+    "choose_engine",
     "clean_text",
     "content_words",
     "decoding_for",
     "deliberation",
+    "engine_available",
+    "engine_quant",
     "engines",
     "ensure_sentence_model",
     "export_run",

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import redact
 from ..errors import Reason4RecError
-from ..memory import connect, connection_error, redact
+from ..memory import connect, connection_error
 
 SETTING = "agent.checkpoint_url"
 SETUP_LOCK_KEY = 0x52345244

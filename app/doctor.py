@@ -80,7 +80,8 @@ def review_store(config: Config, timeout_s: float) -> Check:
     part = "review store"
     url = config.memory.store_url
     if url:
-        from ..memory import MIGRATE_COMMAND, SCHEMA_VERSION, StoreError, connect, newer_schema, redact, schema_version
+        from ..config import redact
+        from ..memory import MIGRATE_COMMAND, SCHEMA_VERSION, StoreError, connect, newer_schema, schema_version
 
         try:
             with connect(url, min(timeout_s, config.memory.connect_timeout_s)) as conn:
@@ -213,7 +214,8 @@ def checkpoints(config: Config, timeout_s: float) -> Check:
     part = "chat threads"
     url = config.agent.checkpoint_url
     if url:
-        from ..memory import StoreError, connect, redact
+        from ..config import redact
+        from ..memory import StoreError, connect
 
         try:
             with connect(url, min(timeout_s, config.memory.connect_timeout_s), "agent.checkpoint_url") as conn:
@@ -312,8 +314,12 @@ def engine(config: Config) -> Check:
                      "or set agent.backend = \"transformers\"")
     settings = config.engine
     quant = engine_quant(settings.quant)
-    why = {"bf16": ": this CPU multiplies bf16 natively", "f16": ": no bf16 dot products on this CPU"}.get(
-        quant, "") if settings.quant == "auto" else " (engine.quant)"
+    if settings.quant != "auto":
+        why = " (engine.quant)"
+    elif quant == "bf16":
+        why = ": this CPU multiplies bf16 natively"
+    else:
+        why = ": no bf16 dot products on this CPU"
     return Check(part, True, f"llama.cpp, {quant} weights{why}; experts {settings.mode} "
                  f"(engine.mode); threads {settings.threads or 'all cores'}")
 

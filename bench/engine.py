@@ -79,11 +79,12 @@ def main() -> None:
 
 def _config(spec: str):
     from reason4rec.config import load_config
+    from reason4rec.experts.engines.gguf_export import QUANTS
 
     if spec == "transformers":
         return load_config(overrides={"agent": {"backend": "transformers"}})
     parts = spec.split("-")
-    if parts[0] != "llamacpp" or len(parts) not in (2, 3) or parts[1] not in ("f32", "f16", "bf16", "q8_0"):
+    if parts[0] != "llamacpp" or len(parts) not in (2, 3) or parts[1] not in QUANTS:
         raise SystemExit(f"unknown backend spec {spec!r}")
     mode = "merged" if len(parts) == 3 and parts[2] == "merged" else "lora"
     return load_config(overrides={"agent": {"backend": "llamacpp"},

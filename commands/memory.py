@@ -111,7 +111,8 @@ def memory_migrate(config_file: ConfigOption = None, home: HomeOption = None) ->
     Run it once, after the processes of the older reason4rec have stopped; two at once take turns.
     A SQLite store migrates itself when it is opened.
     """
-    from ..memory import migrate, redact
+    from ..config import redact
+    from ..memory import migrate
 
     config = flags_config(config_file, home=home)
     if not config.memory.store_url:

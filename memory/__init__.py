@@ -25,7 +25,6 @@ if TYPE_CHECKING:
         connection_error,
         migrate,
         newer_schema,
-        redact,
         schema_version,
     )
     from .profiles import Profile
@@ -60,7 +59,6 @@ _EXPORTS = {
     "connection_error": ".pg_store",
     "migrate": ".pg_store",
     "newer_schema": ".pg_store",
-    "redact": ".pg_store",
     "schema_version": ".pg_store",
     "Profile": ".profiles",
     "StoreError": ".reviews",
@@ -128,7 +126,6 @@ __all__ = [
     "lock_holder",
     "migrate",
     "newer_schema",
-    "redact",
     "salvage_store",
     "schema_version",
 ]

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import Config, redact
 from .reviews import ReviewStorage
 
 
@@ -38,8 +38,6 @@ def open_store(config: Config) -> ReviewStorage:
 def store_where(config: Config) -> str:
     """Where ``config``'s reviews live, for people (a URL's password left out)."""
     if config.memory.store_url:
-        from .pg_store import redact
-
         return redact(config.memory.store_url)
     return str(config.store_path)
 

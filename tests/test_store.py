@@ -186,6 +186,10 @@ def test_every_review_and_title_is_read_in_one_query_as_item_by_item(store, ship
     titles = store.item_titles()
     assert titles == {item: store.item_title(item) for item in items if store.item_title(item) != item}
     assert titles["B-new"] == store.item_title("B-new") and "\x1b" not in titles["B-new"]
+    # in item id order, whatever order the items arrived in ("like Enya" must pick the same album)
+    store.add("U3", "B-zz", 5, "Calm.", timestamp=6, item_title="Enya: Watermark")
+    store.add("U3", "B-aa", 5, "Calm.", timestamp=7, item_title="Enya: Shepherd Moons")
+    assert list(store.item_titles()) == sorted(store.item_titles())
 
 
 def test_foreign_and_corrupt_files_give_clear_errors(tmp_path):

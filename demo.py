@@ -77,6 +77,10 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
     chosen = [t for t in build_targets(split, "test", shape.history_k) if t.has_histories][:count]
     contexts = target_contexts(backend, chosen, summary_cache(config.home, adapters), dataset.category,
                                dataset.title, max_review_chars=shape.max_review_chars)
+    if shape.estimates:  # the Predictor learnt with the collaborative estimates: held out, as the evaluation's
+        from .training import attach_estimates, held_out_estimates
+
+        contexts = attach_estimates(contexts, held_out_estimates(config, split, "test", [t.review for t in chosen]))
     for target, ctx in zip(chosen, contexts):
         review = target.review
         console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")

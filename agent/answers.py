@@ -93,6 +93,7 @@ def collab_line(collab: dict[str, Any] | None) -> str:
         return "*Collaborative estimates: none, the memory holds no rating yet.*"
     notes = [_COLD[collab["cold"]]] if collab.get("cold") in _COLD else []
     notes += ["fitted with your own rating of it"] if collab.get("with_own_rating") else []
+    notes += ["the Predictor read these"] if collab.get("read_by_predictor") else []
     said = f" ({'; '.join(notes)})" if notes else ""
     return f"*Collaborative estimates: bias {collab['bias']:.2f}, SVD++ {collab['svdpp']:.2f}{said}.*"
 

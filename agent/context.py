@@ -44,6 +44,9 @@ class AgentContext:
     reason_rounds: int = 1
     """Rounds of drafts (a reason still under 80% grounded gets more); :func:`open_context` sets
     the configured number (2 by default)."""
+    predictor_estimates: bool = False
+    """The Predictor learnt with the collaborative estimates in its prompt (its card says so), so
+    it is given them; :func:`open_context` reads this off the adapters."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 
@@ -116,10 +119,11 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
         else:
             shape = shape_of(backend, config.data.history_k)
         history_k, review_chars = (shape.history_k, shape.max_review_chars) if shape else (3, 400)
+        estimates = bool(shape and shape.estimates)
     except BaseException:
         if opened is not None:
             opened.close()
         raise
     return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
                         config.agent.resummarize_lexicon, config.agent.reason_drafts,
-                        config.agent.reason_temperature, config.agent.reason_rounds)
+                        config.agent.reason_temperature, config.agent.reason_rounds, estimates)

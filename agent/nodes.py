@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..errors import Reason4RecError
 from ..experts import (
     ChosenReason,
     DraftSettings,
+    Estimates,
     Grounding,
     HistoryEntry,
     Messages,
@@ -323,7 +325,9 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
                                 "with_own_rating": bool(state.get("already_rated"))}
     except Exception as err:  # the models are a second opinion: the answer goes on without them, saying why
         estimate = {"bias": None, "svdpp": None, "cold": None, "error": f"{type(err).__name__}: {err}"}
-    [distribution] = ratings_for(context.backend, [_target(state, context.category)], [state.get("reason")])
+    target = _with_estimates(context, _target(state, context.category), estimate)
+    estimate["read_by_predictor"] = target.estimates is not None
+    [distribution] = ratings_for(context.backend, [target], [state.get("reason")])
     rating = distribution.as_dict()
     _emit(events.rating(rating))
     return {"rating": rating, "collab": estimate}
@@ -362,7 +366,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs),
               "estimate": estimate}
              for item, match, estimate, (mine, theirs) in zip(items, matches, estimates, histories)]
-    targets = [_target(view, context.category) for view in views]
+    targets = [_with_estimates(context, _target(view, context.category), view["estimate"]) for view in views]
     reasons, distributions = _deliberate_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                                        for item, view in zip(items, views)])
     top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)
@@ -530,6 +534,15 @@ def _target(state: dict[str, Any], category: str) -> TargetContext:
                          item_history=entries(state.get("item_history") or []),
                          user_mean=state.get("user_mean"), item_mean=state.get("item_mean"),
                          user_count=state.get("user_count") or 0, item_count=state.get("item_count") or 0)
+
+
+def _with_estimates(context: AgentContext, target: TargetContext, estimate: Mapping[str, Any] | None) -> TargetContext:
+    """The target as the Predictor sees it: with the collaborative estimates when it learnt with
+    them, but never estimates fitted on the user's own rating of this very item."""
+    if (not context.predictor_estimates or not estimate or estimate.get("with_own_rating")
+            or estimate.get("bias") is None or estimate.get("svdpp") is None):
+        return target
+    return replace(target, estimates=Estimates(float(estimate["bias"]), float(estimate["svdpp"]), estimate.get("cold")))
 
 
 def _view(record: HistoryRecord, summaries: dict[str, str], title: str) -> HistoryView:

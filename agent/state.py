@@ -41,8 +41,9 @@ class CollabView(TypedDict, total=False):
     whose part is left out; ``fitted_on``: how many stored ratings they were fitted on; ``refit``:
     why they were refitted before this answer (None: they were current); ``with_own_rating``: the
     user rated this item already, and the models were fitted on that rating too (unlike the
-    Predictor's, which never sees it); ``error`` when they could not be had (the answer goes on
-    without them)."""
+    Predictor's, which never sees it); ``read_by_predictor``: the Predictor's prompt carried these
+    estimates (a Predictor that learnt with them, and never when they were fitted on the user's own
+    rating of this item); ``error`` when they could not be had (the answer goes on without them)."""
 
     bias: float | None
     svdpp: float | None
@@ -50,6 +51,7 @@ class CollabView(TypedDict, total=False):
     fitted_on: int | None
     refit: str | None
     with_own_rating: bool
+    read_by_predictor: bool
     error: str
 
 

@@ -7,6 +7,11 @@ review names. This adds, for each of them, the cleaned summary under
 evaluation made before keeps reading those). Reviews come from the shipped data set.
 
     python bench/clean_summaries.py                      # about 3 minutes for 7,062 summaries
+    python bench/clean_summaries.py --cache <run>/summaries.jsonl   # a training run's (plain JSON lines)
+
+A run folder's cache (``summaries.jsonl``, kept by the training pipeline and by evaluations) takes
+the same treatment, so a stage trained after the cleaning rules changed reads the Summarizer's
+answers it already has, cleaned, instead of summarising every history review again.
 """
 
 from __future__ import annotations
@@ -31,15 +36,17 @@ def main() -> None:
     path = args.cache or shipped_adapters_root() / SHIPPED_SUMMARIES
     old = adapter_version(shipped_adapters_root() / Expert.SUMMARIZER)
     new = summary_version(old)
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
     texts = {r.review_id: r.text for r in load_shipped().reviews}
-    kept = [row for row in rows if row["version"] != new]
+    done = {row["review_id"] for row in rows if row["version"] == new}
+    kept = list({(row["review_id"], row["version"]): row for row in rows}.values())
     started = time.perf_counter()
     cleaned = [{"review_id": row["review_id"], "version": new, "summary": stored_summary(row["summary"],
                                                                                        texts[row["review_id"]])}
-               for row in kept if row["version"] == old and row["review_id"] in texts]
-    with gzip.open(path, "wt", encoding="utf-8") as handle:
+               for row in kept if row["version"] == old and row["review_id"] in texts and row["review_id"] not in done]
+    with opener(path, "wt", encoding="utf-8") as handle:
         for row in [*kept, *cleaned]:
             handle.write(json.dumps(row) + "\n")
     print(f"{len(cleaned)} summaries of {old} cleaned as {new} in {time.perf_counter() - started:.0f} s -> {path}")

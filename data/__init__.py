@@ -30,14 +30,18 @@ __all__ = [
     "DatasetStats",
     "LoadReport",
     "OnDuplicate",
+    "RatingEstimates",
     "Review",
     "ReviewDataset",
     "Split",
+    "SplitPart",
     "Target",
     "build_targets",
     "clean_text",
     "clip_ratings",
+    "cross_fitted_estimates",
     "dataset_of",
+    "estimate_ratings",
     "find_history_leaks",
     "fit_surprise",
     "leaks_rating",
@@ -58,11 +62,15 @@ _LAZY = {
     "BiasModel": ".rating_models",
     "SVDPP_SETTING": ".rating_models",
     "clip_ratings": ".rating_models",
+    "cross_fitted_estimates": ".rating_models",
+    "estimate_ratings": ".rating_models",
+    "RatingEstimates": ".rating_models",
     "ratings_of": ".rating_models",
     "require_train": ".rating_models",
     "fit_surprise": ".rating_models",
     "SPLIT_NAMES": ".splits",
     "Split": ".splits",
+    "SplitPart": ".splits",
     "Target": ".splits",
     "build_targets": ".splits",
     "find_history_leaks": ".splits",
@@ -75,8 +83,18 @@ _LAZY = {
 if TYPE_CHECKING:
     from .leakage import leaks_rating
     from .loaders import looks_like_markup
-    from .rating_models import SVDPP_SETTING, BiasModel, clip_ratings, fit_surprise, ratings_of, require_train
-    from .splits import SPLIT_NAMES, Split, Target, build_targets, find_history_leaks, make_split
+    from .rating_models import (
+        SVDPP_SETTING,
+        BiasModel,
+        RatingEstimates,
+        clip_ratings,
+        cross_fitted_estimates,
+        estimate_ratings,
+        fit_surprise,
+        ratings_of,
+        require_train,
+    )
+    from .splits import SPLIT_NAMES, Split, SplitPart, Target, build_targets, find_history_leaks, make_split
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY)

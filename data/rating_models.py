@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,8 @@ SVDPP_SETTING: Mapping[str, Any] = {"n_factors": 20, "n_epochs": 20, "lr_all": 0
 """The SVD++ setting the memory fits without a validation split: the evaluation's grid
 (``training.library_baselines.SVDPP_GRID``) picks its strongest regularisation on the shipped data."""
 
-__all__ = ["SVDPP_SETTING", "BiasModel", "Indexer", "clip_ratings", "fit_surprise", "ratings_of"]
+__all__ = ["SVDPP_SETTING", "BiasModel", "Indexer", "RatingEstimates", "clip_ratings", "cross_fitted_estimates",
+           "estimate_ratings", "fit_surprise", "ratings_of"]
 
 
 def clip_ratings(values: np.ndarray) -> np.ndarray:
@@ -99,3 +101,54 @@ def fit_surprise(reviews: Sequence[Review], setting: Mapping[str, Any], seed: in
     model = algorithm(random_state=seed, **setting)
     model.fit(trainset)
     return model
+
+
+@dataclass(frozen=True, slots=True)
+class RatingEstimates:
+    """What the two collaborative models say of some targets from the ratings alone: one row per
+    target, both clipped to 1..5, and which side of each target the models never saw."""
+
+    bias: np.ndarray
+    svdpp: np.ndarray
+    cold: tuple[str | None, ...]
+
+
+def estimate_ratings(fit_on: Sequence[Review], targets: Sequence[Review], *, bias_l2: float = 5.0,
+                     bias_iterations: int = 20, svdpp: Mapping[str, Any] = SVDPP_SETTING,
+                     seed: int = 42) -> RatingEstimates:
+    """The user+item bias model's and SVD++'s estimates of ``targets``, both fitted on ``fit_on``
+    in review-id order (as the memory fits them, so an evaluation's estimates are the ones the
+    agent would give on the same reviews). An unseen user or item falls back to the known side."""
+    fit_on = sorted(fit_on, key=lambda r: r.review_id)
+    bias = BiasModel(l2=bias_l2, iterations=bias_iterations).fit(fit_on)
+    model = fit_surprise(fit_on, svdpp, seed, implicit=True)
+    svdpp_estimates = np.array([model.predict(r.user_id, r.item_id).est for r in targets], dtype=np.float64)
+    users, items = bias.index.encode(targets)
+    cold = tuple(_cold_side(u < 0, i < 0) for u, i in zip(users, items))
+    return RatingEstimates(bias.predict(targets), clip_ratings(svdpp_estimates), cold)
+
+
+def cross_fitted_estimates(pool: Sequence[Review], targets: Sequence[Review], *, folds: int = 5,
+                           fold_seed: int = 2020, **settings: Any) -> RatingEstimates:
+    """Estimates of training ``targets`` (reviews of ``pool``) that never saw their own ratings:
+    the targets are dealt into ``folds`` folds (seeded by ``fold_seed``), and each fold is estimated by models fitted
+    on ``pool`` without that fold's targets (k-fold cross-fitting). A target's own rating can reach
+    no estimate of its own; it does reach the other folds', as any training review does."""
+    if not targets:
+        return RatingEstimates(np.empty(0), np.empty(0), ())
+    fold = np.random.default_rng(fold_seed).permutation(len(targets)) % max(2, min(folds, len(targets)))
+    bias, svdpp = np.empty(len(targets)), np.empty(len(targets))
+    cold: list[str | None] = [None] * len(targets)
+    for f in np.unique(fold):
+        held = np.flatnonzero(fold == f)
+        left_out = {targets[i].review_id for i in held}
+        found = estimate_ratings([r for r in pool if r.review_id not in left_out], [targets[i] for i in held],
+                                 **settings)
+        bias[held], svdpp[held] = found.bias, found.svdpp
+        for at, side in zip(held, found.cold):
+            cold[at] = side
+    return RatingEstimates(bias, svdpp, tuple(cold))
+
+
+def _cold_side(user: bool, item: bool) -> str | None:
+    return "both" if user and item else "user" if user else "item" if item else None

@@ -25,16 +25,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-PROMPT_VERSION = "p2"
+PROMPT_VERSION = "p3"
 """Bump when any template below changes: adapters record it and refuse a mismatch, unless their
 version is one of :data:`COMPATIBLE_PROMPTS`."""
 
-COMPATIBLE_PROMPTS = frozenset({"p1"})
+COMPATIBLE_PROMPTS = frozenset({"p1", "p2"})
 """Older prompt versions whose adapters still read today's prompts, each change measured first.
 p1 -> p2: the Reasoner's prompt shows the user's reviews before the item's line (the same lines),
 so the user's part is one prefix for every item and its KV state is kept between questions. The
 p1 Reasoner reasons as well with it (``bench/prompt_order.py``, 96 leave-last-out targets: grounding
-+1.1 points (-0.2, +2.5), MAE +0.003 (-0.002, +0.007), paired 95% intervals)."""
++1.1 points (-0.2, +2.5), MAE +0.003 (-0.002, +0.007), paired 95% intervals).
+p2 -> p3: the Predictor's prompt may carry the collaborative estimates (:class:`Estimates`), but only
+for a Predictor whose card says it learnt with them; every other prompt is p2's, word for word."""
 
 HISTORY_FORMAT = "tidy-1"
 """How a history summary is cleaned before a prompt shows it (:func:`tidy_summary`); an
@@ -203,6 +205,16 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Estimates:
+    """What the collaborative models (user+item bias, SVD++) estimate of this rating from the
+    ratings alone, fitted on reviews that never include it; ``cold`` names a side they never saw."""
+
+    bias: float
+    svdpp: float
+    cold: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TargetContext:
     """Everything about one (user, item) pair that may enter a prompt; never the target rating."""
 
@@ -214,6 +226,8 @@ class TargetContext:
     item_mean: float | None
     user_count: int = 0
     item_count: int = 0
+    estimates: Estimates | None = None
+    """Shown to a Predictor that learnt with them (its card says so), to no other expert."""
 
 
 Messages = list[dict[str, str]]
@@ -258,6 +272,7 @@ def predictor_messages(ctx: TargetContext, analysis: str | None) -> Messages:
     """
     body = (
         _rated_view(ctx)
+        + (_estimates_line(ctx.estimates) if ctx.estimates is not None else "")
         + f"Analysis: {clean_text(analysis, 700) if analysis else NO_ANALYSIS}\n"
         "Predict the user's rating of this item from 1 to 5."
     )
@@ -288,6 +303,17 @@ def _rated_view(ctx: TargetContext) -> str:
         f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
         f"Item's mean rating: {_mean(ctx.item_mean, ctx.item_count)}\n"
     )
+
+
+_COLD_NOTES = {"user": " (a new user to them: the item's side only)",
+               "item": " (a new item to them: the user's side only)",
+               "both": " (user and item new to them: the mean of all ratings)"}
+
+
+def _estimates_line(estimates: Estimates) -> str:
+    """The collaborative estimates as the Predictor reads them, cold start said in words."""
+    return (f"Estimates from ratings alone: user+item bias {estimates.bias:.2f}, SVD++ {estimates.svdpp:.2f}"
+            f"{_COLD_NOTES.get(estimates.cold or '', '')}\n")
 
 
 def render_chat(tokenizer, messages: Messages) -> str:

@@ -105,6 +105,33 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_predictor_that_reads_estimates_gets_held_out_ones_in_the_evaluation(tiny_eval_config, tiny_backend,
+                                                                                shipped, tmp_path):
+    from fakes import SpyBackend
+
+    from reason4rec.training import held_out_estimates
+
+    asked: list[str] = []
+
+    class Recording(SpyBackend):
+        def rate(self, expert, conversations, **kwargs):
+            if expert == "predictor":
+                asked.extend(c[-1]["content"] for c in conversations)
+            return super().rate(expert, conversations, **kwargs)
+
+    settings = ExpertEvalSettings(**{**QUICK, "estimates": True})
+    result = evaluate_experts(tiny_eval_config, shipped, Recording(tiny_backend), settings,
+                              SummaryCache(tmp_path / "cache.jsonl"), tmp_path / "run")
+    split = make_split(shipped, "leave-last-out")
+    by_id = {r.review_id: r for r in split.test}
+    found = held_out_estimates(tiny_eval_config, split, "test", [by_id[t.review_id] for t in result.targets])
+    lines = [f"user+item bias {b:.2f}, SVD++ {s:.2f}" for b, s in zip(found.bias, found.svdpp)]
+    assert len(asked) == 8  # each target with its reason and without
+    assert all(any(line in prompt for prompt in asked) for line in lines)
+    assert all("Estimates from ratings alone" in prompt for prompt in asked)
+    assert result.settings["key"]["estimates"] == "held-out bias + SVD++"
+
+
 def test_an_interrupted_evaluation_continues_where_it_stopped(tiny_eval_config, tiny_backend, shipped, tmp_path):
     settings, cache, folder = ExpertEvalSettings(**QUICK), SummaryCache(tmp_path / "c.jsonl"), tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):

@@ -301,6 +301,44 @@ def test_recommend_shortlists_by_the_estimates_reasons_the_first_alone_and_ranks
     assert state["answer"].startswith("Top 2 for **U1**, by their profile:\n\n1. ")
 
 
+def _reading(backend: FakeBackend) -> list[str]:
+    """Record every Predictor prompt ``backend`` rates (the canned rating still answers)."""
+    asked: list[str] = []
+
+    def record(conversation) -> RatingDistribution:
+        asked.append(conversation[-1]["content"])
+        return RATING
+
+    backend.rating = record
+    return asked
+
+
+def _estimates_line(estimate) -> str:
+    return f"Estimates from ratings alone: user+item bias {estimate['bias']:.2f}, SVD++ {estimate['svdpp']:.2f}"
+
+
+def test_a_predictor_that_learnt_with_the_estimates_reads_them_and_no_other_does(fake_agent):
+    asked = _reading(fake_agent.context.backend)
+    _, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0TUNER001")
+    assert not state["collab"]["read_by_predictor"] and "Estimates" not in asked[-1]
+    fake_agent.context.predictor_estimates = True
+    _, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0TUNER001")
+    assert state["collab"]["read_by_predictor"] and _estimates_line(state["collab"]) in asked[-1]
+    assert collab_line(state["collab"]).endswith("(the Predictor read these).*")
+    # never estimates fitted on the user's own rating of this very item
+    _, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0PEDAL001")
+    assert state["collab"]["with_own_rating"] and not state["collab"]["read_by_predictor"]
+    assert "Estimates" not in asked[-1]
+
+
+def test_each_recommendation_is_rated_with_its_own_estimates(fake_agent):
+    fake_agent.context.predictor_estimates = True
+    asked = _reading(fake_agent.context.backend)
+    _, state = _turn(fake_agent, "recommend", user_id="U1", k=2)
+    lines = {_estimates_line(r["collab"]) for r in state["recommendations"]}
+    assert len(asked) == 2 and {line for line in lines if any(line in prompt for prompt in asked)} == lines
+
+
 GROUNDED = "Warm tone suits them."
 """A draft naming only what the histories say (REASON also names "player", which none does)."""
 

@@ -165,3 +165,37 @@ def test_a_reasoner_folder_from_another_run_or_a_torn_stage_is_refused_clearly(t
     (run / "recipe.json").write_text(json.dumps({**recipe, "seed": recipe["seed"] + 1}))
     pipeline.run(["summarizer"])  # trained already: skipped, but the changed recipe is said
     assert any("trained with another recipe (changed: seed)" in line for line in said)
+
+
+def test_a_predictor_recipe_with_estimates_learns_cross_fitted_ones_and_also_rates_without_a_reason(
+        tiny_config, tiny_recipe_path, tiny_run, tmp_path):
+    import shutil
+
+    from reason4rec.experts.model.adapters import ESTIMATES_KEY, prompt_shape
+    from reason4rec.training.estimates import training_estimates
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("predictor", "one_step", "predictor-curve"))
+    shutil.copytree(tiny_run / "predictor", run / "predictor", ignore=shutil.ignore_patterns("adapter", "data.jsonl"))
+    recipe_path = tmp_path / "collab.toml"
+    recipe_path.write_text(tiny_recipe_path.read_text().replace(
+        "[filter]", "[collab]\nestimates = true\nfolds = 3\nnone_fraction = 0.34\n[filter]"))
+    pipeline = TrainingPipeline(tiny_config, load_recipe(recipe_path), run, OfflineTeacher())
+    pipeline.run(["predictor"])
+    data = [json.loads(line) for line in (run / "predictor" / "data.jsonl").read_text().splitlines()]
+    assert len(data) == 9 + 3  # every target with its reason, a third of them again with none
+    prompts = [row["messages"][1]["content"] for row in data]
+    assert sum("\nAnalysis: none\n" in p for p in prompts) == 3
+    pool, _ = pipeline._predictor_pool()
+    found = training_estimates(tiny_config, pipeline.split, [t.review for t, _ in pool], folds=3, seed=2020)
+    for prompt, bias, svdpp in zip(prompts, found.bias, found.svdpp):
+        assert f"Estimates from ratings alone: user+item bias {bias:.2f}, SVD++ {svdpp:.2f}" in prompt
+    card = AdapterCard.load(run / "predictor" / "adapter")
+    assert card.data[ESTIMATES_KEY]["folds"] == 3 and card.data["examples"] == 12 and card.data["targets"] == 9
+    assert prompt_shape({"predictor": card}).estimates
+    # a run that fine-tunes this Predictor gives it estimates too, whatever its recipe says
+    later = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), run, OfflineTeacher(),
+                             start_adapters={"predictor": run / "predictor" / "adapter"})
+    assert later._predictor_reads_estimates()
+    assert not TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run,
+                                OfflineTeacher())._predictor_reads_estimates()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .._front_door import lazy_attributes
 
 if TYPE_CHECKING:
+    from .estimates import attach_estimates, held_out_estimates
     from .evaluate import evaluate_baselines
     from .evaluate_experts import ExpertEvalSettings, select_targets
     from .evaluate_experts import evaluate_experts as evaluate_pipeline
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
 
 _EXPORTS = {
+    "attach_estimates": ".estimates", "held_out_estimates": ".estimates",
     "evaluate_baselines": ".evaluate",
     "ExpertEvalSettings": ".evaluate_experts", "evaluate_pipeline": ".evaluate_experts:evaluate_experts",
     "select_targets": ".evaluate_experts",
@@ -36,8 +38,8 @@ _EXPORTS = {
 
 __all__ = [
     "ExpertEvalSettings", "OfflineTeacher", "OpenAITeacher", "OpenAITeacherSettings", "TrainingPipeline",
-    "dataset_table", "evaluate_baselines", "evaluate_pipeline", "evaluation_summary", "load_recipe",
-    "metrics_table", "progress_bars", "select_targets", "splits_table",
+    "attach_estimates", "dataset_table", "evaluate_baselines", "evaluate_pipeline", "evaluation_summary",
+    "held_out_estimates", "load_recipe", "metrics_table", "progress_bars", "select_targets", "splits_table",
 ]
 
 

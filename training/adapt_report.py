@@ -43,6 +43,7 @@ from ..experts import (
     verdict_agrees,
 )
 from .confidence import paired_difference, paired_mean_difference, resample_indices
+from .estimates import attach_estimates, held_out_estimates
 from .eval_run import write_atomically
 from .evaluate_experts import shown_texts
 
@@ -87,7 +88,8 @@ class AdaptReport:
         self.say(f"[report] measuring the experts {side} adapting on {len(self.ids)} validation targets of this file")
         loaded = open_experts(self.config, dirs, batch_size=self.batch_size)
         try:
-            rows = self._score(side, loaded.backend, loaded.shape.history_k, loaded.shape.max_review_chars)
+            rows = self._score(side, loaded.backend, loaded.shape.history_k, loaded.shape.max_review_chars,
+                               loaded.shape.estimates)
         finally:
             close = getattr(loaded.backend, "close", None)
             if callable(close):
@@ -98,13 +100,17 @@ class AdaptReport:
         write_atomically(path, json.dumps(result, indent=1))
         return result
 
-    def _score(self, side: str, backend: Any, history_k: int, review_chars: int) -> list[dict[str, Any]]:
+    def _score(self, side: str, backend: Any, history_k: int, review_chars: int,
+               estimates: bool = False) -> list[dict[str, Any]]:
         wanted = set(self.ids)
         targets = [t for t in build_targets(self.split, "valid", history_k) if t.review.review_id in wanted]
         contexts = target_contexts(backend, targets, SummaryCache(self.folder / "summaries.jsonl"),
                                    self.dataset.category, self.dataset.title, batch_size=self.summary_batch,
                                    max_review_chars=review_chars,
                                    progress=self.bars(f"report {side}: history summaries"))
+        if estimates:  # the Predictor learnt with them: held out, fitted on the training reviews only
+            contexts = attach_estimates(contexts, held_out_estimates(self.config, self.split, "valid",
+                                                                     [t.review for t in targets]))
         bar = self.bars(f"report {side}: reasons")
         reasons = reasons_for(backend, contexts, batch_size=self.batch_size,
                               before_batch=lambda start: bar(start, len(contexts)))

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config, Expert
-from ..data import ReviewDataset, Split, Target, build_targets, make_split
+from ..data import RatingEstimates, ReviewDataset, Split, Target, build_targets, make_split
 from ..errors import Reason4RecError
 from ..experts import (
     HISTORY_FORMAT,
@@ -63,6 +63,7 @@ from ..experts import (
 )
 from .blend import cross_fitted_blend
 from .confidence import paired_difference, resample_indices
+from .estimates import attach_estimates, held_out_estimates
 from .eval_plot import plot_evaluation
 from .eval_results import BLEND, FULL, LLM_METHODS, NO_REASON, ONE_STEP, TargetResult
 from .eval_run import EvalRun, run_id, write_atomically
@@ -92,6 +93,9 @@ class ExpertEvalSettings:
     """Targets scored between two saves: the most an interruption can lose."""
     review_aware: bool = True
     """Fit HFT, the review-aware baseline (minutes on a CPU)."""
+    estimates: bool = False
+    """The Predictor reads the collaborative estimates (its card says so): each test target's come
+    from models fitted on the training and validation reviews, as the baselines are."""
 
 
 @dataclass
@@ -158,6 +162,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "adapters": {name: backend.version(name) for name in experts},
         "summaries": summary_version(backend.version(Expert.SUMMARIZER)),
         "backend": getattr(backend, "kind", type(backend).__name__),
+        **({"estimates": "held-out bias + SVD++"} if settings.estimates else {}),
     }
 
 
@@ -202,12 +207,13 @@ def evaluate_experts(
         f"{len(targets) - len(todo):,} already scored in {run.folder}")
 
     timings: dict[str, float] = {}
+    estimates = _estimates(config, split, targets, settings)
     if todo:
-        _score_all(backend, dataset, todo, len(targets), cache, run, settings, bars, timings)
+        _score_all(backend, dataset, todo, len(targets), cache, run, settings, bars, timings, estimates)
     results = [TargetResult.from_record(run.done[t.review.review_id]) for t in targets]
-    all_contexts = target_contexts(backend, targets, cache, dataset.category, dataset.title,
-                                   batch_size=settings.summary_batch,
-                                   max_review_chars=settings.max_review_chars)  # cached by now
+    all_contexts = estimates(targets, target_contexts(backend, targets, cache, dataset.category, dataset.title,
+                                                      batch_size=settings.summary_batch,
+                                                      max_review_chars=settings.max_review_chars))  # cached by now
     _measure_reasons(targets, all_contexts, results)
 
     true = np.array([r.true for r in results])
@@ -235,7 +241,7 @@ def evaluate_experts(
 
 def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], total: int,
                cache: SummaryCache, run: EvalRun, settings: ExpertEvalSettings, bars: BarFactory,
-               timings: dict[str, float]) -> None:
+               timings: dict[str, float], estimates: Attach) -> None:
     """Chunk by chunk: summarize the chunk's history reviews (cached), score it, save both.
 
     Summaries are made per chunk, not all first, so an evaluation stopped at any point has saved
@@ -260,15 +266,35 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
         def progress(done: int, of: int, base: int = summarized, cached: int = cached) -> None:
             summary_bar(base + done - cached, missing)  # ``done`` counts the cached ones too
 
-        contexts = target_contexts(backend, chunk, cache, dataset.category, dataset.title,
-                                   batch_size=settings.summary_batch,
-                                   max_review_chars=settings.max_review_chars, progress=progress)
+        contexts = estimates(chunk, target_contexts(backend, chunk, cache, dataset.category, dataset.title,
+                                                    batch_size=settings.summary_batch,
+                                                    max_review_chars=settings.max_review_chars, progress=progress))
         run.keep_summaries((r.review_id, version, cache.get(r.review_id, version)) for r in chunk_reviews)
         summarized += len(chunk_reviews) - cached
         timings["summaries_s"] += time.perf_counter() - started
         run.append(asdict(r) for r in _score_chunk(backend, list(zip(chunk, contexts)), settings))
         target_bar(done_before + start + len(chunk), total)
     summary_bar(missing, missing)
+
+
+Attach = Callable[[Sequence[Target], list[TargetContext]], list[TargetContext]]
+"""``attach(targets, contexts)``: the contexts as the Predictor is to see them."""
+
+
+def _estimates(config: Config, split: Split, targets: Sequence[Target], settings: ExpertEvalSettings) -> Attach:
+    """Attaches each test target's held-out collaborative estimates, for a Predictor that reads them
+    (fitted once, on training and validation reviews only); for any other, the contexts as they are."""
+    if not settings.estimates:
+        return lambda chunk, contexts: contexts
+    found = held_out_estimates(config, split, "test", [t.review for t in targets])
+    at = {t.review.review_id: row for row, t in enumerate(targets)}
+
+    def attach(chunk: Sequence[Target], contexts: list[TargetContext]) -> list[TargetContext]:
+        rows = [at[t.review.review_id] for t in chunk]
+        return attach_estimates(contexts, RatingEstimates(found.bias[rows], found.svdpp[rows],
+                                                          tuple(found.cold[r] for r in rows)))
+
+    return attach
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

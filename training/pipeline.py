@@ -39,6 +39,7 @@ from ..config import Config, Expert
 from ..data import Review, ReviewDataset, Target, build_targets, dataset_of, make_split
 from ..errors import Reason4RecError
 from ..experts import (
+    ESTIMATES_KEY,
     PROMPT_VERSION,
     AdapterCard,
     LocalBackend,
@@ -60,6 +61,7 @@ from ..experts import (
     tidy_summary,
 )
 from .adapt_report import AdaptReport, validation_targets
+from .estimates import attach_estimates, training_estimates
 from .eval_run import write_atomically
 from .recipes import Recipe
 from .reward_filter import FilterItem, filter_reasons, resumable_scorer
@@ -399,14 +401,35 @@ class TrainingPipeline:
             cached.put_many([(t.review.review_id, version, text) for (t, _), text in zip(chunk, texts)])
             bar(min(start + batch, len(todo)), len(todo))
         del backend
-        return [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
-                           rating_response(t.review.rating)) for t, c in pool], version
+        contexts = [c for _, c in pool]
+        if self._predictor_reads_estimates():
+            contexts = attach_estimates(contexts, training_estimates(
+                self.config, self.split, [t.review for t, _ in pool], folds=self.recipe.collab.folds,
+                seed=self.recipe.seed))
+        examples = [SFTExample(predictor_messages(c, cached.get(t.review.review_id, version)),
+                               rating_response(t.review.rating)) for (t, _), c in zip(pool, contexts)]
+        bare = sorted(random.Random(self.recipe.seed).sample(range(len(pool)),
+                                                             round(len(pool) * self.recipe.collab.none_fraction)))
+        examples += [SFTExample(predictor_messages(contexts[i], None), rating_response(pool[i][0].review.rating))
+                     for i in bare]
+        return examples, version
 
     def _stage_predictor(self) -> AdapterCard:
         pool, accepted = self._predictor_pool()
         examples, version = self._predictor_examples(pool)
-        return self._train(Expert.PREDICTOR, examples, {"targets": len(examples), "with_accepted_reason": accepted,
+        collab = self.recipe.collab
+        estimates = {} if not self._predictor_reads_estimates() else {ESTIMATES_KEY: {
+            "models": ["user+item bias", "SVD++"], "folds": collab.folds, "seed": self.recipe.seed,
+            "fitted_on": "the training reviews without the fold's targets (k-fold cross-fitting)"}}
+        return self._train(Expert.PREDICTOR, examples, {"targets": len(pool), "examples": len(examples),
+                                                   "with_accepted_reason": accepted,
+                                                   "none_fraction": collab.none_fraction, **estimates,
                                                    "reasons": f"trained Reasoner ({version}), greedy"})
+
+    def _predictor_reads_estimates(self) -> bool:
+        """The recipe asks for the collaborative estimates, or the Predictor it fine-tunes learnt with them."""
+        start = self.start_adapters.get(Expert.PREDICTOR)
+        return self.recipe.collab.estimates or (start is not None and ESTIMATES_KEY in AdapterCard.load(start).data)
 
     def _stage_one_step(self) -> AdapterCard:
         accepted, by_key = self._accepted()

@@ -46,6 +46,18 @@ class SubsetSettings(_Strict):
     the report's validation targets) is refused before any training starts."""
 
 
+class CollabRecipe(_Strict):
+    """The collaborative estimates in the Predictor's prompt (issue 35): off in the older recipes."""
+
+    estimates: bool = False
+    """The Predictor reads the user+item bias model's and SVD++'s estimates; a training target's
+    come from models fitted without it (``folds``-fold cross-fitting over the training targets)."""
+    folds: int = Field(5, ge=2)
+    none_fraction: float = Field(0.0, ge=0, le=1)
+    """This share of the Predictor's targets is also given with ``Analysis: none``, so the same
+    adapter rates without a reason too (the ablation "estimates, no reason" is then fair)."""
+
+
 class FilterSettings(_Strict):
     tau: float | Literal["auto"] = "auto"
     max_retries: int = Field(3, ge=0)
@@ -76,6 +88,7 @@ class Recipe(_Strict):
     subset: SubsetSettings = Field(default_factory=SubsetSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
+    collab: CollabRecipe = Field(default_factory=CollabRecipe)
     summarizer: ExpertRecipe = Field(default_factory=ExpertRecipe)
     reward: ExpertRecipe = Field(default_factory=ExpertRecipe)
     reasoner: ExpertRecipe = Field(default_factory=ExpertRecipe)

@@ -165,8 +165,12 @@ def test_a_resumed_run_reads_the_frozen_layers_from_disk_instead_of_computing_th
     lora = LoraSettings(r=4, alpha=8, dropout=0.0, layers=1)  # the bottom layer is frozen and cached
     settings = TrainSettings(engine="top-layers", epochs=2, batch_size=2, max_length=256, save_every=1,
                              gradient_checkpointing=False)
-    whole = train_adapter(load, _writer_examples(), lora, settings, tmp_path / "whole")
+    bottom: list[tuple[int, int]] = []
+    whole = train_adapter(load, _writer_examples(), lora, settings, tmp_path / "whole",
+                          bottom_progress=lambda done, total: bottom.append((done, total)))
     assert computed == [1] and not list((tmp_path / "whole" / "checkpoints").glob("bottom-*"))  # removed when done
+    examples = len(_writer_examples())  # the frozen pass says how far it is, example by example
+    assert bottom[-1] == (examples, examples) and [d for d, _ in bottom] == sorted(d for d, _ in bottom)
 
     def crash_at_step_2(step, total):
         if step == 2:

@@ -531,7 +531,8 @@ class TrainingPipeline:
             return base
 
         result: TrainResult = train_adapter(load, examples, lora, settings.train, folder,
-                                            progress=self.bars(f"training {stage}"), start_from=start)
+                                            progress=self.bars(f"training {stage}"), start_from=start,
+                                            bottom_progress=self.bars(f"training {stage}: the frozen layers, once"))
         categories = {c.casefold(): c for c in (*(start_card.categories if start_card else ()),
                                                   self.dataset.category)}
         started_from = {} if start is None else {"started_from": {

@@ -47,6 +47,7 @@ def train_adapter(
     out_dir: Path,
     progress: ProgressCallback | None = None,
     start_from: Path | None = None,
+    bottom_progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Train one adapter on ``examples`` and save it to ``out_dir/adapter``; resumes if interrupted.
 
@@ -56,6 +57,8 @@ def train_adapter(
         examples: Prompt/response pairs; at least one.
         out_dir: Stage folder; ``checkpoints/`` inside it makes the run resumable.
         start_from: A trained adapter of the same LoRA shape to fine-tune (None: a fresh LoRA).
+        bottom_progress: ``(done, total)`` examples through the frozen layers (the top-layers
+            engine's first pass, minutes long on a CPU before the first step).
     """
     import torch
     from peft import get_peft_model, prepare_model_for_kbit_training
@@ -64,7 +67,7 @@ def train_adapter(
     if not examples:
         raise TrainingError(f"no training examples for {out_dir.name}: nothing to learn from")
     if settings.engine == "top-layers":
-        return train_top_layers(load_base, examples, lora, settings, out_dir, progress, start_from)
+        return train_top_layers(load_base, examples, lora, settings, out_dir, progress, start_from, bottom_progress)
     started = time.perf_counter()
     base = load_base(settings.qlora)
     tokenizer = base.tokenizer

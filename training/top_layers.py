@@ -147,6 +147,7 @@ def train_top_layers(
     out_dir: Path,
     progress: ProgressCallback | None = None,
     start_from: Path | None = None,
+    bottom_progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Train one adapter with the top-layers engine; same contract as :func:`.sft.train_adapter`."""
     import torch
@@ -169,7 +170,7 @@ def train_top_layers(
     device = base.device
     model.eval()
     bottom_path = out_dir / "checkpoints" / f"bottom-{_bottom_key(encoded, split, base)}.safetensors"
-    cached = _cached_bottom(bottom_path, stack, encoded, split, settings.batch_size, device)
+    cached = _cached_bottom(bottom_path, stack, encoded, split, settings.batch_size, device, bottom_progress)
     batches = _length_batches([len(e.ids) for e in encoded], settings.batch_size)
     steps_per_epoch = math.ceil(len(batches) / settings.grad_accum)
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
@@ -228,7 +229,7 @@ def train_top_layers(
 
 
 def _cached_bottom(path: Path, stack: DecoderStack, encoded: Sequence[EncodedExample], split: int,
-                   batch_size: int, device: Any) -> list[torch.Tensor]:
+                   batch_size: int, device: Any, progress: ProgressCallback | None = None) -> list[torch.Tensor]:
     """:func:`_run_bottom`, kept on disk beside the checkpoints so a resumed run skips it.
 
     On this CPU the frozen layers take about as long as an epoch of training (an hour for the
@@ -249,7 +250,7 @@ def _cached_bottom(path: Path, stack: DecoderStack, encoded: Sequence[EncodedExa
                 return list(hidden.split(lengths))
         except (SafetensorError, OSError, KeyError, RuntimeError):
             pass
-    cached = _run_bottom(stack, encoded, split, batch_size, device)
+    cached = _run_bottom(stack, encoded, split, batch_size, device, progress)
     import torch
 
     lengths = [len(e.ids) for e in encoded]
@@ -275,11 +276,12 @@ def _bottom_key(encoded: Sequence[EncodedExample], split: int, base: LoadedModel
 
 
 def _run_bottom(stack: DecoderStack, encoded: Sequence[EncodedExample], split: int, batch_size: int,
-                device: Any) -> list[torch.Tensor]:
+                device: Any, progress: ProgressCallback | None = None) -> list[torch.Tensor]:
     """Each example's hidden states entering layer ``split``: computed once, without gradients."""
     import torch
 
     cached: list[torch.Tensor] = [None] * len(encoded)  # type: ignore[list-item]
+    done = 0
     with torch.no_grad():
         for batch in _length_batches([len(e.ids) for e in encoded], batch_size):
             ids, mask = _pad([encoded[i].ids for i in batch], device)
@@ -288,6 +290,9 @@ def _run_bottom(stack: DecoderStack, encoded: Sequence[EncodedExample], split: i
                 hidden = stack.run(hidden, mask, 0, split)
             for row, index in enumerate(batch):
                 cached[index] = hidden[row, :len(encoded[index].ids)].clone()
+            done += len(batch)
+            if progress:
+                progress(done, len(encoded))
     return cached
 
 

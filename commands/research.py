@@ -116,7 +116,8 @@ def evaluate(
 
 def train(
     stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
-    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, cpu-full, gpu-paper; adapt: fine-tune the "
+    recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, cpu-full, cpu-collab: cpu-full's Predictor "
+                                        "reading the collaborative estimates, gpu-paper; adapt: fine-tune the "
                                         "shipped experts on --reviews in about an hour) or TOML file.")] = "cpu-small",
     run: Annotated[
         Path | None,

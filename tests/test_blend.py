@@ -40,3 +40,19 @@ def test_a_blend_of_nothing_or_of_different_targets_is_refused():
         cross_fitted_blend(true, {"short": true[:5]}, true)
     with pytest.raises(ValueError, match="at least 2 targets"):
         cross_fitted_blend(true[:1], {"one": true[:1]}, true[:1])
+
+
+def test_the_stack_of_baselines_is_cross_fitted_and_beats_its_parts_on_what_they_share():
+    from reason4rec.training.blend import cross_fitted_stack
+
+    rng = np.random.default_rng(3)
+    true = rng.integers(1, 6, 400).astype(float)
+    signal = true + rng.normal(0, 1.5, 400)
+    baselines = {"a": 0.5 * signal + 2.0, "b": signal + rng.normal(0, 1.0, 400), "c": np.full(400, 4.0)}
+    stacked = cross_fitted_stack(baselines, true)
+    assert stacked.shape == true.shape and np.all((stacked >= 1) & (stacked <= 5))
+    assert np.abs(stacked - true).mean() < min(np.abs(b - true).mean() for b in baselines.values())
+    flipped = true.copy()
+    flipped[0] = 6 - flipped[0]
+    again = cross_fitted_stack(baselines, flipped)
+    assert again[0] == stacked[0] and not np.allclose(again[1:], stacked[1:])  # its own rating never fits it

@@ -17,6 +17,7 @@ from reason4rec.training.evaluate_experts import (
     FULL,
     NO_REASON,
     ONE_STEP,
+    STACKED,
     EvalSettingsError,
     ExpertEvalSettings,
     RealReviews,
@@ -48,6 +49,7 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
                               SummaryCache(tmp_path / "cache.jsonl"), tmp_path / "run")
     methods = [row.method for row in result.rows]
     assert methods[:3] == [FULL, NO_REASON, ONE_STEP] and "user+item bias" in methods
+    assert methods[-2:] == [STACKED, BLEND] and STACKED in result.comparison["baselines"]
     assert "SVD++ (surprise)" in methods and not any(m.startswith("HFT") for m in methods)
     assert {row.targets for row in result.rows} == {4}
     for row in result.rows:

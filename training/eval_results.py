@@ -19,6 +19,8 @@ ONE_STEP = "One-step"
 LLM_METHODS = (FULL, NO_REASON, ONE_STEP)
 BLEND = "Reason4Rec + baseline (blend, extra)"
 """The pipeline blended with a baseline, weight cross-fitted on the other targets' folds."""
+STACKED = "stacked CF (every baseline, ridge)"
+"""Every baseline combined by a cross-fitted ridge: the bar a gain must clear to be the experts'."""
 
 
 @dataclass

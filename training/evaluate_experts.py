@@ -5,7 +5,9 @@ Rows (the whole test part of a split by default, or a seeded sample of ``limit``
 * **Reason4Rec**: Summarizer summaries -> Reasoner reason -> Predictor expected rating.
 * **Predictor without reason**: the same Predictor with ``Analysis: none`` (is the reason used?).
 * **One-step**: one adapter writes a reason and then the rating (the paper's ablation).
-* every baseline (closed forms, surprise SVD / SVD++, cornac HFT), fitted on train + validation.
+* every baseline (closed forms, surprise SVD / SVD++, cornac HFT), fitted on train + validation,
+  and a **stacked CF** row: every baseline combined by ridge, cross-fitted over the test targets'
+  folds (issue 35's bar: a gain from merely combining them is not the experts').
 * an **extra** row, the pipeline blended with a baseline by a cross-fitted weight (``blend``):
   reported beside the pipeline, never in its place, and not part of ``beats_all_baselines``.
 
@@ -61,11 +63,11 @@ from ..experts import (
     target_contexts,
     verdict_agrees,
 )
-from .blend import cross_fitted_blend
+from .blend import cross_fitted_blend, cross_fitted_stack
 from .confidence import paired_difference, resample_indices
 from .estimates import attach_estimates, held_out_estimates
 from .eval_plot import plot_evaluation
-from .eval_results import BLEND, FULL, LLM_METHODS, NO_REASON, ONE_STEP, TargetResult
+from .eval_results import BLEND, FULL, LLM_METHODS, NO_REASON, ONE_STEP, STACKED, TargetResult
 from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
 
@@ -225,6 +227,11 @@ def evaluate_experts(
                        sum(r.seconds.get(s, 0.0) for r in results for s in stage[method]), notes[method])
             for method, predicted in predictions.items()]
     baseline_predictions = _baselines(config, split, targets, settings, bars, rows, true)
+    if len(targets) >= 2:
+        started = time.perf_counter()
+        baseline_predictions[STACKED] = cross_fitted_stack(baseline_predictions, true)
+        rows.append(metric_row(split.name, STACKED, baseline_predictions[STACKED], true,
+                               time.perf_counter() - started, "ridge on every baseline, 5-fold cross-fitted"))
 
     comparison = _comparison(predictions, baseline_predictions, true, rows)
     comparison["blend"] = _blend(predictions[FULL], baseline_predictions, true, split.name, rows, comparison)

@@ -1,0 +1,163 @@
+"""Issue 35, item 3, the cheapest test: does a Reasoner that sees the stars say "not for them" to unhappy buyers?
+
+Today's Reasoner sees both histories without ratings (the method's view) and says "it should suit
+them well" to nearly every buyer who then rated 1-2 stars, so its reasons cannot carry a rating
+signal. This trains a variant on exactly the shipped Reasoner's data (cpu-full's 971 accepted
+teacher reasons: the verdict chosen from the real review, as the paper's teacher does) with one
+change, the prompt: each history line shows its stars, as the Predictor's does, so the verdict can
+follow how this user rated before and how buyers rated this item. Same recipe settings (LoRA r=8
+on the top 8 layers, 2 epochs), same targets.
+
+Then both Reasoners write reasons (greedy) for the same test targets of a finished evaluation,
+every 1-2 star target plus a seeded sample of the others, on the same prompts but for the stars,
+and the verdict (VADER, the evaluation's measure) is compared with the true rating. Overall
+agreement is re-weighted to the test set's own share of each group.
+
+    .venv/bin/python bench/reasoner_stars.py --run <a copy of artifacts/runs/cpu-full with cleaned summaries> \\
+        --eval artifacts/bench/eval-leave-last-out-full --others 150 --out artifacts/bench/reasoner-stars.json
+
+Nothing here ships: if the verdicts follow the evidence, the prompt becomes a card flag (as the
+Predictor's estimates are) and the whole chain is retrained on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def stars_messages(ctx) -> list[dict[str, str]]:
+    """The Reasoner's prompt with each history line's stars (as the Predictor's view shows them)."""
+    from reason4rec.experts.prompts import _history, clean_text
+
+    body = (
+        f"Category: {clean_text(ctx.category, 60)}.\n"
+        f"The user's past reviews (rating):\n{_history(ctx.user_history, ratings=True)}\n"
+        f"Item: {clean_text(ctx.item_title, 120)}.\n"
+        f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
+        "Will the user like this item? In one paragraph, match the user's preferences "
+        "to the item's features and say why it would or would not suit them."
+    )
+    return [{"role": "system", "content": "You are the reasoner of a recommender."}, {"role": "user", "content": body}]
+
+
+def train(run: Path, out: Path) -> Path:
+    """The variant Reasoner, trained on cpu-full's accepted reasons with the stars prompt (resumes)."""
+    from reason4rec.config import load_config
+    from reason4rec.experts import fresh_base
+    from reason4rec.training.pipeline import TrainingPipeline
+    from reason4rec.training.recipes import load_recipe
+    from reason4rec.training.sft import train_adapter
+    from reason4rec.training.sft_types import SFTExample
+    from reason4rec.training.teachers import OfflineTeacher
+
+    folder = out.parent / (out.stem + "-reasoner")
+    if (folder / "adapter" / "adapter_model.safetensors").is_file():
+        return folder / "adapter"
+    config, recipe = load_config(), load_recipe("cpu-full")
+    pipeline = TrainingPipeline(config, recipe, run, OfflineTeacher())
+    accepted, by_key = pipeline._accepted()
+    examples = [SFTExample(stars_messages(by_key[a["key"]][1]), a["reason"]) for a in accepted]
+    settings = recipe.expert("reasoner")
+    started = time.perf_counter()
+    result = train_adapter(lambda q: fresh_base(config), examples, settings.lora, settings.train, folder,
+                           progress=lambda d, t: print(f"reasoner with stars: step {d}/{t}", file=sys.stderr,
+                                                       flush=True))
+    (folder / "training.json").write_text(json.dumps({**result.as_dict(), "wall_seconds": round(
+        time.perf_counter() - started, 1), "examples": len(examples)}, indent=1))
+    return folder / "adapter"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, required=True, help="a run folder holding cpu-full's reasoner stage")
+    parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
+    parser.add_argument("--others", type=int, default=150, help="targets rated 3-5 stars, a seeded sample")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).parent))
+    from collab_predictor import contexts_of
+
+    from reason4rec.config import load_config
+    from reason4rec.experts import (
+        SummaryCache,
+        adapter_version,
+        grounding,
+        is_complete,
+        local_backend,
+        reasoner_messages,
+        verdict,
+        verdict_agrees,
+    )
+    from reason4rec.training.eval_replay import EvalReplay
+    from reason4rec.training.evaluate_experts import shown_texts
+
+    adapter = train(args.run, args.out)
+    config = load_config()
+    replay = EvalReplay.open(args.eval, config)
+    contexts = contexts_of(replay, config)
+    low = [i for i, t in enumerate(replay.targets) if t.review.rating <= 2]
+    rest = [i for i, t in enumerate(replay.targets) if t.review.rating > 2]
+    chosen = sorted(low + random.Random(args.seed).sample(rest, min(args.others, len(rest))))
+    shipped = args.run / "reasoner" / "adapter"
+    saved = SummaryCache(args.out.with_suffix(".reasons.jsonl"))
+    written: dict[str, list[str]] = {}
+    for name, folder, make in (("shipped", shipped, reasoner_messages), ("stars", adapter, stars_messages)):
+        version = f"{name}:{adapter_version(folder)}"
+        todo = [i for i in chosen if saved.get(str(i), version) is None]
+        if todo:
+            backend = local_backend(config, {"reasoner": folder})
+            for start in range(0, len(todo), 8):
+                batch = todo[start:start + 8]
+                texts = backend.generate("reasoner", [make(contexts[i]) for i in batch])
+                saved.put_many((str(i), version, text.strip()) for i, text in zip(batch, texts))
+                print(f"{name}: {start + len(batch)}/{len(todo)} reasons", file=sys.stderr, flush=True)
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+        written[name] = [saved.get(str(i), version) or "" for i in chosen]
+    share_low = len(low) / len(replay.targets)
+    result: dict[str, Any] = {"eval": str(args.eval), "targets": len(chosen), "low_star_targets": len(low),
+                              "others_sampled": len(chosen) - len(low), "test_share_low": round(share_low, 4),
+                              "reasoners": {}}
+    for name, reasons in written.items():
+        rows = []
+        for i, reason in zip(chosen, reasons):
+            target = replay.targets[i]
+            found = grounding(reason, shown_texts(reasoner_messages(contexts[i]), target))
+            rows.append({"true": target.review.rating, "verdict": verdict(reason),
+                         "agrees": verdict_agrees(reason, target.review.rating), "grounding": found.share,
+                         "complete": is_complete(reason)})
+
+        def share(selected: list[dict], key: str) -> float | None:
+            values = [float(r[key]) for r in selected if r[key] is not None]
+            return round(sum(values) / len(values), 4) if values else None
+
+        on_low = share([r for r in rows if r["true"] <= 2], "agrees")
+        on_high = share([r for r in rows if r["true"] >= 4], "agrees")
+        high_share = sum(t.review.rating >= 4 for t in replay.targets) / len(replay.targets)
+        overall = (on_low * share_low + on_high * high_share) / (share_low + high_share) if None not in (
+            on_low, on_high) else None
+        result["reasoners"][name] = {
+            "agreement_on_1_2_stars": on_low, "agreement_on_4_5_stars": on_high,
+            "agreement_overall_reweighted": None if overall is None else round(overall, 4),
+            "negative_verdicts": sum(r["verdict"] < 0 for r in rows), "grounding": share(rows, "grounding"),
+            "complete": share(rows, "complete"),
+            "examples_on_1_2_stars": [reason for i, reason in zip(chosen, written[name])
+                                      if replay.targets[i].review.rating <= 2][:5]}
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: {m: v for m, v in r.items() if m != "examples_on_1_2_stars"}
+                      for k, r in result["reasoners"].items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

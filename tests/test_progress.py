@@ -75,6 +75,17 @@ def test_a_step_slower_than_30_s_is_still_heard_from():
     assert _lines(out)[-1] == "history summaries: 1 / 3 (33.3%), 61 s each, 2m 02s left, 1m 01s so far"
 
 
+def test_a_task_done_before_it_began_is_said_once_not_every_30_s():
+    """All cached (``update(n, n)`` first): one line, then silence, however long the run goes on."""
+    out, clock = io.StringIO(), Clock()
+    lines = ProgressLines(Console(file=out, width=100), clock=clock, ticker=False)
+    lines("history summaries")(5395, 5395)
+    for _ in range(5):
+        clock.now += 31.0
+        lines.tick()
+    assert _lines(out) == ["history summaries: 5,395 / 5,395 (100.0%), done"]
+
+
 def test_several_tasks_an_unknown_total_and_an_interrupted_task():
     out, clock = io.StringIO(), Clock()
     with ProgressLines(Console(file=out, width=100), clock=clock, ticker=False) as bars:

@@ -102,6 +102,7 @@ class ProgressLines:
             task.done, task.total = done, total or None
             if task.started is None:
                 task.started, task.start_done = now, done
+                task.finished = task.total is not None and done >= task.total  # all done before it began
                 self._print(task, now)
                 return
             if task.total is not None and done >= task.total:

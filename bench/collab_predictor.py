@@ -73,28 +73,33 @@ def contexts_of(replay, config) -> list:
     return [target_context(t, cleaned, dataset.category, dataset.title) for t in replay.targets]
 
 
-def rate(adapter: Path, contexts: list, reasons: list[str | None], saved: Path, label: str) -> np.ndarray:
-    """Expected ratings of ``adapter`` (kept in ``saved`` under ``label`` and the adapter's version, 32 at a time)."""
+def rate(adapter: Path, contexts: list, reasons: list[str | None], saved: Path, label: str,
+         none_label: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Expected ratings of ``adapter`` after each reason (kept in ``saved`` under ``label`` and the
+    adapter's version), and with ``none_label`` also without one: both prompts of a target in one
+    call, so the engine computes their shared prefix (all but the analysis) once."""
     from reason4rec.config import load_config
     from reason4rec.experts import SummaryCache, adapter_version, local_backend, predictor_messages
 
-    cache, version = SummaryCache(saved), f"{label}:{adapter_version(adapter)}"
+    cache, version = SummaryCache(saved), adapter_version(adapter)
+    labels = [label] + ([none_label] if none_label else [])
     keys = [str(i) for i in range(len(contexts))]
-    todo = [i for i, key in enumerate(keys) if cache.get(key, version) is None]
+    todo = [i for i, key in enumerate(keys) if any(cache.get(key, f"{x}:{version}") is None for x in labels)]
     if todo:
         backend = local_backend(load_config(), {"predictor": adapter})
         started = time.perf_counter()
-        for start in range(0, len(todo), 32):
-            batch = todo[start:start + 32]
-            rated = backend.rate("predictor", [predictor_messages(contexts[i], reasons[i]) for i in batch])
-            cache.put_many((keys[i], version, repr(d.expected)) for i, d in zip(batch, rated, strict=True))
-            done = start + len(batch)
-            print(f"{label}: {done}/{len(todo)} rated, {(time.perf_counter() - started) / done:.2f} s each",
-                  file=sys.stderr, flush=True)
+        for done, i in enumerate(todo, 1):
+            rated = backend.rate("predictor", [predictor_messages(contexts[i], reasons[i])]
+                                 + ([predictor_messages(contexts[i], None)] if none_label else []))
+            cache.put_many((keys[i], f"{x}:{version}", repr(d.expected)) for x, d in zip(labels, rated, strict=True))
+            if done % 50 == 0 or done == len(todo):
+                print(f"{' and '.join(labels)}: {done}/{len(todo)} targets, "
+                      f"{(time.perf_counter() - started) / done:.2f} s each", file=sys.stderr, flush=True)
         close = getattr(backend, "close", None)
         if callable(close):
             close()
-    return np.array([float(cache.get(key, version)) for key in keys])  # type: ignore[arg-type]
+    values = [np.array([float(cache.get(key, f"{x}:{version}")) for key in keys]) for x in labels]  # type: ignore[arg-type]
+    return values[0], values[1] if none_label else None
 
 
 def report(eval_dir: Path, predictor: Path, out: Path, without: Path | None, folds: int, seed: int) -> dict[str, Any]:
@@ -118,12 +123,11 @@ def report(eval_dir: Path, predictor: Path, out: Path, without: Path | None, fol
     found = held_out_estimates(config, split, "test", [t.review for t in replay.targets])
     with_estimates = attach_estimates(plain, found)
     saved = out.with_suffix(".ratings.jsonl")
-    methods: dict[str, np.ndarray] = {
-        PIPELINE: rate(predictor, with_estimates, replay.reasons, saved, "reason"),
-        BARE: rate(predictor, with_estimates, [None] * len(plain), saved, "none"),
-    }
+    full, bare = rate(predictor, with_estimates, replay.reasons, saved, "reason", "none")
+    methods: dict[str, np.ndarray] = {PIPELINE: full, BARE: bare}
     if without is not None:
-        methods[SHIPPED] = rate(without, [replace(c, estimates=None) for c in plain], replay.reasons, saved, "reason")
+        methods[SHIPPED], _ = rate(without, [replace(c, estimates=None) for c in plain], replay.reasons, saved,
+                                   "reason")
     true = data["true"]
     stacked = head.cross_fit(head.ridge, np.column_stack(list(data["baselines"].values())), true, folds, seed)
     methods |= {EVALUATED: data["pipeline"], "evaluation's Predictor, no reason": data["bare"],

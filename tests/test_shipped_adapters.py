@@ -21,7 +21,10 @@ def test_shipped_adapters_are_small_and_carded():
     root = shipped_adapters_root()
     for name in EXPERTS:
         card = AdapterCard.load(root / name)
-        assert card.recipe == "cpu-full" and card.base_model == "smollm2-135m-instruct"
+        # every expert cpu-full's but the Predictor: cpu-collab's reads the collaborative estimates
+        assert card.recipe == ("cpu-collab" if name == "predictor" else "cpu-full")
+        assert card.base_model == "smollm2-135m-instruct"
+        assert ("collab_estimates" in card.data) == (name == "predictor")
         assert card.lora["layers"] == 8  # LoRA on the top 8 of 30 layers: a quarter of an all-layer adapter
         assert (root / name / "adapter_model.safetensors").stat().st_size < 4_000_000
 
@@ -33,13 +36,17 @@ def test_reason_and_rating_for_a_real_test_target(shipped_backend, shipped, tmp_
     from reason4rec.experts.shipping import summary_cache
     from reason4rec.experts.summaries import target_contexts
 
-    _config, backend = shipped_backend
+    config, backend = shipped_backend
     shape = prompt_shape(backend.experts.cards)
     assert (shape.history_k, shape.max_review_chars) == (5, 400)  # what cpu-full trained with
     split = make_split(shipped, "leave-last-out")
     target = next(t for t in build_targets(split, "test", shape.history_k) if t.has_histories)
     [ctx] = target_contexts(backend, [target], summary_cache(tmp_path), shipped.category,
                             max_review_chars=shape.max_review_chars)
+    if shape.estimates:  # a Predictor that learnt with the collaborative estimates is given them
+        from reason4rec.training import attach_estimates, held_out_estimates
+
+        [ctx] = attach_estimates([ctx], held_out_estimates(config, split, "test", [target.review]))
     assert all(parse_summary(e.summary).well_formed for e in (*ctx.user_history, *ctx.item_history))
     [reason] = backend.generate("reasoner", [reasoner_messages(ctx)])
     assert len(reason.split()) >= 5

@@ -61,6 +61,8 @@ def train(run: Path, out: Path) -> Path:
 
     folder = out.parent / (out.stem + "-reasoner")
     if (folder / "adapter" / "adapter_model.safetensors").is_file():
+        if not (folder / "adapter" / "card.json").is_file():
+            _card(run, folder / "adapter", json.loads((folder / "training.json").read_text()))
         return folder / "adapter"
     config, recipe = load_config(), load_recipe("cpu-full")
     pipeline = TrainingPipeline(config, recipe, run, OfflineTeacher())
@@ -73,7 +75,19 @@ def train(run: Path, out: Path) -> Path:
                                                        flush=True))
     (folder / "training.json").write_text(json.dumps({**result.as_dict(), "wall_seconds": round(
         time.perf_counter() - started, 1), "examples": len(examples)}, indent=1))
+    _card(run, folder / "adapter", result.as_dict())
     return folder / "adapter"
+
+
+def _card(run: Path, adapter: Path, training: dict) -> None:
+    """The shipped Reasoner's card with this variant's training: backends load only carded adapters."""
+    from dataclasses import replace
+
+    from reason4rec.experts import AdapterCard
+
+    card = AdapterCard.load(run / "reasoner" / "adapter")
+    recipe = "cpu-full, history lines with stars (bench/reasoner_stars.py)"
+    replace(card, recipe=recipe, training=training).save(adapter)
 
 
 def main() -> None:

@@ -72,7 +72,9 @@ FAMILIES = {
 
 def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
     """Each target's fold: a seeded deal, as :mod:`reason4rec.training.blend` deals them."""
-    return np.random.default_rng(seed).permutation(n) % max(2, min(folds, n))
+    from reason4rec.data import deal_folds
+
+    return deal_folds(n, folds, seed)
 
 
 def cross_fit(make_head: Callable[[], Any], features: np.ndarray, true: np.ndarray,

@@ -25,8 +25,8 @@ SVDPP_SETTING: Mapping[str, Any] = {"n_factors": 20, "n_epochs": 20, "lr_all": 0
 """The SVD++ setting the memory fits without a validation split: the evaluation's grid
 (``training.library_baselines.SVDPP_GRID``) picks its strongest regularisation on the shipped data."""
 
-__all__ = ["SVDPP_SETTING", "BiasModel", "Indexer", "RatingEstimates", "clip_ratings", "cross_fitted_estimates",
-           "estimate_ratings", "fit_surprise", "ratings_of"]
+__all__ = ["SVDPP_SETTING", "BiasModel", "Indexer", "RatingEstimates", "clip_ratings", "cold_side",
+           "cross_fitted_estimates", "deal_folds", "estimate_ratings", "fit_surprise", "ratings_of"]
 
 
 def clip_ratings(values: np.ndarray) -> np.ndarray:
@@ -124,7 +124,7 @@ def estimate_ratings(fit_on: Sequence[Review], targets: Sequence[Review], *, bia
     model = fit_surprise(fit_on, svdpp, seed, implicit=True)
     svdpp_estimates = np.array([model.predict(r.user_id, r.item_id).est for r in targets], dtype=np.float64)
     users, items = bias.index.encode(targets)
-    cold = tuple(_cold_side(u < 0, i < 0) for u, i in zip(users, items))
+    cold = tuple(cold_side(u < 0, i < 0) for u, i in zip(users, items))
     return RatingEstimates(bias.predict(targets), clip_ratings(svdpp_estimates), cold)
 
 
@@ -136,7 +136,7 @@ def cross_fitted_estimates(pool: Sequence[Review], targets: Sequence[Review], *,
     no estimate of its own; it does reach the other folds', as any training review does."""
     if not targets:
         return RatingEstimates(np.empty(0), np.empty(0), ())
-    fold = np.random.default_rng(fold_seed).permutation(len(targets)) % max(2, min(folds, len(targets)))
+    fold = deal_folds(len(targets), folds, fold_seed)
     bias, svdpp = np.empty(len(targets)), np.empty(len(targets))
     cold: list[str | None] = [None] * len(targets)
     for f in np.unique(fold):
@@ -150,5 +150,12 @@ def cross_fitted_estimates(pool: Sequence[Review], targets: Sequence[Review], *,
     return RatingEstimates(bias, svdpp, tuple(cold))
 
 
-def _cold_side(user: bool, item: bool) -> str | None:
-    return "both" if user and item else "user" if user else "item" if item else None
+def cold_side(user_unknown: bool, item_unknown: bool) -> str | None:
+    """Which side of a pair the models never saw: ``user``, ``item``, ``both`` or None."""
+    return "both" if user_unknown and item_unknown else "user" if user_unknown else "item" if item_unknown else None
+
+
+def deal_folds(n: int, folds: int, seed: int) -> np.ndarray:
+    """Each of ``n`` rows' fold, a seeded deal into ``folds`` (at least 2, at most ``n``): the one
+    deal every cross-fitting here uses (estimates, the blend, the stack)."""
+    return np.random.default_rng(seed).permutation(n) % max(2, min(folds, n))

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..data import SVDPP_SETTING, BiasModel, Review, fit_surprise
+from ..data import SVDPP_SETTING, BiasModel, Review, cold_side, fit_surprise
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -138,12 +138,9 @@ class CollabModels:
             bias, svdpp = bias + self.bias_user[user], svdpp + self.svdpp_user_bias[user]
         bias, svdpp = np.clip(bias, 1.0, 5.0), np.clip(svdpp, 1.0, 5.0)
         return {item: {"bias": round(float(b), 3), "svdpp": round(float(s), 3),
-                       "cold": _cold(user is None, not k)}
+                       "cold": cold_side(user is None, not k)}
                 for item, b, s, k in zip(item_ids, bias, svdpp, known)}
 
-
-def _cold(user: bool, item: bool) -> Cold | None:
-    return "both" if user and item else "user" if user else "item" if item else None
 
 
 def fit_models(reviews: Sequence[StoredReview], settings: CollabSettings = CollabSettings()) -> CollabModels:

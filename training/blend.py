@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data import deal_folds
+
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)
 """The pipeline's weights tried: 0 (the baseline alone) to 1 (the pipeline alone) in steps of 0.05."""
 
@@ -60,7 +62,7 @@ def cross_fitted_blend(pipeline: np.ndarray, baselines: Mapping[str, np.ndarray]
     if true.size < 2:
         raise ValueError(f"a cross-fitted blend needs at least 2 targets, got {true.size}")
     folds = max(2, min(folds, true.size))
-    fold_of = np.random.default_rng(seed).permutation(true.size) % folds
+    fold_of = deal_folds(true.size, folds, seed)
     names = sorted(arrays)
     predicted = np.empty_like(true)
     weights: list[float] = []
@@ -98,7 +100,7 @@ def cross_fitted_stack(baselines: Mapping[str, np.ndarray], true: np.ndarray, fo
     if not baselines or true.size < 2:
         raise ValueError("a cross-fitted stack needs at least one baseline and 2 targets")
     features = np.column_stack([np.asarray(baselines[name], float) for name in sorted(baselines)])
-    fold_of = np.random.default_rng(seed).permutation(true.size) % max(2, min(folds, true.size))
+    fold_of = deal_folds(true.size, folds, seed)
     predicted = np.empty_like(true)
     for fold in np.unique(fold_of):
         held_out, fit = fold_of == fold, fold_of != fold

@@ -49,8 +49,42 @@ def stars_messages(ctx) -> list[dict[str, str]]:
     return [{"role": "system", "content": "You are the reasoner of a recommender."}, {"role": "user", "content": body}]
 
 
-def train(run: Path, out: Path) -> Path:
-    """The variant Reasoner, trained on cpu-full's accepted reasons with the stars prompt (resumes)."""
+def balanced_examples(pipeline, seed: int) -> list:
+    """Issue 35 item 3's data: unhappy buyers kept, the verdict the true rating's.
+
+    The targets whose prompt views the run already holds (the Reasoner's and the first 1,500 of
+    the reward model's), every 1-2 star target twice, every 3-star one, and up to 400 each of 4
+    and 5 stars (seeded): the accepted set had 63 unhappy buyers in 971, and 802 of its reasons
+    were for 5-star targets. The offline teacher writes each reason with the verdict of the true
+    rating (its hinted form, as the paper's teacher sees the rating) and only the aspects of the
+    prompt; a reason that leaks the rating is dropped."""
+    from reason4rec.data import leaks_rating
+    from reason4rec.training.sft_types import SFTExample
+    from reason4rec.training.teachers import OfflineTeacher
+
+    targets = list(pipeline._reasoner_targets) + list(pipeline._reward_targets[:1500])
+    contexts = pipeline._contexts(targets)
+    rng = random.Random(seed)
+    by_stars: dict[int, list[int]] = {}
+    for i, target in enumerate(targets):
+        by_stars.setdefault(round(target.review.rating), []).append(i)
+    chosen = [*by_stars.get(1, []), *by_stars.get(2, [])] * 2 + by_stars.get(3, [])
+    for stars in (4, 5):
+        found = by_stars.get(stars, [])
+        chosen += rng.sample(found, min(400, len(found)))
+    teacher, examples = OfflineTeacher(), []
+    for i in chosen:
+        target, ctx = targets[i], contexts[i]
+        reason = teacher.reason(ctx, target.review.text, 0, hint_rating=target.review.rating)
+        if len(reason.split()) >= 5 and not leaks_rating(reason):
+            examples.append(SFTExample(stars_messages(ctx), reason))
+    rng.shuffle(examples)
+    return examples
+
+
+def train(run: Path, out: Path, data: str = "shipped", seed: int = 7) -> Path:
+    """The variant Reasoner with the stars prompt (resumes): on cpu-full's accepted reasons
+    (``shipped``) or on :func:`balanced_examples` (``balanced``)."""
     from reason4rec.config import load_config
     from reason4rec.experts import fresh_base
     from reason4rec.training.pipeline import TrainingPipeline
@@ -62,12 +96,14 @@ def train(run: Path, out: Path) -> Path:
     folder = out.parent / (out.stem + "-reasoner")
     if (folder / "adapter" / "adapter_model.safetensors").is_file():
         if not (folder / "adapter" / "card.json").is_file():
-            _card(run, folder / "adapter", json.loads((folder / "training.json").read_text()))
+            _card(run, folder / "adapter", json.loads((folder / "training.json").read_text()), data)
         return folder / "adapter"
     config, recipe = load_config(), load_recipe("cpu-full")
     pipeline = TrainingPipeline(config, recipe, run, OfflineTeacher())
     accepted, by_key = pipeline._accepted()
     examples = [SFTExample(stars_messages(by_key[a["key"]][1]), a["reason"]) for a in accepted]
+    if data == "balanced":
+        examples = balanced_examples(pipeline, seed)
     settings = recipe.expert("reasoner")
     started = time.perf_counter()
     result = train_adapter(lambda q: fresh_base(config), examples, settings.lora, settings.train, folder,
@@ -75,18 +111,18 @@ def train(run: Path, out: Path) -> Path:
                                                        flush=True))
     (folder / "training.json").write_text(json.dumps({**result.as_dict(), "wall_seconds": round(
         time.perf_counter() - started, 1), "examples": len(examples)}, indent=1))
-    _card(run, folder / "adapter", result.as_dict())
+    _card(run, folder / "adapter", result.as_dict(), data)
     return folder / "adapter"
 
 
-def _card(run: Path, adapter: Path, training: dict) -> None:
+def _card(run: Path, adapter: Path, training: dict, data: str) -> None:
     """The shipped Reasoner's card with this variant's training: backends load only carded adapters."""
     from dataclasses import replace
 
     from reason4rec.experts import AdapterCard
 
     card = AdapterCard.load(run / "reasoner" / "adapter")
-    recipe = "cpu-full, history lines with stars (bench/reasoner_stars.py)"
+    recipe = f"cpu-full, history lines with stars, {data} data (bench/reasoner_stars.py)"
     replace(card, recipe=recipe, training=training).save(adapter)
 
 
@@ -96,6 +132,8 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, default=Path("artifacts/bench/eval-leave-last-out-full"))
     parser.add_argument("--others", type=int, default=150, help="targets rated 3-5 stars, a seeded sample")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data", choices=("shipped", "balanced"), default="shipped",
+                        help="the variant's training data: cpu-full's accepted reasons, or balanced_examples")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
@@ -115,7 +153,7 @@ def main() -> None:
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.evaluate_experts import shown_texts
 
-    adapter = train(args.run, args.out)
+    adapter = train(args.run, args.out, args.data, args.seed)
     config = load_config()
     replay = EvalReplay.open(args.eval, config)
     contexts = contexts_of(replay, config)

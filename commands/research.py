@@ -118,7 +118,8 @@ def train(
     stages: Annotated[list[str], typer.Argument(help="summarizer, reward, reasoner, predictor, one-step, or all.")],
     recipe: Annotated[str, typer.Option(help="Recipe name (cpu-small, cpu-full, cpu-collab: cpu-full's Predictor "
                                         "reading the collaborative estimates, gpu-paper; adapt: fine-tune the "
-                                        "shipped experts on --reviews in about an hour) or TOML file.")] = "cpu-small",
+                                        "shipped experts on --reviews in about an hour; multi: on three "
+                                        "categories at once) or TOML file.")] = "cpu-small",
     run: Annotated[
         Path | None,
         typer.Option(help="Run folder (default <home>/runs/<recipe>; adapt: <home>/runs/adapt-<category>).",

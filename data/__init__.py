@@ -7,7 +7,16 @@ nothing of the project but ``config`` and ``errors``.
 from typing import TYPE_CHECKING
 
 from .._front_door import lazy_attributes
-from .loaders import clean_text, dataset_of, load_configured, load_item_titles, load_reviews, load_shipped, shipped_path
+from .loaders import (
+    clean_text,
+    dataset_of,
+    load_configured,
+    load_item_titles,
+    load_reviews,
+    load_shipped,
+    require_category,
+    shipped_path,
+)
 from .reviews import (
     MAX_ID_LENGTH,
     SHIPPED_CATEGORY,
@@ -17,6 +26,7 @@ from .reviews import (
     OnDuplicate,
     Review,
     ReviewDataset,
+    merge_datasets,
     review_id,
 )
 
@@ -53,7 +63,9 @@ __all__ = [
     "load_shipped",
     "looks_like_markup",
     "make_split",
+    "merge_datasets",
     "ratings_of",
+    "require_category",
     "require_train",
     "review_id",
     "shipped_path",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..errors import Reason4RecError
@@ -86,9 +87,20 @@ class ReviewDataset:
     category: str = SHIPPED_CATEGORY
     dropped_duplicates: int = 0
     report: LoadReport = field(default_factory=LoadReport)
+    item_categories: dict[str, str] = field(default_factory=dict)
+    """Items of another category than ``category`` (a dataset merged from several files)."""
 
     def __len__(self) -> int:
         return len(self.reviews)
+
+    def category_of(self, item_id: str) -> str:
+        """The category the prompts about ``item_id`` name."""
+        return self.item_categories.get(item_id, self.category)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Every category the reviews come from, the main one first."""
+        return tuple(dict.fromkeys((self.category, *self.item_categories.values())))
 
     def title(self, item_id: str) -> str:
         """The item's title when metadata gave one, else its id."""
@@ -104,6 +116,36 @@ class ReviewDataset:
 
     def stats(self) -> DatasetStats:
         return DatasetStats.of(self)
+
+
+def merge_datasets(datasets: Sequence[ReviewDataset]) -> ReviewDataset:
+    """One dataset of several files (training experts on more than one category): the first
+    file's category is the main one, every other file's items keep their own (:meth:`~ReviewDataset.category_of`).
+
+    File order is kept within each file, the files one after another. An item in two files, or
+    one user's review of one item in two, is refused: the files would not be separate categories.
+    """
+    if not datasets:
+        raise DataError("no review files to merge")
+    first, reviews, titles, item_categories = datasets[0], [], {}, {}
+    seen_items: dict[str, str] = {}
+    for dataset in datasets:
+        name = dataset.source or dataset.category
+        shared = {i for i in dataset.item_ids if i in seen_items}
+        if shared:
+            example = sorted(shared)[0]
+            raise DataError(f"{name} and {seen_items[example]} both hold item {example!r} ({len(shared)} shared "
+                            "items): merge review files of separate categories only")
+        seen_items.update(dict.fromkeys(dataset.item_ids, name))
+        offset = len(reviews)
+        reviews += [replace(r, position=offset + r.position) for r in dataset.reviews]
+        titles.update(dataset.item_titles)
+        item_categories.update({item: dataset.category_of(item) for item in dataset.item_ids
+                                if dataset.category_of(item) != first.category})
+    report = LoadReport(sum(d.report.missing_text for d in datasets), sum(d.report.from_summary for d in datasets),
+                        {path: lines for d in datasets for path, lines in d.report.truncated.items()})
+    return ReviewDataset(reviews, titles, " + ".join(d.source or d.category for d in datasets), first.category,
+                         sum(d.dropped_duplicates for d in datasets), report, item_categories)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,14 @@ from .prompts import (
 )
 
 ProgressCallback = Callable[[int, int], None]
+Category = str | Callable[[str], str]
+"""The product category prompts name: one for every item, or a function of the item id (a
+training set drawn from several categories, :meth:`~reason4rec.data.ReviewDataset.category_of`)."""
+
+
+def category_for(category: Category, item_id: str) -> str:
+    """The category the prompts about ``item_id`` name."""
+    return category if isinstance(category, str) else category(item_id)
 
 
 class SummaryCache:
@@ -109,7 +117,7 @@ def summarize_reviews(
     backend: Backend,
     reviews: Iterable[Review],
     cache: SummaryCache,
-    category: str,
+    category: Category,
     title: Callable[[str], str] = lambda item_id: item_id,
     *,
     batch_size: int = 16,
@@ -130,7 +138,7 @@ def redo_malformed(
     backend: Backend,
     cache: SummaryCache,
     reviews: Mapping[str, Review],
-    category: str,
+    category: Category,
     title: Callable[[str], str] = lambda item_id: item_id,
     *,
     batch_size: int = 16,
@@ -152,7 +160,7 @@ def redo_malformed(
     return len(todo), sum(1 for r in todo if summary_problems(cache.get(r.review_id, version) or ""))
 
 
-def _summarize_into(cache: SummaryCache, version: str, backend: Backend, reviews: Sequence[Review], category: str,
+def _summarize_into(cache: SummaryCache, version: str, backend: Backend, reviews: Sequence[Review], category: Category,
                     title: Callable[[str], str], batch_size: int, max_review_chars: int,
                     progress: ProgressCallback | None, *, done_before: int = 0,
                     total: int | None = None) -> dict[str, str]:
@@ -177,7 +185,7 @@ def _summarize_into(cache: SummaryCache, version: str, backend: Backend, reviews
 def summary_batches(
     backend: Backend,
     reviews: Sequence[Review],
-    category: str,
+    category: Category,
     title: Callable[[str], str] = lambda item_id: item_id,
     *,
     batch_size: int = 16,
@@ -187,7 +195,8 @@ def summary_batches(
     summaries so the caller can make it durable before the next one starts."""
     for start in range(0, len(reviews), batch_size):
         chunk = reviews[start:start + batch_size]
-        prompts = [summarizer_messages(category, title(r.item_id), r.rating, r.text, max_review_chars)
+        prompts = [summarizer_messages(category_for(category, r.item_id), title(r.item_id), r.rating, r.text,
+                                       max_review_chars)
                    for r in chunk]
         yield chunk, [stored_summary(text, r.text) for text, r in
                       zip(backend.generate(Expert.SUMMARIZER, prompts), chunk)]
@@ -261,7 +270,7 @@ def target_contexts(
     backend: Backend,
     targets: Sequence[Target],
     cache: SummaryCache,
-    category: str,
+    category: Category,
     title: Callable[[str], str] = lambda item_id: item_id,
     *,
     batch_size: int = 16,
@@ -283,7 +292,7 @@ def history_reviews(targets: Iterable[Target]) -> list[Review]:
     return list(seen.values())
 
 
-def target_context(target: Target, summaries: Mapping[str, str], category: str,
+def target_context(target: Target, summaries: Mapping[str, str], category: Category,
                    title: Callable[[str], str] = lambda item_id: item_id) -> TargetContext:
     """The prompt view of ``target``; raises KeyError if a history summary is missing."""
 
@@ -292,7 +301,7 @@ def target_context(target: Target, summaries: Mapping[str, str], category: str,
                      for r in reviews)
 
     return TargetContext(
-        category=category,
+        category=category_for(category, target.review.item_id),
         item_title=title(target.review.item_id),
         user_history=entries(target.user_history),
         item_history=entries(target.item_history, "a buyer"),  # the title is already above

@@ -36,7 +36,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..config import Config, Expert
-from ..data import Review, ReviewDataset, Target, build_targets, dataset_of, make_split
+from ..data import (
+    Review,
+    ReviewDataset,
+    Target,
+    build_targets,
+    dataset_of,
+    load_configured,
+    make_split,
+    merge_datasets,
+    require_category,
+)
 from ..errors import Reason4RecError
 from ..experts import (
     ESTIMATES_KEY,
@@ -102,7 +112,7 @@ class TrainingPipeline:
         self.teacher = teacher
         self.say = say
         self.bars = bars or (lambda label: (lambda done, total: None))
-        self.dataset = dataset or dataset_of(config.data)
+        self.dataset = with_extra_reviews(dataset or dataset_of(config.data), recipe)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
         if start_adapters is None and recipe.start == "shipped":
             start_adapters = find_adapters(shipped_adapters_root())
@@ -260,7 +270,7 @@ class TrainingPipeline:
             backend = local_backend(self.config, {Expert.SUMMARIZER: self._require(Expert.SUMMARIZER)},
                                     batch_size=self.recipe.summary_batch)
             built = target_contexts(
-                backend, todo, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category,
+                backend, todo, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category_of,
                 self.dataset.title, batch_size=self.recipe.summary_batch,
                 max_review_chars=self.recipe.max_review_chars, progress=self.bars("summarising history reviews"))
             self._context_memo.update({t.review.review_id: context for t, context in zip(todo, built, strict=True)})
@@ -277,7 +287,8 @@ class TrainingPipeline:
         bar = self.bars(f"teacher summaries ({self.teacher.name})")
         for done, review in enumerate(chosen, 1):
             if cache.get(review.review_id, version) is None:
-                summary = self.teacher.summarize(self.dataset.category, self.dataset.title(review.item_id),
+                summary = self.teacher.summarize(self.dataset.category_of(review.item_id),
+                                                 self.dataset.title(review.item_id),
                                                  review.rating, review.text)
                 cache.put_many([(review.review_id, version, summary)])
             bar(done, len(chosen))
@@ -287,7 +298,7 @@ class TrainingPipeline:
                                                     "teacher": self.teacher.name})
 
     def _summarizer_prompt(self, review: Review):
-        return summarizer_messages(self.dataset.category, self.dataset.title(review.item_id),
+        return summarizer_messages(self.dataset.category_of(review.item_id), self.dataset.title(review.item_id),
                                    review.rating, review.text, self.recipe.max_review_chars)
 
     def _stage_reward(self) -> AdapterCard:
@@ -534,7 +545,7 @@ class TrainingPipeline:
                                             progress=self.bars(f"training {stage}"), start_from=start,
                                             bottom_progress=self.bars(f"training {stage}: the frozen layers, once"))
         categories = {c.casefold(): c for c in (*(start_card.categories if start_card else ()),
-                                                  self.dataset.category)}
+                                                  *self.dataset.categories)}
         started_from = {} if start is None else {"started_from": {
             "adapter": str(start), "version": adapter_version(start), "recipe": start_card.recipe,
             "categories": list(start_card.categories)}}
@@ -546,13 +557,27 @@ class TrainingPipeline:
             recipe=self.recipe.name,
             lora=lora.model_dump(),
             data={**data, "split": self.recipe.split, "seed": self.recipe.seed,
-                  "dataset": Path(self.dataset.source).name if self.dataset.source else "shipped",
+                  "dataset": " + ".join(Path(part).name for part in self.dataset.source.split(" + "))
+                  if self.dataset.source else "shipped",
                   "categories": list(categories.values()), **started_from,
                   "history_k": self.recipe.history_k, "max_review_chars": self.recipe.max_review_chars},
             training={**result.as_dict(), **settings.train.model_dump(), "device": fingerprint["device"]},
         )
         card.save(folder / "adapter")
         return card
+
+
+def with_extra_reviews(dataset: ReviewDataset, recipe: Recipe) -> ReviewDataset:
+    """``dataset`` and the review files the recipe also trains on (``also``), merged: each file's
+    items keep their own category, so every prompt names the right one. A missing or bad file,
+    or one whose category is neither given nor in its name, is refused with the loader's message."""
+    if not recipe.also:
+        return dataset
+    extra = [load_configured(Path(source.reviews), None if source.meta is None else Path(source.meta),
+                             source.category or require_category(Path(source.reviews)),
+                             on_duplicate=source.on_duplicate)
+             for source in recipe.also]
+    return merge_datasets([dataset, *extra])
 
 
 def _reward_scorer(backend: LocalBackend):

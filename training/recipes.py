@@ -69,6 +69,19 @@ class ReportSettings(_Strict):
     validation targets (0: no report)."""
 
 
+class ExtraReviews(_Strict):
+    """One more review file a recipe trains on beside the configured one (its own category)."""
+
+    reviews: str
+    """Path of a McAuley review file, relative to the directory the command runs in."""
+    meta: str | None = None
+    """Its metadata file (item titles), if any."""
+    category: str | None = None
+    """None: guessed from a McAuley file name (``Gift_Cards_5.json.gz``), else refused."""
+    on_duplicate: Literal["error", "keep-latest"] = "error"
+    """A user's second review of one item: refused, or the later one kept (``--on-duplicate``)."""
+
+
 class ExpertRecipe(_Strict):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
@@ -85,6 +98,9 @@ class Recipe(_Strict):
     start: Literal["fresh", "shipped"] = "fresh"
     """``fresh``: new LoRA weights; ``shipped``: every expert starts from the adapter the package
     ships (its LoRA shape taken from that adapter's card): fine-tuning, not training anew."""
+    also: list[ExtraReviews] = Field(default_factory=list)
+    """More review files, each of its own category, trained on together with the configured one
+    (experts for several categories: the category is in every prompt)."""
     subset: SubsetSettings = Field(default_factory=SubsetSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)

@@ -94,3 +94,30 @@ def test_a_stopped_filter_scores_only_what_it_had_not_when_started_again(tmp_pat
     assert len(SummaryCache(path)) == 10  # the torn line swallowed no row written after it
     other = resumable_scorer(score, SummaryCache(path), "reward-v2", chunk=4)  # another reward adapter
     assert other(contexts[:2], analyses[:2]) == expected[:2] and asked == [4, 4, 2, 2]
+
+
+def test_auto_per_stars_keeps_unhappy_buyers_that_one_threshold_would_drop():
+    """Margins are easiest on 5-star targets (the reward model leans high): one median keeps mostly
+    those; a median per star group keeps about half of the 1-2 star targets too."""
+    def score(contexts, analyses):  # none = 4.5; a reason moves it a little toward its word
+        return [4.5 if a is None else 5.0 if "good" in a else 4.0 for a in analyses]
+
+    happy = [FilterItem(f"h{i}", CTX, 5.0, f"h{i}") for i in range(4)]
+    unhappy = [FilterItem(f"u{i}", CTX, 1.0, f"u{i}") for i in range(4)]
+    script = {(f"h{i}", 0): "a good pedal for what they like" for i in range(4)}
+    script |= {(f"u{i}", 0): ("a bad pedal for what they like" if i < 2 else "a good pedal for what they like")
+               for i in range(4)}
+    one, report_one = filter_reasons(happy + unhappy, ScriptedTeacher(script), score, tau="auto", max_retries=0)
+    each, report_each = filter_reasons(happy + unhappy, ScriptedTeacher(script), score, tau="auto-per-stars",
+                                       max_retries=0)
+    assert not any(a.key.startswith("u") for a in one)  # happy margins -0.5, unhappy -0.5/+0.5: tau -0.5
+    assert {a.key for a in each if a.key.startswith("u")} == {"u0", "u1"}  # the reasons that say "bad"
+    assert report_each.taus["1-2"] > report_each.taus["4-5"] and report_each.tau_source.startswith("auto per star")
+    assert report_one.taus["1-2"] == report_one.taus["4-5"]
+
+
+def test_hint_first_tells_the_teacher_the_rating_from_the_first_candidate():
+    items = [FilterItem("a", CTX, 2.0, "A")]
+    teacher = ScriptedTeacher({("A", 0): "a bad fit for what they like in pedals"})
+    accepted, report = filter_reasons(items, teacher, _score, tau=0.5, max_retries=1, hint_first=True)
+    assert teacher.hints == [("A", 0, 2.0)] and report.kept_first == 1 and len(accepted) == 1

@@ -335,8 +335,8 @@ class TrainingPipeline:
             scorer = resumable_scorer(_reward_scorer(reward), scores, reward.version(Expert.REWARD),
                                       progress=self.bars("reward model scores"))
             kept, filter_report = filter_reasons(
-                items, self.teacher, scorer, tau=self.recipe.filter.tau,
-                max_retries=self.recipe.filter.max_retries, progress=self.bars("reward filter rounds"))
+                items, self.teacher, scorer, tau=self.recipe.filter.tau, max_retries=self.recipe.filter.max_retries,
+                progress=self.bars("reward filter rounds"), hint_first=self.recipe.filter.hint_first)
             report = filter_report.as_dict()
             folder.mkdir(parents=True, exist_ok=True)
             accepted = [{"key": a.key, "reason": a.reason, "attempt": a.attempt,

@@ -59,8 +59,13 @@ class CollabRecipe(_Strict):
 
 
 class FilterSettings(_Strict):
-    tau: float | Literal["auto"] = "auto"
+    tau: float | Literal["auto", "auto-per-stars"] = "auto"
+    """A number, the median first-round margin (``auto``), or that median within 1-2, 3 and 4-5
+    star targets apiece (``auto-per-stars``: unhappy buyers kept as often as happy ones)."""
     max_retries: int = Field(3, ge=0)
+    hint_first: bool = False
+    """The teacher is told the true rating from its first candidate (the paper's teacher sees it):
+    every verdict is the rating's, not the review text's sentiment."""
 
 
 class ReportSettings(_Strict):

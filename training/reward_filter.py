@@ -59,6 +59,8 @@ class FilterReport:
     reward_rejected: int = 0
     tau: float = 0.0
     tau_source: str = ""
+    taus: dict[str, float] = field(default_factory=dict)
+    """The threshold each star group was held to (all equal unless ``auto-per-stars``)."""
     candidates: int = 0
     margins: list[float] = field(default_factory=list, repr=False)
 
@@ -110,6 +112,11 @@ def auto_tau(margins: Sequence[float]) -> float:
     return float(statistics.median(margins)) if margins else 0.1
 
 
+def _star_group(rating: float) -> int:
+    """1-2, 3 and 4-5 stars: the groups ``auto-per-stars`` keeps about half of each of."""
+    return -1 if rating <= 2 else 0 if rating < 4 else 1
+
+
 def filter_reasons(
     items: Sequence[FilterItem],
     teacher: Teacher,
@@ -117,25 +124,38 @@ def filter_reasons(
     tau: float | str = "auto",
     max_retries: int = 3,
     progress: ProgressCallback | None = None,
+    *,
+    hint_first: bool = False,
 ) -> tuple[list[AcceptedReason], FilterReport]:
-    """Ask, score, keep or retry, round by round (each round is one batched reward pass)."""
+    """Ask, score, keep or retry, round by round (each round is one batched reward pass).
+
+    ``tau``: a number, ``auto`` (the median first-round margin) or ``auto-per-stars`` (the median
+    within 1-2, 3 and 4-5 star targets apiece: one threshold for all keeps mostly the 5-star
+    targets, whose margins are easiest, and starves the Reasoner of unhappy buyers).
+    ``hint_first``: the teacher is told the true rating from the first candidate on (the paper's
+    teacher sees it), so every verdict is the rating's; the first round still counts as unhinted.
+    """
     report = FilterReport(targets=len(items))
     if not items:
         return [], report
     baselines = score([i.ctx for i in items], [None] * len(items))
     accepted: dict[str, AcceptedReason] = {}
     pending = list(range(len(items)))
-    threshold: float | None = None if tau == "auto" else float(tau)
-    report.tau_source = "auto (median first-round margin)" if threshold is None else "recipe"
+    per_stars = tau == "auto-per-stars"
+    thresholds: dict[int, float] | None = None if tau in ("auto", "auto-per-stars") else {
+        group: float(tau) for group in (-1, 0, 1)}
+    report.tau_source = ("recipe" if thresholds is not None else "auto per star group (median first-round margin "
+                         "of 1-2, 3 and 4-5 star targets)" if per_stars else "auto (median first-round margin)")
     for attempt in range(max_retries + 1):
         if not pending:
             break
         hint = attempt > 0
+        told = hint or hint_first
         candidates: list[tuple[int, str]] = []
         for index in pending:
             item = items[index]
             text = teacher.reason(item.ctx, item.review_text, attempt,
-                                  hint_rating=item.rating if hint else None).strip()
+                                  hint_rating=item.rating if told else None).strip()
             report.candidates += 1
             if len(text.split()) < 5:
                 report.empty_rejected += 1
@@ -146,11 +166,15 @@ def filter_reasons(
         scores = score([items[i].ctx for i, _ in candidates], [t for _, t in candidates]) if candidates else []
         margins = [abs(items[i].rating - s) - abs(items[i].rating - baselines[i])
                    for (i, _), s in zip(candidates, scores)]
-        if threshold is None:
-            threshold = auto_tau(margins)
+        if thresholds is None:
+            thresholds = dict.fromkeys((-1, 0, 1), auto_tau(margins))
+            if per_stars:
+                groups = [_star_group(items[i].rating) for i, _ in candidates]
+                thresholds.update({g: auto_tau([m for m, h in zip(margins, groups) if h == g]) for g in set(groups)})
+        report.taus = {name: round(thresholds[g], 4) for name, g in (("1-2", -1), ("3", 0), ("4-5", 1))}
         report.margins.extend(margins)
         for (index, text), value, margin in zip(candidates, scores, margins):
-            if margin < threshold:
+            if margin < thresholds[_star_group(items[index].rating)]:
                 accepted[items[index].key] = AcceptedReason(items[index].key, text, attempt,
                                                             baselines[index], value)
                 if hint:
@@ -162,6 +186,6 @@ def filter_reasons(
         pending = [i for i in pending if items[i].key not in accepted]
         if progress:
             progress(attempt + 1, max_retries + 1)
-    report.tau = float(threshold if threshold is not None else 0.0)
+    report.tau = float(statistics.median(thresholds.values())) if thresholds else 0.0
     report.dropped = len(pending)
     return [accepted[i.key] for i in items if i.key in accepted], report

@@ -76,7 +76,8 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
     split = make_split(dataset, "leave-last-out", config.data.seed)
     chosen = [t for t in build_targets(split, "test", shape.history_k) if t.has_histories][:count]
     contexts = target_contexts(backend, chosen, summary_cache(config.home, adapters), dataset.category,
-                               dataset.title, max_review_chars=shape.max_review_chars)
+                               dataset.title, max_review_chars=shape.max_review_chars,
+                               reasoner_stars=shape.reasoner_stars)
     if shape.estimates:  # the Predictor learnt with the collaborative estimates: held out, as the evaluation's
         from .training import attach_estimates, held_out_estimates
 

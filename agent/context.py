@@ -47,6 +47,8 @@ class AgentContext:
     predictor_estimates: bool = False
     """The Predictor learnt with the collaborative estimates in its prompt (its card says so), so
     it is given them; :func:`open_context` reads this off the adapters."""
+    reasoner_stars: bool = False
+    """The Reasoner learnt with each history line's stars in its prompt (its card says so)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 
@@ -119,11 +121,11 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
         else:
             shape = shape_of(backend, config.data.history_k)
         history_k, review_chars = (shape.history_k, shape.max_review_chars) if shape else (3, 400)
-        estimates = bool(shape and shape.estimates)
+        estimates, stars = bool(shape and shape.estimates), bool(shape and shape.reasoner_stars)
     except BaseException:
         if opened is not None:
             opened.close()
         raise
     return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
                         config.agent.resummarize_lexicon, config.agent.reason_drafts,
-                        config.agent.reason_temperature, config.agent.reason_rounds, estimates)
+                        config.agent.reason_temperature, config.agent.reason_rounds, estimates, stars)

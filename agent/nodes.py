@@ -244,7 +244,7 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     """The Reasoner's why, streamed token by token."""
     context = runtime.context
     pieces: list[str] = []
-    target = _target(state, context.category)
+    target = _target(state, context.category, context.reasoner_stars)
     stream = context.backend.stream(Expert.REASONER, reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:
@@ -325,7 +325,7 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
                                 "with_own_rating": bool(state.get("already_rated"))}
     except Exception as err:  # the models are a second opinion: the answer goes on without them, saying why
         estimate = {"bias": None, "svdpp": None, "cold": None, "error": f"{type(err).__name__}: {err}"}
-    target = _with_estimates(context, _target(state, context.category), estimate)
+    target = _with_estimates(context, _target(state, context.category, context.reasoner_stars), estimate)
     estimate["read_by_predictor"] = target.estimates is not None
     [distribution] = ratings_for(context.backend, [target], [state.get("reason")])
     rating = distribution.as_dict()
@@ -366,7 +366,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs),
               "estimate": estimate}
              for item, match, estimate, (mine, theirs) in zip(items, matches, estimates, histories)]
-    targets = [_with_estimates(context, _target(view, context.category), view["estimate"]) for view in views]
+    targets = [_with_estimates(context, _target(view, context.category, context.reasoner_stars), view["estimate"])
+               for view in views]
     reasons, distributions = _deliberate_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                                        for item, view in zip(items, views)])
     top = sorted(zip(views, targets, reasons, distributions), key=lambda row: -row[3].expected)
@@ -524,16 +525,18 @@ def user_prefix(context: AgentContext, user: str) -> Messages | None:
     summaries = {r.review.review_id: r.summary or "" for r in records}
     view = [_view(r, summaries, memory.item_title(r.review.item_id)) for r in records]
     return reasoner_messages(_target({"user_history": view, "user_mean": _mean(records), "user_count": len(records)},
-                                     context.category))
+                                     context.category, context.reasoner_stars))
 
 
-def _target(state: dict[str, Any], category: str) -> TargetContext:
+def _target(state: dict[str, Any], category: str, reasoner_stars: bool = False) -> TargetContext:
+    """The pair as the experts see it; ``reasoner_stars``: the Reasoner learnt with the stars."""
     entries = lambda views: tuple(HistoryEntry(v["title"], v["rating"], v["summary"]) for v in views)  # noqa: E731
     return TargetContext(category=category, item_title=state.get("item_title") or state.get("item_id") or "",
                          user_history=entries(state.get("user_history") or []),
                          item_history=entries(state.get("item_history") or []),
                          user_mean=state.get("user_mean"), item_mean=state.get("item_mean"),
-                         user_count=state.get("user_count") or 0, item_count=state.get("item_count") or 0)
+                         user_count=state.get("user_count") or 0, item_count=state.get("item_count") or 0,
+                         reasoner_stars=reasoner_stars)
 
 
 def _with_estimates(context: AgentContext, target: TargetContext, estimate: Mapping[str, Any] | None) -> TargetContext:

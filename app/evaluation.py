@@ -79,7 +79,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     with console.status("loading the base model and adapters ..."):
         loaded = open_experts(config, dirs)
     settings.history_k, settings.max_review_chars = loaded.shape.history_k, loaded.shape.max_review_chars
-    settings.estimates = loaded.shape.estimates
+    settings.estimates, settings.reasoner_stars = loaded.shape.estimates, loaded.shape.reasoner_stars
     console.print(f"[bold]experts[/] {', '.join(loaded.names)} on {loaded.base}")
     with progress_bars(console) as bars:
         result = evaluate_pipeline(config, dataset, loaded.backend, settings, summary_cache(config.home, run.adapters),

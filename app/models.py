@@ -60,7 +60,7 @@ def build_tiny(console: Console, out_dir: Path, layers: int, hidden_size: int) -
 
 def show_adapters(console: Console, path: Path | None) -> None:
     """Adapters with their cards (recipe, data, steps, loss, time)."""
-    from ..experts import ESTIMATES_KEY, AdapterCard, find_adapters, shipped_adapters_root
+    from ..experts import ESTIMATES_KEY, STARS_KEY, AdapterCard, find_adapters, shipped_adapters_root
 
     root = path or shipped_adapters_root()
     found = find_adapters(root)
@@ -70,7 +70,8 @@ def show_adapters(console: Console, path: Path | None) -> None:
         console.print(f"[bold]{name}[/] {folder}: trained on {escape(trained_on)} reviews; recipe {card.recipe}, "
                       f"base {card.base_model}, prompts {card.prompt_version}, {card.training.get('examples')} "
                       f"examples, {card.training.get('steps')} steps, final loss {card.training.get('final_loss')}"
-                      f"{'; reads the collaborative estimates' if ESTIMATES_KEY in card.data else ''}")
+                      f"{'; reads the collaborative estimates' if ESTIMATES_KEY in card.data else ''}"
+                      f"{'; sees the stars of each history line' if card.data.get(STARS_KEY) else ''}")
     if not found:
         raise Reason4RecError(f"no adapters under {root}")
 

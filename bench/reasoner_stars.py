@@ -35,21 +35,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def stars_messages(ctx) -> list[dict[str, str]]:
-    """The Reasoner's prompt with each history line's stars (as the Predictor's view shows them)."""
-    from reason4rec.experts.prompts import _history, clean_text
+    """The Reasoner's prompt with each history line's stars: the shipped form (``reasoner_stars``)."""
+    from dataclasses import replace
 
-    body = (
-        f"Category: {clean_text(ctx.category, 60)}.\n"
-        f"The user's past reviews (rating):\n{_history(ctx.user_history, ratings=True)}\n"
-        f"Item: {clean_text(ctx.item_title, 120)}.\n"
-        f"Other users on this item (rating):\n{_history(ctx.item_history, ratings=True)}\n"
-        "Will the user like this item? In one paragraph, match the user's preferences "
-        "to the item's features and say why it would or would not suit them."
-    )
-    return [{"role": "system", "content": "You are the reasoner of a recommender."}, {"role": "user", "content": body}]
+    from reason4rec.experts import reasoner_messages
+
+    return reasoner_messages(replace(ctx, reasoner_stars=True))
 
 
-def balanced_examples(pipeline, seed: int) -> list:
+def prompt_of(kind: str):
+    """The variant's prompt: history lines with stars, or the shipped Reasoner's (``plain``)."""
+    if kind == "plain":
+        from reason4rec.experts import reasoner_messages
+
+        return reasoner_messages
+    return stars_messages
+
+
+def balanced_examples(pipeline, seed: int, prompt=stars_messages) -> list:
     """Issue 35 item 3's data: unhappy buyers kept, the verdict the true rating's.
 
     The targets whose prompt views the run already holds (the Reasoner's and the first 1,500 of
@@ -77,12 +80,12 @@ def balanced_examples(pipeline, seed: int) -> list:
         target, ctx = targets[i], contexts[i]
         reason = teacher.reason(ctx, target.review.text, 0, hint_rating=target.review.rating)
         if len(reason.split()) >= 5 and not leaks_rating(reason):
-            examples.append(SFTExample(stars_messages(ctx), reason))
+            examples.append(SFTExample(prompt(ctx), reason))
     rng.shuffle(examples)
     return examples
 
 
-def train(run: Path, out: Path, data: str = "shipped", seed: int = 7) -> Path:
+def train(run: Path, out: Path, data: str = "shipped", seed: int = 7, prompt: str = "stars") -> Path:
     """The variant Reasoner with the stars prompt (resumes): on cpu-full's accepted reasons
     (``shipped``) or on :func:`balanced_examples` (``balanced``)."""
     from reason4rec.config import load_config
@@ -96,14 +99,14 @@ def train(run: Path, out: Path, data: str = "shipped", seed: int = 7) -> Path:
     folder = out.parent / (out.stem + "-reasoner")
     if (folder / "adapter" / "adapter_model.safetensors").is_file():
         if not (folder / "adapter" / "card.json").is_file():
-            _card(run, folder / "adapter", json.loads((folder / "training.json").read_text()), data)
+            _card(run, folder / "adapter", json.loads((folder / "training.json").read_text()), data, prompt)
         return folder / "adapter"
     config, recipe = load_config(), load_recipe("cpu-full")
     pipeline = TrainingPipeline(config, recipe, run, OfflineTeacher())
     accepted, by_key = pipeline._accepted()
-    examples = [SFTExample(stars_messages(by_key[a["key"]][1]), a["reason"]) for a in accepted]
+    examples = [SFTExample(prompt_of(prompt)(by_key[a["key"]][1]), a["reason"]) for a in accepted]
     if data == "balanced":
-        examples = balanced_examples(pipeline, seed)
+        examples = balanced_examples(pipeline, seed, prompt_of(prompt))
     settings = recipe.expert("reasoner")
     started = time.perf_counter()
     result = train_adapter(lambda q: fresh_base(config), examples, settings.lora, settings.train, folder,
@@ -111,19 +114,51 @@ def train(run: Path, out: Path, data: str = "shipped", seed: int = 7) -> Path:
                                                        flush=True))
     (folder / "training.json").write_text(json.dumps({**result.as_dict(), "wall_seconds": round(
         time.perf_counter() - started, 1), "examples": len(examples)}, indent=1))
-    _card(run, folder / "adapter", result.as_dict(), data)
+    _card(run, folder / "adapter", result.as_dict(), data, prompt)
     return folder / "adapter"
 
 
-def _card(run: Path, adapter: Path, training: dict, data: str) -> None:
+def _card(run: Path, adapter: Path, training: dict, data: str, prompt: str) -> None:
     """The shipped Reasoner's card with this variant's training: backends load only carded adapters."""
     from dataclasses import replace
 
     from reason4rec.experts import AdapterCard
 
     card = AdapterCard.load(run / "reasoner" / "adapter")
-    recipe = f"cpu-full, history lines with stars, {data} data (bench/reasoner_stars.py)"
+    shown = "history lines with stars" if prompt == "stars" else "the shipped prompt"
+    recipe = f"cpu-full, {shown}, {data} data (bench/reasoner_stars.py)"
     replace(card, recipe=recipe, training=training).save(adapter)
+
+
+def yardstick(replay, config, false_alarms: float | None) -> dict[str, float]:
+    """What the collaborative evidence alone can do on the whole test set: a verdict "not for
+    them" whenever the user+item bias model's held-out estimate is below a threshold.
+
+    With ``false_alarms`` (the share of 4-5 star targets a Reasoner told "not for them"): the
+    share of 1-2 star targets the estimate catches at that same rate. With None: the best
+    overall agreement (4-5 and 1-2 star targets) among thresholds catching at least half of the
+    1-2 star targets, the issue's goal pair (>= 50% on them, >= 80% overall).
+    """
+    import numpy as np
+
+    from reason4rec.data import dataset_of, make_split
+    from reason4rec.training import held_out_estimates
+
+    split = make_split(dataset_of(config.data), replay.key["split"])
+    targets = [t.review for t in replay.targets]
+    estimate = held_out_estimates(config, split, "test", targets).bias
+    stars = np.array([t.rating for t in targets])
+    low, high = estimate[stars <= 2], estimate[stars >= 4]
+    if false_alarms is not None:
+        cut = float(np.quantile(high, false_alarms)) if false_alarms > 0 else -np.inf
+        return {"false_alarms": round(false_alarms, 4), "unhappy_caught": round(float(np.mean(low <= cut)), 4)}
+    best = (0.0, 0.0)
+    for cut in np.unique(estimate):
+        caught, kept = float(np.mean(low <= cut)), float(np.mean(high > cut))
+        overall = (caught * len(low) + kept * len(high)) / (len(low) + len(high))
+        if caught >= 0.5 and overall > best[0]:
+            best = (overall, caught)
+    return {"overall": round(best[0], 4), "unhappy_caught": round(best[1], 4)}
 
 
 def main() -> None:
@@ -134,6 +169,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data", choices=("shipped", "balanced"), default="shipped",
                         help="the variant's training data: cpu-full's accepted reasons, or balanced_examples")
+    parser.add_argument("--prompt", choices=("stars", "plain"), default="stars",
+                        help="the variant's prompt: history lines with stars, or the shipped Reasoner's")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
@@ -153,7 +190,7 @@ def main() -> None:
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.evaluate_experts import shown_texts
 
-    adapter = train(args.run, args.out, args.data, args.seed)
+    adapter = train(args.run, args.out, args.data, args.seed, args.prompt)
     config = load_config()
     replay = EvalReplay.open(args.eval, config)
     contexts = contexts_of(replay, config)
@@ -163,7 +200,7 @@ def main() -> None:
     shipped = args.run / "reasoner" / "adapter"
     saved = SummaryCache(args.out.with_suffix(".reasons.jsonl"))
     written: dict[str, list[str]] = {}
-    for name, folder, make in (("shipped", shipped, reasoner_messages), ("stars", adapter, stars_messages)):
+    for name, folder, make in (("shipped", shipped, reasoner_messages), (args.prompt, adapter, prompt_of(args.prompt))):
         version = f"{name}:{adapter_version(folder)}"
         todo = [i for i in chosen if saved.get(str(i), version) is None]
         if todo:
@@ -206,6 +243,10 @@ def main() -> None:
             "complete": share(rows, "complete"),
             "examples_on_1_2_stars": [reason for i, reason in zip(chosen, written[name])
                                       if replay.targets[i].review.rating <= 2][:5]}
+        told_high = share([{"no": r["verdict"] < 0} for r in rows if r["true"] >= 4], "no") or 0.0
+        result["reasoners"][name]["said_no_to_4_5_stars"] = told_high
+        result["reasoners"][name]["bias_model_at_that_rate"] = yardstick(replay, config, told_high)
+    result["bias_model_best_overall_at_half_the_unhappy"] = yardstick(replay, config, None)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: {m: v for m, v in r.items() if m != "examples_on_1_2_stars"}
                       for k, r in result["reasoners"].items()}, indent=1))

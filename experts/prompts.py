@@ -25,18 +25,20 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-PROMPT_VERSION = "p3"
+PROMPT_VERSION = "p4"
 """Bump when any template below changes: adapters record it and refuse a mismatch, unless their
 version is one of :data:`COMPATIBLE_PROMPTS`."""
 
-COMPATIBLE_PROMPTS = frozenset({"p1", "p2"})
+COMPATIBLE_PROMPTS = frozenset({"p1", "p2", "p3"})
 """Older prompt versions whose adapters still read today's prompts, each change measured first.
 p1 -> p2: the Reasoner's prompt shows the user's reviews before the item's line (the same lines),
 so the user's part is one prefix for every item and its KV state is kept between questions. The
 p1 Reasoner reasons as well with it (``bench/prompt_order.py``, 96 leave-last-out targets: grounding
 +1.1 points (-0.2, +2.5), MAE +0.003 (-0.002, +0.007), paired 95% intervals).
 p2 -> p3: the Predictor's prompt may carry the collaborative estimates (:class:`Estimates`), but only
-for a Predictor whose card says it learnt with them; every other prompt is p2's, word for word."""
+for a Predictor whose card says it learnt with them; every other prompt is p2's, word for word.
+p3 -> p4: the Reasoner's prompt may show each history line's stars (``reasoner_stars``), but only
+for a Reasoner whose card says it learnt with them; every other prompt is p3's, word for word."""
 
 HISTORY_FORMAT = "tidy-1"
 """How a history summary is cleaned before a prompt shows it (:func:`tidy_summary`); an
@@ -228,6 +230,8 @@ class TargetContext:
     item_count: int = 0
     estimates: Estimates | None = None
     """Shown to a Predictor that learnt with them (its card says so), to no other expert."""
+    reasoner_stars: bool = False
+    """The Reasoner learnt with each history line's stars (its card says so), so its prompt shows them."""
 
 
 Messages = list[dict[str, str]]
@@ -252,13 +256,16 @@ def summarizer_messages(category: str, item_title: str, rating: float, text: str
 
 
 def reasoner_messages(ctx: TargetContext) -> Messages:
-    """Both histories WITHOUT ratings: the reason must come from preferences, not numbers. The
-    user's part comes first, so every item asked about for one user shares it (a kept prefix)."""
+    """Both histories, without ratings (the method's view: the reason comes from preferences), or
+    with each line's stars for a Reasoner that learnt with them (``ctx.reasoner_stars``), so its
+    verdict can follow how this user rated before and how buyers rated this item. The user's part
+    comes first, so every item asked about for one user shares it (a kept prefix)."""
+    stars, rated = ctx.reasoner_stars, " (rating)" if ctx.reasoner_stars else ""
     body = (
         f"Category: {clean_text(ctx.category, 60)}.\n"
-        f"The user's past reviews:\n{_history(ctx.user_history, ratings=False)}\n"
+        f"The user's past reviews{rated}:\n{_history(ctx.user_history, ratings=stars)}\n"
         f"Item: {clean_text(ctx.item_title, 120)}.\n"
-        f"Other users on this item:\n{_history(ctx.item_history, ratings=False)}\n"
+        f"Other users on this item{rated}:\n{_history(ctx.item_history, ratings=stars)}\n"
         "Will the user like this item? In one paragraph, match the user's preferences "
         "to the item's features and say why it would or would not suit them."
     )

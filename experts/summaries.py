@@ -276,11 +276,13 @@ def target_contexts(
     batch_size: int = 16,
     max_review_chars: int = 600,
     progress: ProgressCallback | None = None,
+    reasoner_stars: bool = False,
 ) -> list[TargetContext]:
-    """Prompt views of ``targets``: their history reviews summarised (cached) first."""
+    """Prompt views of ``targets``: their history reviews summarised (cached) first.
+    ``reasoner_stars``: the Reasoner learnt with the stars (:attr:`PromptShape.reasoner_stars`)."""
     summaries = summarize_reviews(backend, history_reviews(targets), cache, category, title,
                                   batch_size=batch_size, max_review_chars=max_review_chars, progress=progress)
-    return [target_context(t, summaries, category, title) for t in targets]
+    return [target_context(t, summaries, category, title, reasoner_stars=reasoner_stars) for t in targets]
 
 
 def history_reviews(targets: Iterable[Target]) -> list[Review]:
@@ -293,7 +295,8 @@ def history_reviews(targets: Iterable[Target]) -> list[Review]:
 
 
 def target_context(target: Target, summaries: Mapping[str, str], category: Category,
-                   title: Callable[[str], str] = lambda item_id: item_id) -> TargetContext:
+                   title: Callable[[str], str] = lambda item_id: item_id, *,
+                   reasoner_stars: bool = False) -> TargetContext:
     """The prompt view of ``target``; raises KeyError if a history summary is missing."""
 
     def entries(reviews: tuple[Review, ...], label=None) -> tuple[HistoryEntry, ...]:
@@ -309,4 +312,5 @@ def target_context(target: Target, summaries: Mapping[str, str], category: Categ
         item_mean=target.item_mean,
         user_count=target.user_count,
         item_count=target.item_count,
+        reasoner_stars=reasoner_stars,
     )

@@ -118,6 +118,18 @@ def test_a_predictor_card_that_learnt_with_estimates_asks_for_them():
     assert not prompt_shape({}).estimates
 
 
+def test_a_reasoner_card_that_learnt_with_the_stars_asks_for_them():
+    from reason4rec.experts import STARS_KEY
+
+    def card(data):
+        return AdapterCard(expert="reasoner", base_model="b", base_fingerprint="f", recipe="r", lora={},
+                           data=data, training={})
+
+    assert not prompt_shape({"reasoner": card({})}).reasoner_stars and not prompt_shape({}).reasoner_stars
+    assert prompt_shape({"reasoner": card({STARS_KEY: True})}).reasoner_stars
+    assert not prompt_shape({"predictor": card({STARS_KEY: True})}).reasoner_stars  # the Reasoner's card decides
+
+
 def test_training_estimates_cross_fit_over_the_given_targets(split):
     config = load_config()
     targets = list(split.train)[:200:4]

@@ -339,6 +339,19 @@ def test_each_recommendation_is_rated_with_its_own_estimates(fake_agent):
     assert len(asked) == 2 and {line for line in lines if any(line in prompt for prompt in asked)} == lines
 
 
+def test_a_reasoner_that_learnt_with_the_stars_is_shown_them_and_no_other_is(fake_agent):
+    asked: list[str] = []
+    fake_agent.context.backend.answers[REASONER] = lambda conversation: asked.append(
+        conversation[-1]["content"]) or REASON
+    _turn(fake_agent, "explain", user_id="U1", item_id="B0TUNER001")
+    assert "(rating)" not in asked[-1]
+    fake_agent.context.reasoner_stars = True
+    _, state = _turn(fake_agent, "explain", user_id="U1", item_id="B0TUNER001")
+    assert "The user's past reviews (rating):" in asked[-1] and "Other users on this item (rating):" in asked[-1]
+    first = state["user_history"][0]
+    assert f"{first['title']} ({int(first['rating'])}):" in asked[-1]
+
+
 GROUNDED = "Warm tone suits them."
 """A draft naming only what the histories say (REASON also names "player", which none does)."""
 

@@ -199,3 +199,30 @@ def test_a_predictor_recipe_with_estimates_learns_cross_fitted_ones_and_also_rat
     assert later._predictor_reads_estimates()
     assert not TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run,
                                 OfflineTeacher())._predictor_reads_estimates()
+
+
+def test_a_recipe_that_shows_the_reasoner_the_stars_trains_and_carries_it(tiny_config, tiny_recipe_path, tiny_run,
+                                                                        tmp_path):
+    """Issue 35 item 3: the Reasoner learns with each history line's stars, its card says so, and
+    the Predictor's reasons come from the same prompt; the reward model's and Predictor's are unchanged."""
+    import shutil
+
+    from reason4rec.experts import STARS_KEY
+    from reason4rec.experts.model.adapters import prompt_shape
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    recipe = load_recipe(tiny_recipe_path).model_copy(update={"reasoner_stars": True})
+    pipeline = TrainingPipeline(tiny_config, recipe, run, OfflineTeacher())
+    pipeline.run(["reasoner"], force=True)
+    card = AdapterCard.load(pipeline.adapter_dir("reasoner"))
+    assert card.data[STARS_KEY] is True and prompt_shape({"reasoner": card}).reasoner_stars
+    prompts = [json.loads(line)["messages"][-1]["content"]
+               for line in (run / "reasoner" / "data.jsonl").read_text().splitlines()]
+    assert prompts and all("The user's past reviews (rating):" in p for p in prompts)
+    plain = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tiny_run, OfflineTeacher())
+    assert not AdapterCard.load(plain.adapter_dir("reasoner")).data.get(STARS_KEY)
+    # a Reasoner fine-tuned from this one keeps the stars without the recipe asking
+    again = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tmp_path / "next", OfflineTeacher(),
+                             start_adapters={"reasoner": pipeline.adapter_dir("reasoner")})
+    assert again._reasoner_sees_stars()

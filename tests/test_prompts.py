@@ -130,3 +130,16 @@ def test_a_person_sees_the_history_line_the_prompt_shows():
     line = summary_line(garbled)
     assert line == "+ good quality, great sound, durable; - none; likes none"
     assert summary_line("") == "(no summary)"
+
+
+def test_a_reasoner_that_learnt_with_the_stars_is_shown_each_lines_stars_and_nothing_else_changes():
+    from dataclasses import replace
+
+    plain, starred = reasoner_messages(_ctx()), reasoner_messages(replace(_ctx(), reasoner_stars=True))
+    text = starred[1]["content"]
+    assert "Fender strings (2): " in text and "Boss tuner (5): " in text and "a buyer (1): " in text
+    assert "The user's past reviews (rating):" in text and "Other users on this item (rating):" in text
+    assert "4.25" not in text and "mean" not in text.lower()  # the stars of each line, never the means
+    without = text.replace(" (rating)", "").replace(" (2)", "").replace(" (5)", "").replace(" (1)", "")
+    assert without == plain[1]["content"] and starred[0] == plain[0]
+    assert predictor_messages(replace(_ctx(), reasoner_stars=True), "x") == predictor_messages(_ctx(), "x")

@@ -89,7 +89,7 @@ class AdaptReport:
         loaded = open_experts(self.config, dirs, batch_size=self.batch_size)
         try:
             rows = self._score(side, loaded.backend, loaded.shape.history_k, loaded.shape.max_review_chars,
-                               loaded.shape.estimates)
+                               loaded.shape.estimates, loaded.shape.reasoner_stars)
         finally:
             close = getattr(loaded.backend, "close", None)
             if callable(close):
@@ -101,12 +101,12 @@ class AdaptReport:
         return result
 
     def _score(self, side: str, backend: Any, history_k: int, review_chars: int,
-               estimates: bool = False) -> list[dict[str, Any]]:
+               estimates: bool = False, reasoner_stars: bool = False) -> list[dict[str, Any]]:
         wanted = set(self.ids)
         targets = [t for t in build_targets(self.split, "valid", history_k) if t.review.review_id in wanted]
         contexts = target_contexts(backend, targets, SummaryCache(self.folder / "summaries.jsonl"),
                                    self.dataset.category, self.dataset.title, batch_size=self.summary_batch,
-                                   max_review_chars=review_chars,
+                                   max_review_chars=review_chars, reasoner_stars=reasoner_stars,
                                    progress=self.bars(f"report {side}: history summaries"))
         if estimates:  # the Predictor learnt with them: held out, fitted on the training reviews only
             contexts = attach_estimates(contexts, held_out_estimates(self.config, self.split, "valid",

@@ -79,7 +79,8 @@ class EvalReplay:
         if not scored:
             raise Reason4RecError(f"{folder} has no scored targets")
         try:
-            contexts = [target_context(t, summaries, dataset.category, dataset.title) for t in scored]
+            contexts = [target_context(t, summaries, dataset.category, dataset.title,
+                                       reasoner_stars=bool(key.get("reasoner_stars"))) for t in scored]
         except KeyError as missing:
             raise Reason4RecError(f"{folder} lacks the history summary of review {missing} (an evaluation made "
                                   "before run folders kept their summaries); use a current evaluation folder") from None

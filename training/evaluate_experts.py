@@ -98,6 +98,8 @@ class ExpertEvalSettings:
     estimates: bool = False
     """The Predictor reads the collaborative estimates (its card says so): each test target's come
     from models fitted on the training and validation reviews, as the baselines are."""
+    reasoner_stars: bool = False
+    """The Reasoner's prompt shows each history line's stars (its card says so)."""
 
 
 @dataclass
@@ -165,6 +167,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "summaries": summary_version(backend.version(Expert.SUMMARIZER)),
         "backend": getattr(backend, "kind", type(backend).__name__),
         **({"estimates": "held-out bias + SVD++"} if settings.estimates else {}),
+        **({"reasoner_stars": True} if settings.reasoner_stars else {}),
     }
 
 
@@ -215,7 +218,8 @@ def evaluate_experts(
     results = [TargetResult.from_record(run.done[t.review.review_id]) for t in targets]
     all_contexts = estimates(targets, target_contexts(backend, targets, cache, dataset.category, dataset.title,
                                                       batch_size=settings.summary_batch,
-                                                      max_review_chars=settings.max_review_chars))  # cached by now
+                                                      max_review_chars=settings.max_review_chars,
+                                                      reasoner_stars=settings.reasoner_stars))  # cached by now
     _measure_reasons(targets, all_contexts, results)
 
     true = np.array([r.true for r in results])
@@ -275,7 +279,8 @@ def _score_all(backend: Backend, dataset: ReviewDataset, todo: list[Target], tot
 
         contexts = estimates(chunk, target_contexts(backend, chunk, cache, dataset.category, dataset.title,
                                                     batch_size=settings.summary_batch,
-                                                    max_review_chars=settings.max_review_chars, progress=progress))
+                                                    max_review_chars=settings.max_review_chars, progress=progress,
+                                                    reasoner_stars=settings.reasoner_stars))
         run.keep_summaries((r.review_id, version, cache.get(r.review_id, version)) for r in chunk_reviews)
         summarized += len(chunk_reviews) - cached
         timings["summaries_s"] += time.perf_counter() - started

@@ -51,6 +51,7 @@ from ..errors import Reason4RecError
 from ..experts import (
     ESTIMATES_KEY,
     PROMPT_VERSION,
+    STARS_KEY,
     AdapterCard,
     LocalBackend,
     SummaryCache,
@@ -272,7 +273,8 @@ class TrainingPipeline:
             built = target_contexts(
                 backend, todo, SummaryCache(self.run_dir / "summaries.jsonl"), self.dataset.category_of,
                 self.dataset.title, batch_size=self.recipe.summary_batch,
-                max_review_chars=self.recipe.max_review_chars, progress=self.bars("summarising history reviews"))
+                max_review_chars=self.recipe.max_review_chars, progress=self.bars("summarising history reviews"),
+                reasoner_stars=self._reasoner_sees_stars())
             self._context_memo.update({t.review.review_id: context for t, context in zip(todo, built, strict=True)})
         return [self._context_memo[t.review.review_id] for t in targets]
 
@@ -352,8 +354,14 @@ class TrainingPipeline:
                                 "(raise tau or max_retries, or use a stronger teacher)")
         by_key = {t.review.review_id: ctx for t, ctx in zip(targets, contexts)}
         examples = [SFTExample(reasoner_messages(by_key[a["key"]]), a["reason"]) for a in accepted]
+        stars = {STARS_KEY: True} if self._reasoner_sees_stars() else {}
         return self._train(Expert.REASONER, examples, {"targets": len(targets), "accepted": len(accepted),
-                                                  "teacher": self.teacher.name, "filter": report})
+                                                  "teacher": self.teacher.name, "filter": report, **stars})
+
+    def _reasoner_sees_stars(self) -> bool:
+        """The recipe shows the Reasoner the stars, or the Reasoner it fine-tunes learnt with them."""
+        start = self.start_adapters.get(Expert.REASONER)
+        return self.recipe.reasoner_stars or (start is not None and bool(AdapterCard.load(start).data.get(STARS_KEY)))
 
     def _accepted(self) -> tuple[list[dict], dict[str, tuple[Target, TargetContext]]]:
         path = self.stage_dir(Expert.REASONER) / "accepted.jsonl"

@@ -103,6 +103,10 @@ class Recipe(_Strict):
     start: Literal["fresh", "shipped"] = "fresh"
     """``fresh``: new LoRA weights; ``shipped``: every expert starts from the adapter the package
     ships (its LoRA shape taken from that adapter's card): fine-tuning, not training anew."""
+    reasoner_stars: bool = False
+    """The Reasoner's prompt shows each history line's stars (issue 35), so its verdict can follow
+    how the user rated before and how buyers rated the item; its card says so and every caller
+    then shows them. A Reasoner fine-tuned from one that learnt with them keeps them."""
     also: list[ExtraReviews] = Field(default_factory=list)
     """More review files, each of its own category, trained on together with the configured one
     (experts for several categories: the category is in every prompt)."""

@@ -185,23 +185,28 @@ class PromptShape:
     max_review_chars: int
     estimates: bool = False
     """The Predictor learnt with the collaborative estimates in its prompt, so it must be given them."""
+    reasoner_stars: bool = False
+    """The Reasoner learnt with each history line's stars in its prompt, so it must be shown them."""
 
 
 def prompt_shape(cards: Mapping[Expert, AdapterCard], default_history_k: int = 10,
                  default_review_chars: int = 400) -> PromptShape:
     """History length and whether it reads the collaborative estimates from the Predictor's card,
     review cut from the Summarizer's (their recipe)."""
-    predictor, summarizer = cards.get(Expert.PREDICTOR), cards.get(Expert.SUMMARIZER)
+    predictor, summarizer, reasoner = (cards.get(e) for e in (Expert.PREDICTOR, Expert.SUMMARIZER, Expert.REASONER))
     return PromptShape(
         history_k=int(predictor.data.get("history_k", default_history_k)) if predictor else default_history_k,
         max_review_chars=int(summarizer.data.get("max_review_chars", default_review_chars))
         if summarizer else default_review_chars,
         estimates=bool(predictor and predictor.data.get(ESTIMATES_KEY)),
+        reasoner_stars=bool(reasoner and reasoner.data.get(STARS_KEY)),
     )
 
 
 ESTIMATES_KEY = "collab_estimates"
 """The Predictor card's ``data`` entry that says how the estimates it learnt with were made."""
+STARS_KEY = "history_stars"
+"""The Reasoner card's ``data`` entry that says it learnt with each history line's stars."""
 
 
 class ExpertModel:

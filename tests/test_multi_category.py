@@ -101,3 +101,16 @@ def test_the_multi_category_recipe_names_the_shared_files():
 def replace_also(recipe, path: Path):
     return recipe.model_copy(update={"also": [ExtraReviews(reviews=str(path))]})
 
+
+
+def test_each_leave_one_category_out_recipe_trains_on_the_other_files_only():
+    held_out = {"loco-gift-cards": "Gift_Cards", "loco-magazine-subscriptions": "Magazine_Subscriptions",
+                "loco-musical-instruments": "Musical_Instruments"}
+    for name, category in held_out.items():
+        recipe = load_recipe(name)
+        assert recipe.also and all(category not in source.reviews for source in recipe.also), name
+        # the shipped experts know instruments: only the other two holdouts may start from them
+        assert recipe.start == ("fresh" if category == "Musical_Instruments" else "shipped"), name
+        multi = load_recipe("multi")
+        assert (recipe.reasoner_stars, recipe.filter, recipe.collab) == (multi.reasoner_stars, multi.filter,
+                                                                         multi.collab), name

@@ -60,9 +60,12 @@ def test_a_recipe_that_also_trains_on_other_files_names_each_items_category_in_e
     also = [ExtraReviews(reviews=str(path), on_duplicate="keep-latest") for path in (MAGAZINES, GIFT_CARDS)]
     recipe = recipe.model_copy(update={"also": also, "subset": recipe.subset.model_copy(
         update={"summarizer_reviews": 40})})
-    pipeline = TrainingPipeline(tiny_config, recipe, tmp_path / "run", OfflineTeacher(), dataset=instruments)
+    said: list[str] = []
+    pipeline = TrainingPipeline(tiny_config, recipe, tmp_path / "run", OfflineTeacher(), dataset=instruments,
+                                say=said.append)
     assert pipeline.dataset.categories == ("Musical Instruments", "Magazine Subscriptions", "Gift Cards")
     pipeline.run(["summarizer"])
+    assert said[0].startswith(f"[data] Musical Instruments ({len(instruments):,} reviews), Magazine Subscriptions (")
     card = AdapterCard.load(pipeline.adapter_dir("summarizer"))
     assert card.categories == ("Musical Instruments", "Magazine Subscriptions", "Gift Cards")
     prompts = [json.loads(line)["messages"][-1]["content"]

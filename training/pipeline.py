@@ -32,6 +32,7 @@ import math
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -130,6 +131,10 @@ class TrainingPipeline:
         wanted = parse_stages(stages)
         self._check_start(wanted)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if len(self.dataset.categories) > 1:
+            counts = Counter(self.dataset.category_of(r.item_id) for r in self.dataset.reviews)
+            self.say("[data] " + ", ".join(f"{name} ({counts[name]:,} reviews)" for name in self.dataset.categories)
+                     + ": each prompt names its item's category")
         changed = self._recipe_changes()
         if changed:
             self.say(f"[run] {self.run_dir} was trained with another recipe (changed: {', '.join(changed)}); stages "

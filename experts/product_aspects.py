@@ -66,8 +66,6 @@ people. ("case", "set" and the parts of a thing stay: "the case", "a set of stri
 
 _NEGATIONS = frozenset({"not", "no", "never", "n't", "without", "hardly", "neither", "nor", "nothing", "none",
                         "nobody", "cannot"})
-_NEGATING_PREFIXES = frozenset({"anti", "non"})
-"""Written apart from the word they negate: "anti slip sticker", "non-slip mat" are praise."""
 _EXTRA_VALENCE = {
     # Gear-review words VADER's lexicon lacks (or reads neutrally): the verbs and adjectives that carry
     # most complaints and praise about instruments and accessories.
@@ -165,21 +163,13 @@ def _signed(token) -> tuple[float, str]:
 
 def _mention_polarity(head, sentence) -> tuple[int, str]:
     """+1, -1 or 0 for the noun ``head``, with the opinion word that decided it."""
-    # 0. what a wish names is missing: "it would be nice if the design allowed ...", "I wish the cable were longer"
-    if _wished(head):
-        return -1, "wished for"
-    # 1. an opinion adjective on the noun itself: "bright tone", "no hum" (a negated complaint is praise),
-    #    "not a good choice" (the copula negated), "anti-slip pad" (a prefix that negates the word after it)
-    flipped = _absent(head) != (head.dep_ == "attr" and _negated(head.head))
-    modifiers = [child for child in head.children if child.dep_ in ("amod", "compound", "nummod") and child.i < head.i]
-    for child in modifiers:
-        if child.lower_ in _NEGATING_PREFIXES:
-            continue
-        value, word = _signed(child)
-        if value:
-            prefix = next((m.lower_ for m in modifiers if m.lower_ in _NEGATING_PREFIXES and m.i < child.i), "")
-            return _sign(-value if flipped != bool(prefix) else value), f"{prefix} {word}".strip()
+    # 1. an opinion adjective on the noun itself: "bright tone", "no hum" (a negated complaint is praise)
     negated_noun = _absent(head)
+    for child in head.children:
+        if child.dep_ in ("amod", "compound", "nummod") and child.i < head.i:
+            value, word = _signed(child)
+            if value:
+                return _sign(-value if negated_noun else value), word
     if negated_noun and head.lemma_.lower() in _COMPLAINT_NOUNS:
         return 1, "no " + head.lower_
     if negated_noun and (value := _opinion_value(head) or _EXTRA_VALENCE.get(head.lemma_.lower(), 0.0)):
@@ -213,19 +203,6 @@ def _mention_polarity(head, sentence) -> tuple[int, str]:
     return 0, ""
 
 
-def _wished(token) -> bool:
-    """``token`` is the subject or object of a wish: "it would be nice if X had ...", "I wish it
-    had X", "I wish X were longer" (not every noun below it: "... to match my full size amp")."""
-    clause = token.head
-    if token.dep_ not in ("nsubj", "nsubjpass", "dobj", "attr") or clause.i == token.i:
-        return False
-    if clause.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ == "if" for c in clause.children):
-        main = clause.head
-        hoped = any(c.dep_ in ("acomp", "attr") and _opinion_value(c) > 0 for c in main.children)
-        return hoped and any(c.dep_ == "aux" and c.lower_ in ("would", "'d") for c in main.children)
-    return clause.dep_ == "ccomp" and clause.head.lemma_.lower() == "wish"
-
-
 def _clause_polarity(token, sentence) -> int:
     """VADER's verdict on the clause that holds ``token`` (a "but" starts another clause)."""
     from .quality.reason_quality import sentiment_analyzer
@@ -237,8 +214,7 @@ def _clause_polarity(token, sentence) -> int:
                 start = max(start, other.i + 1)
             elif other.i > token.i:
                 end = min(end, other.i)
-    # "pretty" as a degree word ("pretty thin") is not praise, though VADER reads it so
-    text = "".join(t.text_with_ws for t in token.doc[start:end] if not (t.lower_ == "pretty" and t.dep_ == "advmod"))
+    text = token.doc[start:end].text
     score = sentiment_analyzer().polarity_scores(text)["compound"]
     return 1 if score >= _CLAUSE_THRESHOLD else -1 if score <= -_CLAUSE_THRESHOLD else 0
 

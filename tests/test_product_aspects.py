@@ -123,20 +123,3 @@ def test_shipped_profiles_name_no_filler_word(shipped):
         assert not {a.split()[-1] for a in top} & FILLER_SHOWN, (entity, profile.text)
         assert not {"peddar", "peddler", "peddles"} & top, profile.text
     assert shown > 5000  # profiles still name aspects
-
-
-def test_a_negated_copula_a_wish_and_a_negating_prefix_take_the_right_side():
-    """Found on the development sample (seed 7), each a general English pattern: "not a good
-    choice" is a complaint; what a wish names is missing; "non-slip" is praise; "pretty" as a
-    degree word is not praise."""
-    def sides(text):
-        return {m.aspect: m.polarity for m in review_aspects(text)}
-
-    assert sides("This is not a good choice for your guitar.")["choice"] == -1
-    assert sides("This is a good choice for your guitar.")["choice"] == 1
-    assert sides("It would be nice if the switch design allowed greater flexibility.")["switch design"] == -1
-    assert sides("It would be nice if it had more presets, but the tone is great.") == {"preset": -1, "tone": 1}
-    wished = sides("I wish it had a little reverb to match my full size amp.")
-    assert wished["reverb"] == -1 and all(side >= 0 for aspect, side in wished.items() if aspect != "reverb")
-    assert sides("a non-slip mat")["mat"] == 1 and sides("a slip mat").get("mat", -1) <= 0
-    assert sides("The glass is pretty thin, so it is not as sturdy as the large one.")["glass"] <= 0

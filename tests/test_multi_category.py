@@ -115,5 +115,5 @@ def test_each_leave_one_category_out_recipe_trains_on_the_other_files_only():
         # the shipped experts know instruments: only the other two holdouts may start from them
         assert recipe.start == ("fresh" if category == "Musical_Instruments" else "shipped"), name
         multi = load_recipe("multi")
-        assert (recipe.reasoner_stars, recipe.filter, recipe.collab) == (multi.reasoner_stars, multi.filter,
-                                                                         multi.collab), name
+        assert (recipe.reasoner_stars, recipe.filter, recipe.collab, recipe.subset.predictor_pool) == (
+            multi.reasoner_stars, multi.filter, multi.collab, multi.subset.predictor_pool), name

@@ -226,3 +226,19 @@ def test_a_recipe_that_shows_the_reasoner_the_stars_trains_and_carries_it(tiny_c
     again = TrainingPipeline(tiny_config, load_recipe(tiny_recipe_path), tmp_path / "next", OfflineTeacher(),
                              start_adapters={"reasoner": pipeline.adapter_dir("reasoner")})
     assert again._reasoner_sees_stars()
+
+
+def test_a_predictor_pool_unseen_by_the_reasoner_never_takes_a_target_it_learnt_from(tiny_config, tiny_recipe_path,
+                                                                                    tiny_run):
+    recipe = load_recipe(tiny_recipe_path)
+    unseen = recipe.model_copy(update={"subset": recipe.subset.model_copy(update={"predictor_pool":
+                                                                                   "unseen-by-reasoner"})})
+    pipeline = TrainingPipeline(tiny_config, unseen, tiny_run, OfflineTeacher())
+    pool, accepted = pipeline._predictor_pool()
+    reasoner = {t.review.review_id for t in pipeline._reasoner_targets}
+    assert len(pool) == recipe.subset.predictor_targets and accepted == 0
+    assert not reasoner & {t.review.review_id for t, _ in pool}
+    assert [t.review.review_id for t, _ in pool][:len(pipeline._reward_targets)] == [
+        t.review.review_id for t in pipeline._reward_targets][:len(pool)]
+    first, _ = TrainingPipeline(tiny_config, recipe, tiny_run, OfflineTeacher())._predictor_pool()
+    assert reasoner & {t.review.review_id for t, _ in first}  # the older recipes' pool: accepted targets first

@@ -392,13 +392,21 @@ class TrainingPipeline:
 
         The accepted targets first, then the other reasoner targets, the reward targets and the
         remaining training targets (the Reasoner writes its own reason for every one of them); with
-        no count, the accepted targets alone. Prompt views are built only for targets taken.
+        no count, the accepted targets alone. With ``subset.predictor_pool = "unseen-by-reasoner"``:
+        the reward targets, then the remaining ones, never a target the Reasoner learnt from.
+        Prompt views are built only for targets taken.
         """
         accepted, by_key = self._accepted()
         chosen = [by_key[a["key"]] for a in accepted]
         wanted = self.recipe.subset.predictor_targets if wanted is None else wanted
         if wanted is None:
             return chosen, len(chosen)
+        if self.recipe.subset.predictor_pool == "unseen-by-reasoner":
+            pool: list[tuple[Target, TargetContext]] = []
+            for more in (self._reward_targets, self._other_targets):
+                more = more[:max(0, wanted - len(pool))]
+                pool += list(zip(more, self._contexts(more))) if more else []
+            return pool, 0
         taken = {t.review.review_id for t, _ in chosen}
         pool = chosen + [(t, c) for t, c in zip(self._reasoner_targets, self._contexts(self._reasoner_targets))
                          if t.review.review_id not in taken]
@@ -447,6 +455,7 @@ class TrainingPipeline:
             "fitted_on": "the training reviews without the fold's targets (k-fold cross-fitting)"}}
         return self._train(Expert.PREDICTOR, examples, {"targets": len(pool), "examples": len(examples),
                                                    "with_accepted_reason": accepted,
+                                                   "pool": self.recipe.subset.predictor_pool,
                                                    "none_fraction": collab.none_fraction, **estimates,
                                                    "reasons": f"trained Reasoner ({version}), greedy"})
 

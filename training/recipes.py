@@ -39,6 +39,11 @@ class SubsetSettings(_Strict):
     predictor_targets: int | None = Field(None, ge=1)
     """None: the Predictor learns on the targets with an accepted reason; N: on N targets (those
     first, then other training targets), each with the trained Reasoner's own reason."""
+    predictor_pool: Literal["accepted-first", "unseen-by-reasoner"] = "accepted-first"
+    """Where the Predictor's N targets come from: the accepted ones first (the older recipes), or
+    only targets the Reasoner never learnt from (the reward model's, then the rest), so the
+    reasons it learns to read are like those it gets at question time: on a target the Reasoner
+    was trained on, it repeats the teacher's verdict, which saw the true rating."""
     min_fraction: float = Field(0.0, ge=0, le=1)
     """0: subsets are taken as asked (the reward model's first). Above 0, the recipe fits the file
     it is given: when the file has fewer training targets than asked, the reward and Reasoner

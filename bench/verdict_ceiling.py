@@ -8,6 +8,8 @@ AUC and the best overall verdict agreement among thresholds that catch at least 
 star targets: the goal asks for >= 50% on them and >= 80% overall.
 
     .venv/bin/python bench/verdict_ceiling.py --out artifacts/bench/verdict-ceiling.json
+    .venv/bin/python bench/verdict_ceiling.py --reviews ../shared/data/extra/Magazine_Subscriptions_5.json.gz \
+        --out artifacts/bench/verdict-ceiling-magazine-subscriptions.json
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ def ceiling(estimate: np.ndarray, stars: np.ndarray) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench/verdict-ceiling.json"))
+    parser.add_argument("--reviews", type=Path, help="another review file (default: the configured one)")
     args = parser.parse_args()
     from reason4rec.config import load_config
-    from reason4rec.data import dataset_of, make_split
+    from reason4rec.data import dataset_of, load_configured, make_split, require_category
     from reason4rec.training import held_out_estimates
 
     config = load_config()
-    dataset = dataset_of(config.data)
+    dataset = dataset_of(config.data) if args.reviews is None else load_configured(
+        args.reviews, category=require_category(args.reviews), on_duplicate="keep-latest")
     result = {}
     for name in ("leave-last-out", "temporal"):
         split = make_split(dataset, name)

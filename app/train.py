@@ -15,8 +15,9 @@ from .resources import load_dataset, quiet_transformers
 
 def train(config: Config, console: Console, stages: list[str], recipe: str, run: Path | None, *,
           teacher: str = "offline", teacher_model: str = "gpt-3.5-turbo", teacher_base_url: str | None = None,
-          force: bool = False) -> None:
-    """Train ``stages`` with ``recipe``; the teacher (``offline`` or ``openai``) writes the targets."""
+          force: bool = False, also: list[Path] | None = None) -> None:
+    """Train ``stages`` with ``recipe``; the teacher (``offline`` or ``openai``) writes the targets.
+    ``also``: more review files trained on together with the configured ones (their own categories)."""
     from ..training import (
         OfflineTeacher,
         OpenAITeacher,
@@ -24,10 +25,11 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
         TrainingPipeline,
         load_recipe,
         progress_bars,
+        with_extra_reviews,
     )
 
     quiet_transformers()
-    chosen = load_recipe(recipe)
+    chosen = with_extra_reviews(load_recipe(recipe), list(also or []), config.data.on_duplicate)
     dataset = load_dataset(config)  # a file whose category is not known is refused here, before any model
     run_dir = run or default_run(config, chosen.name, chosen.start, dataset.category)
     if teacher == "openai":

@@ -135,6 +135,12 @@ def train(
         typer.Option(help="Endpoint (else $OPENAI_BASE_URL).", show_default=False),
     ] = None,
     force: Annotated[bool, typer.Option(help="Retrain stages that already have an adapter.")] = False,
+    also: Annotated[
+        list[Path] | None,
+        typer.Option("--also", metavar="FILE", show_default=False,
+                     help="Another review file to train on too, each item keeping its category (repeat for more; "
+                          "McAuley's meta_* file beside it is read)."),
+    ] = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
     reviews: ReviewsOption = None,
@@ -149,4 +155,4 @@ def train(
     config = flags_config(config_file, home=home, reviews=reviews, meta=meta, model=model, device=device,
                      **loading_flags(category, on_duplicate, allow_truncated))
     training.train(config, console, stages, recipe, run, teacher=teacher.value, teacher_model=teacher_model,
-                   teacher_base_url=teacher_base_url, force=force)
+                   teacher_base_url=teacher_base_url, force=force, also=also)

@@ -14,6 +14,7 @@ from .loaders import (
     load_item_titles,
     load_reviews,
     load_shipped,
+    meta_beside,
     require_category,
     shipped_path,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "looks_like_markup",
     "make_split",
     "merge_datasets",
+    "meta_beside",
     "ratings_of",
     "require_category",
     "require_train",

@@ -482,6 +482,24 @@ def _category_from_name(path: Path) -> str | None:
     return None
 
 
+def meta_beside(path: Path) -> Path | None:
+    """McAuley's metadata file beside a review file (``Gift_Cards_5.json.gz`` ->
+    ``meta_Gift_Cards.json.gz``), if it is there; None for any other name.
+
+    Example:
+        >>> meta_beside(Path("/nowhere/Gift_Cards_5.json.gz")) is None
+        True
+    """
+    stem = path.name.split(".")[0]
+    for pattern in _CATEGORY_NAMES:
+        if match := pattern.fullmatch(stem):
+            for suffix in (".json.gz", ".json"):
+                found = path.with_name(f"meta_{match['category']}{suffix}")
+                if found.is_file():
+                    return found
+    return None
+
+
 def require_category(path: Path) -> str:
     """The category ``path``'s name carries; a :class:`DataError` asking for it when it carries
     none (a missing file is reported as missing first).

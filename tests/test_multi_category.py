@@ -117,3 +117,24 @@ def test_each_leave_one_category_out_recipe_trains_on_the_other_files_only():
         multi = load_recipe("multi")
         assert (recipe.reasoner_stars, recipe.filter, recipe.collab, recipe.subset.predictor_pool) == (
             multi.reasoner_stars, multi.filter, multi.collab, multi.subset.predictor_pool), name
+
+
+@needs_shared
+def test_train_also_adds_a_file_with_the_metadata_beside_it():
+    from reason4rec.training import with_extra_reviews
+
+    recipe = with_extra_reviews(load_recipe("adapt"), [GIFT_CARDS], "keep-latest")
+    [extra] = recipe.also
+    assert Path(extra.reviews) == GIFT_CARDS and extra.meta == str(EXTRA / "meta_Gift_Cards.json.gz")
+    assert extra.on_duplicate == "keep-latest" and with_extra_reviews(recipe, []) is recipe
+
+
+def test_train_also_with_a_missing_file_is_one_line_before_any_model_loads(tmp_path):
+    from test_cli import run_cli
+
+    result = run_cli("train", "all", "--recipe", "adapt", "--also", str(tmp_path / "Board_Games_5.json.gz"),
+                     "--model", str(tmp_path / "no-model"), home=tmp_path)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "Board_Games_5.json.gz" in said and "not found" in said
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "models").exists()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .evaluate_experts import ExpertEvalSettings, select_targets
     from .evaluate_experts import evaluate_experts as evaluate_pipeline
     from .pipeline import TrainingPipeline
-    from .recipes import load_recipe
+    from .recipes import load_recipe, with_extra_reviews
     from .reports import dataset_table, evaluation_summary, metrics_table, progress_bars, splits_table
     from .teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
 
@@ -30,7 +30,7 @@ _EXPORTS = {
     "ExpertEvalSettings": ".evaluate_experts", "evaluate_pipeline": ".evaluate_experts:evaluate_experts",
     "select_targets": ".evaluate_experts",
     "TrainingPipeline": ".pipeline",
-    "load_recipe": ".recipes",
+    "load_recipe": ".recipes", "with_extra_reviews": ".recipes",
     "dataset_table": ".reports", "evaluation_summary": ".reports", "metrics_table": ".reports",
     "progress_bars": ".reports", "splits_table": ".reports",
     "OfflineTeacher": ".teachers", "OpenAITeacher": ".teachers", "OpenAITeacherSettings": ".teachers",
@@ -40,6 +40,7 @@ __all__ = [
     "ExpertEvalSettings", "OfflineTeacher", "OpenAITeacher", "OpenAITeacherSettings", "TrainingPipeline",
     "attach_estimates", "dataset_table", "evaluate_baselines", "evaluate_pipeline", "evaluation_summary",
     "held_out_estimates", "load_recipe", "metrics_table", "progress_bars", "select_targets", "splits_table",
+    "with_extra_reviews",
 ]
 
 

@@ -129,6 +129,17 @@ class Recipe(_Strict):
         return getattr(self, name)
 
 
+def with_extra_reviews(recipe: Recipe, paths: list[Path], on_duplicate: Literal["error", "keep-latest"] = "error",
+                       ) -> Recipe:
+    """``recipe`` training on more review files too (``reason4rec train --also FILE``), each with
+    McAuley's metadata file beside it when there is one and its category from its name."""
+    from ..data import meta_beside
+
+    extra = [ExtraReviews(reviews=str(path), meta=None if (meta := meta_beside(Path(path))) is None else str(meta),
+                          on_duplicate=on_duplicate) for path in paths]
+    return recipe.model_copy(update={"also": [*recipe.also, *extra]}) if extra else recipe
+
+
 def shipped_recipes() -> list[str]:
     folder = resources.files("reason4rec.training") / "recipes"
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))

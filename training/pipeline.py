@@ -114,7 +114,7 @@ class TrainingPipeline:
         self.teacher = teacher
         self.say = say
         self.bars = bars or (lambda label: (lambda done, total: None))
-        self.dataset = with_extra_reviews(dataset or dataset_of(config.data), recipe)
+        self.dataset = training_dataset(dataset or dataset_of(config.data), recipe)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
         if start_adapters is None and recipe.start == "shipped":
             start_adapters = find_adapters(shipped_adapters_root())
@@ -589,7 +589,7 @@ class TrainingPipeline:
         return card
 
 
-def with_extra_reviews(dataset: ReviewDataset, recipe: Recipe) -> ReviewDataset:
+def training_dataset(dataset: ReviewDataset, recipe: Recipe) -> ReviewDataset:
     """``dataset`` and the review files the recipe also trains on (``also``), merged: each file's
     items keep their own category, so every prompt names the right one. A missing or bad file,
     or one whose category is neither given nor in its name, is refused with the loader's message."""

@@ -103,10 +103,11 @@ def train(run: Path, out: Path, data: str = "shipped", seed: int = 7, prompt: st
         return folder / "adapter"
     config, recipe = load_config(), load_recipe("cpu-full")
     pipeline = TrainingPipeline(config, recipe, run, OfflineTeacher())
-    accepted, by_key = pipeline._accepted()
-    examples = [SFTExample(prompt_of(prompt)(by_key[a["key"]][1]), a["reason"]) for a in accepted]
     if data == "balanced":
         examples = balanced_examples(pipeline, seed, prompt_of(prompt))
+    else:
+        accepted, by_key = pipeline._accepted()
+        examples = [SFTExample(prompt_of(prompt)(by_key[a["key"]][1]), a["reason"]) for a in accepted]
     settings = recipe.expert("reasoner")
     started = time.perf_counter()
     result = train_adapter(lambda q: fresh_base(config), examples, settings.lora, settings.train, folder,
@@ -130,15 +131,8 @@ def _card(run: Path, adapter: Path, training: dict, data: str, prompt: str) -> N
     replace(card, recipe=recipe, training=training).save(adapter)
 
 
-def yardstick(replay, config, false_alarms: float | None) -> dict[str, float]:
-    """What the collaborative evidence alone can do on the whole test set: a verdict "not for
-    them" whenever the user+item bias model's held-out estimate is below a threshold.
-
-    With ``false_alarms`` (the share of 4-5 star targets a Reasoner told "not for them"): the
-    share of 1-2 star targets the estimate catches at that same rate. With None: the best
-    overall agreement (4-5 and 1-2 star targets) among thresholds catching at least half of the
-    1-2 star targets, the issue's goal pair (>= 50% on them, >= 80% overall).
-    """
+def held_out_bias(replay, config):
+    """The user+item bias model's held-out estimate of every test target and their stars."""
     import numpy as np
 
     from reason4rec.data import dataset_of, make_split
@@ -146,19 +140,20 @@ def yardstick(replay, config, false_alarms: float | None) -> dict[str, float]:
 
     split = make_split(dataset_of(config.data), replay.key["split"])
     targets = [t.review for t in replay.targets]
-    estimate = held_out_estimates(config, split, "test", targets).bias
-    stars = np.array([t.rating for t in targets])
+    return held_out_estimates(config, split, "test", targets).bias, np.array([t.rating for t in targets])
+
+
+def yardstick(estimate, stars, false_alarms: float) -> dict[str, float]:
+    """What the collaborative evidence alone does on the whole test set at a Reasoner's
+    ``false_alarms`` (the share of 4-5 star targets it told "not for them"): a verdict "not for
+    them" whenever the bias model's estimate is below the threshold with that false-alarm rate,
+    and the share of 1-2 star targets it catches. (The best such verdict for the issue's goal
+    pair is ``verdict_ceiling.ceiling``.)"""
+    import numpy as np
+
     low, high = estimate[stars <= 2], estimate[stars >= 4]
-    if false_alarms is not None:
-        cut = float(np.quantile(high, false_alarms)) if false_alarms > 0 else -np.inf
-        return {"false_alarms": round(false_alarms, 4), "unhappy_caught": round(float(np.mean(low <= cut)), 4)}
-    best = (0.0, 0.0)
-    for cut in np.unique(estimate):
-        caught, kept = float(np.mean(low <= cut)), float(np.mean(high > cut))
-        overall = (caught * len(low) + kept * len(high)) / (len(low) + len(high))
-        if caught >= 0.5 and overall > best[0]:
-            best = (overall, caught)
-    return {"overall": round(best[0], 4), "unhappy_caught": round(best[1], 4)}
+    cut = float(np.quantile(high, false_alarms)) if false_alarms > 0 else -np.inf
+    return {"false_alarms": round(false_alarms, 4), "unhappy_caught": round(float(np.mean(low <= cut)), 4)}
 
 
 def main() -> None:
@@ -175,6 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from collab_predictor import contexts_of
+    from verdict_ceiling import ceiling
 
     from reason4rec.config import load_config
     from reason4rec.experts import (
@@ -214,6 +210,7 @@ def main() -> None:
             if callable(close):
                 close()
         written[name] = [saved.get(str(i), version) or "" for i in chosen]
+    estimate, stars = held_out_bias(replay, config)
     share_low = len(low) / len(replay.targets)
     result: dict[str, Any] = {"eval": str(args.eval), "targets": len(chosen), "low_star_targets": len(low),
                               "others_sampled": len(chosen) - len(low), "test_share_low": round(share_low, 4),
@@ -245,8 +242,10 @@ def main() -> None:
                                       if replay.targets[i].review.rating <= 2][:5]}
         told_high = share([{"no": r["verdict"] < 0} for r in rows if r["true"] >= 4], "no") or 0.0
         result["reasoners"][name]["said_no_to_4_5_stars"] = told_high
-        result["reasoners"][name]["bias_model_at_that_rate"] = yardstick(replay, config, told_high)
-    result["bias_model_best_overall_at_half_the_unhappy"] = yardstick(replay, config, None)
+        result["reasoners"][name]["bias_model_at_that_rate"] = yardstick(estimate, stars, told_high)
+    best = ceiling(estimate, stars)
+    result["bias_model_best_overall_at_half_the_unhappy"] = {"overall": best["best_overall_catching_half"],
+                                                             "unhappy_caught": best["caught_there"]}
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: {m: v for m, v in r.items() if m != "examples_on_1_2_stars"}
                       for k, r in result["reasoners"].items()}, indent=1))

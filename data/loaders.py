@@ -473,13 +473,16 @@ _CATEGORY_NAMES = (
 )
 
 
+def _named_category(path: Path) -> str | None:
+    """The category part of a McAuley file name as written (``Gift_Cards``); None for any other name."""
+    stem = path.name.split(".")[0]
+    return next((match["category"] for pattern in _CATEGORY_NAMES if (match := pattern.fullmatch(stem))), None)
+
+
 def _category_from_name(path: Path) -> str | None:
     """McAuley's file names carry the category; any other name guesses nothing."""
-    stem = path.name.split(".")[0]
-    for pattern in _CATEGORY_NAMES:
-        if match := pattern.fullmatch(stem):
-            return match["category"].replace("_", " ")
-    return None
+    named = _named_category(path)
+    return None if named is None else named.replace("_", " ")
 
 
 def meta_beside(path: Path) -> Path | None:
@@ -490,14 +493,9 @@ def meta_beside(path: Path) -> Path | None:
         >>> meta_beside(Path("/nowhere/Gift_Cards_5.json.gz")) is None
         True
     """
-    stem = path.name.split(".")[0]
-    for pattern in _CATEGORY_NAMES:
-        if match := pattern.fullmatch(stem):
-            for suffix in (".json.gz", ".json"):
-                found = path.with_name(f"meta_{match['category']}{suffix}")
-                if found.is_file():
-                    return found
-    return None
+    named = _named_category(path)
+    found = [] if named is None else [path.with_name(f"meta_{named}{suffix}") for suffix in (".json.gz", ".json")]
+    return next((meta for meta in found if meta.is_file()), None)
 
 
 def require_category(path: Path) -> str:

@@ -59,7 +59,6 @@ _MAX_HEADER = 1 << 20
 _ARRAYS = ("users", "items", "bias_user", "bias_item", "svdpp_user_bias", "svdpp_item_bias", "svdpp_user",
            "svdpp_item")
 
-Cold = Literal["user", "item", "both"]
 Problem = Literal["missing", "damaged", "version", "other_memory", "changed"]
 ProgressFactory = Callable[[str], Callable[[int, int], None]]
 """``factory(label) -> update(done, total)``: Rich bars at the CLI, step events in the agent."""
@@ -140,7 +139,6 @@ class CollabModels:
         return {item: {"bias": round(float(b), 3), "svdpp": round(float(s), 3),
                        "cold": cold_side(user is None, not k)}
                 for item, b, s, k in zip(item_ids, bias, svdpp, known)}
-
 
 
 def fit_models(reviews: Sequence[StoredReview], settings: CollabSettings = CollabSettings()) -> CollabModels:

@@ -396,17 +396,18 @@ class TrainingPipeline:
         the reward targets, then the remaining ones, never a target the Reasoner learnt from.
         Prompt views are built only for targets taken.
         """
-        accepted, by_key = self._accepted()
-        chosen = [by_key[a["key"]] for a in accepted]
         wanted = self.recipe.subset.predictor_targets if wanted is None else wanted
-        if wanted is None:
-            return chosen, len(chosen)
-        if self.recipe.subset.predictor_pool == "unseen-by-reasoner":
+        if wanted is not None and self.recipe.subset.predictor_pool == "unseen-by-reasoner":
+            self._require(Expert.REASONER)
             pool: list[tuple[Target, TargetContext]] = []
             for more in (self._reward_targets, self._other_targets):
                 more = more[:max(0, wanted - len(pool))]
                 pool += list(zip(more, self._contexts(more))) if more else []
             return pool, 0
+        accepted, by_key = self._accepted()
+        chosen = [by_key[a["key"]] for a in accepted]
+        if wanted is None:
+            return chosen, len(chosen)
         taken = {t.review.review_id for t, _ in chosen}
         pool = chosen + [(t, c) for t, c in zip(self._reasoner_targets, self._contexts(self._reasoner_targets))
                          if t.review.review_id not in taken]

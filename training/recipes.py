@@ -24,6 +24,7 @@ else:  # pragma: no cover
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import ConfigError, SplitName
+from ..data import OnDuplicate, meta_beside
 from .sft_types import LoraSettings, TrainSettings
 
 
@@ -88,7 +89,7 @@ class ExtraReviews(_Strict):
     """Its metadata file (item titles), if any."""
     category: str | None = None
     """None: guessed from a McAuley file name (``Gift_Cards_5.json.gz``), else refused."""
-    on_duplicate: Literal["error", "keep-latest"] = "error"
+    on_duplicate: OnDuplicate = "error"
     """A user's second review of one item: refused, or the later one kept (``--on-duplicate``)."""
 
 
@@ -129,12 +130,9 @@ class Recipe(_Strict):
         return getattr(self, name)
 
 
-def with_extra_reviews(recipe: Recipe, paths: list[Path], on_duplicate: Literal["error", "keep-latest"] = "error",
-                       ) -> Recipe:
+def with_extra_reviews(recipe: Recipe, paths: list[Path], on_duplicate: OnDuplicate = "error") -> Recipe:
     """``recipe`` training on more review files too (``reason4rec train --also FILE``), each with
     McAuley's metadata file beside it when there is one and its category from its name."""
-    from ..data import meta_beside
-
     extra = [ExtraReviews(reviews=str(path), meta=None if (meta := meta_beside(Path(path))) is None else str(meta),
                           on_duplicate=on_duplicate) for path in paths]
     return recipe.model_copy(update={"also": [*recipe.also, *extra]}) if extra else recipe

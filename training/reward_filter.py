@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..data import leaks_rating
-from ..experts import SummaryCache, TargetContext
+from ..experts import SummaryCache, TargetContext, rating_verdict
 from .teachers import Teacher
 
 Scorer = Callable[[Sequence[TargetContext], Sequence[str | None]], list[float]]
@@ -113,8 +113,9 @@ def auto_tau(margins: Sequence[float]) -> float:
 
 
 def _star_group(rating: float) -> int:
-    """1-2, 3 and 4-5 stars: the groups ``auto-per-stars`` keeps about half of each of."""
-    return -1 if rating <= 2 else 0 if rating < 4 else 1
+    """1-2, 3 and 4-5 stars (-1, 0, 1: the verdict each rating asks for): the groups
+    ``auto-per-stars`` keeps about half of each of."""
+    return rating_verdict(rating) or 0
 
 
 def filter_reasons(
@@ -171,7 +172,6 @@ def filter_reasons(
             if per_stars:
                 groups = [_star_group(items[i].rating) for i, _ in candidates]
                 thresholds.update({g: auto_tau([m for m, h in zip(margins, groups) if h == g]) for g in set(groups)})
-        report.taus = {name: round(thresholds[g], 4) for name, g in (("1-2", -1), ("3", 0), ("4-5", 1))}
         report.margins.extend(margins)
         for (index, text), value, margin in zip(candidates, scores, margins):
             if margin < thresholds[_star_group(items[index].rating)]:
@@ -186,6 +186,8 @@ def filter_reasons(
         pending = [i for i in pending if items[i].key not in accepted]
         if progress:
             progress(attempt + 1, max_retries + 1)
-    report.tau = float(statistics.median(thresholds.values())) if thresholds else 0.0
+    if thresholds:
+        report.tau = float(statistics.median(thresholds.values()))
+        report.taus = {name: round(thresholds[g], 4) for name, g in (("1-2", -1), ("3", 0), ("4-5", 1))}
     report.dropped = len(pending)
     return [accepted[i.key] for i in items if i.key in accepted], report

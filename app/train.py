@@ -61,8 +61,15 @@ SERVING = ("summarizer", "reasoner", "predictor")
 
 def default_run(config: Config, recipe: str, start: str, category: str) -> Path:
     """``<home>/runs/<recipe>``; a recipe that adapts the shipped experts to a person's file gets a
-    folder per category (``runs/adapt-board-games``), so adapting to a second file keeps the first."""
+    folder per category (``runs/adapt-board-games``), so adapting to a second file keeps the first,
+    and per starting experts when they are not the shipped ones (``adapt-board-games-from-<run>``)."""
     if start != "shipped":
         return config.home / "runs" / recipe
-    slug = re.sub(r"[^a-z0-9]+", "-", category.casefold()).strip("-") or "reviews"
-    return config.home / "runs" / f"{recipe}-{slug}"
+    name = f"{recipe}-{_slug(category) or 'reviews'}"
+    if config.agent.adapters:
+        name += f"-from-{_slug(Path(config.agent.adapters).expanduser().resolve().name) or 'adapters'}"
+    return config.home / "runs" / name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")

@@ -141,6 +141,12 @@ def train(
                      help="Another review file to train on too, each item keeping its category (repeat for more; "
                           "McAuley's meta_* file beside it is read)."),
     ] = None,
+    adapters: Annotated[
+        Path | None,
+        typer.Option(help="The experts a recipe that fine-tunes (adapt, multi, loco-*) starts from: adapters or "
+                          "run folder (default: the config's [agent] adapters, else the shipped ones).",
+                     show_default=False),
+    ] = None,
     config_file: ConfigOption = None,
     home: HomeOption = None,
     reviews: ReviewsOption = None,
@@ -154,5 +160,7 @@ def train(
     """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
     config = flags_config(config_file, home=home, reviews=reviews, meta=meta, model=model, device=device,
                      **loading_flags(category, on_duplicate, allow_truncated))
+    if adapters:
+        config.agent.adapters = adapters
     training.train(config, console, stages, recipe, run, teacher=teacher.value, teacher_model=teacher_model,
                    teacher_base_url=teacher_base_url, force=force, also=also)

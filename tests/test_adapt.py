@@ -176,7 +176,7 @@ def test_recipe_start_shipped_without_an_adapter_for_a_stage_is_refused(tiny_con
     recipe = load_recipe(_adapt_recipe(tiny_recipe_path, tmp_path))
     pipeline = TrainingPipeline(tiny_config, recipe, tmp_path / "run", OfflineTeacher(), dataset=shipped,
                                 start_adapters={Expert.SUMMARIZER: tmp_path})
-    with pytest.raises(PipelineError, match="fine-tunes the shipped adapters, but there is none for reward"):
+    with pytest.raises(PipelineError, match="fine-tunes existing adapters, but there is none for reward"):
         pipeline.run(["summarizer", "reward"])
 
 
@@ -209,3 +209,42 @@ def test_train_reads_item_titles_too():
 
     result = run_cli("train", "--help")
     assert result.returncode == 0 and "--meta" in result.stdout and "adapt" in result.stdout
+
+
+def test_the_experts_a_person_uses_are_the_ones_a_fine_tuning_recipe_starts_from(tiny_config, tiny_run,
+                                                                                tiny_recipe_path, tmp_path, shipped):
+    """`train --adapters RUN` (or `[agent] adapters`): adapting a multi-category or adapted run to
+    another file; the run records what it started from and a resume from other adapters says so."""
+    from reason4rec.app.train import default_run
+
+    recipe = load_recipe(_adapt_recipe(tiny_recipe_path, tmp_path))
+    mine = tiny_config.model_copy(deep=True)
+    mine.agent.adapters = tiny_run
+    said: list[str] = []
+    pipeline = TrainingPipeline(mine, recipe, tmp_path / "run", OfflineTeacher(), say=said.append, dataset=shipped)
+    assert pipeline.start_adapters == {e: tiny_run / e / "adapter" for e in EXPERTS}
+    pipeline.run_dir.mkdir()
+    pipeline._record_start()
+    recorded = json.loads((pipeline.run_dir / "start.json").read_text())
+    assert recorded == {e.value: str(tiny_run / e / "adapter") for e in sorted(EXPERTS)} and not said
+    shipped_start = TrainingPipeline(tiny_config, recipe, pipeline.run_dir, OfflineTeacher(), say=said.append,
+                                     dataset=shipped)
+    assert shipped_start.start_root != tiny_run
+    shipped_start._record_start()
+    assert said == [f"[run] {pipeline.run_dir} fine-tuned other adapters before ({tiny_run}); stages already "
+                    f"trained are kept as they are, the others start from {shipped_start.start_root}"]
+    assert default_run(tiny_config, "adapt", "shipped", "Board Games").name == "adapt-board-games"
+    assert default_run(mine, "adapt", "shipped", "Board Games").name == f"adapt-board-games-from-{tiny_run.name}"
+    assert default_run(mine, "cpu-small", "fresh", "Board Games").name == "cpu-small"
+
+
+def test_train_from_a_folder_without_adapters_is_refused_in_one_line_before_any_model_loads(tmp_path):
+    from test_cli import run_cli
+
+    result = run_cli("train", "all", "--recipe", "adapt", "--adapters", str(tmp_path / "nothing-here"),
+                     "--model", str(tmp_path / "no-model"), home=tmp_path)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "recipe adapt fine-tunes existing adapters, but there is none for summarizer, reward" in said
+    assert f"(looked in {tmp_path / 'nothing-here'})" in said
+    assert not (tmp_path / "models").exists()

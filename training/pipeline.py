@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import time
@@ -82,6 +83,8 @@ from .sft_types import LoraSettings, SFTExample, TrainingError, TrainResult
 from .teachers import Teacher
 
 STAGES = tuple(Expert)
+START_FILE = "start.json"
+"""A run's record of the adapters its stages fine-tune (recipes with ``start = "shipped"``)."""
 """Every expert is a training stage, in the order each needs the one before."""
 
 
@@ -116,8 +119,11 @@ class TrainingPipeline:
         self.bars = bars or (lambda label: (lambda done, total: None))
         self.dataset = training_dataset(dataset or dataset_of(config.data), recipe)
         self.split = make_split(self.dataset, recipe.split, recipe.seed)
+        self.start_root = Path(config.agent.adapters).expanduser() if config.agent.adapters else shipped_adapters_root()
+        """Where ``start = "shipped"`` finds the experts it fine-tunes: the ones the person uses
+        (``[agent] adapters``, ``train --adapters``: adapters or a run folder), else the shipped ones."""
         if start_adapters is None and recipe.start == "shipped":
-            start_adapters = find_adapters(shipped_adapters_root())
+            start_adapters = find_adapters(self.start_root)
         self.start_adapters: dict[Expert, Path] = dict(start_adapters or {})
         """The adapter each stage fine-tunes (``start = "shipped"``); a stage not here starts fresh."""
         self.check_data()  # a file too small for the recipe: said before anything is sampled or trained
@@ -140,6 +146,7 @@ class TrainingPipeline:
             self.say(f"[run] {self.run_dir} was trained with another recipe (changed: {', '.join(changed)}); stages "
                      "already trained are kept as they are (--force trains the named stages again)")
         write_atomically(self.run_dir / "recipe.json", self.recipe.model_dump_json(indent=2))
+        self._record_start()
         cards, began = {}, time.perf_counter()
         report = self._report()
         if report is not None and all(e in self.start_adapters for e in report.experts):
@@ -211,8 +218,23 @@ class TrainingPipeline:
             return
         missing = [stage for stage in wanted if stage not in self.start_adapters]
         if missing:
-            raise PipelineError(f"recipe {self.recipe.name} fine-tunes the shipped adapters, but there is none for "
-                                f"{', '.join(missing)} (looked in {shipped_adapters_root()})")
+            raise PipelineError(f"recipe {self.recipe.name} fine-tunes existing adapters, but there is none for "
+                                f"{', '.join(missing)} (looked in {self.start_root})")
+
+    def _record_start(self) -> None:
+        """Which adapters the stages fine-tune (``start.json``): a run resumed from other ones says so
+        once, as a changed recipe does (the stages already trained keep what they started from)."""
+        if self.recipe.start != "shipped":
+            return
+        path, now = self.run_dir / START_FILE, {e.value: str(p) for e, p in sorted(self.start_adapters.items())}
+        try:
+            before = json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            before = None
+        if before is not None and before != now:
+            self.say(f"[run] {self.run_dir} fine-tuned other adapters before ({_common_folder(before)}); stages "
+                     f"already trained are kept as they are, the others start from {self.start_root}")
+        write_atomically(path, json.dumps(now, indent=2))
 
     def _recipe_changes(self) -> list[str]:
         """The recipe fields that differ from the ones this run folder was trained with."""
@@ -619,6 +641,14 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**{k: v for k, v in value.items() if k not in merged[key]}, **merged[key]}
     return merged
+
+
+def _common_folder(start: object) -> str:
+    """The folder a saved ``start.json``'s adapters share (what the run fine-tuned before)."""
+    try:
+        return os.path.commonpath([str(path) for path in dict(start).values()])  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return "unreadable start.json"
 
 
 def _minutes(seconds: float) -> str:

@@ -127,3 +127,31 @@ def test_the_median_star_is_where_the_distribution_crosses_one_half():
     assert signal.median_star({"1": 0.3, "2": 0.1, "3": 0.1, "4": 0.2, "5": 0.3}) == 3  # exactly 0.5 at 3
     # unnormalised and out of order: read as 0.25, 0.25, 0, 0, 0.5 over stars 1..5
     assert signal.median_star({"5": 2.0, "1": 1.0, "2": 1.0, "3": 0.0, "4": 0.0}) == 2
+
+
+def test_another_categorys_words_are_the_ones_its_reviews_use_ten_times_as_often():
+    table = _load("category_table")
+    magazines = ["great articles and recipes", "good price for the issues", "the photos are lovely"] * 40
+    instruments = ["warm tone and a good price", "the tone is bright", "good price, no hum"] * 40
+    assert table.foreign(["tone", "price", "articles", "hum"], magazines, instruments) == ["tone", "hum"]
+    assert table.foreign(["tone"], magazines, instruments[:1] * 1000 + ["x"] * 200_000) == []  # under 1% of them
+
+
+def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions(tmp_path):
+    table = _load("category_table")
+    targets = [{"true": t, "predictions": {"Reason4Rec": p}} for t, p in zip(TRUE, [4.5, 4.0, 4.4, 3.0, 3.5, 4.6,
+                                                                                    4.8, 3.9])]
+    results = {"settings": {"key": {"versions": {"reasoner": "x"}}}, "targets": targets,
+               "rows": [{"method": "Reason4Rec", "mae": 0.7, "rmse": 0.9, "mae_ci": [0.6, 0.8], "rmse_ci": [0.8, 1.0]},
+                        {"method": "user+item bias", "mae": 0.6, "rmse": 0.85}],
+               "quality": {"reasons": {"grounding": 0.9, "most_invented": ["tone", "price"], "verdict_agreement": 0.8,
+                                       "verdict_agreement_low_ratings": 0.5, "low_ratings": 2, "complete": 1.0}},
+               "comparison": {"baselines": {"user+item bias": {"mae": [0.1, 0.02, 0.2], "rmse": [0.05, -0.1, 0.2]}}}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    column = table.column(tmp_path, ["good price"] * 50, ["warm tone", "good price"] * 50)
+    assert column["other_category_words"] == ["tone"] and column["invented_share"] == pytest.approx(0.1)
+    assert column["prediction_sd"] == pytest.approx(float(np.std([4.5, 4.0, 4.4, 3.0, 3.5, 4.6, 4.8, 3.9])), abs=1e-4)
+    text = table.table({"never saw it": column})
+    assert "| of these, another category's words (goal: none) | tone |" in text
+    assert "| MAE minus bias model (95%) | +0.100 (+0.020, +0.200) |" in text
+    assert "| verdict agrees: all / 1-2 stars | 80.0% / 50.0% (of 2) |" in text

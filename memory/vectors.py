@@ -42,7 +42,7 @@ FORMAT = 1
 # of 1,010 profiles, these in 1 of 19; a memory holds thousands, where a wider search costs little
 # and a missed neighbour is a missed recommendation. Set when a collection is created (a memory
 # built before keeps its own until `memory build --rebuild`).
-HNSW_CONFIGURATION = {"hnsw": {"ef_construction": 200, "ef_search": 500}}
+HNSW_CONFIGURATION = {"ef_construction": 200, "ef_search": 500}
 _KINDS: tuple[ProfileKind, ...] = ("user", "item")
 
 
@@ -93,7 +93,7 @@ class PreferenceMemory:
         with self._errors("open"):
             make = lambda name: client.get_or_create_collection(  # noqa: E731
                 f"{prefix}-{name}", embedding_function=embedding, metadata={"reason4rec_format": FORMAT},
-                configuration={"hnsw": dict(HNSW_CONFIGURATION["hnsw"])})
+                configuration={"hnsw": dict(HNSW_CONFIGURATION)})  # a copy: Chroma writes the space into it
             self._summaries = make("summaries")
             self._profiles = {"user": make("users"), "item": make("items")}
             self._batch = int(client.get_max_batch_size())

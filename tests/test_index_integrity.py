@@ -64,8 +64,8 @@ counts = memory.counts()
 # at a similarity of 0.2 or more; 922 share none), as an index read back whole finds and a garbled
 # one does not
 found = memory.nearest("user", text="likes pedal3 and stand42", k=10)
-near = len(found) == 10 and all(m.similarity > 0.2 for m in found)
-near = "near" if near else ",".join(f"{m.profile.entity_id}:{m.similarity}" for m in found)
+shares_a_word = len(found) == 10 and all(m.similarity > 0.2 for m in found)
+near = "near" if shares_a_word else ",".join(f"{m.profile.entity_id}:{m.similarity}" for m in found)
 summary = memory.summaries(["r77"])["r77"].summary
 memory.close()
 print(counts["summaries"], counts["user_profiles"], near, found[0].profile.entity_id, summary.split()[-1],

@@ -83,9 +83,9 @@ from .sft_types import LoraSettings, SFTExample, TrainingError, TrainResult
 from .teachers import Teacher
 
 STAGES = tuple(Expert)
+"""Every expert is a training stage, in the order each needs the one before."""
 START_FILE = "start.json"
 """A run's record of the adapters its stages fine-tune (recipes with ``start = "shipped"``)."""
-"""Every expert is a training stage, in the order each needs the one before."""
 
 
 def parse_stages(names: Sequence[str]) -> list[Expert]:

@@ -23,6 +23,7 @@ COMMANDS = {
     "serve": serving.serve,
     "eval": research.evaluate,
     "train": research.train,
+    "calibrate": research.calibrate,
     "doctor": doctor.doctor,
 }
 GROUPS = {

@@ -29,9 +29,11 @@ __all__ = [
     "open_checkpointer",
     "open_context",
     "progress_text",
+    "rating_headline",
     "record_label",
     "revised_text",
     "route_intent",
+    "shown_rating",
     "turn_input",
 ]
 
@@ -45,13 +47,15 @@ _LAZY = {
     "check_request": ".nodes",
     "full_evidence": ".answers",
     "progress_text": ".event_text",
+    "rating_headline": ".answers",
+    "shown_rating": ".answers",
     "record_label": ".event_text",
     "revised_text": ".event_text",
 }
 """Names loaded on first use (their modules are not needed to import the package)."""
 
 if TYPE_CHECKING:
-    from .answers import full_evidence
+    from .answers import full_evidence, rating_headline, shown_rating
     from .event_text import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
     from .nodes import check_request
     from .session import EventHandler, Turn

@@ -31,6 +31,26 @@ def compose(state: DeliberationState) -> str:
     return _profile(state)
 
 
+def shown_rating(rating: dict[str, Any]) -> float:
+    """The rating a person is shown: the category's calibrated one where there is one, else the
+    Predictor's expected rating."""
+    return float(rating.get("rating", rating["expected"]))
+
+
+def rating_headline(rating: dict[str, Any]) -> str:
+    """``predicted 3.85 / 5 (confidence 0.40)``, saying where a calibration changed the Predictor's number.
+
+    Example:
+        >>> rating_headline({"expected": 4.45, "rating": 3.85, "confidence": 0.4,
+        ...                  "calibration": {"category": "Magazines", "applied": True}})
+        "predicted 3.85 / 5 (the Predictor's 4.45, calibrated for Magazines; confidence 0.40)"
+    """
+    calibration = rating.get("calibration") or {}
+    note = (f"the Predictor's {rating['expected']:.2f}, calibrated for {calibration['category']}; "
+            if calibration.get("applied") else "")
+    return f"predicted {shown_rating(rating):.2f} / 5 ({note}confidence {rating['confidence']:.2f})"
+
+
 def rated_sentence(rating: float, date: str | None) -> str:
     """What a person is told first about an item they reviewed already."""
     stars = f"{rating:g} star" + ("" if rating == 1 else "s")
@@ -40,15 +60,15 @@ def rated_sentence(rating: float, date: str | None) -> str:
 def _deliberation(state: DeliberationState) -> str:
     rating = state.get("rating") or {}
     name = state.get("item_name") or item_label(state.get("item_id") or "", state.get("item_title"))
-    expected = rating.get("expected")
+    expected = shown_rating(rating) if rating else None
     verdict = ("should suit" if expected >= 4 else "might suit" if expected >= 3 else "is unlikely to suit") \
         if expected is not None else "was not rated for"
     own = state.get("already_rated")
     lines = [f"**{rated_sentence(own['rating'], own.get('date'))}** "
              "What the model would have predicted without your review:", ""] if own else []
-    lines += [f"**{name}** {verdict} **{state['user_id']}**" + (f": predicted **{expected:.2f}** / 5 "
-                                                                 f"(confidence {rating['confidence']:.2f})."
-                                                                 if expected is not None else ".")]
+    lines += [f"**{name}** {verdict} **{state['user_id']}**"
+              + (f": {rating_headline(rating).replace(f'{expected:.2f}', f'**{expected:.2f}**', 1)}."
+                 if expected is not None else ".")]
     if collab := collab_line(state.get("collab")):
         lines += ["", collab]
     if state.get("intent") == "explain" and state.get("reason"):
@@ -190,7 +210,7 @@ def _recommendations(state: DeliberationState) -> str:
     for rank, item in enumerate(found, 1):
         invented = _invented(item.get("reason_check"))
         name = item.get("item_name") or item_label(item["item_id"], item.get("item_title"))
-        lines.append(f"{rank}. **{name}**: {item['rating']['expected']:.2f} / 5. "
+        lines.append(f"{rank}. **{name}**: {shown_rating(item['rating']):.2f} / 5. "
                      f"{about_item(item['reason'], name, item['item_id'])}"
                      + (f" *({invented})*" if invented else ""))
         lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Config, Expert
 from ..errors import Reason4RecError
-from ..experts import Backend
+from ..experts import Backend, Calibration
 from ..memory import AddResult, ExpertSummarizer, Memory, UpdateResult
 
 
@@ -49,6 +49,11 @@ class AgentContext:
     it is given them; :func:`open_context` reads this off the adapters."""
     reasoner_stars: bool = False
     """The Reasoner learnt with each history line's stars in its prompt (its card says so)."""
+    calibration: Calibration | None = None
+    """The category's calibration for these experts (:mod:`~reason4rec.experts.calibration`): the
+    rating a person is shown; None: the Predictor's expected rating as it is."""
+    notes: list[str] = field(default_factory=list)
+    """What a person should be told once when the context opens (a calibration that cannot be used)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set from any thread to stop the running turn at its next step or generated token."""
 
@@ -111,7 +116,7 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     loaded. A memory opened here is closed again if the backend then fails.
     """
     from ..data import SHIPPED_CATEGORY
-    from ..experts import open_backend, shape_of
+    from ..experts import calibrations_for, open_backend, shape_of
 
     category = config.data.category or SHIPPED_CATEGORY
     opened = None if memory is not None else Memory.open(config, category=category, status=status)
@@ -122,10 +127,15 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
             shape = shape_of(backend, config.data.history_k)
         history_k, review_chars = (shape.history_k, shape.max_review_chars) if shape else (3, 400)
         estimates, stars = bool(shape and shape.estimates), bool(shape and shape.reasoner_stars)
+        # The configured experts' calibration for this category; a backend with no adapter cards
+        # (a script's or a test's own) has no experts to match one to.
+        calibrations = calibrations_for(config, config.agent.adapters) if shape else None
+        calibration = calibrations.find(category) if calibrations else None
     except BaseException:
         if opened is not None:
             opened.close()
         raise
     return AgentContext(memory or opened, backend, category, history_k, review_chars, config.agent.candidates,
                         config.agent.resummarize_lexicon, config.agent.reason_drafts,
-                        config.agent.reason_temperature, config.agent.reason_rounds, estimates, stars)
+                        config.agent.reason_temperature, config.agent.reason_rounds, estimates, stars,
+                        calibration=calibration, notes=list(calibrations.notes) if calibrations else [])

@@ -328,7 +328,7 @@ def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
     target = _with_estimates(context, _target(state, context.category, context.reasoner_stars), estimate)
     estimate["read_by_predictor"] = target.estimates is not None
     [distribution] = ratings_for(context.backend, [target], [state.get("reason")])
-    rating = distribution.as_dict()
+    rating = distribution.as_dict(context.calibration)
     _emit(events.rating(rating))
     return {"rating": rating, "collab": estimate}
 
@@ -374,7 +374,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     ranked = _redrafted(context, top)
     return {"recommendations": [{"item_id": view["match"].profile.entity_id, "item_title": view["item_title"],
                                  "item_name": memory.item_name(view["match"].profile.entity_id),
-                                 "similarity": view["match"].similarity, "reason": pick.text, "rating": dist.as_dict(),
+                                 "similarity": view["match"].similarity, "reason": pick.text,
+                                 "rating": dist.as_dict(context.calibration),
                                  "collab": view["estimate"],
                                  "reason_check": check_reason(pick.text, target, pick.drafts, pick.found),
                                  "evidence": _evidence(context, pick.text, *view["records"])}
@@ -464,7 +465,7 @@ def _deliberate_candidates(context: AgentContext, targets: list[TargetContext],
         written = reasons_for(context.backend, part, batch_size=size, on_text=on_text, before_batch=before_batch)
         rated = ratings_for(context.backend, part, written)
         for row, distribution in enumerate(rated):
-            _emit(events.candidate_rated(named[first + row]["id"], distribution.as_dict()))
+            _emit(events.candidate_rated(named[first + row]["id"], distribution.as_dict(context.calibration)))
         reasons += written
         ratings += rated
     _emit(events.progress("recommend", len(targets), len(targets), "candidates"))

@@ -10,8 +10,9 @@ modules, and render what they return:
   <reason4rec.agent.context.AgentContext.add_review>`, as the chat's do.
 - :mod:`.resources`: opening the memory, the experts and the configured reviews, with a status line.
 - :mod:`.upkeep`: building the memory from a dataset and finishing what was left pending.
-- :mod:`.datasets`, :mod:`.evaluation`, :mod:`.train`, :mod:`.models`: the data audit, the
-  evaluations, training, and the base model, engine, adapter and serving chores.
+- :mod:`.datasets`, :mod:`.evaluation`, :mod:`.train`, :mod:`.calibration`, :mod:`.models`: the data
+  audit, the evaluations, training, a category's rating calibration, and the base model, engine,
+  adapter and serving chores.
 - :mod:`.conversation`: ``reason4rec chat``, the chat on what :mod:`.resources` opens.
 - :mod:`.views`: how results read (a turn streamed then answered, or JSON; tables and panels).
 - :mod:`.console`: the consoles (Rich on a terminal, whole lines on a pipe).
@@ -25,6 +26,7 @@ from .._front_door import lazy_attributes
 
 __all__ = [
     "Service",
+    "calibration",
     "console",
     "conversation",
     "datasets",

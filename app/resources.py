@@ -60,7 +60,10 @@ def open_agent(config: Config, *, status: Status | None = None, memory: Memory |
 
     quiet_transformers()
     say_category(config, default_category(config), config.agent.adapters)
-    return Agent.open(config, memory=memory, status=status)
+    agent = Agent.open(config, memory=memory, status=status)
+    for note in agent.context.notes:
+        make_console(stderr=True).print(f"[yellow]note:[/] {escape(note)}")
+    return agent
 
 
 def say_category(config: Config, category: str, adapters: Path | None, console: Console | None = None) -> None:

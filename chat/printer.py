@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ..agent import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
+from ..agent import (
+    STEP_LABELS,
+    already_rated_text,
+    progress_text,
+    rating_headline,
+    record_label,
+    revised_text,
+    shown_rating,
+)
 from ..memory import item_name
 
 
@@ -83,7 +91,7 @@ class DeliberationPrinter:
         elif kind == "candidate_rated":  # printed as soon as it is rated: the first one comes early
             text = self._candidates.pop(event["candidate"], "")
             self.console.print(f"  [bold]{escape(self._name(event['candidate']))}[/] "
-                               f"({event['expected']:.2f}/5): {escape(' '.join(text.split()))}")
+                               f"({shown_rating(event):.2f}/5): {escape(' '.join(text.split()))}")
         elif kind == "reason_revised" and event.get("candidate") is not None:
             self._candidates[event["candidate"]] = event["text"] + " (revised)"
         elif kind == "reason_revised":
@@ -116,7 +124,7 @@ class DeliberationPrinter:
 
 def rating_bars(rating: dict, width: int = 30) -> str:
     """The expected rating and a bar per star (the Predictor's distribution)."""
-    lines = [f"[bold]predicted {rating['expected']:.2f} / 5[/] (confidence {rating['confidence']:.2f})"]
+    lines = [f"[bold]{escape(rating_headline(rating))}[/]"]
     for star, probability in rating["probabilities"].items():
         lines.append(f"  {star} {'#' * round(probability * width):<{width}} {probability:.2f}")
     return "\n".join(lines)

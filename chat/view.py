@@ -39,7 +39,15 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from ..agent import STEP_LABELS, already_rated_text, progress_text, record_label, revised_text
+from ..agent import (
+    STEP_LABELS,
+    already_rated_text,
+    progress_text,
+    rating_headline,
+    record_label,
+    revised_text,
+    shown_rating,
+)
 from ..memory import item_name
 from .printer import DeliberationPrinter
 
@@ -125,7 +133,7 @@ class TurnView:
         elif kind == "already_rated":
             self.already_rated = already_rated_text(event)
         elif kind == "candidate_rated":
-            self.candidate_ratings[event["candidate"]] = event["expected"]
+            self.candidate_ratings[event["candidate"]] = shown_rating(event)
         elif kind == "reason_revised" and event.get("candidate") is not None:
             self.candidates[event["candidate"]] = event["text"]
         elif kind == "reason_revised":
@@ -201,7 +209,7 @@ def rating_table(rating: dict[str, Any], width: int = 80) -> Table:
     table.add_column(justify="right", style="bold")
     table.add_column()
     table.add_column(justify="right", style="dim")
-    table.title = f"predicted {rating['expected']:.2f} / 5  (confidence {rating['confidence']:.2f})"
+    table.title = rating_headline(rating)
     table.title_justify, table.title_style = "left", "bold"
     best = max(rating["probabilities"], key=rating["probabilities"].get)
     for star, probability in rating["probabilities"].items():

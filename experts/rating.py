@@ -15,8 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import Reason4RecError
+
+if TYPE_CHECKING:
+    from .calibration import Calibration
 
 STARS = (1, 2, 3, 4, 5)
 
@@ -77,6 +81,13 @@ class RatingDistribution:
         entropy = -sum(p * math.log(p) for p in self.probabilities if p > 0)
         return 1.0 - entropy / math.log(5)
 
-    def as_dict(self) -> dict[str, object]:
-        return {"expected": round(self.expected, 4), "confidence": round(self.confidence, 4),
-                "probabilities": {str(k): round(p, 4) for k, p in zip(STARS, self.probabilities)}}
+    def as_dict(self, calibration: Calibration | None = None) -> dict[str, object]:
+        """``expected`` (the Predictor's), ``rating`` (what a person is shown: ``expected`` through the
+        category's calibration where one is given, else the same), confidence and probabilities."""
+        shown = {"expected": round(self.expected, 4),
+                 "rating": round(calibration.rating(self.expected) if calibration else self.expected, 4),
+                 "confidence": round(self.confidence, 4),
+                 "probabilities": {str(k): round(p, 4) for k, p in zip(STARS, self.probabilities)}}
+        if calibration is not None:
+            shown["calibration"] = calibration.view()
+        return shown

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from .._front_door import lazy_attributes
 
 if TYPE_CHECKING:
+    from .adapt_report import validation_targets
+    from .calibrate import fit_calibration
     from .estimates import attach_estimates, held_out_estimates
     from .evaluate import evaluate_baselines
     from .evaluate_experts import ExpertEvalSettings, select_targets
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .teachers import OfflineTeacher, OpenAITeacher, OpenAITeacherSettings
 
 _EXPORTS = {
+    "fit_calibration": ".calibrate",
+    "validation_targets": ".adapt_report",
     "attach_estimates": ".estimates", "held_out_estimates": ".estimates",
     "evaluate_baselines": ".evaluate",
     "ExpertEvalSettings": ".evaluate_experts", "evaluate_pipeline": ".evaluate_experts:evaluate_experts",
@@ -39,8 +43,9 @@ _EXPORTS = {
 __all__ = [
     "ExpertEvalSettings", "OfflineTeacher", "OpenAITeacher", "OpenAITeacherSettings", "TrainingPipeline",
     "attach_estimates", "dataset_table", "evaluate_baselines", "evaluate_pipeline", "evaluation_summary",
+    "fit_calibration",
     "held_out_estimates", "load_recipe", "metrics_table", "progress_bars", "select_targets", "splits_table",
-    "with_extra_reviews",
+    "validation_targets", "with_extra_reviews",
 ]
 
 

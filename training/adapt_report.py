@@ -67,8 +67,9 @@ class AdaptReport:
 
     def __init__(self, config: Config, dataset: ReviewDataset, split: Split, count: int, seed: int, folder: Path,
                  *, say: Callable[[str], None] = lambda message: None, bars: BarFactory | None = None,
-                 batch_size: int = 8, summary_batch: int = 16) -> None:
+                 batch_size: int = 8, summary_batch: int = 16, summaries: SummaryCache | None = None) -> None:
         self.config, self.dataset, self.split, self.folder = config, dataset, split, Path(folder)
+        self.summaries = summaries  # None: the report's own cache, <folder>/summaries.jsonl
         self.ids = [t.review.review_id for t in validation_targets(split, count, seed)]
         self.say = say
         self.bars = bars or (lambda label: (lambda done, total: None))
@@ -85,7 +86,7 @@ class AdaptReport:
         kept = _read(path)
         if kept.get("key") == key:
             return kept
-        self.say(f"[report] measuring the experts {side} adapting on {len(self.ids)} validation targets of this file")
+        self.say(f"[report] measuring the experts ({side}) on {len(self.ids)} validation targets of this file")
         loaded = open_experts(self.config, dirs, batch_size=self.batch_size)
         try:
             rows = self._score(side, loaded.backend, loaded.shape.history_k, loaded.shape.max_review_chars,
@@ -104,7 +105,8 @@ class AdaptReport:
                estimates: bool = False, reasoner_stars: bool = False) -> list[dict[str, Any]]:
         wanted = set(self.ids)
         targets = [t for t in build_targets(self.split, "valid", history_k) if t.review.review_id in wanted]
-        contexts = target_contexts(backend, targets, SummaryCache(self.folder / "summaries.jsonl"),
+        cache = self.summaries if self.summaries is not None else SummaryCache(self.folder / "summaries.jsonl")
+        contexts = target_contexts(backend, targets, cache,
                                    self.dataset.category, self.dataset.title, batch_size=self.summary_batch,
                                    max_review_chars=review_chars, reasoner_stars=reasoner_stars,
                                    progress=self.bars(f"report {side}: history summaries"))

@@ -1,0 +1,42 @@
+"""Fitting a category's calibration: the experts run on the file's own validation targets.
+
+The Predictor's expected rating on a seeded sample of the file's validation targets (never its
+test targets, so an evaluation stays clean), run as the evaluation runs the experts (greedy
+reason, then the rating; :class:`~.adapt_report.AdaptReport`, so a stopped run measures nothing
+twice), and a line fitted on them (:func:`~reason4rec.experts.calibration.fit_line`).
+
+Example:
+    >>> found = fit_calibration(config, dataset, split, dirs, 200, 2020, work)  # doctest: +SKIP
+    >>> print(found.summary())                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..config import Config, Expert
+from ..data import ReviewDataset, Split
+from ..experts import Calibration, SummaryCache, fit_line
+from .adapt_report import REPORT_EXPERTS, AdaptReport, BarFactory
+
+SIDE = "calibration"
+
+
+def fit_calibration(config: Config, dataset: ReviewDataset, split: Split, adapters: Mapping[Expert, Path],
+                    count: int, seed: int, work: Path, *, say: Callable[[str], None] = lambda message: None,
+                    bars: BarFactory | None = None, batch_size: int = 8,
+                    summaries: SummaryCache | None = None) -> Calibration:
+    """``dataset``'s calibration for ``adapters`` from ``count`` of its validation targets; the
+    experts' answers are kept in ``work`` (rerunning the same command reuses them), history
+    summaries in ``summaries`` (default: ``work``'s own cache)."""
+    measured = AdaptReport(config, dataset, split, count, seed, work, say=say, bars=bars,
+                           batch_size=batch_size, summaries=summaries).measure(SIDE, adapters)
+    rows = measured["targets"]
+    line = fit_line([row["predicted"] for row in rows], [row["true"] for row in rows], seed=seed)
+    names = {expert.value for expert in REPORT_EXPERTS}
+    versions = {getattr(e, "value", e): v for e, v in measured["key"]["versions"].items()}  # Expert, or str from JSON
+    return Calibration(category=dataset.category, experts={e: v for e, v in versions.items() if e in names},
+                       line=line, targets=len(rows),
+                       fitted_on={"reviews": dataset.source or None,
+                                  "split": split.name, "seed": seed, "validation_targets": len(rows)})

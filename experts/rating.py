@@ -15,14 +15,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import Reason4RecError
 
-if TYPE_CHECKING:
-    from .calibration import Calibration
-
 STARS = (1, 2, 3, 4, 5)
+
+
+class RatingMap(Protocol):
+    """What maps the Predictor's expected rating onto the rating shown (a category's
+    :class:`~reason4rec.experts.calibration.Calibration`)."""
+
+    def rating(self, expected: float) -> float: ...
+
+    def view(self) -> dict[str, object]: ...
 
 
 class RatingError(Reason4RecError, ValueError):
@@ -81,7 +87,7 @@ class RatingDistribution:
         entropy = -sum(p * math.log(p) for p in self.probabilities if p > 0)
         return 1.0 - entropy / math.log(5)
 
-    def as_dict(self, calibration: Calibration | None = None) -> dict[str, object]:
+    def as_dict(self, calibration: RatingMap | None = None) -> dict[str, object]:
         """``expected`` (the Predictor's), ``rating`` (what a person is shown: ``expected`` through the
         category's calibration where one is given, else the same), confidence and probabilities."""
         shown = {"expected": round(self.expected, 4),

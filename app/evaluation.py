@@ -17,6 +17,7 @@ from .resources import load_dataset, quiet_transformers
 
 if TYPE_CHECKING:
     from ..data import ReviewDataset
+    from ..experts import Calibration, Calibrations
 
 
 def baselines(config: Config, console: Console, splits: list[str], json_path: Path | None = None,
@@ -54,7 +55,7 @@ class ExpertRun:
 
 def experts(config: Config, console: Console, run: ExpertRun) -> None:
     """Score the expert pipeline, its ablations and every baseline; results.json and a plot."""
-    from ..experts import adapter_dirs, open_experts, summary_cache
+    from ..experts import adapter_dirs, calibrations_for, open_experts, summary_cache
     from ..training import (
         ExpertEvalSettings,
         evaluate_pipeline,
@@ -76,6 +77,7 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     )
     select_targets(dataset, settings)  # a bad --limit is refused before the model loads
     resources.say_category(config, dataset.category, run.adapters, console)
+    settings.calibration = _calibration(calibrations_for(config, run.adapters), dataset.category, run.split, console)
     with console.status("loading the base model and adapters ..."):
         loaded = open_experts(config, dirs)
     settings.history_k, settings.max_review_chars = loaded.shape.history_k, loaded.shape.max_review_chars
@@ -90,3 +92,17 @@ def experts(config: Config, console: Console, run: ExpertRun) -> None:
     console.print(evaluation_summary(result))
     results, plot = result.write(Path(result.settings["run_folder"]))
     console.print(f"[dim]written: {results} and {plot}[/]")
+
+
+def _calibration(calibrations: Calibrations, category: str, split: str, console: Console) -> Calibration | None:
+    """The category's calibration for these experts when it was fitted on this split's validation
+    targets (another split's may hold this one's test targets); what keeps one out is said."""
+    found = calibrations.find(category)
+    for note in calibrations.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if found is not None and found.fitted_on.get("split") != split:
+        console.print(f"[yellow]note:[/] the {escape(category)} calibration was fitted on the "
+                      f"{escape(str(found.fitted_on.get('split')))} split's validation targets; it is not scored on "
+                      f"the {split} test set (reason4rec calibrate --split {split} fits one for it)")
+        return None
+    return found

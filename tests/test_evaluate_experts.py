@@ -14,6 +14,7 @@ from reason4rec.training.eval_run import EvalRunError
 from reason4rec.training.evaluate import score_model
 from reason4rec.training.evaluate_experts import (
     BLEND,
+    CALIBRATED,
     FULL,
     NO_REASON,
     ONE_STEP,
@@ -105,6 +106,29 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert len(saved["targets"]) == 4 and saved["rows"][0]["method"] == FULL
     assert isinstance(saved["beats_all_baselines"], bool) and len(saved["rows"][0]["mae_ci"]) == 2
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_categorys_calibration_is_scored_beside_the_pipeline_on_the_same_targets(tiny_eval_config, tiny_backend,
+                                                                                     shipped, tmp_path):
+    from reason4rec.experts import Calibration, CalibrationLine
+
+    cache, folder = SummaryCache(tmp_path / "cache.jsonl"), tmp_path / "run"
+    line = CalibrationLine(slope=2.0, intercept=-4.5, applied=True)
+    used = Calibration(shipped.category, {}, line, 120, {"split": "leave-last-out"})
+    result = evaluate_experts(tiny_eval_config, shipped, tiny_backend, ExpertEvalSettings(**QUICK, calibration=used),
+                              cache, folder)
+    row = result.row(CALIBRATED)
+    calibrated = np.array([line.apply(t.predictions[FULL]) for t in result.targets])
+    true = np.array([t.true for t in result.targets])
+    assert row.mae == pytest.approx(float(np.mean(np.abs(calibrated - true))), abs=1e-4)
+    assert all(CALIBRATED not in t.predictions for t in result.targets)  # what is kept is the Predictor's own
+    compared = result.comparison["calibrated"]
+    assert compared["calibration"] == used.view() and set(compared) >= {"against_best", "against_pipeline"}
+    unused = Calibration(shipped.category, {}, CalibrationLine(2.0, -4.5, applied=False), 120)
+    again = evaluate_experts(tiny_eval_config, shipped, tiny_backend, ExpertEvalSettings(**QUICK, calibration=unused),
+                             cache, folder)  # the same run folder: the calibration is not part of its key
+    assert CALIBRATED not in [r.method for r in again.rows] and "calibrated" not in again.comparison
+    assert [t.predictions for t in again.targets] == [t.predictions for t in result.targets]
 
 
 def test_a_predictor_that_reads_estimates_gets_held_out_ones_in_the_evaluation(tiny_eval_config, tiny_backend,

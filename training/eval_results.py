@@ -19,6 +19,9 @@ ONE_STEP = "One-step"
 LLM_METHODS = (FULL, NO_REASON, ONE_STEP)
 BLEND = "Reason4Rec + baseline (blend, extra)"
 """The pipeline blended with a baseline, weight cross-fitted on the other targets' folds."""
+CALIBRATED = "Reason4Rec, calibrated"
+"""The pipeline's rating through the category's calibration, as a person is shown it (a line fitted
+on the split's validation targets, never on a test target)."""
 STACKED = "stacked CF (every baseline, ridge)"
 """Every baseline combined by a cross-fitted ridge: the bar a gain must clear to be the experts'."""
 

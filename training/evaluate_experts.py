@@ -46,6 +46,7 @@ from ..experts import (
     PROMPT_VERSION,
     RATING_PREFIX,
     Backend,
+    Calibration,
     Messages,
     SummaryCache,
     TargetContext,
@@ -67,7 +68,7 @@ from .blend import cross_fitted_blend, cross_fitted_stack
 from .confidence import paired_difference, resample_indices
 from .estimates import attach_estimates, held_out_estimates
 from .eval_plot import plot_evaluation
-from .eval_results import BLEND, FULL, LLM_METHODS, NO_REASON, ONE_STEP, STACKED, TargetResult
+from .eval_results import BLEND, CALIBRATED, FULL, LLM_METHODS, NO_REASON, ONE_STEP, STACKED, TargetResult
 from .eval_run import EvalRun, run_id, write_atomically
 from .evaluate import MetricRow, baseline_models, fit_model, metric_row
 
@@ -100,6 +101,9 @@ class ExpertEvalSettings:
     from models fitted on the training and validation reviews, as the baselines are."""
     reasoner_stars: bool = False
     """The Reasoner's prompt shows each history line's stars (its card says so)."""
+    calibration: Calibration | None = None
+    """The category's calibration for these experts, fitted on this split's validation targets: its
+    row is what a person is shown (the predictions kept are the Predictor's own)."""
 
 
 @dataclass
@@ -239,6 +243,9 @@ def evaluate_experts(
 
     comparison = _comparison(predictions, baseline_predictions, true, rows)
     comparison["blend"] = _blend(predictions[FULL], baseline_predictions, true, split.name, rows, comparison)
+    if settings.calibration is not None and settings.calibration.line.applied:
+        comparison["calibrated"] = _calibrated(settings.calibration, predictions[FULL], baseline_predictions, true,
+                                               split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
                 for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
@@ -430,6 +437,24 @@ def _comparison(predictions: dict[str, np.ndarray], baselines: dict[str, np.ndar
         "baselines": {name: difference(values) for name, values in baselines.items()},
         "ablations": {name: difference(values) for name, values in predictions.items() if name != FULL},
     }
+
+
+def _calibrated(calibration: Calibration, pipeline: np.ndarray, baselines: dict[str, np.ndarray],
+                true: np.ndarray, split: str, rows: list[MetricRow], comparison: dict[str, Any]) -> dict[str, Any]:
+    """The calibrated pipeline's row and its paired differences (calibrated minus other)."""
+    calibrated = np.array([calibration.rating(float(x)) for x in pipeline])
+    rows.append(metric_row(split, CALIBRATED, calibrated, true, 0.0,
+                           f"line fitted on {calibration.targets} validation targets"))
+    indices = resample_indices(true.size)
+
+    def difference(other: np.ndarray) -> dict[str, list[float]]:
+        return {metric: paired_difference(calibrated, other, true, metric, indices).as_list()
+                for metric in ("mae", "rmse")}
+
+    return {"calibration": calibration.view(), "spread": round(float(np.std(calibrated)), 4),
+            "against_pipeline": difference(pipeline),
+            "against_best": difference(baselines[comparison["best_baseline"]]),
+            "baselines": {name: difference(values) for name, values in baselines.items()}}
 
 
 def _blend(pipeline: np.ndarray, baselines: dict[str, np.ndarray], true: np.ndarray, split: str,

@@ -166,6 +166,12 @@ def evaluation_summary(result) -> Table:
         weights = blend["pipeline_weights"]
         table.add_row(f"extra: blend - {best}", difference(blend["against_best"])
                       + f"  (pipeline weight {min(weights):.2f}-{max(weights):.2f}, cross-fitted; not the verdict)")
+    if "calibrated" in comparison:
+        calibrated = comparison["calibrated"]
+        table.add_row(f"calibrated - {best}", difference(calibrated["against_best"])
+                      + f"  (spread {calibrated['spread']:.2f}; a line fitted on "
+                        f"{calibrated['calibration']['targets']} validation targets)")
+        table.add_row(f"calibrated - {FULL}", difference(calibrated["against_pipeline"]))
     verdict = ("[green]beats every baseline[/] (each interval below zero)" if result.beats_all_baselines()
                else "[red]does NOT beat every baseline[/] (some interval reaches zero or above)")
     table.add_row("verdict", verdict)

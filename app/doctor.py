@@ -62,6 +62,7 @@ def _checks(config: Config, timeout_s: float) -> Iterator[Check]:
         ("chat threads", lambda: checkpoints(config, timeout_s)),
         ("sentence model", lambda: sentence_model(config)),
         ("adapters", lambda: adapters(config)),
+        ("calibration", lambda: calibration(config)),
         ("expert server", lambda: expert_server(config, timeout_s)) if remote
         else ("base model", lambda: base_model(config)),
     ]
@@ -406,3 +407,22 @@ def _writable(part: str, path: Path, what: str) -> Check:
     if not os.access(parent, os.W_OK):
         return Check(part, False, f"{path} ({what}) but {parent} is not writable", "choose a writable place")
     return Check(part, True, f"{path} ({what})")
+
+
+def calibration(config: Config) -> Check:
+    """Whether the configured category's ratings go through a calibration for these experts (a
+    missing one is fine: the Predictor's own rating is shown; an unusable one is a failure)."""
+    from ..experts import calibrations_for
+    from .resources import default_category
+
+    part = "calibration"
+    category = default_category(config)
+    calibrations = calibrations_for(config, config.agent.adapters)
+    found = calibrations.find(category)
+    if found is None and calibrations.notes:
+        return Check(part, False, calibrations.notes[0],
+                     f"`reason4rec calibrate --reviews FILE --category \"{category}\"`")
+    if found is None:
+        return Check(part, True, f"none for {category}: ratings are the Predictor's expected rating "
+                     "(`reason4rec calibrate` fits one in minutes)")
+    return Check(part, True, found.summary())

@@ -108,5 +108,6 @@ def category_notice(category: str, adapters: Path | None = None) -> str | None:
     return (f"The experts were trained on {' and '.join(known)} reviews, not {category}: their reasons may name "
             f"aspects of the wrong kind of product. To adapt them to your reviews (about an hour on two "
             f"cores): `reason4rec train all --recipe adapt --reviews FILE --category \"{category}\"`, "
-            "then add `--adapters` with the run folder it names.")
+            "then add `--adapters` with the run folder it names; to fit only their ratings to your stars (minutes): "
+            f"`reason4rec calibrate --reviews FILE --category \"{category}\"`.")
 

@@ -159,3 +159,20 @@ def test_calibrate_runs_the_experts_on_validation_targets_once_and_saves_the_lin
     monkeypatch.setattr(adapt_report, "open_experts", lambda *a, **k: pytest.fail("measured again"))
     assert fit_calibration(tiny_config, shipped, split, dirs, 60, 2020, tmp_path / "work") == found
     assert path.is_file()
+
+
+def test_doctor_says_whether_the_categorys_ratings_are_calibrated(tmp_path):
+    from reason4rec.app.doctor import calibration
+    from reason4rec.config import load_config
+    from reason4rec.experts import CALIBRATION_DIR, calibrations_for
+
+    config = load_config(overrides={"home": str(tmp_path)})
+    assert calibration(config).ok and "none for Musical Instruments" in calibration(config).detail
+    shipped_experts = dict(calibrations_for(config).experts)
+    mine = Calibration("Musical Instruments", shipped_experts, fit_line(*_ordered_but_squeezed()), 200)
+    path = mine.save(tmp_path / CALIBRATION_DIR)
+    assert calibration(config).ok and calibration(config).detail == mine.summary()
+    assert "rating = " in mine.summary() and "out of fold on 200 validation targets" in mine.summary()
+    path.write_text("{")
+    damaged = calibration(config)
+    assert not damaged.ok and str(path) in damaged.detail and "reason4rec calibrate" in damaged.fix

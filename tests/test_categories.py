@@ -18,6 +18,7 @@ def test_another_category_is_said_with_the_command_that_fits_the_experts(tmp_pat
     said = category_notice("Digital Music")
     assert said and "trained on Musical Instruments reviews, not Digital Music" in said
     assert '`reason4rec train all --recipe adapt --reviews FILE --category "Digital Music"`' in said
+    assert '`reason4rec calibrate --reviews FILE --category "Digital Music"`' in said
     assert "\n" not in said
     unrecorded = tmp_path / "adapters"  # a run from before cards recorded categories: nothing is claimed
     for name, folder in shipped_adapter_dirs().items():

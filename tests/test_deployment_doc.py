@@ -86,7 +86,7 @@ def test_the_deployment_doc_runs_as_written(postgres_server, sentence_model_dir,
             out = done.stdout
             print(out)  # shown with -s, or when the test fails
             doctor = [line for line in out.splitlines() if line.startswith(("ok ", "FAILED "))]
-            assert len(doctor) == 8 and all(line.startswith("ok ") for line in doctor), out
+            assert len(doctor) == 9 and all(line.startswith("ok ") for line in doctor), out
             assert any(line.split()[1] == "engine" and "llama.cpp" in line for line in doctor)
             assert any("review store" in line and "PostgreSQL" in line for line in doctor)
             assert any("Chroma server" in line for line in doctor)

@@ -166,13 +166,27 @@ def test_doctor_says_whether_the_categorys_ratings_are_calibrated(tmp_path):
     from reason4rec.config import load_config
     from reason4rec.experts import CALIBRATION_DIR, calibrations_for
 
-    config = load_config(overrides={"home": str(tmp_path)})
-    assert calibration(config).ok and "none for Musical Instruments" in calibration(config).detail
+    config = load_config(overrides={"home": str(tmp_path), "data": {"category": "Board Games"}})
+    assert calibration(config).ok and "none for Board Games" in calibration(config).detail
     shipped_experts = dict(calibrations_for(config).experts)
-    mine = Calibration("Musical Instruments", shipped_experts, fit_line(*_ordered_but_squeezed()), 200)
+    mine = Calibration("Board Games", shipped_experts, fit_line(*_ordered_but_squeezed()), 200)
     path = mine.save(tmp_path / CALIBRATION_DIR)
     assert calibration(config).ok and calibration(config).detail == mine.summary()
     assert "rating = " in mine.summary() and "out of fold on 200 validation targets" in mine.summary()
     path.write_text("{")
     damaged = calibration(config)
     assert not damaged.ok and str(path) in damaged.detail and "reason4rec calibrate" in damaged.fix
+
+
+def test_the_shipped_calibrations_are_for_the_shipped_experts():
+    from reason4rec.config import load_config
+    from reason4rec.experts import CALIBRATION_DIR, calibrations_for, shipped_adapters_root
+
+    shipped = calibrations_for(load_config())
+    files = sorted((shipped_adapters_root() / CALIBRATION_DIR).glob("*.json"))
+    assert files, "no calibration is shipped"
+    for path in files:
+        found = Calibration.from_dict(json.loads(path.read_text()))
+        assert path == calibration_file(path.parent, found.category)
+        assert found.experts == dict(shipped.experts), f"{path.name} was fitted for other experts: refit it"
+        assert found.fitted_on["split"] == "leave-last-out" and found.targets >= MIN_CALIBRATION_TARGETS

@@ -75,8 +75,9 @@ class AdaptReport:
         self.bars = bars or (lambda label: (lambda done, total: None))
         self.batch_size, self.summary_batch = batch_size, summary_batch
 
-    def measure(self, side: str, adapters: Mapping[Expert, Path]) -> dict[str, Any]:
-        """Score ``adapters`` (their Summarizer, Reasoner and Predictor) on the sample, once."""
+    def measure(self, side: str, adapters: Mapping[Expert, Path], *, without_reason: bool = True) -> dict[str, Any]:
+        """Score ``adapters`` (their Summarizer, Reasoner and Predictor) on the sample, once;
+        ``without_reason``: also the Predictor with no reason (the ablation; one more pass)."""
         from ..experts import adapter_version
 
         dirs = {expert: Path(adapters[expert]) for expert in self.experts}
@@ -90,7 +91,7 @@ class AdaptReport:
         loaded = open_experts(self.config, dirs, batch_size=self.batch_size)
         try:
             rows = self._score(side, loaded.backend, loaded.shape.history_k, loaded.shape.max_review_chars,
-                               loaded.shape.estimates, loaded.shape.reasoner_stars)
+                               loaded.shape.estimates, loaded.shape.reasoner_stars, without_reason)
         finally:
             close = getattr(loaded.backend, "close", None)
             if callable(close):
@@ -102,7 +103,8 @@ class AdaptReport:
         return result
 
     def _score(self, side: str, backend: Any, history_k: int, review_chars: int,
-               estimates: bool = False, reasoner_stars: bool = False) -> list[dict[str, Any]]:
+               estimates: bool = False, reasoner_stars: bool = False,
+               without_reason: bool = True) -> list[dict[str, Any]]:
         wanted = set(self.ids)
         targets = [t for t in build_targets(self.split, "valid", history_k) if t.review.review_id in wanted]
         cache = self.summaries if self.summaries is not None else SummaryCache(self.folder / "summaries.jsonl")
@@ -117,17 +119,30 @@ class AdaptReport:
         reasons = reasons_for(backend, contexts, batch_size=self.batch_size,
                               before_batch=lambda start: bar(start, len(contexts)))
         bar(len(contexts), len(contexts))
-        rated = ratings_for(backend, contexts, reasons)
-        bare = ratings_for(backend, contexts, [None] * len(contexts))
+        rated = self._rated(side, backend, contexts, reasons)
+        bare = self._rated(f"{side}, no reason", backend, contexts, [None] * len(contexts)) if without_reason \
+            else [None] * len(contexts)
         rows = []
         for target, context, reason, full, none in zip(targets, contexts, reasons, rated, bare, strict=True):
             found = grounding(reason, shown_texts(reasoner_messages(context), target))
             rows.append({"review_id": target.review.review_id, "true": target.review.rating,
-                         "predicted": round(full.expected, 4), "no_reason": round(none.expected, 4),
+                         "predicted": round(full.expected, 4),
+                         "no_reason": None if none is None else round(none.expected, 4),
                          "grounding": found.share, "invented": list(found.invented),
                          "verdict_agrees": verdict_agrees(reason, target.review.rating),
                          "complete": is_complete(reason), "reason": reason})
         return rows
+
+    def _rated(self, label: str, backend: Any, contexts: list, reasons: list[str | None]) -> list:
+        """The Predictor's distributions, a batch at a time with a progress line (a pass over a few
+        hundred targets takes minutes on a CPU)."""
+        bar, rated = self.bars(f"report {label}: ratings"), []
+        size = max(1, self.batch_size)
+        for start in range(0, len(contexts), size):
+            bar(start, len(contexts))
+            rated += ratings_for(backend, contexts[start:start + size], reasons[start:start + size])
+        bar(len(contexts), len(contexts))
+        return rated
 
     def summary(self) -> dict[str, Any]:
         """Both sides' measures and the paired differences (after minus before), as written to

@@ -31,7 +31,7 @@ def fit_calibration(config: Config, dataset: ReviewDataset, split: Split, adapte
     experts' answers are kept in ``work`` (rerunning the same command reuses them), history
     summaries in ``summaries`` (default: ``work``'s own cache)."""
     measured = AdaptReport(config, dataset, split, count, seed, work, say=say, bars=bars,
-                           batch_size=batch_size, summaries=summaries).measure(SIDE, adapters)
+                           batch_size=batch_size, summaries=summaries).measure(SIDE, adapters, without_reason=False)
     rows = measured["targets"]
     line = fit_line([row["predicted"] for row in rows], [row["true"] for row in rows], seed=seed)
     names = {expert.value for expert in REPORT_EXPERTS}

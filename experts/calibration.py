@@ -108,8 +108,9 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        if data.get("format") != FORMAT:
-            raise CalibrationError(f"not a {FORMAT} file (format {data.get('format')!r})")
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise CalibrationError(f"not a {FORMAT} file (format {found!r})")
         line = data["line"]
         values = (float(line["slope"]), float(line["intercept"]))
         if not all(math.isfinite(v) for v in values):

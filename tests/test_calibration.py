@@ -79,7 +79,7 @@ def test_a_calibration_is_found_for_its_category_and_its_experts_only(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["{not json", '{"format": "other"}', '{"format": "reason4rec-calibration-1"}',
-                                    "half"])
+                                    "half", "[1, 2]", '"text"'])
 def test_a_damaged_calibration_is_said_once_and_the_predictor_rates(tmp_path, damage):
     path = _calibration().save(tmp_path)
     path.write_text(path.read_text()[:60] if damage == "half" else damage)

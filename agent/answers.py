@@ -37,8 +37,9 @@ def shown_rating(rating: dict[str, Any]) -> float:
     return float(rating.get("rating", rating["expected"]))
 
 
-def rating_headline(rating: dict[str, Any]) -> str:
-    """``predicted 3.85 / 5 (confidence 0.40)``, saying where a calibration changed the Predictor's number.
+def rating_headline(rating: dict[str, Any], mark: str = "") -> str:
+    """``predicted 3.85 / 5 (confidence 0.40)``, saying where a calibration changed the Predictor's
+    number; ``mark`` goes either side of the rating (``**`` in Markdown).
 
     Example:
         >>> rating_headline({"expected": 4.45, "rating": 3.85, "confidence": 0.4,
@@ -48,7 +49,7 @@ def rating_headline(rating: dict[str, Any]) -> str:
     calibration = rating.get("calibration") or {}
     note = (f"the Predictor's {rating['expected']:.2f}, calibrated for {calibration['category']}; "
             if calibration.get("applied") else "")
-    return f"predicted {shown_rating(rating):.2f} / 5 ({note}confidence {rating['confidence']:.2f})"
+    return f"predicted {mark}{shown_rating(rating):.2f}{mark} / 5 ({note}confidence {rating['confidence']:.2f})"
 
 
 def rated_sentence(rating: float, date: str | None) -> str:
@@ -67,7 +68,7 @@ def _deliberation(state: DeliberationState) -> str:
     lines = [f"**{rated_sentence(own['rating'], own.get('date'))}** "
              "What the model would have predicted without your review:", ""] if own else []
     lines += [f"**{name}** {verdict} **{state['user_id']}**"
-              + (f": {rating_headline(rating).replace(f'{expected:.2f}', f'**{expected:.2f}**', 1)}."
+              + (f": {rating_headline(rating, mark='**')}."
                  if expected is not None else ".")]
     if collab := collab_line(state.get("collab")):
         lines += ["", collab]

@@ -116,7 +116,7 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     loaded. A memory opened here is closed again if the backend then fails.
     """
     from ..data import SHIPPED_CATEGORY
-    from ..experts import calibrations_for, open_backend, shape_of
+    from ..experts import SERVING_EXPERTS, calibrations_for, open_backend, shape_of
 
     category = config.data.category or SHIPPED_CATEGORY
     opened = None if memory is not None else Memory.open(config, category=category, status=status)
@@ -127,9 +127,12 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
             shape = shape_of(backend, config.data.history_k)
         history_k, review_chars = (shape.history_k, shape.max_review_chars) if shape else (3, 400)
         estimates, stars = bool(shape and shape.estimates), bool(shape and shape.reasoner_stars)
-        # The configured experts' calibration for this category; a backend with no adapter cards
-        # (a script's or a test's own) has no experts to match one to.
-        calibrations = calibrations_for(config, config.agent.adapters) if shape else None
+        # The category's calibration for the experts that run: a local engine's own adapter versions,
+        # else (a remote server) those of the configured adapters whose cards gave the shape; a
+        # backend with no adapter cards (a script's or a test's own) has no experts to match one to.
+        local = getattr(backend, "experts", None) is not None
+        calibrations = calibrations_for(config, config.agent.adapters, versions={
+            e.value: backend.version(e) for e in SERVING_EXPERTS} if local else None) if shape else None
         calibration = calibrations.find(category) if calibrations else None
     except BaseException:
         if opened is not None:

@@ -21,7 +21,7 @@ from .resources import load_dataset, quiet_transformers
 def calibrate(config: Config, console: Console, adapters: Path | None, targets: int, out: Path | None) -> Path:
     """Fit and save ``config``'s category's calibration for ``adapters``; returns the file written."""
     from ..data import make_split
-    from ..experts import CALIBRATION_DIR, MIN_CALIBRATION_TARGETS, adapter_dirs, calibration_file, summary_cache
+    from ..experts import CALIBRATION_DIR, MIN_CALIBRATION_TARGETS, adapter_dirs, file_slug, summary_cache
     from ..training import fit_calibration, progress_bars, validation_targets
 
     dataset = load_dataset(config)  # a file whose category is not known is refused here, before any model
@@ -34,8 +34,7 @@ def calibrate(config: Config, console: Console, adapters: Path | None, targets: 
     quiet_transformers()
     dirs = adapter_dirs(adapters, with_one_step=False)
     folder = Path(out) if out is not None else config.home / CALIBRATION_DIR
-    slug = calibration_file(Path(), dataset.category).stem
-    work = config.home / CALIBRATION_DIR / "work" / f"{slug}-{config.data.split}"
+    work = config.home / CALIBRATION_DIR / "work" / f"{file_slug(dataset.category)}-{config.data.split}"
     console.print(f"[bold]calibrating[/] the experts to {escape(dataset.category)} on {available} validation targets "
                   f"of the {config.data.split} split")
     with progress_bars(console) as bars:

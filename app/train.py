@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -67,11 +66,9 @@ def default_run(config: Config, recipe: str, start: str, category: str) -> Path:
     and per starting experts when they are not the shipped ones (``adapt-board-games-from-<run>``)."""
     if start != "shipped":
         return config.home / "runs" / recipe
-    name = f"{recipe}-{_slug(category) or 'reviews'}"
+    from ..experts import file_slug
+
+    name = f"{recipe}-{file_slug(category) or 'reviews'}"
     if config.agent.adapters:
-        name += f"-from-{_slug(Path(config.agent.adapters).expanduser().resolve().name) or 'adapters'}"
+        name += f"-from-{file_slug(Path(config.agent.adapters).expanduser().resolve().name) or 'adapters'}"
     return config.home / "runs" / name
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         Calibrations,
         calibration_file,
         calibrations_for,
+        file_slug,
         fit_line,
     )
     from .deliberation import DraftSettings, better_drafts, ratings_for, reasons_for, shown_texts
@@ -163,6 +164,7 @@ _EXPORTS = {
     "Calibrations": ".calibration",
     "calibration_file": ".calibration",
     "calibrations_for": ".calibration",
+    "file_slug": ".calibration",
     "fit_line": ".calibration",
     "DraftSettings": ".deliberation",
     "better_drafts": ".deliberation",
@@ -310,6 +312,7 @@ __all__ = [
     "engines",
     "ensure_sentence_model",
     "export_run",
+    "file_slug",
     "find_adapters",
     "fit_line",
     "fresh_base",

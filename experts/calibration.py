@@ -48,7 +48,7 @@ CALIBRATION_DIR = "calibrations"
 """Where calibrations live: ``<home>/calibrations`` (a person's) and beside the shipped adapters."""
 
 __all__ = ["CALIBRATION_DIR", "FORMAT", "MIN_CALIBRATION_TARGETS", "Calibration", "CalibrationError",
-           "CalibrationLine", "Calibrations", "calibration_file", "calibrations_for", "fit_line"]
+           "CalibrationLine", "Calibrations", "calibration_file", "calibrations_for", "file_slug", "fit_line"]
 
 
 class CalibrationError(Reason4RecError, ValueError):
@@ -130,9 +130,13 @@ class Calibration:
         return path
 
 
+def file_slug(text: str) -> str:
+    """``Magazine Subscriptions`` -> ``magazine-subscriptions``: a name as part of a file name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")
+
+
 def calibration_file(folder: Path, category: str) -> Path:
-    slug = re.sub(r"[^a-z0-9]+", "-", category.casefold()).strip("-") or "reviews"
-    return Path(folder) / f"{slug}.json"
+    return Path(folder) / f"{file_slug(category) or 'reviews'}.json"
 
 
 def fit_line(expected: Sequence[float], true: Sequence[float], *, folds: int = FOLDS,
@@ -212,12 +216,16 @@ class Calibrations:
             self.notes.append(text)
 
 
-def calibrations_for(config: Config, adapters: Path | None = None) -> Calibrations:
-    """The calibrations for the experts in ``adapters`` (the shipped ones when None): a person's own
-    (``reason4rec calibrate`` writes ``<home>/calibrations``) before those shipped with the adapters."""
+def calibrations_for(config: Config, adapters: Path | None = None, *,
+                     versions: Mapping[str, str] | None = None) -> Calibrations:
+    """The calibrations for the experts in ``adapters`` (the shipped ones when None), or for the
+    adapter ``versions`` of experts already loaded: a person's own (``reason4rec calibrate`` writes
+    ``<home>/calibrations``) before those shipped with the adapters."""
     from .model.adapters import SERVING_EXPERTS, adapter_version, shipped_adapters_root
     from .shipping import adapter_dirs
 
-    dirs = adapter_dirs(adapters, with_one_step=False)
+    if versions is None:
+        dirs = adapter_dirs(adapters, with_one_step=False)
+        versions = {expert.value: adapter_version(dirs[expert]) for expert in SERVING_EXPERTS}
     return Calibrations([Path(config.home) / CALIBRATION_DIR, shipped_adapters_root() / CALIBRATION_DIR],
-                        {expert.value: adapter_version(dirs[expert]) for expert in SERVING_EXPERTS})
+                        dict(versions))

@@ -190,3 +190,27 @@ def test_the_shipped_calibrations_are_for_the_shipped_experts():
         assert path == calibration_file(path.parent, found.category)
         assert found.experts == dict(shipped.experts), f"{path.name} was fitted for other experts: refit it"
         assert found.fitted_on["split"] == "leave-last-out" and found.targets >= MIN_CALIBRATION_TARGETS
+
+
+def test_the_agent_matches_the_calibration_to_the_experts_it_runs(tiny_config, tiny_backend, ram_memory, tmp_path):
+    from reason4rec.agent import open_context
+    from reason4rec.experts import CALIBRATION_DIR
+    from reason4rec.experts.model.adapters import SERVING_EXPERTS
+
+    config = tiny_config.model_copy(update={"home": tmp_path})  # the configured adapters are the shipped ones
+    running = {e.value: tiny_backend.version(e) for e in SERVING_EXPERTS}
+    for_them = Calibration("Musical Instruments", running, fit_line(*_ordered_but_squeezed()), 200)
+    for_them.save(tmp_path / CALIBRATION_DIR)
+    context = open_context(config, backend=tiny_backend, memory=ram_memory)
+    assert context.calibration == for_them and not context.notes
+    shipped_experts = Calibration("Musical Instruments", dict(_shipped_experts(config)),
+                                  fit_line(*_ordered_but_squeezed(seed=3)), 200)
+    shipped_experts.save(tmp_path / CALIBRATION_DIR)  # fitted for the configured adapters, not those running
+    context = open_context(config, backend=tiny_backend, memory=ram_memory)
+    assert context.calibration is None and "fitted for other experts" in context.notes[0]
+
+
+def _shipped_experts(config):
+    from reason4rec.experts import calibrations_for
+
+    return calibrations_for(config).experts

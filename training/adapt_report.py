@@ -81,7 +81,7 @@ class AdaptReport:
         from ..experts import adapter_version
 
         dirs = {expert: Path(adapters[expert]) for expert in self.experts}
-        key = {"versions": {e: adapter_version(d) for e, d in dirs.items()},
+        key = {"versions": {e.value: adapter_version(d) for e, d in dirs.items()},  # as JSON reads them back
                "targets": hashlib.sha256("\n".join(self.ids).encode()).hexdigest()[:12]}
         path = self.folder / f"{side}.json"
         kept = _read(path)

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import Config, Expert
 from ..data import ReviewDataset, Split
 from ..experts import Calibration, SummaryCache, fit_line
-from .adapt_report import REPORT_EXPERTS, AdaptReport, BarFactory
+from .adapt_report import AdaptReport, BarFactory
 
 SIDE = "calibration"
 
@@ -34,9 +34,6 @@ def fit_calibration(config: Config, dataset: ReviewDataset, split: Split, adapte
                            batch_size=batch_size, summaries=summaries).measure(SIDE, adapters, without_reason=False)
     rows = measured["targets"]
     line = fit_line([row["predicted"] for row in rows], [row["true"] for row in rows], seed=seed)
-    names = {expert.value for expert in REPORT_EXPERTS}
-    versions = {getattr(e, "value", e): v for e, v in measured["key"]["versions"].items()}  # Expert, or str from JSON
-    return Calibration(category=dataset.category, experts={e: v for e, v in versions.items() if e in names},
-                       line=line, targets=len(rows),
-                       fitted_on={"reviews": dataset.source or None,
+    return Calibration(category=dataset.category, experts=dict(measured["key"]["versions"]), line=line,
+                       targets=len(rows), fitted_on={"reviews": dataset.source or None,
                                   "split": split.name, "seed": seed, "validation_targets": len(rows)})

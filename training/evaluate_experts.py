@@ -425,8 +425,7 @@ def _comparison(predictions: dict[str, np.ndarray], baselines: dict[str, np.ndar
     full = predictions[FULL]
 
     def difference(other: np.ndarray) -> dict[str, list[float]]:
-        return {metric: paired_difference(full, other, true, metric, indices).as_list()
-                for metric in ("mae", "rmse")}
+        return _paired_errors(full, other, true, indices)
 
     by_mae = {r.method: r.mae for r in rows}
     best = min(baselines, key=lambda name: by_mae[name])
@@ -448,8 +447,7 @@ def _calibrated(calibration: Calibration, pipeline: np.ndarray, baselines: dict[
     indices = resample_indices(true.size)
 
     def difference(other: np.ndarray) -> dict[str, list[float]]:
-        return {metric: paired_difference(calibrated, other, true, metric, indices).as_list()
-                for metric in ("mae", "rmse")}
+        return _paired_errors(calibrated, other, true, indices)
 
     return {"calibration": calibration.view(), "spread": round(float(np.std(calibrated)), 4),
             "against_pipeline": difference(pipeline),
@@ -466,9 +464,15 @@ def _blend(pipeline: np.ndarray, baselines: dict[str, np.ndarray], true: np.ndar
     return {
         "method": BLEND, "folds": blend.folds, "pipeline_weights": blend.weights, "baselines": blend.baselines,
         "predictions": [round(float(x), 4) for x in blend.predicted],
-        "against_best": {metric: paired_difference(blend.predicted, baselines[best], true, metric).as_list()
-                         for metric in ("mae", "rmse")},
+        "against_best": _paired_errors(blend.predicted, baselines[best], true),
     }
+
+
+def _paired_errors(mine: np.ndarray, other: np.ndarray, true: np.ndarray,
+                   indices: np.ndarray | None = None) -> dict[str, list[float]]:
+    """MAE and RMSE of ``mine`` minus ``other`` on the same targets, each with its paired interval
+    (``indices``: the resamples shared by a table's differences; None draws the same seeded ones)."""
+    return {metric: paired_difference(mine, other, true, metric, indices).as_list() for metric in ("mae", "rmse")}
 
 
 def _quality(config: Config, targets: Sequence[Target], results: list[TargetResult],

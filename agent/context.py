@@ -115,10 +115,10 @@ def open_context(config: Config, *, backend: Backend | None = None, memory: Memo
     The memory first: a memory in use or damaged is refused in a second, not after the models
     loaded. A memory opened here is closed again if the backend then fails.
     """
-    from ..data import SHIPPED_CATEGORY
+    from ..data import configured_category
     from ..experts import SERVING_EXPERTS, calibrations_for, open_backend, shape_of
 
-    category = config.data.category or SHIPPED_CATEGORY
+    category = configured_category(config.data)
     opened = None if memory is not None else Memory.open(config, category=category, status=status)
     try:
         if backend is None:

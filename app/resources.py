@@ -39,9 +39,9 @@ def quiet_transformers() -> None:
 
 def default_category(config: Config) -> str:
     """The product category prompts name: the configured data's, else the shipped one's."""
-    from ..data import SHIPPED_CATEGORY
+    from ..data import configured_category
 
-    return config.data.category or SHIPPED_CATEGORY
+    return configured_category(config.data)
 
 
 def open_memory(config: Config, category: str | None = None, *, rebuild: bool = False,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._front_door import lazy_attributes
 from .loaders import (
     clean_text,
+    configured_category,
     dataset_of,
     load_configured,
     load_item_titles,
@@ -51,6 +52,7 @@ __all__ = [
     "clean_text",
     "clip_ratings",
     "cold_side",
+    "configured_category",
     "cross_fitted_estimates",
     "dataset_of",
     "deal_folds",

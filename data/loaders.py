@@ -540,6 +540,21 @@ def load_configured(reviews_path: Path | None = None, meta_path: Path | None = N
     )
 
 
+def configured_category(data: DataConfig) -> str:
+    """The category a configuration's reviews are about, without reading them: ``data.category``,
+    else the one a person's file name carries (asked for when it carries none), else the shipped
+    data's. What the memory, the agent's prompts and the calibration are keyed by.
+
+    Example:
+        >>> from reason4rec.config import DataConfig
+        >>> configured_category(DataConfig(reviews_path="Gift_Cards_5.json.gz"))
+        'Gift Cards'
+    """
+    if data.category:
+        return data.category
+    return require_category(Path(data.reviews_path)) if data.reviews_path is not None else SHIPPED_CATEGORY
+
+
 def dataset_of(data: DataConfig) -> ReviewDataset:
     """The reviews a configuration's ``data`` section names (the one place its fields become a
     :func:`load_configured` call).

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
-from ..data import SHIPPED_CATEGORY, ReviewDataset
+from ..data import SHIPPED_CATEGORY, ReviewDataset, configured_category
 from ..errors import Reason4RecError
 from ..experts import SummaryCache, clean_text
 from .collab import CollabEstimates, CollabSettings, collab_path
@@ -164,7 +164,7 @@ class Memory:
             raise
         if summaries is None:
             summaries = functools.partial(cached_summaries, config)
-        return cls(store, vectors, category=category or config.data.category or SHIPPED_CATEGORY,
+        return cls(store, vectors, category=category or configured_category(config.data),
                    profile_reviews=settings.profile_reviews, batch_size=settings.batch_size, summaries=summaries,
                    collab_path=collab_path(config), collab_settings=CollabSettings.of(config))
 

@@ -43,3 +43,25 @@ def test_the_agent_and_the_evaluation_say_so_once_when_opened(tiny_eval_config):
     assert said.count("note:") == 1 and "not Gift Cards" in said and "reason4rec train all" in said
     resources.say_category(tiny_eval_config, "Musical Instruments", None, console)
     assert "note:" not in console.export_text()  # the shipped category: nothing to say (export_text cleared)
+
+
+def test_the_category_of_a_configured_file_is_the_one_its_name_carries(tmp_path, ram_memory):
+    """A memory and an agent on a person's McAuley file name that file's category in their prompts
+    (and look up its calibration), not the shipped data's, when no category is configured."""
+    import pytest
+    from fakes import FakeBackend
+
+    from reason4rec.agent import open_context
+    from reason4rec.config import DataConfig, load_config
+    from reason4rec.data import DataError, configured_category
+
+    assert configured_category(DataConfig()) == "Musical Instruments"
+    magazines = DataConfig(reviews_path="x/Magazine_Subscriptions_5.json.gz")
+    assert configured_category(magazines) == "Magazine Subscriptions"
+    assert configured_category(DataConfig(reviews_path="Gift_Cards_5.json.gz", category="Cards")) == "Cards"
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"user_id": "u", "item_id": "i", "rating": 5, "timestamp": 1, "review_text": "ok"}\n')
+    with pytest.raises(DataError, match="--category"):
+        configured_category(DataConfig(reviews_path=mine))
+    config = load_config(overrides={"home": str(tmp_path), "data": {"reviews_path": "Gift_Cards_5.json.gz"}})
+    assert open_context(config, backend=FakeBackend(), memory=ram_memory).category == "Gift Cards"

@@ -34,7 +34,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -180,7 +180,7 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
     reviews then stands in (:mod:`reason4rec.memory.labels`)."""
     titles: dict[str, str] = {}
     problems: list[str] = []
-    brands: Counter[str] = Counter()
+    brands: defaultdict[str, set[str]] = defaultdict(set)  # brand -> its asins (metadata repeats lines)
     markup: list[tuple[str, dict[str, Any]]] = []
     for line_no, line in _numbered_lines(path, "metadata", kept_truncated):
         if not line.strip():
@@ -194,7 +194,7 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
             continue
         brand = record.get("brand")
         if isinstance(brand, str) and brand.strip():
-            brands[" ".join(brand.lower().split())] += 1
+            brands[" ".join(brand.lower().split())].add(asin)
         title = record.get("title")
         if not isinstance(title, str) or not title.strip():
             continue
@@ -205,7 +205,7 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
             titles[asin] = title
     if problems:
         raise DataError(f"{path}: invalid metadata line(s):\n  " + "\n  ".join(problems))
-    makers = {brand for brand, count in brands.items() if count > _MAX_BRAND_ITEMS}
+    makers = {brand for brand, asins in brands.items() if len(asins) > _MAX_BRAND_ITEMS}
     for asin, record in markup:
         if name := name_from_metadata(record, makers):
             titles.setdefault(asin, name)
@@ -347,7 +347,14 @@ _DESCRIPTION_VERBS = frozenset(re.findall(r"\w+", """is are was has have include
     presents present reaches focuses serves explores shows keeps lets requires combines celebrates publishes
     reports takes teaches puts remains"""))
 _LEADING = frozenset({"this", "these", "that", "our", "your", "each", "every", "a", "an"})
-_CONNECTORS = frozenset({"&", "and", "of", "the", "for", "in", "on", "to", "de"})
+_CONNECTORS = frozenset({"&", "and", "of", "the", "for", "in", "on", "to", "de", "+"})
+_ARTICLES = frozenset({"the", "a", "an"})
+_ABBREVIATION = re.compile(r"(?:[A-Z][a-z]{0,3}|[A-Z](?:\.[A-Z])+)\.")
+""""Dr.", "Mr.", "St.", "U.S.": a full stop that does not end a name or a sentence."""
+_DESCRIPTION_WORDS = 40
+_NOT_VERB_ENDINGS = ("ss", "us", "is", "ics", "ings")
+_NOT_VERBS = frozenset({"plus", "yours", "ours", "hers", "theirs", "always", "sometimes", "towards", "besides",
+                        "afterwards", "perhaps", "unless", "whereas", "thus", "across", "less", "news"})
 _COMPANY = re.compile(r"\b(?:inc|llc|ltd|co|corp|corporation|corpiration|company|companies|publishing|publishers|"
                       r"publications?|publ|media|group|holdings|enterprises|partners|international|foundation|"
                       r"brands|information|magazines|press|industries|ventures|gmbh|plc|lp|s\.?a)\b\.?", re.IGNORECASE)
@@ -361,12 +368,14 @@ _MAX_BRAND_ITEMS = 2
 def name_from_metadata(record: dict[str, Any], makers: Iterable[str] = ()) -> str:
     """A product's name from its metadata when the title is missing or markup; ``""`` if none.
 
-    The description's opening name ("Allure is the beauty expert", "Better Homes & Gardens
-    offers ...": capitalised words before a verb, maybe with one lower-case noun between, as in
-    "Discover magazine provides"), preferring the brand when it contains that name ("REASON is
-    ..." with the brand "Reason Magazine"); else the brand. Never a brand that names a company
-    ("Conde Nast Publications", "Bloomberg LP") or one of ``makers`` (lower-cased brands found on
-    many items of the same file: "Meredith").
+    The name a clause of the description's first sentence opens with ("Allure is the beauty
+    expert", "Week after week, The New Yorker keeps ...", "Harper's BAZAAR, the fashion authority":
+    capitalised words before a verb or an appositive), preferring the brand when it contains that
+    name ("REASON is ..." with the brand "Reason Magazine"); else the brand. Never a brand that
+    names a company ("Conde Nast Publications", "Bloomberg LP") or one of ``makers`` (lower-cased
+    brands found on more than two items of the same file: "Meredith"). Plain rules on the words'
+    case and endings, no tagger: spaCy's small model tags "Country Living" as a noun with a
+    modifier and names it "Living".
     """
     brand = record.get("brand")
     brand = " ".join(clean_text(brand).split()) if isinstance(brand, str) else ""
@@ -379,6 +388,8 @@ def name_from_metadata(record: dict[str, Any], makers: Iterable[str] = ()) -> st
 
 
 def _description_name(description: Any) -> str:
+    """The name a description opens a clause of its first sentence with ("Allure is ...", "Week
+    after week, The New Yorker keeps ..."), or ``""``."""
     if isinstance(description, list):
         description = next((d for d in description if isinstance(d, str) and d.strip()), "")
     if not isinstance(description, str):
@@ -386,27 +397,66 @@ def _description_name(description: Any) -> str:
     description = clean_text(description)
     if looks_like_markup(description):
         return ""
-    words = description.split()[:12]
+    words = description.split()[:_DESCRIPTION_WORDS]
+    starts = [0] + [i + 1 for i, word in enumerate(words[:-1]) if word.endswith(",")]
+    sentence_end = next((i for i, word in enumerate(words) if word.endswith((".", "!", "?", ":", ";"))
+                         and not _ABBREVIATION.fullmatch(word)), len(words))
+    for start in (i for i in starts if i <= sentence_end):
+        if start > 1 and words[start - 1][:1].isupper():  # "for Film, TV and Reenactors is": a list, not a clause
+            continue
+        if name := _name_before_verb(words[start:], opens_text=start == 0):
+            return name
+    return ""
+
+
+def _name_before_verb(words: list[str], *, opens_text: bool) -> str:
+    """Capitalised words followed by a verb (maybe after one adverb: "directly aligns", or one
+    lower-case noun and a common verb: "Discover magazine provides"), or by an appositive
+    ("Harper's BAZAAR, the fashion authority, ..."); ``""`` when the words do not open so.
+
+    The first word of a text is capitalised whatever it is ("Includes articles ...", "Authoritative
+    articles ..."), so a one-word name there, unless in capitals, needs one of the verbs
+    descriptions open with."""
     if words and words[0].lower() in _LEADING:
         words = words[1:]
     name: list[str] = []
     for word in words:
         bare = word.strip(",.;:!?")
-        capital = bare[:1].isupper() or bare[:1].isdigit() or (bare.lower() in _CONNECTORS and name)
-        if not capital or bare != word:
-            name.append(bare) if capital and bare else None
+        number = bare[:1].isdigit() and not (opens_text and len(name) == 1)  # not "Published 8 times"
+        capital = bare[:1].isupper() or number or (bare.lower() in _CONNECTORS and name)
+        if not capital:
             break
-        name.append(bare)
+        abbreviation = bool(_ABBREVIATION.fullmatch(word))
+        if bare != word and not abbreviation:  # the name ends at punctuation
+            name.append(bare)
+            rest = words[len(name):]
+            appositive = word.endswith(",") and rest and rest[0] in _ARTICLES  # "BAZAAR, the", not "1914, The"
+            return " ".join(name) if appositive and _plausible_name(name) else ""
+        name.append(word if abbreviation else bare)
     rest = words[len(name):]
-    if not name or len(name) > 6 or not rest or name[-1].lower() in _CONNECTORS:
+    if not _plausible_name(name) or not rest:
         return ""
-    if words[len(name) - 1] != name[-1]:  # the name ended at punctuation ("Written by and for musicians.")
-        return ""
-    if rest[0].lower() in _DESCRIPTION_VERBS:
+    told = len(name) > 1 or not opens_text or (len(name[0]) > 1 and name[0].isupper())  # "WIRED makes"
+    verb = _is_verb if told else (lambda word: word.lower() in _DESCRIPTION_VERBS)
+    if verb(rest[0]) or (len(rest) > 1 and rest[0].endswith("ly") and verb(rest[1])):
         return " ".join(name)
     if len(rest) > 1 and rest[0].islower() and rest[0].isalpha() and rest[1].lower() in _DESCRIPTION_VERBS:
         return " ".join([*name, rest[0]])  # "Discover magazine provides"
     return ""
+
+
+def _plausible_name(name: list[str]) -> bool:
+    """Up to six words, starting with a letter ("204 Sudoku puzzles" is a count), not ending in "of"."""
+    return 0 < len(name) <= 6 and name[0][:1].isalpha() and name[-1].lower() not in _CONNECTORS
+
+
+def _is_verb(word: str) -> bool:
+    """A present-tense verb after a name: one of the verbs descriptions open with, or any lower-case
+    word in -s that is not a plural-looking noun ending ("previews", "makes"; not "class", "news")."""
+    if word.lower() in _DESCRIPTION_VERBS:
+        return True
+    return (word.isalpha() and word.islower() and len(word) >= 4 and word.endswith("s")
+            and not word.endswith(_NOT_VERB_ENDINGS) and word not in _NOT_VERBS)
 
 
 def _parse_literal_line(line: str) -> dict[str, Any]:

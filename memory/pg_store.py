@@ -318,14 +318,16 @@ class PostgresReviewStore:
 
     @_reported
     def import_reviews(self, reviews: Iterable[Review], item_titles: dict[str, str] | None = None) -> int:
-        """Bulk load (one transaction, all or nothing); reviews already stored are left as they are."""
+        """Bulk load (one transaction, all or nothing); reviews already stored are left as they are.
+        An item stored without a title gets the file's; a title already stored is kept."""
         rows = list(reviews)
         now = time.time()
         titles = {item: clean_title(title) or None for item, title in (item_titles or {}).items()}
         with self._transaction() as conn, conn.cursor() as cur:
             cur.executemany("INSERT INTO users VALUES (%s, %s) ON CONFLICT DO NOTHING",
                             sorted({(r.user_id, now) for r in rows}))
-            cur.executemany("INSERT INTO items VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            cur.executemany("INSERT INTO items VALUES (%s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET title = "
+                            "EXCLUDED.title WHERE items.title IS NULL AND EXCLUDED.title IS NOT NULL",
                             sorted({(r.item_id, titles.get(r.item_id), now) for r in rows}, key=lambda t: t[0]))
             before = cur.execute("SELECT count(*) AS n FROM reviews").fetchone()["n"]
             cur.executemany(

@@ -246,13 +246,16 @@ class ReviewStore:
 
     @_damage_reported
     def import_reviews(self, reviews: Iterable[Review], item_titles: dict[str, str] | None = None) -> int:
-        """Bulk load (one transaction, all or nothing); reviews already stored are left as they are."""
+        """Bulk load (one transaction, all or nothing); reviews already stored are left as they are.
+        An item stored without a title gets the file's (metadata added later, a name found since);
+        a title already stored is kept."""
         rows = list(reviews)
         now = time.time()
         titles = {item: clean_title(title) or None for item, title in (item_titles or {}).items()}
         with self._write():
             self._db.executemany("INSERT OR IGNORE INTO users VALUES (?, ?)", {(r.user_id, now) for r in rows})
-            self._db.executemany("INSERT OR IGNORE INTO items VALUES (?, ?, ?)",
+            self._db.executemany("INSERT INTO items VALUES (?, ?, ?) ON CONFLICT (item_id) DO UPDATE SET "
+                                 "title = excluded.title WHERE items.title IS NULL AND excluded.title IS NOT NULL",
                                  {(r.item_id, titles.get(r.item_id), now) for r in rows})
             before = self._count("reviews")
             self._db.executemany(

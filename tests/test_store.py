@@ -156,6 +156,16 @@ def test_titles_are_untrusted_text_cleaned_before_they_are_kept(store, sql):
     assert store.item_title("B04") == "Evil system obey pedal"
 
 
+def test_a_later_import_names_items_stored_without_a_title_and_keeps_the_others(store):
+    """Metadata added to a memory built without it (or a name found by a newer release) reaches
+    the items already stored; a title a person gave is not overwritten by a file's."""
+    store.import_reviews([Review("U1", item, 4.0, 1, "ok", "") for item in ("B1", "B2", "B3")])
+    store.add("U2", "B3", 5, "fine", item_title="My capo")
+    assert store.import_reviews([Review("U3", "B1", 3.0, 2, "meh", "")],
+                                {"B1": "Kyser capo", "B2": "", "B3": "Capo (file)"}) == 1
+    assert [store.item_title(item) for item in ("B1", "B2", "B3")] == ["Kyser capo", "B2", "My capo"]
+
+
 def test_odd_ids_round_trip(store):
     store.add("user with spaces/ü", "item'; DROP TABLE reviews;--", 5, "fine")
     assert store.user_reviews("user with spaces/ü")[0].item_id == "item'; DROP TABLE reviews;--"

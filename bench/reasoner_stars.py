@@ -180,11 +180,12 @@ def main() -> None:
         is_complete,
         local_backend,
         reasoner_messages,
+        shown_texts,
         verdict,
         verdict_agrees,
     )
     from reason4rec.training.eval_replay import EvalReplay
-    from reason4rec.training.evaluate_experts import shown_texts
+    from reason4rec.training.evaluate_experts import history_texts
 
     adapter = train(args.run, args.out, args.data, args.seed, args.prompt)
     config = load_config()
@@ -219,7 +220,7 @@ def main() -> None:
         rows = []
         for i, reason in zip(chosen, reasons):
             target = replay.targets[i]
-            found = grounding(reason, shown_texts(reasoner_messages(contexts[i]), target))
+            found = grounding(reason, shown_texts(contexts[i], history_texts(target)))
             rows.append({"true": target.review.rating, "verdict": verdict(reason),
                          "agrees": verdict_agrees(reason, target.review.rating), "grounding": found.share,
                          "complete": is_complete(reason)})

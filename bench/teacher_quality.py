@@ -19,10 +19,10 @@ from pathlib import Path
 def measure(n: int, history_k: int = 5) -> dict:
     from reason4rec.data import load_shipped
     from reason4rec.data.splits import build_targets, make_split
-    from reason4rec.experts.prompts import reasoner_messages
+    from reason4rec.experts import shown_texts
     from reason4rec.experts.quality.reason_quality import grounding, is_complete, mean_of, verdict_agrees
     from reason4rec.experts.summaries import history_reviews, target_context
-    from reason4rec.training.evaluate_experts import shown_texts
+    from reason4rec.training.evaluate_experts import history_texts
     from reason4rec.training.teachers import OfflineTeacher
 
     dataset, teacher = load_shipped(), OfflineTeacher()
@@ -34,7 +34,7 @@ def measure(n: int, history_k: int = 5) -> dict:
     for target in targets:
         context = target_context(target, summaries, dataset.category, dataset.title)
         reason = teacher.reason(context, target.review.text, 0)
-        found = grounding(reason, shown_texts(reasoner_messages(context), target))
+        found = grounding(reason, shown_texts(context, history_texts(target)))
         rows.append({"grounding": found.share, "invented": list(found.invented),
                      "verdict_agrees": verdict_agrees(reason, target.review.rating),
                      "complete": is_complete(reason), "words": len(reason.split()), "reason": reason})

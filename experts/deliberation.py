@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..config import Expert
 from .backend import Backend, SamplingBackend
-from .prompts import TargetContext, predictor_messages, reasoner_messages
+from .prompts import TargetContext, predictor_messages, reasoner_messages, shown_data
 from .quality.reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
 from .rating import RatingDistribution
 
@@ -81,10 +81,12 @@ def ratings_for(backend: Backend, targets: Sequence[TargetContext],
     return backend.rate(Expert.PREDICTOR, [predictor_messages(t, r) for t, r in zip(targets, reasons)])
 
 
-def shown_texts(target: TargetContext) -> list[str]:
-    """What the Reasoner was shown (its prompt: the histories as summaries, the item): the texts
-    a reason's aspects are looked for in."""
-    return [m["content"] for m in reasoner_messages(target)]
+def shown_texts(target: TargetContext, reviews: Sequence[str] = ()) -> list[str]:
+    """The texts a reason's aspects are looked for in: what the Reasoner's prompt shows of this
+    user and item (:func:`.prompts.shown_data`: the histories as summaries, the item; never the
+    prompt's own words or its category), and ``reviews``, the raw reviews behind those summaries
+    where the caller has them (the evaluation does)."""
+    return [*shown_data(target), *reviews]
 
 
 def better_drafts(backend: Backend, targets: Sequence[TargetContext], greedy: Sequence[str],

@@ -346,6 +346,15 @@ def _history(entries: tuple[HistoryEntry, ...], ratings: bool) -> str:
     return "\n".join(lines)
 
 
+def shown_data(ctx: TargetContext) -> list[str]:
+    """What the experts' prompts for ``ctx`` show about this user and item: the item's title and
+    each history line (its item, its summary). Not the prompts' own words ("Category: Magazine
+    Subscriptions", "The user's past reviews", "the item's features"): a reason that repeats the
+    instructions has taken nothing from the reviews, so grounding never counts them as shown."""
+    lines = [f"{clean_text(e.title, 80)}: {summary_line(e.summary)}" for e in (*ctx.user_history, *ctx.item_history)]
+    return [clean_text(ctx.item_title, 120), *lines]
+
+
 def summary_line(summary: str) -> str:
     """A history summary on one line, through the :func:`tidy_summary` guard: what a prompt shows
     and what a person is shown of it."""

@@ -65,6 +65,25 @@ def test_a_reason_that_invents_says_what_no_review_it_was_shown_mentions():
     assert "(Not in the reviews it was shown: " in recs
 
 
+def test_a_reason_is_not_credited_for_repeating_its_prompt():
+    """The prompt's own words ("Category: Musical Instruments", "The user's past reviews") are
+    shown to the Reasoner but say nothing about this user or item: a reason repeating them has
+    taken nothing from the reviews, and the teacher's frame ("In past reviews the user wrote
+    about ...") names no aspect."""
+    from reason4rec.agent.nodes import check_reason
+    from reason4rec.experts.prompts import HistoryEntry, TargetContext, reasoner_messages, shown_data
+
+    summary = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: microphone"
+    target = TargetContext("Musical Instruments", "USB condenser microphone", (HistoryEntry("Amp", 5, summary),),
+                           (), 5.0, None, 1, 0)
+    prompt = " ".join(m["content"] for m in reasoner_messages(target))
+    assert "Musical Instruments" in prompt and "past reviews" in prompt and "features" in prompt
+    assert not any("Musical" in text or "past" in text for text in shown_data(target))
+    found = check_reason("In past reviews the user wrote about warm tone but mention no other musical instruments.",
+                         target)
+    assert found["invented"] == ["musical instruments"] and found["grounding"] == 0.5
+
+
 # --------------------------------------------------------------------------- issue 17: the person at the keyboard
 
 def test_an_item_the_user_rated_already_says_so_first_then_the_prediction():

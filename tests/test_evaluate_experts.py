@@ -5,7 +5,6 @@ import pytest
 
 from reason4rec.data.splits import make_split
 from reason4rec.errors import Reason4RecError
-from reason4rec.experts.prompts import reasoner_messages
 from reason4rec.experts.quality.reason_quality import sentiment
 from reason4rec.experts.summaries import SummaryCache
 from reason4rec.training.baselines import BiasModel
@@ -84,7 +83,9 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert [t.review.review_id for t in replay.targets] == [t.review_id for t in result.targets]
     assert replay.reasons == [t.reason for t in result.targets]
     assert replay.pipeline == [t.predictions[FULL] for t in result.targets]
-    assert replay.shown_to_reasoner(0)[0] == reasoner_messages(replay.contexts[0])[0]["content"]
+    shown = replay.shown_to_reasoner(0)  # the prompt's data and the raw reviews, not its instructions
+    assert shown[0] == replay.contexts[0].item_title and not any("Will the user like" in text for text in shown)
+    assert shown[-1] == (*replay.targets[0].user_history, *replay.targets[0].item_history)[-1].text
     with pytest.raises(Reason4RecError, match="not an evaluation folder"):
         EvalReplay.open(tmp_path, tiny_eval_config)
     manifest = tmp_path / "run" / "run.json"  # a folder evaluated on other data is not replayed

@@ -37,15 +37,15 @@ from ..experts import (
     mean_of,
     open_experts,
     ratings_for,
-    reasoner_messages,
     reasons_for,
+    shown_texts,
     target_contexts,
     verdict_agrees,
 )
 from .confidence import paired_difference, paired_mean_difference, resample_indices
 from .estimates import attach_estimates, held_out_estimates
 from .eval_run import write_atomically
-from .evaluate_experts import shown_texts
+from .evaluate_experts import history_texts
 
 REPORT_EXPERTS = (Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR)
 SIDES = ("before", "after")
@@ -124,7 +124,7 @@ class AdaptReport:
             else [None] * len(contexts)
         rows = []
         for target, context, reason, full, none in zip(targets, contexts, reasons, rated, bare, strict=True):
-            found = grounding(reason, shown_texts(reasoner_messages(context), target))
+            found = grounding(reason, shown_texts(context, history_texts(target)))
             rows.append({"review_id": target.review.review_id, "true": target.review.rating,
                          "predicted": round(full.expected, 4),
                          "no_reason": None if none is None else round(none.expected, 4),

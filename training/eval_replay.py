@@ -91,7 +91,7 @@ class EvalReplay:
 
     def shown_to_reasoner(self, index: int) -> list[str]:
         """What the evaluation's grounding counts as shown for this target's reason."""
-        from ..experts import reasoner_messages
-        from .evaluate_experts import shown_texts
+        from ..experts import shown_texts
+        from .evaluate_experts import history_texts
 
-        return shown_texts(reasoner_messages(self.contexts[index]), self.targets[index])
+        return shown_texts(self.contexts[index], history_texts(self.targets[index]))

@@ -56,9 +56,9 @@ from ..experts import (
     mean_of,
     one_step_messages,
     ratings_for,
-    reasoner_messages,
     reasons_for,
     sentiment,
+    shown_texts,
     summary_problems_of,
     summary_version,
     target_contexts,
@@ -362,21 +362,21 @@ def _measure_reasons(targets: Sequence[Target], contexts: Sequence[TargetContext
     applies to a finished run without generating anything again.
     """
     for target, context, result in zip(targets, contexts, results):
-        reason_grounding = grounding(result.reason, shown_texts(reasoner_messages(context), target))
+        shown = shown_texts(context, history_texts(target))  # the one-step prompt shows the same data
+        reason_grounding = grounding(result.reason, shown)
         result.grounding = _round(reason_grounding.share)
         result.invented = list(reason_grounding.invented)
         result.verdict_agrees = verdict_agrees(result.reason, result.true)
         result.complete = is_complete(result.reason)
         if ONE_STEP in result.predictions:
-            shown_one_step = shown_texts(one_step_messages(context), target)
-            result.one_step_grounding = _round(grounding(result.one_step_reason, shown_one_step).share)
+            result.one_step_grounding = _round(grounding(result.one_step_reason, shown).share)
             result.one_step_complete = is_complete(result.one_step_reason)
 
 
-def shown_texts(messages: Messages, target: Target) -> list[str]:
-    """What grounding counts as shown to a reason's writer: its prompt and the raw history
-    reviews behind the summaries in it."""
-    return [m["content"] for m in messages] + [r.text for r in (*target.user_history, *target.item_history)]
+def history_texts(target: Target) -> list[str]:
+    """The raw history reviews behind the summaries a target's prompts show: with
+    :func:`reason4rec.experts.shown_texts`, what grounding counts as shown to a reason's writer."""
+    return [r.text for r in (*target.user_history, *target.item_history)]
 
 
 def _timed(seconds: dict[str, float], stage: str, work: Callable[[], Any]) -> Any:

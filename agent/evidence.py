@@ -62,11 +62,11 @@ def evidence_for(reason: str, mine: Sequence[HistoryRecord], theirs: Sequence[Hi
 
 def _tie(phrases: Sequence[str], mine: Sequence[HistoryRecord], theirs: Sequence[HistoryRecord],
          title_of: Callable[[str], str]) -> list[dict[str, Any]]:
-    """Each phrase with the shown reviews it is found in (text or summary, by the grounding rule),
-    numbered in order, each source quoted at the sentence naming the phrase; a phrase found in
-    none gets no mark."""
+    """Each phrase with the shown reviews it is found in (text, summary or the name of the item
+    reviewed, which the prompt shows beside it: by the grounding rule), numbered in order, each
+    source quoted at the sentence naming the phrase; a phrase found in none gets no mark."""
     records = [("you", r) for r in mine] + [("buyer", r) for r in theirs]
-    vocabularies = [vocabulary_of([r.review.text, r.summary or ""]) for _, r in records]
+    vocabularies = [vocabulary_of([r.review.text, r.summary or "", title_of(r.review.item_id)]) for _, r in records]
     tied, mark = [], 0
     for phrase in phrases:
         sources = [{"review_id": r.review.review_id, "by": by, "item": title_of(r.review.item_id),

@@ -123,3 +123,25 @@ def test_profiles_and_saved_reviews_name_items_by_title_with_the_id():
                      "review": {"rating": 4, "text": "x", "item_title": "Watermark"},
                      "update": {"outcome": "created", "summary": "Positive Aspects: calm"}})
     assert saved.startswith("Saved: review of **Watermark (B1)** by **A1**.")
+
+
+def test_evidence_ties_a_phrase_to_the_review_whose_item_it_names():
+    """A reason may name an item of the user's history by its name ("they valued the Panera Bread
+    gift card"), which the prompt shows beside that review's summary: the evidence ties the phrase
+    to that review, as the reason check finds it shown, instead of calling it found in none."""
+    from reason4rec.agent.evidence import evidence_for
+    from reason4rec.memory import HistoryRecord
+    from reason4rec.memory.reviews import StoredReview
+
+    def record(user: str, item: str, text: str) -> HistoryRecord:
+        review = StoredReview(f"r-{user}-{item}", user, item, 5.0, 1_500_000_000, text, "", 0, "summarized", "v")
+        return HistoryRecord(review, "Positive Aspects: easy redeem\nNegative Aspects: none\n"
+                                     "User Preference Elements: none", "v")
+
+    names = {"B1": "Panera Bread Gift Card (B1)", "B9": "Petco Gift Card (B9)"}
+    found = evidence_for("In past reviews the user valued panera bread and easy redeem; buyers mention dog food.",
+                         [record("U1", "B1", "Great gift, easy to redeem online.")],
+                         [record("U2", "B9", "My sister loved it.")], shown=5, title_of=names.__getitem__)
+    marks = {a["phrase"]: (a["mark"], [s["review_id"] for s in a["sources"]]) for a in found["aspects"]}
+    assert marks["panera bread"] == (1, ["r-U1-B1"])
+    assert marks["dog food"] == (None, [])

@@ -65,3 +65,12 @@ def test_the_category_of_a_configured_file_is_the_one_its_name_carries(tmp_path,
         configured_category(DataConfig(reviews_path=mine))
     config = load_config(overrides={"home": str(tmp_path), "data": {"reviews_path": "Gift_Cards_5.json.gz"}})
     assert open_context(config, backend=FakeBackend(), memory=ram_memory).category == "Gift Cards"
+
+
+def test_a_memory_opened_on_a_configured_file_is_of_that_files_category(tiny_eval_config):
+    """Memory.open keys the memory (and the profiles' prompts) by the configured file's category."""
+    from reason4rec.memory import Memory
+
+    data = tiny_eval_config.data.model_copy(update={"reviews_path": "elsewhere/Gift_Cards_5.json.gz", "category": None})
+    with Memory.open(tiny_eval_config.model_copy(update={"data": data})) as memory:
+        assert memory.category == "Gift Cards"

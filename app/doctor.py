@@ -412,11 +412,11 @@ def _writable(part: str, path: Path, what: str) -> Check:
 def calibration(config: Config) -> Check:
     """Whether the configured category's ratings go through a calibration for these experts (a
     missing one is fine: the Predictor's own rating is shown; an unusable one is a failure)."""
+    from ..data import configured_category
     from ..experts import calibrations_for
-    from .resources import default_category
 
     part = "calibration"
-    category = default_category(config)
+    category = configured_category(config.data)
     calibrations = calibrations_for(config, config.agent.adapters)
     found = calibrations.find(category)
     if found is None and calibrations.notes:

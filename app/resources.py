@@ -37,13 +37,6 @@ def quiet_transformers() -> None:
     warnings.filterwarnings("ignore", message=".*(is_)?gradient_checkpointing.* is deprecated")
 
 
-def default_category(config: Config) -> str:
-    """The product category prompts name: the configured data's, else the shipped one's."""
-    from ..data import configured_category
-
-    return configured_category(config.data)
-
-
 def open_memory(config: Config, category: str | None = None, *, rebuild: bool = False,
                 console: Console) -> Memory:
     """The memory named by ``config`` (created on first use; ``rebuild`` moves the vectors aside)."""
@@ -57,9 +50,10 @@ def open_memory(config: Config, category: str | None = None, *, rebuild: bool = 
 def open_agent(config: Config, *, status: Status | None = None, memory: Memory | None = None) -> Agent:
     """The memory (or ``memory``, handed over) and the experts, for turns: the chat's opener too."""
     from ..agent import Agent
+    from ..data import configured_category
 
     quiet_transformers()
-    say_category(config, default_category(config), config.agent.adapters)
+    say_category(config, configured_category(config.data), config.agent.adapters)
     agent = Agent.open(config, memory=memory, status=status)
     for note in agent.context.notes:
         make_console(stderr=True).print(f"[yellow]note:[/] {escape(note)}")

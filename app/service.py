@@ -137,9 +137,8 @@ class Service:
         from ..memory import StoreError, UpdateResult, check_review
 
         check_review(user_id, item_id, rating, text, title=title, item_title=item_title, timestamp=timestamp)
-        opening = self._agent is None and self._memory is None
         try:  # a damaged store is found as the memory opens (its integrity check), before any write
-            memory = self.memory(resources.default_category(self.config) if opening else None)
+            memory = self.memory()
         except StoreError as err:
             raise StoreError(f"the review was not stored: {err}") from err
         started = time.perf_counter()
@@ -178,11 +177,11 @@ class Service:
         """The open agent's context, else the memory with the Summarizer alone (no other expert
         loads), or with the lexicon (no model at all)."""
         if lexicon:
-            return resources.open_lexicon_reviewer(self.memory(resources.default_category(self.config)))
+            return resources.open_lexicon_reviewer(self.memory())
         if self._agent is not None:
             return self._agent.context
         if self._reviewer is None:
-            memory = self.memory(resources.default_category(self.config))
+            memory = self.memory()
             self._reviewer = resources.open_reviewer(self.config, memory, adapters, console=self.console)
         return self._reviewer
 

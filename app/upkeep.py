@@ -44,8 +44,8 @@ def sync(service: Service, adapters: Path | None, *, lexicon: bool = False) -> N
     from ..training import progress_bars
 
     console = service.console
-    category = resources.default_category(service.config)
-    memory = service.memory(category)
+    memory = service.memory()
+    category = memory.category
     pending = memory.pending()
     with progress_bars(console) as bars:
         sources = _sources(service, memory, category, adapters, lexicon=lexicon)

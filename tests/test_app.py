@@ -90,7 +90,6 @@ def test_a_review_is_stored_before_the_summarizer_loads_and_kept_when_it_cannot(
         raise AdapterError("no summarizer adapter under /no/such/adapters")
 
     monkeypatch.setattr(resources, "open_reviewer", cannot_open)
-    monkeypatch.setattr(resources, "default_category", lambda config: "Musical Instruments")
     service = Service(object(), Console(record=True))
     service._memory = memory
     result = service.add_review("U3", "B0PEDAL001", 2, "It hums at any gain.")

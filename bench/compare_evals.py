@@ -10,7 +10,13 @@ first) with 95% bootstrap intervals. Grounding needs each prompt: each evaluatio
 ``results.json`` reports it.
 
     .venv/bin/python bench/compare_evals.py artifacts/bench/eval-leave-last-out-full <multi eval folder> \\
+        --first-ratings artifacts/bench/collab-predictor-leave-last-out.ratings.jsonl \\
         --out artifacts/bench/compare-multi-leave-last-out.json
+
+``--first-ratings``: the first evaluation's targets re-rated by another Predictor with the same
+reasons (``bench/collab_predictor.py``'s ratings file, rows ``reason:<version>`` by the target's
+position in that evaluation): the whole-set evaluations were run before the shipped Predictor
+learnt to read the collaborative estimates, so this is what the shipped experts predict.
 """
 
 from __future__ import annotations
@@ -41,6 +47,19 @@ def read(folder: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def rerated(folder: Path, ratings: Path) -> dict[str, float]:
+    """Target review id -> the re-rated pipeline prediction (see ``--first-ratings``)."""
+    from reason4rec.config import load_config
+    from reason4rec.training.eval_replay import EvalReplay
+
+    by_position = {}
+    for line in ratings.read_text(encoding="utf-8").splitlines():
+        if line.strip() and (row := json.loads(line))["version"].startswith("reason:"):
+            by_position[int(row["review_id"])] = float(row["summary"])
+    targets = EvalReplay.open(folder, load_config()).targets
+    return {t.review.review_id: by_position[i] for i, t in enumerate(targets) if i in by_position}
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     true = np.array([r["true"] for r in rows])
     predicted = np.array([r["predictions"][PIPELINE] for r in rows])
@@ -60,11 +79,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("first", type=Path, help="the evaluation compared against (e.g. the shipped experts')")
     parser.add_argument("second", type=Path, help="the new experts' evaluation")
+    parser.add_argument("--first-ratings", type=Path, help="the first's targets re-rated (see above)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from reason4rec.training.confidence import paired_difference, resample_indices
 
     first, second = read(args.first), read(args.second)
+    if args.first_ratings:
+        ratings = rerated(args.first, args.first_ratings)
+        first = {k: {**row, "predictions": {**row["predictions"], PIPELINE: ratings[k]}}
+                 for k, row in first.items() if k in ratings}
     common = sorted(set(first) & set(second))
     if not common:
         sys.exit("the two evaluations share no scored target (another split, data or sample?)")
@@ -73,7 +97,8 @@ def main() -> None:
     a, b = [first[k] for k in common], [second[k] for k in common]
     true = np.array([r["true"] for r in a])
     indices = resample_indices(len(common))
-    result: dict[str, Any] = {"first": str(args.first), "second": str(args.second), "common_targets": len(common),
+    result: dict[str, Any] = {"first": str(args.first), "first_ratings": str(args.first_ratings or ""),
+                              "second": str(args.second), "common_targets": len(common),
                               "first_summary": summary(a), "second_summary": summary(b), "second_minus_first": {}}
     for metric in ("mae", "rmse"):
         found = paired_difference(np.array([r["predictions"][PIPELINE] for r in b]),

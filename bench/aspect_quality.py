@@ -33,6 +33,7 @@ for ``noun_phrase``):
 
     .venv/bin/python bench/aspect_quality.py                       # writes artifacts/bench/aspect-quality.json
     .venv/bin/python bench/aspect_quality.py --worksheet 50        # the labelling worksheet (review + candidates)
+    .venv/bin/python bench/aspect_quality.py --worksheet 50 --worksheet-from 50   # the second labeller's
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LABELS = [ROOT / "bench" / f"aspect_polarity_labels{part}.jsonl" for part in ("", "_51_100", "_101_150")]
+"""Hand labels: the first 50 held-out reviews (written by the rules' author before the first run);
+reviews 51-100 and 101-150 (2026-12-06, a second labeller who saw each review's candidate aspects
+but no method's sides, each set written before any method was scored against it)."""
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _FILLER = frozenset(["good", "great", "bad", "nice", "fine", "well", "mostly", "really", "very", "just", "not", "no",
@@ -130,9 +135,9 @@ def methods(review, answer: str) -> dict[str, str]:
             "summarizer-after": stored_summary(answer, review.text)}
 
 
-def load_labels(path: Path) -> dict[str, dict[str, str]]:
+def load_labels(*paths: Path) -> dict[str, dict[str, str]]:
     labels: dict[str, dict[str, str]] = {}
-    if path.is_file():
+    for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
@@ -165,7 +170,8 @@ def measure(reviews, answers, labels) -> dict:
         for name, summary in made.items():
             row = results.setdefault(name, {"aspects": 0, "noun_phrase": 0, "filler": 0, "sided": 0,
                                             "sided_labelled": 0, "wrong_side": 0, "on_side_neither": 0,
-                                            "empty_summaries": 0, "labelled_opinions": 0, "found_right": 0})
+                                            "empty_summaries": 0, "labelled_opinions": 0, "found_right": 0,
+                                            "wrong_cases": []})
             every = phrases(summary, ("positive", "negative", "preferences"))
             if not phrases(summary):
                 row["empty_summaries"] += 1
@@ -192,6 +198,8 @@ def measure(reviews, answers, labels) -> dict:
                     row["on_side_neither"] += 1
                 elif (label == "praised") != (side == "positive"):
                     row["wrong_side"] += 1
+                    row["wrong_cases"].append({"review_id": review.review_id, "aspect": p, "side": side,
+                                               "label": label})
     for row in results.values():
         row["noun_phrase_share"] = round(row["noun_phrase"] / max(1, row["aspects"]), 4)
         row["filler_share"] = round(row["filler"] / max(1, row["aspects"]), 4)
@@ -223,8 +231,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=37)
     parser.add_argument("--dev", action="store_true", help="the development sample (seed 7) instead")
-    parser.add_argument("--labels", type=Path, default=ROOT / "bench" / "aspect_polarity_labels.jsonl")
+    parser.add_argument("--labels", type=Path, nargs="+", default=LABELS,
+                        help="hand-label files; each is measured alone, then all together")
     parser.add_argument("--worksheet", type=int, default=0, help="print a labelling worksheet of this many reviews")
+    parser.add_argument("--worksheet-from", type=int, default=0, help="... starting at this one (0-based)")
     parser.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench" / "aspect-quality.json")
     args = parser.parse_args()
     seed = 7 if args.dev else args.seed
@@ -234,19 +244,27 @@ def main() -> None:
         reviews = [r for r in sample(seed, 3 * args.n) if r.review_id not in held_out][:args.n]
     answers = summarizer_answers()
     if args.worksheet:
-        worksheet(reviews[:args.worksheet], answers)
+        worksheet(reviews[args.worksheet_from:args.worksheet_from + args.worksheet], answers)
         return
     report = {"sample": {"seed": seed, "n": len(reviews), "review_ids": [r.review_id for r in reviews]},
-              **measure(reviews, answers, load_labels(args.labels))}
-    for name, row in report["results"].items():
+              **measure(reviews, answers, load_labels(*args.labels))}
+    report["by_labels"] = {path.name: measure(reviews, answers, load_labels(path))["results"] for path in args.labels} \
+        if len(args.labels) > 1 else {}
+    for labels_name, results in [("all labels", report["results"]), *report["by_labels"].items()]:
+        print(f"-- {labels_name}")
+        _print(results)
+    if not args.dev:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _print(results: dict) -> None:
+    for name, row in results.items():
         print(f"{name:18} aspects {row['aspects']:4}  noun phrase {row['noun_phrase_share']:.1%}  "
               f"filler {row['filler_share']:.1%}  wrong side {row['wrong_side']}/{row['sided_labelled']} "
               f"({row['wrong_side_share']:.1%}), on a side but neither {row['on_side_neither']}, "
               f"labelled opinions on the right side {row['found_right']}/{row['labelled_opinions']}  "
               f"empty {row['empty_summaries']}")
-    if not args.dev:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def category_notice(category: str, adapters: Path | None = None) -> str | None:
     known = sorted({c for name in SERVING_EXPERTS if name in dirs for c in AdapterCard.load(dirs[name]).categories})
     if not known or category.casefold() in {c.casefold() for c in known}:
         return None
-    return (f"The experts were trained on {' and '.join(known)} reviews, not {category}: their reasons may name "
+    named = known[0] if len(known) == 1 else f"{', '.join(known[:-1])} and {known[-1]}"
+    return (f"The experts were trained on {named} reviews, not {category}: their reasons may name "
             f"aspects of the wrong kind of product. To adapt them to your reviews (about an hour on two "
             f"cores): `reason4rec train all --recipe adapt --reviews FILE --category \"{category}\"`, "
             "then add `--adapters` with the run folder it names; to fit only their ratings to your stars (minutes): "

@@ -21,8 +21,8 @@ def test_shipped_adapters_are_small_and_carded():
     root = shipped_adapters_root()
     for name in EXPERTS:
         card = AdapterCard.load(root / name)
-        # every expert cpu-full's but the Predictor: cpu-collab's reads the collaborative estimates
-        assert card.recipe == ("cpu-collab" if name == "predictor" else "cpu-full")
+        # every expert the multi recipe's (three categories) but the evaluation's one-step ablation
+        assert card.recipe == ("cpu-full" if name == "one_step" else "multi")
         assert card.base_model == "smollm2-135m-instruct"
         assert ("collab_estimates" in card.data) == (name == "predictor")
         assert card.lora["layers"] == 8  # LoRA on the top 8 of 30 layers: a quarter of an all-layer adapter

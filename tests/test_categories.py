@@ -7,7 +7,6 @@ import shutil
 from reason4rec.experts.model.adapters import SERVING_EXPERTS, AdapterCard, shipped_adapter_dirs
 from reason4rec.experts.shipping import category_notice
 
-
 SHIPPED_CATEGORIES = ("Musical Instruments", "Gift Cards", "Magazine Subscriptions")
 """What the shipped experts (the ``multi`` recipe, 2026-12-06) were trained on."""
 
@@ -24,7 +23,8 @@ def test_another_category_is_said_with_the_command_that_fits_the_experts(tmp_pat
     for known in (*SHIPPED_CATEGORIES, "musical instruments"):
         assert category_notice(known) is None, known
     said = category_notice("Digital Music")
-    assert said and "trained on Gift Cards, Magazine Subscriptions and Musical Instruments reviews, not Digital Music" in said
+    assert said and ("trained on Gift Cards, Magazine Subscriptions and Musical Instruments reviews, "
+                     "not Digital Music") in said
     assert '`reason4rec train all --recipe adapt --reviews FILE --category "Digital Music"`' in said
     assert '`reason4rec calibrate --reviews FILE --category "Digital Music"`' in said
     assert "\n" not in said

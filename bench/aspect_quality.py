@@ -1,10 +1,11 @@
 """Are the aspects a person is shown product aspects, on the right side? Before/after issue 37.
 
-The reviews: the shipped data's leave-last-out train split, the reviews the shipped Summarizer
-summarised (``experts/adapters/summaries.jsonl.gz``, so its answers are known without running the
-model) minus the 2,000 it was trained on (the pipeline's seeded pick), shuffled with seed 37:
-the first 200 are the held-out sample (``--n``). The rules were written on other reviews: the
-issue's examples and a development sample drawn the same way with seed 7 (``--dev``).
+The reviews: the shipped data's leave-last-out train split, the reviews the `cpu-full` Summarizer
+summarised (its cache as shipped until 2026-12-06, kept as ``bench/data/cpu-full-summaries.jsonl.gz``,
+so its answers are known without running the model) minus the 2,000 it was trained on (the
+pipeline's seeded pick), shuffled with seed 37: the first 200 are the held-out sample (``--n``).
+The rules were written on other reviews: the issue's examples and a development sample drawn the
+same way with seed 7 (``--dev``).
 
 Four ways of writing a review's aspects are measured:
 
@@ -77,9 +78,14 @@ def sample(seed: int, n: int) -> list:
     return chosen[:n]
 
 
+SUMMARIZER_ANSWERS = ROOT / "bench" / "data" / "cpu-full-summaries.jsonl.gz"
+"""The `cpu-full` Summarizer's cache as shipped until 2026-12-06 (its answers, then the same cleaned):
+the sample and the labels are defined on it, so shipping other experts does not move them."""
+
+
 def summarizer_answers() -> dict[str, str]:
-    path = ROOT / "experts" / "adapters" / "summaries.jsonl.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
+    """Review id -> the answer measured (a cleaned row, later in the file, replaces its raw one)."""
+    with gzip.open(SUMMARIZER_ANSWERS, "rt", encoding="utf-8") as handle:
         return {row["review_id"]: row["summary"] for row in map(json.loads, handle)}
 
 
@@ -158,11 +164,13 @@ def labelled(phrase: str, labels: dict[str, str]) -> str | None:
     return best[1] if best else None
 
 
-def measure(reviews, answers, labels) -> dict:
+def measure(reviews, made_by_review: dict[str, dict[str, str]], labels) -> dict:
+    """The measures over ``reviews``, given each review's summaries by every method (:func:`methods`,
+    made once however many label sets are scored)."""
     results: dict[str, dict] = {}
     examples: list[dict] = []
     for review in reviews:
-        made = methods(review, answers[review.review_id])
+        made = made_by_review[review.review_id]
         present = noun_phrases(review.text)
         if len(examples) < 12:
             examples.append({"review_id": review.review_id, "rating": review.rating, "text": review.text[:300],
@@ -246,9 +254,10 @@ def main() -> None:
     if args.worksheet:
         worksheet(reviews[args.worksheet_from:args.worksheet_from + args.worksheet], answers)
         return
+    made = {r.review_id: methods(r, answers[r.review_id]) for r in reviews}
     report = {"sample": {"seed": seed, "n": len(reviews), "review_ids": [r.review_id for r in reviews]},
-              **measure(reviews, answers, load_labels(*args.labels))}
-    report["by_labels"] = {path.name: measure(reviews, answers, load_labels(path))["results"] for path in args.labels} \
+              **measure(reviews, made, load_labels(*args.labels))}
+    report["by_labels"] = {path.name: measure(reviews, made, load_labels(path))["results"] for path in args.labels} \
         if len(args.labels) > 1 else {}
     for labels_name, results in [("all labels", report["results"]), *report["by_labels"].items()]:
         print(f"-- {labels_name}")

@@ -180,6 +180,55 @@ def test_recipe_start_shipped_without_an_adapter_for_a_stage_is_refused(tiny_con
         pipeline.run(["summarizer", "reward"])
 
 
+def _held_out(recipe_path: Path, category: str):
+    return load_recipe(recipe_path).model_copy(update={"held_out": category})
+
+
+def test_a_held_out_category_in_the_training_data_is_refused_before_anything_is_sampled(
+        tiny_config, tiny_recipe_path, tmp_path, shipped):
+    recipe = _held_out(_adapt_recipe(tiny_recipe_path, tmp_path), "musical instruments")
+    with pytest.raises(PipelineError) as refused:
+        TrainingPipeline(tiny_config, recipe, tmp_path / "run", OfflineTeacher(), dataset=shipped)
+    said = str(refused.value)
+    assert "holds out musical instruments, but the training data has" in said and "nothing was trained" in said
+    assert not (tmp_path / "run").exists()
+    TrainingPipeline(tiny_config, _held_out(_adapt_recipe(tiny_recipe_path, tmp_path), "Gift Cards"),
+                     tmp_path / "run", OfflineTeacher(), dataset=shipped)  # another category: accepted
+
+
+@pytest.mark.skipif(not MAGAZINES.is_file(), reason="shared data not here")
+def test_adapters_that_learnt_the_held_out_category_are_refused_and_unlabelled_ones_are_flagged(
+        tiny_config, tiny_run, tiny_recipe_path, tmp_path, monkeypatch):
+    """A leave-one-category-out run must not fine-tune experts that already saw the category
+    (the experts shipped since 2026-12-06 know all three shared ones)."""
+    import shutil
+
+    from reason4rec.training import pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "fresh_base", lambda *a, **k: pytest.fail("a model was loaded"))
+    magazines = load_reviews(MAGAZINES, on_duplicate="keep-latest")
+    recipe = _held_out(_adapt_recipe(tiny_recipe_path, tmp_path), "Musical Instruments")
+    assert all("Musical Instruments" in AdapterCard.load(tiny_run / e / "adapter").categories for e in EXPERTS)
+    mine = tiny_config.model_copy(deep=True)
+    mine.agent.adapters = tiny_run
+    pipeline = TrainingPipeline(mine, recipe, tmp_path / "run", OfflineTeacher(), dataset=magazines)
+    refused = r"holds out Musical Instruments, but the summarizer, reward, .* adapters in .* learnt it: pass --adapters"
+    with pytest.raises(PipelineError, match=refused):
+        pipeline.run(["all"])
+    assert not (tmp_path / "run" / "summarizer").exists()
+    unlabelled = tmp_path / "unlabelled"
+    shutil.copytree(tiny_run, unlabelled, ignore=shutil.ignore_patterns("*.jsonl", "*.gz"))
+    for expert in EXPERTS:
+        card = json.loads((unlabelled / expert / "adapter" / "card.json").read_text())
+        card["data"].pop("categories")
+        (unlabelled / expert / "adapter" / "card.json").write_text(json.dumps(card))
+    mine.agent.adapters = unlabelled
+    said: list[str] = []
+    TrainingPipeline(mine, recipe, tmp_path / "run", OfflineTeacher(), say=said.append,
+                     dataset=magazines)._check_start(list(EXPERTS))
+    assert len(said) == 1 and "do not list their categories: make sure they never saw Musical Instruments" in said[0]
+
+
 @pytest.mark.skipif(not (EXTRA / "meta_Magazine_Subscriptions.json.gz").is_file(), reason="shared data not here")
 def test_adapting_on_magazines_shows_no_markup_title_in_any_training_prompt(tiny_config, tmp_path):
     from reason4rec.data import looks_like_markup

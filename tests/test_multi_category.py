@@ -112,7 +112,8 @@ def test_each_leave_one_category_out_recipe_trains_on_the_other_files_only():
     for name, category in held_out.items():
         recipe = load_recipe(name)
         assert recipe.also and all(category not in source.reviews for source in recipe.also), name
-        # the shipped experts know instruments: only the other two holdouts may start from them
+        assert recipe.held_out == category.replace("_", " "), name  # enforced: tests/test_adapt.py
+        # only the other two holdouts start from trained experts (instruments-only ones: --adapters)
         assert recipe.start == ("fresh" if category == "Musical_Instruments" else "shipped"), name
         multi = load_recipe("multi")
         assert (recipe.reasoner_stars, recipe.filter, recipe.collab, recipe.subset.predictor_pool) == (

@@ -127,6 +127,7 @@ class TrainingPipeline:
         self.start_adapters: dict[Expert, Path] = dict(start_adapters or {})
         """The adapter each stage fine-tunes (``start = "shipped"``); a stage not here starts fresh."""
         self.check_data()  # a file too small for the recipe: said before anything is sampled or trained
+        self.check_held_out()
         self._reward_targets, self._reasoner_targets, self._other_targets = self._sample_targets()
         self._context_memo: dict[str, TargetContext] = {}
         """Prompt view by target review id (:meth:`_contexts`)."""
@@ -180,6 +181,15 @@ class TrainingPipeline:
     def _validation_targets(self) -> list[Target]:
         return validation_targets(self.split, self.recipe.report.validation_targets, self.recipe.seed)
 
+    def check_held_out(self) -> None:
+        """Refuse training data that has the recipe's held-out category (``held_out``): the measure on
+        that category would no longer be of experts that never saw it."""
+        held_out = self.recipe.held_out
+        if held_out and held_out.casefold() in {c.casefold() for c in self.dataset.categories}:
+            raise PipelineError(f"recipe {self.recipe.name} holds out {held_out}, but the training data has "
+                                f"{held_out} reviews ({self.dataset.source or 'the configured file'}): give "
+                                "--reviews a file of another category; nothing was trained")
+
     def check_data(self) -> None:
         """Refuse, in one line and before any training, a file too small for what the recipe needs.
 
@@ -213,13 +223,28 @@ class TrainingPipeline:
                             f"{self.recipe.name} needs at least {listed}{estimate}; nothing was trained")
 
     def _check_start(self, wanted: Sequence[Expert]) -> None:
-        """A recipe that starts from the shipped adapters needs one for every stage it trains."""
+        """A recipe that starts from the shipped adapters needs one for every stage it trains, and
+        none that already learnt the category it holds out (``held_out``)."""
         if self.recipe.start != "shipped":
             return
         missing = [stage for stage in wanted if stage not in self.start_adapters]
         if missing:
             raise PipelineError(f"recipe {self.recipe.name} fine-tunes existing adapters, but there is none for "
                                 f"{', '.join(missing)} (looked in {self.start_root})")
+        held_out = self.recipe.held_out
+        if not held_out:
+            return
+        cards = {stage: AdapterCard.load(self.start_adapters[stage]) for stage in wanted}
+        seen = [stage.value for stage, card in cards.items()
+                if held_out.casefold() in {c.casefold() for c in card.categories}]
+        if seen:
+            raise PipelineError(f"recipe {self.recipe.name} holds out {held_out}, but the {', '.join(seen)} "
+                                f"{_adapters(seen)} in {self.start_root} learnt it: pass --adapters with "
+                                f"experts that never saw {held_out}; nothing was trained")
+        unknown = [stage.value for stage, card in cards.items() if not card.categories]
+        if unknown:
+            self.say(f"[run] the cards of the {', '.join(unknown)} {_adapters(unknown)} in {self.start_root} "
+                     f"do not list their categories: make sure they never saw {held_out}")
 
     def _record_start(self) -> None:
         """Which adapters the stages fine-tune (``start.json``): a run resumed from other ones says so
@@ -610,6 +635,10 @@ class TrainingPipeline:
         )
         card.save(folder / "adapter")
         return card
+
+
+def _adapters(names: Sequence[str]) -> str:
+    return "adapter" if len(names) == 1 else "adapters"
 
 
 def training_dataset(dataset: ReviewDataset, recipe: Recipe) -> ReviewDataset:

@@ -109,6 +109,10 @@ class Recipe(_Strict):
     start: Literal["fresh", "shipped"] = "fresh"
     """``fresh``: new LoRA weights; ``shipped``: every expert starts from the adapter the package
     ships (its LoRA shape taken from that adapter's card): fine-tuning, not training anew."""
+    held_out: str | None = None
+    """Leave-one-category-out: a category these experts must never see. Training data with its
+    reviews, or adapters to fine-tune whose card lists it, are refused before anything is trained,
+    so a held-out measure cannot be spoilt by experts that already learnt the category."""
     reasoner_stars: bool = False
     """The Reasoner's prompt shows each history line's stars (issue 35), so its verdict can follow
     how the user rated before and how buyers rated the item; its card says so and every caller

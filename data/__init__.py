@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from .._front_door import lazy_attributes
 from .loaders import (
+    among_categories,
     clean_text,
     configured_category,
     dataset_of,
@@ -48,6 +49,7 @@ __all__ = [
     "Split",
     "SplitPart",
     "Target",
+    "among_categories",
     "build_targets",
     "clean_text",
     "clip_ratings",

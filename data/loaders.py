@@ -590,6 +590,12 @@ def load_configured(reviews_path: Path | None = None, meta_path: Path | None = N
     )
 
 
+def among_categories(category: str, categories: Iterable[str]) -> bool:
+    """Is ``category`` one of ``categories``? Category names compare without case, as a person
+    types them ("gift cards" is Gift Cards)."""
+    return category.casefold() in {c.casefold() for c in categories}
+
+
 def configured_category(data: DataConfig) -> str:
     """The category a configuration's reviews are about, without reading them: ``data.category``,
     else the one a person's file name carries (asked for when it carries none), else the shipped

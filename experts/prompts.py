@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 PROMPT_VERSION = "p4"
@@ -321,6 +322,11 @@ def _estimates_line(estimates: Estimates) -> str:
     """The collaborative estimates as the Predictor reads them, cold start said in words."""
     return (f"Estimates from ratings alone: user+item bias {estimates.bias:.2f}, SVD++ {estimates.svdpp:.2f}"
             f"{_COLD_NOTES.get(estimates.cold or '', '')}\n")
+
+
+def spoken_list(words: Sequence[str]) -> str:
+    """``words`` as a sentence says them: "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def render_chat(tokenizer, messages: Messages) -> str:

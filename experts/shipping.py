@@ -15,8 +15,10 @@ import shutil
 from pathlib import Path
 
 from ..config import Expert
+from ..data import among_categories
 from ..errors import Reason4RecError
 from .model.adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
+from .prompts import spoken_list
 from .summaries import SummaryCache, summary_version
 
 SHIPPED_SUMMARIES = "summaries.jsonl.gz"
@@ -103,10 +105,9 @@ def category_notice(category: str, adapters: Path | None = None) -> str | None:
 
     dirs = adapter_dirs(adapters, with_one_step=False)
     known = sorted({c for name in SERVING_EXPERTS if name in dirs for c in AdapterCard.load(dirs[name]).categories})
-    if not known or category.casefold() in {c.casefold() for c in known}:
+    if not known or among_categories(category, known):
         return None
-    named = known[0] if len(known) == 1 else f"{', '.join(known[:-1])} and {known[-1]}"
-    return (f"The experts were trained on {named} reviews, not {category}: their reasons may name "
+    return (f"The experts were trained on {spoken_list(known)} reviews, not {category}: their reasons may name "
             f"aspects of the wrong kind of product. To adapt them to your reviews (about an hour on two "
             f"cores): `reason4rec train all --recipe adapt --reviews FILE --category \"{category}\"`, "
             "then add `--adapters` with the run folder it names; to fit only their ratings to your stars (minutes): "

@@ -4,6 +4,7 @@ and reviews of another category get one plain line with the command that fits th
 import json
 import shutil
 
+from reason4rec.data import among_categories
 from reason4rec.experts.model.adapters import SERVING_EXPERTS, AdapterCard, shipped_adapter_dirs
 from reason4rec.experts.shipping import category_notice
 
@@ -82,3 +83,8 @@ def test_a_memory_opened_on_a_configured_file_is_of_that_files_category(tiny_eva
     data = tiny_eval_config.data.model_copy(update={"reviews_path": "elsewhere/Gift_Cards_5.json.gz", "category": None})
     with Memory.open(tiny_eval_config.model_copy(update={"data": data})) as memory:
         assert memory.category == "Gift Cards"
+
+
+def test_category_names_compare_without_case():
+    assert among_categories("gift cards", ("Musical Instruments", "Gift Cards"))
+    assert not among_categories("Gift Card", ("Gift Cards",)) and not among_categories("Gift Cards", ())

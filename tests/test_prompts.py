@@ -8,6 +8,7 @@ from reason4rec.experts.prompts import (
     predictor_messages,
     rating_response,
     reasoner_messages,
+    spoken_list,
     summarizer_messages,
 )
 
@@ -143,3 +144,9 @@ def test_a_reasoner_that_learnt_with_the_stars_is_shown_each_lines_stars_and_not
     without = text.replace(" (rating)", "").replace(" (2)", "").replace(" (5)", "").replace(" (1)", "")
     assert without == plain[1]["content"] and starred[0] == plain[0]
     assert predictor_messages(replace(_ctx(), reasoner_stars=True), "x") == predictor_messages(_ctx(), "x")
+
+
+def test_a_list_is_said_as_a_sentence_says_it():
+    assert spoken_list(["tone"]) == "tone"
+    assert spoken_list(["tone", "clip"]) == "tone and clip"
+    assert spoken_list(["tone", "clip", "tuning stability"]) == "tone, clip and tuning stability"

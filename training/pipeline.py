@@ -42,6 +42,7 @@ from ..data import (
     Review,
     ReviewDataset,
     Target,
+    among_categories,
     build_targets,
     dataset_of,
     load_configured,
@@ -69,6 +70,7 @@ from ..experts import (
     rating_response,
     reasoner_messages,
     shipped_adapters_root,
+    spoken_list,
     summarizer_messages,
     target_contexts,
     tidy_summary,
@@ -185,7 +187,7 @@ class TrainingPipeline:
         """Refuse training data that has the recipe's held-out category (``held_out``): the measure on
         that category would no longer be of experts that never saw it."""
         held_out = self.recipe.held_out
-        if held_out and held_out.casefold() in {c.casefold() for c in self.dataset.categories}:
+        if held_out and among_categories(held_out, self.dataset.categories):
             raise PipelineError(f"recipe {self.recipe.name} holds out {held_out}, but the training data has "
                                 f"{held_out} reviews ({self.dataset.source or 'the configured file'}): give "
                                 "--reviews a file of another category; nothing was trained")
@@ -214,13 +216,12 @@ class TrainingPipeline:
             return
         name = Path(self.dataset.source).name if self.dataset.source else "the data"
         wants = [f"{need:,} {what} (it has {have:,})" for what, need, have in short]
-        listed = wants[0] if len(wants) == 1 else ", ".join(wants[:-1]) + " and " + wants[-1]
         estimate = ""
         if all(have for _, _, have in short):  # this file's own ratio of what it gives to its size
             scale = max(need / have for _, need, have in short)
             estimate = f"; about {math.ceil(len(self.dataset) * scale / 100) * 100:,} reviews like these would do"
         raise PipelineError(f"{name} is too small to adapt on ({len(self.dataset):,} reviews): recipe "
-                            f"{self.recipe.name} needs at least {listed}{estimate}; nothing was trained")
+                            f"{self.recipe.name} needs at least {spoken_list(wants)}{estimate}; nothing was trained")
 
     def _check_start(self, wanted: Sequence[Expert]) -> None:
         """A recipe that starts from the shipped adapters needs one for every stage it trains, and
@@ -235,8 +236,7 @@ class TrainingPipeline:
         if not held_out:
             return
         cards = {stage: AdapterCard.load(self.start_adapters[stage]) for stage in wanted}
-        seen = [stage.value for stage, card in cards.items()
-                if held_out.casefold() in {c.casefold() for c in card.categories}]
+        seen = [stage.value for stage, card in cards.items() if among_categories(held_out, card.categories)]
         if seen:
             raise PipelineError(f"recipe {self.recipe.name} holds out {held_out}, but the {', '.join(seen)} "
                                 f"{_adapters(seen)} in {self.start_root} learnt it: pass --adapters with "

@@ -41,6 +41,7 @@ from ..experts import (
     merge_summaries,
     parse_summary,
     reasoner_messages,
+    spoken_list,
     stems,
     stop_words,
     summarizer_messages,
@@ -102,18 +103,18 @@ class OfflineTeacher:
         parts = []
         if likes:
             verb = {1: "valued", 0: "wrote about", -1: "looked for"}[verdict]
-            parts.append(f"In past reviews the user {verb} {_join(likes)}.")
+            parts.append(f"In past reviews the user {verb} {spoken_list(likes)}.")
         if dislikes:
-            parts.append(f"They were disappointed by {_join(dislikes)}.")
+            parts.append(f"They were disappointed by {spoken_list(dislikes)}.")
         if praised and verdict >= 0:
-            sentence = f"Other buyers of this item praise {_join(praised)}"
-            parts.append(sentence + (f" but mention {_join(faulted)}." if faulted else "."))
+            sentence = f"Other buyers of this item praise {spoken_list(praised)}"
+            parts.append(sentence + (f" but mention {spoken_list(faulted)}." if faulted else "."))
         elif faulted and verdict > 0:
-            parts.append(f"A few buyers of this item mention {_join(faulted)}.")
+            parts.append(f"A few buyers of this item mention {spoken_list(faulted)}.")
         elif faulted:
-            parts.append(f"Other buyers of this item complain about {_join(faulted)}.")
+            parts.append(f"Other buyers of this item complain about {spoken_list(faulted)}.")
         elif praised:
-            parts.append(f"Other buyers of this item mention {_join(praised)}.")
+            parts.append(f"Other buyers of this item mention {spoken_list(praised)}.")
         shared = _shared(likes, praised)
         if shared and verdict > 0:
             parts.append(f"What buyers say about {shared} matches what this user looks for.")
@@ -137,10 +138,6 @@ def _shared(likes: list[str], praised: list[str]) -> str | None:
     """A praised aspect that shares a stem with one the user values, if any."""
     wanted = set(stems(" ".join(likes).split()))
     return next((p for p in praised if wanted.intersection(stems(p.split()))), None)
-
-
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --------------------------------------------------------------------------- OpenAI-compatible teacher

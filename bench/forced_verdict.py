@@ -83,15 +83,17 @@ def main() -> None:
         adapter_version,
         grounding,
         local_backend,
+        mean_of,
         predictor_messages,
         reasoner_messages,
         shown_texts,
         verdict,
+        verdict_agrees,
     )
     from reason4rec.experts.backend import DEFAULT_MAX_NEW_TOKENS, generate_by_complete
     from reason4rec.experts.prompts import render_chat
     from reason4rec.training import attach_estimates, held_out_estimates
-    from reason4rec.training.confidence import paired_difference, resample_indices
+    from reason4rec.training.confidence import metric_interval, paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
     from reason4rec.training.evaluate_experts import history_texts
 
@@ -137,18 +139,14 @@ def main() -> None:
     before = np.array(replay.pipeline, dtype=float)
 
     def agreement(texts: list[str]) -> dict[str, float]:
-        scored = true != 3
-        said = np.array([verdict(t) for t in texts])
-        wanted = np.where(true >= 4, 1, -1)
-        agree = (said == wanted)[scored]
-        return {"overall": round(float(agree.mean()), 4),
-                "on_1_2_stars": round(float((said == -1)[true <= 2].mean()), 4),
-                "said_no_to_4_5_stars": round(float((said == -1)[true >= 4].mean()), 4)}
+        said_no = [verdict(text) == -1 for text in texts]
+        return {"overall": mean_of(verdict_agrees(text, stars) for text, stars in zip(texts, true)),
+                "on_1_2_stars": mean_of(no for no, stars in zip(said_no, true) if stars <= 2),
+                "said_no_to_4_5_stars": mean_of(no for no, stars in zip(said_no, true) if stars >= 4)}
 
-    def grounded(texts: list[str]) -> float:
-        shares = [grounding(t, shown_texts(c, history_texts(target))).share
-                  for t, c, target in zip(texts, contexts, replay.targets)]
-        return round(float(np.mean([s for s in shares if s is not None])), 4)
+    def grounded(texts: list[str]) -> float | None:
+        return mean_of(grounding(text, shown_texts(context, history_texts(target))).share
+                       for text, context, target in zip(texts, contexts, replay.targets))
 
     indices = resample_indices(true.size)
     result = {
@@ -165,9 +163,8 @@ def main() -> None:
     for metric in ("mae", "rmse"):
         for name, predicted in (("before", before), ("after", ratings), ("after closing too", closed_ratings),
                                 ("bias model", found.bias)):
-            error = predicted - true
-            value = np.abs(error).mean() if metric == "mae" else np.sqrt((error ** 2).mean())
-            result[f"{metric}_{name.replace(' ', '_')}"] = round(float(value), 4)
+            value = metric_interval(predicted, true, metric, indices).value
+            result[f"{metric}_{name.replace(' ', '_')}"] = round(value, 4)
         result[f"{metric}_after_minus_before"] = paired_difference(ratings, before, true, metric, indices).as_list()
         result[f"{metric}_after_closing_too_minus_before"] = paired_difference(closed_ratings, before, true, metric,
                                                                               indices).as_list()

@@ -76,8 +76,24 @@ def _deliberation(state: DeliberationState) -> str:
         lines += ["", f"> {about_item(state['reason'], name, state.get('item_id') or '')}"]
         if invented := _invented(state.get("reason_check")):
             lines += ["", f"*{invented}*"]
+        if said := verdict_line(state.get("verdict")):
+            lines += ["", said]
         lines += evidence_lines(state.get("evidence"))
     return "\n".join(lines)
+
+
+def verdict_line(verdict: dict[str, Any] | None) -> str:
+    """Where the reason's "poor match" came from when the ratings gave it (the category's verdict
+    rule); empty when the verdict is the Reasoner's own.
+
+    Example:
+        >>> verdict_line({"source": "ratings", "threshold": 3.93, "estimate": 3.41})
+        '*Verdict from the ratings: their bias estimate 3.41 is below 3.93; the Reasoner wrote why.*'
+    """
+    if not verdict or verdict.get("source") != "ratings":
+        return ""
+    return (f"*Verdict from the ratings: their bias estimate {verdict['estimate']:.2f} is below "
+            f"{verdict['threshold']:.2f}; the Reasoner wrote why.*")
 
 
 def about_item(reason: str, name: str, item_id: str) -> str:
@@ -214,6 +230,8 @@ def _recommendations(state: DeliberationState) -> str:
         lines.append(f"{rank}. **{name}**: {shown_rating(item['rating']):.2f} / 5. "
                      f"{about_item(item['reason'], name, item['item_id'])}"
                      + (f" *({invented})*" if invented else ""))
+        if said := verdict_line(item.get("verdict")):
+            lines.append(f"   {said}")
         lines += evidence_lines(item.get("evidence"), per_side=1, indent="   ")
     return "\n".join(lines)
 

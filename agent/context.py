@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Config, Expert
 from ..errors import Reason4RecError
-from ..experts import Backend, Calibration
+from ..experts import Backend, Calibration, VerdictRule
 from ..memory import AddResult, ExpertSummarizer, Memory, UpdateResult
 
 
@@ -62,6 +62,12 @@ class AgentContext:
         of work; the turn then ends through ``respond`` like any other error)."""
         if self.cancel.is_set():
             raise TurnCancelled("cancelled: the deliberation was stopped before it finished")
+
+    @property
+    def verdict_rule(self) -> VerdictRule | None:
+        """The category's verdict rule where its calibration has one in use (the reason says "a
+        poor match" where the ratings do): :mod:`~reason4rec.experts.verdict_rule`."""
+        return self.calibration.verdict_rule if self.calibration is not None else None
 
     @property
     def summarizer(self) -> ExpertSummarizer:

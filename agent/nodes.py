@@ -30,6 +30,7 @@ from ..config import Expert
 from ..errors import Reason4RecError
 from ..experts import (
     ChosenReason,
+    ClosingStream,
     DraftSettings,
     Estimates,
     Grounding,
@@ -38,6 +39,7 @@ from ..experts import (
     SamplingBackend,
     TargetContext,
     better_drafts,
+    finished_reason,
     grounding,
     ratings_for,
     reasoner_messages,
@@ -48,7 +50,7 @@ from ..memory import HistoryRecord, Match, Memory, item_names, items_for_need
 from . import events
 from .context import AgentContext
 from .evidence import evidence_for
-from .state import CollabView, DeliberationState, HistoryView
+from .state import CollabView, DeliberationState, HistoryView, VerdictView
 
 NodeResult = dict[str, Any]
 AMBIGUITY_MARGIN = 0.03
@@ -158,7 +160,27 @@ def recall(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     own = _own_review(context.memory, user, item)
     if own is not None:
         _emit(events.already_rated(own["rating"], own["date"]))
-    return {**_recall(context, user, item), "already_rated": own}
+    return {**_recall(context, user, item), "already_rated": own,
+            "collab": _collab_estimate(context, user, item, with_own_rating=own is not None)}
+
+
+def _collab_estimate(context: AgentContext, user: str, item: str, *, with_own_rating: bool) -> CollabView:
+    """What the memory's collaborative models say of this rating from the ratings alone
+    (:class:`.state.CollabView`), refitted first, as a step of its own that says why, when they
+    are missing or out of date. Recalled before the reason: the category's verdict rule reads it."""
+    collab = context.memory.collab
+    refits = collab.refits
+
+    def fitting(label: str) -> Callable[[int, int], None]:
+        started = time.perf_counter()
+        return lambda done, total: _emit(events.step_started(label) if done < total
+                                         else events.step_finished(label, time.perf_counter() - started))
+
+    try:
+        return {**collab.estimates(user, [item], progress=fitting)[item], "fitted_on": collab.state()["fitted_on"],
+                "refit": collab.last_refit if collab.refits != refits else None, "with_own_rating": with_own_rating}
+    except Exception as err:  # the models are a second opinion: the answer goes on without them, saying why
+        return {"bias": None, "svdpp": None, "cold": None, "error": f"{type(err).__name__}: {err}"}
 
 
 def _own_review(memory: Memory, user: str, item: str) -> dict[str, Any] | None:
@@ -244,19 +266,24 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     """The Reasoner's why, streamed token by token."""
     context = runtime.context
     pieces: list[str] = []
-    target = _target(state, context.category, context.reasoner_stars)
+    target = _as_experts_see(context, _target(state, context.category, context.reasoner_stars), state.get("collab"))
+    shown = lambda _row, piece: _emit(events.token("reason", piece))  # noqa: E731
+    closing = ClosingStream(shown) if target.verdict_from_ratings else None
     stream = context.backend.stream(Expert.REASONER, reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:
             context.check_cancelled()
             pieces.append(piece)
-            _emit(events.token("reason", piece))
-    [chosen] = _best_drafts(context, "reason", [target], ["".join(pieces).strip()])
+            (closing.on_text if closing is not None else shown)(0, piece)
+    if closing is not None:
+        closing.finish(0)
+    [chosen] = _best_drafts(context, "reason", [target], [finished_reason(target, "".join(pieces))])
     if chosen.replaced:
         _emit(events.reason_revised(chosen.text, chosen.drafts, list(chosen.first_invented)))
     mine, theirs = _histories(context.memory, state["user_id"], state["item_id"])
     return {"reason": chosen.text, "reason_check": check_reason(chosen.text, target, chosen.drafts, chosen.found),
-            "evidence": _evidence(context, chosen.text, mine, theirs)}
+            "evidence": _evidence(context, chosen.text, mine, theirs),
+            "verdict": _verdict_view(context, target, state.get("collab"))}
 
 
 def _evidence(context: AgentContext, reason: str, mine: list[HistoryRecord], theirs: list[HistoryRecord]) -> dict:
@@ -307,25 +334,10 @@ def check_reason(reason: str, target: TargetContext, drafts: int = 1, found: Gro
 @_step("predict")
 def predict(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResult:
     """The Predictor's rating distribution, given the reason; beside it (never changing it) what
-    the memory's collaborative models say from the ratings alone (:class:`.state.CollabView`),
-    refitted first, as a step of its own that says why, when they are missing or out of date."""
+    the memory's collaborative models say from the ratings alone (recalled: :func:`_collab_estimate`)."""
     context = runtime.context
-    collab, item = context.memory.collab, state["item_id"]
-    refits = collab.refits
-
-    def fitting(label: str) -> Callable[[int, int], None]:
-        started = time.perf_counter()
-        return lambda done, total: _emit(events.step_started(label) if done < total
-                                         else events.step_finished(label, time.perf_counter() - started))
-
-    try:
-        estimate: CollabView = {**collab.estimates(state["user_id"], [item], progress=fitting)[item],
-                                "fitted_on": collab.state()["fitted_on"],
-                                "refit": collab.last_refit if collab.refits != refits else None,
-                                "with_own_rating": bool(state.get("already_rated"))}
-    except Exception as err:  # the models are a second opinion: the answer goes on without them, saying why
-        estimate = {"bias": None, "svdpp": None, "cold": None, "error": f"{type(err).__name__}: {err}"}
-    target = _with_estimates(context, _target(state, context.category, context.reasoner_stars), estimate)
+    estimate: CollabView = {**(state.get("collab") or {})}  # type: ignore[typeddict-item]
+    target = _as_experts_see(context, _target(state, context.category, context.reasoner_stars), estimate)
     estimate["read_by_predictor"] = target.estimates is not None
     [distribution] = ratings_for(context.backend, [target], [state.get("reason")])
     rating = distribution.as_dict(context.calibration)
@@ -366,7 +378,7 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
     views = [{**_recalled(context, item, mine, theirs, summaries), "match": match, "records": (mine, theirs),
               "estimate": estimate}
              for item, match, estimate, (mine, theirs) in zip(items, matches, estimates, histories)]
-    targets = [_with_estimates(context, _target(view, context.category, context.reasoner_stars), view["estimate"])
+    targets = [_as_experts_see(context, _target(view, context.category, context.reasoner_stars), view["estimate"])
                for view in views]
     reasons, distributions = _deliberate_candidates(context, targets, [{"id": item, "title": view["item_title"]}
                                                                        for item, view in zip(items, views)])
@@ -378,7 +390,8 @@ def recommend(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeR
                                  "rating": dist.as_dict(context.calibration),
                                  "collab": view["estimate"],
                                  "reason_check": check_reason(pick.text, target, pick.drafts, pick.found),
-                                 "evidence": _evidence(context, pick.text, *view["records"])}
+                                 "evidence": _evidence(context, pick.text, *view["records"]),
+                                 "verdict": _verdict_view(context, target, view["estimate"])}
                                 for view, target, pick, dist in ranked]}
 
 
@@ -540,13 +553,29 @@ def _target(state: dict[str, Any], category: str, reasoner_stars: bool = False) 
                          reasoner_stars=reasoner_stars)
 
 
-def _with_estimates(context: AgentContext, target: TargetContext, estimate: Mapping[str, Any] | None) -> TargetContext:
-    """The target as the Predictor sees it: with the collaborative estimates when it learnt with
-    them, but never estimates fitted on the user's own rating of this very item."""
-    if (not context.predictor_estimates or not estimate or estimate.get("with_own_rating")
-            or estimate.get("bias") is None or estimate.get("svdpp") is None):
+def _as_experts_see(context: AgentContext, target: TargetContext,
+                    estimate: Mapping[str, Any] | None) -> TargetContext:
+    """The target with what the collaborative estimates give the experts, never when they were
+    fitted on the user's own rating of this very item: the Predictor reads them when it learnt
+    with them; the Reasoner is told the verdict where the category's verdict rule says "no"."""
+    usable = bool(estimate) and not estimate.get("with_own_rating") and estimate.get("bias") is not None
+    if not usable:
         return target
-    return replace(target, estimates=Estimates(float(estimate["bias"]), float(estimate["svdpp"]), estimate.get("cold")))
+    rule = context.verdict_rule
+    if rule is not None and rule.says_no(float(estimate["bias"])):
+        target = replace(target, verdict_from_ratings=True)
+    if context.predictor_estimates and estimate.get("svdpp") is not None:
+        target = replace(target, estimates=Estimates(float(estimate["bias"]), float(estimate["svdpp"]),
+                                                     estimate.get("cold")))
+    return target
+
+
+def _verdict_view(context: AgentContext, target: TargetContext, estimate: Mapping[str, Any] | None) -> VerdictView:
+    """Where the reason's verdict came from, for a person and ``--json``."""
+    rule = context.verdict_rule
+    return {"source": "ratings" if target.verdict_from_ratings else "reasoner",
+            "threshold": round(rule.threshold, 2) if rule is not None else None,
+            "estimate": (estimate or {}).get("bias")}
 
 
 def _view(record: HistoryRecord, summaries: dict[str, str], title: str) -> HistoryView:

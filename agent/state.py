@@ -55,6 +55,17 @@ class CollabView(TypedDict, total=False):
     error: str
 
 
+class VerdictView(TypedDict):
+    """Where a reason's verdict came from: ``source`` ``ratings`` (the collaborative ``estimate``
+    of the rating is below the category's verdict ``threshold``, so the reason says it is a poor
+    match and the Reasoner writes why) or ``reasoner`` (its own; ``threshold`` None where the
+    category has no verdict rule in use)."""
+
+    source: Literal["ratings", "reasoner"]
+    threshold: float | None
+    estimate: float | None
+
+
 class NewReview(TypedDict, total=False):
     rating: float
     text: str
@@ -99,6 +110,8 @@ class DeliberationState(TypedDict, total=False):
     """``RatingDistribution.as_dict()``: expected, confidence, probabilities of 1..5."""
     collab: CollabView | None
     """What the ratings alone say beside the Predictor (the memory's bias model and SVD++)."""
+    verdict: VerdictView | None
+    """Where the reason's verdict came from (the category's verdict rule, or the Reasoner)."""
     evidence: dict[str, Any] | None
     """The reviews the reason rests on (:func:`~reason4rec.agent.evidence.evidence_for`): the
     user's own (quoted), what the item's buyers praise and criticise (counted), and every aspect
@@ -116,7 +129,8 @@ _PER_TURN: dict[str, Any] = {
     "item_id": None, "item_query": None, "query": None, "like_item": None, "like_title": None, "review": None,
     "item_title": None, "item_name": None, "candidates": [], "user_history": [], "item_history": [], "user_mean": None,
     "item_mean": None, "user_count": 0, "item_count": 0, "already_rated": None, "reason": None,
-    "reason_check": None, "evidence": None, "rating": None, "collab": None, "recommendations": [], "profile": None,
+    "reason_check": None, "evidence": None, "rating": None, "collab": None, "verdict": None, "recommendations": [],
+    "profile": None,
     "update": None, "answer": None, "error": None, "k": None,
 }
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .service import Portrait
 
 TURN_FIELDS = ("intent", "user_id", "item_id", "item_title", "item_name", "already_rated", "query", "like_item",
-               "like_title", "reason", "reason_check", "evidence", "rating", "collab", "recommendations",
+               "like_title", "reason", "reason_check", "evidence", "rating", "collab", "verdict", "recommendations",
                "candidates", "answer", "error", "timings")
 """What ``--json`` prints of a turn's final state (with its ``thread_id``)."""
 

@@ -42,20 +42,6 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-FORCED_OPENING = "In past reviews the user looked"
-"""A negative verdict's opening in the teacher's template (``training/teachers.py``)."""
-CLOSING_START = "Overall it"
-FORCED_CLOSING = "Overall it is a poor match, and they would likely be disappointed."
-"""The template's negative closing sentence: the second variant forces it too, in place of the
-closing the Reasoner wrote (the forced reasons drift back to "a mixed match" or "should suit")."""
-
-
-def with_closing(reason: str) -> str:
-    """``reason`` up to its closing sentence, then :data:`FORCED_CLOSING`."""
-    head = reason.split(CLOSING_START, 1)[0].strip()
-    return f"{head} {FORCED_CLOSING}".strip()
-
-
 def threshold_from_validation(config, split) -> tuple[float, int]:
     """The median held-out bias estimate of the validation targets rated 1-2 stars, and their count."""
     from reason4rec.training import held_out_estimates
@@ -81,6 +67,7 @@ def main() -> None:
         SummaryCache,
         adapter_dirs,
         adapter_version,
+        closed_as_poor_match,
         grounding,
         local_backend,
         mean_of,
@@ -90,8 +77,6 @@ def main() -> None:
         verdict,
         verdict_agrees,
     )
-    from reason4rec.experts.backend import DEFAULT_MAX_NEW_TOKENS, generate_by_complete
-    from reason4rec.experts.prompts import render_chat
     from reason4rec.training import attach_estimates, held_out_estimates
     from reason4rec.training.confidence import metric_interval, paired_difference, resample_indices
     from reason4rec.training.eval_replay import EvalReplay
@@ -112,14 +97,13 @@ def main() -> None:
     if todo:
         backend = local_backend(config, {Expert.REASONER: dirs[Expert.REASONER],
                                          Expert.PREDICTOR: dirs[Expert.PREDICTOR]})
-        tokenizer = backend.experts.tokenizer
         for start in range(0, len(todo), 8):
             batch = todo[start:start + 8]
-            prompts = [render_chat(tokenizer, reasoner_messages(contexts[i])) + FORCED_OPENING for i in batch]
-            rest = generate_by_complete(backend, Expert.REASONER, prompts,
-                                        DEFAULT_MAX_NEW_TOKENS[Expert.REASONER], None)
-            reasons = [f"{FORCED_OPENING} {text.strip()}" for text in rest]
-            closed = [with_closing(r) for r in reasons]
+            # the opening given (the Reasoner's answer begun), then, second variant, the closing too:
+            # the product does both (``reason4rec.experts.verdict_rule``)
+            opened = [replace(contexts[i], verdict_from_ratings=True) for i in batch]
+            reasons = backend.generate(Expert.REASONER, [reasoner_messages(c) for c in opened])
+            closed = [closed_as_poor_match(r) for r in reasons]
             rated = backend.rate(Expert.PREDICTOR, [predictor_messages(contexts[i], r)
                                                     for i, r in zip(batch * 2, reasons + closed)])
             saved.put_many((str(i), version, json.dumps({"reason": r, "rating": d.expected, "closed": c,

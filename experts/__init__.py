@@ -48,7 +48,7 @@ if TYPE_CHECKING:
         file_slug,
         fit_line,
     )
-    from .deliberation import DraftSettings, better_drafts, ratings_for, reasons_for, shown_texts
+    from .deliberation import DraftSettings, better_drafts, finished_reason, ratings_for, reasons_for, shown_texts
     from .engines.llamacpp import engine_available, engine_quant, open_llamacpp_backend
     from .loading import (
         LoadedExperts,
@@ -80,7 +80,10 @@ if TYPE_CHECKING:
     from .model.sentence_model import ensure_sentence_model, load_sentence_model
     from .model.tiny import build_tiny_checkpoint
     from .prompts import (
+        CLOSING_MARK,
         HISTORY_FORMAT,
+        NEGATIVE_CLOSING,
+        NEGATIVE_OPENING,
         PROMPT_VERSION,
         RATING_PREFIX,
         SUMMARY_FIELDS,
@@ -89,7 +92,9 @@ if TYPE_CHECKING:
         Messages,
         Summary,
         TargetContext,
+        answer_opening,
         clean_text,
+        continued,
         one_step_messages,
         one_step_response,
         parse_summary,
@@ -132,6 +137,8 @@ if TYPE_CHECKING:
         target_context,
         target_contexts,
     )
+    from .verdict_rule import MIN_AGREEMENT as VERDICT_MIN_AGREEMENT
+    from .verdict_rule import ClosingStream, VerdictRule, closed_as_poor_match, fit_verdict_rule
 
 _EXPORTS = {
     "BASE_CHECKPOINT_DIR": ".model.bundled:CHECKPOINT_DIR",
@@ -169,6 +176,12 @@ _EXPORTS = {
     "fit_line": ".calibration",
     "DraftSettings": ".deliberation",
     "better_drafts": ".deliberation",
+    "finished_reason": ".deliberation",
+    "VERDICT_MIN_AGREEMENT": ".verdict_rule:MIN_AGREEMENT",
+    "VerdictRule": ".verdict_rule",
+    "ClosingStream": ".verdict_rule",
+    "closed_as_poor_match": ".verdict_rule",
+    "fit_verdict_rule": ".verdict_rule",
     "ratings_for": ".deliberation",
     "reasons_for": ".deliberation",
     "shown_texts": ".deliberation",
@@ -206,6 +219,11 @@ _EXPORTS = {
     "Summary": ".prompts",
     "TargetContext": ".prompts",
     "clean_text": ".prompts",
+    "answer_opening": ".prompts",
+    "CLOSING_MARK": ".prompts",
+    "NEGATIVE_CLOSING": ".prompts",
+    "NEGATIVE_OPENING": ".prompts",
+    "continued": ".prompts",
     "one_step_messages": ".prompts",
     "one_step_response": ".prompts",
     "parse_summary": ".prompts",
@@ -259,11 +277,14 @@ __all__ = [
     "BASE_GGUF_NAME",
     "BASE_WHEEL_REQUIREMENT",
     "CALIBRATION_DIR",
+    "CLOSING_MARK",
     "DEFAULT_MAX_NEW_TOKENS",
     "ESTIMATES_KEY",
     "HISTORY_FORMAT",
     "LEXICON_VERSION",
     "MIN_CALIBRATION_TARGETS",
+    "NEGATIVE_CLOSING",
+    "NEGATIVE_OPENING",
     "PROMPT_VERSION",
     "RATING_PREFIX",
     "SENTENCE_MODEL_DIR",
@@ -273,6 +294,7 @@ __all__ = [
     "SHIPPED_SUMMARIES",
     "STARS_KEY",
     "SUMMARY_FIELDS",
+    "VERDICT_MIN_AGREEMENT",
     "AdapterCard",
     "Backend",
     "Calibration",
@@ -280,6 +302,7 @@ __all__ = [
     "CalibrationLine",
     "Calibrations",
     "ChosenReason",
+    "ClosingStream",
     "Completion",
     "DecodingSettings",
     "DraftSettings",
@@ -295,8 +318,10 @@ __all__ = [
     "Summary",
     "SummaryCache",
     "TargetContext",
+    "VerdictRule",
     "adapter_dirs",
     "adapter_version",
+    "answer_opening",
     "aspect_phrases",
     "base_fingerprint",
     "better_drafts",
@@ -306,7 +331,9 @@ __all__ = [
     "category_notice",
     "choose_engine",
     "clean_text",
+    "closed_as_poor_match",
     "content_words",
+    "continued",
     "decoding_for",
     "deliberation",
     "engine_available",
@@ -316,7 +343,9 @@ __all__ = [
     "export_run",
     "file_slug",
     "find_adapters",
+    "finished_reason",
     "fit_line",
+    "fit_verdict_rule",
     "fresh_base",
     "generate_text",
     "grounding",

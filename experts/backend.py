@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..config import Expert
 from .model.adapters import ExpertModel
-from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, render_chat
+from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, answer_opening, continued, joint, render_chat
 from .rating import RatingDistribution, RatingError
 from .word_repeats import RepeatedWordBan
 
@@ -93,20 +93,46 @@ class LineLimit:
 
 
 def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], limit: int,
-                         on_text: TextCallback | None, decoding: DecodingSettings | None = None) -> list[str]:
+                         on_text: TextCallback | None, decoding: DecodingSettings | None = None,
+                         openings: Sequence[str] | None = None) -> list[str]:
     """``generate`` on top of ``complete`` for both local backends (line limits applied), with
-    the expert's decoding (:func:`decoding_for`) unless ``decoding`` is given."""
+    the expert's decoding (:func:`decoding_for`) unless ``decoding`` is given. ``openings``: the
+    answers already begun (rendered at the end of their prompts): each is streamed first and
+    starts its whole answer (:func:`~reason4rec.experts.prompts.continued`)."""
+    begun = list(openings) if openings is not None else [""] * len(prompts)
+    if len(begun) != len(prompts):
+        raise ValueError("openings must match prompts one to one")
+    if on_text is not None and any(begun):
+        on_text = _after_openings(on_text, begun)
     lines = ANSWER_LINES.get(expert)
     limiter = LineLimit(lines, on_text) if lines else None
     completions = backend.complete(expert, prompts, max_new_tokens=limit,
                                    decoding=decoding or decoding_for(expert, backend.decoding),
                                    on_text=limiter.on_text if limiter else on_text, stop_row=limiter)
     texts = [completion.text for completion in completions]
-    return [(limiter.cut(text) if limiter else text).strip() for text in texts]
+    return [continued(opening, limiter.cut(text) if limiter else text) for opening, text in zip(begun, texts)]
+
+
+def _after_openings(on_text: TextCallback, openings: Sequence[str]) -> TextCallback:
+    """``on_text`` that is sent each row's opening first and, before the row's first piece, the
+    :func:`~reason4rec.experts.prompts.joint` the whole answer has there."""
+    for row, opening in enumerate(openings):
+        if opening:
+            on_text(row, opening)
+    waiting = {row for row, opening in enumerate(openings) if opening}
+
+    def forward(row: int, piece: str) -> None:
+        if row in waiting and piece:
+            waiting.discard(row)
+            piece = joint(piece) + piece
+        on_text(row, piece)
+
+    return forward
 
 
 def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], count: int, temperature: float,
-                       seed: int | None, limit: int, on_text: TextCallback | None = None) -> list[list[str]]:
+                       seed: int | None, limit: int, on_text: TextCallback | None = None,
+                       openings: Sequence[str] | None = None) -> list[list[str]]:
     """``sample`` on top of ``complete`` for both local backends: ``count`` continuations per
     prompt, decoded as ``generate``'s are (same guards, line limits and token budget) but sampled,
     all in one ``complete`` call (one seeded stream), prompt by prompt; ``on_text`` sees every
@@ -114,7 +140,9 @@ def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], cou
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     sampled = replace(decoding_for(expert, backend.decoding), do_sample=True, temperature=temperature, seed=seed)
-    texts = generate_by_complete(backend, expert, [p for p in prompts for _ in range(count)], limit, on_text, sampled)
+    begun = list(openings) if openings is not None else [""] * len(prompts)
+    texts = generate_by_complete(backend, expert, [p for p in prompts for _ in range(count)], limit, on_text, sampled,
+                                 [o for o in begun for _ in range(count)])
     return [texts[i * count:(i + 1) * count] for i in range(len(prompts))]
 
 
@@ -164,7 +192,11 @@ class Completion:
 
 @runtime_checkable
 class Backend(Protocol):
-    """Where the experts run. Every method takes the expert (adapter) name first."""
+    """Where the experts run. Every method takes the expert (adapter) name first.
+
+    A conversation whose last message is the assistant's is an answer already begun: ``generate``,
+    ``stream`` and ``sample`` continue it and return (and stream first) the whole answer, that
+    message's text included (:func:`~reason4rec.experts.prompts.answer_opening`)."""
 
     def generate(self, expert: Expert, conversations: Sequence[Messages], *,
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
@@ -239,7 +271,8 @@ class CompletionMethods:
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         """Greedy continuations, up to ``batch_size`` prompts decoded together; ``on_text(row, piece)`` streams."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
-        return generate_by_complete(self, expert, self._rendered(conversations), limit, on_text)
+        return generate_by_complete(self, expert, self._rendered(conversations), limit, on_text,
+                                    openings=[answer_opening(c) for c in conversations])
 
     def sample(self, expert: Expert, conversations: Sequence[Messages], *, count: int, temperature: float,
                seed: int | None = None, max_new_tokens: int | None = None,
@@ -247,7 +280,7 @@ class CompletionMethods:
         """``count`` sampled continuations per conversation (see :func:`sample_by_complete`)."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         return sample_by_complete(self, expert, self._rendered(conversations), count, temperature, seed, limit,
-                                  on_text)
+                                  on_text, [answer_opening(c) for c in conversations])
 
     def _rendered(self, conversations: Sequence[Messages]) -> list[str]:
         return [render_chat(self.experts.tokenizer, c) for c in conversations]

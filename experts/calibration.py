@@ -38,6 +38,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import Reason4RecError
+from .verdict_rule import VerdictRule
 
 FORMAT = "reason4rec-calibration-1"
 """The file format's name and version: a file of another format is not read."""
@@ -83,9 +84,17 @@ class Calibration:
     targets: int
     fitted_on: dict[str, Any] = field(default_factory=dict)
     """The review file, split, seed and sample the targets came from (for a person to re-run it)."""
+    verdict: VerdictRule | None = None
+    """The category's verdict rule (:mod:`.verdict_rule`), fitted on the same targets; None in a
+    file written before there was one (the verdicts are then the Reasoner's)."""
 
     def rating(self, expected: float) -> float:
         return self.line.apply(expected)
+
+    @property
+    def verdict_rule(self) -> VerdictRule | None:
+        """The verdict rule where it is used, else None."""
+        return self.verdict if self.verdict is not None and self.verdict.applied else None
 
     def summary(self) -> str:
         """One line: what the calibration does and why."""
@@ -99,7 +108,8 @@ class Calibration:
 
     def as_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "category": self.category, "experts": dict(self.experts),
-                "line": asdict(self.line), "targets": self.targets, "fitted_on": dict(self.fitted_on)}
+                "line": asdict(self.line), "targets": self.targets, "fitted_on": dict(self.fitted_on),
+                **({"verdict": self.verdict.as_dict()} if self.verdict is not None else {})}
 
     def view(self) -> dict[str, Any]:
         """What an answer carries about it (``--json``)."""
@@ -115,10 +125,12 @@ class Calibration:
         values = (float(line["slope"]), float(line["intercept"]))
         if not all(math.isfinite(v) for v in values):
             raise CalibrationError("its line is not finite")
+        verdict = data.get("verdict")
         return cls(category=str(data["category"]), experts={str(k): str(v) for k, v in dict(data["experts"]).items()},
                    line=CalibrationLine(values[0], values[1], bool(line["applied"]),
                                         {str(k): float(v) for k, v in dict(line.get("measures", {})).items()}),
-                   targets=int(data["targets"]), fitted_on=dict(data.get("fitted_on", {})))
+                   targets=int(data["targets"]), fitted_on=dict(data.get("fitted_on", {})),
+                   verdict=None if verdict is None else VerdictRule.from_dict(verdict))
 
     def save(self, folder: Path) -> Path:
         """Write ``<folder>/<category>.json`` atomically (a reader never sees half a file)."""

@@ -18,18 +18,20 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import Expert
 from .backend import Backend, SamplingBackend
 from .prompts import TargetContext, predictor_messages, reasoner_messages, shown_data
 from .quality.reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
 from .rating import RatingDistribution
+from .verdict_rule import ClosingStream, closed_as_poor_match
 
 TextCallback = Callable[[int, str], None]
 """``on_text(row, piece)``: a generated piece of the reason of target ``row`` (for streaming)."""
 
-__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "ratings_for", "reasons_for", "shown_texts"]
+__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "finished_reason", "ratings_for",
+           "reasons_for", "shown_texts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +64,33 @@ def reasons_for(backend: Backend, targets: Sequence[TargetContext], *, batch_siz
     for start in range(0, len(targets), size):
         if before_batch is not None:
             before_batch(start)
-        prompts = [reasoner_messages(t) for t in targets[start:start + size]]
+        batch = targets[start:start + size]
 
         def shifted(row: int, piece: str, offset: int = start) -> None:
             if on_text is not None:
                 on_text(offset + row, piece)
 
-        reasons += backend.generate(Expert.REASONER, prompts, on_text=shifted if on_text else None)
-    return [r.strip() for r in reasons]
+        closing = ClosingStream(shifted) if on_text is not None and any(t.verdict_from_ratings for t in batch) \
+            else None
+
+        def routed(row: int, piece: str, batch: Sequence[TargetContext] = batch,
+                   closing: ClosingStream | None = closing) -> None:
+            (closing.on_text if closing is not None and batch[row].verdict_from_ratings else shifted)(row, piece)
+
+        written = backend.generate(Expert.REASONER, [reasoner_messages(t) for t in batch],
+                                   on_text=routed if on_text else None)
+        for row, target in enumerate(batch):
+            if closing is not None and target.verdict_from_ratings:
+                closing.finish(row)
+        reasons += [finished_reason(t, text) for t, text in zip(batch, written)]
+    return reasons
+
+
+def finished_reason(target: TargetContext, text: str) -> str:
+    """The reason as a person gets it: where the ratings gave the verdict (the category's verdict
+    rule, :mod:`.verdict_rule`), it ends with the negative closing in place of the Reasoner's own."""
+    text = text.strip()
+    return closed_as_poor_match(text) if target.verdict_from_ratings else text
 
 
 def ratings_for(backend: Backend, targets: Sequence[TargetContext],
@@ -95,10 +116,11 @@ def better_drafts(backend: Backend, targets: Sequence[TargetContext], greedy: Se
     """Each greedy reason, replaced by a sampled draft that invents fewer aspects where one does;
     as they are where drafts are off or the backend cannot sample."""
     if settings.drafts <= 1 or not isinstance(backend, SamplingBackend) or not targets:
-        return [ChosenReason(text, 0, 1) for text in greedy]
-    return choose_reasons(backend, [reasoner_messages(t) for t in targets], list(greedy),
-                          [shown_texts(t) for t in targets], drafts=settings.drafts, rounds=settings.rounds,
-                          temperature=settings.temperature, on_text=on_text, on_round=on_round)
+        return [ChosenReason(finished_reason(t, text), 0, 1) for t, text in zip(targets, greedy)]
+    chosen = choose_reasons(backend, [reasoner_messages(t) for t in targets], list(greedy),
+                            [shown_texts(t) for t in targets], drafts=settings.drafts, rounds=settings.rounds,
+                            temperature=settings.temperature, on_text=on_text, on_round=on_round)
+    return [replace(c, text=finished_reason(t, c.text)) for t, c in zip(targets, chosen)]
 
 
 def deliberate(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,

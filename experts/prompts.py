@@ -233,9 +233,21 @@ class TargetContext:
     """Shown to a Predictor that learnt with them (its card says so), to no other expert."""
     reasoner_stars: bool = False
     """The Reasoner learnt with each history line's stars (its card says so), so its prompt shows them."""
+    verdict_from_ratings: bool = False
+    """The ratings say this user would be disappointed (the category's verdict rule,
+    :mod:`~reason4rec.experts.verdict_rule`): the Reasoner's answer is opened for it with
+    :data:`NEGATIVE_OPENING` and ends with :data:`NEGATIVE_CLOSING`; it writes the why between."""
 
 
 Messages = list[dict[str, str]]
+
+NEGATIVE_OPENING = "In past reviews the user looked"
+"""How the teacher's reasons with a negative verdict open ("... looked for X"): given as the start
+of the Reasoner's answer where the ratings say no, it writes the why of a poor match."""
+NEGATIVE_CLOSING = "Overall it is a poor match, and they would likely be disappointed."
+"""The teacher's closing sentence for a negative verdict (``training/teachers.py`` writes it)."""
+CLOSING_MARK = "Overall it"
+"""How every closing sentence of the teacher's reasons starts."""
 
 
 def _chat(role: str, body: str) -> Messages:
@@ -270,7 +282,10 @@ def reasoner_messages(ctx: TargetContext) -> Messages:
         "Will the user like this item? In one paragraph, match the user's preferences "
         "to the item's features and say why it would or would not suit them."
     )
-    return _chat("reasoner", body)
+    messages = _chat("reasoner", body)
+    if ctx.verdict_from_ratings:  # an open answer: the backend continues it (see render_chat)
+        messages.append({"role": "assistant", "content": NEGATIVE_OPENING})
+    return messages
 
 
 def predictor_messages(ctx: TargetContext, analysis: str | None) -> Messages:
@@ -333,11 +348,33 @@ def render_chat(tokenizer, messages: Messages) -> str:
     """The exact text a model sees for ``messages``, ending where its answer starts.
 
     Training and inference both go through here, so the two can never drift apart. A tokenizer
-    without a chat template gets the turns joined by blank lines.
+    without a chat template gets the turns joined by blank lines. A conversation that ends with
+    an assistant message is an answer already begun (:func:`answer_opening`): it is left open, so
+    the model continues it (vLLM's ``continue_final_message``).
     """
+    opened = bool(answer_opening(messages))
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not opened,
+                                             continue_final_message=opened)
+    return "\n\n".join(m["content"] for m in messages) + ("" if opened else "\n\n")
+
+
+def answer_opening(messages: Messages) -> str:
+    """The start of the answer a conversation already gives (its last message, when that is the
+    assistant's), or "": every backend continues such an answer and returns it whole."""
+    return messages[-1]["content"] if messages and messages[-1].get("role") == "assistant" else ""
+
+
+def continued(opening: str, text: str) -> str:
+    """The whole answer: ``opening`` and the model's continuation of it, stripped. A continuation
+    that does not start with a space or punctuation (a server that strips its reply) gets one."""
+    return f"{opening}{joint(text)}{text}".strip() if opening else text.strip()
+
+
+def joint(continuation: str) -> str:
+    """What goes between an answer's opening and ``continuation``: a space unless it starts with
+    one or with punctuation (the same in a stream as in the text returned)."""
+    return "" if not continuation or continuation[0].isspace() or continuation[0] in ",.;:!?)'" else " "
 
 
 def _history(entries: tuple[HistoryEntry, ...], ratings: bool) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..experts import Messages, render_chat
+from ..experts import Messages, answer_opening, render_chat
 from .errors import ApiError
 
 
@@ -34,14 +34,14 @@ def render_messages(tokenizer: Any, messages: Messages, *, add_generation_prompt
     if continue_final_message and messages[-1]["role"] != "assistant":
         raise ApiError(400, "continue_final_message needs an assistant message last",
                        param="continue_final_message")
-    if add_generation_prompt:
-        return render_chat(tokenizer, messages)  # the local backend's own rendering
-    if not tokenizer.chat_template:  # render_chat's fallback: turns joined by blank lines
-        text = "\n\n".join(m["content"] for m in messages)
-        return text if continue_final_message else text + "\n\n"
+    begun = bool(answer_opening(messages))
     try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False,
-                                             continue_final_message=continue_final_message)
+        if continue_final_message or (add_generation_prompt and not begun):
+            return render_chat(tokenizer, messages)  # the local backend's own rendering (an answer begun: open)
+        if not tokenizer.chat_template:  # render_chat's fallback: turns joined by blank lines
+            return "\n\n".join(m["content"] for m in messages) + "\n\n"
+        # the last (assistant) turn closed, as vLLM renders it without continue_final_message
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     except Exception as err:  # jinja's TemplateError, transformers' ValueError
         raise ApiError(400, f"the chat template cannot render these messages: {err}",
                        param="messages") from err

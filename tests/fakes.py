@@ -34,7 +34,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from reason4rec.config import Expert
 from reason4rec.data import Review, ReviewDataset
 from reason4rec.experts.backend import Completion, DecodingSettings, TextCallback, generate_by_complete
-from reason4rec.experts.prompts import Messages
+from reason4rec.experts.prompts import Messages, answer_opening, continued
 from reason4rec.experts.rating import RatingDistribution
 
 SUMMARY = "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tone"
@@ -130,9 +130,10 @@ class FakeBackend:
 
     # ------------------------------------------------------------------ what was asked
     def answer(self, expert: Expert, conversation: Messages) -> str:
-        """The canned answer of ``expert`` to ``conversation``."""
+        """The canned answer of ``expert`` to ``conversation``: the whole answer, as every backend
+        returns it, where the conversation has begun it (the canned text continues it)."""
         answer = self.answers[Expert(expert)]
-        return answer(conversation) if callable(answer) else answer
+        return continued(answer_opening(conversation), answer(conversation) if callable(answer) else answer)
 
     @property
     def generated(self) -> list[tuple[Expert, int]]:
@@ -186,7 +187,7 @@ class SamplingFake(FakeBackend):
         out = []
         for i, conversation in enumerate(conversations):
             drafts = list(self.drafts(conversation) if callable(self.drafts) else self.drafts)
-            out.append([drafts[j % len(drafts)] for j in range(count)])
+            out.append([continued(answer_opening(conversation), drafts[j % len(drafts)]) for j in range(count)])
             for j, text in enumerate(out[-1]):  # token by token, as a local backend reports them
                 for piece in self._pieces(text):
                     if on_text is not None:
@@ -240,7 +241,8 @@ class FakeCompletions(FakeBackend):
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         self._asked("generate", expert, len(conversations))
         prompts = ["\n".join(message["content"] for message in conversation) for conversation in conversations]
-        return generate_by_complete(self, Expert(expert), prompts, max_new_tokens or 64, on_text)
+        return generate_by_complete(self, Expert(expert), prompts, max_new_tokens or 64, on_text,
+                                    openings=[answer_opening(conversation) for conversation in conversations])
 
     def complete(self, expert: Expert | None, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int],
                  decoding: DecodingSettings | None = None, on_text: TextCallback | None = None,

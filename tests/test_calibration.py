@@ -150,6 +150,9 @@ def test_calibrate_runs_the_experts_on_validation_targets_once_and_saves_the_lin
     assert found.targets == 60 and found.category == shipped.category
     assert found.experts == {e.value: adapter_version(d) for e, d in dirs.items()}
     assert set(found.line.measures) >= {"mae", "rmse", "calibrated_mae", "calibrated_rmse", "true_spread"}
+    assert found.verdict is not None and found.verdict.measures["unhappy"] == sum(  # its verdict rule, same targets
+        1 for r in split.valid if r.rating <= 2 and r.review_id in {row["review_id"] for row in json.loads(
+            (tmp_path / "work" / "calibration.json").read_text())["targets"]})
     rows = json.loads((tmp_path / "work" / "calibration.json").read_text())["targets"]
     valid = {r.review_id: r.rating for r in split.valid}
     assert len(rows) == 60 and all(valid[row["review_id"]] == row["true"] for row in rows)  # validation, not test

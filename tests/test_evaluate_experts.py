@@ -246,3 +246,43 @@ def test_the_verdicts_correlation_with_the_stars_says_whether_reasons_carry_the_
     assert summary["verdict_correlation"] > 0.9
     assert _reason_summary([1.0] * 4, None, [True] * 4, [True] * 4, stars,
                            ["It suits them."] * 4)["verdict_correlation"] is None  # one tone: nothing to correlate
+
+
+def test_the_categorys_verdict_rule_is_applied_as_the_agent_applies_it(tiny_eval_config, tiny_backend, shipped,
+                                                                       tmp_path):
+    """Targets whose held-out bias estimate is at or below the rule's threshold get the answer begun
+    as a poor match (and its closing); the rule is part of the run's key, so a run without it is
+    never mixed with one with it."""
+    from fakes import SpyBackend
+
+    from reason4rec.experts import NEGATIVE_CLOSING, NEGATIVE_OPENING, Calibration, CalibrationLine, VerdictRule
+    from reason4rec.training import held_out_estimates
+
+    opened: list[bool] = []
+
+    class Recording(SpyBackend):
+        def generate(self, expert, conversations, **kwargs):
+            if expert == "reasoner":
+                opened.extend(c[-1]["role"] == "assistant" for c in conversations)
+            return super().generate(expert, conversations, **kwargs)
+
+    split = make_split(shipped, "leave-last-out")
+    plain = evaluate_experts(tiny_eval_config, shipped, tiny_backend, ExpertEvalSettings(**QUICK),
+                             SummaryCache(tmp_path / "cache.jsonl"), tmp_path / "plain")
+    by_id = {r.review_id: r for r in split.test}
+    found = held_out_estimates(tiny_eval_config, split, "test", [by_id[t.review_id] for t in plain.targets]).bias
+    cut = float(np.median(found))  # half the targets below it, or at it
+    rule = VerdictRule(cut, True, {})
+    used = Calibration(shipped.category, {}, CalibrationLine(1.0, 0.0, applied=False), 120, verdict=rule)
+    result = evaluate_experts(tiny_eval_config, shipped, Recording(tiny_backend),
+                              ExpertEvalSettings(**QUICK, calibration=used), SummaryCache(tmp_path / "cache.jsonl"),
+                              tmp_path / "ruled")
+    said_no = [bool(b <= cut) for b in found]
+    assert opened == said_no and any(said_no) and not all(said_no)
+    for target, no, before in zip(result.targets, said_no, plain.targets):
+        if no:
+            assert target.reason.startswith(NEGATIVE_OPENING) and target.reason.endswith(NEGATIVE_CLOSING)
+        else:
+            assert target.reason == before.reason
+    assert result.settings["key"]["verdict_rule"] == cut and "verdict_rule" not in plain.settings["key"]
+    assert result.quality["reasons"]["verdict_rule"] == {"threshold": cut, "from_ratings": sum(said_no)}

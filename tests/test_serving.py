@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 import openai
@@ -579,3 +580,22 @@ def test_internal_errors_are_logged_not_shown(tiny_backend, caplog):
         assert "secret detail" in caplog.text  # the server's log keeps the cause
     finally:
         running.close()
+
+
+def test_an_answer_begun_is_continued_the_same_remotely_and_locally(served, tiny_backend):
+    """The verdict rule's opening (an assistant message last) through the server: the remote
+    backend sends vLLM's continue_final_message and returns, and streams, the whole answer as the
+    local backend does; a plain request renders that message closed, as vLLM does."""
+    from reason4rec.experts import NEGATIVE_OPENING
+    from reason4rec.experts.engines.remote import RemoteBackend, RemoteSettings
+    from reason4rec.serving.prompts import render_messages
+
+    opened = reasoner_messages(replace(_ctx("Pedal"), verdict_from_ratings=True))
+    remote = RemoteBackend(RemoteSettings(base_url=served.url + "/v1", api_key=KEY, max_retries=0))
+    [local] = tiny_backend.generate("reasoner", [opened], max_new_tokens=12)
+    [answer] = remote.generate("reasoner", [opened], max_new_tokens=12)
+    assert answer.startswith(NEGATIVE_OPENING) and answer == local
+    assert "".join(remote.stream("reasoner", opened, max_new_tokens=12)).strip() == local
+    tokenizer = tiny_backend.experts.tokenizer
+    closed = render_messages(tokenizer, opened)
+    assert closed.endswith("<|im_start|>assistant\n") and f"{NEGATIVE_OPENING}<|im_end|>" in closed

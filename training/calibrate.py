@@ -3,7 +3,9 @@
 The Predictor's expected rating on a seeded sample of the file's validation targets (never its
 test targets, so an evaluation stays clean), run as the evaluation runs the experts (greedy
 reason, then the rating; :class:`~.adapt_report.AdaptReport`, so a stopped run measures nothing
-twice), and a line fitted on them (:func:`~reason4rec.experts.calibration.fit_line`).
+twice), and a line fitted on them (:func:`~reason4rec.experts.calibration.fit_line`); the verdict
+rule from the same targets' reasons and held-out bias estimates (fitted on the training reviews
+only: :func:`~reason4rec.experts.verdict_rule.fit_verdict_rule`).
 
 Example:
     >>> found = fit_calibration(config, dataset, split, dirs, 200, 2020, work)  # doctest: +SKIP
@@ -17,8 +19,9 @@ from pathlib import Path
 
 from ..config import Config, Expert
 from ..data import ReviewDataset, Split
-from ..experts import Calibration, SummaryCache, fit_line
+from ..experts import Calibration, SummaryCache, fit_line, fit_verdict_rule
 from .adapt_report import AdaptReport, BarFactory
+from .estimates import held_out_estimates
 
 SIDE = "calibration"
 
@@ -33,7 +36,12 @@ def fit_calibration(config: Config, dataset: ReviewDataset, split: Split, adapte
     measured = AdaptReport(config, dataset, split, count, seed, work, say=say, bars=bars,
                            batch_size=batch_size, summaries=summaries).measure(SIDE, adapters, without_reason=False)
     rows = measured["targets"]
-    line = fit_line([row["predicted"] for row in rows], [row["true"] for row in rows], seed=seed)
+    true = [row["true"] for row in rows]
+    line = fit_line([row["predicted"] for row in rows], true, seed=seed)
+    by_id = {review.review_id: review for review in split.valid}
+    estimates = held_out_estimates(config, split, "valid", [by_id[row["review_id"]] for row in rows]).bias
+    verdict = fit_verdict_rule([float(e) for e in estimates], true, [row["reason"] for row in rows], seed=seed)
     return Calibration(category=dataset.category, experts=dict(measured["key"]["versions"]), line=line,
                        targets=len(rows), fitted_on={"reviews": dataset.source or None,
-                                  "split": split.name, "seed": seed, "validation_targets": len(rows)})
+                                  "split": split.name, "seed": seed, "validation_targets": len(rows)},
+                       verdict=verdict)

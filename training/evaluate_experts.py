@@ -32,7 +32,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from ..experts import (
     Messages,
     SummaryCache,
     TargetContext,
+    VerdictRule,
     grounding,
     history_reviews,
     is_complete,
@@ -172,6 +173,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "backend": getattr(backend, "kind", type(backend).__name__),
         **({"estimates": "held-out bias + SVD++"} if settings.estimates else {}),
         **({"reasoner_stars": True} if settings.reasoner_stars else {}),
+        **({"verdict_rule": rule.threshold} if (rule := _verdict_rule(settings)) is not None else {}),
     }
 
 
@@ -247,6 +249,9 @@ def evaluate_experts(
         comparison["calibrated"] = _calibrated(settings.calibration, predictions[FULL], baseline_predictions, true,
                                                split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
+    if (rule := _verdict_rule(settings)) is not None:
+        quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold,
+                                              "from_ratings": sum(c.verdict_from_ratings for c in all_contexts)}
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
                 for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
     return ExpertEvaluation(rows, results, quality, {k: round(v, 1) for k, v in timings.items()},
@@ -303,17 +308,28 @@ Attach = Callable[[Sequence[Target], list[TargetContext]], list[TargetContext]]
 def _estimates(config: Config, split: Split, targets: Sequence[Target], settings: ExpertEvalSettings) -> Attach:
     """Attaches each test target's held-out collaborative estimates, for a Predictor that reads them
     (fitted once, on training and validation reviews only); for any other, the contexts as they are."""
-    if not settings.estimates:
+    rule = _verdict_rule(settings)
+    if not settings.estimates and rule is None:
         return lambda chunk, contexts: contexts
     found = held_out_estimates(config, split, "test", [t.review for t in targets])
     at = {t.review.review_id: row for row, t in enumerate(targets)}
 
     def attach(chunk: Sequence[Target], contexts: list[TargetContext]) -> list[TargetContext]:
         rows = [at[t.review.review_id] for t in chunk]
-        return attach_estimates(contexts, RatingEstimates(found.bias[rows], found.svdpp[rows],
-                                                          tuple(found.cold[r] for r in rows)))
+        if settings.estimates:
+            contexts = attach_estimates(contexts, RatingEstimates(found.bias[rows], found.svdpp[rows],
+                                                                  tuple(found.cold[r] for r in rows)))
+        if rule is not None:  # the verdict as the agent gives it (from the same held-out estimates)
+            contexts = [replace(c, verdict_from_ratings=rule.says_no(float(found.bias[r])))
+                        for c, r in zip(contexts, rows)]
+        return contexts
 
     return attach
+
+
+def _verdict_rule(settings: ExpertEvalSettings) -> VerdictRule | None:
+    """The category's verdict rule in use for these experts (its calibration's), else None."""
+    return settings.calibration.verdict_rule if settings.calibration is not None else None
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

@@ -34,6 +34,7 @@ from typing import Protocol
 from ..data import leaks_rating
 from ..errors import Reason4RecError
 from ..experts import (
+    NEGATIVE_CLOSING,
     SUMMARY_FIELDS,
     TargetContext,
     aspect_phrases,
@@ -122,7 +123,7 @@ class OfflineTeacher:
             parts.append(f"Problems such as {faulted[0]} are the kind that have disappointed them before.")
         parts.append({1: "Overall it should suit them well, and they will likely be pleased with it.",
                       0: "Overall it is a mixed match: some of their needs are met, others are not.",
-                      -1: "Overall it is a poor match, and they would likely be disappointed."}[verdict])
+                      -1: NEGATIVE_CLOSING}[verdict])
         return re.sub(r"\s+", " ", re.sub(r"\d", "", " ".join(parts))).strip()  # never a number
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from ...config import Expert
 from ...errors import Reason4RecError
 from ..backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
-from ..prompts import RATING_PREFIX, Messages
+from ..prompts import RATING_PREFIX, Messages, answer_opening, continued, joint
 from ..rating import RatingDistribution, RatingError
 
 STAR_TOKENS = {"1", "2", "3", "4", "5"}
@@ -88,9 +88,9 @@ class RemoteBackend:
                  max_new_tokens: int | None = None, on_text: TextCallback | None = None) -> list[str]:
         if on_text is None:  # concurrent requests: the server batches them
             def one(conversation: Messages) -> str:
-                response = self._call(expert, conversation, max_new_tokens,
-                                      extra_body=self.settings.sampling_extras or None)
-                return _text(first_choice(response, self._model(expert)), self._model(expert))
+                response = self._call(expert, conversation, max_new_tokens, extra_body=self._extras(conversation))
+                return continued(answer_opening(conversation),
+                                 _text(first_choice(response, self._model(expert)), self._model(expert)))
 
             return self._map(one, list(conversations))
         outputs = []
@@ -104,12 +104,16 @@ class RemoteBackend:
 
     def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
-        chunks = self._call(expert, conversation, max_new_tokens, stream=True,
-                            extra_body=self.settings.sampling_extras or None)
+        chunks = self._call(expert, conversation, max_new_tokens, stream=True, extra_body=self._extras(conversation))
+        opening = answer_opening(conversation)
+        if opening:
+            yield opening
         try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+                    piece = chunk.choices[0].delta.content
+                    yield (joint(piece) + piece) if opening else piece
+                    opening = ""
         except Exception as err:  # the openai client raises many types mid-stream
             raise RemoteBackendError(f"stream from {self._model(expert)!r} broke: {err}") from err
 
@@ -127,9 +131,9 @@ class RemoteBackend:
         def one(job: tuple[int, Messages, int]) -> str:
             row, conversation, draw = job
             response = self._call(expert, conversation, max_new_tokens, temperature=temperature,
-                                  seed=None if seed is None else seed + draw,
-                                  extra_body=self.settings.sampling_extras or None)
-            text = _text(first_choice(response, self._model(expert)), self._model(expert))
+                                  seed=None if seed is None else seed + draw, extra_body=self._extras(conversation))
+            text = continued(answer_opening(conversation),
+                             _text(first_choice(response, self._model(expert)), self._model(expert)))
             if on_text is not None:
                 on_text(row, text)
             return text
@@ -157,6 +161,14 @@ class RemoteBackend:
             return distribution_from_choice(first_choice(response, self._model(expert)))
 
         return self._map(one, list(zip(conversations, prefixes)))
+
+    def _extras(self, conversation: Messages) -> dict[str, Any] | None:
+        """The request's extra body: the sampling extras, and for an answer already begun (the
+        conversation ends with the assistant's message) vLLM's way to continue it."""
+        extras = dict(self.settings.sampling_extras or {})
+        if answer_opening(conversation):
+            extras |= {"continue_final_message": True, "add_generation_prompt": False}
+        return extras or None
 
     def _map(self, function: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         """``function`` over ``items`` with up to ``concurrency`` requests in flight, in order."""

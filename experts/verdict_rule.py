@@ -1,0 +1,180 @@
+"""A category's verdict rule: when the ratings say "no", the reason says it too.
+
+The shipped Reasoner's verdict is a prior, not a judgement: its odds of opening a negative reason
+are the same for unhappy and happy buyers (AUC 0.49-0.50, ``bench/verdict_word.py``), so it tells
+nearly every unhappy buyer "it should suit them well". The collaborative estimate of the rating
+(the user+item bias model, fitted on ratings that never include this one) does separate them where
+a category's ratings do (AUC 0.90 on magazines, 0.67 on instruments). So the verdict is taken from
+it: where the estimate is at or below the category's threshold, the Reasoner's answer is opened as the
+teacher opens a poor match (:data:`~reason4rec.experts.prompts.NEGATIVE_OPENING`), it writes the
+why, and its closing sentence is the teacher's negative one
+(:data:`~reason4rec.experts.prompts.NEGATIVE_CLOSING`: forced reasons otherwise drift back to
+"a mixed match").
+
+The threshold is fitted on the category's validation targets (``reason4rec calibrate``): the median
+estimate of those rated 1-2 stars, so it would have caught half of them (the bar the ratings issue
+sets). It is *used* only where it holds out of fold: cross-fitted in folds, the verdicts it gives
+(negative below it, the Reasoner's own above) must agree with 4-5 and 1-2 star ratings on at least
+:data:`MIN_AGREEMENT` of the targets and with more unhappy buyers than the Reasoner alone.
+Otherwise it is kept, unused, with the numbers that said so. A forced reason is counted as
+negative in that check: measured on 148 forced reasons of the shipped experts
+(``bench/forced_verdict.py``), 147 read negative to the evaluation's sentiment measure.
+
+Example:
+    >>> import numpy as np
+    >>> true = np.array([1, 2, 5, 5, 4, 5] * 20, dtype=float)
+    >>> estimates = true * 0.3 + 2.8                      # the ratings separate the unhappy ones
+    >>> rule = fit_verdict_rule(estimates, true, ["Overall it should suit them well."] * 120)
+    >>> rule.applied, rule.says_no(3.2), rule.says_no(4.3)
+    (True, True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .prompts import CLOSING_MARK, NEGATIVE_CLOSING
+
+MIN_AGREEMENT = 0.8
+"""The share of 1-2 and 4-5 star targets whose verdict must still agree with the rating, out of
+fold, for the rule to be used: the bar the project holds the verdict to."""
+MIN_UNHAPPY = 10
+"""Fewer validation targets rated 1-2 stars than this cannot place a threshold."""
+FOLDS = 5
+
+__all__ = ["MIN_AGREEMENT", "MIN_UNHAPPY", "ClosingStream", "VerdictRule", "closed_as_poor_match",
+           "fit_verdict_rule"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRule:
+    """At or below ``threshold`` (the bias model's estimate, in stars) the verdict is "a poor match";
+    ``applied``: the rule held out of fold, with the ``measures`` that decided."""
+
+    threshold: float | None
+    """None: too few targets rated 1-2 stars to place one."""
+    applied: bool
+    measures: dict[str, float] = field(default_factory=dict)
+    """Out of fold on the fitting targets: ``agreement`` and ``unhappy_agreement`` (verdicts that
+    agree with 1-2 and 4-5 star ratings; with 1-2 star ones) of the Reasoner alone and, prefixed
+    ``ruled_``, with the rule; ``told_no_happy``: 4-5 star targets the rule tells "no"; ``unhappy``:
+    how many targets are rated 1-2 stars."""
+
+    def says_no(self, estimate: float | None) -> bool:
+        """Does the rule give this (user, item) the negative verdict? Never without an estimate."""
+        return (self.applied and self.threshold is not None and estimate is not None and math.isfinite(estimate)
+                and estimate <= self.threshold)
+
+    def summary(self) -> str:
+        """One line: what the rule does and why."""
+        m = self.measures
+        if self.threshold is None:
+            unhappy = int(m.get("unhappy", 0))
+            return (f"verdicts are the Reasoner's: {unhappy} validation target{' is' if unhappy == 1 else 's are'} "
+                    f"rated 1-2 stars, a threshold needs {MIN_UNHAPPY}")
+        tried = (f"out of fold, verdicts agree with {m['agreement']:.0%} -> {m['ruled_agreement']:.0%} of ratings and "
+                 f"{m['unhappy_agreement']:.0%} -> {m['ruled_unhappy_agreement']:.0%} of 1-2 star ones")
+        if self.applied:
+            return f"a poor match where the ratings estimate {self.threshold:.2f} stars or less ({tried})"
+        return f"verdicts are the Reasoner's (a threshold at {self.threshold:.2f} stars did not hold: {tried})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "applied": self.applied, "measures": dict(self.measures)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerdictRule:
+        threshold = data.get("threshold")
+        value = None if threshold is None else float(threshold)
+        if value is not None and not math.isfinite(value):
+            raise ValueError("its verdict threshold is not finite")
+        return cls(value, bool(data["applied"]) and value is not None,
+                   {str(k): float(v) for k, v in dict(data.get("measures", {})).items()})
+
+
+def fit_verdict_rule(estimates: Sequence[float | None], true: Sequence[float], reasons: Sequence[str], *,
+                     folds: int = FOLDS, seed: int = 2020) -> VerdictRule:
+    """The threshold from the targets rated 1-2 stars, used only if it holds out of fold (see the
+    module's docstring). ``estimates``: each target's held-out bias estimate (None: none);
+    ``reasons``: the Reasoner's own reason for each, whose verdict stands above the threshold."""
+    import numpy as np
+
+    from .quality.reason_quality import rating_verdict, verdict
+
+    if not len(estimates) == len(true) == len(reasons):
+        raise ValueError(f"{len(estimates)} estimates, {len(true)} ratings and {len(reasons)} reasons: one each")
+    x = np.array([math.nan if e is None else float(e) for e in estimates])
+    y = np.asarray(true, dtype=float)
+    unhappy = (y <= 2) & np.isfinite(x)
+    if int(unhappy.sum()) < MIN_UNHAPPY:
+        return VerdictRule(None, False, {"unhappy": float(unhappy.sum())})
+    own = np.array([verdict(reason) for reason in reasons])
+    expected = [rating_verdict(rating) for rating in y]
+    ruled = own.copy()
+    order = np.random.default_rng(seed).permutation(len(y))
+    for part in np.array_split(order, folds):
+        rest = np.setdiff1d(order, part)
+        cut = float(np.median(x[rest][unhappy[rest]])) if unhappy[rest].any() else -math.inf
+        ruled[part] = np.where(x[part] <= cut, -1, own[part])
+
+    def agreement(verdicts: Any, only: int | None = None) -> float:
+        pairs = [v == e for v, e in zip(verdicts, expected) if e is not None and (only is None or e == only)]
+        return round(float(sum(pairs)) / len(pairs), 4) if pairs else 0.0
+
+    happy = [i for i, e in enumerate(expected) if e == 1]
+    measures = {"agreement": agreement(own), "unhappy_agreement": agreement(own, -1),
+                "ruled_agreement": agreement(ruled), "ruled_unhappy_agreement": agreement(ruled, -1),
+                "told_no_happy": round(float(np.mean(ruled[happy] == -1)), 4) if happy else 0.0,
+                "unhappy": float(unhappy.sum())}
+    applied = (measures["ruled_agreement"] >= MIN_AGREEMENT
+               and measures["ruled_unhappy_agreement"] > measures["unhappy_agreement"])
+    return VerdictRule(float(np.median(x[unhappy])), bool(applied), measures)
+
+
+def closed_as_poor_match(reason: str) -> str:
+    """``reason`` up to its closing sentence, then :data:`NEGATIVE_CLOSING`."""
+    head = reason.split(CLOSING_MARK, 1)[0].strip()
+    return f"{head} {NEGATIVE_CLOSING}".strip()
+
+
+class ClosingStream:
+    """Streams a forced reason as :func:`closed_as_poor_match` will end it: pieces pass on until
+    the Reasoner starts its own closing (:data:`CLOSING_MARK`), the rest is held back, and
+    :meth:`finish` sends the negative closing, so what a person watched is the reason they get.
+
+    Example:
+        >>> seen = []
+        >>> stream = ClosingStream(lambda row, piece: seen.append(piece))
+        >>> for piece in ["They looked for tone. Over", "all it is a mixed", " match."]:
+        ...     stream.on_text(0, piece)
+        >>> stream.finish(0)
+        >>> "".join(seen)
+        'They looked for tone. Overall it is a poor match, and they would likely be disappointed.'
+    """
+
+    def __init__(self, forward: Any) -> None:
+        self.forward = forward
+        self._text: dict[int, str] = {}
+        self._sent: dict[int, int] = {}
+
+    def on_text(self, row: int, piece: str) -> None:
+        text = self._text[row] = self._text.get(row, "") + piece
+        end = text.find(CLOSING_MARK)
+        if end < 0:  # hold back a tail that may be the mark's start
+            end = len(text) - next((n for n in range(len(CLOSING_MARK) - 1, 0, -1)
+                                    if text.endswith(CLOSING_MARK[:n])), 0)
+        sent = self._sent.get(row, 0)
+        if end > sent:
+            self.forward(row, text[sent:end])
+            self._sent[row] = end
+
+    def finish(self, row: int) -> None:
+        """Send the rest of row's reason as :func:`closed_as_poor_match` ends it."""
+        text, sent = self._text.get(row, ""), self._sent.get(row, 0)
+        head = text.split(CLOSING_MARK, 1)[0]
+        rest = head[sent:].rstrip()
+        joint = "" if not (head[:sent] + rest) or (head[:sent] + rest)[-1:].isspace() else " "
+        self.forward(row, f"{rest}{joint}{NEGATIVE_CLOSING}")
+        self._sent[row] = len(text)

@@ -1,0 +1,206 @@
+"""The category's verdict rule: fitted on validation targets and used only where it holds out of
+fold; a reason whose verdict the ratings gave opens and closes as a poor match on every backend,
+streamed as it is returned; the agent says where the verdict came from; the evaluation applies it
+as the agent does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fakes import CATALOG, REASON, FakeBackend, FakeCompletions, SamplingFake
+
+from reason4rec.app.views import TURN_FIELDS
+from reason4rec.experts import (
+    CLOSING_MARK,
+    NEGATIVE_CLOSING,
+    NEGATIVE_OPENING,
+    Calibration,
+    Calibrations,
+    ClosingStream,
+    DraftSettings,
+    HistoryEntry,
+    TargetContext,
+    VerdictRule,
+    answer_opening,
+    better_drafts,
+    closed_as_poor_match,
+    fit_line,
+    fit_verdict_rule,
+    reasoner_messages,
+    reasons_for,
+    render_chat,
+    verdict,
+)
+
+EXPERTS = {"summarizer": "s-1", "reasoner": "r-1", "predictor": "p-1"}
+POSITIVE = "In past reviews the user valued tone. Overall it should suit them well, and they will likely be pleased."
+
+
+def _ratings(n: int = 200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.choice([1, 2, 3, 4, 5], size=n, p=[0.08, 0.07, 0.1, 0.25, 0.5]).astype(float)
+
+
+def _target(forced: bool = False) -> TargetContext:
+    entry = HistoryEntry("Amp", 4, "Positive Aspects: warm tone\nNegative Aspects: hum\nUser Preference Elements: tone")
+    return TargetContext("Musical Instruments", "Pedal", (entry,), (entry,), 4.0, 3.5, 1, 1,
+                         verdict_from_ratings=forced)
+
+
+# --------------------------------------------------------------------------- fitting the rule
+
+
+def test_the_rule_is_used_where_the_ratings_separate_the_unhappy_buyers():
+    true = _ratings()
+    estimates = 2.9 + 0.3 * true + np.random.default_rng(1).normal(0, 0.1, true.size)
+    rule = fit_verdict_rule(estimates, true, [POSITIVE] * true.size)
+    unhappy = estimates[true <= 2]
+    assert rule.applied and rule.threshold == pytest.approx(float(np.median(unhappy)))
+    m = rule.measures
+    assert m["unhappy_agreement"] == 0.0 and m["ruled_unhappy_agreement"] >= 0.3  # out of fold, not by construction
+    assert m["ruled_agreement"] >= 0.8 and m["told_no_happy"] < 0.1 and m["unhappy"] == (true <= 2).sum()
+    assert rule.says_no(rule.threshold) and not rule.says_no(rule.threshold + 0.01) and not rule.says_no(None)
+    assert not rule.says_no(float("nan"))
+    assert "a poor match where the ratings estimate" in rule.summary()
+
+
+def test_the_rule_is_not_used_where_the_ratings_do_not_tell_the_unhappy_ones():
+    true = _ratings()
+    estimates = np.random.default_rng(2).normal(4.2, 0.3, true.size)  # no relation to the rating
+    rule = fit_verdict_rule(estimates, true, [POSITIVE] * true.size)
+    assert not rule.applied and rule.threshold is not None
+    assert rule.measures["ruled_agreement"] < 0.8 and not rule.says_no(0.0)
+    assert rule.summary().startswith("verdicts are the Reasoner's (a threshold at")
+
+
+def test_too_few_unhappy_targets_place_no_threshold_and_lengths_must_match():
+    true = np.array([5.0] * 60 + [1.0] * 3)
+    rule = fit_verdict_rule(true.tolist(), true, [POSITIVE] * 63)
+    assert rule == VerdictRule(None, False, {"unhappy": 3.0}) and not rule.says_no(1.0)
+    assert "3 validation targets are rated 1-2 stars" in rule.summary()
+    with pytest.raises(ValueError, match="one each"):
+        fit_verdict_rule([4.0], [4.0, 5.0], [POSITIVE])
+
+
+def test_a_calibration_keeps_its_rule_and_older_files_without_one_still_read(tmp_path):
+    true = _ratings()
+    line = fit_line(4.4 + 0.05 * true, true)
+    rule = fit_verdict_rule(2.9 + 0.3 * true, true, [POSITIVE] * true.size)
+    found = Calibration("Gift Cards", EXPERTS, line, 200, {}, verdict=rule)
+    path = found.save(tmp_path)
+    again = Calibrations([tmp_path], EXPERTS).find("Gift Cards")
+    assert again == found and again.verdict_rule == rule
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "verdict"}
+    path.write_text(json.dumps(older))
+    assert Calibrations([tmp_path], EXPERTS).find("Gift Cards").verdict_rule is None
+    unused = Calibration("Gift Cards", EXPERTS, line, 200, {}, verdict=VerdictRule(4.0, False, {}))
+    assert unused.verdict_rule is None
+    damaged = {**found.as_dict(), "verdict": {"threshold": "Infinity", "applied": True}}
+    path.write_text(json.dumps(damaged))
+    calibrations = Calibrations([tmp_path], EXPERTS)
+    assert calibrations.find("Gift Cards") is None and "cannot be read" in calibrations.notes[0]
+
+
+# --------------------------------------------------------------------------- the answer begun
+
+
+def test_a_forced_target_opens_the_reasoners_answer_and_no_other_does():
+    assert answer_opening(reasoner_messages(_target(forced=True))) == NEGATIVE_OPENING
+    assert answer_opening(reasoner_messages(_target())) == ""
+    assert reasoner_messages(_target(forced=True))[:-1] == reasoner_messages(_target())
+
+
+def test_the_opened_prompt_is_the_plain_prompt_with_the_opening_on_the_real_template(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    plain, opened = reasoner_messages(_target()), reasoner_messages(_target(forced=True))
+    assert render_chat(tokenizer, opened) == render_chat(tokenizer, plain) + NEGATIVE_OPENING
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7, 50])
+def test_the_closing_stream_shows_what_the_reason_will_be(cut):
+    written = f"{NEGATIVE_OPENING} for warm tone. Buyers mention hum. Overall it is a mixed match: some needs."
+    seen: list[str] = []
+    stream = ClosingStream(lambda row, piece: seen.append(piece))
+    for start in range(0, len(written), cut):
+        stream.on_text(0, written[start:start + cut])
+    stream.finish(0)
+    assert "".join(seen) == closed_as_poor_match(written)
+    assert closed_as_poor_match(written).endswith(f"Buyers mention hum. {NEGATIVE_CLOSING}")
+
+
+def test_a_reason_cut_before_its_closing_gets_the_negative_closing():
+    seen: list[str] = []
+    stream = ClosingStream(lambda row, piece: seen.append(piece))
+    stream.on_text(3, f"{NEGATIVE_OPENING} for warm tone and Over")  # a tail like the mark's start, held back
+    assert "".join(seen) == f"{NEGATIVE_OPENING} for warm tone and "
+    stream.finish(3)
+    assert "".join(seen) == closed_as_poor_match(f"{NEGATIVE_OPENING} for warm tone and Over")
+    assert CLOSING_MARK not in "".join(seen)[:-len(NEGATIVE_CLOSING)]
+
+
+@pytest.mark.parametrize("backend", [FakeBackend(), FakeCompletions()], ids=["fake", "generate_by_complete"])
+def test_the_deliberation_streams_and_returns_the_forced_reason(backend):
+    targets = [_target(), _target(forced=True), _target()]
+    streamed: dict[int, str] = {}
+    reasons = reasons_for(backend, targets, batch_size=2,
+                          on_text=lambda row, piece: streamed.update({row: streamed.get(row, "") + piece}))
+    assert reasons[0] == reasons[2] == REASON
+    assert reasons[1] == f"{NEGATIVE_OPENING} {REASON} {NEGATIVE_CLOSING}"
+    assert verdict(reasons[1]) == -1
+    assert {row: text.strip() for row, text in streamed.items()} == dict(enumerate(reasons))
+    assert reasons_for(backend, targets, batch_size=2) == reasons  # the same without streaming
+
+
+def test_drafts_of_a_forced_reason_keep_its_opening_and_closing():
+    backend = SamplingFake(drafts=["for warm tone, as buyers of this item praise. Overall it should suit them."])
+    target = _target(forced=True)
+    [greedy] = reasons_for(backend, [target], batch_size=1)
+    [chosen] = better_drafts(backend, [target], [greedy], DraftSettings(drafts=3))
+    assert chosen.text.startswith(NEGATIVE_OPENING) and chosen.text.endswith(NEGATIVE_CLOSING)
+    assert "should suit" not in chosen.text
+
+
+# --------------------------------------------------------------------------- the agent
+
+
+def _rule_calibration(threshold: float, applied: bool = True) -> Calibration:
+    true = _ratings()
+    return Calibration(CATALOG.category, EXPERTS, fit_line(4.4 + 0.05 * true, true), 200, {},
+                       verdict=VerdictRule(threshold, applied, {}))
+
+
+def test_the_agent_says_no_where_the_ratings_do_and_says_why(fake_agent):
+    fake_agent.context.calibration = _rule_calibration(threshold=5.5)  # every estimate is below it
+    events = list(fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002", thread_id="t"))
+    state = events[-1]["state"]
+    assert state["reason"].startswith(NEGATIVE_OPENING) and state["reason"].endswith(NEGATIVE_CLOSING)
+    streamed = "".join(e["text"] for e in events if e["type"] == "token")
+    assert streamed.strip() == state["reason"]
+    assert state["verdict"] == {"source": "ratings", "threshold": 5.5, "estimate": state["collab"]["bias"]}
+    assert state["collab"]["bias"] is not None and "*Verdict from the ratings: their bias estimate" in state["answer"]
+    assert "verdict" in TURN_FIELDS  # what ``why --json`` prints of the state
+    found = list(fake_agent.stream("recommend", user_id="U1", k=2, thread_id="r"))[-1]["state"]["recommendations"]
+    assert found and all(r["verdict"]["source"] == "ratings" and r["reason"].endswith(NEGATIVE_CLOSING)
+                         for r in found)
+
+
+@pytest.mark.parametrize("calibration", [None, "low threshold", "not applied"])
+def test_the_agent_leaves_the_verdict_to_the_reasoner_otherwise(fake_agent, calibration):
+    fake_agent.context.calibration = {None: None, "low threshold": _rule_calibration(threshold=1.0),
+                                      "not applied": _rule_calibration(threshold=5.5, applied=False)}[calibration]
+    state = list(fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002", thread_id="t"))[-1]["state"]
+    assert state["reason"] == REASON and state["verdict"]["source"] == "reasoner"
+    assert "Verdict from the ratings" not in state["answer"]
+    assert all(call.conversations for call in fake_agent.context.backend.calls)
+
+
+def test_the_verdict_never_reads_estimates_fitted_on_the_users_own_rating(fake_agent):
+    fake_agent.context.calibration = _rule_calibration(threshold=5.5)
+    user, item = next((r.user_id, r.item_id) for r in CATALOG.reviews)  # an item the user reviewed already
+    state = list(fake_agent.stream("explain", user_id=user, item_id=item, thread_id="own"))[-1]["state"]
+    assert state["already_rated"] and state["collab"]["with_own_rating"]
+    assert state["verdict"]["source"] == "reasoner" and not state["reason"].startswith(NEGATIVE_OPENING)

@@ -425,4 +425,5 @@ def calibration(config: Config) -> Check:
     if found is None:
         return Check(part, True, f"none for {category}: ratings are the Predictor's expected rating "
                      "(`reason4rec calibrate` fits one in minutes)")
-    return Check(part, True, found.summary())
+    verdict = f"; verdict: {found.verdict.summary()}" if found.verdict is not None else ""
+    return Check(part, True, found.summary() + verdict)

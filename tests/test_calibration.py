@@ -14,6 +14,7 @@ from reason4rec.experts import (
     Calibration,
     CalibrationError,
     Calibrations,
+    VerdictRule,
     calibration_file,
     fit_line,
 )
@@ -176,6 +177,11 @@ def test_doctor_says_whether_the_categorys_ratings_are_calibrated(tmp_path):
     path = mine.save(tmp_path / CALIBRATION_DIR)
     assert calibration(config).ok and calibration(config).detail == mine.summary()
     assert "rating = " in mine.summary() and "out of fold on 200 validation targets" in mine.summary()
+    ruled = Calibration("Board Games", shipped_experts, mine.line, 200, verdict=VerdictRule(3.8, True, {
+        "agreement": 0.88, "ruled_agreement": 0.91, "unhappy_agreement": 0.0, "ruled_unhappy_agreement": 0.5}))
+    ruled.save(tmp_path / CALIBRATION_DIR)
+    assert calibration(config).detail == f"{mine.summary()}; verdict: {ruled.verdict.summary()}"
+    assert "a poor match where the ratings estimate 3.80 stars or less" in calibration(config).detail
     path.write_text("{")
     damaged = calibration(config)
     assert not damaged.ok and str(path) in damaged.detail and "reason4rec calibrate" in damaged.fix

@@ -64,6 +64,8 @@ def _deliberation(state: DeliberationState) -> str:
     expected = shown_rating(rating) if rating else None
     verdict = ("should suit" if expected >= 4 else "might suit" if expected >= 3 else "is unlikely to suit") \
         if expected is not None else "was not rated for"
+    if verdict == "should suit" and (state.get("verdict") or {}).get("source") == "ratings":
+        verdict = "might suit"  # never "should suit" above a reason that says it is a poor match
     own = state.get("already_rated")
     lines = [f"**{rated_sentence(own['rating'], own.get('date'))}** "
              "What the model would have predicted without your review:", ""] if own else []
@@ -88,11 +90,11 @@ def verdict_line(verdict: dict[str, Any] | None) -> str:
 
     Example:
         >>> verdict_line({"source": "ratings", "threshold": 3.93, "estimate": 3.41})
-        '*Verdict from the ratings: their bias estimate 3.41 is below 3.93; the Reasoner wrote why.*'
+        '*Verdict from the ratings: their bias estimate 3.41 is at or below 3.93; the Reasoner wrote why.*'
     """
     if not verdict or verdict.get("source") != "ratings":
         return ""
-    return (f"*Verdict from the ratings: their bias estimate {verdict['estimate']:.2f} is below "
+    return (f"*Verdict from the ratings: their bias estimate {verdict['estimate']:.2f} is at or below "
             f"{verdict['threshold']:.2f}; the Reasoner wrote why.*")
 
 

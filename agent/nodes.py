@@ -574,7 +574,7 @@ def _verdict_view(context: AgentContext, target: TargetContext, estimate: Mappin
     """Where the reason's verdict came from, for a person and ``--json``."""
     rule = context.verdict_rule
     return {"source": "ratings" if target.verdict_from_ratings else "reasoner",
-            "threshold": round(rule.threshold, 2) if rule is not None else None,
+            "threshold": rule.threshold if rule is not None else None,
             "estimate": (estimate or {}).get("bias")}
 
 

@@ -80,7 +80,6 @@ if TYPE_CHECKING:
     from .model.sentence_model import ensure_sentence_model, load_sentence_model
     from .model.tiny import build_tiny_checkpoint
     from .prompts import (
-        CLOSING_MARK,
         HISTORY_FORMAT,
         NEGATIVE_CLOSING,
         NEGATIVE_OPENING,
@@ -220,7 +219,6 @@ _EXPORTS = {
     "TargetContext": ".prompts",
     "clean_text": ".prompts",
     "answer_opening": ".prompts",
-    "CLOSING_MARK": ".prompts",
     "NEGATIVE_CLOSING": ".prompts",
     "NEGATIVE_OPENING": ".prompts",
     "continued": ".prompts",
@@ -277,7 +275,6 @@ __all__ = [
     "BASE_GGUF_NAME",
     "BASE_WHEEL_REQUIREMENT",
     "CALIBRATION_DIR",
-    "CLOSING_MARK",
     "DEFAULT_MAX_NEW_TOKENS",
     "ESTIMATES_KEY",
     "HISTORY_FORMAT",

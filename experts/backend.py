@@ -130,6 +130,23 @@ def _after_openings(on_text: TextCallback, openings: Sequence[str]) -> TextCallb
     return forward
 
 
+def opened_stream(opening: str, pieces: Iterator[str]) -> Iterator[str]:
+    """A stream of the whole answer: ``opening`` (an answer already begun, "" for none) first,
+    then ``pieces`` of its continuation, the :func:`~reason4rec.experts.prompts.joint` before the
+    first. Closing it closes ``pieces`` (so a cancelled turn stops the generation)."""
+    try:
+        if opening:
+            yield opening
+        for piece in pieces:
+            if opening and piece:
+                piece, opening = joint(piece) + piece, ""
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if callable(close):
+            close()
+
+
 def sample_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], count: int, temperature: float,
                        seed: int | None, limit: int, on_text: TextCallback | None = None,
                        openings: Sequence[str] | None = None) -> list[list[str]]:

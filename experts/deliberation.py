@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..config import Expert
 from .backend import Backend, SamplingBackend
@@ -117,10 +117,11 @@ def better_drafts(backend: Backend, targets: Sequence[TargetContext], greedy: Se
     as they are where drafts are off or the backend cannot sample."""
     if settings.drafts <= 1 or not isinstance(backend, SamplingBackend) or not targets:
         return [ChosenReason(finished_reason(t, text), 0, 1) for t, text in zip(targets, greedy)]
-    chosen = choose_reasons(backend, [reasoner_messages(t) for t in targets], list(greedy),
-                            [shown_texts(t) for t in targets], drafts=settings.drafts, rounds=settings.rounds,
-                            temperature=settings.temperature, on_text=on_text, on_round=on_round)
-    return [replace(c, text=finished_reason(t, c.text)) for t, c in zip(targets, chosen)]
+    return choose_reasons(backend, [reasoner_messages(t) for t in targets],
+                          [finished_reason(t, text) for t, text in zip(targets, greedy)],
+                          [shown_texts(t) for t in targets], drafts=settings.drafts, rounds=settings.rounds,
+                          temperature=settings.temperature, on_text=on_text, on_round=on_round,
+                          finish=lambda i, text: finished_reason(targets[i], text))
 
 
 def deliberate(backend: Backend, targets: Sequence[TargetContext], *, batch_size: int,

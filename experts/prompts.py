@@ -246,8 +246,6 @@ NEGATIVE_OPENING = "In past reviews the user looked"
 of the Reasoner's answer where the ratings say no, it writes the why of a poor match."""
 NEGATIVE_CLOSING = "Overall it is a poor match, and they would likely be disappointed."
 """The teacher's closing sentence for a negative verdict (``training/teachers.py`` writes it)."""
-CLOSING_MARK = "Overall it"
-"""How every closing sentence of the teacher's reasons starts."""
 
 
 def _chat(role: str, body: str) -> Messages:

@@ -32,11 +32,12 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .prompts import CLOSING_MARK, NEGATIVE_CLOSING
+from .prompts import NEGATIVE_CLOSING
 
 MIN_AGREEMENT = 0.8
 """The share of 1-2 and 4-5 star targets whose verdict must still agree with the rating, out of
@@ -47,6 +48,10 @@ FOLDS = 5
 
 __all__ = ["MIN_AGREEMENT", "MIN_UNHAPPY", "ClosingStream", "VerdictRule", "closed_as_poor_match",
            "fit_verdict_rule"]
+
+
+_SUMMARISED = ("agreement", "unhappy_agreement", "ruled_agreement", "ruled_unhappy_agreement")
+"""The measures a rule with a threshold is summarised by (and must carry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +91,18 @@ class VerdictRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerdictRule:
-        threshold = data.get("threshold")
+        """The rule as :meth:`as_dict` wrote it; anything else raises ``ValueError``."""
+        threshold, applied = data.get("threshold"), data.get("applied")
         value = None if threshold is None else float(threshold)
         if value is not None and not math.isfinite(value):
             raise ValueError("its verdict threshold is not finite")
-        return cls(value, bool(data["applied"]) and value is not None,
-                   {str(k): float(v) for k, v in dict(data.get("measures", {})).items()})
+        if not isinstance(applied, bool):
+            raise ValueError(f"its verdict rule's 'applied' is not true or false: {applied!r}")
+        measures = {str(k): float(v) for k, v in dict(data.get("measures") or {}).items()}
+        missing = sorted(set(_SUMMARISED) - set(measures)) if value is not None else []
+        if missing:
+            raise ValueError(f"its verdict rule lacks the measures {', '.join(missing)}")
+        return cls(value, applied and value is not None, measures)
 
 
 def fit_verdict_rule(estimates: Sequence[float | None], true: Sequence[float], reasons: Sequence[str], *,
@@ -133,16 +144,37 @@ def fit_verdict_rule(estimates: Sequence[float | None], true: Sequence[float], r
     return VerdictRule(float(np.median(x[unhappy])), bool(applied), measures)
 
 
+_CLOSING = re.compile(r"(?:^|(?<=\s))Overall,?\s+it\b")
+"""Where the Reasoner's own closing sentence starts ("Overall it ...", "Overall, it ...")."""
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_DANGLING = re.compile(r"(?:[\s,;:]+|\b(?:and|or|but|with|of|for|to|the|a|an|such as)\b)+$", re.IGNORECASE)
+
+
 def closed_as_poor_match(reason: str) -> str:
-    """``reason`` up to its closing sentence, then :data:`NEGATIVE_CLOSING`."""
-    head = reason.split(CLOSING_MARK, 1)[0].strip()
+    """``reason``'s whole sentences before its own closing sentence, then :data:`NEGATIVE_CLOSING`.
+
+    A reason cut at the token budget loses its unfinished sentence; one with no whole sentence
+    keeps its words, less a dangling joiner, ended with a full stop.
+
+    Example:
+        >>> closed_as_poor_match("In past reviews the user looked for tone. Buyers mention hum and")
+        'In past reviews the user looked for tone. Overall it is a poor match, and they would likely be disappointed.'
+    """
+    found = _CLOSING.search(reason)
+    head = (reason[:found.start()] if found else reason).strip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+    if ends:
+        head = head[:ends[-1]]
+    elif head:
+        head = _DANGLING.sub("", head) + "."
     return f"{head} {NEGATIVE_CLOSING}".strip()
 
 
 class ClosingStream:
-    """Streams a forced reason as :func:`closed_as_poor_match` will end it: pieces pass on until
-    the Reasoner starts its own closing (:data:`CLOSING_MARK`), the rest is held back, and
-    :meth:`finish` sends the negative closing, so what a person watched is the reason they get.
+    """Streams a forced reason exactly as :func:`closed_as_poor_match` will return it: a sentence
+    is passed on once it is whole (so an unfinished one cut at the token budget is never shown),
+    nothing from the Reasoner's own closing on, and :meth:`finish` sends the rest of the returned
+    text, so what a person watched is the reason they get.
 
     Example:
         >>> seen = []
@@ -157,24 +189,22 @@ class ClosingStream:
     def __init__(self, forward: Any) -> None:
         self.forward = forward
         self._text: dict[int, str] = {}
-        self._sent: dict[int, int] = {}
+        self._sent: dict[int, str] = {}
 
     def on_text(self, row: int, piece: str) -> None:
         text = self._text[row] = self._text.get(row, "") + piece
-        end = text.find(CLOSING_MARK)
-        if end < 0:  # hold back a tail that may be the mark's start
-            end = len(text) - next((n for n in range(len(CLOSING_MARK) - 1, 0, -1)
-                                    if text.endswith(CLOSING_MARK[:n])), 0)
-        sent = self._sent.get(row, 0)
-        if end > sent:
-            self.forward(row, text[sent:end])
-            self._sent[row] = end
+        found = _CLOSING.search(text)
+        limit = found.start() if found else len(text)
+        # a sentence is whole once a space follows its end ("4.5" is not an end)
+        ends = [m.start() + 1 for m in re.finditer(r"[.!?](?=\s)", text[:limit])]
+        self._send(row, text[:ends[-1]] if ends else "")
 
     def finish(self, row: int) -> None:
-        """Send the rest of row's reason as :func:`closed_as_poor_match` ends it."""
-        text, sent = self._text.get(row, ""), self._sent.get(row, 0)
-        head = text.split(CLOSING_MARK, 1)[0]
-        rest = head[sent:].rstrip()
-        joint = "" if not (head[:sent] + rest) or (head[:sent] + rest)[-1:].isspace() else " "
-        self.forward(row, f"{rest}{joint}{NEGATIVE_CLOSING}")
-        self._sent[row] = len(text)
+        """Send the rest of row's reason as :func:`closed_as_poor_match` returns it."""
+        self._send(row, closed_as_poor_match(self._text.get(row, "")))
+
+    def _send(self, row: int, shown: str) -> None:
+        sent = self._sent.get(row, "")
+        if len(shown) > len(sent) and shown.startswith(sent):
+            self.forward(row, shown[len(sent):])
+            self._sent[row] = shown

@@ -124,6 +124,22 @@ def test_engine_answers_equal_transformers_answers(tiny_backend, engine_fixture,
         assert ours.expected == pytest.approx(theirs.expected, abs=1e-3)
 
 
+@pytest.mark.parametrize("backend_name", ["tiny_engine_backend", "tiny_backend"])
+def test_an_answer_begun_is_streamed_and_returned_whole_on_both_local_engines(backend_name, tiny_backend, request):
+    """The verdict rule's opening (the conversation ends with the assistant's message): ``stream``
+    and ``generate`` of each local engine return it whole, opening first, as the other engine does."""
+    from dataclasses import replace
+
+    from reason4rec.experts import NEGATIVE_OPENING
+
+    backend = request.getfixturevalue(backend_name)
+    opened = reasoner_messages(replace(_ctx("Pedal"), verdict_from_ratings=True))
+    [answer] = backend.generate("reasoner", [opened], max_new_tokens=12)
+    pieces = list(backend.stream("reasoner", opened, max_new_tokens=12))
+    assert pieces[0] == NEGATIVE_OPENING and len(answer) > len(NEGATIVE_OPENING) + 1
+    assert "".join(pieces).strip() == answer == tiny_backend.generate("reasoner", [opened], max_new_tokens=12)[0]
+
+
 def test_engine_completions_report_logprobs_and_stop_like_transformers(tiny_backend, tiny_engine_backend):
     from reason4rec.experts.prompts import render_chat
 

@@ -13,10 +13,10 @@ from fakes import CATALOG, REASON, FakeBackend, FakeCompletions, SamplingFake
 
 from reason4rec.app.views import TURN_FIELDS
 from reason4rec.experts import (
-    CLOSING_MARK,
     NEGATIVE_CLOSING,
     NEGATIVE_OPENING,
     Calibration,
+    CalibrationLine,
     Calibrations,
     ClosingStream,
     DraftSettings,
@@ -97,10 +97,12 @@ def test_a_calibration_keeps_its_rule_and_older_files_without_one_still_read(tmp
     assert Calibrations([tmp_path], EXPERTS).find("Gift Cards").verdict_rule is None
     unused = Calibration("Gift Cards", EXPERTS, line, 200, {}, verdict=VerdictRule(4.0, False, {}))
     assert unused.verdict_rule is None
-    damaged = {**found.as_dict(), "verdict": {"threshold": "Infinity", "applied": True}}
-    path.write_text(json.dumps(damaged))
-    calibrations = Calibrations([tmp_path], EXPERTS)
-    assert calibrations.find("Gift Cards") is None and "cannot be read" in calibrations.notes[0]
+    for damage in ({"threshold": "Infinity", "applied": True, "measures": rule.measures},
+                   {"threshold": 3.5, "applied": "false", "measures": rule.measures},
+                   {"threshold": 3.5, "applied": True}):
+        path.write_text(json.dumps({**found.as_dict(), "verdict": damage}))
+        calibrations = Calibrations([tmp_path], EXPERTS)
+        assert calibrations.find("Gift Cards") is None and "cannot be read" in calibrations.notes[0]
 
 
 # --------------------------------------------------------------------------- the answer begun
@@ -121,25 +123,34 @@ def test_the_opened_prompt_is_the_plain_prompt_with_the_opening_on_the_real_temp
 
 
 @pytest.mark.parametrize("cut", [1, 3, 7, 50])
-def test_the_closing_stream_shows_what_the_reason_will_be(cut):
-    written = f"{NEGATIVE_OPENING} for warm tone. Buyers mention hum. Overall it is a mixed match: some needs."
+@pytest.mark.parametrize("written", [
+    f"{NEGATIVE_OPENING} for warm tone. Buyers mention hum. Overall it is a mixed match: some needs.",
+    f"{NEGATIVE_OPENING} for warm tone.\nBuyers mention hum.\nOverall, it should suit them well.",
+    f"{NEGATIVE_OPENING} for warm tone (4.5 stars). Buyers mention hum and the",  # cut at the token budget
+    f"{NEGATIVE_OPENING} for warm tone and",
+    NEGATIVE_OPENING,
+], ids=["closing", "newlines-and-comma", "cut", "no-whole-sentence", "nothing-written"])
+def test_the_closing_stream_shows_exactly_the_reason_returned(cut, written):
     seen: list[str] = []
     stream = ClosingStream(lambda row, piece: seen.append(piece))
     for start in range(0, len(written), cut):
         stream.on_text(0, written[start:start + cut])
     stream.finish(0)
     assert "".join(seen) == closed_as_poor_match(written)
-    assert closed_as_poor_match(written).endswith(f"Buyers mention hum. {NEGATIVE_CLOSING}")
 
 
-def test_a_reason_cut_before_its_closing_gets_the_negative_closing():
-    seen: list[str] = []
-    stream = ClosingStream(lambda row, piece: seen.append(piece))
-    stream.on_text(3, f"{NEGATIVE_OPENING} for warm tone and Over")  # a tail like the mark's start, held back
-    assert "".join(seen) == f"{NEGATIVE_OPENING} for warm tone and "
-    stream.finish(3)
-    assert "".join(seen) == closed_as_poor_match(f"{NEGATIVE_OPENING} for warm tone and Over")
-    assert CLOSING_MARK not in "".join(seen)[:-len(NEGATIVE_CLOSING)]
+def test_a_forced_reason_keeps_whole_sentences_only_and_one_closing():
+    assert closed_as_poor_match(f"{NEGATIVE_OPENING} for warm tone. Buyers mention hum. Overall, it should suit.") == (
+        f"{NEGATIVE_OPENING} for warm tone. Buyers mention hum. {NEGATIVE_CLOSING}")
+    assert closed_as_poor_match(f"{NEGATIVE_OPENING} for tone (4.5 stars). Buyers mention hum and the") == (
+        f"{NEGATIVE_OPENING} for tone (4.5 stars). {NEGATIVE_CLOSING}")
+    assert closed_as_poor_match(f"{NEGATIVE_OPENING} for warm tone and") == (
+        f"{NEGATIVE_OPENING} for warm tone. {NEGATIVE_CLOSING}")
+    assert closed_as_poor_match(NEGATIVE_OPENING) == f"{NEGATIVE_OPENING}. {NEGATIVE_CLOSING}"
+    overall_items = f"{NEGATIVE_OPENING} for tone. Overall items like this break. {NEGATIVE_CLOSING}"
+    assert closed_as_poor_match(overall_items) == overall_items  # "Overall items" is no closing
+    once = closed_as_poor_match(f"{NEGATIVE_OPENING} for tone. Overall it is a mixed match.")
+    assert closed_as_poor_match(once) == once and once.count("Overall") == 1
 
 
 @pytest.mark.parametrize("backend", [FakeBackend(), FakeCompletions()], ids=["fake", "generate_by_complete"])
@@ -168,8 +179,7 @@ def test_drafts_of_a_forced_reason_keep_its_opening_and_closing():
 
 
 def _rule_calibration(threshold: float, applied: bool = True) -> Calibration:
-    true = _ratings()
-    return Calibration(CATALOG.category, EXPERTS, fit_line(4.4 + 0.05 * true, true), 200, {},
+    return Calibration(CATALOG.category, EXPERTS, CalibrationLine(1.0, 0.0, applied=False), 200, {},
                        verdict=VerdictRule(threshold, applied, {}))
 
 
@@ -183,6 +193,7 @@ def test_the_agent_says_no_where_the_ratings_do_and_says_why(fake_agent):
     assert state["verdict"] == {"source": "ratings", "threshold": 5.5, "estimate": state["collab"]["bias"]}
     assert state["collab"]["bias"] is not None and "*Verdict from the ratings: their bias estimate" in state["answer"]
     assert "verdict" in TURN_FIELDS  # what ``why --json`` prints of the state
+    assert " should suit " not in state["answer"].split("\n")[0]  # the headline never contradicts the reason
     found = list(fake_agent.stream("recommend", user_id="U1", k=2, thread_id="r"))[-1]["state"]["recommendations"]
     assert found and all(r["verdict"]["source"] == "ratings" and r["reason"].endswith(NEGATIVE_CLOSING)
                          for r in found)
@@ -190,12 +201,14 @@ def test_the_agent_says_no_where_the_ratings_do_and_says_why(fake_agent):
 
 @pytest.mark.parametrize("calibration", [None, "low threshold", "not applied"])
 def test_the_agent_leaves_the_verdict_to_the_reasoner_otherwise(fake_agent, calibration):
+    asked: list[list[dict]] = []
+    fake_agent.context.backend = FakeBackend({"reasoner": lambda conversation: asked.append(conversation) or REASON})
     fake_agent.context.calibration = {None: None, "low threshold": _rule_calibration(threshold=1.0),
                                       "not applied": _rule_calibration(threshold=5.5, applied=False)}[calibration]
     state = list(fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002", thread_id="t"))[-1]["state"]
     assert state["reason"] == REASON and state["verdict"]["source"] == "reasoner"
     assert "Verdict from the ratings" not in state["answer"]
-    assert all(call.conversations for call in fake_agent.context.backend.calls)
+    assert asked and not any(answer_opening(conversation) for conversation in asked)
 
 
 def test_the_verdict_never_reads_estimates_fitted_on_the_users_own_rating(fake_agent):

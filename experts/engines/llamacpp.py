@@ -47,11 +47,12 @@ from ..backend import (
     answer_text,
     decoding_for,
     end_token_ids,
+    opened_stream,
     rating_ids,
     rating_prompt,
 )
 from ..model.adapters import AdapterCard
-from ..prompts import Messages, render_chat
+from ..prompts import Messages, answer_opening, render_chat
 from ..rating import RatingDistribution
 from ..word_repeats import RepeatedWordBan
 from .gguf_export import Quant
@@ -460,6 +461,10 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         to another thread (as the transformers backend does) cost 25% of the speed here, the
         waking reader competing with llama.cpp's compute threads for two cores.
         """
+        yield from opened_stream(answer_opening(conversation), self._stream(expert, conversation, max_new_tokens))
+
+    def _stream(self, expert: Expert, conversation: Messages, max_new_tokens: int | None) -> Iterator[str]:
+        """The continuation's pieces (an answer already begun is rendered open, not repeated)."""
         limit = max_new_tokens or DEFAULT_MAX_NEW_TOKENS.get(expert, 64)
         tokenizer = self.experts.tokenizer
         ids = tokenizer(render_chat(tokenizer, conversation), add_special_tokens=False)["input_ids"]

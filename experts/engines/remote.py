@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from ...config import Expert
 from ...errors import Reason4RecError
-from ..backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback
-from ..prompts import RATING_PREFIX, Messages, answer_opening, continued, joint
+from ..backend import DEFAULT_MAX_NEW_TOKENS, DecodingSettings, TextCallback, opened_stream
+from ..prompts import RATING_PREFIX, Messages, answer_opening, continued
 from ..rating import RatingDistribution, RatingError
 
 STAR_TOKENS = {"1", "2", "3", "4", "5"}
@@ -105,15 +105,13 @@ class RemoteBackend:
     def stream(self, expert: Expert, conversation: Messages, *,
                max_new_tokens: int | None = None) -> Iterator[str]:
         chunks = self._call(expert, conversation, max_new_tokens, stream=True, extra_body=self._extras(conversation))
-        opening = answer_opening(conversation)
-        if opening:
-            yield opening
+        yield from opened_stream(answer_opening(conversation), self._pieces(expert, chunks))
+
+    def _pieces(self, expert: Expert, chunks: Any) -> Iterator[str]:
         try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    piece = chunk.choices[0].delta.content
-                    yield (joint(piece) + piece) if opening else piece
-                    opening = ""
+                    yield chunk.choices[0].delta.content
         except Exception as err:  # the openai client raises many types mid-stream
             raise RemoteBackendError(f"stream from {self._model(expert)!r} broke: {err}") from err
 

@@ -79,7 +79,8 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
                    shown: Sequence[Sequence[str]], *, drafts: int, rounds: int = 1,
                    temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None,
                    on_text: TextCallback | None = None,
-                   on_round: Callable[[int], None] | None = None) -> list[ChosenReason]:
+                   on_round: Callable[[int], None] | None = None,
+                   finish: Callable[[int, str], str] | None = None) -> list[ChosenReason]:
     """For each conversation, the greedy reason or the sampled draft that invents least.
 
     ``shown[i]`` are the texts the Reasoner was shown for conversation ``i`` (what grounding counts
@@ -90,7 +91,9 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
     so far; ``on_round`` is told how many drafts a new round adds before it starts.
 
     Drafts are drawn only where they pay: a greedy reason that already names what it was shown
-    (not :func:`needs_redraft`) is kept as it is, with no sampling at all.
+    (not :func:`needs_redraft`) is kept as it is, with no sampling at all. ``finish(i, draft)``
+    makes a sampled draft of conversation ``i`` the text a person would get (the greedy ones are
+    given finished), so drafts are ranked and measured as they would be shown.
     """
     if not len(conversations) == len(greedy) == len(shown):
         raise ValueError(f"{len(conversations)} conversations, {len(greedy)} greedy reasons and "
@@ -116,7 +119,7 @@ def choose_reasons(backend: SamplingBackend, conversations: Sequence[Messages], 
                                  temperature=temperature, seed=(seed + round_ * ROUND_SEED_STEP) % 2**32,
                                  on_text=on_text)
         for i, sampled in zip(pending, samples):
-            pools[i].extend(sampled)
+            pools[i].extend(sampled if finish is None else [finish(i, text) for text in sampled])
         picks = {i: _best_of(pools[i], shown[i]) for i in pending}
         chosen = [picks.get(i) or chosen[i] for i in range(len(conversations))]
     return chosen

@@ -39,7 +39,6 @@ from ..experts import (
     SamplingBackend,
     TargetContext,
     better_drafts,
-    finished_reason,
     grounding,
     ratings_for,
     reasoner_messages,
@@ -267,17 +266,15 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     context = runtime.context
     pieces: list[str] = []
     target = _as_experts_see(context, _target(state, context.category, context.reasoner_stars), state.get("collab"))
-    shown = lambda _row, piece: _emit(events.token("reason", piece))  # noqa: E731
-    closing = ClosingStream(shown) if target.verdict_from_ratings else None
+    closing = ClosingStream(lambda _row, piece: _emit(events.token("reason", piece)), [target.verdict_from_ratings])
     stream = context.backend.stream(Expert.REASONER, reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:
             context.check_cancelled()
             pieces.append(piece)
-            (closing.on_text if closing is not None else shown)(0, piece)
-    if closing is not None:
-        closing.finish(0)
-    [chosen] = _best_drafts(context, "reason", [target], [finished_reason(target, "".join(pieces))])
+            closing.on_text(0, piece)
+    closing.finish()
+    [chosen] = _best_drafts(context, "reason", [target], ["".join(pieces)])  # finished there (better_drafts)
     if chosen.replaced:
         _emit(events.reason_revised(chosen.text, chosen.drafts, list(chosen.first_invented)))
     mine, theirs = _histories(context.memory, state["user_id"], state["item_id"])

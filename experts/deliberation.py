@@ -70,18 +70,11 @@ def reasons_for(backend: Backend, targets: Sequence[TargetContext], *, batch_siz
             if on_text is not None:
                 on_text(offset + row, piece)
 
-        closing = ClosingStream(shifted) if on_text is not None and any(t.verdict_from_ratings for t in batch) \
-            else None
-
-        def routed(row: int, piece: str, batch: Sequence[TargetContext] = batch,
-                   closing: ClosingStream | None = closing) -> None:
-            (closing.on_text if closing is not None and batch[row].verdict_from_ratings else shifted)(row, piece)
-
+        closing = ClosingStream(shifted, [t.verdict_from_ratings for t in batch])
         written = backend.generate(Expert.REASONER, [reasoner_messages(t) for t in batch],
-                                   on_text=routed if on_text else None)
-        for row, target in enumerate(batch):
-            if closing is not None and target.verdict_from_ratings:
-                closing.finish(row)
+                                   on_text=closing.on_text if on_text else None)
+        if on_text is not None:
+            closing.finish()
         reasons += [finished_reason(t, text) for t, text in zip(batch, written)]
     return reasons
 

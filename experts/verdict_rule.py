@@ -171,27 +171,32 @@ def closed_as_poor_match(reason: str) -> str:
 
 
 class ClosingStream:
-    """Streams a forced reason exactly as :func:`closed_as_poor_match` will return it: a sentence
-    is passed on once it is whole (so an unfinished one cut at the token budget is never shown),
-    nothing from the Reasoner's own closing on, and :meth:`finish` sends the rest of the returned
-    text, so what a person watched is the reason they get.
+    """Streams a batch's reasons, each forced one (``forced[row]``) exactly as
+    :func:`closed_as_poor_match` will return it: a sentence is passed on once it is whole (so an
+    unfinished one cut at the token budget is never shown), nothing from the Reasoner's own
+    closing on, and :meth:`finish` sends the rest of the returned text, so what a person watched is
+    the reason they get. Other rows pass straight through.
 
     Example:
         >>> seen = []
-        >>> stream = ClosingStream(lambda row, piece: seen.append(piece))
+        >>> stream = ClosingStream(lambda row, piece: seen.append(piece), [True])
         >>> for piece in ["They looked for tone. Over", "all it is a mixed", " match."]:
         ...     stream.on_text(0, piece)
-        >>> stream.finish(0)
+        >>> stream.finish()
         >>> "".join(seen)
         'They looked for tone. Overall it is a poor match, and they would likely be disappointed.'
     """
 
-    def __init__(self, forward: Any) -> None:
+    def __init__(self, forward: Any, forced: Sequence[bool]) -> None:
         self.forward = forward
+        self.forced = list(forced)
         self._text: dict[int, str] = {}
         self._sent: dict[int, str] = {}
 
     def on_text(self, row: int, piece: str) -> None:
+        if not self.forced[row]:
+            self.forward(row, piece)
+            return
         text = self._text[row] = self._text.get(row, "") + piece
         found = _CLOSING.search(text)
         limit = found.start() if found else len(text)
@@ -199,9 +204,11 @@ class ClosingStream:
         ends = [m.start() + 1 for m in re.finditer(r"[.!?](?=\s)", text[:limit])]
         self._send(row, text[:ends[-1]] if ends else "")
 
-    def finish(self, row: int) -> None:
-        """Send the rest of row's reason as :func:`closed_as_poor_match` returns it."""
-        self._send(row, closed_as_poor_match(self._text.get(row, "")))
+    def finish(self) -> None:
+        """Send the rest of every forced row's reason as :func:`closed_as_poor_match` returns it."""
+        for row, forced in enumerate(self.forced):
+            if forced:
+                self._send(row, closed_as_poor_match(self._text.get(row, "")))
 
     def _send(self, row: int, shown: str) -> None:
         sent = self._sent.get(row, "")

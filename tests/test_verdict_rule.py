@@ -132,10 +132,10 @@ def test_the_opened_prompt_is_the_plain_prompt_with_the_opening_on_the_real_temp
 ], ids=["closing", "newlines-and-comma", "cut", "no-whole-sentence", "nothing-written"])
 def test_the_closing_stream_shows_exactly_the_reason_returned(cut, written):
     seen: list[str] = []
-    stream = ClosingStream(lambda row, piece: seen.append(piece))
+    stream = ClosingStream(lambda row, piece: seen.append(piece), [True])
     for start in range(0, len(written), cut):
         stream.on_text(0, written[start:start + cut])
-    stream.finish(0)
+    stream.finish()
     assert "".join(seen) == closed_as_poor_match(written)
 
 

@@ -113,34 +113,39 @@ def generate_by_complete(backend: Any, expert: Expert, prompts: Sequence[str], l
     return [continued(opening, limiter.cut(text) if limiter else text) for opening, text in zip(begun, texts)]
 
 
+class _AfterOpening:
+    """One answer's continuation after its opening: the first non-empty piece gets the
+    :func:`~reason4rec.experts.prompts.joint` the whole answer has there ("" opening: none)."""
+
+    def __init__(self, opening: str) -> None:
+        self._waiting = bool(opening)
+
+    def __call__(self, piece: str) -> str:
+        if self._waiting and piece:
+            self._waiting = False
+            return joint(piece) + piece
+        return piece
+
+
 def _after_openings(on_text: TextCallback, openings: Sequence[str]) -> TextCallback:
-    """``on_text`` that is sent each row's opening first and, before the row's first piece, the
-    :func:`~reason4rec.experts.prompts.joint` the whole answer has there."""
+    """``on_text`` that is sent each row's opening first, then the row's continuation joined to it."""
     for row, opening in enumerate(openings):
         if opening:
             on_text(row, opening)
-    waiting = {row for row, opening in enumerate(openings) if opening}
-
-    def forward(row: int, piece: str) -> None:
-        if row in waiting and piece:
-            waiting.discard(row)
-            piece = joint(piece) + piece
-        on_text(row, piece)
-
-    return forward
+    joined = [_AfterOpening(opening) for opening in openings]
+    return lambda row, piece: on_text(row, joined[row](piece))
 
 
 def opened_stream(opening: str, pieces: Iterator[str]) -> Iterator[str]:
     """A stream of the whole answer: ``opening`` (an answer already begun, "" for none) first,
-    then ``pieces`` of its continuation, the :func:`~reason4rec.experts.prompts.joint` before the
-    first. Closing it closes ``pieces`` (so a cancelled turn stops the generation)."""
+    then ``pieces`` of its continuation joined to it. Closing it closes ``pieces`` (so a cancelled
+    turn stops the generation)."""
+    joined = _AfterOpening(opening)
     try:
         if opening:
             yield opening
         for piece in pieces:
-            if opening and piece:
-                piece, opening = joint(piece) + piece, ""
-            yield piece
+            yield joined(piece)
     finally:
         close = getattr(pieces, "close", None)
         if callable(close):

@@ -14,9 +14,6 @@ Four ways of writing a review's aspects are measured:
 * ``summarizer-before``: the shipped Summarizer's summary as stored (``stored_summary`` without the
   review: the repeat/punctuation guard only);
 * ``summarizer-after``: the same answer cleaned against its review (``stored_summary`` with it).
-* ``lexicon-model``, ``summarizer-model``: the same two with the aspect-side model deciding the
-  sides (``experts/adapters/aspect_sides``, ``bench/aspect_sides.py``); the ``-after`` rows are the
-  rules alone.
 
 Measures, over the positive and negative aspects of each summary (the preference elements too
 for ``noun_phrase``):
@@ -132,24 +129,7 @@ def noun_phrases(text: str) -> set[str]:
     return found
 
 
-def summaries_by_review(reviews, answers) -> dict[str, dict[str, str]]:
-    """Every method's summary of every review: the rules' first, then the side model's (where one ships)."""
-    from reason4rec.experts import lexicon_summary
-    from reason4rec.experts.product_aspects import configure_sides, side_model
-    from reason4rec.experts.summaries import stored_summary
-
-    configure_sides(enabled=False)
-    made = {r.review_id: methods(r, answers[r.review_id]) for r in reviews}
-    configure_sides(enabled=True)
-    if side_model() is not None:
-        for r in reviews:
-            made[r.review_id] |= {"lexicon-model": lexicon_summary(r.text).render(),
-                                  "summarizer-model": stored_summary(answers[r.review_id], r.text)}
-    return made
-
-
 def methods(review, answer: str) -> dict[str, str]:
-    """The methods' summaries of one review, with whatever sides are configured."""
     import aspects_before
 
     from reason4rec.experts import lexicon_summary
@@ -274,7 +254,7 @@ def main() -> None:
     if args.worksheet:
         worksheet(reviews[args.worksheet_from:args.worksheet_from + args.worksheet], answers)
         return
-    made = summaries_by_review(reviews, answers)
+    made = {r.review_id: methods(r, answers[r.review_id]) for r in reviews}
     report = {"sample": {"seed": seed, "n": len(reviews), "review_ids": [r.review_id for r in reviews]},
               **measure(reviews, made, load_labels(*args.labels))}
     report["by_labels"] = {path.name: measure(reviews, made, load_labels(path))["results"] for path in args.labels} \

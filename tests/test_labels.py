@@ -11,7 +11,15 @@ from reason4rec.chat.catalog import Catalog
 from reason4rec.chat.intents import parse
 from reason4rec.data import load_reviews
 from reason4rec.data.loaders import load_item_titles, looks_like_markup, name_from_metadata
-from reason4rec.memory.labels import LabelModel, StoreLabels, display_name, item_name, label_items, review_texts
+from reason4rec.memory.labels import (
+    LabelModel,
+    StoreLabels,
+    dataset_item_names,
+    display_name,
+    item_name,
+    label_items,
+    review_texts,
+)
 from reason4rec.memory.profiles import Profile, build_profile
 from reason4rec.memory.store import clean_title
 
@@ -49,6 +57,15 @@ def shipped_labels(shipped_reviews, model):
 def test_shipped_items_are_named_as_their_buyers_name_them(shipped_labels, item, label):
     assert shipped_labels[item] == label
     assert item_name(item, label=shipped_labels[item]) == f"{label} ({item})"
+
+
+def test_a_loaded_file_names_each_item_as_the_memory_would(shipped, shipped_labels):
+    """The demo's deliberations run before any memory exists: the file's items are named there
+    by the same labels the memory keeps, and an item without one keeps its bare id."""
+    names = dataset_item_names(shipped)
+    assert len(names) == 900 and names["B003VWJ2K8"] == "tuner (B003VWJ2K8)"
+    assert all(name == item_name(item, label=shipped_labels[item]) for item, name in names.items())
+    assert any(name == item for item, name in names.items())  # 142 of 900 have no label
 
 
 def test_most_shipped_items_get_a_short_clean_label(shipped_labels):
@@ -181,13 +198,10 @@ def test_magazines_get_names_never_markup_and_untitled_ones_a_label_or_their_id(
     assert titles["B00005N7QC"] == "Glamour" and titles["B00005N7OV"] == "Better Homes & Gardens"
     assert titles["B0000633EA"] == "Discovery Girls"  # a brand on two items, each on repeated lines
     assert sum(1 for title in titles.values() if title) >= 80  # 84 of 157: description or brand names
-    by_item = defaultdict(list)
-    for review in dataset.reviews:
-        by_item[review.item_id].append(review)
-    labels = label_items({item: review_texts(reviews) for item, reviews in by_item.items()})
+    names = dataset_item_names(dataset)
+    assert set(names) == items and names["B00005N7QC"] == "Glamour (B00005N7QC)"
     for item in items:
-        shown = item_name(item, titles[item], labels[item])
-        assert "<" not in shown and (shown.endswith(f"({item})") or shown == item)
+        assert "<" not in names[item] and (names[item].endswith(f"({item})") or names[item] == item)
 
 
 @pytest.mark.skipif(not (EXTRA / "meta_Gift_Cards.json.gz").is_file(), reason="shared data not here")

@@ -252,7 +252,8 @@ def _need(state: DeliberationState) -> str:
 def _update(state: DeliberationState) -> str:
     update: dict[str, Any] = state.get("update") or {}
     said = {"created": "Saved", "unchanged": "Already saved", "replaced": "Updated (the old review is kept)"}
-    item = item_label(state["item_id"], (state.get("review") or {}).get("item_title") or state.get("item_title"))
+    item = state.get("item_name") \
+        or item_label(state["item_id"], (state.get("review") or {}).get("item_title") or state.get("item_title"))
     text = f"{said.get(update.get('outcome'), 'Saved')}: review of **{item}** by **{state['user_id']}**."
     if update.get("pending"):
         return text + f" Its summary is pending ({update.get('error')}); `reason4rec memory sync` will finish it."
@@ -264,7 +265,7 @@ def _profile(state: DeliberationState) -> str:
     if not profile.get("text"):
         return f"**{profile.get('user_id')}** has reviews waiting to be summarized; try again after a sync."
     lines = [f"**{profile['user_id']}** ({profile['review_count']} reviews): {profile['text']}", ""]
-    lines += [f"- {item_label(r['item_id'], r.get('item_title'))} ({r['rating']:g} stars): "
+    lines += [f"- {r.get('item_name') or item_label(r['item_id'], r.get('item_title'))} ({r['rating']:g} stars): "
               + " / ".join((r["summary"] or "pending").splitlines())
               for r in profile.get("recent", [])]
     return "\n".join(lines)

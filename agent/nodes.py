@@ -506,6 +506,7 @@ def profile(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeRes
                         "likes": list(found.likes) if found else [], "dislikes": list(found.negative) if found else [],
                         "review_count": memory.review_count(user),
                         "recent": [{"item_id": r.review.item_id, "item_title": memory.item_title(r.review.item_id),
+                                    "item_name": memory.item_name(r.review.item_id),
                                     "rating": r.review.rating, "summary": r.summary} for r in recent]}}
 
 

@@ -208,9 +208,12 @@ class Service:
         return self.memory().status()
 
     def titles(self, items: list[str]) -> dict[str, str]:
-        """Item id -> title for the items a panel names (an item without a title is named by its id)."""
-        memory = self.memory()
-        return {item: memory.item_title(item) for item in items}
+        """Item id -> what a panel calls it: its title, else the label made from its reviews (an item
+        with neither is named by its id)."""
+        from ..memory import item_names
+
+        names = item_names(self.memory(), items)
+        return {item: names.get(item, item) for item in items}
 
     def catalog(self) -> Catalog:
         """The user and item ids and the item titles the memory knows (the chat's fuzzy lookup)."""

@@ -483,6 +483,7 @@ def test_add_review_then_profile_on_one_thread(fake_agent):
     assert profile["user_id"] == "U5" and profile["error"] is None
     assert profile["profile"]["review_count"] == 1
     assert profile["profile"]["recent"] == [{"item_id": "B0CABLE001", "item_title": TITLES["B0CABLE001"],
+                                             "item_name": "Braided Instrument Cable (B0CABLE001)",
                                              "rating": 4.0, "summary": summary}]
     assert profile["answer"].startswith("**U5** (1 reviews): Likes: no crackle. Cares about: no crackle.")
     assert "- Braided Instrument Cable (B0CABLE001) (4 stars): Positive Aspects: no crackle" in profile["answer"]

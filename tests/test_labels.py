@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from reason4rec.chat.catalog import Catalog
 from reason4rec.chat.intents import parse
@@ -268,3 +269,22 @@ def test_the_memory_keeps_labels_with_item_profiles_and_the_chat_finds_them(labe
     assert len(catalog.labels) >= 15  # of 25 items
     assert parse("why would the tremolo pedal suit me?", catalog).fields == {"item_id": "B0002CZR3G"}
     assert memory.search_items("tremolo pedal", k=1)[0].profile.entity_id == "B0002CZR3G"
+
+
+@pytest.mark.slow
+def test_panels_name_a_users_items_by_their_labels(labelled_memory):
+    """A profile panel (``memory profile``, the demo) names the items behind a user's reviews by
+    title, else by the label kept with the item's profile, else by the id."""
+    from types import SimpleNamespace
+
+    from reason4rec.app.service import Service
+    from reason4rec.chat import profile_panel
+
+    titles = Service.titles(SimpleNamespace(memory=lambda: labelled_memory), ["B0002CZR3G", "NOT-AN-ITEM"])
+    assert titles == {"B0002CZR3G": "tremolo pedal", "NOT-AN-ITEM": "NOT-AN-ITEM"}
+    user = next(r.user_id for r in labelled_memory.store.all_reviews() if r.item_id == "B0002CZR3G")
+    records = labelled_memory.user_history(user, 5)
+    panel = profile_panel("user", user, labelled_memory.profile("user", user), records, titles)
+    console = Console(record=True, width=200)
+    console.print(panel)
+    assert "tremolo pedal (B0002CZR3G)" in console.export_text()

@@ -120,8 +120,15 @@ _RATE = re.compile(r"\b(how (would|will|do) i rate|what (would|will) i rate|how 
 _EXPLAIN = re.compile(r"\b(why|would i (like|love|enjoy)|will i (like|love|enjoy)|suit|suits|good (fit )?for me|"
                       r"right for me|for me\b|should i (buy|get|try)|do you think i|is it worth|worth it|"
                       r"tell me about|what about|how about|thoughts on|fit for me|match for me)")
-_K = re.compile(r"\b(?:top\s+)?(?P<k>[1-9]|1\d|20)\s+(?:things|items|products|picks|ideas|options|"
-                r"recommendations|suggestions)\b|\btop\s+(?P<k2>[1-9]|1\d|20)\b")
+_NUMBER = r"(?:[1-9]|1\d|20|one|two|three|four|five|six|seven|eight|nine|ten)"
+_K = re.compile(rf"\b(?:top\s+)?(?P<k>{_NUMBER})\s+(?:things|items|products|picks|ideas|options|"
+                rf"recommendations|suggestions)\b|\btop\s+(?P<k2>{_NUMBER})\b")
+"""A count asked for with its words: "5 picks", "top 5", "two things" (all of it leaves the need)."""
+_K_NOUN = re.compile(rf"\b(?:recommend|suggest|show me|find me|give me|get me)\s+(?:me\s+)?(?P<k>{_NUMBER})"
+                     r"(?=\s+[a-z])")
+"""A count before what is asked for: "recommend 4 tuners" (the count leaves the need, "tuners" stays)."""
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10}
 _FILLER = re.compile(
     r"\b(why|would|will|do|does|did|you|think|i|i'd|i'll|me|my|myself|like|love|enjoy|suit|suits|be|a good|"
     r"good|fit|right|for|should|buy|get|give|try|is|it|worth|tell|about|what|how|thoughts|on|match|the item|item|"
@@ -284,10 +291,12 @@ def _recommendation(text: str, catalog: Catalog, slash: bool) -> Command:
         if first.isdigit():
             k, body = max(1, min(int(first), 20)), rest
     else:
-        found = _K.search(text.lower())
-        if found:
-            k = int(found.group("k") or found.group("k2"))
+        if found := _K.search(text.lower()):
+            k = _count(found.group("k") or found.group("k2"))
             body = text[:found.start()] + text[found.end():]
+        elif found := _K_NOUN.search(text.lower()):
+            k = _count(found.group("k"))
+            body = text[:found.start("k")] + text[found.end("k"):]
     query = _similar(body) or (body.strip() if slash else _need(body))
     fields: dict[str, Any] = {"k": k}
     if query:
@@ -295,6 +304,10 @@ def _recommendation(text: str, catalog: Catalog, slash: bool) -> Command:
         if item := _named_item(query, catalog):
             fields["like_item"] = item
     return Command("turn", "recommend", fields)
+
+
+def _count(word: str) -> int:
+    return _NUMBER_WORDS.get(word) or int(word)
 
 
 def _similar(text: str) -> str:
@@ -345,6 +358,7 @@ def _tidy_need(need: str) -> str:
     """A need without its filler ("something for", "please", punctuation); empty if nothing is left."""
     need = need.strip(" ?!.,;:")
     need = re.sub(r"^(?:something|anything|some|a|an|me)\s+(?:for\s+|to\s+)?", "", need, flags=re.I).strip()
+    need = re.sub(r"^(?:for|to)\s+", "", need, flags=re.I).strip()  # what "2 things" left: "for home recording"
     need = re.sub(r"[\s,]*\bplease\b[\s,]*$|^please\s+", "", need, flags=re.I).strip(" ?!.,;:")
     if re.fullmatch(r"(?:that |which )?(?:i|i'd|i'll|i would|i will|i might|i may|i could)\b.*\b(?:like|love|enjoy)",
                     need, flags=re.I):

@@ -26,6 +26,10 @@ def catalog() -> Catalog:
      {"item_query": "a capo with a strong spring"}),
     ("recommend something for home recording", "recommend", {"k": 3, "query": "home recording"}),
     ("top 5 picks for jazz guitar please", "recommend", {"k": 5, "query": "jazz guitar"}),
+    ("recommend 2 things for home recording", "recommend", {"k": 2, "query": "home recording"}),  # not "for home ..."
+    ("suggest 5 tuners for violin", "recommend", {"k": 5, "query": "tuners for violin"}),  # the count, not 3
+    ("recommend two pedals for metal", "recommend", {"k": 2, "query": "pedals for metal"}),
+    ("recommend 1984 strings", "recommend", {"k": 3, "query": "1984 strings"}),  # a model number is no count
     ("what should I buy?", "recommend", {"k": 3}),
     ("I need a capo", "recommend", {"k": 3, "query": "capo"}),
     ("what do I care about?", "profile", {}),

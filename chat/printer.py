@@ -152,7 +152,8 @@ def memory_table(status: dict) -> Table:
 
 
 def matches_table(matches: Sequence, title: str) -> Table:
-    """Matched profiles best first; items with a known title are named by it, the id beside it."""
+    """Matched profiles best first; items with a known title or label are named by it, the id
+    beside it (an item with neither shows a dash there, not its id twice)."""
     titled = any(match.profile.title or match.profile.label for match in matches)
     table = Table(title=escape(title), title_justify="left")
     columns = (("item", "left"),) if titled else ()
@@ -161,7 +162,7 @@ def matches_table(matches: Sequence, title: str) -> Table:
         table.add_column(column, justify=justify, no_wrap=column not in ("item", "profile"))
     for match in matches:
         profile = match.profile
-        name = (escape(profile.title or profile.label or profile.entity_id),) if titled else ()
+        name = (escape(profile.title or profile.label or "-"),) if titled else ()
         table.add_row(*name, escape(profile.entity_id), f"{match.similarity:.3f}", str(profile.review_count),
                       f"{profile.mean_rating:.2f}", escape(profile.text))
     if not matches:

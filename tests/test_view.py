@@ -198,3 +198,16 @@ def test_a_revised_reason_says_why_and_replaces_the_streamed_one_in_both_modes()
             live.print(view)
     mid = " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame.get()).split())
     assert "revised: of 4 drafts" in mid and "Warm tone suits them." in mid and "bamboo." not in mid
+
+
+def test_a_match_table_names_items_once_and_an_unnamed_one_by_its_id_alone():
+    from reason4rec.chat import matches_table
+    from reason4rec.memory.profiles import Profile
+    from reason4rec.memory.vectors import Match
+
+    named = Profile("item", "B004M9CKVM", "Delay pedal. Known for: tone.", (), (), (), label="delay pedal")
+    bare = Profile("item", "B003SZDFM4", "Known for: sound.", (), (), ())
+    console = Console(record=True, width=160)
+    console.print(matches_table([Match(named, 0.9), Match(bare, 0.8)], title="items"))
+    rows = [line for line in console.export_text().splitlines() if "B00" in line]
+    assert "delay pedal" in rows[0] and rows[1].count("B003SZDFM4") == 1

@@ -34,6 +34,7 @@ from ..memory import HistoryRecord
 QUOTE_CHARS = 140
 """A quote's length at most: one line of a terminal."""
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_QUOTED_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'+\-]*")
 _NOT_ASPECTS = frozenset({"", "none", "no", "n/a", "nothing"})
 
 __all__ = ["evidence_for"]
@@ -82,7 +83,7 @@ def _own(record: HistoryRecord, phrases: Sequence[str], title_of: Callable[[str]
     review = record.review
     return {"review_id": review.review_id, "item_id": review.item_id, "item": title_of(review.item_id),
             "stars": review.rating, "date": _date(review.timestamp),
-            "quote": _quote(review.text, [*phrases, *_summary_aspects(record.summary)])}
+            "quote": _quote(review.text, phrases, also=_summary_aspects(record.summary))}
 
 
 def _buyers(theirs: Sequence[HistoryRecord], per_side: int) -> dict[str, Any]:
@@ -121,16 +122,37 @@ def _summary_aspects(summary: str | None) -> list[str]:
     return [*_items(parsed.positive), *_items(parsed.negative)]
 
 
-def _quote(text: str, phrases: Sequence[str]) -> str:
-    """The sentence of ``text`` naming most of ``phrases`` (the first sentence when none does),
-    cleaned and cut to :data:`QUOTE_CHARS`."""
+def _quote(text: str, phrases: Sequence[str], also: Sequence[str] = ()) -> str:
+    """The sentence of ``text`` naming most of ``phrases`` (then of ``also``, the review's own
+    summary aspects; the first sentence when none does), cleaned and cut to :data:`QUOTE_CHARS`
+    around the first word it names, so a long sentence still shows what it is quoted for."""
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
     if not sentences:
         return ""
     vocabularies = [vocabulary_of([s]) for s in sentences]
-    scores = [sum(phrase_found(p, v) for p in phrases) for v in vocabularies]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
-    return clean_text(sentences[best], QUOTE_CHARS)
+    scores = [(sum(phrase_found(p, v) for p in phrases), sum(phrase_found(a, v) for a in also)) for v in vocabularies]
+    best = max(range(len(sentences)), key=lambda i: (*scores[i], -i))
+    named = [p for p in phrases if phrase_found(p, vocabularies[best])] \
+        or [a for a in also if phrase_found(a, vocabularies[best])]
+    return _around(clean_text(sentences[best], len(sentences[best]) + 1), named)
+
+
+def _around(sentence: str, named: Sequence[str]) -> str:
+    """``sentence`` cut to :data:`QUOTE_CHARS` on word boundaries, starting a little before the
+    first word whose stem one of ``named`` holds (" ..." marks each cut)."""
+    if len(sentence) <= QUOTE_CHARS:
+        return sentence
+    wanted = set(stems(" ".join(named).lower().split()))
+    first = next((w.start() for w in _QUOTED_WORD.finditer(sentence) if stems([w.group().lower()])[0] in wanted), 0)
+    start = 0
+    if first >= QUOTE_CHARS // 2:  # the named word would be cut off: begin shortly before it
+        start = min(first - QUOTE_CHARS // 4, len(sentence) - (QUOTE_CHARS - 8))
+        start = sentence.find(" ", start - 1) + 1
+    window = sentence[start:]
+    room = QUOTE_CHARS - 4 - (4 if start else 0)
+    if len(window) > room:
+        window = (window[:room].rsplit(" ", 1)[0] or window[:room]).rstrip(" ,.;:") + " ..."
+    return ("... " + window) if start else window
 
 
 def _date(timestamp: int) -> str | None:

@@ -145,3 +145,22 @@ def test_evidence_ties_a_phrase_to_the_review_whose_item_it_names():
     marks = {a["phrase"]: (a["mark"], [s["review_id"] for s in a["sources"]]) for a in found["aspects"]}
     assert marks["panera bread"] == (1, ["r-U1-B1"])
     assert marks["dog food"] == (None, [])
+
+
+def test_a_quote_shows_the_words_the_reason_names_even_deep_in_a_long_sentence():
+    """A quote is there to be checked: it is the sentence naming the reason's aspects first (before
+    the review's own summary aspects), and a long one is cut around the named word, not at its start."""
+    from reason4rec.agent.evidence import QUOTE_CHARS, evidence_for
+    from reason4rec.memory import HistoryRecord
+    from reason4rec.memory.reviews import StoredReview
+
+    text = ("As the reviews herein say, the BX5 is a monitor of many uses. I have a basic understanding of "
+            "speakers, and my goal here was a small one for practice at home through a preamp pedal or an iPad, "
+            "and I was surprised how good the BX5 sounded, with a tight bass in a small room.")
+    review = StoredReview("r-U1-B1", "U1", "B1", 5.0, 1_500_000_000, text, "", 0, "summarized", "v")
+    record = HistoryRecord(review, "Positive Aspects: herein, bx5\nNegative Aspects: none\n"
+                                   "User Preference Elements: bx5", "v")
+    found = evidence_for("In past reviews the user valued sound.", [record], [], shown=5, title_of=str)
+    quote = found["own"][0]["quote"]
+    assert "sounded" in quote and quote.startswith("... ") and len(quote) <= QUOTE_CHARS
+    assert found["aspects"][0]["sources"][0]["quote"] == quote

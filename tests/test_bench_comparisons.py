@@ -155,3 +155,23 @@ def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions
     assert "| of these, another category's words (goal: none) | tone |" in text
     assert "| MAE minus bias model (95%) | +0.100 (+0.020, +0.200) |" in text
     assert "| verdict agrees: all / 1-2 stars | 80.0% / 50.0% (of 2) |" in text
+
+
+def test_the_spread_ceiling_is_the_rmse_of_the_lines_it_describes():
+    """bench/spread_ceiling.py's closed forms against lines fitted and scored on the same targets."""
+    spread = _load("spread_ceiling")
+    rng = np.random.default_rng(36)
+    true = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], size=4000, p=[0.05, 0.05, 0.1, 0.25, 0.55])
+    raw = true + rng.normal(0, 2.5, size=true.size)
+    z, s = (raw - raw.mean()) / raw.std(), true.std()
+    rho = float(np.corrcoef(raw, true)[0, 1])
+    calibrated = true.mean() + rho * s * z  # the best line: as accurate as this signal allows
+    table = spread.spread_table(true, {"raw": raw, "user+item bias": calibrated, "flat": np.full(true.size, 4.3)})
+    for c, key in ((rho, "best_line_rmse"), (0.5, "half_spread_rmse")):
+        line = true.mean() + c * s * z
+        assert np.sqrt(np.mean((line - true) ** 2)) == pytest.approx(table["methods"]["raw"][key], abs=2e-3)
+    # spreading a calibrated prediction to half the truth costs accuracy unless rho is 0.5 already
+    needed = table["to_match"]["bias model"]["correlation_needed_at_half_spread"]
+    assert needed == pytest.approx(0.25 + rho ** 2, abs=2e-3) and needed > rho
+    assert table["methods"]["user+item bias"]["spread"] < table["goal_spread"] == pytest.approx(s / 2, abs=1e-4)
+    assert table["methods"]["flat"]["spread"] == 0.0 and table["methods"]["flat"]["correlation"] == 0.0

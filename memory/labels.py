@@ -645,7 +645,7 @@ def _check(argv: Sequence[str] | None = None) -> None:
     by_item: dict[str, list] = defaultdict(list)
     for review in dataset.reviews:
         by_item[review.item_id].append(review)
-    texts = _dataset_texts(dataset)
+    texts = {item: review_texts(reviews) for item, reviews in by_item.items()}
     model = LabelModel.fit(texts)
     labels = {item: model.explain(reviews) for item, reviews in texts.items()}
     titled = sum(1 for item in by_item if not needs_label(item, dataset.item_titles.get(item)))

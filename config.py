@@ -107,16 +107,19 @@ class DataConfig(_Section):
     """Which reviews to read and how to split them."""
 
     reviews_path: Path | None = None
-    """A review file (shipped JSONL or McAuley ``reviews_*.json(.gz)``); None = the shipped data."""
+    """A review file (shipped JSONL, McAuley's 2014/2018 or Amazon's 2023 JSON lines); None = the shipped data."""
     meta_path: Path | None = None
-    """An optional McAuley ``meta_*.json(.gz)`` file for item titles."""
+    """An optional Amazon ``meta_*.json(l)(.gz)`` file for item titles."""
     category: str | None = None
     """Product category named in prompts; None = the shipped data's, or guessed from a McAuley
-    file name (``reviews_<Category>_5`` from 2014, ``<Category>_5`` from 2018)."""
+    file name (``reviews_<Category>_5`` from 2014, ``<Category>_5`` from 2018, ``<Category>.jsonl`` from 2023)."""
     on_duplicate: Literal["error", "keep-latest"] = "error"
     """A second review of one (user, item): refuse the file, or keep the later one (counted)."""
     allow_truncated: bool = False
     """Read the complete lines of a truncated gzip (reported) instead of refusing it."""
+    core: int | None = Field(None, ge=1)
+    """Keep the k-core: only users and items with at least this many reviews (Amazon's whole files,
+    where most users wrote one review, need it; McAuley's ``_5`` files are 5-cores already)."""
     split: SplitName = "leave-last-out"
     seed: int = 2020
     history_k: int = Field(10, ge=1, le=200)

@@ -15,6 +15,7 @@ from .options import (
     BulkChoice,
     CategoryOption,
     ConfigOption,
+    CoreOption,
     HomeOption,
     MetaOption,
     OnDuplicateOption,
@@ -47,10 +48,11 @@ def memory_build(
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
+    core: CoreOption = None,
 ) -> None:
     """Fill the memory from a dataset (the shipped one by default); resumable, reuses cached summaries."""
     config = flags_config(config_file, home=home, reviews=reviews, meta=meta,
-                     **loading_flags(category, on_duplicate, allow_truncated))
+                     **loading_flags(category, on_duplicate, allow_truncated, core))
     if summaries is not None:
         config.memory.bulk_summaries = summaries.value
     dataset = resources.load_dataset(config)

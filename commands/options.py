@@ -35,11 +35,11 @@ HomeOption = Annotated[
 ]
 ReviewsOption = Annotated[
     Path | None,
-    typer.Option("--reviews", help="Review file: shipped JSONL or McAuley 2014/2018 *_5.json(.gz).",
-                 show_default=False),
+    typer.Option("--reviews", help="Review file: shipped JSONL, McAuley 2014/2018 (*_5.json.gz) or Amazon 2023 "
+                 "(*.jsonl.gz).", show_default=False),
 ]
 MetaOption = Annotated[
-    Path | None, typer.Option("--meta", help="McAuley meta_*.json(.gz) for item titles.", show_default=False)
+    Path | None, typer.Option("--meta", help="Amazon meta_*.json(l)(.gz) for item titles.", show_default=False)
 ]
 CategoryOption = Annotated[
     str | None,
@@ -62,6 +62,11 @@ AllowTruncatedOption = Annotated[
     bool | None,
     typer.Option("--allow-truncated", help="Read the complete lines of a truncated .gz file instead of refusing "
                  "it (default: data.allow_truncated).", show_default=False),
+]
+CoreOption = Annotated[
+    int | None,
+    typer.Option("--core", min=1, help="Keep the k-core: only users and items with at least K reviews (e.g. 5 for "
+                 "Amazon's whole files, where most users wrote one; default: data.core).", show_default=False),
 ]
 ModelOption = Annotated[
     str | None, typer.Option("--model", help="Base model: bundled alias, folder or HF id.", show_default=False)
@@ -151,10 +156,10 @@ def flags_config(
 
 
 def loading_flags(category: str | None, on_duplicate: DuplicateChoice | None,
-             allow_truncated: bool | None) -> dict[str, Any]:
+                  allow_truncated: bool | None, core: int | None = None) -> dict[str, Any]:
     """The data-loading flags as ``data`` overrides (an unset flag leaves the config's value)."""
     return {"category": category, "on_duplicate": on_duplicate.value if on_duplicate else None,
-            "allow_truncated": allow_truncated}
+            "allow_truncated": allow_truncated, "core": core}
 
 
 def agent_config(config_file: Path | None, home: Path | None, model: str | None, remote: str | None,

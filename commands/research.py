@@ -15,6 +15,7 @@ from .options import (
     BackendOption,
     CategoryOption,
     ConfigOption,
+    CoreOption,
     DeviceOption,
     HomeOption,
     MetaOption,
@@ -41,10 +42,11 @@ def data_stats(
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
+    core: CoreOption = None,
 ) -> None:
     """Validate a review file, print its statistics, split it and audit histories for leaks."""
     config = flags_config(config_file, reviews=reviews, meta=meta, history_k=k,
-                     **loading_flags(category, on_duplicate, allow_truncated))
+                     **loading_flags(category, on_duplicate, allow_truncated, core))
     datasets.audit(config, console, datasets.split_names(split.value))
 
 
@@ -101,10 +103,11 @@ def evaluate(
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
+    core: CoreOption = None,
 ) -> None:
     """Score the expert pipeline, its ablations and every baseline on the same test targets."""
     config = flags_config(config_file, home=home, reviews=reviews, model=model, device=device, seed=seed,
-                     backend=backend, **loading_flags(category, on_duplicate, allow_truncated))
+                     backend=backend, **loading_flags(category, on_duplicate, allow_truncated, core))
     if baselines:
         evaluation.baselines(config, console, datasets.split_names((split or SplitChoice.all).value), json_path,
                              review_aware=bool(hft))
@@ -156,10 +159,11 @@ def train(
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
+    core: CoreOption = None,
 ) -> None:
     """Train experts stage by stage into a run folder; interrupted runs resume where they stopped."""
     config = flags_config(config_file, home=home, reviews=reviews, meta=meta, model=model, device=device,
-                     **loading_flags(category, on_duplicate, allow_truncated))
+                     **loading_flags(category, on_duplicate, allow_truncated, core))
     if adapters:
         config.agent.adapters = adapters
     training.train(config, console, stages, recipe, run, teacher=teacher.value, teacher_model=teacher_model,
@@ -172,6 +176,7 @@ def calibrate(
     category: CategoryOption = None,
     on_duplicate: OnDuplicateOption = None,
     allow_truncated: AllowTruncatedOption = None,
+    core: CoreOption = None,
     targets: Annotated[
         int,
         typer.Option(min=1, help="How many of the file's validation targets to run the experts on (a seeded "
@@ -196,7 +201,7 @@ def calibrate(
 ) -> None:
     """Fit the Predictor's rating to a category's stars on its own validation targets (used only where it helps)."""
     config = flags_config(config_file, home=home, reviews=reviews, meta=meta, model=model, device=device,
-                     backend=backend, **loading_flags(category, on_duplicate, allow_truncated))
+                     backend=backend, **loading_flags(category, on_duplicate, allow_truncated, core))
     if split is not None:
         if split is SplitChoice.all:
             raise typer.BadParameter("one split: leave-last-out, random or temporal", param_hint="--split")

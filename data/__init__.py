@@ -1,5 +1,5 @@
 """Reviews and what is derived from them without a model: the loaders (the shipped file and
-McAuley's Amazon files, validated and cleaned), the splits (leave-last-out, random, temporal), the
+Amazon's review files of 2014, 2018 and 2023, validated and cleaned), the splits (leave-last-out, random, temporal), the
 histories a target may show and the leak audit. Every layer may import this package; it imports
 nothing of the project but ``config`` and ``errors``.
 """
@@ -7,9 +7,9 @@ nothing of the project but ``config`` and ``errors``.
 from typing import TYPE_CHECKING
 
 from .._front_door import lazy_attributes
+from .html_text import clean_text, looks_like_markup
 from .loaders import (
     among_categories,
-    clean_text,
     configured_category,
     dataset_of,
     load_configured,
@@ -20,6 +20,7 @@ from .loaders import (
     require_category,
     shipped_path,
 )
+from .record_formats import RecordFormat, record_format
 from .reviews import (
     MAX_ID_LENGTH,
     SHIPPED_CATEGORY,
@@ -44,6 +45,7 @@ __all__ = [
     "LoadReport",
     "OnDuplicate",
     "RatingEstimates",
+    "RecordFormat",
     "Review",
     "ReviewDataset",
     "Split",
@@ -71,6 +73,7 @@ __all__ = [
     "merge_datasets",
     "meta_beside",
     "ratings_of",
+    "record_format",
     "require_category",
     "require_train",
     "review_id",
@@ -97,14 +100,12 @@ _LAZY = {
     "build_targets": ".splits",
     "find_history_leaks": ".splits",
     "leaks_rating": ".leakage",
-    "looks_like_markup": ".loaders",
     "make_split": ".splits",
 }
 """Names loaded on first use (their modules are not needed to import the package)."""
 
 if TYPE_CHECKING:
     from .leakage import leaks_rating
-    from .loaders import looks_like_markup
     from .rating_models import (
         SVDPP_SETTING,
         BiasModel,

@@ -1,20 +1,18 @@
-"""Review data: one validated record type and the loaders that produce it.
+"""Review files in, a validated :class:`ReviewDataset` out.
 
-Two on-disk formats are read:
-
-* the shipped JSON Lines file (``user_id, item_id, rating, timestamp, summary, review_text``), and
-* McAuley's Amazon files, 2014 and 2018: ``reviews_<Category>_5.json(.gz)`` or
-  ``<Category>_5.json.gz`` (JSON lines with ``reviewerID, asin, overall, unixReviewTime,
-  reviewText, summary``) and ``meta_<Category>.json.gz``, whose lines are Python literals in 2014
-  (parsed with :func:`ast.literal_eval`, never ``eval``) and JSON in 2018.
+Three review formats are read, line by line (:mod:`.record_formats`): the shipped JSON Lines file,
+McAuley's Amazon dumps of 2014 and 2018 (``reviews_<Category>_5.json.gz``, ``<Category>_5.json.gz``)
+and the Amazon Reviews 2023 release (``<Category>.jsonl.gz``); and their metadata files
+(``meta_<Category>.json(l).gz``), whose lines are Python literals in 2014 (parsed with
+:func:`ast.literal_eval`, never ``eval``) and JSON since.
 
 Every record is validated; a bad file is rejected with the path and line of each problem. Rows are
 never dropped silently: duplicates of a (user, item) pair are an error unless the caller asks to
 keep the latest, and then the count is reported in :attr:`ReviewDataset.dropped_duplicates`; what
-the loader works around instead of refusing (McAuley reviews without text, a truncated gzip read on
-request) is counted in :attr:`ReviewDataset.report`. Review text, summaries and item titles are
-scraped HTML; they are cleaned once here (tags dropped, entities unescaped) so nothing downstream
-sees ``&quot;`` or ``<br />``.
+the loader works around instead of refusing (reviews without text, a truncated gzip read on
+request, the k-core asked for) is counted in :attr:`ReviewDataset.report`. Review text, summaries
+and item titles are scraped HTML; they are cleaned once here (:mod:`.html_text`) so nothing
+downstream sees ``&quot;`` or ``<br />``.
 
 Example:
     >>> from reason4rec.data import load_shipped
@@ -27,14 +25,11 @@ from __future__ import annotations
 
 import ast
 import gzip
-import html
 import io
 import json
-import math
 import re
-import unicodedata
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -43,8 +38,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..config import DataConfig
 
+from .html_text import clean_text, looks_like_markup
+from .item_names import MAX_BRAND_ITEMS, metadata_brand, name_from_metadata
+from .record_formats import RecordError, read_review, required_id
 from .reviews import (
-    MAX_ID_LENGTH,
     MAX_REPORTED_PROBLEMS,
     SHIPPED_CATEGORY,
     SHIPPED_FILE,
@@ -75,8 +72,9 @@ def load_reviews(
     category: str | None = None,
     on_duplicate: OnDuplicate = "error",
     allow_truncated: bool = False,
+    core: int | None = None,
 ) -> ReviewDataset:
-    """Load and validate a review file, the shipped format or McAuley's, gzipped or not.
+    """Load and validate a review file in any of the formats read, gzipped or not.
 
     Args:
         path: JSON lines, one review per line.
@@ -88,6 +86,9 @@ def load_reviews(
             ``"keep-latest"`` keeps the later one in time order and counts the dropped ones.
         allow_truncated: Read the complete lines of a truncated gzip (counted in the report)
             instead of refusing it.
+        core: Keep the k-core: only reviews whose user and item both have at least this many
+            (repeated until it holds), as McAuley's 5-core files; for Amazon's whole files, where
+            most users wrote one review. Counted in the report.
 
     Raises:
         DataError: naming the file and the line of each problem found.
@@ -108,6 +109,13 @@ def load_reviews(
                 'data.on_duplicate = "keep-latest") to keep the later one'
             )
         reviews, dropped = _keep_latest(reviews)
+    if core is not None:
+        kept = _k_core(reviews, core, path)
+        report.core, report.outside_core, reviews = core, len(reviews) - len(kept), kept
+        kept_items = {r.item_id for r in kept}
+        titles = {item: title for item, title in titles.items() if item in kept_items}
+    else:
+        report.lone_users = _lone_users(reviews)
     return ReviewDataset(
         reviews=reviews,
         item_titles=titles,
@@ -130,10 +138,6 @@ def load_item_titles(path: str | Path, *, allow_truncated: bool = False) -> dict
 # --------------------------------------------------------------------------- helpers
 
 
-class _RecordError(ValueError):
-    pass
-
-
 def _read_reviews(
     path: Path, report: LoadReport, kept_truncated: LoadReport | None
 ) -> tuple[list[Review], list[tuple[int, int]]]:
@@ -148,8 +152,8 @@ def _read_reviews(
             continue
         try:
             record = json.loads(line)
-            review = _review_from_record(record, position=len(reviews), report=report)
-        except (json.JSONDecodeError, _RecordError, RecursionError) as err:  # RecursionError: [[[[... nested
+            review = read_review(record, position=len(reviews), report=report)
+        except (json.JSONDecodeError, RecordError, RecursionError) as err:  # RecursionError: [[[[... nested
             problem_count += 1
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
@@ -187,14 +191,13 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
             continue
         try:
             record = _parse_literal_line(line)
-            asin = _required_id(record, ("asin",))
-        except (ValueError, SyntaxError, TypeError, RecursionError, _RecordError) as err:  # TypeError: {[1]: 2}
+            asin = required_id(record, ("asin", "parent_asin"))  # 2023: keyed by the parent
+        except (ValueError, SyntaxError, TypeError, RecursionError, RecordError) as err:  # TypeError: {[1]: 2}
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
             continue
-        brand = record.get("brand")
-        if isinstance(brand, str) and brand.strip():
-            brands[" ".join(brand.lower().split())].add(asin)
+        if brand := metadata_brand(record):
+            brands[brand.lower()].add(asin)
         title = record.get("title")
         if not isinstance(title, str) or not title.strip():
             continue
@@ -205,258 +208,11 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
             titles[asin] = title
     if problems:
         raise DataError(f"{path}: invalid metadata line(s):\n  " + "\n  ".join(problems))
-    makers = {brand for brand, asins in brands.items() if len(asins) > _MAX_BRAND_ITEMS}
+    makers = {brand for brand, asins in brands.items() if len(asins) > MAX_BRAND_ITEMS}
     for asin, record in markup:
         if name := name_from_metadata(record, makers):
             titles.setdefault(asin, name)
     return titles
-
-
-_FIELDS = {
-    "user": ("user_id", "reviewerID"),
-    "item": ("item_id", "asin"),
-    "rating": ("rating", "overall"),
-    "timestamp": ("timestamp", "unixReviewTime"),
-    "text": ("review_text", "reviewText"),
-    "title": ("summary",),
-}
-
-
-def _review_from_record(record: Any, position: int, report: LoadReport) -> Review:
-    if not isinstance(record, dict):
-        raise _RecordError(f"expected a JSON object, got {type(record).__name__}")
-    user_id, item_id = _required_id(record, _FIELDS["user"]), _required_id(record, _FIELDS["item"])
-    rating, timestamp = _rating(record), _timestamp(record)
-    title = _text(record, _FIELDS["title"], required=False)
-    text = _review_text(record, title, report)
-    return Review(user_id, item_id, rating, timestamp, text, title, position)
-
-
-def _review_text(record: dict[str, Any], summary: str, report: LoadReport) -> str:
-    """McAuley's image- and summary-only reviews have no ``reviewText``: read them as their summary
-    (else empty) and count them. Our own format must say ``""`` explicitly."""
-    mcauley = "reviewerID" in record
-    if not mcauley or record.get("reviewText") is not None:
-        return _text(record, _FIELDS["text"], required=True)
-    report.missing_text += 1
-    if summary:
-        report.from_summary += 1
-    return summary
-
-
-def _first_present(record: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any]:
-    for name in names:
-        if name in record:
-            return name, record[name]
-    raise _RecordError(f"missing field {' / '.join(repr(n) for n in names)}")
-
-
-def _required_id(record: dict[str, Any], names: tuple[str, ...]) -> str:
-    name, value = _first_present(record, names)
-    if not isinstance(value, str) or not value.strip():
-        raise _RecordError(f"{name!r} must be a non-empty string, got {value!r}")
-    value = value.strip()
-    if len(value) > MAX_ID_LENGTH:
-        raise _RecordError(f"{name!r} is longer than {MAX_ID_LENGTH} characters")
-    if any(unicodedata.category(ch)[0] == "C" for ch in value):  # as the memory's store: ids are kept exact,
-        raise _RecordError(f"{name!r} contains a control character")  # and review ids join them with \x1f
-    return value
-
-
-def _rating(record: dict[str, Any]) -> float:
-    name, value = _first_present(record, _FIELDS["rating"])
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _RecordError(f"{name!r} must be a number, got {value!r}")
-    if not 1 <= value <= 5:
-        raise _RecordError(f"{name!r} must be between 1 and 5, got {value!r}")
-    return float(value)
-
-
-MAX_TIMESTAMP = 2**63 - 1
-"""The memory's SQLite store keeps times as 64-bit integers."""
-
-
-def _timestamp(record: dict[str, Any]) -> int:
-    name, value = _first_present(record, _FIELDS["timestamp"])
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _RecordError(f"{name!r} must be an integer (unix seconds), got {value!r}")
-    if value < 0:
-        raise _RecordError(f"{name!r} must not be negative, got {value}")
-    if value > MAX_TIMESTAMP:
-        raise _RecordError(f"{name!r} is past the largest storable time ({MAX_TIMESTAMP:,}), got {value}")
-    return value
-
-
-def _text(record: dict[str, Any], names: tuple[str, ...], *, required: bool) -> str:
-    try:
-        name, value = _first_present(record, names)
-    except _RecordError:
-        if required:
-            raise _RecordError(
-                f"missing field {' / '.join(repr(n) for n in names)} "
-                '(write "" for an explicitly empty review)'
-            ) from None
-        return ""
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise _RecordError(f"{name!r} must be a string, got {type(value).__name__}")
-    return clean_text(value)
-
-
-_BREAKS = re.compile(
-    r"(?:[ \t]*</?(?:br|p|div|li|ul|ol|hr|h[1-6]|img|table|tbody|tr|td|th|blockquote|pre)\b"
-    r"[^<>]*>[ \t]*)+",
-    re.IGNORECASE,
-)
-"""Block tags, which separate words: each run becomes one space."""
-_INLINE = re.compile(
-    r"</?(?:a|b|i|u|em|strong|span|font|sup|sub|small|big|code)\b[^<>]*>", re.IGNORECASE
-)
-"""Inline tags, which sit inside words and sentences: dropped. Known tags only, in both, so prose
-such as ``<$20``, ``< b >`` or ``<grin>`` is left alone."""
-
-
-def clean_text(value: str) -> str:
-    """Scraped review text and titles carry HTML: drop the tags (a space for a line break) and
-    unescape the entities (``&amp;`` -> ``&``), once, so prompts and tables never show them."""
-    text, breaks = _BREAKS.subn(" ", value.replace("\x00", ""))
-    text, inline = _INLINE.subn("", text)
-    text = html.unescape(text).replace("\xa0", " ")
-    return text.strip() if breaks or inline else text
-
-
-_MARKUP = re.compile(
-    r"<\s*/?\s*(?:a|abbr|b|big|blockquote|body|br|code|div|em|font|h[1-6]|head|hr|html|i|img|input|li|link|meta|"
-    r"ol|p|pre|script|small|span|strong|style|sub|sup|table|tbody|td|th|tr|u|ul)\b[^<>]*(?:>|$)"
-    r"|\b(?:class|style|href|src)\s*=\s*[\"']",
-    re.IGNORECASE,
-)
-"""An HTML tag (closed or cut off) or attribute: what a name never holds."""
-
-
-def looks_like_markup(value: str) -> bool:
-    """Is ``value`` HTML rather than a name? (``<span class="a-size-medium a-color-secondary"``,
-    what the 2018 Magazine Subscriptions metadata has for most titles.) Prose such as ``<$20``
-    or ``<grin>`` is not markup."""
-    return bool(_MARKUP.search(value))
-
-
-_DESCRIPTION_VERBS = frozenset(re.findall(r"\w+", """is are was has have includes include covers cover offers
-    offer provides provide brings bring features feature gives give delivers deliver helps help contains contain
-    presents present reaches focuses serves explores shows keeps lets requires combines celebrates publishes
-    reports takes teaches puts remains"""))
-_LEADING = frozenset({"this", "these", "that", "our", "your", "each", "every", "a", "an"})
-_CONNECTORS = frozenset({"&", "and", "of", "the", "for", "in", "on", "to", "de", "+"})
-_ARTICLES = frozenset({"the", "a", "an"})
-_ABBREVIATION = re.compile(r"(?:[A-Z][a-z]{0,3}|[A-Z](?:\.[A-Z])+)\.")
-""""Dr.", "Mr.", "St.", "U.S.": a full stop that does not end a name or a sentence."""
-_DESCRIPTION_WORDS = 40
-_NOT_VERB_ENDINGS = ("ss", "us", "is", "ics", "ings")
-_NOT_VERBS = frozenset({"plus", "yours", "ours", "hers", "theirs", "always", "sometimes", "towards", "besides",
-                        "afterwards", "perhaps", "unless", "whereas", "thus", "across", "less", "news"})
-_COMPANY = re.compile(r"\b(?:inc|llc|ltd|co|corp|corporation|corpiration|company|companies|publishing|publishers|"
-                      r"publications?|publ|media|group|holdings|enterprises|partners|international|foundation|"
-                      r"brands|information|magazines|press|industries|ventures|gmbh|plc|lp|s\.?a)\b\.?", re.IGNORECASE)
-"""What a company's name ends with (a publisher or maker is not the product's name)."""
-
-
-_MAX_BRAND_ITEMS = 2
-"""A brand on more items of a metadata file is a maker or publisher ("Meredith"), not a product's name."""
-
-
-def name_from_metadata(record: dict[str, Any], makers: Iterable[str] = ()) -> str:
-    """A product's name from its metadata when the title is missing or markup; ``""`` if none.
-
-    The name a clause of the description's first sentence opens with ("Allure is the beauty
-    expert", "Week after week, The New Yorker keeps ...", "Harper's BAZAAR, the fashion authority":
-    capitalised words before a verb or an appositive), preferring the brand when it contains that
-    name ("REASON is ..." with the brand "Reason Magazine"); else the brand. Never a brand that
-    names a company ("Conde Nast Publications", "Bloomberg LP") or one of ``makers`` (lower-cased
-    brands found on more than two items of the same file: "Meredith"). Plain rules on the words'
-    case and endings, no tagger: spaCy's small model tags "Country Living" as a noun with a
-    modifier and names it "Living".
-    """
-    brand = record.get("brand")
-    brand = " ".join(clean_text(brand).split()) if isinstance(brand, str) else ""
-    if not brand or looks_like_markup(brand) or _COMPANY.search(brand) or brand.lower() in set(makers):
-        brand = ""
-    described = _description_name(record.get("description"))
-    if described and brand and described.lower() in brand.lower():
-        return brand[:300]
-    return (described or brand)[:300]
-
-
-def _description_name(description: Any) -> str:
-    """The name a description opens a clause of its first sentence with ("Allure is ...", "Week
-    after week, The New Yorker keeps ..."), or ``""``."""
-    if isinstance(description, list):
-        description = next((d for d in description if isinstance(d, str) and d.strip()), "")
-    if not isinstance(description, str):
-        return ""
-    description = clean_text(description)
-    if looks_like_markup(description):
-        return ""
-    words = description.split()[:_DESCRIPTION_WORDS]
-    starts = [0] + [i + 1 for i, word in enumerate(words[:-1]) if word.endswith(",")]
-    sentence_end = next((i for i, word in enumerate(words) if word.endswith((".", "!", "?", ":", ";"))
-                         and not _ABBREVIATION.fullmatch(word)), len(words))
-    for start in (i for i in starts if i <= sentence_end):
-        if start > 1 and words[start - 1][:1].isupper():  # "for Film, TV and Reenactors is": a list, not a clause
-            continue
-        if name := _name_before_verb(words[start:], opens_text=start == 0):
-            return name
-    return ""
-
-
-def _name_before_verb(words: list[str], *, opens_text: bool) -> str:
-    """Capitalised words followed by a verb (maybe after one adverb: "directly aligns", or one
-    lower-case noun and a common verb: "Discover magazine provides"), or by an appositive
-    ("Harper's BAZAAR, the fashion authority, ..."); ``""`` when the words do not open so.
-
-    The first word of a text is capitalised whatever it is ("Includes articles ...", "Authoritative
-    articles ..."), so a one-word name there, unless in capitals, needs one of the verbs
-    descriptions open with."""
-    if words and words[0].lower() in _LEADING:
-        words = words[1:]
-    name: list[str] = []
-    for word in words:
-        bare = word.strip(",.;:!?")
-        number = bare[:1].isdigit() and not (opens_text and len(name) == 1)  # not "Published 8 times"
-        capital = bare[:1].isupper() or number or (bare.lower() in _CONNECTORS and name)
-        if not capital:
-            break
-        abbreviation = bool(_ABBREVIATION.fullmatch(word))
-        if bare != word and not abbreviation:  # the name ends at punctuation
-            name.append(bare)
-            rest = words[len(name):]
-            appositive = word.endswith(",") and rest and rest[0] in _ARTICLES  # "BAZAAR, the", not "1914, The"
-            return " ".join(name) if appositive and _plausible_name(name) else ""
-        name.append(word if abbreviation else bare)
-    rest = words[len(name):]
-    if not _plausible_name(name) or not rest:
-        return ""
-    told = len(name) > 1 or not opens_text or (len(name[0]) > 1 and name[0].isupper())  # "WIRED makes"
-    verb = _is_verb if told else (lambda word: word.lower() in _DESCRIPTION_VERBS)
-    if verb(rest[0]) or (len(rest) > 1 and rest[0].endswith("ly") and verb(rest[1])):
-        return " ".join(name)
-    if len(rest) > 1 and rest[0].islower() and rest[0].isalpha() and rest[1].lower() in _DESCRIPTION_VERBS:
-        return " ".join([*name, rest[0]])  # "Discover magazine provides"
-    return ""
-
-
-def _plausible_name(name: list[str]) -> bool:
-    """Up to six words, starting with a letter ("204 Sudoku puzzles" is a count), not ending in "of"."""
-    return 0 < len(name) <= 6 and name[0][:1].isalpha() and name[-1].lower() not in _CONNECTORS
-
-
-def _is_verb(word: str) -> bool:
-    """A present-tense verb after a name: one of the verbs descriptions open with, or any lower-case
-    word in -s that is not a plural-looking noun ending ("previews", "makes"; not "class", "news")."""
-    if word.lower() in _DESCRIPTION_VERBS:
-        return True
-    return (word.isalpha() and word.islower() and len(word) >= 4 and word.endswith("s")
-            and not word.endswith(_NOT_VERB_ENDINGS) and word not in _NOT_VERBS)
 
 
 def _parse_literal_line(line: str) -> dict[str, Any]:
@@ -466,7 +222,7 @@ def _parse_literal_line(line: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         record = ast.literal_eval(line.strip())
     if not isinstance(record, dict):
-        raise _RecordError(f"expected a dict, got {type(record).__name__}")
+        raise RecordError(f"expected a dict, got {type(record).__name__}")
     return record
 
 
@@ -507,6 +263,30 @@ def _numbered_lines(
         raise DataError(f"{path}: cannot read ({err})") from err
 
 
+def _k_core(reviews: list[Review], k: int, path: Path) -> list[Review]:
+    """The reviews of the user-item graph's k-core: dropping a sparse user can leave an item below
+    ``k``, so the cut repeats until every user and item kept has ``k`` reviews."""
+    if k < 1:
+        raise DataError(f"--core must be at least 1, got {k}")
+    while True:
+        users, items = Counter(r.user_id for r in reviews), Counter(r.item_id for r in reviews)
+        kept = [r for r in reviews if users[r.user_id] >= k and items[r.item_id] >= k]
+        if len(kept) == len(reviews):
+            break
+        reviews = kept
+    if not kept:
+        raise DataError(f"{path}: no review is in the {k}-core (no set of users and items with at least {k} "
+                        "reviews each); ask for a smaller --core")
+    return kept
+
+
+def _lone_users(reviews: list[Review]) -> tuple[int, int]:
+    """(users with one review, users), when those are most of them; else (0, 0)."""
+    counts = Counter(r.user_id for r in reviews)
+    lone = sum(count == 1 for count in counts.values())
+    return (lone, len(counts)) if 2 * lone > len(counts) else (0, 0)
+
+
 def _keep_latest(reviews: list[Review]) -> tuple[list[Review], int]:
     latest: dict[tuple[str, str], Review] = {}
     for review in reviews:
@@ -521,30 +301,49 @@ _CATEGORY_NAMES = (
     re.compile(r"reviews_(?P<category>.+?)(?:_5)?"),  # 2014: reviews_Musical_Instruments_5.json.gz
     re.compile(r"(?P<category>[A-Z][A-Za-z]*(?:_[A-Za-z]+)*)_5"),  # 2018: Musical_Instruments_5
 )
+_RELEASE_CATEGORIES = frozenset([
+    "All_Beauty", "Amazon_Fashion", "AMAZON_FASHION", "Appliances", "Arts_Crafts_and_Sewing", "Automotive",
+    "Baby_Products", "Beauty_and_Personal_Care", "Books", "CDs_and_Vinyl", "Cell_Phones_and_Accessories",
+    "Clothing_Shoes_and_Jewelry", "Digital_Music", "Electronics", "Gift_Cards", "Grocery_and_Gourmet_Food",
+    "Handmade_Products", "Health_and_Household", "Health_and_Personal_Care", "Home_and_Kitchen",
+    "Industrial_and_Scientific", "Kindle_Store", "Luxury_Beauty", "Magazine_Subscriptions", "Movies_and_TV",
+    "Musical_Instruments", "Office_Products", "Patio_Lawn_and_Garden", "Pet_Supplies", "Prime_Pantry", "Software",
+    "Sports_and_Outdoors", "Subscription_Boxes", "Tools_and_Home_Improvement", "Toys_and_Games", "Video_Games",
+])
+"""The category files of the 2018 and 2023 releases, whose whole (not 5-core) files are named by the
+category alone (``All_Beauty.json.gz``, ``Gift_Cards.jsonl.gz``): only these bare names guess a
+category, so a person's ``Reviews.jsonl`` is asked for one instead of being called "Reviews".
+(The 2023 release's ``Unknown`` names no category, and is not here.)"""
 
 
 def _named_category(path: Path) -> str | None:
-    """The category part of a McAuley file name as written (``Gift_Cards``); None for any other name."""
+    """The category part of an Amazon file name as written (``Gift_Cards``); None for any other name."""
     stem = path.name.split(".")[0]
+    if stem in _RELEASE_CATEGORIES:
+        return stem
     return next((match["category"] for pattern in _CATEGORY_NAMES if (match := pattern.fullmatch(stem))), None)
 
 
 def _category_from_name(path: Path) -> str | None:
-    """McAuley's file names carry the category; any other name guesses nothing."""
+    """Amazon's file names carry the category; any other name guesses nothing."""
     named = _named_category(path)
-    return None if named is None else named.replace("_", " ")
+    if named is None:
+        return None
+    return named.replace("_", " ") if not named.isupper() else named.replace("_", " ").title()
 
 
 def meta_beside(path: Path) -> Path | None:
-    """McAuley's metadata file beside a review file (``Gift_Cards_5.json.gz`` ->
-    ``meta_Gift_Cards.json.gz``), if it is there; None for any other name.
+    """Amazon's metadata file beside a review file (``Gift_Cards_5.json.gz`` ->
+    ``meta_Gift_Cards.json.gz``, ``Gift_Cards.jsonl.gz`` -> ``meta_Gift_Cards.jsonl.gz``), if it is
+    there; None for any other name.
 
     Example:
         >>> meta_beside(Path("/nowhere/Gift_Cards_5.json.gz")) is None
         True
     """
     named = _named_category(path)
-    found = [] if named is None else [path.with_name(f"meta_{named}{suffix}") for suffix in (".json.gz", ".json")]
+    found = [] if named is None else [path.with_name(f"meta_{named}{suffix}")
+             for suffix in (".json.gz", ".json", ".jsonl.gz", ".jsonl")]
     return next((meta for meta in found if meta.is_file()), None)
 
 
@@ -578,7 +377,7 @@ def _describe(err: Exception) -> str:
 
 def load_configured(reviews_path: Path | None = None, meta_path: Path | None = None,
                     category: str | None = None, *, on_duplicate: OnDuplicate = "error",
-                    allow_truncated: bool = False) -> ReviewDataset:
+                    allow_truncated: bool = False, core: int | None = None) -> ReviewDataset:
     """What ``config.data`` names: a user's review file, or the shipped data (one loader path)."""
     shipped = reviews_path is None
     return load_reviews(
@@ -587,6 +386,7 @@ def load_configured(reviews_path: Path | None = None, meta_path: Path | None = N
         category=category or (SHIPPED_CATEGORY if shipped else None),
         on_duplicate=on_duplicate,
         allow_truncated=allow_truncated,
+        core=core,
     )
 
 
@@ -621,7 +421,7 @@ def dataset_of(data: DataConfig) -> ReviewDataset:
     adapter's card would record it.
     """
     dataset = load_configured(data.reviews_path, data.meta_path, data.category, on_duplicate=data.on_duplicate,
-                              allow_truncated=data.allow_truncated)
+                              allow_truncated=data.allow_truncated, core=data.core)
     if data.reviews_path is not None and not data.category:
         require_category(Path(data.reviews_path))
     return dataset

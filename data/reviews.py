@@ -65,6 +65,13 @@ class LoadReport:
     """Of those, how many were read as their summary (the others are empty reviews)."""
     truncated: dict[str, int] = field(default_factory=dict)
     """Truncated gzip files read anyway (``allow_truncated``): path -> complete lines kept."""
+    core: int = 0
+    """The k-core kept (``core``): every user and item with at least this many reviews; 0 = all."""
+    outside_core: int = 0
+    """Reviews left out by ``core``."""
+    lone_users: tuple[int, int] = (0, 0)
+    """Users with a single review, of all users, when most are so and no core was asked for: the
+    experts would see no past reviews of theirs (Amazon's whole, not 5-core, files)."""
 
     def notes(self) -> list[str]:
         """One line per workaround, for the CLI to print as warnings."""
@@ -74,6 +81,14 @@ class LoadReport:
             reviews = "review" if self.missing_text == 1 else "reviews"
             notes.append(f"{self.missing_text:,} {reviews} had no text "
                          f"({self.from_summary:,} used their summary)")
+        if self.outside_core:
+            notes.append(f"kept the {self.core}-core: left out {self.outside_core:,} reviews of users or items "
+                         f"with fewer than {self.core} reviews")
+        if self.lone_users[0]:
+            lone, users = self.lone_users
+            notes.append(f"{lone:,} of {users:,} users have a single review, so the experts see none of their "
+                         "past reviews; --core 5 (config: data.core) keeps every user and item with at least "
+                         "5 reviews, as Reason4Rec's data")
         return notes
 
 
@@ -137,13 +152,14 @@ def merge_datasets(datasets: Sequence[ReviewDataset]) -> ReviewDataset:
             raise DataError(f"{name} and {seen_items[example]} both hold item {example!r} ({len(shared)} shared "
                             "items): merge review files of separate categories only")
         seen_items.update(dict.fromkeys(dataset.item_ids, name))
-        offset = len(reviews)
+        offset = max((r.position for r in reviews), default=-1) + 1  # positions may have gaps (dropped rows)
         reviews += [replace(r, position=offset + r.position) for r in dataset.reviews]
         titles.update(dataset.item_titles)
         item_categories.update({item: dataset.category_of(item) for item in dataset.item_ids
                                 if dataset.category_of(item) != first.category})
     report = LoadReport(sum(d.report.missing_text for d in datasets), sum(d.report.from_summary for d in datasets),
-                        {path: lines for d in datasets for path, lines in d.report.truncated.items()})
+                        {path: lines for d in datasets for path, lines in d.report.truncated.items()},
+                        max(d.report.core for d in datasets), sum(d.report.outside_core for d in datasets))
     return ReviewDataset(reviews, titles, " + ".join(d.source or d.category for d in datasets), first.category,
                          sum(d.dropped_duplicates for d in datasets), report, item_categories)
 

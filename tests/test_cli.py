@@ -481,6 +481,32 @@ def test_a_mcauley_2018_file_loads_from_the_command_line_reporting_reviews_witho
     assert named.returncode == 0 and "Dataset: Luxury Beauty" in named.stdout  # the flag wins
 
 
+def _amazon_2023(user: str, item: str, n: int) -> str:
+    return json.dumps({"rating": 1.0 + n % 5, "title": "Nice", "text": f"Works, number {n}.", "images": [],
+                       "asin": f"{item}V{n % 2}", "parent_asin": item, "user_id": user,
+                       "timestamp": 1588687728923 + n * 86_400_000, "helpful_vote": 0, "verified_purchase": True})
+
+
+def test_an_amazon_2023_file_loads_from_the_command_line_and_keeps_its_core_on_request(tmp_path: Path):
+    regulars = [(f"U{u}", f"B{i}") for u in range(6) for i in range(4)]  # every one of 6 users rated 4 items
+    once = [(f"LONE{u}", f"B{u % 4}") for u in range(12)] + [("LONE_ELSEWHERE", "B_NOBODY_ELSE")]
+    lines = [_amazon_2023(user, item, n) for n, (user, item) in enumerate(regulars + once)]
+    reviews = _write_gz(tmp_path / "Video_Games.jsonl.gz", lines)
+    meta = _write_gz(tmp_path / "meta_Video_Games.jsonl.gz",
+                     [json.dumps({"parent_asin": "B0", "title": "Pad", "store": "X", "main_category": "Video Games"})])
+    whole = run_cli("data", "stats", "--reviews", str(reviews), "--meta", str(meta), "--split", "random")
+    assert whole.returncode == 0, whole.stderr
+    assert "Dataset: Video Games" in whole.stdout and "37 / 19 / 5" in whole.stdout
+    assert "1 (others are named by id)" in whole.stdout
+    assert "13 of 19 users have a single review" in " ".join(whole.stderr.split())
+    assert "2020-05-05" in whole.stdout  # milliseconds read as such: the first review's day
+    core = run_cli("data", "stats", "--reviews", str(reviews), "--split", "random", "--core", "4")
+    assert core.returncode == 0, core.stderr
+    assert "24 / 6 / 4" in core.stdout
+    assert "kept the 4-core: left out 13 reviews" in " ".join(core.stderr.split())
+    assert run_cli("data", "stats", "--reviews", str(reviews), "--core", "0").returncode == 2  # usage error
+
+
 def test_repeated_pairs_are_refused_naming_the_flag_and_kept_with_it_or_the_config(tmp_path: Path):
     reviews = _write_gz(tmp_path / "Musical_Instruments_5.json.gz",
                         [_mcauley_2018(n) for n in range(20)] + [_mcauley_2018(3)])

@@ -15,6 +15,10 @@ from reason4rec.data import (
     load_configured,
     load_item_titles,
     load_reviews,
+    load_shipped,
+    merge_datasets,
+    meta_beside,
+    record_format,
     review_id,
     shipped_path,
 )
@@ -241,12 +245,13 @@ def test_mcauley_2018_reviews_without_text_use_their_summary_and_are_counted(wri
     assert texts[1] == ("A1AHW6I678O6F2", "Four Stars", "Four Stars")  # summary-only review
     assert texts[2] == ("A8R48NKTGCJDQ", "", "")  # image-only review: empty, never fatal
     assert (dataset.report.missing_text, dataset.report.from_summary) == (2, 1)
-    assert dataset.report.notes() == ["2 reviews had no text (1 used their summary)"]
+    assert dataset.report.notes()[0] == "2 reviews had no text (1 used their summary)"
     assert dataset.stats().empty_texts == 1
 
 
 def test_a_complete_file_has_nothing_to_report(write_lines):
-    dataset = load_reviews(write_lines([MCAULEY_REVIEW], "reviews_Digital_Music_5.json"))
+    again = MCAULEY_REVIEW.replace('"B01"', '"B02"')
+    dataset = load_reviews(write_lines([MCAULEY_REVIEW, again], "reviews_Digital_Music_5.json"))
     assert dataset.report.notes() == []
 
 
@@ -401,3 +406,127 @@ def test_bad_metadata_is_reported_before_the_reviews_are_read(write_lines, tmp_p
         load_reviews(bad_reviews, tmp_path / "meta_missing.json.gz")
     with pytest.raises(DataError, match="review file not found"):  # checked before the metadata is read
         load_reviews(tmp_path / "nope.json", bad_meta)
+
+
+# --------------------------------------------------------------------------- Amazon Reviews 2023
+
+# Lines shaped like the 2023 release (``<Category>.jsonl.gz``): milliseconds, a review ``title``,
+# ``text`` with HTML, and an item's variant (``asin``) beside its product (``parent_asin``).
+REVIEWS_2023 = [
+    '{"rating": 5.0, "title": "Great &amp; cheap", "text": "Works well.<br />Lasts all day.", "images": [], '
+    '"asin": "B07PNNCSP9", "parent_asin": "B07PNNCSP9", "user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ", '
+    '"timestamp": 1588687728923, "helpful_vote": 2, "verified_purchase": true}',
+    '{"rating": 2.0, "title": "Too small", "text": "", "images": [{"small_image_url": "https://m.media-amazon.com/'
+    'images/I/71.jpg"}], "asin": "B08RED0001", "parent_asin": "B08PARENT1", '
+    '"user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ", "timestamp": 1600000000000, "helpful_vote": 0, '
+    '"verified_purchase": false}',
+    '{"rating": 4.0, "title": "", "text": "Fine for the price.", "images": [], "asin": "B08BLUE002", '
+    '"parent_asin": "B08PARENT1", "user_id": "AE2VBR7CL4JGPR5NWBMPUYBTNLPA", "timestamp": 1609459200000, '
+    '"helpful_vote": 0, "verified_purchase": true}',
+]
+META_2023 = [
+    '{"main_category": "All Beauty", "title": "Howard LC0008 Leather Conditioner, 8-Ounce", "average_rating": 4.8, '
+    '"rating_number": 10, "features": [], "description": [], "price": null, "images": [], "videos": [], '
+    '"store": "Howard Products", "categories": [], "details": {"Package Dimensions": "7.1 x 5.5 x 3 inches"}, '
+    '"parent_asin": "B07PNNCSP9", "bought_together": null}',
+    '{"main_category": "All Beauty", "title": "<span class=\\"a-size-medium a-color-secondary\\"", "features": [], '
+    '"description": ["Moon Mist is a gentle body wash for every day."], "store": "Moon Mist", '
+    '"parent_asin": "B08PARENT1", "categories": [], "details": {}}',
+]
+
+
+def test_amazon_2023_reviews_and_metadata_load(write_lines):
+    reviews = write_lines(REVIEWS_2023, "All_Beauty.jsonl.gz", gz=True)
+    meta = write_lines(META_2023, "meta_All_Beauty.jsonl.gz", gz=True)
+    assert meta_beside(reviews) == meta  # found beside the review file, as the release names them
+    dataset = load_reviews(reviews, meta)
+    assert dataset.category == "All Beauty"  # from the release's file name
+    first, second, third = dataset.reviews
+    assert (first.user_id, first.item_id, first.rating) == ("AGKHLEW2SOWHNMFQIJGBECAF7INQ", "B07PNNCSP9", 5.0)
+    assert first.timestamp == 1588687728  # milliseconds read as seconds
+    assert (first.title, first.text) == ("Great & cheap", "Works well. Lasts all day.")
+    assert second.item_id == third.item_id == "B08PARENT1"  # two variants, one product: the parent
+    assert (second.text, dataset.report.missing_text, dataset.report.from_summary) == ("Too small", 1, 1)
+    assert dataset.title("B07PNNCSP9") == "Howard LC0008 Leather Conditioner, 8-Ounce"
+    assert dataset.title("B08PARENT1") == "Moon Mist"  # a markup title: the name the description opens with
+    assert [record_format(json.loads(line)) for line in REVIEWS_2023] == ["amazon-2023"] * 3
+
+
+def test_a_2023_user_reviewing_two_variants_of_one_product_is_a_duplicate_pair(write_lines):
+    line = json.loads(REVIEWS_2023[1]) | {"asin": "B08BLUE002", "timestamp": 1700000000000, "text": "later"}
+    path = write_lines([*REVIEWS_2023, json.dumps(line)], "Gift_Cards.jsonl")
+    with pytest.raises(DataError, match=r"duplicate .* lines 2 and 4.*--on-duplicate keep-latest"):
+        load_reviews(path)
+    kept = load_reviews(path, on_duplicate="keep-latest")
+    assert kept.dropped_duplicates == 1 and [r.text for r in kept.reviews][-1] == "later"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"rating": 6.0}, "'rating' must be between 1 and 5"),
+        ({"timestamp": "2020-05-05"}, "'timestamp' must be an integer"),
+        ({"parent_asin": ""}, "'parent_asin' must be a non-empty string"),
+        ({"user_id": None}, "'user_id' must be a non-empty string"),
+        ({"text": 3}, "'text' must be a string"),
+    ],
+)
+def test_bad_2023_lines_are_rejected_naming_the_2023_field(write_lines, change, message):
+    bad = json.dumps(json.loads(REVIEWS_2023[0]) | change)
+    with pytest.raises(DataError) as caught:
+        load_reviews(write_lines([REVIEWS_2023[2], bad], "Software.jsonl"))
+    assert ":2:" in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("Gift_Cards.jsonl.gz", "Gift Cards"),  # 2023, a whole category
+        ("CDs_and_Vinyl.jsonl", "CDs and Vinyl"),
+        ("AMAZON_FASHION.json.gz", "Amazon Fashion"),  # 2018, a whole category
+        ("Unknown.jsonl.gz", "Products"),  # the 2023 release's uncategorised file names none
+        ("Reviews.jsonl", "Products"),  # a person's own name: nothing guessed
+        ("Gift_Cards_export.jsonl", "Products"),
+    ],
+)
+def test_category_is_guessed_from_the_whole_category_files_only(write_lines, name, category):
+    assert load_reviews(write_lines(REVIEWS_2023[:1], name)).category == category
+
+
+def _graph(pairs: list[tuple[str, str]]) -> list[dict]:
+    return [{"user_id": u, "item_id": i, "rating": 4.0, "timestamp": n, "review_text": "ok"}
+            for n, (u, i) in enumerate(pairs)]
+
+
+def test_the_k_core_is_kept_on_request_and_repeated_until_it_holds(write_lines):
+    # a, b and c rated x and y (the 2-core); d rated x and z, but z has no other review, and once
+    # d's z review goes, d has one review left: the cut must repeat to drop d's x review too.
+    pairs = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "x"), ("c", "y"), ("d", "x"), ("d", "z"),
+             ("e", "y")]
+    path = write_lines(_graph(pairs))
+    dataset = load_reviews(path, core=2)
+    assert sorted((r.user_id, r.item_id) for r in dataset.reviews) == sorted(pairs[:6])
+    assert (dataset.report.core, dataset.report.outside_core) == (2, 3)
+    assert dataset.report.notes() == ["kept the 2-core: left out 3 reviews of users or items with fewer than 2 "
+                                      "reviews"]
+    with pytest.raises(DataError, match="no review is in the 4-core"):
+        load_reviews(path, core=4)
+    with pytest.raises(DataError, match="at least 1"):
+        load_reviews(path, core=0)
+
+
+def test_a_file_of_mostly_one_review_users_says_so_and_names_the_core_flag(write_lines):
+    sparse = load_reviews(write_lines(_graph([("a", "x"), ("a", "y"), ("b", "x"), ("c", "y")])))
+    assert sparse.report.lone_users == (2, 3)
+    [note] = sparse.report.notes()
+    assert note.startswith("2 of 3 users have a single review") and "--core 5" in note
+    assert load_reviews(write_lines(_graph([("a", "x"), ("a", "y"), ("b", "x")]))).report.notes() == []
+    assert load_shipped().report.notes() == []  # a 5-core file: nothing to say
+
+
+def test_merged_files_keep_every_position_distinct_after_dropped_rows(write_lines):
+    first = load_reviews(write_lines(_graph([("a", "x"), ("b", "x"), ("a", "y"), ("b", "y"), ("c", "z")]), "a.jsonl"),
+                         core=2)
+    second = load_reviews(write_lines(_graph([("p", "q")]), "b.jsonl"), category="Other")
+    merged = merge_datasets([first, second])
+    assert len({r.position for r in merged.reviews}) == len(merged.reviews) == 5

@@ -11,7 +11,8 @@ from rich.console import Console
 from reason4rec.chat.catalog import Catalog
 from reason4rec.chat.intents import parse
 from reason4rec.data import load_reviews
-from reason4rec.data.loaders import load_item_titles, looks_like_markup, name_from_metadata
+from reason4rec.data.item_names import name_from_metadata
+from reason4rec.data.loaders import load_item_titles, looks_like_markup
 from reason4rec.memory.labels import (
     LabelModel,
     StoreLabels,

@@ -1,10 +1,13 @@
 """Review files in, a validated :class:`ReviewDataset` out.
 
-Three review formats are read, line by line (:mod:`.record_formats`): the shipped JSON Lines file,
-McAuley's Amazon dumps of 2014 and 2018 (``reviews_<Category>_5.json.gz``, ``<Category>_5.json.gz``)
-and the Amazon Reviews 2023 release (``<Category>.jsonl.gz``); and their metadata files
-(``meta_<Category>.json(l).gz``), whose lines are Python literals in 2014 (parsed with
-:func:`ast.literal_eval`, never ``eval``) and JSON since.
+Six review formats are read, record by record (:mod:`.record_formats`), from JSON lines, SNAP's
+text blocks or a table with a header row (:mod:`.review_files`): the shipped file, McAuley's Amazon
+dumps of 2014 and 2018 (``reviews_<Category>_5.json.gz``, ``<Category>_5.json.gz``), the Amazon
+Reviews 2023 release (``<Category>.jsonl.gz``), SNAP's 2013 dumps (``<Category>.txt.gz``,
+``foods.txt``) and Kaggle's table of them (``Reviews.csv``), and Amazon's Customer Reviews Dataset
+(``amazon_reviews_us_<Category>_v1_00.tsv.gz``). Metadata files (``meta_<Category>.json(l).gz``)
+give item titles; their lines are Python literals in 2014 (parsed with :func:`ast.literal_eval`,
+never ``eval``) and JSON since. SNAP's and the TSV's reviews carry their product's title themselves.
 
 Every record is validated; a bad file is rejected with the path and line of each problem. Rows are
 never dropped silently: duplicates of a (user, item) pair are an error unless the caller asks to
@@ -24,13 +27,10 @@ Example:
 from __future__ import annotations
 
 import ast
-import gzip
-import io
 import json
 import re
-import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 from .html_text import clean_text, looks_like_markup
 from .item_names import MAX_BRAND_ITEMS, metadata_brand, name_from_metadata
-from .record_formats import RecordError, read_review, required_id
+from .record_formats import AnonymousReview, RecordError, item_title, read_review, required_id
+from .review_files import numbered_lines, require_file, review_records
 from .reviews import (
     MAX_REPORTED_PROBLEMS,
     SHIPPED_CATEGORY,
@@ -94,11 +95,12 @@ def load_reviews(
         DataError: naming the file and the line of each problem found.
     """
     path = Path(path)
-    _require_file(path, "review")
+    require_file(path, "review")
     report = LoadReport()
     kept_truncated = report if allow_truncated else None
     titles = _load_titles(Path(meta_path), kept_truncated) if meta_path is not None else {}
-    reviews, duplicates = _read_reviews(path, report, kept_truncated)
+    reviews, duplicates, titles_in_reviews = _read_reviews(path, report, kept_truncated)
+    titles = titles_in_reviews | titles  # a metadata file's title wins
     dropped = 0
     if duplicates:
         if on_duplicate == "error":
@@ -140,20 +142,24 @@ def load_item_titles(path: str | Path, *, allow_truncated: bool = False) -> dict
 
 def _read_reviews(
     path: Path, report: LoadReport, kept_truncated: LoadReport | None
-) -> tuple[list[Review], list[tuple[int, int]]]:
-    """The file's reviews and the line pairs of repeated (user, item)s; all bad lines at once."""
+) -> tuple[list[Review], list[tuple[int, int]], dict[str, str]]:
+    """The file's reviews, the line pairs of repeated (user, item)s and the item titles its reviews
+    carry (SNAP, the TSV); all bad lines at once."""
     reviews: list[Review] = []
     problems: list[str] = []
     problem_count = 0
     seen: dict[tuple[str, str], int] = {}
     duplicates: list[tuple[int, int]] = []
-    for line_no, line in _numbered_lines(path, "review", kept_truncated):
-        if not line.strip():
-            continue
+    titles: dict[str, str] = {}
+    for line_no, record in review_records(path, kept_truncated):
         try:
-            record = json.loads(line)
+            if isinstance(record, Exception):
+                raise record
             review = read_review(record, position=len(reviews), report=report)
-        except (json.JSONDecodeError, RecordError, RecursionError) as err:  # RecursionError: [[[[... nested
+        except AnonymousReview:
+            report.anonymous += 1
+            continue
+        except (json.JSONDecodeError, RecordError, RecursionError) as err:
             problem_count += 1
             if len(problems) < MAX_REPORTED_PROBLEMS:
                 problems.append(f"{path}:{line_no}: {_describe(err)}")
@@ -163,6 +169,8 @@ def _read_reviews(
             duplicates.append((seen[pair], line_no))
         seen[pair] = line_no
         reviews.append(review)
+        if review.item_id not in titles and (title := item_title(record)) and not looks_like_markup(title):
+            titles[review.item_id] = title
     if problem_count:
         more = problem_count - len(problems)
         tail = f"\n  ... and {more} more bad line(s)" if more else ""
@@ -172,8 +180,9 @@ def _read_reviews(
             + tail
         )
     if not reviews:
-        raise DataError(f"{path}: no reviews found (empty file)")
-    return reviews, duplicates
+        raise DataError(f"{path}: no reviews found (empty file)" if not report.anonymous else
+                        f"{path}: no reviews with a named reviewer (all {report.anonymous:,} are anonymous)")
+    return reviews, duplicates, titles
 
 
 def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str]:
@@ -186,7 +195,7 @@ def _load_titles(path: Path, kept_truncated: LoadReport | None) -> dict[str, str
     problems: list[str] = []
     brands: defaultdict[str, set[str]] = defaultdict(set)  # brand -> its asins (metadata repeats lines)
     markup: list[tuple[str, dict[str, Any]]] = []
-    for line_no, line in _numbered_lines(path, "metadata", kept_truncated):
+    for line_no, line in numbered_lines(path, "metadata", kept_truncated):
         if not line.strip():
             continue
         try:
@@ -226,43 +235,6 @@ def _parse_literal_line(line: str) -> dict[str, Any]:
     return record
 
 
-def _require_file(path: Path, kind: str) -> None:
-    if not path.is_file():
-        raise DataError(f"{kind} file not found: {path}")
-
-
-def _numbered_lines(
-    path: Path, kind: str, kept_truncated: LoadReport | None = None
-) -> Iterator[tuple[int, str]]:
-    """The file's lines, gunzipped when needed. A truncated gzip (an interrupted download) is
-    refused unless ``kept_truncated`` is given: then its complete lines are read and counted."""
-    _require_file(path, kind)
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    complete = 0
-    try:
-        with opener(path, "rb") as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
-            for complete, line in enumerate(text, start=1):
-                yield complete, line
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except EOFError as err:
-        if kept_truncated is None:
-            raise DataError(
-                f"{path}: cannot read to the end: the gzip file is truncated (an interrupted "
-                f"download?); {complete:,} complete line(s) were read before the cut. Download it "
-                "again, or pass --allow-truncated (config: data.allow_truncated = true) to use them"
-            ) from err
-        kept_truncated.truncated[str(path)] = complete
-    except zlib.error as err:  # a damaged deflate stream (a CRC mismatch is an OSError)
-        raise DataError(f"{path}: the gzip data is damaged after {complete:,} complete line(s) ({err}); "
-                        "download it again") from err
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err})") from err
-
-
 def _k_core(reviews: list[Review], k: int, path: Path) -> list[Review]:
     """The reviews of the user-item graph's k-core: dropping a sparse user can leave an item below
     ``k``, so the cut repeats until every user and item kept has ``k`` reviews."""
@@ -298,6 +270,7 @@ def _keep_latest(reviews: list[Review]) -> tuple[list[Review], int]:
 
 
 _CATEGORY_NAMES = (
+    re.compile(r"amazon_reviews_(?:us|multilingual_[A-Z]+)_(?P<category>.+?)_v\d+_\d+"),  # the TSV dataset
     re.compile(r"reviews_(?P<category>.+?)(?:_5)?"),  # 2014: reviews_Musical_Instruments_5.json.gz
     re.compile(r"(?P<category>[A-Z][A-Za-z]*(?:_[A-Za-z]+)*)_5"),  # 2018: Musical_Instruments_5
 )
@@ -358,7 +331,7 @@ def require_category(path: Path) -> str:
     guessed = _category_from_name(path)
     if guessed:
         return guessed
-    _require_file(path, "review")
+    require_file(path, "review")
     raise DataError(f"{path.name}: its name does not say what the reviews are about; name the category, "
                     'e.g. --category "Board Games" (config: data.category)')
 

@@ -65,6 +65,8 @@ class LoadReport:
     """Of those, how many were read as their summary (the others are empty reviews)."""
     truncated: dict[str, int] = field(default_factory=dict)
     """Truncated gzip files read anyway (``allow_truncated``): path -> complete lines kept."""
+    anonymous: int = 0
+    """Reviews left out because the file names no reviewer (SNAP's ``unknown``)."""
     core: int = 0
     """The k-core kept (``core``): every user and item with at least this many reviews; 0 = all."""
     outside_core: int = 0
@@ -81,6 +83,9 @@ class LoadReport:
             reviews = "review" if self.missing_text == 1 else "reviews"
             notes.append(f"{self.missing_text:,} {reviews} had no text "
                          f"({self.from_summary:,} used their summary)")
+        if self.anonymous:
+            notes.append(f"left out {self.anonymous:,} anonymous reviews (reviewer 'unknown'): one id for "
+                         "many strangers is no one's history")
         if self.outside_core:
             notes.append(f"kept the {self.core}-core: left out {self.outside_core:,} reviews of users or items "
                          f"with fewer than {self.core} reviews")
@@ -159,7 +164,8 @@ def merge_datasets(datasets: Sequence[ReviewDataset]) -> ReviewDataset:
                                 if dataset.category_of(item) != first.category})
     report = LoadReport(sum(d.report.missing_text for d in datasets), sum(d.report.from_summary for d in datasets),
                         {path: lines for d in datasets for path, lines in d.report.truncated.items()},
-                        max(d.report.core for d in datasets), sum(d.report.outside_core for d in datasets))
+                        sum(d.report.anonymous for d in datasets), max(d.report.core for d in datasets),
+                        sum(d.report.outside_core for d in datasets))
     return ReviewDataset(reviews, titles, " + ".join(d.source or d.category for d in datasets), first.category,
                          sum(d.dropped_duplicates for d in datasets), report, item_categories)
 

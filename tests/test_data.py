@@ -19,6 +19,7 @@ from reason4rec.data import (
     merge_datasets,
     meta_beside,
     record_format,
+    require_category,
     review_id,
     shipped_path,
 )
@@ -530,3 +531,110 @@ def test_merged_files_keep_every_position_distinct_after_dropped_rows(write_line
     second = load_reviews(write_lines(_graph([("p", "q")]), "b.jsonl"), category="Other")
     merged = merge_datasets([first, second])
     assert len({r.position for r in merged.reviews}) == len(merged.reviews) == 5
+
+
+# --------------------------------------------------------------------------- SNAP 2013, Kaggle's CSV, Amazon's TSV
+
+SNAP_BLOCKS = """product/productId: B00006HAXW
+product/title: Rock Rhythm &amp; Doo Wop: Greatest Early Rock
+product/price: unknown
+review/userId: AUM3YMZ0YRJE0
+review/profileName: T. Fisher
+review/helpfulness: 1/1
+review/score: 5.0
+review/time: 1288396800
+review/summary: Lots of fun
+review/text: Lots of fun: a great price.
+
+product/productId: B00006HAXW
+product/title: Rock Rhythm &amp; Doo Wop: Greatest Early Rock
+review/userId: unknown
+review/profileName: unknown
+review/score: 4.0
+review/time: 1288396900
+review/summary: ok
+review/text: fine
+
+product/productId: B000063W1R
+review/userId: AUM3YMZ0YRJE0
+review/score: 2.0
+review/time: 1300000000
+review/summary: Too quiet
+review/text:
+"""
+
+KAGGLE_CSV = '''Id,ProductId,UserId,ProfileName,HelpfulnessNumerator,HelpfulnessDenominator,Score,Time,Summary,Text
+1,B001E4KFG0,A3SGXH7AUHU8GW,delmartian,1,1,5,1303862400,Good Quality Dog Food,"I have bought several, and
+found them all to be of ""good"" quality.<br />My Labrador is finicky."
+2,B00813GRG4,A3SGXH7AUHU8GW,dll pa,0,0,1,1346976000,Not as Advertised,Product arrived labeled as Jumbo.
+'''
+
+AWS_TSV = (
+    "marketplace\tcustomer_id\treview_id\tproduct_id\tproduct_parent\tproduct_title\tproduct_category\tstar_rating"
+    "\thelpful_votes\ttotal_votes\tvine\tverified_purchase\treview_headline\treview_body\treview_date\n"
+    "US\t45610553\tRMDCHWD0Y5OZ9\tB00HH62VB6\t618218723\tAGPtek\u00ae 10 Isolated Output 9V Pedal Board Power Supply"
+    "\tMusical Instruments\t3\t0\t1\tN\tN\tThree Stars\tWorks very good, but induces \"ALOT\" of noise.\t2015-08-31\n"
+    "US\t45610553\tRZSL0BALIYUNU\tB003LRN53I\t986692292\tSennheiser HD203 Headphones\tMusical Instruments\t5\t0\t0"
+    "\tN\tY\tFive Stars\tNice headphones at a reasonable price.\t2015-08-30\n"
+)
+
+
+def test_snap_2013_text_blocks_load_leaving_anonymous_reviews_out(tmp_path: Path):
+    path = tmp_path / "Musical_Instruments.txt.gz"
+    path.write_bytes(gzip.compress(SNAP_BLOCKS.encode()))
+    dataset = load_reviews(path)
+    assert dataset.category == "Musical Instruments"
+    first, second = dataset.reviews
+    assert (first.user_id, first.item_id, first.rating, first.timestamp) == ("AUM3YMZ0YRJE0", "B00006HAXW", 5.0,
+                                                                            1288396800)
+    assert first.text == "Lots of fun: a great price."  # a colon inside a value stays
+    assert (second.text, second.rating) == ("Too quiet", 2.0)  # no text: its summary, counted
+    assert dataset.title("B00006HAXW") == "Rock Rhythm & Doo Wop: Greatest Early Rock"  # the review carries it
+    assert dataset.report.anonymous == 1
+    assert "left out 1 anonymous reviews (reviewer 'unknown')" in dataset.report.notes()[1]
+
+
+def test_a_bad_snap_block_is_named_by_the_line_it_starts_on(tmp_path: Path):
+    path = tmp_path / "foods.txt"
+    path.write_text(SNAP_BLOCKS.replace("review/score: 2.0", "review/score: two").replace(
+        "product/price: unknown", "a stray line"))
+    with pytest.raises(DataError) as caught:
+        load_reviews(path)
+    text = str(caught.value)
+    assert "2 invalid review line(s)" in text
+    assert ":1: line 3 is not a 'product/...: value'" in text and ":21: 'review/score' must be a number" in text
+
+
+def test_kaggles_fine_food_table_loads_with_quoted_multi_line_text(tmp_path: Path):
+    path = tmp_path / "Reviews.csv"
+    path.write_text(KAGGLE_CSV)
+    dataset = load_reviews(path)
+    assert dataset.category == "Products"  # "Reviews" names no category: asked for where it matters
+    with pytest.raises(DataError, match="--category"):
+        require_category(path)
+    first, second = dataset.reviews
+    assert (first.item_id, first.rating, first.timestamp, first.title) == ("B001E4KFG0", 5.0, 1303862400,
+                                                                           "Good Quality Dog Food")
+    assert first.text == 'I have bought several, and\nfound them all to be of "good" quality. My Labrador is finicky.'
+    assert (second.user_id, second.rating) == ("A3SGXH7AUHU8GW", 1.0)
+    path.write_text(KAGGLE_CSV + "3,B00813GRG4,A1D87F6ZCVE5NK,dll pa,0,0,6,1219017600,Bad,too high\n4,B0,U\n")
+    with pytest.raises(DataError) as caught:
+        load_reviews(path)
+    assert ":5: 'Score' must be between 1 and 5" in str(caught.value)
+    assert ":6: 3 fields where the header row has 10" in str(caught.value)
+
+
+def test_amazons_customer_reviews_tsv_loads_with_days_titles_and_its_category(tmp_path: Path):
+    path = tmp_path / "amazon_reviews_us_Musical_Instruments_v1_00.tsv.gz"
+    path.write_bytes(gzip.compress(AWS_TSV.encode()))
+    dataset = load_reviews(path)
+    assert dataset.category == "Musical Instruments"
+    first, second = dataset.reviews
+    assert (first.user_id, first.item_id, first.rating) == ("45610553", "B00HH62VB6", 3.0)
+    assert first.timestamp == 1440979200  # 2015-08-31, midnight UTC
+    assert (first.title, first.text) == ("Three Stars", 'Works very good, but induces "ALOT" of noise.')
+    assert dataset.title("B003LRN53I") == "Sennheiser HD203 Headphones"
+    path.write_bytes(gzip.compress(AWS_TSV.replace("2015-08-30", "30/08/2015").encode()))
+    with pytest.raises(DataError, match=r":3: 'review_date' must be a day as YYYY-MM-DD"):
+        load_reviews(path)
+

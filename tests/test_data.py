@@ -631,6 +631,7 @@ def test_amazons_customer_reviews_tsv_loads_with_days_titles_and_its_category(tm
     assert dataset.category == "Musical Instruments"
     first, second = dataset.reviews
     assert (first.user_id, first.item_id, first.rating) == ("45610553", "B00HH62VB6", 3.0)
+    assert (second.rating, second.timestamp - first.timestamp) == (5.0, -86_400)  # the day before
     assert first.timestamp == 1440979200  # 2015-08-31, midnight UTC
     assert (first.title, first.text) == ("Three Stars", 'Works very good, but induces "ALOT" of noise.')
     assert dataset.title("B003LRN53I") == "Sennheiser HD203 Headphones"

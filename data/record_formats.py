@@ -24,7 +24,8 @@ Dataset)                                  star_rating, review_date (a day)
   JSON must give numbers.
 * SNAP names anonymous reviewers ``unknown``: one id for thousands of strangers, so their reviews
   are left out and counted (:class:`AnonymousReview`), never merged into one "user".
-* SNAP and the TSV carry the product's title in each review (:func:`item_title`).
+* SNAP and the TSV carry the product's title in each review (:func:`item_title`); SNAP's
+  ``unknown`` is no title.
 
 Example:
     >>> record_format({"user_id": "AG", "parent_asin": "B0", "rating": 5.0, "timestamp": 1588687728923})
@@ -67,7 +68,9 @@ class _Fields:
     textual: bool = False
     """Every value is a string (tables, text blocks): numbers are parsed from them."""
     item_title: str | None = None
-    anonymous_user: str | None = None
+    unknown: str | None = None
+    """The word the format writes for a value it does not have (SNAP: ``unknown``, for reviewers,
+    titles and prices alike)."""
 
 
 _FORMATS: dict[RecordFormat, _Fields] = {
@@ -77,9 +80,9 @@ _FORMATS: dict[RecordFormat, _Fields] = {
                            True),
     "snap-2013": _Fields("review/userId", ("product/productId",), "review/score", "review/time", "seconds",
                          "review/text", "review/summary", True, textual=True, item_title="product/title",
-                         anonymous_user="unknown"),
+                         unknown="unknown"),
     "snap-2013-table": _Fields("UserId", ("ProductId",), "Score", "Time", "seconds", "Text", "Summary", True,
-                               textual=True, anonymous_user="unknown"),
+                               textual=True, unknown="unknown"),
     "amazon-tsv": _Fields("customer_id", ("product_id",), "star_rating", "review_date", "day", "review_body",
                           "review_headline", True, textual=True, item_title="product_title"),
 }
@@ -119,7 +122,7 @@ def read_review(record: Any, position: int, report: LoadReport) -> Review:
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
     fields = _FORMATS[record_format(record)]
     user_id, item_id = required_id(record, (fields.user,)), required_id(record, fields.item)
-    if fields.anonymous_user is not None and user_id == fields.anonymous_user:
+    if fields.unknown is not None and user_id == fields.unknown:
         raise AnonymousReview(f"{fields.user!r} is {user_id!r}: an anonymous review")
     rating = _rating(record, fields.rating, textual=fields.textual)
     timestamp = _timestamp(record, fields.time, fields.time_unit, textual=fields.textual)
@@ -136,9 +139,10 @@ def read_review(record: Any, position: int, report: LoadReport) -> Review:
 
 def item_title(record: dict[str, Any]) -> str:
     """The product's title a review record carries (SNAP, the TSV), cleaned; ``""`` if none."""
-    name = _FORMATS[record_format(record)].item_title
-    value = record.get(name) if name else None
-    return " ".join(clean_text(value).split()) if isinstance(value, str) else ""
+    fields = _FORMATS[record_format(record)]
+    value = record.get(fields.item_title) if fields.item_title else None
+    title = " ".join(clean_text(value).split()) if isinstance(value, str) else ""
+    return "" if title == fields.unknown else title
 
 
 def required_id(record: dict[str, Any], names: tuple[str, ...]) -> str:

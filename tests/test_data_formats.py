@@ -78,9 +78,10 @@ def _customer_reviews_tsv(rows: list[dict], folder: Path) -> Path:
     with gzip.open(path, "wt", encoding="utf-8") as out:
         out.write("\t".join(header) + "\n")
         for n, row in enumerate(rows):
-            out.write("\t".join(["US", row["reviewerID"], f"R{n}", row["asin"], "1", "", "Books", str(int(row["overall"])),
-                                 "0", "0", "N", "Y", _one_line(row.get("summary")), _one_line(row.get("reviewText")),
-                                 _day(row["unixReviewTime"])]) + "\n")
+            fields = ["US", row["reviewerID"], f"R{n}", row["asin"], "1", "", "Books", str(int(row["overall"])), "0",
+                      "0", "N", "Y", _one_line(row.get("summary")), _one_line(row.get("reviewText")),
+                      _day(row["unixReviewTime"])]
+            out.write("\t".join(fields) + "\n")
     return path
 
 

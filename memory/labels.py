@@ -29,7 +29,7 @@ category, no tagger model):
   item is then shown by its id alone.
 
 A real title (metadata) always wins; a title that is markup is no title (see
-:func:`reason4rec.data.loaders.looks_like_markup`). Labels are computed when the memory builds an
+:func:`reason4rec.data.looks_like_markup`). Labels are computed when the memory builds an
 item's profile and kept with it (``Profile.label``): showing one is a look-up.
 
 Example:

@@ -20,8 +20,9 @@ Dataset)                                  star_rating, review_date (a day)
 
 * In the 2023 release an item is the ``parent_asin``: the product whose colours and sizes share one
   page and one metadata line (the release's own advice), not the variant bought (``asin``).
-* Tables and text blocks hold strings: there ``"5.0"`` is a rating and ``"1303862400"`` a time;
-  JSON must give numbers.
+* Tables and text blocks hold strings (:class:`TextRecord`): there ``"5.0"`` is a rating and
+  ``"1303862400"`` a time, whatever the format (a CSV of our own fields loads too); JSON must give
+  numbers.
 * SNAP names anonymous reviewers ``unknown``: one id for thousands of strangers, so their reviews
   are left out and counted (:class:`AnonymousReview`), never merged into one "user".
 * SNAP and the TSV carry the product's title in each review (:func:`item_title`); SNAP's
@@ -65,8 +66,6 @@ class _Fields:
     text_may_be_missing: bool
     """Image- and summary-only reviews have no text: read as their title and counted. Our own
     format must say ``""`` explicitly (a missing field there is a broken export)."""
-    textual: bool = False
-    """Every value is a string (tables, text blocks): numbers are parsed from them."""
     item_title: str | None = None
     unknown: str | None = None
     """The word the format writes for a value it does not have (SNAP: ``unknown``, for reviewers,
@@ -79,16 +78,21 @@ _FORMATS: dict[RecordFormat, _Fields] = {
     "amazon-2023": _Fields("user_id", ("parent_asin", "asin"), "rating", "timestamp", "milliseconds", "text", "title",
                            True),
     "snap-2013": _Fields("review/userId", ("product/productId",), "review/score", "review/time", "seconds",
-                         "review/text", "review/summary", True, textual=True, item_title="product/title",
+                         "review/text", "review/summary", True, item_title="product/title",
                          unknown="unknown"),
     "snap-2013-table": _Fields("UserId", ("ProductId",), "Score", "Time", "seconds", "Text", "Summary", True,
-                               textual=True, unknown="unknown"),
+                               unknown="unknown"),
     "amazon-tsv": _Fields("customer_id", ("product_id",), "star_rating", "review_date", "day", "review_body",
-                          "review_headline", True, textual=True, item_title="product_title"),
+                          "review_headline", True, item_title="product_title"),
 }
 
 MAX_TIMESTAMP = 2**63 - 1
 """The memory's SQLite store keeps times as 64-bit integers."""
+
+
+class TextRecord(dict):
+    """A record whose every value is text (a table row, a text block): its numbers are read from
+    their digits (``"5.0"``), in any format; a JSON record must give numbers."""
 
 
 class RecordError(ValueError):
@@ -124,8 +128,9 @@ def read_review(record: Any, position: int, report: LoadReport) -> Review:
     user_id, item_id = required_id(record, (fields.user,)), required_id(record, fields.item)
     if fields.unknown is not None and user_id == fields.unknown:
         raise AnonymousReview(f"{fields.user!r} is {user_id!r}: an anonymous review")
-    rating = _rating(record, fields.rating, textual=fields.textual)
-    timestamp = _timestamp(record, fields.time, fields.time_unit, textual=fields.textual)
+    textual = isinstance(record, TextRecord)
+    rating = _rating(record, fields.rating, textual=textual)
+    timestamp = _timestamp(record, fields.time, fields.time_unit, textual=textual)
     title = _text(record, fields.title, null_is_missing=True) or ""
     text = _text(record, fields.text, null_is_missing=fields.text_may_be_missing)
     if fields.text_may_be_missing and not text:

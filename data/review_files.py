@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from .record_formats import RecordError
+from .record_formats import RecordError, TextRecord
 from .reviews import DataError, LoadReport
 
 Container = Literal["json-lines", "snap-blocks", "tsv", "csv"]
@@ -43,7 +43,7 @@ _FIELD_LIMIT = 2**31 - 1
 def container(first_line: str) -> Container:
     """What holds a file's records, from its first non-blank line."""
     stripped = first_line.lstrip("\ufeff").strip()
-    if stripped.startswith(("{", "[")):
+    if stripped.startswith(("{", "[")):  # "[": a JSON array, refused by name
         return "json-lines"
     if stripped.startswith(("product/", "review/")):
         return "snap-blocks"
@@ -60,12 +60,22 @@ def review_records(path: Path, kept_truncated: LoadReport | None) -> Iterator[Nu
         return
     rest = itertools.chain([(first_no, first)], lines)
     kind = container(first)
+    if kind == "json-lines" and _opens_an_array_of_objects(first):
+        raise DataError(f"{path}: one JSON array, not JSON lines (one review per line); convert it, e.g. "
+                        f"jq -c '.[]' {path.name} > {path.stem}.jsonl")
     if kind == "json-lines":
         yield from _json_lines(rest)
     elif kind == "snap-blocks":
         yield from _snap_blocks(rest)
     else:
         yield from _table(path, rest, first_no, delimiter="\t" if kind == "tsv" else ",")
+
+
+def _opens_an_array_of_objects(line: str) -> bool:
+    """``[`` alone or ``[{``: a file that is one JSON array of reviews (``pandas.to_json``'s default),
+    not a bad first line such as ``[1, 2]``."""
+    stripped = line.lstrip("\ufeff").strip()
+    return stripped == "[" or stripped.replace(" ", "").startswith("[{")
 
 
 def _json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[NumberedRecord]:
@@ -80,14 +90,14 @@ def _json_lines(lines: Iterable[tuple[int, str]]) -> Iterator[NumberedRecord]:
 
 def _snap_blocks(lines: Iterable[tuple[int, str]]) -> Iterator[NumberedRecord]:
     """``key: value`` lines, a blank line closing each review."""
-    block: dict[str, str] = {}
+    block = TextRecord()
     start, problem = 0, None
     for line_no, line in itertools.chain(lines, [(0, "")]):
         text = line.rstrip("\r\n")
         if not text.strip():
             if block or problem:
                 yield start, problem or block
-            block, problem = {}, None
+            block, problem = TextRecord(), None
             continue
         if not block and problem is None:
             start = line_no
@@ -125,7 +135,7 @@ def _table(path: Path, lines: Iterable[tuple[int, str]], header_line: int, *,
         if len(row) != len(header):
             yield start, RecordError(f"{len(row)} fields where the header row has {len(header)}")
             continue
-        yield start, dict(zip(header, row, strict=True))
+        yield start, TextRecord(zip(header, row, strict=True))
 
 
 def require_file(path: Path, kind: str) -> None:

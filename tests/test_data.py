@@ -639,3 +639,15 @@ def test_amazons_customer_reviews_tsv_loads_with_days_titles_and_its_category(tm
     with pytest.raises(DataError, match=r":3: 'review_date' must be a day as YYYY-MM-DD"):
         load_reviews(path)
 
+
+
+def test_a_table_of_our_own_fields_loads_and_a_json_array_is_refused_saying_how_to_convert(tmp_path: Path, record):
+    table = tmp_path / "export.csv"
+    table.write_text(",user_id,item_id,rating,timestamp,summary,review_text\n0,u1,i1,4.0,1400000000,Fine,Warm tone\n")
+    [review] = load_reviews(table).reviews  # pandas' to_csv, index column and all
+    assert (review.user_id, review.rating, review.timestamp, review.text) == ("u1", 4.0, 1400000000, "Warm tone")
+    array = tmp_path / "export.json"
+    array.write_text(json.dumps([record("u1", "i1"), record("u2", "i1")]))
+    converted = r"one JSON array, not JSON lines .*jq -c '\.\[\]' export\.json > export\.jsonl"
+    with pytest.raises(DataError, match=converted):
+        load_reviews(array)

@@ -151,6 +151,11 @@ def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent
         unfound = [_md(a["phrase"]) for a in aspects if not a.get("mark")]
         lines.append(f"- the reason names: {named or 'nothing found in the reviews shown'}"
                      + (f"; *in no review shown: {', '.join(unfound)}*" if unfound else ""))
+        for side, where in (("item", "the buyers of this item, but only your reviews mention"),
+                            ("user", "you, but only other buyers' reviews mention")):
+            wrong = [_md(a["phrase"]) for a in marked if a.get("misattributed") == side]
+            if wrong:
+                lines.append(f"- *said of {where}: {', '.join(wrong)}*")
     marks: dict[str, list[int]] = {}
     sources: dict[str, dict[str, Any]] = {}
     for aspect in marked:

@@ -9,7 +9,10 @@ reviews behind it, so every answer carries them:
 * **buyers**: what this item's other buyers praise and criticise, counted over every review the
   memory holds ("clip broke: 3 of 13 buyers"), one short quote each;
 * **aspects**: every aspect phrase the reason names, numbered, tied to the reviews it is found in
-  (a footnote a person can follow); a phrase found in none is marked as such.
+  (a footnote a person can follow); a phrase found in none is marked as such, and so is one the
+  reason says of one side ("Other buyers of this item praise ...") that only the other side's
+  reviews mention (``misattributed``: the Reasoner mixes the two sides up in about one reason in
+  two, :mod:`~reason4rec.experts.quality.attribution`).
 
 Everything comes from the memory (a look-up, no decoding). Quotes are review text, which is
 untrusted: they are cleaned as prompt text is (no escapes, no markup, one line, cut short).
@@ -28,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..experts import aspect_phrases, clean_text, parse_summary, phrase_found, stems, vocabulary_of
+from ..experts import aspect_phrases, clean_text, parse_summary, phrase_found, sided_phrases, stems, vocabulary_of
 from ..memory import HistoryRecord
 
 QUOTE_CHARS = 140
@@ -54,6 +57,11 @@ def evidence_for(reason: str, mine: Sequence[HistoryRecord], theirs: Sequence[Hi
     shown_mine, shown_theirs = list(mine[-shown:]) if shown else [], list(theirs[-shown:]) if shown else []
     phrases = aspect_phrases(reason)
     aspects = _tie(phrases, shown_mine, shown_theirs, title_of)
+    said_of: dict[str, set[str]] = {}
+    for phrase, side in sided_phrases(reason):
+        said_of.setdefault(phrase, set()).add(side)
+    for aspect in aspects:
+        aspect["misattributed"] = _misattributed(said_of.get(aspect["phrase"], set()), aspect["sources"])
     return {
         "aspects": aspects,
         "own": [_own(record, phrases, title_of) for record in reversed(shown_mine[-own:])],
@@ -77,6 +85,18 @@ def _tie(phrases: Sequence[str], mine: Sequence[HistoryRecord], theirs: Sequence
         mark += bool(sources)
         tied.append({"phrase": phrase, "mark": mark if sources else None, "sources": sources})
     return tied
+
+
+_SOURCE_OF_SIDE = {"user": "you", "item": "buyer"}
+
+
+def _misattributed(said_of: set[str], sources: Sequence[dict[str, Any]]) -> str | None:
+    """The side a phrase is said of ("user", "item") when only the other side's reviews mention it;
+    else None (said of both or neither, found on its own side, or found nowhere)."""
+    if len(said_of) != 1 or not sources:
+        return None
+    [side] = said_of
+    return side if all(source["by"] != _SOURCE_OF_SIDE[side] for source in sources) else None
 
 
 def _own(record: HistoryRecord, phrases: Sequence[str], title_of: Callable[[str], str]) -> dict[str, Any]:

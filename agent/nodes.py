@@ -30,12 +30,12 @@ from ..config import Expert
 from ..errors import Reason4RecError
 from ..experts import (
     ChosenReason,
-    ClosingStream,
     DraftSettings,
     Estimates,
     Grounding,
     HistoryEntry,
     Messages,
+    ReasonStream,
     SamplingBackend,
     TargetContext,
     better_drafts,
@@ -266,7 +266,7 @@ def reason(state: DeliberationState, runtime: Runtime[AgentContext]) -> NodeResu
     context = runtime.context
     pieces: list[str] = []
     target = _as_experts_see(context, _target(state, context.category, context.reasoner_stars), state.get("collab"))
-    closing = ClosingStream(lambda _row, piece: _emit(events.token("reason", piece)), [target.verdict_from_ratings])
+    closing = ReasonStream(lambda _row, piece: _emit(events.token("reason", piece)), [target])
     stream = context.backend.stream(Expert.REASONER, reasoner_messages(target))
     with contextlib.closing(stream):  # closing stops the generation (a cancelled turn)
         for piece in stream:

@@ -48,7 +48,16 @@ if TYPE_CHECKING:
         file_slug,
         fit_line,
     )
-    from .deliberation import DraftSettings, better_drafts, finished_reason, ratings_for, reasons_for, shown_texts
+    from .deliberation import (
+        DraftSettings,
+        ReasonStream,
+        absent_sides,
+        better_drafts,
+        finished_reason,
+        ratings_for,
+        reasons_for,
+        shown_texts,
+    )
     from .engines.llamacpp import engine_available, engine_quant, open_llamacpp_backend
     from .loading import (
         LoadedExperts,
@@ -108,6 +117,7 @@ if TYPE_CHECKING:
         summary_problems,
         tidy_summary,
     )
+    from .quality.attribution import Side, misattributed, sided_phrases, without_sides
     from .quality.reason_drafts import ChosenReason
     from .quality.reason_quality import (
         Grounding,
@@ -137,7 +147,7 @@ if TYPE_CHECKING:
         target_contexts,
     )
     from .verdict_rule import MIN_AGREEMENT as VERDICT_MIN_AGREEMENT
-    from .verdict_rule import ClosingStream, VerdictRule, closed_as_poor_match, fit_verdict_rule
+    from .verdict_rule import VerdictRule, closed_as_poor_match, fit_verdict_rule
 
 _EXPORTS = {
     "BASE_CHECKPOINT_DIR": ".model.bundled:CHECKPOINT_DIR",
@@ -178,7 +188,8 @@ _EXPORTS = {
     "finished_reason": ".deliberation",
     "VERDICT_MIN_AGREEMENT": ".verdict_rule:MIN_AGREEMENT",
     "VerdictRule": ".verdict_rule",
-    "ClosingStream": ".verdict_rule",
+    "ReasonStream": ".deliberation",
+    "absent_sides": ".deliberation",
     "closed_as_poor_match": ".verdict_rule",
     "fit_verdict_rule": ".verdict_rule",
     "ratings_for": ".deliberation",
@@ -238,6 +249,10 @@ _EXPORTS = {
     "ChosenReason": ".quality.reason_drafts",
     "Grounding": ".quality.reason_quality",
     "aspect_phrases": ".quality.reason_quality",
+    "Side": ".quality.attribution",
+    "misattributed": ".quality.attribution",
+    "sided_phrases": ".quality.attribution",
+    "without_sides": ".quality.attribution",
     "grounding": ".quality.reason_quality",
     "is_complete": ".quality.reason_quality",
     "mean_of": ".quality.reason_quality",
@@ -299,7 +314,6 @@ __all__ = [
     "CalibrationLine",
     "Calibrations",
     "ChosenReason",
-    "ClosingStream",
     "Completion",
     "DecodingSettings",
     "DraftSettings",
@@ -311,11 +325,14 @@ __all__ = [
     "LoadedModel",
     "LocalBackend",
     "Messages",
+    "ReasonStream",
     "SamplingBackend",
+    "Side",
     "Summary",
     "SummaryCache",
     "TargetContext",
     "VerdictRule",
+    "absent_sides",
     "adapter_dirs",
     "adapter_version",
     "answer_opening",
@@ -356,6 +373,7 @@ __all__ = [
     "local_backend",
     "mean_of",
     "merge_summaries",
+    "misattributed",
     "model",
     "one_step_messages",
     "one_step_response",
@@ -380,6 +398,7 @@ __all__ = [
     "shape_of",
     "shipped_adapters_root",
     "shown_texts",
+    "sided_phrases",
     "spoken_list",
     "stems",
     "stop_words",
@@ -397,6 +416,7 @@ __all__ = [
     "verdict",
     "verdict_agrees",
     "vocabulary_of",
+    "without_sides",
 ]
 
 

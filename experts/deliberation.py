@@ -17,21 +17,33 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..config import Expert
 from .backend import Backend, SamplingBackend
 from .prompts import TargetContext, predictor_messages, reasoner_messages, shown_data
+from .quality.attribution import Side, without_sides
 from .quality.reason_drafts import DEFAULT_TEMPERATURE, ChosenReason, choose_reasons
 from .rating import RatingDistribution
-from .verdict_rule import ClosingStream, closed_as_poor_match
+from .verdict_rule import before_own_closing, closed_as_poor_match
 
 TextCallback = Callable[[int, str], None]
 """``on_text(row, piece)``: a generated piece of the reason of target ``row`` (for streaming)."""
 
-__all__ = ["Deliberation", "DraftSettings", "better_drafts", "deliberate", "finished_reason", "ratings_for",
-           "reasons_for", "shown_texts"]
+__all__ = [
+    "Deliberation",
+    "DraftSettings",
+    "ReasonStream",
+    "absent_sides",
+    "better_drafts",
+    "deliberate",
+    "finished_reason",
+    "ratings_for",
+    "reasons_for",
+    "shown_texts",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +82,80 @@ def reasons_for(backend: Backend, targets: Sequence[TargetContext], *, batch_siz
             if on_text is not None:
                 on_text(offset + row, piece)
 
-        closing = ClosingStream(shifted, [t.verdict_from_ratings for t in batch])
+        shown = ReasonStream(shifted, batch)
         written = backend.generate(Expert.REASONER, [reasoner_messages(t) for t in batch],
-                                   on_text=closing.on_text if on_text else None)
+                                   on_text=shown.on_text if on_text else None)
         if on_text is not None:
-            closing.finish()
+            shown.finish()
         reasons += [finished_reason(t, text) for t, text in zip(batch, written)]
     return reasons
 
 
 def finished_reason(target: TargetContext, text: str) -> str:
-    """The reason as a person gets it: where the ratings gave the verdict (the category's verdict
-    rule, :mod:`.verdict_rule`), it ends with the negative closing in place of the Reasoner's own."""
-    text = text.strip()
+    """The reason as a person gets it: without its sentences about a side that has no reviews
+    (:func:`absent_sides`: "In past reviews the user valued ..." of a user who has written none),
+    and where the ratings gave the verdict (the category's verdict rule, :mod:`.verdict_rule`),
+    ending with the negative closing in place of the Reasoner's own."""
+    text = without_sides(text.strip(), absent_sides(target))
     return closed_as_poor_match(text) if target.verdict_from_ratings else text
+
+
+def absent_sides(target: TargetContext) -> frozenset[Side]:
+    """The sides of a question with no reviews to speak of: a user who has written none yet, an
+    item no one else has reviewed."""
+    return frozenset(side for side, history in (("user", target.user_history), ("item", target.item_history))
+                     if not history)
+
+
+_WHOLE_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+"""A sentence is whole once a space follows its end ("4.5" is not an end)."""
+
+
+class ReasonStream:
+    """Streams a batch's reasons exactly as :func:`finished_reason` will return them, so what a
+    person watched is the reason they get. A row that finishing changes (the ratings' verdict, a
+    side with no reviews) is passed on a whole sentence at a time: an unfinished sentence cut at
+    the token budget, a dropped one, the Reasoner's own closing where the ratings give another,
+    are never shown; :meth:`finish` sends the rest. Other rows pass straight through.
+
+    Example:
+        >>> seen = []
+        >>> stream = ReasonStream(lambda row, piece: seen.append(piece), [new_user_context])  # doctest: +SKIP
+        >>> for piece in ["In past reviews the user valued tone. Other buy", "ers praise the clip."]:
+        ...     stream.on_text(0, piece)                                                    # doctest: +SKIP
+        >>> stream.finish(); "".join(seen)                                                  # doctest: +SKIP
+        'Other buyers praise the clip.'
+    """
+
+    def __init__(self, forward: TextCallback, targets: Sequence[TargetContext]) -> None:
+        self.forward = forward
+        self.targets = list(targets)
+        self._held = [t.verdict_from_ratings or bool(absent_sides(t)) for t in self.targets]
+        self._text: dict[int, str] = {}
+        self._sent: dict[int, str] = {}
+
+    def on_text(self, row: int, piece: str) -> None:
+        if not self._held[row]:
+            self.forward(row, piece)
+            return
+        target, text = self.targets[row], self._text.get(row, "") + piece
+        self._text[row] = text
+        if target.verdict_from_ratings:
+            text = before_own_closing(text)
+        ends = [m.end() for m in _WHOLE_SENTENCE_END.finditer(text)]
+        self._send(row, without_sides(text[:ends[-1]], absent_sides(target)) if ends else "")
+
+    def finish(self) -> None:
+        """Send the rest of every held row's reason as :func:`finished_reason` returns it."""
+        for row, held in enumerate(self._held):
+            if held:
+                self._send(row, finished_reason(self.targets[row], self._text.get(row, "")))
+
+    def _send(self, row: int, shown: str) -> None:
+        sent = self._sent.get(row, "")
+        if len(shown) > len(sent) and shown.startswith(sent):
+            self.forward(row, shown[len(sent):])
+            self._sent[row] = shown
 
 
 def ratings_for(backend: Backend, targets: Sequence[TargetContext],

@@ -244,6 +244,8 @@ Messages = list[dict[str, str]]
 NEGATIVE_OPENING = "In past reviews the user looked"
 """How the teacher's reasons with a negative verdict open ("... looked for X"): given as the start
 of the Reasoner's answer where the ratings say no, it writes the why of a poor match."""
+NEGATIVE_ITEM_OPENING = "Other buyers of this item complain about"
+"""The opening for a user with no reviews yet: the teacher's negative sentence about the item."""
 NEGATIVE_CLOSING = "Overall it is a poor match, and they would likely be disappointed."
 """The teacher's closing sentence for a negative verdict (``training/teachers.py`` writes it)."""
 
@@ -281,9 +283,18 @@ def reasoner_messages(ctx: TargetContext) -> Messages:
         "to the item's features and say why it would or would not suit them."
     )
     messages = _chat("reasoner", body)
-    if ctx.verdict_from_ratings:  # an open answer: the backend continues it (see render_chat)
-        messages.append({"role": "assistant", "content": NEGATIVE_OPENING})
+    if ctx.verdict_from_ratings and (opening := negative_opening(ctx)):  # the backend continues it (render_chat)
+        messages.append({"role": "assistant", "content": opening})
     return messages
+
+
+def negative_opening(ctx: TargetContext) -> str:
+    """How a reason given the ratings' negative verdict is begun: about the user's past where they
+    have one, else about the item's buyers where it has some, else not at all (the closing says it).
+    A new user's reason never opens "In past reviews the user ..."."""
+    if ctx.user_history:
+        return NEGATIVE_OPENING
+    return NEGATIVE_ITEM_OPENING if ctx.item_history else ""
 
 
 def predictor_messages(ctx: TargetContext, analysis: str | None) -> Messages:

@@ -46,7 +46,7 @@ MIN_UNHAPPY = 10
 """Fewer validation targets rated 1-2 stars than this cannot place a threshold."""
 FOLDS = 5
 
-__all__ = ["MIN_AGREEMENT", "MIN_UNHAPPY", "ClosingStream", "VerdictRule", "closed_as_poor_match",
+__all__ = ["MIN_AGREEMENT", "MIN_UNHAPPY", "VerdictRule", "before_own_closing", "closed_as_poor_match",
            "fit_verdict_rule"]
 
 
@@ -150,6 +150,13 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 _DANGLING = re.compile(r"(?:[\s,;:]+|\b(?:and|or|but|with|of|for|to|the|a|an|such as)\b)+$", re.IGNORECASE)
 
 
+def before_own_closing(reason: str) -> str:
+    """``reason`` up to the Reasoner's own closing sentence ("Overall it ..."), which the ratings'
+    verdict replaces: what may be shown of a forced reason while it is still being written."""
+    found = _CLOSING.search(reason)
+    return reason[:found.start()] if found else reason
+
+
 def closed_as_poor_match(reason: str) -> str:
     """``reason``'s whole sentences before its own closing sentence, then :data:`NEGATIVE_CLOSING`.
 
@@ -160,58 +167,10 @@ def closed_as_poor_match(reason: str) -> str:
         >>> closed_as_poor_match("In past reviews the user looked for tone. Buyers mention hum and")
         'In past reviews the user looked for tone. Overall it is a poor match, and they would likely be disappointed.'
     """
-    found = _CLOSING.search(reason)
-    head = (reason[:found.start()] if found else reason).strip()
+    head = before_own_closing(reason).strip()
     ends = [m.end() for m in _SENTENCE_END.finditer(head)]
     if ends:
         head = head[:ends[-1]]
     elif head:
         head = _DANGLING.sub("", head) + "."
     return f"{head} {NEGATIVE_CLOSING}".strip()
-
-
-class ClosingStream:
-    """Streams a batch's reasons, each forced one (``forced[row]``) exactly as
-    :func:`closed_as_poor_match` will return it: a sentence is passed on once it is whole (so an
-    unfinished one cut at the token budget is never shown), nothing from the Reasoner's own
-    closing on, and :meth:`finish` sends the rest of the returned text, so what a person watched is
-    the reason they get. Other rows pass straight through.
-
-    Example:
-        >>> seen = []
-        >>> stream = ClosingStream(lambda row, piece: seen.append(piece), [True])
-        >>> for piece in ["They looked for tone. Over", "all it is a mixed", " match."]:
-        ...     stream.on_text(0, piece)
-        >>> stream.finish()
-        >>> "".join(seen)
-        'They looked for tone. Overall it is a poor match, and they would likely be disappointed.'
-    """
-
-    def __init__(self, forward: Any, forced: Sequence[bool]) -> None:
-        self.forward = forward
-        self.forced = list(forced)
-        self._text: dict[int, str] = {}
-        self._sent: dict[int, str] = {}
-
-    def on_text(self, row: int, piece: str) -> None:
-        if not self.forced[row]:
-            self.forward(row, piece)
-            return
-        text = self._text[row] = self._text.get(row, "") + piece
-        found = _CLOSING.search(text)
-        limit = found.start() if found else len(text)
-        # a sentence is whole once a space follows its end ("4.5" is not an end)
-        ends = [m.start() + 1 for m in re.finditer(r"[.!?](?=\s)", text[:limit])]
-        self._send(row, text[:ends[-1]] if ends else "")
-
-    def finish(self) -> None:
-        """Send the rest of every forced row's reason as :func:`closed_as_poor_match` returns it."""
-        for row, forced in enumerate(self.forced):
-            if forced:
-                self._send(row, closed_as_poor_match(self._text.get(row, "")))
-
-    def _send(self, row: int, shown: str) -> None:
-        sent = self._sent.get(row, "")
-        if len(shown) > len(sent) and shown.startswith(sent):
-            self.forward(row, shown[len(sent):])
-            self._sent[row] = shown

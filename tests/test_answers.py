@@ -164,3 +164,30 @@ def test_a_quote_shows_the_words_the_reason_names_even_deep_in_a_long_sentence()
     quote = found["own"][0]["quote"]
     assert "sounded" in quote and quote.startswith("... ") and len(quote) <= QUOTE_CHARS
     assert found["aspects"][0]["sources"][0]["quote"] == quote
+
+
+def test_evidence_says_when_the_reason_gives_an_aspect_to_the_wrong_side():
+    """'Other buyers of this tin praise the egg design' where only the user's own review of an egg-shaped
+    card says it: the evidence ties the phrase to that review and says it was said of the wrong side."""
+    from reason4rec.agent.answers import evidence_lines
+    from reason4rec.agent.evidence import evidence_for
+    from reason4rec.memory import HistoryRecord
+    from reason4rec.memory.reviews import StoredReview
+
+    def record(user: str, item: str, text: str) -> HistoryRecord:
+        review = StoredReview(f"r-{user}-{item}", user, item, 5.0, 1_500_000_000, text, "", 0, "summarized", "v")
+        return HistoryRecord(review, "Positive Aspects: none\nNegative Aspects: none\nUser Preference Elements: none",
+                             "v")
+
+    mine = [record("U1", "B1", "Nice egg design of the card.")]
+    theirs = [record("U2", "B9", "The tin is cute."), record("U3", "B9", "A sturdy tin.")]
+    reason = "In past reviews the user valued the tin. Other buyers of this item praise the egg and the tin."
+    found = evidence_for(reason, mine, theirs, shown=5, title_of=str)
+    said = {a["phrase"]: a["misattributed"] for a in found["aspects"]}
+    assert said == {"tin": None, "egg": "item"}  # the tin is said of both sides: no side to be wrong about
+    lines = evidence_lines(found)
+    assert "- *said of the buyers of this item, but only your reviews mention: egg*" in lines
+    right = evidence_for("In past reviews the user valued the egg. Other buyers of this item praise the tin.",
+                         mine, theirs, shown=5, title_of=str)
+    assert all(a["misattributed"] is None for a in right["aspects"])
+    assert not any("said of" in line for line in evidence_lines(right))

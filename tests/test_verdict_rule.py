@@ -18,14 +18,15 @@ from reason4rec.experts import (
     Calibration,
     CalibrationLine,
     Calibrations,
-    ClosingStream,
     DraftSettings,
     HistoryEntry,
+    ReasonStream,
     TargetContext,
     VerdictRule,
     answer_opening,
     better_drafts,
     closed_as_poor_match,
+    finished_reason,
     fit_line,
     fit_verdict_rule,
     reasoner_messages,
@@ -132,11 +133,12 @@ def test_the_opened_prompt_is_the_plain_prompt_with_the_opening_on_the_real_temp
 ], ids=["closing", "newlines-and-comma", "cut", "no-whole-sentence", "nothing-written"])
 def test_the_closing_stream_shows_exactly_the_reason_returned(cut, written):
     seen: list[str] = []
-    stream = ClosingStream(lambda row, piece: seen.append(piece), [True])
+    target = _target(forced=True)
+    stream = ReasonStream(lambda row, piece: seen.append(piece), [target])
     for start in range(0, len(written), cut):
         stream.on_text(0, written[start:start + cut])
     stream.finish()
-    assert "".join(seen) == closed_as_poor_match(written)
+    assert "".join(seen) == finished_reason(target, written) == closed_as_poor_match(written)
 
 
 def test_a_forced_reason_keeps_whole_sentences_only_and_one_closing():

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from reason4rec.data.splits import make_split
+from reason4rec.data.splits import build_targets, make_split
 from reason4rec.errors import Reason4RecError
 from reason4rec.experts.quality.reason_quality import sentiment
 from reason4rec.experts.summaries import SummaryCache
@@ -59,6 +59,7 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
         assert -1.0 <= target.similarity <= 1.0
         assert sum(target.distribution["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         assert target.grounding is None or 0.0 <= target.grounding <= 1.0
+        assert target.attributed is None or 0.0 <= target.attributed <= target.grounding
         assert isinstance(target.complete, bool) and set(target.seconds) == {"reasoner", "predictor", "one_step"}
     # A baseline row equals scoring that baseline alone on the same targets.
     split = make_split(shipped, "leave-last-out")
@@ -72,6 +73,7 @@ def test_pipeline_ablations_and_baselines_share_targets(tiny_eval_config, tiny_b
     assert reasons["mismatched_review_similarity"] != reasons["review_similarity"]
     assert reasons["complete"] == pytest.approx(sum(t.complete for t in result.targets) / 4)
     assert "verdict_correlation" in reasons
+    assert {"attributed", "with_misattributed", "most_misattributed"} <= set(reasons)
     assert "one_step_reasons" in result.quality and result.quality["summaries"]["checked"] > 0
     comparison = result.comparison
     assert comparison["best_baseline"] in result.baseline_predictions
@@ -286,3 +288,21 @@ def test_the_categorys_verdict_rule_is_applied_as_the_agent_applies_it(tiny_eval
             assert target.reason == before.reason
     assert result.settings["key"]["verdict_rule"] == cut and "verdict_rule" not in plain.settings["key"]
     assert result.quality["reasons"]["verdict_rule"] == {"threshold": cut, "from_ratings": sum(said_no)}
+
+
+def test_each_side_of_a_target_is_what_its_prompt_shows_of_it(shipped):
+    """The attribution measure reads each side apart: the user's history lines and reviews, or the
+    item's title, history lines and reviews; a word only the item's reviews hold, said of the user,
+    is on the wrong side."""
+    from reason4rec.experts import HistoryEntry, TargetContext, misattributed
+    from reason4rec.training.evaluate_experts import side_texts
+
+    target = next(t for t in build_targets(make_split(shipped, "leave-last-out"), "test")
+                  if t.user_history and t.item_history)
+    entry = lambda review: HistoryEntry(review.item_id, review.rating, "Positive Aspects: x")  # noqa: E731
+    context = TargetContext("Musical Instruments", "Wobble Pedal", tuple(entry(r) for r in target.user_history),
+                            tuple(entry(r) for r in target.item_history), None, None)
+    user, item = side_texts(context, target, "user"), side_texts(context, target, "item")
+    assert target.user_history[-1].text in user and target.user_history[-1].text not in item
+    assert target.item_history[-1].text in item and "Wobble Pedal" in item and "Wobble Pedal" not in user
+    assert misattributed("In past reviews the user valued the wobble.", user=user, item=item) == (("wobble", "user"),)

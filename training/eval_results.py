@@ -42,6 +42,10 @@ class TargetResult:
     grounding: float | None = None
     """Share of the reason's aspect phrases found in what the Reasoner was shown."""
     invented: list[str] = field(default_factory=list)
+    attributed: float | None = None
+    """Share of the reason's aspect phrases found on the side it says them of (a phrase said of the
+    item's buyers that only the user's reviews mention is not; see ``experts.quality.attribution``)."""
+    misattributed: list[str] = field(default_factory=list)
     verdict_agrees: bool | None = None
     complete: bool | None = None
     """None until the run is summed up: reason measures are not saved with the predictions."""

@@ -48,6 +48,7 @@ from ..experts import (
     Backend,
     Calibration,
     Messages,
+    Side,
     SummaryCache,
     TargetContext,
     VerdictRule,
@@ -55,6 +56,7 @@ from ..experts import (
     history_reviews,
     is_complete,
     mean_of,
+    misattributed,
     one_step_messages,
     ratings_for,
     reasons_for,
@@ -382,11 +384,24 @@ def _measure_reasons(targets: Sequence[Target], contexts: Sequence[TargetContext
         reason_grounding = grounding(result.reason, shown)
         result.grounding = _round(reason_grounding.share)
         result.invented = list(reason_grounding.invented)
+        wrong = misattributed(result.reason, user=side_texts(context, target, "user"),
+                              item=side_texts(context, target, "item"))
+        result.misattributed = [phrase for phrase, _ in wrong]
+        named = len(reason_grounding.grounded) + len(reason_grounding.invented)
+        result.attributed = _round((len(reason_grounding.grounded) - len(wrong)) / named) if named else None
         result.verdict_agrees = verdict_agrees(result.reason, result.true)
         result.complete = is_complete(result.reason)
         if ONE_STEP in result.predictions:
             result.one_step_grounding = _round(grounding(result.one_step_reason, shown).share)
             result.one_step_complete = is_complete(result.one_step_reason)
+
+
+def side_texts(context: TargetContext, target: Target, side: Side) -> list[str]:
+    """What the Reasoner was shown of one side (:func:`shown_texts`, split): the user's history
+    lines and reviews, or the item's title, history lines and reviews."""
+    if side == "user":
+        return shown_texts(replace(context, item_title="", item_history=()), [r.text for r in target.user_history])
+    return shown_texts(replace(context, user_history=()), [r.text for r in target.item_history])
 
 
 def history_texts(target: Target) -> list[str]:
@@ -498,7 +513,8 @@ def _quality(config: Config, targets: Sequence[Target], results: list[TargetResu
     true = [r.true for r in results]
     quality: dict[str, Any] = {"reasons": _reason_summary(
         [r.grounding for r in results], [r.invented for r in results],
-        [r.verdict_agrees for r in results], [r.complete for r in results], true, [r.reason for r in results])}
+        [r.verdict_agrees for r in results], [r.complete for r in results], true, [r.reason for r in results])
+        | _attribution_summary(results)}
     if any(r.one_step_reason for r in results):
         quality["one_step_reasons"] = _reason_summary(
             [r.one_step_grounding for r in results], None,
@@ -535,6 +551,14 @@ def _reason_summary(shares: list[float | None], invented: list[list[str]] | None
         common = Counter(p for phrases in invented for p in phrases).most_common(10)
         summary["most_invented"] = [phrase for phrase, _ in common]
     return summary
+
+
+def _attribution_summary(results: Sequence[TargetResult]) -> dict[str, Any]:
+    """How often reasons give an aspect to the side whose reviews do not say it."""
+    common = Counter(p for r in results for p in r.misattributed).most_common(10)
+    return {"attributed": mean_of(r.attributed for r in results),
+            "with_misattributed": mean_of(bool(r.misattributed) for r in results),
+            "most_misattributed": [phrase for phrase, _ in common]}
 
 
 def _similarity(config: Config, targets, results: list[TargetResult], quality: dict, say) -> dict[str, Any]:

@@ -185,6 +185,9 @@ def evaluation_summary(result) -> Table:
                  f"complete {_share(values.get('complete'))}"]
         if values.get("verdict_correlation") is not None:
             parts.insert(2, f"tone vs stars r={values['verdict_correlation']:+.3f}")
+        if values.get("attributed") is not None:
+            parts.insert(1, f"on the side they are said of {_share(values['attributed'])} "
+                            f"({_share(values.get('with_misattributed'))} of reasons give one side the other's)")
         if "review_similarity" in values:
             parts.append(f"similarity to the real review {values['review_similarity']:.3f}"
                          + (f" (mismatched {values['mismatched_review_similarity']:.3f})"
@@ -194,6 +197,8 @@ def evaluation_summary(result) -> Table:
     table.add_row("reasons", reasons(quality["reasons"]))
     if quality["reasons"].get("most_invented"):
         table.add_row("often invented", escape(", ".join(quality["reasons"]["most_invented"][:8])))
+    if quality["reasons"].get("most_misattributed"):
+        table.add_row("often on the wrong side", escape(", ".join(quality["reasons"]["most_misattributed"][:8])))
     if "one_step_reasons" in quality:
         table.add_row("one-step reasons", reasons(quality["one_step_reasons"]))
     summaries = quality["summaries"]

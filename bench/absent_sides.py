@@ -14,8 +14,11 @@ the "before" ratings are from the evaluation's own (the same prompt should give 
     python bench/absent_sides.py artifacts/bench/eval-shipped-temporal-full \
         --out artifacts/bench/absent-sides-temporal.json
 
-Each side's phrases are also measured against that side's own reviews (``misattributed``): how
-many phrases of a reason give one side what only the other side's reviews say.
+Each side's phrases are also measured against that side's own reviews, before and after, as the
+evaluation measures them (``attributed``: the share of a reason's aspect phrases found on the side
+it says them of; ``with_misattributed``: reasons giving one side the other's). ``--measures-only``
+recomputes those into an existing --out file without rating anything (the leave-last-out split
+has no new users: there it is a quick count).
 """
 
 from __future__ import annotations
@@ -31,23 +34,31 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _sides(context, target) -> tuple[list[str], list[str]]:
-    """What the Reasoner was shown of each side, with the raw reviews behind the summaries."""
-    from reason4rec.experts.prompts import clean_text, summary_line
+def _measures(replay, reasons: list[str]) -> dict[str, float | None]:
+    """The evaluation's reason measures of ``reasons`` on the replayed targets: grounding, attribution."""
+    from reason4rec.experts import grounding, mean_of, misattributed, shown_texts
+    from reason4rec.training.evaluate_experts import history_texts, side_texts
 
-    def lines(entries):
-        return [f"{clean_text(e.title, 80)}: {summary_line(e.summary)}" for e in entries]
-
-    user = lines(context.user_history) + [f"{r.title} {r.text}" for r in target.user_history]
-    item = [clean_text(context.item_title, 120), *lines(context.item_history),
-            *[f"{r.title} {r.text}" for r in target.item_history]]
-    return user, item
+    grounded, attributed, wrong, phrases = [], [], [], 0
+    for context, target, reason in zip(replay.contexts, replay.targets, reasons):
+        found = grounding(reason, shown_texts(context, history_texts(target)))
+        user, item = side_texts(context, target, "user"), side_texts(context, target, "item")
+        given = misattributed(reason, user=user, item=item)
+        named = len(found.grounded) + len(found.invented)
+        grounded.append(found.share)
+        attributed.append((len(found.grounded) - len(given)) / named if named else None)
+        wrong.append(bool(given))
+        phrases += len(given)
+    return {"grounding": mean_of(grounded), "attributed": mean_of(attributed), "with_misattributed": mean_of(wrong),
+            "misattributed_per_reason": round(phrases / len(reasons), 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("eval", type=Path, help="a finished evaluation folder")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--measures-only", action="store_true",
+                        help="recompute the reason measures into an existing --out, rating nothing")
     args = parser.parse_args()
 
     from reason4rec.config import Expert, load_config
@@ -55,7 +66,7 @@ def main() -> None:
     from reason4rec.experts.deliberation import absent_sides
     from reason4rec.experts.engines.llamacpp import open_llamacpp_backend
     from reason4rec.experts.prompts import predictor_messages
-    from reason4rec.experts.quality.attribution import misattributed, without_sides
+    from reason4rec.experts.quality.attribution import without_sides
     from reason4rec.experts.shipping import adapter_dirs
     from reason4rec.training.confidence import paired_difference, resample_indices
     from reason4rec.training.estimates import attach_estimates, held_out_estimates
@@ -72,6 +83,14 @@ def main() -> None:
     changed = [i for i, (a, b) in enumerate(zip(replay.reasons, after)) if a != b]
     say(f"{sum(bool(a) for a in absent)} of {len(contexts)} targets have a side with no reviews; "
         f"{len(changed)} reasons spoke of it")
+    measures = {"before": _measures(replay, replay.reasons), "after": _measures(replay, after)}
+    if args.measures_only:
+        report = json.loads(args.out.read_text()) if args.out.exists() else {"evaluation": str(args.eval)}
+        report.pop("misattributed_phrases_per_reason", None)  # what an earlier version counted instead
+        report["reason_measures"] = measures
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        print(json.dumps(measures, indent=1))
+        return
 
     backend = open_llamacpp_backend(config, adapter_dirs(with_one_step=False), batch_size=8)
     version = backend.version(Expert.PREDICTOR)
@@ -91,11 +110,6 @@ def main() -> None:
     sub = np.array(changed, dtype=int)
     before_all, after_all = stored.copy(), stored.copy()  # unchanged reasons: the evaluation's ratings
     before_all[sub], after_all[sub] = before_rated, after_rated
-    wrong_before = wrong_after = 0
-    for i in range(len(contexts)):
-        user, item = _sides(contexts[i], replay.targets[i])
-        wrong_before += len(misattributed(replay.reasons[i], user=user, item=item))
-        wrong_after += len(misattributed(after[i], user=user, item=item))
     report = {
         "evaluation": str(args.eval),
         "targets": len(contexts),
@@ -104,8 +118,7 @@ def main() -> None:
         "reasons_changed": len(changed),
         "rerated_before_minus_evaluation_max_abs": round(float(np.max(np.abs(np.array(before_rated) - stored[sub]))), 4)
         if changed else None,
-        "misattributed_phrases_per_reason": {"before": round(wrong_before / len(contexts), 3),
-                                             "after": round(wrong_after / len(contexts), 3)},
+        "reason_measures": measures,
         "changed_targets": {m: paired_difference(after_rated, before_rated, true[sub], m,
                                                  resample_indices(len(sub))).as_list() for m in ("mae", "rmse")}
         if changed else None,

@@ -579,10 +579,13 @@ AWS_TSV = (
 )
 
 
+def _gzipped(path: Path, text: str) -> Path:
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
 def test_snap_2013_text_blocks_load_leaving_anonymous_reviews_out(tmp_path: Path):
-    path = tmp_path / "Musical_Instruments.txt.gz"
-    path.write_bytes(gzip.compress(SNAP_BLOCKS.encode()))
-    dataset = load_reviews(path)
+    dataset = load_reviews(_gzipped(tmp_path / "Musical_Instruments.txt.gz", SNAP_BLOCKS))
     assert dataset.category == "Musical Instruments"
     first, second = dataset.reviews
     assert (first.user_id, first.item_id, first.rating, first.timestamp) == ("AUM3YMZ0YRJE0", "B00006HAXW", 5.0,
@@ -625,8 +628,7 @@ def test_kaggles_fine_food_table_loads_with_quoted_multi_line_text(tmp_path: Pat
 
 
 def test_amazons_customer_reviews_tsv_loads_with_days_titles_and_its_category(tmp_path: Path):
-    path = tmp_path / "amazon_reviews_us_Musical_Instruments_v1_00.tsv.gz"
-    path.write_bytes(gzip.compress(AWS_TSV.encode()))
+    path = _gzipped(tmp_path / "amazon_reviews_us_Musical_Instruments_v1_00.tsv.gz", AWS_TSV)
     dataset = load_reviews(path)
     assert dataset.category == "Musical Instruments"
     first, second = dataset.reviews
@@ -635,7 +637,7 @@ def test_amazons_customer_reviews_tsv_loads_with_days_titles_and_its_category(tm
     assert first.timestamp == 1440979200  # 2015-08-31, midnight UTC
     assert (first.title, first.text) == ("Three Stars", 'Works very good, but induces "ALOT" of noise.')
     assert dataset.title("B003LRN53I") == "Sennheiser HD203 Headphones"
-    path.write_bytes(gzip.compress(AWS_TSV.replace("2015-08-30", "30/08/2015").encode()))
+    _gzipped(path, AWS_TSV.replace("2015-08-30", "30/08/2015"))
     with pytest.raises(DataError, match=r":3: 'review_date' must be a day as YYYY-MM-DD"):
         load_reviews(path)
 

@@ -34,7 +34,8 @@ from .record_formats import RecordError, TextRecord
 from .reviews import DataError, LoadReport
 
 Container = Literal["json-lines", "snap-blocks", "tsv", "csv"]
-NumberedRecord = tuple[int, "dict[str, Any] | Any | Exception"]
+NumberedRecord = tuple[int, Any]
+"""(the line a record starts on, the parsed record or the exception its line raised)."""
 
 _FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) refuses a long review; the file's own size is the limit."""

@@ -581,3 +581,19 @@ def test_warming_computes_the_users_part_of_the_reasoner_prompt_ahead(fake_agent
     head = lambda messages: messages[-1]["content"].split("\nItem: ")[0]  # noqa: E731
     assert expert == REASONER and warmed[:-1] == asked[:-1] and head(warmed) == head(asked)
     assert "B0STAND001" in head(asked) or "stand" in head(asked).lower()  # the user's reviews are in it
+
+
+def test_a_reason_about_an_item_no_one_else_reviewed_never_speaks_of_its_buyers(fake_agent):
+    """U5's review is the only one of a new item: asked why about it, the Reasoner's sentence about
+    "other buyers of this item" has no buyers behind it and is neither streamed nor returned."""
+    written = ("In past reviews the user valued quiet tone. Other buyers of this item praise the clip but mention hum. "
+               "Overall it should suit them well, and they will likely be pleased with it.")
+    assert fake_agent.add_review("U5", "B0NEWITEM1", 4, "Quiet tone, a good clip.", thread_id="n")["error"] is None
+    fake_agent.add_review("U5", "B0CABLE001", 5, "Quiet braided cable.", thread_id="n")
+    fake_agent.context.backend = FakeBackend(answers={"reasoner": written})
+    events = list(fake_agent.stream("explain", user_id="U5", item_id="B0NEWITEM1", thread_id="n2"))
+    state = events[-1]["state"]
+    streamed = "".join(e["text"] for e in events if e["type"] == "token")
+    assert state["reason"] == ("In past reviews the user valued quiet tone. Overall it should suit them well, and they "
+                               "will likely be pleased with it.")
+    assert streamed.strip() == state["reason"]

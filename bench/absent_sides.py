@@ -36,17 +36,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def _measures(replay, reasons: list[str]) -> dict[str, float | None]:
     """The evaluation's reason measures of ``reasons`` on the replayed targets: grounding, attribution."""
-    from reason4rec.experts import grounding, mean_of, misattributed, shown_texts
-    from reason4rec.training.evaluate_experts import history_texts, side_texts
+    from reason4rec.experts import attributed_share, grounding_in, mean_of, misattributed_in
+    from reason4rec.training.evaluate_experts import side_vocabularies
 
     grounded, attributed, wrong, phrases = [], [], [], 0
     for context, target, reason in zip(replay.contexts, replay.targets, reasons):
-        found = grounding(reason, shown_texts(context, history_texts(target)))
-        user, item = side_texts(context, target, "user"), side_texts(context, target, "item")
-        given = misattributed(reason, user=user, item=item)
-        named = len(found.grounded) + len(found.invented)
+        user, item = side_vocabularies(context, target)
+        found, given = grounding_in(reason, user | item), misattributed_in(reason, user, item)
         grounded.append(found.share)
-        attributed.append((len(found.grounded) - len(given)) / named if named else None)
+        attributed.append(attributed_share(found, given))
         wrong.append(bool(given))
         phrases += len(given)
     return {"grounding": mean_of(grounded), "attributed": mean_of(attributed), "with_misattributed": mean_of(wrong),

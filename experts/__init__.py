@@ -117,12 +117,20 @@ if TYPE_CHECKING:
         summary_problems,
         tidy_summary,
     )
-    from .quality.attribution import Side, misattributed, sided_phrases, without_sides
+    from .quality.attribution import (
+        Side,
+        attributed_share,
+        misattributed,
+        misattributed_in,
+        sided_phrases,
+        without_sides,
+    )
     from .quality.reason_drafts import ChosenReason
     from .quality.reason_quality import (
         Grounding,
         aspect_phrases,
         grounding,
+        grounding_in,
         is_complete,
         mean_of,
         phrase_found,
@@ -251,9 +259,12 @@ _EXPORTS = {
     "aspect_phrases": ".quality.reason_quality",
     "Side": ".quality.attribution",
     "misattributed": ".quality.attribution",
+    "misattributed_in": ".quality.attribution",
+    "attributed_share": ".quality.attribution",
     "sided_phrases": ".quality.attribution",
     "without_sides": ".quality.attribution",
     "grounding": ".quality.reason_quality",
+    "grounding_in": ".quality.reason_quality",
     "is_complete": ".quality.reason_quality",
     "mean_of": ".quality.reason_quality",
     "phrase_found": ".quality.reason_quality",
@@ -337,6 +348,7 @@ __all__ = [
     "adapter_version",
     "answer_opening",
     "aspect_phrases",
+    "attributed_share",
     "base_fingerprint",
     "better_drafts",
     "build_tiny_checkpoint",
@@ -363,6 +375,7 @@ __all__ = [
     "fresh_base",
     "generate_text",
     "grounding",
+    "grounding_in",
     "history_reviews",
     "installed_gguf",
     "is_complete",
@@ -374,6 +387,7 @@ __all__ = [
     "mean_of",
     "merge_summaries",
     "misattributed",
+    "misattributed_in",
     "model",
     "one_step_messages",
     "one_step_response",

@@ -130,7 +130,8 @@ class ReasonStream:
     def __init__(self, forward: TextCallback, targets: Sequence[TargetContext]) -> None:
         self.forward = forward
         self.targets = list(targets)
-        self._held = [t.verdict_from_ratings or bool(absent_sides(t)) for t in self.targets]
+        self._absent = [absent_sides(t) for t in self.targets]
+        self._held = [t.verdict_from_ratings or bool(absent) for t, absent in zip(self.targets, self._absent)]
         self._text: dict[int, str] = {}
         self._sent: dict[int, str] = {}
 
@@ -143,7 +144,7 @@ class ReasonStream:
         if target.verdict_from_ratings:
             text = before_own_closing(text)
         ends = [m.end() for m in _WHOLE_SENTENCE_END.finditer(text)]
-        self._send(row, without_sides(text[:ends[-1]], absent_sides(target)) if ends else "")
+        self._send(row, without_sides(text[:ends[-1]], self._absent[row]) if ends else "")
 
     def finish(self) -> None:
         """Send the rest of every held row's reason as :func:`finished_reason` returns it."""

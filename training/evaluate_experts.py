@@ -52,11 +52,12 @@ from ..experts import (
     SummaryCache,
     TargetContext,
     VerdictRule,
-    grounding,
+    attributed_share,
+    grounding_in,
     history_reviews,
     is_complete,
     mean_of,
-    misattributed,
+    misattributed_in,
     one_step_messages,
     ratings_for,
     reasons_for,
@@ -66,6 +67,7 @@ from ..experts import (
     summary_version,
     target_contexts,
     verdict_agrees,
+    vocabulary_of,
 )
 from .blend import cross_fitted_blend, cross_fitted_stack
 from .confidence import paired_difference, resample_indices
@@ -380,20 +382,25 @@ def _measure_reasons(targets: Sequence[Target], contexts: Sequence[TargetContext
     applies to a finished run without generating anything again.
     """
     for target, context, result in zip(targets, contexts, results):
-        shown = shown_texts(context, history_texts(target))  # the one-step prompt shows the same data
-        reason_grounding = grounding(result.reason, shown)
-        result.grounding = _round(reason_grounding.share)
-        result.invented = list(reason_grounding.invented)
-        wrong = misattributed(result.reason, user=side_texts(context, target, "user"),
-                              item=side_texts(context, target, "item"))
+        user, item = side_vocabularies(context, target)
+        shown = user | item  # what grounding counts as shown; the one-step prompt shows the same data
+        found = grounding_in(result.reason, shown)
+        wrong = misattributed_in(result.reason, user, item)
+        result.grounding = _round(found.share)
+        result.invented = list(found.invented)
         result.misattributed = [phrase for phrase, _ in wrong]
-        named = len(reason_grounding.grounded) + len(reason_grounding.invented)
-        result.attributed = _round((len(reason_grounding.grounded) - len(wrong)) / named) if named else None
+        result.attributed = _round(attributed_share(found, wrong))
         result.verdict_agrees = verdict_agrees(result.reason, result.true)
         result.complete = is_complete(result.reason)
         if ONE_STEP in result.predictions:
-            result.one_step_grounding = _round(grounding(result.one_step_reason, shown).share)
+            result.one_step_grounding = _round(grounding_in(result.one_step_reason, shown).share)
             result.one_step_complete = is_complete(result.one_step_reason)
+
+
+def side_vocabularies(context: TargetContext, target: Target) -> tuple[set[str], set[str]]:
+    """The user's and the item's :func:`side_texts` as vocabularies, made once per target: the two
+    together are what grounding counts as shown (:func:`shown_texts` with :func:`history_texts`)."""
+    return vocabulary_of(side_texts(context, target, "user")), vocabulary_of(side_texts(context, target, "item"))
 
 
 def side_texts(context: TargetContext, target: Target, side: Side) -> list[str]:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Collection, Iterator, Sequence
 from typing import Literal
 
-from .reason_quality import aspect_phrases, phrase_found, vocabulary_of
+from .reason_quality import Grounding, aspect_phrases, phrase_found, vocabulary_of
 
 Side = Literal["user", "item"]
 
@@ -89,3 +89,10 @@ def misattributed_in(reason: str, user: set[str], item: set[str]) -> tuple[tuple
         if not phrase_found(phrase, vocabularies[side]) and phrase_found(phrase, vocabularies[other]):
             wrong.append((phrase, side))
     return tuple(dict.fromkeys(wrong))
+
+
+def attributed_share(found: Grounding, wrong: Sequence[tuple[str, Side]]) -> float | None:
+    """Share of a reason's aspect phrases found on the side it says them of: its grounded phrases
+    less the misattributed ones (``wrong``), over all it names; None when it names none."""
+    named = len(found.grounded) + len(found.invented)
+    return (len(found.grounded) - len(wrong)) / named if named else None

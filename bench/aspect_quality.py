@@ -13,7 +13,10 @@ Four ways of writing a review's aspects are measured:
 * ``lexicon-after``: :func:`reason4rec.experts.lexicon_summary` (spaCy aspect phrases);
 * ``summarizer-before``: the shipped Summarizer's summary as stored (``stored_summary`` without the
   review: the repeat/punctuation guard only);
-* ``summarizer-after``: the same answer cleaned against its review (``stored_summary`` with it).
+* ``summarizer-after``: the same answer cleaned against its review (``stored_summary`` with it);
+* ``lexicon-stars``, ``summarizer-stars``: the two "after" rows with the review's stars weighing
+  its sides (``weighed_by_rating``, 2026-12-07: what memories and evaluations use from then on;
+  chosen on other labels, ``bench/aspect_stars.py``).
 
 Measures, over the positive and negative aspects of each summary (the preference elements too
 for ``noun_phrase``):
@@ -137,8 +140,10 @@ def methods(review, answer: str) -> dict[str, str]:
 
     return {"lexicon-before": aspects_before.lexicon_summary(review.text).render(),
             "lexicon-after": lexicon_summary(review.text).render(),
+            "lexicon-stars": lexicon_summary(review.text, review.rating).render(),
             "summarizer-before": stored_summary(answer),
-            "summarizer-after": stored_summary(answer, review.text)}
+            "summarizer-after": stored_summary(answer, review.text),
+            "summarizer-stars": stored_summary(answer, review.text, review.rating)}
 
 
 def load_labels(*paths: Path) -> dict[str, dict[str, str]]:

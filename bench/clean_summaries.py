@@ -2,12 +2,13 @@
 
 The Summarizer's cached answers (``experts/adapters/summaries.jsonl.gz``, version V) were written
 before :func:`~reason4rec.experts.summaries.stored_summary` kept an answer to the aspects its
-review names. This adds, for each of them, the cleaned summary under
+review names (and its sides to those the review's stars allow). This adds, for each of them, the cleaned summary under
 ``summary_version(V)`` (V + the cleaning rules' version), next to the rows as they were (an
 evaluation made before keeps reading those). Reviews come from the shipped data set.
 
     python bench/clean_summaries.py                      # about 3 minutes for 7,062 summaries
     python bench/clean_summaries.py --cache <run>/summaries.jsonl   # a training run's (plain JSON lines)
+    python bench/clean_summaries.py --reviews ../shared/data/extra/*_5.json.gz   # their summaries too
 
 A run folder's cache (``summaries.jsonl``, kept by the training pipeline and by evaluations) takes
 the same treatment, so a stage trained after the cleaning rules changed reads the Summarizer's
@@ -26,12 +27,13 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=None, help="default: the shipped adapters' summaries")
+    parser.add_argument("--reviews", type=Path, nargs="*", default=[],
+                        help="review files whose summaries the cache also holds (the shipped data is always read)")
     args = parser.parse_args()
 
     from reason4rec.config import Expert
-    from reason4rec.data import load_shipped
+    from reason4rec.data import load_reviews, load_shipped
     from reason4rec.experts import SHIPPED_SUMMARIES, adapter_version, shipped_adapters_root, summary_version
-    from reason4rec.experts.summaries import stored_summary
 
     path = args.cache or shipped_adapters_root() / SHIPPED_SUMMARIES
     old = adapter_version(shipped_adapters_root() / Expert.SUMMARIZER)
@@ -39,17 +41,37 @@ def main() -> None:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
-    texts = {r.review_id: r.text for r in load_shipped().reviews}
+    datasets = [load_shipped(), *(load_reviews(path, on_duplicate="keep-latest") for path in args.reviews)]
+    reviews = {r.review_id: r for dataset in datasets for r in dataset.reviews}
     done = {row["review_id"] for row in rows if row["version"] == new}
+    # the answers as written where the cache has them, else their latest cleaning by earlier rules
+    # (the shipped cache keeps only cleaned rows since the experts trained on three categories)
+    earlier = sorted({row["version"] for row in rows if row["version"].startswith(old + "+") and row["version"] != new})
+    source = old if any(row["version"] == old for row in rows) else (earlier[-1] if earlier else old)
     kept = list({(row["review_id"], row["version"]): row for row in rows}.values())
     started = time.perf_counter()
-    cleaned = [{"review_id": row["review_id"], "version": new, "summary": stored_summary(row["summary"],
-                                                                                       texts[row["review_id"]])}
-               for row in kept if row["version"] == old and row["review_id"] in texts and row["review_id"] not in done]
+    todo = [row for row in kept if row["version"] == source and row["review_id"] in reviews
+            and row["review_id"] not in done]
+    cleaned = [{"review_id": row["review_id"], "version": new,
+                "summary": _cleaned(row["summary"], reviews[row["review_id"]], again=source != old)} for row in todo]
     with opener(path, "wt", encoding="utf-8") as handle:
         for row in [*kept, *cleaned]:
             handle.write(json.dumps(row) + "\n")
-    print(f"{len(cleaned)} summaries of {old} cleaned as {new} in {time.perf_counter() - started:.0f} s -> {path}")
+    print(f"{len(cleaned)} summaries of {source} cleaned as {new} in {time.perf_counter() - started:.0f} s -> {path}")
+
+
+def _cleaned(summary: str, review, *, again: bool) -> str:
+    """``summary`` cleaned by today's rules. ``again``: it was cleaned by earlier ones; its preference
+    elements are kept as they were (cleaning the answer as written gives those same elements, the rules
+    of 2026-12-07 change sides only, while cleaning a cleaned summary would reorder them)."""
+    from reason4rec.experts.prompts import Summary, parse_summary
+    from reason4rec.experts.summaries import stored_summary
+
+    cleaned = stored_summary(summary, review.text, review.rating)
+    if not again:
+        return cleaned
+    sides = parse_summary(cleaned)
+    return Summary(sides.positive, sides.negative, parse_summary(summary).preferences).render()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from .product_aspects import (
     review_aspects,
     summary_of_mentions,
     variant_map,
+    weighed_by_rating,
 )
 from .prompts import Summary
 
@@ -74,9 +75,10 @@ class Aspects:
     polarity: float
 
 
-def extract_aspects(text: str, limit: int = 4) -> Aspects:
-    """Aspects of a review: praised, criticised, the most named, and the balance of the two sides."""
-    mentions = review_aspects(text)
+def extract_aspects(text: str, limit: int = 4, *, rating: float | None = None) -> Aspects:
+    """Aspects of a review: praised, criticised, the most named, and the balance of the two sides
+    (a side the review's own ``rating`` contradicts is left out: :func:`weighed_by_rating`)."""
+    mentions = weighed_by_rating(review_aspects(text), rating)
     summary = summary_of_mentions(mentions, limit)
     split = lambda value: [p for p in value.split(", ") if p]  # noqa: E731
     return Aspects(split(summary.positive), split(summary.negative), split(summary.preferences),
@@ -90,9 +92,10 @@ def content_words(text: str) -> list[str]:
             and w not in FILLER]
 
 
-def lexicon_summary(text: str) -> Summary:
-    """The three-field summary of one review, from :func:`extract_aspects`."""
-    found = extract_aspects(text)
+def lexicon_summary(text: str, rating: float | None = None) -> Summary:
+    """The three-field summary of one review, from :func:`extract_aspects` (its stars, where
+    known, weigh the sides)."""
+    found = extract_aspects(text, rating=rating)
     return Summary(", ".join(found.positive), ", ".join(found.negative), ", ".join(found.elements[:3]))
 
 

@@ -198,7 +198,7 @@ def summary_batches(
         prompts = [summarizer_messages(category_for(category, r.item_id), title(r.item_id), r.rating, r.text,
                                        max_review_chars)
                    for r in chunk]
-        yield chunk, [stored_summary(text, r.text) for text, r in
+        yield chunk, [stored_summary(text, r.text, r.rating) for text, r in
                       zip(backend.generate(Expert.SUMMARIZER, prompts), chunk)]
 
 
@@ -214,7 +214,7 @@ def summary_version(adapter_version: str) -> str:
     return f"{adapter_version}+{SUMMARY_CLEANING}"
 
 
-def stored_summary(written: str, review_text: str | None = None) -> str:
+def stored_summary(written: str, review_text: str | None = None, rating: float | None = None) -> str:
     """What is kept of the Summarizer's answer: the three fields through the repeat and punctuation
     guard (:func:`~reason4rec.experts.prompts.tidy_summary`), so every reader (prompts, profiles,
     the evaluation) sees the same clean summary. ``bench/summary_format.py`` reports the answers as
@@ -224,7 +224,8 @@ def stored_summary(written: str, review_text: str | None = None) -> str:
     (:func:`~reason4rec.experts.product_aspects.clean_summary`): each phrase mapped onto a product
     aspect the review names, on the side the review's sentence takes ("bright tone but the clip
     broke" filed as "Positive Aspects: bright tone, clip broke" becomes tone praised, clip
-    criticised); "good", "mostly", "great dad" are dropped.
+    criticised); "good", "mostly", "great dad" are dropped. The review's ``rating`` weighs the
+    review's sides (:func:`~reason4rec.experts.product_aspects.weighed_by_rating`).
 
     An answer that names no aspect at all ("none / none / no") for a review whose words do name
     some would keep a complaint such as "strings broke, sound dull" out of the memory; the
@@ -232,9 +233,9 @@ def stored_summary(written: str, review_text: str | None = None) -> str:
     """
     tidied = tidy_summary(written)
     if review_text is not None:
-        tidied = tidy_summary(clean_summary(tidied, review_text))
+        tidied = tidy_summary(clean_summary(tidied, review_text, rating=rating))
     if review_text is not None and names_no_aspect(tidied):
-        fallback = lexicon_summary(review_text)
+        fallback = lexicon_summary(review_text, rating)
         if _has_opinion(fallback):
             return tidy_summary(fallback.render())
     return tidied

@@ -9,12 +9,12 @@ durable before the next (a killed build resumes where it stopped). Two kinds:
 * :class:`LexiconSummarizer`: aspects without the Summarizer (:mod:`~reason4rec.experts.aspects`:
   spaCy noun phrases, VADER polarity); 10k reviews in a few minutes on a CPU (about 50 a second on
   two shared cores), where the Summarizer would take hours. Its summaries carry the version
-  :data:`~reason4rec.experts.LEXICON_VERSION` (``lexicon-2+aspects-1``), so the agent knows them apart.
+  :data:`~reason4rec.experts.LEXICON_VERSION` (``lexicon-2+aspects-2``), so the agent knows them apart.
 
 Example:
     >>> summarizer = LexiconSummarizer()
     >>> summarizer.version()
-    'lexicon-2+aspects-1'
+    'lexicon-2+aspects-2'
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class LexiconSummarizer:
     def summarize(self, reviews: Sequence[StoredReview], title: Callable[[str], str]) -> Batches:
         for start in range(0, len(reviews), self.batch_size):
             chunk = reviews[start:start + self.batch_size]
-            yield chunk, [lexicon_summary(r.text).render() for r in chunk]
+            yield chunk, [lexicon_summary(r.text, r.rating).render() for r in chunk]
 
 
 def load_expert_summarizer(config: Config, adapters: Path | None = None, *, category: str,

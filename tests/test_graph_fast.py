@@ -131,8 +131,10 @@ def test_the_nodes_run_alone_on_a_state_and_a_context(fake_agent):
     from reason4rec.experts.summaries import stored_summary
 
     # redone by the Summarizer, each answer kept to what its review names (issue 37)
-    assert {v["summary"] for v in [*recalled["user_history"], *recalled["item_history"]]} == {
-        stored_summary(SUMMARY, text) for text in (WARM, DEAD, STURDY, QUIET)}
+    texts = {"B0PEDAL001": WARM, "B0STRING01": DEAD, "B0STAND001": STURDY, "B0PEDAL002": QUIET}
+    assert [v["summary"] for v in [*recalled["user_history"], *recalled["item_history"]]] == [
+        stored_summary(SUMMARY, texts[item], stars) for item, stars in  # (the stars weigh the sides)
+        [("B0PEDAL001", 5), ("B0STRING01", 2), ("B0STAND001", 4), ("B0PEDAL002", 4), ("B0PEDAL002", 5)]]
     assert (recalled["user_mean"], recalled["item_mean"], recalled["already_rated"]) == (3.667, 4.5, None)
     state = {**state, **recalled}
     reasoned = nodes.reason(state, runtime)

@@ -41,6 +41,24 @@ def test_the_summarizers_answer_is_moved_to_the_side_the_review_takes():
     assert stored_summary(written) == written  # without its review the answer is only tidied
 
 
+@pytest.mark.parametrize(("stars", "positive", "negative"), [
+    (None, "tone", "clip"), (4, "tone", "clip"), (3, "tone", "clip"), (2, "tone", "clip"),
+    (5, "tone", ""), (1, "", "clip")])
+def test_stars_at_either_end_take_away_the_side_they_contradict(stars, positive, negative):
+    """A 4-star "bright tone but the clip broke" is a complaint; a 5-star review's verdict on the
+    whole outweighs a sentence the rules read alone, as a 1-star one does (bench/aspect_stars.py)."""
+    summary = lexicon_summary("bright tone but the clip broke", stars)
+    assert (summary.positive, summary.negative) == (positive, negative)
+    assert "clip" in summary.preferences  # still named, on no side
+    written = "Positive Aspects: bright tone\nNegative Aspects: clip broke\nUser Preference Elements: tone"
+    cleaned = parse_summary(stored_summary(written, "bright tone but the clip broke", stars))
+    assert (cleaned.positive, cleaned.negative) == (positive or "none", negative or "none")
+    # the Summarizer's own side is weighed too: it reads the stars, but files praise in a 1-star review
+    answer = parse_summary(stored_summary("Positive Aspects: tuner\nNegative Aspects: none",
+                                          "This tuner is accurate, I guess.", stars))
+    assert answer.positive == ("none" if stars == 1 else "tuner")
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("The battery life is not great, but the tuning stability is excellent.",
      {"battery life": -1, "tuning stability": 1}),

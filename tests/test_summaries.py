@@ -53,7 +53,7 @@ def test_what_is_stored_is_the_guarded_summary(shipped, tmp_path):
 
     from reason4rec.experts.prompts import summary_problems
 
-    reviews = [replace(r, text="bright tone but the clip broke") for r in shipped.reviews[:3]]
+    reviews = [replace(r, text="bright tone but the clip broke", rating=4.0) for r in shipped.reviews[:3]]
     cache = SummaryCache(tmp_path / "s.jsonl")
     stored = summarize_reviews(FakeBackend(GARBLED, versions="scripted-1"), reviews, cache, shipped.category)
     # repeats and punctuation tidied, then each aspect kept on the side its review takes (issue 37)
@@ -100,7 +100,8 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     assert redo_malformed(backend, cache, reviews, shipped.category) == (1, 0)
     assert [call.conversations for call in backend.asked("generate")] == [1]  # only the malformed one again
     reread = SummaryCache(tmp_path / "s.jsonl")  # appended: durable, and the last row wins
-    assert reread.get(old.review_id, V1) == stored_summary(SUMMARY, old.text)  # kept to what the review says
+    # kept to what the review says
+    assert reread.get(old.review_id, V1) == stored_summary(SUMMARY, old.text, old.rating)
     assert reread.get(clean.review_id, V1).startswith("Positive Aspects: warm")
     assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
     assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo

@@ -62,8 +62,9 @@ def main() -> None:
 
 def _cleaned(summary: str, review, *, again: bool) -> str:
     """``summary`` cleaned by today's rules. ``again``: it was cleaned by earlier ones; its preference
-    elements are kept as they were (cleaning the answer as written gives those same elements, the rules
-    of 2026-12-07 change sides only, while cleaning a cleaned summary would reorder them)."""
+    elements are kept in their order, less those ending in a word today's rules call filler (cleaning a
+    cleaned summary would reorder them: its praised and criticised aspects would come first)."""
+    from reason4rec.experts.product_aspects import FILLER
     from reason4rec.experts.prompts import Summary, parse_summary
     from reason4rec.experts.summaries import stored_summary
 
@@ -71,7 +72,10 @@ def _cleaned(summary: str, review, *, again: bool) -> str:
     if not again:
         return cleaned
     sides = parse_summary(cleaned)
-    return Summary(sides.positive, sides.negative, parse_summary(summary).preferences).render()
+    kept = [p.strip() for p in parse_summary(summary).preferences.split(",")
+            if p.strip() and p.strip() != "none" and p.split()[-1].lower() not in FILLER
+            and p.split()[-1].lower().removesuffix("s") not in FILLER]
+    return Summary(sides.positive, sides.negative, ", ".join(kept)).render()
 
 
 if __name__ == "__main__":

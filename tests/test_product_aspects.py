@@ -19,8 +19,10 @@ from reason4rec.experts.product_aspects import (
 from reason4rec.experts.summaries import stored_summary
 
 FILLER_SHOWN = {"good", "great", "bad", "nice", "mostly", "really", "not", "last", "just", "very", "well", "none",
-                "no", "one", "thing", "things", "lot", "bit", "way", "time", "product", "item"}
-"""Words a person must never see as an aspect (the issue's "good", "mostly", "really", "not", "last")."""
+                "no", "one", "thing", "things", "lot", "bit", "way", "time", "product", "item",
+                "choice", "difference", "amount", "alternative", "investment", "option", "result", "need"}
+"""Words a person must never see as an aspect (the issue's "good", "mostly", "really", "not", "last", and the
+demo's profile of "Likes: ... amount, alternative")."""
 
 
 def sides(text: str) -> dict[str, int]:
@@ -83,6 +85,14 @@ def test_filler_and_opinion_words_are_never_aspects():
         "Mostly great and good, really. The last tuner was not as accurate."))
     named = {p.strip() for p in (summary.positive + "," + summary.negative + "," + summary.preferences).split(",")}
     assert not (named - {"", "none"}) & FILLER_SHOWN
+
+
+def test_words_of_choosing_the_purchase_are_not_aspects_but_compounds_and_topics_stay():
+    text = ("A great choice and a good investment: the difference in tone is clear, the amount of hiss tiny. "
+            "The foot rest is sturdy and the stories are fun.")
+    named = {m.aspect for m in review_aspects(text)}
+    assert not named & {"choice", "investment", "difference", "amount"}
+    assert {"tone", "foot rest", "story"} <= named
 
 
 def test_spelling_variants_merge_into_the_form_the_reviews_use():

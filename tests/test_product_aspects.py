@@ -61,6 +61,18 @@ def test_stars_at_either_end_take_away_the_side_they_contradict(stars, positive,
     assert answer.positive == ("none" if stars == 1 else "tuner")
 
 
+def test_the_memorys_lexicon_passes_each_reviews_stars():
+    """The memory's bulk summaries (and a review added without the Summarizer) weigh the stars too."""
+    from reason4rec.memory.reviews import StoredReview
+    from reason4rec.memory.summarizers import LexiconSummarizer
+
+    reviews = [StoredReview(f"r{stars}", "U1", f"B{stars}", stars, 1, "bright tone but the clip broke", "", 1,
+                            "pending", None) for stars in (5.0, 4.0, 1.0)]
+    (_, written), = list(LexiconSummarizer().summarize(reviews, title=lambda item: ""))
+    assert [(s.positive, s.negative) for s in map(parse_summary, written)] == [
+        ("tone", "none"), ("tone", "clip"), ("none", "clip")]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("The battery life is not great, but the tuning stability is excellent.",
      {"battery life": -1, "tuning stability": 1}),

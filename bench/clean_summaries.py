@@ -45,8 +45,8 @@ def main() -> None:
     reviews = {r.review_id: r for dataset in datasets for r in dataset.reviews}
     done = {row["review_id"] for row in rows if row["version"] == new}
     # the answers as written where the cache has them, else their latest cleaning by earlier rules
-    # (the shipped cache keeps only cleaned rows since the experts trained on three categories)
-    earlier = sorted({row["version"] for row in rows if row["version"].startswith(old + "+") and row["version"] != new})
+    # (the shipped cache keeps only cleaned rows since the experts trained on three categories), in file order
+    earlier = [row["version"] for row in rows if row["version"].startswith(old + "+") and row["version"] != new]
     source = old if any(row["version"] == old for row in rows) else (earlier[-1] if earlier else old)
     kept = list({(row["review_id"], row["version"]): row for row in rows}.values())
     started = time.perf_counter()

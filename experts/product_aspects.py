@@ -336,17 +336,12 @@ def many_review_aspects(texts: Iterable[str], batch_size: int = 64) -> list[tupl
     return [parsed.get(t, ()) for t in texts]
 
 
-def aspect_summary(text: str, limit: int = 4, *, rating: float | None = None) -> Summary:
-    """The three-field summary of one review from its aspect mentions (sides the review's own
-    ``rating`` contradicts left unsided, see :func:`weighed_by_rating`)."""
-    return summary_of_mentions(weighed_by_rating(review_aspects(text), rating), limit)
-
-
 DELIGHTED, FURIOUS = 5, 1
 """The top and the bottom of Amazon's 1-5 stars: a verdict on the whole item with no reservation."""
 
 
-def weighed_by_rating(mentions: Iterable[AspectMention], rating: float | None) -> tuple[AspectMention, ...]:
+def weighed_by_rating(mentions: Iterable[AspectMention], rating: float | None, *, top: float = DELIGHTED,
+                      bottom: float = FURIOUS) -> tuple[AspectMention, ...]:
     """``mentions`` with every side that the review's stars contradict taken away: criticism in a
     5-star review, praise in a 1-star one (no rating: nothing changes).
 
@@ -359,12 +354,15 @@ def weighed_by_rating(mentions: Iterable[AspectMention], rating: float | None) -
     neither from 116 to 97, for one right side lost; the cleaned Summarizer's (:func:`clean_summary`
     weighs its answer's sides too) from 13 of 215 to 7 of 207, for none. Reviews of 2-4 stars are
     left alone: "bright tone but the clip broke" in a 4-star review is a complaint (weighing them too
-    cost 16 right sides)."""
-    if rating is None:
-        return tuple(mentions)
-    return tuple(AspectMention(m.aspect, 0, m.opinion, m.written)
-                 if (m.polarity < 0 and rating >= DELIGHTED) or (m.polarity > 0 and rating <= FURIOUS) else m
-                 for m in mentions)
+    cost 16 right sides). ``top`` and ``bottom`` move the cut (``bench/aspect_stars.py`` compares cuts)."""
+    return tuple(AspectMention(m.aspect, 0, m.opinion, m.written) if _contradicts(m.polarity, rating, top, bottom)
+                 else m for m in mentions)
+
+
+def _contradicts(side: int, rating: float | None, top: float = DELIGHTED, bottom: float = FURIOUS) -> bool:
+    """Do stars of ``rating`` contradict ``side`` (+1 praise, -1 criticism)? Criticism at ``top`` stars
+    or more, praise at ``bottom`` or fewer; never without a rating."""
+    return rating is not None and ((side < 0 and rating >= top) or (side > 0 and rating <= bottom))
 
 
 def summary_of_mentions(mentions: Iterable[AspectMention], limit: int = 4) -> Summary:
@@ -412,8 +410,8 @@ def clean_summary(summary: str, review_text: str, limit: int = 6, *, rating: flo
             if side:
                 review_side = _side(by_aspect[aspect])
                 (positive if (review_side or side) > 0 else negative).append(aspect)
-    positive = [] if rating is not None and rating <= FURIOUS else _unique(positive)
-    negative = [] if rating is not None and rating >= DELIGHTED else [a for a in _unique(negative) if a not in positive]
+    positive = [] if _contradicts(1, rating) else _unique(positive)
+    negative = [] if _contradicts(-1, rating) else [a for a in _unique(negative) if a not in positive]
     return Summary(", ".join(positive[:limit]), ", ".join(negative[:limit]),
                    ", ".join(_unique(preferences)[:3])).render()
 

@@ -84,10 +84,11 @@ def export_adapters(config: Config, console: Console, run: Path, to: Path | None
         console.print(line)
 
 
-def redo_summaries(config: Config, console: Console, folder: Path | None) -> None:
+def redo_summaries(config: Config, console: Console, folder: Path | None, ids: Path | None = None) -> None:
     """Write the shipped summary cache's malformed summaries again with the Summarizer as it
-    decodes today (:func:`~reason4rec.experts.summaries.redo_malformed`); the cache is rewritten
-    once every one is done, and an interrupted call continues from its scratch file."""
+    decodes today (:func:`~reason4rec.experts.summaries.redo_malformed`), and those of the review
+    ids listed in ``ids`` (one per line); the cache is rewritten once every one is done, and an
+    interrupted call continues from its scratch file."""
     from ..config import Expert
     from ..experts import (
         SHIPPED_SUMMARIES,
@@ -104,6 +105,7 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
     shipped, scratch = folder / SHIPPED_SUMMARIES, folder / ".redo-summaries.jsonl"
     if not shipped.is_file() or not (folder / Expert.SUMMARIZER).is_dir():
         raise Reason4RecError(f"{folder} has no {SHIPPED_SUMMARIES} or no summarizer adapter to redo it with")
+    also = _review_ids(ids) if ids else frozenset()
     quiet_transformers()
     dataset = load_dataset(config)
     backend = local_backend(config, {Expert.SUMMARIZER: folder / Expert.SUMMARIZER}, batch_size=16,
@@ -116,13 +118,22 @@ def redo_summaries(config: Config, console: Console, folder: Path | None) -> Non
     before = sum(1 for summary in ours.values() if summary_problems(summary))
     started = time.perf_counter()
     redone, still = redo_malformed(backend, cache, {r.review_id: r for r in dataset.reviews}, dataset.category,
-                                   dataset.title, progress=lambda done, total: console.print(
+                                   dataset.title, also=also, progress=lambda done, total: console.print(
                                        f"[dim]summarized again: {done} of {total}[/]"))
     count = cache.export(shipped, version)
     scratch.unlink(missing_ok=True)
     console.print(f"{shipped}: {count:,} summaries of {version}; {before} malformed before, {redone} written "
                   f"again in {time.perf_counter() - started:.0f} s, {still} still malformed "
                   f"({1 - still / count:.1%} well-formed)")
+
+
+def _review_ids(path: Path) -> frozenset[str]:
+    """Review ids, one per line (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise Reason4RecError(f"cannot read review ids from {path}: {error}") from error
+    return frozenset(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
 def serve(config: Config, *, host: str, port: int, api_key: str | None, status_console: Console) -> None:

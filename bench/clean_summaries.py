@@ -62,20 +62,20 @@ def main() -> None:
 
 def _cleaned(summary: str, review, *, again: bool) -> str:
     """``summary`` cleaned by today's rules. ``again``: it was cleaned by earlier ones; its preference
-    elements are kept in their order, less those ending in a word today's rules call filler (cleaning a
-    cleaned summary would reorder them: its praised and criticised aspects would come first)."""
-    from reason4rec.experts.product_aspects import FILLER
+    elements that today's rules still find in the review are kept in their order, ahead of the rest
+    (cleaning a cleaned summary would reorder them: its praised and criticised aspects would come
+    first). A summary that named nothing takes today's cleaning whole (the lexicon's aspects)."""
     from reason4rec.experts.prompts import Summary, parse_summary
-    from reason4rec.experts.summaries import stored_summary
+    from reason4rec.experts.summaries import names_no_aspect, stored_summary
 
     cleaned = stored_summary(summary, review.text, review.rating)
-    if not again:
+    if not again or names_no_aspect(summary):
         return cleaned
-    sides = parse_summary(cleaned)
-    kept = [p.strip() for p in parse_summary(summary).preferences.split(",")
-            if p.strip() and p.strip() != "none" and p.split()[-1].lower() not in FILLER
-            and p.split()[-1].lower().removesuffix("s") not in FILLER]
-    return Summary(sides.positive, sides.negative, ", ".join(kept)).render()
+    today = parse_summary(cleaned)
+    found = [p.strip() for p in today.preferences.split(",") if p.strip() and p.strip() != "none"]
+    earlier = [p.strip() for p in parse_summary(summary).preferences.split(",") if p.strip() in found]
+    kept = list(dict.fromkeys([*earlier, *found]))[:3]
+    return Summary(today.positive, today.negative, ", ".join(kept)).render()
 
 
 if __name__ == "__main__":

@@ -106,10 +106,15 @@ def adapters_redo_summaries(
         typer.Argument(help="An adapters folder with summaries.jsonl.gz (default: the shipped one).",
                        show_default=False),
     ] = None,
+    ids: Annotated[
+        Path | None,
+        typer.Option("--ids", help="A file of review ids (one per line) to summarise again as well, e.g. "
+                                   "reviews a change of the cleaning rules reads differently.", show_default=False),
+    ] = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Write the summary cache's malformed summaries again with today's decoding (the rest are kept)."""
-    models.redo_summaries(flags_config(config_file), console, folder)
+    models.redo_summaries(flags_config(config_file), console, folder, ids)
 
 
 @config_app.command("show")

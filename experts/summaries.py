@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..config import Expert
@@ -144,18 +144,23 @@ def redo_malformed(
     batch_size: int = 16,
     max_review_chars: int = 600,
     progress: ProgressCallback | None = None,
+    also: Collection[str] = (),
 ) -> tuple[int, int]:
     """Write again, with ``backend``'s Summarizer as it decodes today, the cached summaries of its
-    version that :func:`~reason4rec.experts.prompts.summary_problems` finds malformed; the new
-    rows are appended (the last row of a key wins). A cache made before a decoding fix (the
-    repeated-word ban, the line limit, :func:`stored_summary`'s guard) gets the fix without
-    summarizing the rest again: a greedy answer the fix did not touch is what it makes anyway.
+    version that :func:`~reason4rec.experts.prompts.summary_problems` finds malformed, and those of
+    the review ids in ``also``; the new rows are appended (the last row of a key wins). A cache made
+    before a decoding fix (the repeated-word ban, the line limit, :func:`stored_summary`'s guard)
+    gets the fix without summarizing the rest again: a greedy answer the fix did not touch is what
+    it makes anyway. ``also`` is for a change of the cleaning rules that finds aspects the earlier
+    ones missed ("cable"): the cache keeps cleaned summaries only, so what the answer said of them
+    needs the answer again.
 
     Returns (summaries redone, still malformed after it). Ids missing from ``reviews`` are left.
     """
     version = summary_version(backend.version(Expert.SUMMARIZER))
+    also = frozenset(also)
     todo = [reviews[rid] for rid, summary in sorted(cache.of_version(version).items())
-            if rid in reviews and summary_problems(summary)]
+            if rid in reviews and (rid in also or summary_problems(summary))]
     _summarize_into(cache, version, backend, todo, category, title, batch_size, max_review_chars, progress)
     return len(todo), sum(1 for r in todo if summary_problems(cache.get(r.review_id, version) or ""))
 
@@ -227,17 +232,19 @@ def stored_summary(written: str, review_text: str | None = None, rating: float |
     criticised); "good", "mostly", "great dad" are dropped. The review's ``rating`` weighs the
     review's sides (:func:`~reason4rec.experts.product_aspects.weighed_by_rating`).
 
-    An answer that names no aspect at all ("none / none / no") for a review whose words do name
-    some would keep a complaint such as "strings broke, sound dull" out of the memory; the
-    lexicon's aspects of the review are kept instead.
+    An answer that names no aspect of the review ("none / none / no", or phrases the review does
+    not support) for a review whose words do name some would keep a complaint such as "strings
+    broke, sound dull", or what a review is about ("picks ... the size"), out of the memory and show
+    a history line as "(no summary)"; the lexicon's aspects of the review are kept instead, its
+    preference elements alone too (they are the review's own noun phrases).
     """
     tidied = tidy_summary(written)
     if review_text is not None:
         tidied = tidy_summary(clean_summary(tidied, review_text, rating=rating))
     if review_text is not None and names_no_aspect(tidied):
-        fallback = lexicon_summary(review_text, rating)
-        if _has_opinion(fallback):
-            return tidy_summary(fallback.render())
+        fallback = tidy_summary(lexicon_summary(review_text, rating).render())
+        if not names_no_aspect(fallback):
+            return fallback
     return tidied
 
 

@@ -9,12 +9,12 @@ durable before the next (a killed build resumes where it stopped). Two kinds:
 * :class:`LexiconSummarizer`: aspects without the Summarizer (:mod:`~reason4rec.experts.aspects`:
   spaCy noun phrases, VADER polarity); 10k reviews in a few minutes on a CPU (about 50 a second on
   two shared cores), where the Summarizer would take hours. Its summaries carry the version
-  :data:`~reason4rec.experts.LEXICON_VERSION` (``lexicon-2+aspects-2``), so the agent knows them apart.
+  :data:`~reason4rec.experts.LEXICON_VERSION` (``lexicon-2+aspects-3``), so the agent knows them apart.
 
 Example:
     >>> summarizer = LexiconSummarizer()
     >>> summarizer.version()
-    'lexicon-2+aspects-2'
+    'lexicon-2+aspects-3'
 """
 
 from __future__ import annotations

@@ -32,4 +32,4 @@ def test_merge_summaries_moves_a_phrase_to_the_side_its_words_take():
 def test_polarity_and_version_label():
     terrible, great = extract_aspects("Terrible, the stand broke."), extract_aspects("Great and sturdy stand.")
     assert terrible.polarity < 0 < great.polarity
-    assert LEXICON_VERSION == "lexicon-2+aspects-2"
+    assert LEXICON_VERSION == "lexicon-2+aspects-3"

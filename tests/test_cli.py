@@ -67,6 +67,7 @@ def test_eval_baselines_writes_json(tmp_path: Path):
         (("config", "show", "--config", "/no/such.toml"), "config file not found"),
         (("config", "show", "--config", "/"), "config file / is a folder"),
         (("adapters", "redo-summaries", "/no/such/dir"), "has no summaries.jsonl.gz or no summarizer adapter"),
+        (("adapters", "redo-summaries", "--ids", "/no/such/ids.txt"), "cannot read review ids from /no/such/ids.txt"),
         (("memory", "add-review", "--user", "U", "--item", "I", "--rating", "five", "--text", "Warm."),
          "Invalid value for '--rating'"),
         (("recommend", "--user", "U", "-k", "0"), "Invalid value for '-k'"),

@@ -107,6 +107,17 @@ def test_words_of_choosing_the_purchase_are_not_aspects_but_compounds_and_topics
     assert {"tone", "foot rest", "story"} <= named
 
 
+def test_nouns_in_able_are_aspects_and_adjectives_in_able_are_not():
+    """The -able suffix alone threw away "cable", the commonest product word of instrument reviews."""
+    text = "Great cable. I love my turntable, and the table is fine. It is unplayable and rarely available."
+    named = {m.aspect: m.polarity for m in review_aspects(text)}
+    assert named.get("cable") == 1 and named.get("turntable") == 1 and "table" in named
+    assert not {"unplayable", "available"} & set(named)
+    assert "cable" in parse_summary(clean_summary("Positive Aspects: cable\nNegative Aspects: none", "Great cable.")).positive
+    measured = {m.aspect for m in review_aspects("A great quality cable. A 25 foot guitar cable. I bought two guitar stands.")}
+    assert measured == {"cable", "guitar cable", "guitar stand"}  # how good or how long is not part of what
+
+
 def test_spelling_variants_merge_into_the_form_the_reviews_use():
     assert variant_map({"pedal": 3, "peddar": 1, "peddler": 1, "peddle": 1, "noise gate": 1}) == {
         "peddar": "pedal", "peddler": "pedal", "peddle": "pedal"}

@@ -82,6 +82,18 @@ def test_a_summary_naming_no_aspect_of_a_complaint_keeps_the_complaint(shipped, 
     assert summary_problems_of(empty, "Arrived.") == []  # a review with nothing to say may say nothing
 
 
+def test_an_answer_the_review_does_not_support_keeps_what_the_review_is_about():
+    """Phrases the review does not name ("good", "value for money") leave nothing after cleaning;
+    the review's own noun phrases are kept, so its history line is not "(no summary)"."""
+    from reason4rec.experts.prompts import summary_line
+    from reason4rec.experts.summaries import names_no_aspect, stored_summary
+
+    text = "I had no reference point to judge the size of these picks."
+    stored = stored_summary("Positive Aspects: good\nNegative Aspects: none\nUser Preference Elements: value", text, 3)
+    assert not names_no_aspect(stored) and "pick" in stored and summary_line(stored) != "(no summary)"
+    assert names_no_aspect(stored_summary("Positive Aspects: good", "PERFECT!", 5))  # nothing to keep: says nothing
+
+
 def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped, tmp_path):
     from fakes import SUMMARY
 
@@ -105,3 +117,6 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     assert reread.get(clean.review_id, V1).startswith("Positive Aspects: warm")
     assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
     assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo
+    # named ids are summarised again too (a rule change the cleaned cache cannot replay); others' ids are not ours
+    assert redo_malformed(backend, reread, reviews, shipped.category, also={clean.review_id, other.review_id}) == (1, 0)
+    assert SummaryCache(tmp_path / "s.jsonl").get(clean.review_id, V1) == stored_summary(SUMMARY, clean.text, clean.rating)

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..config import Expert
+from .aspect_guard import AspectGuard
 from .model.adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, answer_opening, continued, joint, render_chat
 from .rating import RatingDistribution, RatingError
@@ -39,7 +40,7 @@ one, so a model that rambles on after its three fields costs no tokens (and adds
 EXPERT_DECODING: dict[str, dict[str, Any]] = {
     Expert.SUMMARIZER: {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated",
                         "no_repeated_word": True},
-    Expert.REASONER: {"ngram_scope": "generated", "penalty_scope": "generated"}}
+    Expert.REASONER: {"ngram_scope": "generated", "penalty_scope": "generated", "aspect_guard": True}}
 """Per-expert changes to the backend's decoding. Both loop guards count the PROMPT's tokens too
 (Hugging Face's rules, which llama.cpp decoding mirrors), and the Summarizer must write exactly
 the field names and newlines its prompt shows: the n-gram ban forbade ``Positive Aspects:`` after
@@ -52,7 +53,9 @@ by :class:`~reason4rec.experts.word_repeats.RepeatedWordBan`.
 The Reasoner keeps both guards against its own loops but not against its prompt: a reason is
 meant to name the aspects its prompt shows, and the guards over the prompt pushed it to other
 words. Measured on 48 leave-last-out test targets (greedy, llama.cpp): grounding 74% -> 99%,
-invented aspect phrases 1.71 -> 0.06 a reason (see docs/engine.md, "Decoding that may copy")."""
+invented aspect phrases 1.71 -> 0.06 a reason (see docs/engine.md, "Decoding that may copy").
+Its aspect words are kept to those its prompt names (:mod:`.aspect_guard`): on a category it never
+learnt it otherwise writes the ones it did."""
 
 
 def decoding_for(expert: Expert | None, decoding: DecodingSettings) -> DecodingSettings:
@@ -185,6 +188,9 @@ class DecodingSettings:
     costs nothing."""
     no_repeated_word: bool = False
     """Never write the answer's last word again right after it (see :mod:`.word_repeats`)."""
+    aspect_guard: bool = False
+    """Never name an aspect the experts learnt that the prompt does not name (see :mod:`.aspect_guard`;
+    a backend without a learnt vocabulary has no guard to apply)."""
     seed: int | None = None
     """Seeds sampling (``do_sample``) so a bench's candidates can be drawn again; None: fresh."""
 
@@ -257,6 +263,9 @@ class ExpertAccessors:
     (the transformers and llama.cpp backends both hold theirs as ``self.experts``)."""
 
     experts: Any
+    vocabulary: tuple[str, ...] = ()
+    """The aspect words the experts learnt (:func:`~reason4rec.experts.aspect_guard.learnt_vocabulary`);
+    empty: no aspect guard."""
 
     def version(self, expert: Expert) -> str:
         return self.experts.versions[expert]
@@ -279,6 +288,16 @@ class ExpertAccessors:
     def word_ban(self) -> RepeatedWordBan:
         """The tokenizer's :class:`RepeatedWordBan`, built on first use."""
         return RepeatedWordBan(self.tokenizer)
+
+    @cached_property
+    def aspect_guard(self) -> AspectGuard | None:
+        """The :class:`AspectGuard` of :attr:`vocabulary`, built on first use (None without one)."""
+        return AspectGuard(self.tokenizer, self.vocabulary) if self.vocabulary else None
+
+    def forbidden_for(self, settings: DecodingSettings, prompt_ids: Sequence[int]) -> list[int]:
+        """The tokens ``settings`` forbid in answer to ``prompt_ids`` (its aspect guard's)."""
+        guard = self.aspect_guard if settings.aspect_guard else None
+        return guard.forbidden(prompt_ids) if guard is not None else []
 
 
 class CompletionMethods:
@@ -315,10 +334,11 @@ class LocalBackend(CompletionMethods, ExpertAccessors):
     """Which engine answers (evaluation run folders record it)."""
 
     def __init__(self, experts: ExpertModel, batch_size: int = 8,
-                 decoding: DecodingSettings | None = None) -> None:
+                 decoding: DecodingSettings | None = None, vocabulary: Sequence[str] = ()) -> None:
         self.experts = experts
         self.batch_size = max(1, batch_size)
         self.decoding = decoding or DecodingSettings()
+        self.vocabulary = tuple(vocabulary)
         self._lock = threading.Lock()  # one adapter switch + forward at a time
 
     # ------------------------------------------------------------------ generation
@@ -392,6 +412,10 @@ class LocalBackend(CompletionMethods, ExpertAccessors):
             processors.append(_answer_ngram_ban(settings.no_repeat_ngram_size, width))
         if settings.no_repeated_word:
             processors.append(_answer_word_ban(self.word_ban, width))
+        forbidden = [self.forbidden_for(settings, [t for t, m in zip(ids, mask) if m])
+                     for ids, mask in zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist())]
+        if any(forbidden):
+            processors.append(_forbidden_tokens(forbidden))
         if processors:
             from transformers import LogitsProcessorList
 
@@ -576,6 +600,21 @@ def _answer_repetition_penalty(penalty: float, prompt_width: int) -> Any:
             return scores.scatter(1, answer, picked)
 
     return AnswerRepetitionPenalty()
+
+
+def _forbidden_tokens(forbidden: Sequence[Sequence[int]]) -> Any:
+    """A logits processor that never lets row ``i`` write a token of ``forbidden[i]``."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class ForbiddenTokens(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for row, banned in enumerate(forbidden):
+                if banned:
+                    scores[row, list(banned)] = -torch.inf
+            return scores
+
+    return ForbiddenTokens()
 
 
 def _answer_word_ban(ban: RepeatedWordBan, prompt_width: int) -> Any:

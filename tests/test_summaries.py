@@ -118,5 +118,7 @@ def test_malformed_cached_summaries_are_written_again_and_the_rest_left(shipped,
     assert reread.get(other.review_id, "v0") == "Positive Aspects: x x x"
     assert redo_malformed(backend, reread, reviews, shipped.category) == (0, 0)  # nothing left to redo
     # named ids are summarised again too (a rule change the cleaned cache cannot replay); others' ids are not ours
-    assert redo_malformed(backend, reread, reviews, shipped.category, also={clean.review_id, other.review_id}) == (1, 0)
-    assert SummaryCache(tmp_path / "s.jsonl").get(clean.review_id, V1) == stored_summary(SUMMARY, clean.text, clean.rating)
+    named = {clean.review_id, other.review_id}
+    assert redo_malformed(backend, reread, reviews, shipped.category, also=named) == (1, 0)
+    redone = SummaryCache(tmp_path / "s.jsonl").get(clean.review_id, V1)
+    assert redone == stored_summary(SUMMARY, clean.text, clean.rating)

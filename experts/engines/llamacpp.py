@@ -35,6 +35,7 @@ import numpy as np
 
 from ...config import Expert
 from ...errors import Reason4RecError
+from ..aspect_guard import learnt_vocabulary
 from ..backend import (
     DEFAULT_MAX_NEW_TOKENS,
     Completion,
@@ -305,6 +306,8 @@ class _Row:
     banned: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish: str | None = None
+    forbidden: list[int] = field(default_factory=list)
+    """Tokens this row may never write (the aspect guard's for its prompt)."""
 
     def __post_init__(self) -> None:
         self.seen = set(self.prompt)
@@ -349,6 +352,8 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
         repeats = word_ban.banned(row.generated)
         if repeats:
             scores[repeats] = -np.inf
+    if row.forbidden:
+        scores[row.forbidden] = -np.inf
     if not settings.do_sample:
         return int(np.argmax(scores))
     scaled = scores.astype(np.float64) / max(settings.temperature, 1e-5)
@@ -407,8 +412,10 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
     """Which engine answers (evaluation run folders record it)."""
 
     def __init__(self, experts: EngineExperts, engines: Mapping[Expert | None, LlamaEngine], *,
-                 batch_size: int = 8, decoding: DecodingSettings | None = None) -> None:
+                 batch_size: int = 8, decoding: DecodingSettings | None = None,
+                 vocabulary: Sequence[str] = ()) -> None:
         self.experts = experts
+        self.vocabulary = tuple(vocabulary)
         self._engines = dict(engines)
         """Expert name -> the engine that runs it (one shared engine in LoRA mode)."""
         self.batch_size = max(1, batch_size)
@@ -469,7 +476,8 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         tokenizer = self.experts.tokenizer
         ids = tokenizer(render_chat(tokenizer, conversation), add_special_tokens=False)["input_ids"]
         settings = decoding_for(expert, self.decoding)  # as generate() decodes this expert
-        row = _Row(0, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all")
+        row = _Row(0, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all",
+                   forbidden=self.forbidden_for(settings, ids))
         pieces: list[str] = []
         text = RowTextStream(tokenizer, 1, lambda _row, piece: pieces.append(piece))
         engine = self._engine(expert)
@@ -503,8 +511,9 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         stream = RowTextStream(tokenizer, len(prompts), on_text) if on_text is not None else None
         engine = self._engine(expert)
         outputs: list[Completion | None] = [None] * len(prompts)
-        rows = [_Row(i, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all") for i, (ids, limit)
-                in enumerate(zip(encoded, limits))]
+        rows = [_Row(i, ids, limit, settings.no_repeat_ngram_size, settings.ngram_scope == "all",
+                     forbidden=self.forbidden_for(settings, ids))
+                for i, (ids, limit) in enumerate(zip(encoded, limits))]
         with self._lock:
             engine.use_adapter(expert if self._shared(engine) else None)
             rng = np.random.default_rng(settings.seed) if settings.do_sample else None  # one for every group
@@ -726,7 +735,8 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
     from ..model.adapters import adapter_version
 
     versions = {expert: adapter_version(Path(folder)) for expert, folder in adapters.items()}
-    return LlamaCppBackend(EngineExperts(base, tokenizer, cards, versions), engines, batch_size=batch_size)
+    return LlamaCppBackend(EngineExperts(base, tokenizer, cards, versions), engines, batch_size=batch_size,
+                           vocabulary=learnt_vocabulary(adapters))
 
 
 def engine_tokenizer(model_dir: Path) -> Any:

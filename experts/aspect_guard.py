@@ -6,7 +6,9 @@ a gift card whose reviews say neither; guitars and warranties of a music album),
 cannot tell such a claim from one the reviews make. This guard takes those words away while it
 writes: a whole-word token of an aspect the experts' own history summaries name (their learnt
 vocabulary, :func:`learnt_vocabulary`) may come next only if the prompt (history lines, item
-title, instructions) says that word too, in either number. The reason is then built from the
+title, instructions) says that word too, in either number. The reason's own frame ("some of their
+needs are met", :data:`~reason4rec.experts.prompts.REASON_FRAME`) and words today's aspect rules call
+filler are never forbidden. The reason is then built from the
 words in front of it; words the experts never learnt are left alone (they come from somewhere
 else than memory, and the grounding measure still counts them).
 
@@ -30,7 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .prompts import NO_ANALYSIS, parse_summary
+from .product_aspects import FILLER
+from .prompts import NO_ANALYSIS, REASON_FRAME, parse_summary
 from .word_repeats import whole_word_tokens
 
 SUMMARY_FILES = ("summaries.jsonl.gz", "summaries.jsonl")
@@ -57,7 +60,8 @@ class AspectGuard:
 
     def __init__(self, tokenizer: Any, vocabulary: Iterable[str]) -> None:
         self._tokenizer = tokenizer
-        learnt = {base_form(word) for word in vocabulary}
+        frame = {base_form(word) for phrase in REASON_FRAME for word in _WORD.findall(phrase.lower())}
+        learnt = {base_form(word) for word in vocabulary if word not in FILLER} - frame
         self._by_word: dict[str, list[int]] = {}
         for word, ids in whole_word_tokens(tokenizer).items():
             if base_form(word) in learnt:

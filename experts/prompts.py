@@ -248,6 +248,20 @@ NEGATIVE_ITEM_OPENING = "Other buyers of this item complain about"
 """The opening for a user with no reviews yet: the teacher's negative sentence about the item."""
 NEGATIVE_CLOSING = "Overall it is a poor match, and they would likely be disappointed."
 """The teacher's closing sentence for a negative verdict (``training/teachers.py`` writes it)."""
+POSITIVE_CLOSING = "Overall it should suit them well, and they will likely be pleased with it."
+MIXED_CLOSING = "Overall it is a mixed match: some of their needs are met, others are not."
+REASON_FRAME = (
+    "In past reviews the user valued, wrote about, looked for",
+    "They were disappointed by",
+    "Other buyers of this item praise, but mention, complain about",
+    "A few buyers of this item mention",
+    "What buyers say about matches what this user looks for.",
+    "Problems such as are the kind that have disappointed them before.",
+    POSITIVE_CLOSING, MIXED_CLOSING, NEGATIVE_CLOSING,
+)
+"""The fixed words of a reason around its aspects: the offline teacher's sentences
+(``training/teachers.py``), which the Reasoner learnt to write. None of them is an aspect ("needs"
+of "some of their needs are met", "looks" of "what this user looks for")."""
 
 
 def _chat(role: str, body: str) -> Messages:

@@ -36,6 +36,13 @@ def test_a_learnt_aspect_is_forbidden_unless_the_prompt_names_it_in_either_numbe
     assert base_form("strings") == base_form("string") and base_form("boxes") == "box" and base_form("bass") == "bass"
 
 
+def test_the_reasons_frame_and_filler_words_are_never_forbidden(tokenizer):
+    guard = AspectGuard(tokenizer, ["needs", "looks", "thing", "price"])  # learnt once, but frame or filler
+    forbidden = set(guard.forbidden(_ids(tokenizer, "The user's past reviews: 1. Strap: + strap")))
+    assert not forbidden & _word_tokens(tokenizer, "needs", "looks", "thing")
+    assert _word_tokens(tokenizer, "price") <= forbidden
+
+
 def test_the_reasoner_is_guarded_and_the_summarizer_is_not():
     assert decoding_for(Expert.REASONER, DecodingSettings()).aspect_guard
     assert not decoding_for(Expert.SUMMARIZER, DecodingSettings()).aspect_guard

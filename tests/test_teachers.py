@@ -100,3 +100,17 @@ def test_hinted_prompt_tells_the_rating_and_forbids_it(openai_server):
     content = openai_server.requests[0]["messages"][-1]["content"]
     assert "true rating was 4" in content and "never mention the rating" in content
     assert openai_server.requests[0]["temperature"] == 1.0
+
+
+def test_every_fixed_word_of_a_reason_is_in_the_reason_frame():
+    """The aspect guard never forbids the frame's words ("some of their needs are met"): the frame
+    it reads must be the one the teacher writes."""
+    from reason4rec.experts.prompts import REASON_FRAME
+
+    frame = {w for phrase in REASON_FRAME for w in re.findall(r"[a-z]+", phrase.lower())}
+    shown = set(re.findall(r"[a-z]+", SUMMARY.lower()))
+    teacher = OfflineTeacher()
+    for rating in (1, 2, 3, 4, 5):
+        for review in ("Great tone, love it.", "The hum is awful and the tone is thin.", "It is fine."):
+            reason = teacher.reason(CTX, review, attempt=rating, hint_rating=rating)
+            assert set(re.findall(r"[a-z]+", reason.lower())) - shown <= frame, reason

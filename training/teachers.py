@@ -34,7 +34,9 @@ from typing import Protocol
 from ..data import leaks_rating
 from ..errors import Reason4RecError
 from ..experts import (
+    MIXED_CLOSING,
     NEGATIVE_CLOSING,
+    POSITIVE_CLOSING,
     SUMMARY_FIELDS,
     TargetContext,
     aspect_phrases,
@@ -121,9 +123,7 @@ class OfflineTeacher:
             parts.append(f"What buyers say about {shared} matches what this user looks for.")
         elif faulted and verdict < 0:
             parts.append(f"Problems such as {faulted[0]} are the kind that have disappointed them before.")
-        parts.append({1: "Overall it should suit them well, and they will likely be pleased with it.",
-                      0: "Overall it is a mixed match: some of their needs are met, others are not.",
-                      -1: NEGATIVE_CLOSING}[verdict])
+        parts.append({1: POSITIVE_CLOSING, 0: MIXED_CLOSING, -1: NEGATIVE_CLOSING}[verdict])
         return re.sub(r"\s+", " ", re.sub(r"\d", "", " ".join(parts))).strip()  # never a number
 
 

@@ -306,10 +306,11 @@ class _Row:
     banned: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish: str | None = None
-    forbidden: list[int] = field(default_factory=list)
+    forbidden: Sequence[int] = ()
     """Tokens this row may never write (the aspect guard's for its prompt)."""
 
     def __post_init__(self) -> None:
+        self.forbidden = np.asarray(self.forbidden, dtype=np.int64)  # indexed every step: converted once
         self.seen = set(self.prompt)
         n = self.ngram if self.prompt_grams else 0
         for start in range(max(0, len(self.prompt) - n + 1) if n > 0 else 0):
@@ -352,7 +353,7 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
         repeats = word_ban.banned(row.generated)
         if repeats:
             scores[repeats] = -np.inf
-    if row.forbidden:
+    if len(row.forbidden):
         scores[row.forbidden] = -np.inf
     if not settings.do_sample:
         return int(np.argmax(scores))

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .product_aspects import FILLER
-from .prompts import NO_ANALYSIS, REASON_FRAME, parse_summary
-from .word_repeats import whole_word_tokens
+from .prompts import NO_ANALYSIS, REASON_FRAME
 
 SUMMARY_FILES = ("summaries.jsonl.gz", "summaries.jsonl")
 """Where an adapters folder (shipped, exported or a training run) keeps its history summaries."""
@@ -44,28 +43,45 @@ something the Reasoner learnt to say)."""
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
-def base_form(word: str) -> str:
-    """One form for a word's singular and plural ("strings" and "string", "boxes" and "box")."""
+def singulars(word: str) -> frozenset[str]:
+    """``word`` and what it is the plural of, if it is one ("batteries": battery; "boxes": box;
+    "movies": movie): two words name one aspect when these share a word."""
     word = word.lower()
-    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes", "zes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    found = {word}
+    if word.endswith("s") and len(word) > 3:
+        found.add(word[:-1])
+        if word.endswith("es"):
+            found.add(word[:-2])
+        if word.endswith("ies"):
+            found.add(word[:-3] + "y")
+    return frozenset(found)
+
+
+def _numbers(word: str) -> tuple[str, str]:
+    """``word`` and its plural."""
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word, word + "es"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word, word[:-1] + "ies"
+    return word, word + "s"
 
 
 class AspectGuard:
-    """Which tokens would name a learnt aspect that a prompt does not name; built once per
-    tokenizer and vocabulary (about a second for a 49k vocabulary)."""
+    """Which tokens would name a learnt aspect that a prompt does not name: the single tokens of
+    each learnt word led by a space, in either number and case (" price", " Prices"); built once
+    per backend (one batch of the tokenizer's, well under a second)."""
 
     def __init__(self, tokenizer: Any, vocabulary: Iterable[str]) -> None:
         self._tokenizer = tokenizer
-        frame = {base_form(word) for phrase in REASON_FRAME for word in _WORD.findall(phrase.lower())}
-        learnt = {base_form(word) for word in vocabulary if word not in FILLER} - frame
+        frame = {word for phrase in REASON_FRAME for form in _WORD.findall(phrase.lower()) for word in singulars(form)}
+        learnt = sorted({word for word in vocabulary if word not in FILLER and not singulars(word) & frame})
+        forms = {f" {cased}": word for word in learnt for form in _numbers(word) for cased in (form, form.capitalize())}
+        encoded = tokenizer(list(forms), add_special_tokens=False)["input_ids"] if forms else []
         self._by_word: dict[str, list[int]] = {}
-        for word, ids in whole_word_tokens(tokenizer).items():
-            if base_form(word) in learnt:
-                self._by_word.setdefault(base_form(word), []).extend(ids)
+        for word, ids in zip(forms.values(), encoded):
+            if len(ids) == 1:  # a word of several tokens is not guarded: its first piece starts other words too
+                self._by_word.setdefault(word, []).append(ids[0])
+        self._names = {word: singulars(word) for word in self._by_word}
 
     def __len__(self) -> int:
         """Learnt words that have a whole-word token (only those can be guarded)."""
@@ -74,8 +90,8 @@ class AspectGuard:
     def forbidden(self, prompt_ids: Sequence[int]) -> list[int]:
         """Token ids that may not be written in answer to the prompt ``prompt_ids``."""
         text = self._tokenizer.decode(list(prompt_ids), skip_special_tokens=True).lower()
-        said = {base_form(word) for word in _WORD.findall(text)}
-        return [token for word, ids in self._by_word.items() if word not in said for token in ids]
+        said = {name for word in _WORD.findall(text) for name in singulars(word)}
+        return [token for word, ids in self._by_word.items() if not self._names[word] & said for token in ids]
 
 
 def learnt_vocabulary(adapters: Mapping[Any, Path]) -> list[str]:
@@ -91,20 +107,20 @@ def learnt_vocabulary(adapters: Mapping[Any, Path]) -> list[str]:
 
 
 def _summary_words(path: Path) -> Counter[str]:
-    """Words of every aspect phrase in a summary cache (a torn or foreign line is skipped)."""
+    """Words of every field value in a summary cache ("Positive Aspects: warm tone" gives "warm",
+    "tone"; a torn or foreign line is skipped). Read line by line, not through
+    :func:`~reason4rec.experts.prompts.parse_summary`: a fresh ``why`` waits for it."""
     opener = gzip.open if path.suffix == ".gz" else open
     counts: Counter[str] = Counter()
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    summary = parse_summary(str(json.loads(line).get("summary", "")))
+                    summary = json.loads(line).get("summary", "")
                 except (ValueError, AttributeError):
                     continue
-                for field in (summary.positive, summary.negative, summary.preferences):
-                    for phrase in field.split(","):
-                        if phrase.strip().lower() != NO_ANALYSIS:
-                            counts.update(_WORD.findall(phrase.lower()))
+                for field in str(summary).lower().splitlines():
+                    counts.update(w for w in _WORD.findall(field.partition(":")[2]) if w != NO_ANALYSIS)
     except (OSError, EOFError, UnicodeDecodeError):
         return counts
     return counts

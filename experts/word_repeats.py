@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 _LAST_WORD = re.compile(r"(\w+)$")
@@ -32,7 +31,11 @@ class RepeatedWordBan:
 
     def __init__(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
-        self._by_word = whole_word_tokens(tokenizer)
+        self._by_word: dict[str, list[int]] = {}
+        for token_id in range(len(tokenizer)):
+            match = _WHOLE_WORD_TOKEN.match(tokenizer.decode([token_id]))
+            if match:
+                self._by_word.setdefault(match.group(1).lower(), []).append(token_id)
 
     def banned(self, generated: Sequence[int]) -> list[int]:
         """Token ids that may not come next after ``generated`` (the answer's ids so far)."""
@@ -41,15 +44,3 @@ class RepeatedWordBan:
         tail = self._tokenizer.decode(list(generated[-_TAIL_TOKENS:]), skip_special_tokens=True)
         match = _LAST_WORD.search(tail)
         return self._by_word.get(match.group(1).lower(), []) if match else []
-
-
-@lru_cache(maxsize=4)
-def whole_word_tokens(tokenizer: Any) -> dict[str, list[int]]:
-    """Each word (lower case) and the tokens that are that whole word led by a space (" tone",
-    " Tone"), over the tokenizer's vocabulary: what a word-level decoding guard bans."""
-    by_word: dict[str, list[int]] = {}
-    for token_id in range(len(tokenizer)):
-        match = _WHOLE_WORD_TOKEN.match(tokenizer.decode([token_id]))
-        if match:
-            by_word.setdefault(match.group(1).lower(), []).append(token_id)
-    return by_word

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reason4rec.config import Expert
-from reason4rec.experts.aspect_guard import AspectGuard, base_form, learnt_vocabulary
+from reason4rec.experts.aspect_guard import AspectGuard, learnt_vocabulary, singulars
 from reason4rec.experts.backend import DecodingSettings, decoding_for
 
 
@@ -33,7 +33,9 @@ def test_a_learnt_aspect_is_forbidden_unless_the_prompt_names_it_in_either_numbe
     assert _word_tokens(tokenizer, "price") and _word_tokens(tokenizer, "price") <= forbidden
     assert not forbidden & _word_tokens(tokenizer, "string", "strings", "sound")  # named: free to write
     assert not forbidden & _word_tokens(tokenizer, "strap", "great")  # never learnt: not the guard's to judge
-    assert base_form("strings") == base_form("string") and base_form("boxes") == "box" and base_form("bass") == "bass"
+    assert "battery" in singulars("batteries") and "movie" in singulars("movies") and "box" in singulars("boxes")
+    plural = AspectGuard(tokenizer, ["batteries", "price"])  # a word learnt in the plural, named in the singular
+    assert not set(plural.forbidden(_ids(tokenizer, "1. Tuner: + battery"))) & _word_tokens(tokenizer, "batteries")
 
 
 def test_the_reasons_frame_and_filler_words_are_never_forbidden(tokenizer):

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .product_aspects import FILLER
+from .filler import FILLER
 from .prompts import NO_ANALYSIS, REASON_FRAME
 
 SUMMARY_FILES = ("summaries.jsonl.gz", "summaries.jsonl")

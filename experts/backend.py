@@ -607,11 +607,12 @@ def _forbidden_tokens(forbidden: Sequence[Sequence[int]]) -> Any:
     import torch
     from transformers import LogitsProcessor
 
+    rows = [(row, torch.tensor(list(banned), dtype=torch.long)) for row, banned in enumerate(forbidden) if banned]
+
     class ForbiddenTokens(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            for row, banned in enumerate(forbidden):
-                if banned:
-                    scores[row, list(banned)] = -torch.inf
+            for row, banned in rows:  # made tensors once: the same ids are masked at every step
+                scores[row, banned.to(scores.device)] = -torch.inf
             return scores
 
     return ForbiddenTokens()

@@ -4,11 +4,11 @@ A small Reasoner learns its categories' vocabulary along with the task. Shown an
 reviews it writes the words it learnt ("the user valued price, quality and customer service" of
 a gift card whose reviews say neither; guitars and warranties of a music album), and a person
 cannot tell such a claim from one the reviews make. This guard takes those words away while it
-writes: a whole-word token of an aspect the experts' own history summaries name (their learnt
-vocabulary, :func:`learnt_vocabulary`) may come next only if the prompt (history lines, item
-title, instructions) says that word too, in either number. The reason's own frame ("some of their
-needs are met", :data:`~reason4rec.experts.prompts.REASON_FRAME`) and words today's aspect rules call
-filler are never forbidden. The reason is then built from the
+writes: a whole-word token of an aspect the experts' own history summaries name (their
+learnt vocabulary, :func:`~reason4rec.experts.shipping.learnt_vocabulary`) may come next only if
+the prompt (history lines, item title, instructions) says that word too, in either number. The
+reason's own frame ("some of their needs are met", :data:`~reason4rec.experts.prompts.REASON_FRAME`)
+and words today's aspect rules call filler are never forbidden. The reason is then built from the
 words in front of it; words the experts never learnt are left alone (they come from somewhere
 else than memory, and the grounding measure still counts them).
 
@@ -24,22 +24,13 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .filler import FILLER
-from .prompts import NO_ANALYSIS, REASON_FRAME
+from .prompts import REASON_FRAME
 
-SUMMARY_FILES = ("summaries.jsonl.gz", "summaries.jsonl")
-"""Where an adapters folder (shipped, exported or a training run) keeps its history summaries."""
-MIN_MENTIONS = 2
-"""A word of the summaries becomes vocabulary once it is named this often (a typo named once is not
-something the Reasoner learnt to say)."""
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
@@ -92,35 +83,3 @@ class AspectGuard:
         text = self._tokenizer.decode(list(prompt_ids), skip_special_tokens=True).lower()
         said = {name for word in _WORD.findall(text) for name in singulars(word)}
         return [token for word, ids in self._by_word.items() if not self._names[word] & said for token in ids]
-
-
-def learnt_vocabulary(adapters: Mapping[Any, Path]) -> list[str]:
-    """The aspect words of the history summaries kept with ``adapters`` (beside an expert's folder,
-    ``<dir>/<expert>``, or a run's, ``<run>/<expert>/adapter``), named at least :data:`MIN_MENTIONS`
-    times; empty where no summaries are kept (the guard is then off)."""
-    files = {folder / name for adapter in adapters.values() for folder in list(Path(adapter).parents)[:2]
-             for name in SUMMARY_FILES if (folder / name).is_file()}
-    counts: Counter[str] = Counter()
-    for path in sorted(files):
-        counts.update(_summary_words(path))
-    return sorted(word for word, count in counts.items() if count >= MIN_MENTIONS and len(word) > 2)
-
-
-def _summary_words(path: Path) -> Counter[str]:
-    """Words of every field value in a summary cache ("Positive Aspects: warm tone" gives "warm",
-    "tone"; a torn or foreign line is skipped). Read line by line, not through
-    :func:`~reason4rec.experts.prompts.parse_summary`: a fresh ``why`` waits for it."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    counts: Counter[str] = Counter()
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    summary = json.loads(line).get("summary", "")
-                except (ValueError, AttributeError):
-                    continue
-                for field in str(summary).lower().splitlines():
-                    counts.update(w for w in _WORD.findall(field.partition(":")[2]) if w != NO_ANALYSIS)
-    except (OSError, EOFError, UnicodeDecodeError):
-        return counts
-    return counts

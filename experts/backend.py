@@ -264,7 +264,7 @@ class ExpertAccessors:
 
     experts: Any
     vocabulary: tuple[str, ...] = ()
-    """The aspect words the experts learnt (:func:`~reason4rec.experts.aspect_guard.learnt_vocabulary`);
+    """The aspect words the experts learnt (:func:`~reason4rec.experts.shipping.learnt_vocabulary`);
     empty: no aspect guard."""
 
     def version(self, expert: Expert) -> str:

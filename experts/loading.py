@@ -127,7 +127,7 @@ def shape_of(backend: Backend, default_history_k: int) -> PromptShape | None:
 def transformers_backend(config: Config, adapters: Mapping[str, Path], batch_size: int = 8,
                          status: StatusCallback | None = None) -> LocalBackend:
     """transformers + peft in this process (the reference backend; the one training uses)."""
-    from .aspect_guard import learnt_vocabulary
+    from .shipping import learnt_vocabulary
 
     return LocalBackend(ExpertModel.load(fresh_base(config, status=status), adapters), batch_size=batch_size,
                         vocabulary=learnt_vocabulary(adapters))

@@ -11,17 +11,27 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..config import Expert
 from ..data import among_categories
 from ..errors import Reason4RecError
 from .model.adapters import ADAPTER_WEIGHTS, CARD, EXPERTS, AdapterCard, adapter_version, shipped_adapters_root
-from .prompts import spoken_list
+from .prompts import NO_ANALYSIS, spoken_list
 from .summaries import SummaryCache, summary_version
 
 SHIPPED_SUMMARIES = "summaries.jsonl.gz"
+SUMMARY_FILES = (SHIPPED_SUMMARIES, "summaries.jsonl")
+"""Where an adapters folder keeps its history summaries: shipped or exported (gzip), a training run's."""
+MIN_MENTIONS = 2
+"""A word of the summaries is learnt vocabulary once it is named this often (a typo named once is not
+something the experts learnt to say)."""
+_WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 def export_run(run: Path, to: Path | None = None, extra_caches: tuple[Path, ...] = ()) -> list[str]:
@@ -93,8 +103,22 @@ def summary_cache(home: Path, adapters: Path | None = None) -> SummaryCache:
     and, for a run folder, that run's own cache."""
     seeds = [shipped_adapters_root() / SHIPPED_SUMMARIES]
     if adapters is not None:
-        seeds += [Path(adapters) / SHIPPED_SUMMARIES, Path(adapters) / "summaries.jsonl"]
+        seeds += [Path(adapters) / name for name in SUMMARY_FILES]
     return SummaryCache(Path(home) / "cache" / "summaries.jsonl", seeds=[s for s in seeds if s.is_file()])
+
+
+def learnt_vocabulary(adapters: Mapping[Any, Path]) -> list[str]:
+    """The words of the history summaries kept with ``adapters`` (beside an expert's folder,
+    ``<dir>/<expert>``, or a run's, ``<run>/<expert>/adapter``) named at least :data:`MIN_MENTIONS`
+    times: what the experts learnt to say, which the Reasoner's aspect guard keeps to what a prompt
+    names (:mod:`.aspect_guard`). Empty where no summaries are kept (the guard is then off)."""
+    folders = dict.fromkeys(folder for adapter in adapters.values() for folder in list(Path(adapter).parents)[:2])
+    files = [folder / name for folder in folders for name in SUMMARY_FILES if (folder / name).is_file()]
+    counts: Counter[str] = Counter()
+    for summary in SummaryCache(Path(), seeds=files).summaries():  # Path(): read only, nothing written
+        for field in summary.lower().splitlines():  # the field values, not their names
+            counts.update(word for word in _WORD.findall(field.partition(":")[2]) if word != NO_ANALYSIS)
+    return sorted(word for word, count in counts.items() if count >= MIN_MENTIONS and len(word) > 2)
 
 
 def category_notice(category: str, adapters: Path | None = None) -> str | None:

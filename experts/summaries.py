@@ -88,6 +88,10 @@ class SummaryCache:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def summaries(self) -> list[str]:
+        """Every summary this cache holds, of every version."""
+        return list(self._entries.values())
+
     def of_version(self, version: str) -> dict[str, str]:
         """Every summary this cache holds for ``version``, by review id."""
         return {rid: summary for (rid, v), summary in self._entries.items() if v == version}

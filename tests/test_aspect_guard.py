@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from reason4rec.config import Expert
-from reason4rec.experts.aspect_guard import AspectGuard, learnt_vocabulary, singulars
+from reason4rec.experts.aspect_guard import AspectGuard, singulars
 from reason4rec.experts.backend import DecodingSettings, decoding_for
+from reason4rec.experts.shipping import learnt_vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,9 @@ def test_the_learnt_vocabulary_is_the_summaries_kept_with_the_adapters(tmp_path)
     shipped = tmp_path / "shipped"
     (shipped / "reasoner").mkdir(parents=True)
     with gzip.open(shipped / "summaries.jsonl.gz", "wt") as handle:
-        handle.write("\n".join(json.dumps(r) for r in rows[:2] * 2))
+        # two reviews naming "warm" (a row repeated is one summary: the cache's last row of a key wins)
+        twice = [{**r, "review_id": f"{r['review_id']}-{n}"} for n in (1, 2) for r in rows[:2]]
+        handle.write("\n".join(json.dumps(r) for r in twice))
     assert "warm" in learnt_vocabulary({Expert.REASONER: shipped / "reasoner"})
     assert learnt_vocabulary({Expert.REASONER: tmp_path / "none" / "reasoner"}) == []  # no summaries: no guard
 

@@ -35,7 +35,6 @@ import numpy as np
 
 from ...config import Expert
 from ...errors import Reason4RecError
-from ..aspect_guard import learnt_vocabulary
 from ..backend import (
     DEFAULT_MAX_NEW_TOKENS,
     Completion,
@@ -734,6 +733,7 @@ def open_llamacpp_backend(config: Any, adapters: Mapping[Expert, Path], *, batch
     threads = next(iter(engines.values())).threads
     base = EngineBase(name, str(model_dir), file, quant, settings.mode, threads)
     from ..model.adapters import adapter_version
+    from ..shipping import learnt_vocabulary
 
     versions = {expert: adapter_version(Path(folder)) for expert, folder in adapters.items()}
     return LlamaCppBackend(EngineExperts(base, tokenizer, cards, versions), engines, batch_size=batch_size,

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Config, Expert
 from ..errors import Reason4RecError
-from ..experts import Backend, Calibration, VerdictRule
+from ..experts import Backend, Calibration, VerdictRule, rule_in_use
 from ..memory import AddResult, ExpertSummarizer, Memory, UpdateResult
 
 
@@ -65,9 +65,11 @@ class AgentContext:
 
     @property
     def verdict_rule(self) -> VerdictRule | None:
-        """The category's verdict rule where its calibration has one in use (the reason says "a
-        poor match" where the ratings do): :mod:`~reason4rec.experts.verdict_rule`."""
-        return self.calibration.verdict_rule if self.calibration is not None else None
+        """The verdict rule in use (the reason says "a poor match" where the ratings do): the
+        calibration's where it placed a threshold, else the one the memory's ratings give
+        (:func:`~reason4rec.experts.rule_in_use`)."""
+        calibrated = self.calibration.verdict if self.calibration is not None else None
+        return rule_in_use(calibrated, lambda: self.memory.collab.verdict_rule)
 
     @property
     def summarizer(self) -> ExpertSummarizer:

@@ -174,8 +174,10 @@ def vector_memory(config: Config, timeout_s: float) -> Check:
 def collab_models(config: Config) -> Check:
     """The bias model and SVD++ kept beside the review store: whole, of this version, and fitted on
     as many reviews as the store holds (SQLite; the exact reviews are checked before each answer)."""
+    import contextlib
     import time
 
+    from ..experts import VerdictRule
     from ..memory import COLLAB_FORMAT, collab_path, inspect_collab
 
     part = "collab models"
@@ -193,6 +195,10 @@ def collab_models(config: Config) -> Check:
     fitted = int(header["fingerprint"].get("reviews", 0))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(header.get("fitted_at") or 0)))
     detail = f"{path} (bias + SVD++, format {COLLAB_FORMAT}, fitted on {fitted:,} reviews at {when}"
+    verdict = header.get("verdict")
+    if isinstance(verdict, dict):
+        with contextlib.suppress(ValueError):  # a damaged one: reading the models says so, and refits
+            detail += f"; the verdict rule from these ratings: {VerdictRule.from_dict(verdict).summary()}"
     held = _stored_reviews(config)
     if held is not None and held != fitted:
         return Check(part, True, f"{detail}; the store holds {held:,}: {later})")

@@ -158,7 +158,7 @@ if TYPE_CHECKING:
         target_contexts,
     )
     from .verdict_rule import MIN_AGREEMENT as VERDICT_MIN_AGREEMENT
-    from .verdict_rule import VerdictRule, closed_as_poor_match, fit_verdict_rule
+    from .verdict_rule import VerdictRule, closed_as_poor_match, fit_ratings_verdict_rule, fit_verdict_rule, rule_in_use
 
 _EXPORTS = {
     "BASE_CHECKPOINT_DIR": ".model.bundled:CHECKPOINT_DIR",
@@ -202,7 +202,9 @@ _EXPORTS = {
     "ReasonStream": ".deliberation",
     "absent_sides": ".deliberation",
     "closed_as_poor_match": ".verdict_rule",
+    "fit_ratings_verdict_rule": ".verdict_rule",
     "fit_verdict_rule": ".verdict_rule",
+    "rule_in_use": ".verdict_rule",
     "ratings_for": ".deliberation",
     "reasons_for": ".deliberation",
     "shown_texts": ".deliberation",
@@ -380,6 +382,7 @@ __all__ = [
     "find_adapters",
     "finished_reason",
     "fit_line",
+    "fit_ratings_verdict_rule",
     "fit_verdict_rule",
     "fresh_base",
     "generate_text",
@@ -416,6 +419,7 @@ __all__ = [
     "reasons_for",
     "redo_malformed",
     "render_chat",
+    "rule_in_use",
     "sentiment",
     "sentiment_analyzer",
     "shape_of",

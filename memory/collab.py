@@ -20,6 +20,12 @@ label) and refitted before the estimate that needs it; it is never silently skip
 A user or item the models have never seen (cold start) gets what the models can say: the global
 mean plus the known side's bias (``cold`` names the unknown side).
 
+Fitted with them, on the same ratings, is the memory's **verdict rule from the ratings**
+(:func:`~reason4rec.experts.fit_ratings_verdict_rule`: five more bias fits, no SVD++): where a
+category's own ratings separate its unhappy buyers, a (user, item) whose bias estimate is at or
+below its threshold is told "a poor match" without a ``calibrate`` run; a calibration that placed a
+threshold of its own decides instead (:func:`~reason4rec.experts.rule_in_use`).
+
 Example:
     >>> estimates = CollabEstimates(store, path)                     # doctest: +SKIP
     >>> estimates.estimates("A1", ["B0002E1G5C"])                    # doctest: +SKIP
@@ -43,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..data import SVDPP_SETTING, BiasModel, Review, cold_side, fit_surprise
+from ..experts import VerdictRule, fit_ratings_verdict_rule
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -52,7 +59,8 @@ __all__ = ["COLLAB_FILE", "COLLAB_FORMAT", "CollabCheck", "CollabEstimates", "Co
            "Fingerprint", "collab_path", "fingerprint_of", "fit_models", "inspect_file", "read_models", "write_models"]
 
 COLLAB_FILE = "collab-models.bin"
-COLLAB_FORMAT = 1
+COLLAB_FORMAT = 2
+"""2: the verdict rule from the ratings is kept in the header (a format-1 file is refitted)."""
 _MAGIC = b"reason4rec collaborative models\n"
 _LENGTH = struct.Struct(">Q")
 _MAX_HEADER = 1 << 20
@@ -119,6 +127,8 @@ class CollabModels:
     svdpp_item_bias: np.ndarray
     svdpp_user: np.ndarray
     svdpp_item: np.ndarray
+    verdict: VerdictRule
+    """The verdict rule these ratings give (used or not: ``verdict.applied``)."""
     fitted_at: float = 0.0
     seconds: float = 0.0
 
@@ -151,6 +161,7 @@ def fit_models(reviews: Sequence[StoredReview], settings: CollabSettings = Colla
     bias = BiasModel(l2=settings.bias_l2, iterations=settings.bias_iterations).fit(rows)
     users, items = bias.index.users, bias.index.items
     svdpp = fit_surprise(rows, settings.svdpp, settings.seed, implicit=True)
+    verdict = fit_ratings_verdict_rule(rows, bias_l2=settings.bias_l2, bias_iterations=settings.bias_iterations)
     trainset = svdpp.trainset
     implicit = np.zeros_like(svdpp.pu)
     for inner, rated in trainset.ur.items():
@@ -159,7 +170,7 @@ def fit_models(reviews: Sequence[StoredReview], settings: CollabSettings = Colla
     i = np.array([trainset.to_inner_iid(item) for item in items], dtype=np.int64)
     return CollabModels(fingerprint_of(reviews), settings, bias.mu, users, items, bias.b_user, bias.b_item,
                         float(trainset.global_mean), svdpp.bu[u], svdpp.bi[i], (svdpp.pu + implicit)[u],
-                        svdpp.qi[i], time.time(), time.perf_counter() - started)
+                        svdpp.qi[i], verdict, time.time(), time.perf_counter() - started)
 
 
 # ------------------------------------------------------------------ the file
@@ -184,6 +195,7 @@ def write_models(path: Path, models: CollabModels, memory: str) -> None:
     payload = buffer.getvalue()
     header = {"format": COLLAB_FORMAT, "settings": asdict(models.settings), "memory": memory,
               "fingerprint": asdict(models.fingerprint), "mu": models.mu, "svdpp_mu": models.svdpp_mu,
+              "verdict": models.verdict.as_dict(),
               "fitted_at": models.fitted_at, "seconds": round(models.seconds, 4), "payload_bytes": len(payload),
               "payload_sha256": hashlib.sha256(payload).hexdigest()}
     raw = json.dumps(header, sort_keys=True).encode()
@@ -266,10 +278,14 @@ def _models(header: dict[str, Any], arrays: Any, settings: CollabSettings, finge
     if any(found[name].shape != shape for name, shape in shapes.items()) or found["svdpp_user"].shape[0] != len(
             users) or found["svdpp_item"].shape != (len(items), found["svdpp_user"].shape[1]):
         raise ValueError("its arrays do not fit together")
+    verdict = header.get("verdict")
+    if not isinstance(verdict, dict):
+        raise ValueError("its verdict rule is missing")
     return CollabModels(fingerprint, settings, float(header["mu"]), users, items, found["bias_user"],
                         found["bias_item"], float(header["svdpp_mu"]), found["svdpp_user_bias"],
                         found["svdpp_item_bias"], found["svdpp_user"], found["svdpp_item"],
-                        float(header.get("fitted_at", 0.0)), float(header.get("seconds", 0.0)))
+                        VerdictRule.from_dict(verdict), float(header.get("fitted_at", 0.0)),
+                        float(header.get("seconds", 0.0)))
 
 
 # ------------------------------------------------------------------ the memory's estimates
@@ -321,6 +337,12 @@ class CollabEstimates:
         if models is None:
             return {item: {"bias": None, "svdpp": None, "cold": "both"} for item in item_ids}
         return models.estimate(user_id, list(dict.fromkeys(item_ids)))
+
+    @property
+    def verdict_rule(self) -> VerdictRule | None:
+        """The verdict rule from the ratings of the models last fitted or read (the ones the
+        estimates just given came from), used or not; None before any."""
+        return self._models.verdict if self._models is not None else None
 
     def state(self) -> dict[str, Any]:
         """What the models are now, without fitting (for status lines)."""

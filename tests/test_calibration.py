@@ -143,7 +143,7 @@ def test_calibrate_runs_the_experts_on_validation_targets_once_and_saves_the_lin
     from reason4rec.data import make_split
     from reason4rec.experts import adapter_version
     from reason4rec.experts.model.adapters import SERVING_EXPERTS
-    from reason4rec.training import adapt_report, fit_calibration
+    from reason4rec.training import adapt_report, fit_calibration, validation_targets
 
     dirs = {e: tiny_run / e / "adapter" for e in SERVING_EXPERTS}
     split = make_split(shipped, "leave-last-out")
@@ -151,10 +151,12 @@ def test_calibrate_runs_the_experts_on_validation_targets_once_and_saves_the_lin
     assert found.targets == 60 and found.category == shipped.category
     assert found.experts == {e.value: adapter_version(d) for e, d in dirs.items()}
     assert set(found.line.measures) >= {"mae", "rmse", "calibrated_mae", "calibrated_rmse", "true_spread"}
-    assert found.verdict is not None and found.verdict.measures["unhappy"] == sum(  # its verdict rule, same targets
-        1 for r in split.valid if r.rating <= 2 and r.review_id in {row["review_id"] for row in json.loads(
-            (tmp_path / "work" / "calibration.json").read_text())["targets"]})
     rows = json.loads((tmp_path / "work" / "calibration.json").read_text())["targets"]
+    every = validation_targets(split, len(split.valid), 2020)  # the verdict's threshold reads them all
+    assert found.verdict is not None and found.fitted_on["verdict_targets"] == len(every) > 60
+    assert found.verdict.measures["unhappy"] == sum(1 for t in every if t.review.rating <= 2)
+    assert found.verdict.measures["checked_unhappy"] == sum(  # checked on the sample the experts ran on
+        1 for r in split.valid if r.rating <= 2 and r.review_id in {row["review_id"] for row in rows})
     valid = {r.review_id: r.rating for r in split.valid}
     assert len(rows) == 60 and all(valid[row["review_id"]] == row["true"] for row in rows)  # validation, not test
     path = found.save(tmp_path / "cal")

@@ -15,6 +15,7 @@ import pytest
 from fakes import CATALOG, RATING
 
 from reason4rec.data import SVDPP_SETTING, BiasModel, Review, fit_surprise
+from reason4rec.experts import fit_ratings_verdict_rule
 from reason4rec.memory.collab import (
     COLLAB_FILE,
     CollabEstimates,
@@ -189,6 +190,26 @@ def test_a_file_of_another_version_is_refitted(catalog):
     assert again.refits == 1 and "fitted with other settings" in seen[1]
 
 
+def test_the_verdict_rule_from_the_ratings_is_kept_in_the_file_and_a_damaged_one_refits(catalog):
+    estimates, store = catalog
+    assert estimates.verdict_rule is None  # nothing fitted yet
+    fitted = estimates.ensure()
+    assert fitted.verdict == fit_ratings_verdict_rule(
+        [Review(r.user_id, r.item_id, r.rating, r.timestamp, "") for r in store.all_reviews()])
+    assert estimates.verdict_rule == fitted.verdict
+    again = CollabEstimates(store, estimates.path)
+    assert again.ensure().verdict == fitted.verdict and again.refits == 0  # read back, not refitted
+    _rewrite_header(estimates.path, lambda header: header["verdict"].update(threshold="Infinity"))
+    seen, factory = _labels()
+    fresh = CollabEstimates(store, estimates.path)
+    assert fresh.ensure(factory).verdict == fitted.verdict and fresh.refits == 1
+    assert "damaged" in seen[0] and "verdict threshold is not finite" in seen[0]
+    _rewrite_header(estimates.path, lambda header: header.pop("verdict"))
+    fresh = CollabEstimates(store, estimates.path)
+    fresh.ensure(factory)
+    assert fresh.refits == 1 and "its verdict rule is missing" in seen[1]
+
+
 def test_a_file_fitted_on_another_memory_is_refitted(tmp_path, catalog):
     estimates, _ = catalog
     estimates.ensure()
@@ -345,6 +366,7 @@ def test_doctor_reports_the_models_state(tmp_path):
         CollabEstimates(store, tmp_path / "m" / COLLAB_FILE).ensure()
         found = collab_models(config)
         assert found.ok and "fitted on 12 reviews" in found.detail and "the store holds" not in found.detail
+        assert "the verdict rule from these ratings: verdicts are the Reasoner's: " in found.detail
         store.add("U1", "B0CABLE001", 2, "Crackles.")
     finally:
         store.close()

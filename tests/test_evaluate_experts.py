@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -287,7 +288,32 @@ def test_the_categorys_verdict_rule_is_applied_as_the_agent_applies_it(tiny_eval
         else:
             assert target.reason == before.reason
     assert result.settings["key"]["verdict_rule"] == cut and "verdict_rule" not in plain.settings["key"]
-    assert result.quality["reasons"]["verdict_rule"] == {"threshold": cut, "from_ratings": sum(said_no)}
+    assert result.quality["reasons"]["verdict_rule"] == {"threshold": cut, "fitted": "calibration",
+                                                         "from_ratings": sum(said_no)}
+
+
+def test_without_a_calibrations_threshold_the_evaluation_takes_the_rule_a_memory_of_its_ratings_gives(
+        tiny_eval_config):
+    """As the agent does: the rule fitted on the ratings of the training and validation reviews
+    (what the test targets' estimates are fitted on), never on a test rating."""
+    from reason4rec.data import Review, ReviewDataset
+    from reason4rec.experts import Calibration, CalibrationLine, VerdictRule, fit_ratings_verdict_rule
+    from reason4rec.training.evaluate_experts import verdict_rule_for
+
+    rng = np.random.default_rng(8)
+    moods = rng.choice([1.5, 4.8], size=150, p=[0.12, 0.88])
+    reviews = [Review(f"u{u}", f"i{(u * 7 + k) % 50}", float(np.clip(np.rint(m + rng.normal(0, 0.5)), 1, 5)), k,
+                      "fine") for u, m in enumerate(moods) for k in range(6)]
+    split = make_split(ReviewDataset(reviews, category="Board Games"), "leave-last-out")
+    found = verdict_rule_for(tiny_eval_config, split, ExpertEvalSettings(**QUICK))
+    assert found is not None and found.applied
+    assert found == fit_ratings_verdict_rule([*split.train, *split.valid])
+    flipped = [Review(r.user_id, r.item_id, 6.0 - r.rating, r.timestamp, r.text) for r in split.test]
+    assert verdict_rule_for(tiny_eval_config, dataclasses.replace(split, test=flipped),
+                            ExpertEvalSettings(**QUICK)) == found  # the test ratings reach nothing
+    placed = Calibration("Board Games", {}, CalibrationLine(1.0, 0.0, applied=False), 120,
+                         verdict=VerdictRule(4.4, False, {}))
+    assert verdict_rule_for(tiny_eval_config, split, ExpertEvalSettings(**QUICK, calibration=placed)) is None
 
 
 def test_each_side_of_a_target_is_what_its_prompt_shows_of_it(shipped):

@@ -12,6 +12,7 @@ import pytest
 from fakes import CATALOG, REASON, FakeBackend, FakeCompletions, SamplingFake
 
 from reason4rec.app.views import TURN_FIELDS
+from reason4rec.data import Review
 from reason4rec.experts import (
     NEGATIVE_CLOSING,
     NEGATIVE_OPENING,
@@ -28,10 +29,12 @@ from reason4rec.experts import (
     closed_as_poor_match,
     finished_reason,
     fit_line,
+    fit_ratings_verdict_rule,
     fit_verdict_rule,
     reasoner_messages,
     reasons_for,
     render_chat,
+    rule_in_use,
     verdict,
 )
 
@@ -80,9 +83,62 @@ def test_too_few_unhappy_targets_place_no_threshold_and_lengths_must_match():
     true = np.array([5.0] * 60 + [1.0] * 3)
     rule = fit_verdict_rule(true.tolist(), true, [POSITIVE] * 63)
     assert rule == VerdictRule(None, False, {"unhappy": 3.0}) and not rule.says_no(1.0)
-    assert "3 validation targets are rated 1-2 stars" in rule.summary()
+    assert "3 ratings of 1-2 stars, a threshold needs 10" in rule.summary()
     with pytest.raises(ValueError, match="one each"):
         fit_verdict_rule([4.0], [4.0, 5.0], [POSITIVE])
+
+
+def test_targets_the_experts_did_not_run_on_place_the_threshold_but_the_check_is_on_the_sample():
+    true = _ratings(600, seed=3)
+    estimates = 2.9 + 0.3 * true + np.random.default_rng(4).normal(0, 0.1, true.size)
+    sample, rest = slice(0, 150), slice(150, None)
+    few = (true[sample] <= 2).sum()
+    alone = fit_verdict_rule(estimates[sample], true[sample], [POSITIVE] * 150)
+    rule = fit_verdict_rule(estimates[sample], true[sample], [POSITIVE] * 150,
+                            unreasoned=list(zip(estimates[rest].tolist(), true[rest].tolist())))
+    assert rule.threshold == pytest.approx(float(np.median(estimates[true <= 2])))  # every unhappy target
+    assert rule.threshold != alone.threshold and rule.applied
+    assert rule.measures["unhappy"] == (true <= 2).sum() and rule.measures["checked_unhappy"] == few
+    assert f"placed on {(true <= 2).sum()} ratings of 1-2 stars" in rule.summary()
+    # the further targets count towards the ten a threshold needs, not towards the check
+    tiny = true[:40].copy()
+    tiny[tiny <= 2] = 5.0
+    tiny[:3] = 1.0
+    placed = fit_verdict_rule((2.9 + 0.3 * tiny).tolist(), tiny, [POSITIVE] * 40,
+                              unreasoned=[(3.2, 1.0)] * 7 + [(None, 1.0)] * 5)
+    assert placed.threshold is not None and placed.measures["unhappy"] == 10.0
+    assert fit_verdict_rule(tiny.tolist(), tiny, [POSITIVE] * 40, unreasoned=[(3.2, 1.0)] * 6).threshold is None
+
+
+def _reviews_of(moods: np.ndarray, per_user: int = 6, seed: int = 5) -> list[Review]:
+    """Users whose ratings follow their mood (so their other ratings tell an unhappy one apart)."""
+    rng = np.random.default_rng(seed)
+    return [Review(f"u{u}", f"i{(u * 7 + k) % 40}", float(np.clip(np.rint(mood + rng.normal(0, 0.5)), 1, 5)), k, "")
+            for u, mood in enumerate(moods) for k in range(per_user)]
+
+
+def test_the_ratings_alone_give_a_rule_where_they_separate_the_unhappy_buyers():
+    moods = np.random.default_rng(6).choice([1.5, 4.8], size=120, p=[0.12, 0.88])
+    separating = _reviews_of(moods)
+    rule = fit_ratings_verdict_rule(separating)
+    assert rule.applied and 1.0 < rule.threshold < 4.0 and rule.measures["ruled_unhappy_agreement"] >= 0.4
+    assert rule.measures["unhappy_agreement"] == 0.0 and rule.measures["unhappy"] == sum(
+        r.rating <= 2 for r in separating)
+    assert fit_ratings_verdict_rule(list(reversed(separating))) == rule  # any store's order: the same rule
+    noise = [Review(r.user_id, r.item_id, float(v), r.timestamp, "") for r, v in zip(
+        separating, np.random.default_rng(7).choice([1, 2, 4, 5, 5, 5, 5, 5], size=len(separating)))]
+    assert not fit_ratings_verdict_rule(noise).applied  # ratings that do not tell: the Reasoner's verdicts
+    assert fit_ratings_verdict_rule([]) == VerdictRule(None, False, {"unhappy": 0.0})
+
+
+def test_a_calibrations_threshold_decides_else_the_ratings_rule():
+    used, unused = VerdictRule(3.9, True, {}), VerdictRule(4.4, False, {})
+    ratings = VerdictRule(4.0, True, {})
+    assert rule_in_use(used, lambda: pytest.fail("not asked")) == used
+    assert rule_in_use(unused, lambda: pytest.fail("not asked")) is None  # its check on real reasons said no
+    assert rule_in_use(None, lambda: ratings) == ratings  # no calibration
+    assert rule_in_use(VerdictRule(None, False, {"unhappy": 4.0}), lambda: ratings) == ratings  # too few there
+    assert rule_in_use(None, lambda: unused) is None and rule_in_use(None, lambda: None) is None
 
 
 def test_a_calibration_keeps_its_rule_and_older_files_without_one_still_read(tmp_path):
@@ -211,6 +267,24 @@ def test_the_agent_leaves_the_verdict_to_the_reasoner_otherwise(fake_agent, cali
     assert state["reason"] == REASON and state["verdict"]["source"] == "reasoner"
     assert "Verdict from the ratings" not in state["answer"]
     assert asked and not any(answer_opening(conversation) for conversation in asked)
+
+
+@pytest.mark.parametrize("calibration", [None, "no threshold", "not applied"])
+def test_without_a_calibrations_threshold_the_memorys_ratings_decide(fake_agent, monkeypatch, calibration):
+    from reason4rec.memory import collab
+
+    monkeypatch.setattr(collab, "fit_ratings_verdict_rule", lambda reviews, **settings: VerdictRule(5.5, True, {}))
+    fake_agent.context.memory.collab.ensure(refit=True)  # the memory's ratings say "no" to every pair
+    fake_agent.context.calibration = {None: None, "no threshold": Calibration(
+        CATALOG.category, EXPERTS, CalibrationLine(1.0, 0.0, applied=False), 200, {},
+        verdict=VerdictRule(None, False, {"unhappy": 3.0})),
+        "not applied": _rule_calibration(threshold=5.5, applied=False)}[calibration]
+    state = list(fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002", thread_id="t"))[-1]["state"]
+    if calibration == "not applied":  # checked on the Reasoner's own reasons, the calibration's says no
+        assert state["verdict"]["source"] == "reasoner" and not state["reason"].startswith(NEGATIVE_OPENING)
+    else:
+        assert state["verdict"] == {"source": "ratings", "threshold": 5.5, "estimate": state["collab"]["bias"]}
+        assert state["reason"].startswith(NEGATIVE_OPENING) and state["reason"].endswith(NEGATIVE_CLOSING)
 
 
 def test_the_verdict_never_reads_estimates_fitted_on_the_users_own_rating(fake_agent):

@@ -71,7 +71,7 @@ from ..experts import (
 )
 from .blend import cross_fitted_blend, cross_fitted_stack
 from .confidence import paired_difference, resample_indices
-from .estimates import attach_estimates, held_out_estimates
+from .estimates import attach_estimates, held_out_estimates, model_settings
 from .eval_plot import plot_evaluation
 from .eval_results import BLEND, CALIBRATED, FULL, LLM_METHODS, NO_REASON, ONE_STEP, STACKED, TargetResult
 from .eval_run import EvalRun, run_id, write_atomically
@@ -163,7 +163,7 @@ def select_targets(dataset: ReviewDataset, settings: ExpertEvalSettings) -> tupl
 
 
 def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertEvalSettings,
-            backend: Backend) -> dict[str, Any]:
+            backend: Backend, rule: VerdictRule | None = None) -> dict[str, Any]:
     """What must match for a run folder to be continued: same targets, data, adapters, backend and
     the same cleaning of history summaries."""
     experts = [Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR] + ([Expert.ONE_STEP] if settings.one_step else [])
@@ -177,7 +177,7 @@ def run_key(dataset: ReviewDataset, targets: Sequence[Target], settings: ExpertE
         "backend": getattr(backend, "kind", type(backend).__name__),
         **({"estimates": "held-out bias + SVD++"} if settings.estimates else {}),
         **({"reasoner_stars": True} if settings.reasoner_stars else {}),
-        **({"verdict_rule": rule.threshold} if (rule := _verdict_rule(settings)) is not None else {}),
+        **({"verdict_rule": rule.threshold} if rule is not None else {}),
     }
 
 
@@ -213,7 +213,8 @@ def evaluate_experts(
 ) -> ExpertEvaluation:
     bars = bars or (lambda label: (lambda done, total: None))
     split, targets = select_targets(dataset, settings)
-    key = run_key(dataset, targets, settings, backend)
+    rule = verdict_rule_for(config, split, settings)
+    key = run_key(dataset, targets, settings, backend, rule)
     run = EvalRun.open(run_dir or default_run_folder(config.home, key), key, restart=restart, say=say,
                       check=TargetResult.problem)
     cache.add_seed(run.summaries)  # a run copied from another machine brings its summaries
@@ -222,7 +223,7 @@ def evaluate_experts(
         f"{len(targets) - len(todo):,} already scored in {run.folder}")
 
     timings: dict[str, float] = {}
-    estimates = _estimates(config, split, targets, settings)
+    estimates = _estimates(config, split, targets, settings, rule)
     if todo:
         _score_all(backend, dataset, todo, len(targets), cache, run, settings, bars, timings, estimates)
     results = [TargetResult.from_record(run.done[t.review.review_id]) for t in targets]
@@ -253,8 +254,8 @@ def evaluate_experts(
         comparison["calibrated"] = _calibrated(settings.calibration, predictions[FULL], baseline_predictions, true,
                                                split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
-    if (rule := _verdict_rule(settings)) is not None:
-        quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold,
+    if rule is not None:
+        quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold, "fitted": _fitted_where(settings),
                                               "from_ratings": sum(c.verdict_from_ratings for c in all_contexts)}
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
                 for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
@@ -309,10 +310,11 @@ Attach = Callable[[Sequence[Target], list[TargetContext]], list[TargetContext]]
 """``attach(targets, contexts)``: the contexts as the Predictor is to see them."""
 
 
-def _estimates(config: Config, split: Split, targets: Sequence[Target], settings: ExpertEvalSettings) -> Attach:
+def _estimates(config: Config, split: Split, targets: Sequence[Target], settings: ExpertEvalSettings,
+               rule: VerdictRule | None) -> Attach:
     """Attaches each test target's held-out collaborative estimates, for a Predictor that reads them
-    (fitted once, on training and validation reviews only); for any other, the contexts as they are."""
-    rule = _verdict_rule(settings)
+    (fitted once, on training and validation reviews only), and the verdict ``rule`` gives; for any
+    other, the contexts as they are."""
     if not settings.estimates and rule is None:
         return lambda chunk, contexts: contexts
     found = held_out_estimates(config, split, "test", [t.review for t in targets])
@@ -331,9 +333,24 @@ def _estimates(config: Config, split: Split, targets: Sequence[Target], settings
     return attach
 
 
-def _verdict_rule(settings: ExpertEvalSettings) -> VerdictRule | None:
-    """The category's verdict rule in use for these experts (its calibration's), else None."""
-    return settings.calibration.verdict_rule if settings.calibration is not None else None
+def verdict_rule_for(config: Config, split: Split, settings: ExpertEvalSettings) -> VerdictRule | None:
+    """The verdict rule the agent would use for these experts: their calibration's where it placed
+    a threshold, else the one the ratings of a memory holding the split's training and validation
+    reviews give (what the test targets' estimates are fitted on): no test rating reaches it."""
+    from ..experts import fit_ratings_verdict_rule, rule_in_use
+
+    def from_ratings() -> VerdictRule:
+        found = model_settings(config)
+        return fit_ratings_verdict_rule([*split.train, *split.valid], bias_l2=found["bias_l2"],
+                                        bias_iterations=found["bias_iterations"])
+
+    return rule_in_use(settings.calibration.verdict if settings.calibration is not None else None, from_ratings)
+
+
+def _fitted_where(settings: ExpertEvalSettings) -> str:
+    """Which rule decides (as :func:`verdict_rule_for` chooses): a calibration's or the ratings'."""
+    calibrated = settings.calibration.verdict if settings.calibration is not None else None
+    return "calibration" if calibrated is not None and calibrated.threshold is not None else "ratings"
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

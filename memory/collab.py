@@ -5,8 +5,8 @@ rate an item from the ratings alone: a second opinion shown beside the Predictor
 cheap score for many candidates at once. They are the very models the evaluation scores as
 baselines (:mod:`reason4rec.data.rating_models`), fitted on every review the memory holds (pending
 ones too: a rating is known the moment it is stored). On the shipped memory (10,261 reviews) a
-refit takes about 0.3 s, so every change refits both at once: ``memory build``, ``memory sync``,
-``add_review`` (the CLI and the chat).
+refit takes about 0.4 s (the verdict rule below 0.1 s of it), so every change refits both at
+once: ``memory build``, ``memory sync``, ``add_review`` (the CLI and the chat).
 
 They are kept beside the review store in one file (:data:`COLLAB_FILE`) so a new process need not
 refit: a magic line, a JSON header (format, the settings, which reviews they were fitted on and

@@ -53,6 +53,7 @@ from ..experts import (
     TargetContext,
     VerdictRule,
     attributed_share,
+    fit_ratings_verdict_rule,
     grounding_in,
     history_reviews,
     is_complete,
@@ -61,6 +62,7 @@ from ..experts import (
     one_step_messages,
     ratings_for,
     reasons_for,
+    rule_in_use,
     sentiment,
     shown_texts,
     summary_problems_of,
@@ -255,7 +257,9 @@ def evaluate_experts(
                                                split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
     if rule is not None:
-        quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold, "fitted": _fitted_where(settings),
+        calibrated = settings.calibration.verdict if settings.calibration is not None else None
+        fitted = "calibration" if rule is calibrated else "ratings"
+        quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold, "fitted": fitted,
                                               "from_ratings": sum(c.verdict_from_ratings for c in all_contexts)}
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
                 for s in (Expert.REASONER, Expert.PREDICTOR, Expert.ONE_STEP)}
@@ -337,7 +341,6 @@ def verdict_rule_for(config: Config, split: Split, settings: ExpertEvalSettings)
     """The verdict rule the agent would use for these experts: their calibration's where it placed
     a threshold, else the one the ratings of a memory holding the split's training and validation
     reviews give (what the test targets' estimates are fitted on): no test rating reaches it."""
-    from ..experts import fit_ratings_verdict_rule, rule_in_use
 
     def from_ratings() -> VerdictRule:
         found = model_settings(config)
@@ -346,11 +349,6 @@ def verdict_rule_for(config: Config, split: Split, settings: ExpertEvalSettings)
 
     return rule_in_use(settings.calibration.verdict if settings.calibration is not None else None, from_ratings)
 
-
-def _fitted_where(settings: ExpertEvalSettings) -> str:
-    """Which rule decides (as :func:`verdict_rule_for` chooses): a calibration's or the ratings'."""
-    calibrated = settings.calibration.verdict if settings.calibration is not None else None
-    return "calibration" if calibrated is not None and calibrated.threshold is not None else "ratings"
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

@@ -86,15 +86,11 @@ class Calibration:
     """The review file, split, seed and sample the targets came from (for a person to re-run it)."""
     verdict: VerdictRule | None = None
     """The category's verdict rule (:mod:`.verdict_rule`), fitted on the same targets; None in a
-    file written before there was one (the verdicts are then the Reasoner's)."""
+    file written before there was one. Whether it decides, or the memory's own rule does, is
+    :func:`~reason4rec.experts.verdict_rule.rule_in_use`'s to say."""
 
     def rating(self, expected: float) -> float:
         return self.line.apply(expected)
-
-    @property
-    def verdict_rule(self) -> VerdictRule | None:
-        """The verdict rule where it is used, else None."""
-        return self.verdict if self.verdict is not None and self.verdict.applied else None
 
     def summary(self) -> str:
         """One line: what the calibration does and why."""

@@ -148,12 +148,12 @@ def test_a_calibration_keeps_its_rule_and_older_files_without_one_still_read(tmp
     found = Calibration("Gift Cards", EXPERTS, line, 200, {}, verdict=rule)
     path = found.save(tmp_path)
     again = Calibrations([tmp_path], EXPERTS).find("Gift Cards")
-    assert again == found and again.verdict_rule == rule
+    assert again == found and again.verdict == rule
     older = {k: v for k, v in json.loads(path.read_text()).items() if k != "verdict"}
     path.write_text(json.dumps(older))
-    assert Calibrations([tmp_path], EXPERTS).find("Gift Cards").verdict_rule is None
+    assert Calibrations([tmp_path], EXPERTS).find("Gift Cards").verdict is None
     unused = Calibration("Gift Cards", EXPERTS, line, 200, {}, verdict=VerdictRule(4.0, False, {}))
-    assert unused.verdict_rule is None
+    assert rule_in_use(unused.verdict, lambda: pytest.fail("not asked")) is None
     for damage in ({"threshold": "Infinity", "applied": True, "measures": rule.measures},
                    {"threshold": 3.5, "applied": "false", "measures": rule.measures},
                    {"threshold": 3.5, "applied": True}):
@@ -249,7 +249,8 @@ def test_the_agent_says_no_where_the_ratings_do_and_says_why(fake_agent):
     streamed = "".join(e["text"] for e in events if e["type"] == "token")
     assert streamed.strip() == state["reason"]
     assert state["verdict"] == {"source": "ratings", "threshold": 5.5, "estimate": state["collab"]["bias"]}
-    assert state["collab"]["bias"] is not None and "*Verdict from the ratings: their bias estimate" in state["answer"]
+    assert state["collab"]["bias"] is not None
+    assert "*A poor match by the ratings: this user's and this item's averages predict" in state["answer"]
     assert "verdict" in TURN_FIELDS  # what ``why --json`` prints of the state
     assert " should suit " not in state["answer"].split("\n")[0]  # the headline never contradicts the reason
     found = list(fake_agent.stream("recommend", user_id="U1", k=2, thread_id="r"))[-1]["state"]["recommendations"]
@@ -265,7 +266,7 @@ def test_the_agent_leaves_the_verdict_to_the_reasoner_otherwise(fake_agent, cali
                                       "not applied": _rule_calibration(threshold=5.5, applied=False)}[calibration]
     state = list(fake_agent.stream("explain", user_id="U1", item_id="B0PEDAL002", thread_id="t"))[-1]["state"]
     assert state["reason"] == REASON and state["verdict"]["source"] == "reasoner"
-    assert "Verdict from the ratings" not in state["answer"]
+    assert "A poor match by the ratings" not in state["answer"]
     assert asked and not any(answer_opening(conversation) for conversation in asked)
 
 

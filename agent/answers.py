@@ -86,16 +86,20 @@ def _deliberation(state: DeliberationState) -> str:
 
 def verdict_line(verdict: dict[str, Any] | None) -> str:
     """Where the reason's "poor match" came from when the ratings gave it (the category's verdict
-    rule); empty when the verdict is the Reasoner's own.
+    rule), in words a person can check against the line above it; empty when the verdict is the
+    Reasoner's own.
 
     Example:
-        >>> verdict_line({"source": "ratings", "threshold": 3.93, "estimate": 3.41})
-        '*Verdict from the ratings: their bias estimate 3.41 is at or below 3.93; the Reasoner wrote why.*'
+        >>> print(verdict_line({"source": "ratings", "threshold": 3.93, "estimate": 3.41}))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        *A poor match by the ratings: this user's and this item's averages predict 3.41 stars, at or
+        below 3.93, the middle estimate of this category's 1-2 star ratings; the Reasoner wrote why.*
     """
     if not verdict or verdict.get("source") != "ratings":
         return ""
-    return (f"*Verdict from the ratings: their bias estimate {verdict['estimate']:.2f} is at or below "
-            f"{verdict['threshold']:.2f}; the Reasoner wrote why.*")
+    return (f"*A poor match by the ratings: this user's and this item's averages predict {verdict['estimate']:.2f} "
+            f"stars, at or below {verdict['threshold']:.2f}, the middle estimate of this category's 1-2 star "
+            "ratings; the Reasoner wrote why.*")
 
 
 def about_item(reason: str, name: str, item_id: str) -> str:
@@ -117,24 +121,26 @@ _COLD = {"user": "new user: item side only", "item": "new item: user side only",
 
 
 def collab_line(collab: dict[str, Any] | None) -> str:
-    """One line of what the ratings alone say (the memory's bias model and SVD++), naming a side
-    the models never saw; empty when the turn has no estimates.
+    """One line of what the ratings alone say (the memory's bias model and SVD++), in words, naming
+    a side the models never saw; empty when the turn has no estimates.
 
     Example:
-        >>> collab_line({"bias": 4.31, "svdpp": 4.4, "cold": "user"})
-        '*Collaborative estimates: bias 4.31, SVD++ 4.40 (new user: item side only).*'
+        >>> print(collab_line({"bias": 4.31, "svdpp": 4.4, "cold": "user"}))  # doctest: +NORMALIZE_WHITESPACE
+        *From the ratings alone: 4.31 stars by this user's and this item's averages, 4.40 by users of
+        similar taste (SVD++); new user: item side only.*
     """
     if not collab:
         return ""
     if collab.get("error"):
-        return f"*Collaborative estimates unavailable: {_md(collab['error'])}.*"
+        return f"*Estimates from the ratings unavailable: {_md(collab['error'])}.*"
     if collab.get("bias") is None:
-        return "*Collaborative estimates: none, the memory holds no rating yet.*"
+        return "*From the ratings alone: nothing yet, the memory holds no rating.*"
     notes = [_COLD[collab["cold"]]] if collab.get("cold") in _COLD else []
     notes += ["fitted with your own rating of it"] if collab.get("with_own_rating") else []
     notes += ["the Predictor read these"] if collab.get("read_by_predictor") else []
-    said = f" ({'; '.join(notes)})" if notes else ""
-    return f"*Collaborative estimates: bias {collab['bias']:.2f}, SVD++ {collab['svdpp']:.2f}{said}.*"
+    said = "".join(f"; {note}" for note in notes)
+    return (f"*From the ratings alone: {collab['bias']:.2f} stars by this user's and this item's averages, "
+            f"{collab['svdpp']:.2f} by users of similar taste (SVD++){said}.*")
 
 
 def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent: str = "") -> list[str]:

@@ -317,7 +317,8 @@ def test_the_answer_carries_the_estimates_and_the_predictor_rating_is_untouched(
     expected = fake_agent.context.memory.collab.estimates("U1", ["B0PEDAL002"])["B0PEDAL002"]
     assert {k: collab[k] for k in ("bias", "svdpp", "cold")} == expected
     assert collab["fitted_on"] == 12 and collab["refit"] is None
-    assert f"*Collaborative estimates: bias {collab['bias']:.2f}, SVD++ {collab['svdpp']:.2f}.*" in state["answer"]
+    assert (f"*From the ratings alone: {collab['bias']:.2f} stars by this user's and this item's averages, "
+            f"{collab['svdpp']:.2f} by users of similar taste (SVD++).*") in state["answer"]
 
 
 def test_a_stale_model_is_fitted_before_the_answer_as_a_step_that_says_why(fake_agent):
@@ -337,11 +338,13 @@ def test_the_answers_line_names_a_cold_side_or_why_there_is_none(fake_agent):
     from reason4rec.agent.answers import collab_line
 
     found = fake_agent.context.memory.collab.estimates("U1", ["never-reviewed"])["never-reviewed"]
-    assert found["cold"] == "item" and collab_line(found).endswith("(new item: user side only).*")
+    assert found["cold"] == "item" and collab_line(found).endswith("(SVD++); new item: user side only.*")
     assert collab_line({"bias": 4.0, "svdpp": 4.1, "cold": "both"}) == (
-        "*Collaborative estimates: bias 4.00, SVD++ 4.10 (new user and item: the global mean only).*")
-    assert collab_line({"bias": None, "svdpp": None, "cold": "both"}).endswith("the memory holds no rating yet.*")
-    assert collab_line({"error": "ValueError: x"}) == "*Collaborative estimates unavailable: ValueError: x.*"
+        "*From the ratings alone: 4.00 stars by this user's and this item's averages, 4.10 by users of similar "
+        "taste (SVD++); new user and item: the global mean only.*")
+    empty = collab_line({"bias": None, "svdpp": None, "cold": "both"})
+    assert empty.endswith("nothing yet, the memory holds no rating.*")
+    assert collab_line({"error": "ValueError: x"}) == "*Estimates from the ratings unavailable: ValueError: x.*"
     assert collab_line(None) == ""
 
 

@@ -29,32 +29,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .filler import FILLER
+from .inflection import plural_forms, singulars
 from .prompts import REASON_FRAME
 
 _WORD = re.compile(r"[a-z][a-z'-]*")
-
-
-def singulars(word: str) -> frozenset[str]:
-    """``word`` and what it is the plural of, if it is one ("batteries": battery; "boxes": box;
-    "movies": movie): two words name one aspect when these share a word."""
-    word = word.lower()
-    found = {word}
-    if word.endswith("s") and len(word) > 3:
-        found.add(word[:-1])
-        if word.endswith("es"):
-            found.add(word[:-2])
-        if word.endswith("ies"):
-            found.add(word[:-3] + "y")
-    return frozenset(found)
-
-
-def _numbers(word: str) -> tuple[str, str]:
-    """``word`` and its plural."""
-    if word.endswith(("s", "x", "z", "ch", "sh")):
-        return word, word + "es"
-    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
-        return word, word[:-1] + "ies"
-    return word, word + "s"
 
 
 class AspectGuard:
@@ -66,7 +44,8 @@ class AspectGuard:
         self._tokenizer = tokenizer
         frame = {word for phrase in REASON_FRAME for form in _WORD.findall(phrase.lower()) for word in singulars(form)}
         learnt = sorted({word for word in vocabulary if word not in FILLER and not singulars(word) & frame})
-        forms = {f" {cased}": word for word in learnt for form in _numbers(word) for cased in (form, form.capitalize())}
+        forms = {f" {cased}": word for word in learnt
+                 for form in plural_forms(word) for cased in (form, form.capitalize())}
         encoded = tokenizer(list(forms), add_special_tokens=False)["input_ids"] if forms else []
         self._by_word: dict[str, list[int]] = {}
         for word, ids in zip(forms.values(), encoded):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from .filler import FILLER
+from .inflection import singulars, stem
 from .prompts import Summary, clean_text, parse_summary
 
 ASPECTS_VERSION = "aspects-3"
@@ -412,7 +413,7 @@ def _match(phrase: str, aspects: Mapping[str, object]) -> str | None:
     """The review aspect ``phrase`` names: the longest whose words all appear in the phrase (as
     written or lemmatised), else a spelling variant of its head."""
     words = set(_WORD.findall(phrase.lower()))
-    words |= {_singular(w) for w in words}
+    words |= {form for w in words for form in singulars(w)}
     best = None
     for aspect in aspects:
         parts = aspect.split()
@@ -425,14 +426,6 @@ def _match(phrase: str, aspects: Mapping[str, object]) -> str | None:
                 if _variant(word, head):
                     return aspect
     return best
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("es") and word[-3:-2] in ("s", "x", "z", "h"):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -517,15 +510,13 @@ def _collapse(word: str) -> str:
 def _variant(word: str, known: str) -> bool:
     """``word`` is a misspelling or inflection of ``known``: same first two letters, similar
     length, and most letters in common once doubled letters are collapsed ("peddar" ~ "pedal")."""
-    if word == known:
+    if word == known or singulars(word) & singulars(known):
         return True
-    a, b = _collapse(_singular(word)), _collapse(_singular(known))
+    a, b = _collapse(stem(word)), _collapse(stem(known))
     if a == b:
         return True
     if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 2 or a[:2] != b[:2]:
         return False
-    if _singular(word) == known or _singular(known) == word:
-        return True
     from rapidfuzz.fuzz import ratio
 
     return ratio(a, b) >= 72 and _sounds_alike(a, b)

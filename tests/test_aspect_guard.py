@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from reason4rec.config import Expert
-from reason4rec.experts.aspect_guard import AspectGuard, singulars
+from reason4rec.experts.aspect_guard import AspectGuard
 from reason4rec.experts.backend import DecodingSettings, decoding_for
+from reason4rec.experts.inflection import singulars
 from reason4rec.experts.shipping import learnt_vocabulary
 
 

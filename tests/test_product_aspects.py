@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 
 from reason4rec.experts import LEXICON_VERSION, lexicon_summary, merge_summaries, parse_summary
+from reason4rec.experts.inflection import singulars, stem
 from reason4rec.experts.product_aspects import (
     ASPECTS_VERSION,
     aspect_of_phrase,
@@ -130,6 +131,16 @@ def test_spelling_variants_merge_into_the_form_the_reviews_use():
     assert "pedal" in merged["negative"] + merged["positive"]
     assert not {"peddar", "peddler", "peddlers", "peddles", "peddle", "really"} & {
         a for key in ("positive", "negative", "likes") for a in merged[key]}
+
+
+def test_a_plural_in_ie_names_the_same_aspect_as_its_singular():
+    """A rule cannot tell "movies" (movie) from "batteries" (battery): both singulars are tried."""
+    cleaned = clean_summary("Positive Aspects: great movies, long batteries\nNegative Aspects: none",
+                            "These movies are great. I love this movie, and the battery lasts.", rating=5)
+    assert {"movie", "battery"} <= set(parse_summary(cleaned).positive.split(", "))
+    assert variant_map({"movie": 5, "movies": 3}) == {"movies": "movie"}
+    assert singulars("movies") >= {"movie", "movies"} and singulars("batteries") >= {"battery"}
+    assert singulars("glass") == {"glass"} and stem("boxes") == "box"
 
 
 @pytest.mark.parametrize("text", ["", " ", ".", "ok", "Tuner", "日本語のレビューです。とても良い。",

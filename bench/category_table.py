@@ -5,9 +5,10 @@ after adapting).
 Per column: reasons grounded (greedy) and the share of invented aspect phrases, the ten most
 invented, verdict agreement (all targets, 1-2 star targets), MAE / RMSE with intervals, the
 category's bias model on the same targets and the paired pipeline-minus-bias differences, and
-the spread of predictions against the true ratings'. Every number comes from the evaluation's own
-``results.json`` (as ``reason4rec eval --out`` writes it), whose targets list each reason's
-invented aspects.
+the spread of predictions against the true ratings', and the same for the ratings calibrated to
+the category (``reason4rec calibrate``) where the evaluation had a calibration. Every number comes
+from the evaluation's own ``results.json`` (as ``reason4rec eval --out`` writes it), whose targets
+list each reason's invented aspects.
 
 "Another category's vocabulary" is measured, not listed by hand: an invented phrase is flagged when
 the training categories' reviews use it at least ten times as often (share of reviews) as this
@@ -67,6 +68,7 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
     predicted = np.array([t["predictions"][PIPELINE] for t in targets])
     invented = reasons.get("most_invented", [])[:10]
     against = results["comparison"]["baselines"].get(BIAS, {})
+    calibrated = results["comparison"].get("calibrated") or {}
     return {
         "folder": str(folder), "targets": len(targets), "adapters": results["settings"].get("key", {}).get("versions"),
         "grounding": reasons["grounding"], "invented_share": round(1 - reasons["grounding"], 4),
@@ -79,6 +81,9 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
         "bias_mae": rows[BIAS]["mae"], "bias_rmse": rows[BIAS]["rmse"],
         "minus_bias": {metric: against.get(metric) for metric in ("mae", "rmse")},
         "prediction_sd": round(float(np.std(predicted)), 4), "true_sd": round(float(np.std(true)), 4),
+        "calibrated": {"sd": calibrated["spread"],
+                       "minus_bias": {m: calibrated["baselines"].get(BIAS, {}).get(m) for m in ("mae", "rmse")}}
+        if calibrated else None,
     }
 
 
@@ -100,7 +105,11 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
              ("MAE minus bias model (95%)", lambda c: interval(c["minus_bias"]["mae"])),
              ("RMSE minus bias model (95%)", lambda c: interval(c["minus_bias"]["rmse"])),
              ("spread of predictions / of true ratings (goal: at least half)",
-              lambda c: f"{c['prediction_sd']:.2f} / {c['true_sd']:.2f}")]
+              lambda c: f"{c['prediction_sd']:.2f} / {c['true_sd']:.2f}"),
+             ("calibrated: spread / of true ratings", lambda c: "no calibration" if not c["calibrated"]
+              else f"{c['calibrated']['sd']:.2f} / {c['true_sd']:.2f}"),
+             ("calibrated: MAE / RMSE minus bias model (95%)", lambda c: "no calibration" if not c["calibrated"]
+              else " / ".join(interval(c["calibrated"]["minus_bias"][m]) for m in ("mae", "rmse")))]
     out = ["| measure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     out += [f"| {name} | " + " | ".join(cell(c) for c in columns.values()) + " |" for name, cell in lines]
     return "\n".join(out)

@@ -155,6 +155,14 @@ def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions
     assert "| of these, another category's words (goal: none) | tone |" in text
     assert "| MAE minus bias model (95%) | +0.100 (+0.020, +0.200) |" in text
     assert "| verdict agrees: all / 1-2 stars | 80.0% / 50.0% (of 2) |" in text
+    assert "| calibrated: spread / of true ratings | no calibration |" in text
+    results["comparison"]["calibrated"] = {"spread": 0.61, "baselines": {"user+item bias": {
+        "mae": [-0.01, -0.03, 0.01], "rmse": [0.02, -0.01, 0.05]}}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = table.table({"calibrated": table.column(tmp_path, ["good price"], ["warm tone"])})
+    assert f"| calibrated: spread / of true ratings | 0.61 / {np.std(TRUE):.2f} |" in text
+    assert ("| calibrated: MAE / RMSE minus bias model (95%) | -0.010 (-0.030, +0.010) / +0.020 (-0.010, +0.050) |"
+            in text)
 
 
 def test_the_spread_ceiling_is_the_rmse_of_the_lines_it_describes():

@@ -92,14 +92,14 @@ def verdict_line(verdict: dict[str, Any] | None) -> str:
     Example:
         >>> print(verdict_line({"source": "ratings", "threshold": 3.93, "estimate": 3.41}))
         ... # doctest: +NORMALIZE_WHITESPACE
-        *A poor match by the ratings: this user's and this item's averages predict 3.41 stars, at or
-        below 3.93, the middle estimate of this category's 1-2 star ratings; the Reasoner wrote why.*
+        *A poor match by the ratings: the ratings alone give 3.41 stars, at or below 3.93, the middle
+        estimate of this category's 1-2 star ratings; the Reasoner wrote why.*
     """
     if not verdict or verdict.get("source") != "ratings":
         return ""
-    return (f"*A poor match by the ratings: this user's and this item's averages predict {verdict['estimate']:.2f} "
-            f"stars, at or below {verdict['threshold']:.2f}, the middle estimate of this category's 1-2 star "
-            "ratings; the Reasoner wrote why.*")
+    return (f"*A poor match by the ratings: the ratings alone give {verdict['estimate']:.2f} stars, at or below "
+            f"{verdict['threshold']:.2f}, the middle estimate of this category's 1-2 star ratings; the Reasoner "
+            "wrote why.*")
 
 
 def about_item(reason: str, name: str, item_id: str) -> str:
@@ -121,13 +121,16 @@ _COLD = {"user": "new user: item side only", "item": "new item: user side only",
 
 
 def collab_line(collab: dict[str, Any] | None) -> str:
-    """One line of what the ratings alone say (the memory's bias model and SVD++), in words, naming
-    a side the models never saw; empty when the turn has no estimates.
+    """One line of what the ratings alone say (the memory's bias model and SVD++), in words a
+    person can check: the bias estimate's parts (the ratings' mean, how far this user's and this
+    item's ratings sit from it), naming a side the models never saw; empty when the turn has no
+    estimates.
 
     Example:
-        >>> print(collab_line({"bias": 4.31, "svdpp": 4.4, "cold": "user"}))  # doctest: +NORMALIZE_WHITESPACE
-        *From the ratings alone: 4.31 stars by this user's and this item's averages, 4.40 by users of
-        similar taste (SVD++); new user: item side only.*
+        >>> print(collab_line({"bias": 4.21, "svdpp": 4.4, "cold": "user", "mean": 4.36, "user_offset": None,
+        ...                    "item_offset": -0.15}))  # doctest: +NORMALIZE_WHITESPACE
+        *From the ratings alone: 4.21 stars (the average rating 4.36; this item is rated 0.15 below it),
+        4.40 by users of similar taste (SVD++); new user: item side only.*
     """
     if not collab:
         return ""
@@ -139,8 +142,19 @@ def collab_line(collab: dict[str, Any] | None) -> str:
     notes += ["fitted with your own rating of it"] if collab.get("with_own_rating") else []
     notes += ["the Predictor read these"] if collab.get("read_by_predictor") else []
     said = "".join(f"; {note}" for note in notes)
-    return (f"*From the ratings alone: {collab['bias']:.2f} stars by this user's and this item's averages, "
+    return (f"*From the ratings alone: {collab['bias']:.2f} stars{_bias_parts(collab)}, "
             f"{collab['svdpp']:.2f} by users of similar taste (SVD++){said}.*")
+
+
+def _bias_parts(collab: dict[str, Any]) -> str:
+    """" (the average rating 4.36; this user rates 0.10 above it, this item is rated 0.15 below it)"."""
+    if collab.get("mean") is None:
+        return " by this user's and this item's averages"
+    sides = [f"{who} {abs(offset):.2f} {'above' if offset > 0 else 'below'} it"
+             for who, offset in (("this user rates", collab.get("user_offset")),
+                                 ("this item is rated", collab.get("item_offset")))
+             if offset is not None and round(offset, 2) != 0]
+    return f" (the average rating {collab['mean']:.2f}" + (f"; {', '.join(sides)})" if sides else ")")
 
 
 def evidence_lines(evidence: dict[str, Any] | None, *, per_side: int = 3, indent: str = "") -> list[str]:

@@ -43,7 +43,10 @@ class CollabView(TypedDict, total=False):
     user rated this item already, and the models were fitted on that rating too (unlike the
     Predictor's, which never sees it); ``read_by_predictor``: the Predictor's prompt carried these
     estimates (a Predictor that learnt with them, and never when they were fitted on the user's own
-    rating of this item); ``error`` when they could not be had (the answer goes on without them)."""
+    rating of this item); ``mean``, ``user_offset``, ``item_offset``: the bias estimate's parts (the
+    ratings' mean, how far this user's and this item's ratings sit from it; None for a side never
+    seen), which the answer says in words; ``error`` when they could not be had (the answer goes on
+    without them)."""
 
     bias: float | None
     svdpp: float | None
@@ -52,6 +55,9 @@ class CollabView(TypedDict, total=False):
     refit: str | None
     with_own_rating: bool
     read_by_predictor: bool
+    mean: float
+    user_offset: float | None
+    item_offset: float | None
     error: str
 
 

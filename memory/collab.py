@@ -134,7 +134,9 @@ class CollabModels:
 
     def estimate(self, user_id: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Both estimates of ``user_id``'s rating of each item (clipped to 1..5), vectorised; a
-        side the models never saw contributes nothing (``cold`` names it)."""
+        side the models never saw contributes nothing (``cold`` names it). The bias estimate's
+        parts come too (``mean``, ``user_offset``, ``item_offset``; None for a side never seen):
+        they are what a person can check it by."""
         if not item_ids:
             return {}
         user = self.users.get(user_id)
@@ -146,9 +148,11 @@ class CollabModels:
         if user is not None:
             bias, svdpp = bias + self.bias_user[user], svdpp + self.svdpp_user_bias[user]
         bias, svdpp = np.clip(bias, 1.0, 5.0), np.clip(svdpp, 1.0, 5.0)
+        user_offset = None if user is None else round(float(self.bias_user[user]), 3)
         return {item: {"bias": round(float(b), 3), "svdpp": round(float(s), 3),
-                       "cold": cold_side(user is None, not k)}
-                for item, b, s, k in zip(item_ids, bias, svdpp, known)}
+                       "cold": cold_side(user is None, not k), "mean": round(float(self.mu), 3),
+                       "user_offset": user_offset, "item_offset": round(float(self.bias_item[r]), 3) if k else None}
+                for item, b, s, k, r in zip(item_ids, bias, svdpp, known, at)}
 
 
 def fit_models(reviews: Sequence[StoredReview], settings: CollabSettings = CollabSettings()) -> CollabModels:

@@ -81,13 +81,18 @@ def test_a_cold_user_or_item_gets_the_global_mean_plus_the_known_sides_bias(cata
     user, item = models.users["U1"], models.items["B0PEDAL001"]
     found = estimates.estimates("U1", ["B0PEDAL001", "new-item"])
     assert found["B0PEDAL001"]["cold"] is None
+    mean, user_offset, item_offset = round(models.mu, 3), round(models.bias_user[user], 3), round(
+        models.bias_item[item], 3)
     assert found["new-item"] == {"bias": round(models.mu + models.bias_user[user], 3),
-                                 "svdpp": round(models.svdpp_mu + models.svdpp_user_bias[user], 3), "cold": "item"}
+                                 "svdpp": round(models.svdpp_mu + models.svdpp_user_bias[user], 3), "cold": "item",
+                                 "mean": mean, "user_offset": user_offset, "item_offset": None}
     cold_user = estimates.estimates("new-user", ["B0PEDAL001"])["B0PEDAL001"]
     assert cold_user == {"bias": round(models.mu + models.bias_item[item], 3),
-                         "svdpp": round(models.svdpp_mu + models.svdpp_item_bias[item], 3), "cold": "user"}
+                         "svdpp": round(models.svdpp_mu + models.svdpp_item_bias[item], 3), "cold": "user",
+                         "mean": mean, "user_offset": None, "item_offset": item_offset}
     both = estimates.estimates("new-user", ["new-item"])["new-item"]
-    assert both == {"bias": round(models.mu, 3), "svdpp": round(models.svdpp_mu, 3), "cold": "both"}
+    assert both == {"bias": round(models.mu, 3), "svdpp": round(models.svdpp_mu, 3), "cold": "both",
+                    "mean": mean, "user_offset": None, "item_offset": None}
 
 
 @pytest.mark.parametrize("count", [1, 2, 3])
@@ -315,10 +320,13 @@ def test_the_answer_carries_the_estimates_and_the_predictor_rating_is_untouched(
     collab = state["collab"]
     assert state["rating"] == RATING.as_dict()
     expected = fake_agent.context.memory.collab.estimates("U1", ["B0PEDAL002"])["B0PEDAL002"]
-    assert {k: collab[k] for k in ("bias", "svdpp", "cold")} == expected
+    assert {k: collab[k] for k in expected} == expected
     assert collab["fitted_on"] == 12 and collab["refit"] is None
-    assert (f"*From the ratings alone: {collab['bias']:.2f} stars by this user's and this item's averages, "
-            f"{collab['svdpp']:.2f} by users of similar taste (SVD++).*") in state["answer"]
+    parts = [f"{who} {abs(collab[key]):.2f} {'above' if collab[key] > 0 else 'below'} it"
+             for who, key in (("this user rates", "user_offset"), ("this item is rated", "item_offset"))]
+    assert (f"*From the ratings alone: {collab['bias']:.2f} stars (the average rating {collab['mean']:.2f}; "
+            f"{', '.join(parts)}), {collab['svdpp']:.2f} by users of similar taste (SVD++).*") in state["answer"]
+    assert collab["bias"] == pytest.approx(collab["mean"] + collab["user_offset"] + collab["item_offset"], abs=2e-3)
 
 
 def test_a_stale_model_is_fitted_before_the_answer_as_a_step_that_says_why(fake_agent):
@@ -339,9 +347,13 @@ def test_the_answers_line_names_a_cold_side_or_why_there_is_none(fake_agent):
 
     found = fake_agent.context.memory.collab.estimates("U1", ["never-reviewed"])["never-reviewed"]
     assert found["cold"] == "item" and collab_line(found).endswith("(SVD++); new item: user side only.*")
-    assert collab_line({"bias": 4.0, "svdpp": 4.1, "cold": "both"}) == (
-        "*From the ratings alone: 4.00 stars by this user's and this item's averages, 4.10 by users of similar "
+    assert collab_line({"bias": 4.0, "svdpp": 4.1, "cold": "both", "mean": 4.0, "user_offset": None,
+                        "item_offset": None}) == (
+        "*From the ratings alone: 4.00 stars (the average rating 4.00), 4.10 by users of similar "
         "taste (SVD++); new user and item: the global mean only.*")
+    assert "(the average rating 4.30; this user rates 0.20 above it, this item is rated 0.10 below it)" in collab_line(
+        {"bias": 4.4, "svdpp": 4.5, "cold": None, "mean": 4.3, "user_offset": 0.2, "item_offset": -0.1})
+    assert "4.40 stars by this user's and this item's averages" in collab_line({"bias": 4.4, "svdpp": 4.5})  # before
     empty = collab_line({"bias": None, "svdpp": None, "cold": "both"})
     assert empty.endswith("nothing yet, the memory holds no rating.*")
     assert collab_line({"error": "ValueError: x"}) == "*Estimates from the ratings unavailable: ValueError: x.*"

@@ -267,7 +267,7 @@ def test_predict_on_an_item_the_user_rated_says_so_first(fake_agent):
                                "your review:\n\n**Blue Overdrive Pedal (B0PEDAL001)** should suit **U1**: predicted "
                                "**4.05** / 5 (confidence 0.41).\n\n" + collab_line(state["collab"]))  # no reason
     assert state["collab"]["with_own_rating"] and collab_line(state["collab"]).endswith(
-        "(fitted with your own rating of it).*")
+        "; fitted with your own rating of it.*")
 
 
 def _by_title(conversation) -> RatingDistribution:
@@ -326,7 +326,7 @@ def test_a_predictor_that_learnt_with_the_estimates_reads_them_and_no_other_does
     fake_agent.context.predictor_estimates = True
     _, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0TUNER001")
     assert state["collab"]["read_by_predictor"] and _estimates_line(state["collab"]) in asked[-1]
-    assert collab_line(state["collab"]).endswith("(the Predictor read these).*")
+    assert collab_line(state["collab"]).endswith("; the Predictor read these.*")
     # never estimates fitted on the user's own rating of this very item
     _, state = _turn(fake_agent, "predict", user_id="U1", item_id="B0PEDAL001")
     assert state["collab"]["with_own_rating"] and not state["collab"]["read_by_predictor"]

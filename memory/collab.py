@@ -148,9 +148,9 @@ class CollabModels:
         if user is not None:
             bias, svdpp = bias + self.bias_user[user], svdpp + self.svdpp_user_bias[user]
         bias, svdpp = np.clip(bias, 1.0, 5.0), np.clip(svdpp, 1.0, 5.0)
-        user_offset = None if user is None else round(float(self.bias_user[user]), 3)
+        mean, user_offset = round(float(self.mu), 3), None if user is None else round(float(self.bias_user[user]), 3)
         return {item: {"bias": round(float(b), 3), "svdpp": round(float(s), 3),
-                       "cold": cold_side(user is None, not k), "mean": round(float(self.mu), 3),
+                       "cold": cold_side(user is None, not k), "mean": mean,
                        "user_offset": user_offset, "item_offset": round(float(self.bias_item[r]), 3) if k else None}
                 for item, b, s, k, r in zip(item_ids, bias, svdpp, known, at)}
 

@@ -257,8 +257,7 @@ def evaluate_experts(
                                                split.name, rows, comparison)
     quality = _quality(config, targets, results, cache, backend, settings, timings, say)
     if rule is not None:
-        calibrated = settings.calibration.verdict if settings.calibration is not None else None
-        fitted = "calibration" if rule is calibrated else "ratings"
+        fitted = "calibration" if rule is _calibrated_rule(settings) else "ratings"
         quality["reasons"]["verdict_rule"] = {"threshold": rule.threshold, "fitted": fitted,
                                               "from_ratings": sum(c.verdict_from_ratings for c in all_contexts)}
     timings |= {f"{s}_s": sum(r.seconds.get(s, 0.0) for r in results)
@@ -347,8 +346,12 @@ def verdict_rule_for(config: Config, split: Split, settings: ExpertEvalSettings)
         return fit_ratings_verdict_rule([*split.train, *split.valid], bias_l2=found["bias_l2"],
                                         bias_iterations=found["bias_iterations"])
 
-    return rule_in_use(settings.calibration.verdict if settings.calibration is not None else None, from_ratings)
+    return rule_in_use(_calibrated_rule(settings), from_ratings)
 
+
+def _calibrated_rule(settings: ExpertEvalSettings) -> VerdictRule | None:
+    """The calibration's verdict rule, used or not (None without a calibration or a rule)."""
+    return settings.calibration.verdict if settings.calibration is not None else None
 
 
 def _score_chunk(backend: Backend, chunk: list[tuple[Target, TargetContext]],

@@ -46,7 +46,8 @@ MIN_CALIBRATION_TARGETS = 50
 """Fewer rated targets than this cannot tell a line from noise (five folds of ten)."""
 FOLDS = 5
 CALIBRATION_DIR = "calibrations"
-"""Where calibrations live: ``<home>/calibrations`` (a person's) and beside the shipped adapters."""
+"""Where calibrations live: ``<home>/calibrations`` (a person's) and beside the adapters they were
+fitted for (the shipped ones, an adapt run's)."""
 
 __all__ = ["CALIBRATION_DIR", "FORMAT", "MIN_CALIBRATION_TARGETS", "Calibration", "CalibrationError",
            "CalibrationLine", "Calibrations", "calibration_file", "calibrations_for", "file_slug", "fit_line"]
@@ -200,23 +201,28 @@ class Calibrations:
     notes: list[str] = field(default_factory=list)
 
     def find(self, category: str) -> Calibration | None:
-        for folder in self.folders:
+        """The first fitting calibration; a damaged or mismatched file is noted only when no folder
+        has one that fits (a run's own calibration behind a person's stale one is not a problem)."""
+        notes: list[str] = []
+        for folder in dict.fromkeys(Path(f) for f in self.folders):
             path = calibration_file(folder, category)
             if not path.is_file():
                 continue
             try:
                 found = Calibration.from_dict(json.loads(path.read_text()))
             except (OSError, ValueError, KeyError, TypeError, CalibrationError) as err:
-                self._note(f"the calibration {path} cannot be read ({type(err).__name__}: {err}); ratings are the "
-                           f"Predictor's until it is fitted again: reason4rec calibrate --reviews FILE")
+                notes.append(f"the calibration {path} cannot be read ({type(err).__name__}: {err}); ratings are "
+                             f"the Predictor's until it is fitted again: reason4rec calibrate --reviews FILE")
                 continue
             if found.category.casefold() != category.casefold():
                 continue
             if {k: found.experts.get(k) for k in self.experts} != dict(self.experts):
-                self._note(f"the calibration {path} was fitted for other experts; ratings are the Predictor's "
-                           f"until it is fitted for these: reason4rec calibrate --reviews FILE")
+                notes.append(f"the calibration {path} was fitted for other experts; ratings are the Predictor's "
+                             f"until it is fitted for these: reason4rec calibrate --reviews FILE")
                 continue
             return found
+        for note in notes:
+            self._note(note)
         return None
 
     def _note(self, text: str) -> None:
@@ -228,12 +234,14 @@ def calibrations_for(config: Config, adapters: Path | None = None, *,
                      versions: Mapping[str, str] | None = None) -> Calibrations:
     """The calibrations for the experts in ``adapters`` (the shipped ones when None), or for the
     adapter ``versions`` of experts already loaded: a person's own (``reason4rec calibrate`` writes
-    ``<home>/calibrations``) before those shipped with the adapters."""
+    ``<home>/calibrations``), then those beside the adapters (an adapt run fits one into
+    ``<run>/calibrations``), then those shipped with the package's adapters."""
     from .model.adapters import SERVING_EXPERTS, adapter_version, shipped_adapters_root
     from .shipping import adapter_dirs
 
     if versions is None:
         dirs = adapter_dirs(adapters, with_one_step=False)
         versions = {expert.value: adapter_version(dirs[expert]) for expert in SERVING_EXPERTS}
-    return Calibrations([Path(config.home) / CALIBRATION_DIR, shipped_adapters_root() / CALIBRATION_DIR],
+    beside = [Path(adapters).expanduser() / CALIBRATION_DIR] if adapters is not None else []
+    return Calibrations([Path(config.home) / CALIBRATION_DIR, *beside, shipped_adapters_root() / CALIBRATION_DIR],
                         dict(versions))

@@ -21,9 +21,11 @@ MAGAZINES = EXTRA / "Magazine_Subscriptions_5.json.gz"
 
 
 def _adapt_recipe(tiny_recipe_path: Path, tmp_path: Path) -> Path:
-    """The tiny test recipe, made to adapt: starts from trained adapters, fits the file, reports."""
+    """The tiny test recipe, made to adapt: starts from trained adapters, fits the file, reports,
+    calibrates."""
     text = tiny_recipe_path.read_text().replace('name = "tiny-test"', 'name = "tiny-adapt"\nstart = "shipped"')
-    text = text.replace("[filter]", "min_fraction = 0.5\n[report]\nvalidation_targets = 4\n[filter]")
+    text = text.replace("[filter]", "min_fraction = 0.5\n[report]\nvalidation_targets = 4\n"
+                                    "[calibrate]\nvalidation_targets = 50\n[filter]")
     path = tmp_path / "tiny-adapt.toml"
     path.write_text(text)
     return path
@@ -158,6 +160,19 @@ def test_the_report_compares_before_and_after_on_the_same_validation_targets(ada
     assert any("MAE " in line and " -> " in line for line in said)
 
 
+def test_the_run_fits_its_calibration_where_its_adapters_find_it(adapted):
+    from reason4rec.experts import adapter_version, calibrations_for
+
+    pipeline, said = adapted
+    found = calibrations_for(pipeline.config, pipeline.run_dir).find("Studio Gear")
+    assert found is not None and found.targets == 50 and found.fitted_on["split"] == pipeline.split.name
+    assert found.experts == {e.value: adapter_version(pipeline.adapter_dir(e)) for e in (
+        Expert.SUMMARIZER, Expert.REASONER, Expert.PREDICTOR)}
+    assert (pipeline.run_dir / "calibrations" / "studio-gear.json").is_file()
+    assert any(line.startswith("[calibrate] Studio Gear: ") and "written to" in line for line in said)
+    assert calibrations_for(pipeline.config).find("Studio Gear") is None  # the shipped experts: not theirs
+
+
 def test_a_finished_adapt_run_trains_and_measures_nothing_again(adapted, monkeypatch):
     from reason4rec.training import adapt_report
 
@@ -169,6 +184,7 @@ def test_a_finished_adapt_run_trains_and_measures_nothing_again(adapted, monkeyp
     again.run(["all"])
     assert sum("already trained" in line for line in said) == len(EXPERTS)
     assert any(line.startswith("[report] 4 validation targets") for line in said)
+    assert any(line.startswith("[calibrate] already fitted") for line in said)
 
 
 def test_recipe_start_shipped_without_an_adapter_for_a_stage_is_refused(tiny_config, tiny_recipe_path, tmp_path,

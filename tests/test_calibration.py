@@ -79,6 +79,19 @@ def test_a_calibration_is_found_for_its_category_and_its_experts_only(tmp_path):
     assert Calibrations([mine, shipped], EXPERTS).find("Magazine Subscriptions") == own
 
 
+def test_a_stale_calibration_before_one_that_fits_is_not_said(tmp_path):
+    """A person's calibration for the shipped experts, then an adapt run's for its own: the run's is
+    used and nothing is said; with no fitting one, the stale file is named."""
+    mine, run = tmp_path / "mine", tmp_path / "run"
+    adapted = {**EXPERTS, "predictor": "predictor-adapted"}
+    stale = _calibration().save(mine)
+    Calibration("Magazine Subscriptions", adapted, fit_line(*_ordered_but_squeezed(seed=5)), 200).save(run)
+    book = Calibrations([mine, run], adapted)
+    assert book.find("Magazine Subscriptions").experts == adapted and book.notes == []
+    lonely = Calibrations([mine], adapted)
+    assert lonely.find("Magazine Subscriptions") is None and str(stale) in lonely.notes[0]
+
+
 @pytest.mark.parametrize("damage", ["{not json", '{"format": "other"}', '{"format": "reason4rec-calibration-1"}',
                                     "half", "[1, 2]", '"text"'])
 def test_a_damaged_calibration_is_said_once_and_the_predictor_rates(tmp_path, damage):

@@ -17,8 +17,9 @@ A stage whose ``adapter/card.json`` exists is skipped (``force`` retrains it); i
 Trainer resumes from its last checkpoint and teacher outputs are cached as they are produced.
 
 A recipe with ``start = "shipped"`` (``adapt``) fine-tunes the shipped adapters instead of training
-fresh ones, fits its subsets to the file (refusing one too small before any training) and measures
-the experts before and after on the file's own validation targets (:mod:`.adapt_report`).
+fresh ones, fits its subsets to the file (refusing one too small before any training), measures
+the experts before and after on the file's own validation targets (:mod:`.adapt_report`) and fits
+the file's calibration for the experts it trained into ``<run>/calibrations`` (:mod:`.calibrate`).
 
 Example:
     >>> pipeline = TrainingPipeline(load_config(), load_recipe("cpu-small"), Path("artifacts/runs/x"))  # doctest: +SKIP
@@ -52,15 +53,21 @@ from ..data import (
 )
 from ..errors import Reason4RecError
 from ..experts import (
+    CALIBRATION_DIR,
     ESTIMATES_KEY,
+    MIN_CALIBRATION_TARGETS,
     PROMPT_VERSION,
+    SERVING_EXPERTS,
     STARS_KEY,
     AdapterCard,
+    Calibration,
     LocalBackend,
     SummaryCache,
     TargetContext,
     adapter_version,
     base_fingerprint,
+    calibration_file,
+    calibrations_for,
     find_adapters,
     fresh_base,
     local_backend,
@@ -76,6 +83,7 @@ from ..experts import (
     tidy_summary,
 )
 from .adapt_report import AdaptReport, validation_targets
+from .calibrate import fit_calibration
 from .estimates import attach_estimates, training_estimates
 from .eval_run import write_atomically
 from .recipes import Recipe
@@ -170,7 +178,39 @@ class TrainingPipeline:
             report.measure("after", {e: self.adapter_dir(e) for e in report.experts})
             for line in report.lines():
                 self.say(line)
+        if self.recipe.calibrate.validation_targets and all(
+                (self.adapter_dir(e) / "card.json").is_file() for e in SERVING_EXPERTS):
+            self._calibrate()
         return cards
+
+    def _calibrate(self) -> Calibration | None:
+        """The file's calibration for the experts this run trained, in ``<run>/calibrations`` (where
+        ``--adapters <run>`` finds it); kept and not fitted again while it matches them."""
+        wanted = self.recipe.calibrate.validation_targets
+        dirs = {e: self.adapter_dir(e) for e in SERVING_EXPERTS}
+        folder = self.run_dir / CALIBRATION_DIR
+        if len(self.dataset.categories) > 1:
+            self.say(f"[calibrate] skipped: this run learnt {spoken_list(self.dataset.categories)}; fit each with "
+                     f"reason4rec calibrate --reviews FILE --adapters {self.run_dir} --out {folder}")
+            return None
+        available = len(validation_targets(self.split, wanted, self.recipe.seed))
+        if available < MIN_CALIBRATION_TARGETS:
+            self.say(f"[calibrate] skipped: {available} validation targets with histories, a calibration needs "
+                     f"{MIN_CALIBRATION_TARGETS}; ratings stay the Predictor's")
+            return None
+        found = calibrations_for(self.config, self.run_dir).find(self.dataset.category)
+        if found is not None and found.fitted_on.get("reviews") == (self.dataset.source or None):
+            self.say(f"[calibrate] already fitted ({calibration_file(folder, self.dataset.category)})")
+            return found
+        self.say(f"[calibrate] fitting the {self.dataset.category} calibration on {available} validation targets")
+        found = fit_calibration(self.config, self.dataset, self.split, dirs, wanted, self.recipe.seed,
+                                self.run_dir / "calibrate", say=self.say, bars=self.bars,
+                                batch_size=self.recipe.generation_batch,
+                                summaries=SummaryCache(self.run_dir / "summaries.jsonl",
+                                                       seeds=[self.run_dir / "report" / "summaries.jsonl"]))
+        path = found.save(folder)
+        self.say(f"[calibrate] {found.summary()}; written to {path}")
+        return found
 
     def _report(self) -> AdaptReport | None:
         """The before/after measures the recipe asks for (None: it asks for none)."""

@@ -80,6 +80,14 @@ class ReportSettings(_Strict):
     validation targets (0: no report)."""
 
 
+class CalibrateSettings(_Strict):
+    validation_targets: int = Field(0, ge=0)
+    """After the last stage, the file's calibration for the trained experts is fitted on a seeded
+    sample of this many of its validation targets (0: none) and kept in ``<run>/calibrations``,
+    where ``--adapters <run>`` finds it: an adapted Predictor's ratings spread like the file's
+    stars where its order holds out of fold (:mod:`~reason4rec.experts.calibration`)."""
+
+
 class ExtraReviews(_Strict):
     """One more review file a recipe trains on beside the configured one (its own category)."""
 
@@ -122,6 +130,7 @@ class Recipe(_Strict):
     (experts for several categories: the category is in every prompt)."""
     subset: SubsetSettings = Field(default_factory=SubsetSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    calibrate: CalibrateSettings = Field(default_factory=CalibrateSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
     collab: CollabRecipe = Field(default_factory=CollabRecipe)
     summarizer: ExpertRecipe = Field(default_factory=ExpertRecipe)

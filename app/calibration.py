@@ -45,7 +45,5 @@ def calibrate(config: Config, console: Console, adapters: Path | None, targets: 
     console.print(escape(found.summary()))
     if found.verdict is not None:
         console.print(escape(f"verdict: {found.verdict.summary()}"))
-    m = found.line.measures
-    console.print(f"predictions spread {m['spread']:.2f} -> {m['calibrated_spread']:.2f} (true ratings "
-                  f"{m['true_spread']:.2f}); written to {escape(str(path))}")
+    console.print(f"{found.spread_summary()}; written to {escape(str(path))}")
     return path

@@ -103,6 +103,12 @@ class Calibration:
                     f"expected rating ({tried})")
         return f"{self.category}: the Predictor's expected rating is used as it is (a line did not help: {tried})"
 
+    def spread_summary(self) -> str:
+        """How far the ratings spread before and after the line, beside the stars' own spread."""
+        m = self.line.measures
+        after = f" -> {m['calibrated_spread']:.2f}" if self.line.applied else " (kept)"
+        return f"predictions spread {m['spread']:.2f}{after} (true ratings {m['true_spread']:.2f})"
+
     def as_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "category": self.category, "experts": dict(self.experts),
                 "line": asdict(self.line), "targets": self.targets, "fitted_on": dict(self.fitted_on),

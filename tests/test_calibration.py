@@ -41,6 +41,8 @@ def test_a_line_is_used_where_the_predictor_is_in_order_but_squeezed():
     assert m["calibrated_mae"] < m["mae"] and m["calibrated_rmse"] < m["rmse"]
     assert m["spread"] < 0.3 < m["true_spread"] / 2 < m["calibrated_spread"]
     assert line.apply(3.0) == 1.0 and line.apply(6.0) == 5.0  # clipped to the stars
+    assert Calibration("Gift Cards", EXPERTS, line, 200).spread_summary() == (
+        f"predictions spread {m['spread']:.2f} -> {m['calibrated_spread']:.2f} (true ratings {m['true_spread']:.2f})")
 
 
 def test_no_line_is_used_where_the_predictor_carries_nothing():
@@ -49,6 +51,8 @@ def test_no_line_is_used_where_the_predictor_carries_nothing():
     expected = rng.normal(4.4, 0.1, 300)  # unrelated to the truth
     line = fit_line(expected, true)
     assert not line.applied and line.apply(4.37) == 4.37
+    kept = Calibration("Gift Cards", EXPERTS, line, 300).spread_summary()
+    assert kept.startswith(f"predictions spread {line.measures['spread']:.2f} (kept) (true ratings ")
     flat = fit_line(np.full(100, 4.5), true[:100])  # predictions that never vary cannot be stretched
     assert flat.slope == 0 and not flat.applied
 

@@ -209,7 +209,7 @@ class TrainingPipeline:
                                 summaries=SummaryCache(self.run_dir / "summaries.jsonl",
                                                        seeds=[self.run_dir / "report" / "summaries.jsonl"]))
         path = found.save(folder)
-        self.say(f"[calibrate] {found.summary()}; written to {path}")
+        self.say(f"[calibrate] {found.summary()}; {found.spread_summary()}; written to {path}")
         return found
 
     def _report(self) -> AdaptReport | None:

@@ -205,9 +205,7 @@ class TrainingPipeline:
         self.say(f"[calibrate] fitting the {self.dataset.category} calibration on {available} validation targets")
         found = fit_calibration(self.config, self.dataset, self.split, dirs, wanted, self.recipe.seed,
                                 self.run_dir / "calibrate", say=self.say, bars=self.bars,
-                                batch_size=self.recipe.generation_batch,
-                                summaries=SummaryCache(self.run_dir / "summaries.jsonl",
-                                                       seeds=[self.run_dir / "report" / "summaries.jsonl"]))
+                                batch_size=self.recipe.generation_batch, summaries=self._measure_summaries())
         path = found.save(folder)
         self.say(f"[calibrate] {found.summary()}; {found.spread_summary()}; written to {path}")
         return found
@@ -218,7 +216,13 @@ class TrainingPipeline:
             return None
         return AdaptReport(self.config, self.dataset, self.split, self.recipe.report.validation_targets,
                            self.recipe.seed, self.run_dir / "report", say=self.say, bars=self.bars,
-                           batch_size=self.recipe.generation_batch, summary_batch=self.recipe.summary_batch)
+                           batch_size=self.recipe.generation_batch, summary_batch=self.recipe.summary_batch,
+                           summaries=self._measure_summaries())
+
+    def _measure_summaries(self) -> SummaryCache:
+        """The report's and the calibration's summaries: their own file, read beside the run's (the
+        trained Summarizer's summaries of the histories the stages showed, keyed by its version)."""
+        return SummaryCache(self.run_dir / "report" / "summaries.jsonl", seeds=[self.run_dir / "summaries.jsonl"])
 
     def _validation_targets(self) -> list[Target]:
         return validation_targets(self.split, self.recipe.report.validation_targets, self.recipe.seed)

@@ -106,7 +106,7 @@ class Calibration:
     def spread_summary(self) -> str:
         """How far the ratings spread before and after the line, beside the stars' own spread."""
         m = self.line.measures
-        after = f" -> {m['calibrated_spread']:.2f}" if self.line.applied else " (kept)"
+        after = f" -> {m['calibrated_spread']:.2f}" if self.line.applied else ", kept"
         return f"predictions spread {m['spread']:.2f}{after} (true ratings {m['true_spread']:.2f})"
 
     def as_dict(self) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def test_no_line_is_used_where_the_predictor_carries_nothing():
     line = fit_line(expected, true)
     assert not line.applied and line.apply(4.37) == 4.37
     kept = Calibration("Gift Cards", EXPERTS, line, 300).spread_summary()
-    assert kept.startswith(f"predictions spread {line.measures['spread']:.2f} (kept) (true ratings ")
+    assert kept.startswith(f"predictions spread {line.measures['spread']:.2f}, kept (true ratings ")
     flat = fit_line(np.full(100, 4.5), true[:100])  # predictions that never vary cannot be stretched
     assert flat.slope == 0 and not flat.applied
 

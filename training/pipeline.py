@@ -203,11 +203,13 @@ class TrainingPipeline:
             self.say(f"[calibrate] already fitted ({calibration_file(folder, self.dataset.category)})")
             return found
         self.say(f"[calibrate] fitting the {self.dataset.category} calibration on {available} validation targets")
+        began = time.perf_counter()
         found = fit_calibration(self.config, self.dataset, self.split, dirs, wanted, self.recipe.seed,
                                 self.run_dir / "calibrate", say=self.say, bars=self.bars,
                                 batch_size=self.recipe.generation_batch, summaries=self._measure_summaries())
         path = found.save(folder)
-        self.say(f"[calibrate] {found.summary()}; {found.spread_summary()}; written to {path}")
+        self.say(f"[calibrate] {found.summary()}; {found.spread_summary()}; written to {path} "
+                 f"in {time.perf_counter() - began:.0f} s")
         return found
 
     def _report(self) -> AdaptReport | None:

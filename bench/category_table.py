@@ -69,6 +69,7 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
     invented = reasons.get("most_invented", [])[:10]
     against = results["comparison"]["baselines"].get(BIAS, {})
     calibrated = results["comparison"].get("calibrated") or {}
+    fitted = (results["settings"].get("calibration") or {}).get("line")
     return {
         "folder": str(folder), "targets": len(targets), "adapters": results["settings"].get("key", {}).get("versions"),
         "grounding": reasons["grounding"], "invented_share": round(1 - reasons["grounding"], 4),
@@ -84,10 +85,14 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
         "calibrated": {"sd": calibrated["spread"],
                        "minus_bias": {m: calibrated["baselines"].get(BIAS, {}).get(m) for m in ("mae", "rmse")}}
         if calibrated else None,
+        "calibration": None if fitted is None else ("applied" if fitted["applied"] else "identity"),
     }
 
 
 def table(columns: dict[str, dict[str, Any]]) -> str:
+    def uncalibrated(c: dict[str, Any]) -> str:
+        return "a line did not help: kept as is" if c.get("calibration") == "identity" else "no calibration"
+
     def interval(values: list[float] | None) -> str:
         return "n/a" if not values else f"{values[0]:+.3f} ({values[1]:+.3f}, {values[2]:+.3f})"
 
@@ -106,9 +111,9 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
              ("RMSE minus bias model (95%)", lambda c: interval(c["minus_bias"]["rmse"])),
              ("spread of predictions / of true ratings (goal: at least half)",
               lambda c: f"{c['prediction_sd']:.2f} / {c['true_sd']:.2f}"),
-             ("calibrated: spread / of true ratings", lambda c: "no calibration" if not c["calibrated"]
+             ("calibrated: spread / of true ratings", lambda c: uncalibrated(c) if not c["calibrated"]
               else f"{c['calibrated']['sd']:.2f} / {c['true_sd']:.2f}"),
-             ("calibrated: MAE / RMSE minus bias model (95%)", lambda c: "no calibration" if not c["calibrated"]
+             ("calibrated: MAE / RMSE minus bias model (95%)", lambda c: uncalibrated(c) if not c["calibrated"]
               else " / ".join(interval(c["calibrated"]["minus_bias"][m]) for m in ("mae", "rmse")))]
     out = ["| measure | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     out += [f"| {name} | " + " | ".join(cell(c) for c in columns.values()) + " |" for name, cell in lines]

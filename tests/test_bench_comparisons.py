@@ -156,6 +156,11 @@ def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions
     assert "| MAE minus bias model (95%) | +0.100 (+0.020, +0.200) |" in text
     assert "| verdict agrees: all / 1-2 stars | 80.0% / 50.0% (of 2) |" in text
     assert "| calibrated: spread / of true ratings | no calibration |" in text
+    results["settings"]["calibration"] = {"line": {"applied": False}}  # fitted, but a line did not help
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = table.table({"identity": table.column(tmp_path, ["good price"], ["warm tone"])})
+    assert "| calibrated: spread / of true ratings | a line did not help: kept as is |" in text
+    results["settings"]["calibration"] = {"line": {"applied": True}}
     results["comparison"]["calibrated"] = {"spread": 0.61, "baselines": {"user+item bias": {
         "mae": [-0.01, -0.03, 0.01], "rmse": [0.02, -0.01, 0.05]}}}
     (tmp_path / "results.json").write_text(json.dumps(results))

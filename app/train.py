@@ -52,8 +52,9 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
         console.print(f"use the adapted experts with [bold]--adapters {escape(str(run_dir))}[/] (chat, why, recommend, "
                       f"eval, memory build), or for good in the config file: [bold]\\[agent] adapters = "
                       f"\"{escape(str(run_dir))}\"[/]")
-        console.print(f"fit their ratings to this file's stars (minutes): [bold]reason4rec calibrate --reviews FILE "
-                      f"--adapters {escape(str(run_dir))}[/]")
+        if not chosen.calibrate.validation_targets:  # else the run fitted it, and said so
+            console.print(f"fit their ratings to this file's stars (minutes): [bold]reason4rec calibrate --reviews "
+                          f"FILE --adapters {escape(str(run_dir))}[/]")
 
 
 SERVING = ("summarizer", "reasoner", "predictor")

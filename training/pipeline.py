@@ -66,7 +66,6 @@ from ..experts import (
     TargetContext,
     adapter_version,
     base_fingerprint,
-    calibration_file,
     calibrations_for,
     find_adapters,
     fresh_base,
@@ -174,12 +173,12 @@ class TrainingPipeline:
             started = time.perf_counter()
             cards[stage] = getattr(self, f"_stage_{stage}")()
             self.say(f"[{stage}] done in {time.perf_counter() - started:.0f} s")
-        if report is not None and all((self.adapter_dir(e) / "card.json").is_file() for e in report.experts):
+        serving_trained = all((self.adapter_dir(e) / "card.json").is_file() for e in SERVING_EXPERTS)
+        if report is not None and serving_trained:  # the report measures the serving experts
             report.measure("after", {e: self.adapter_dir(e) for e in report.experts})
             for line in report.lines():
                 self.say(line)
-        if self.recipe.calibrate.validation_targets and all(
-                (self.adapter_dir(e) / "card.json").is_file() for e in SERVING_EXPERTS):
+        if self.recipe.calibrate.validation_targets and serving_trained:
             self._calibrate()
         return cards
 
@@ -200,7 +199,7 @@ class TrainingPipeline:
             return None
         found = calibrations_for(self.config, self.run_dir).find(self.dataset.category)
         if found is not None and found.fitted_on.get("reviews") == (self.dataset.source or None):
-            self.say(f"[calibrate] already fitted ({calibration_file(folder, self.dataset.category)})")
+            self.say(f"[calibrate] already fitted for these experts: {found.summary()}")
             return found
         self.say(f"[calibrate] fitting the {self.dataset.category} calibration on {available} validation targets")
         began = time.perf_counter()

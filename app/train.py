@@ -17,6 +17,7 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
           force: bool = False, also: list[Path] | None = None) -> None:
     """Train ``stages`` with ``recipe``; the teacher (``offline`` or ``openai``) writes the targets.
     ``also``: more review files trained on together with the configured ones (their own categories)."""
+    from ..experts import SERVING_EXPERTS
     from ..training import (
         OfflineTeacher,
         OpenAITeacher,
@@ -48,17 +49,13 @@ def train(config: Config, console: Console, stages: list[str], recipe: str, run:
                       f"{loss if loss is None else round(loss, 3)}  {card.training.get('seconds', 0):.0f} s  "
                       f"-> {pipeline.adapter_dir(name)}")
     console.print(f"[dim]finished in {time.perf_counter() - started:.0f} s[/]")
-    if chosen.start == "shipped" and all((pipeline.adapter_dir(e) / "card.json").is_file() for e in SERVING):
+    if chosen.start == "shipped" and all((pipeline.adapter_dir(e) / "card.json").is_file() for e in SERVING_EXPERTS):
         console.print(f"use the adapted experts with [bold]--adapters {escape(str(run_dir))}[/] (chat, why, recommend, "
                       f"eval, memory build), or for good in the config file: [bold]\\[agent] adapters = "
                       f"\"{escape(str(run_dir))}\"[/]")
         if not chosen.calibrate.validation_targets:  # else the run fitted it, and said so
             console.print(f"fit their ratings to this file's stars (minutes): [bold]reason4rec calibrate --reviews "
                           f"FILE --adapters {escape(str(run_dir))}[/]")
-
-
-SERVING = ("summarizer", "reasoner", "predictor")
-"""The experts a turn runs: once these are adapted, the run folder can serve."""
 
 
 def default_run(config: Config, recipe: str, start: str, category: str) -> Path:

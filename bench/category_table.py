@@ -15,6 +15,10 @@ the training categories' reviews use it at least ten times as often (share of re
 category's reviews do, and in at least 1% of them. So "sound" (49 times) is flagged on magazines when the
 experts learnt instruments, and "price" (2.3) and "quality" (5.7) are not.
 
+A reason's glued words are measured the same way: a word no review of any file given uses that
+is two words of those reviews written together ("thisitem", "cardservice"; each part at least
+three letters and in at least five reviews), what a guard that held back the spaced word leaves.
+
     .venv/bin/python bench/category_table.py --reviews ../shared/data/extra/Magazine_Subscriptions_5.json.gz \\
         --other data/datasets/musical_instruments_5.jsonl.gz --other ../shared/data/extra/Gift_Cards_5.json.gz \\
         "never saw it=artifacts/bench/eval-loco-magazine-200" "shipped=artifacts/bench/eval-shipped-magazine-200" \\
@@ -59,7 +63,32 @@ def foreign(phrases: list[str], here: list[str], there: list[str]) -> list[str]:
     return flagged
 
 
-def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
+_WORDS = re.compile(r"[a-z]+")
+GLUE_PART = (3, 5)  # a glued word's parts: at least three letters, each in at least five reviews
+
+
+def review_words(texts: list[str]) -> dict[str, int]:
+    """How many reviews use each word."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for word in set(_WORDS.findall(text)):
+            counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def glued(reason: str, words: dict[str, int]) -> list[str]:
+    """The reason's words that no review uses and that are two review words written together."""
+    shortest, reviews = GLUE_PART
+
+    def part(piece: str) -> bool:
+        return len(piece) >= shortest and words.get(piece, 0) >= reviews
+
+    return [word for word in _WORDS.findall(reason.casefold()) if word not in words
+            and any(part(word[:cut]) and (part(word[cut:]) or glued(word[cut:], words) == [word[cut:]])
+                    for cut in range(shortest, len(word) - shortest + 1))]
+
+
+def column(folder: Path, here: list[str], there: list[str], words: dict[str, int] | None = None) -> dict[str, Any]:
     results = json.loads((folder / "results.json").read_text())
     rows = {row["method"]: row for row in results["rows"]}
     reasons = results["quality"]["reasons"]
@@ -70,6 +99,8 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
     against = results["comparison"]["baselines"].get(BIAS, {})
     calibrated = results["comparison"].get("calibrated") or {}
     fitted = (results["settings"].get("calibration") or {}).get("line")
+    words = review_words(here + there) if words is None else words
+    glue = [found for t in targets if (found := glued(t.get("reason") or "", words))]
     return {
         "folder": str(folder), "targets": len(targets), "adapters": results["settings"].get("key", {}).get("versions"),
         "grounding": reasons["grounding"], "invented_share": round(1 - reasons["grounding"], 4),
@@ -77,6 +108,7 @@ def column(folder: Path, here: list[str], there: list[str]) -> dict[str, Any]:
         "verdict_agreement": reasons["verdict_agreement"],
         "verdict_agreement_1_2_stars": reasons.get("verdict_agreement_low_ratings"),
         "low_ratings": reasons.get("low_ratings"), "complete": reasons.get("complete"),
+        "glued_reasons": len(glue), "glued_words": sorted({word for found in glue for word in found}),
         "mae": rows[PIPELINE]["mae"], "mae_ci": rows[PIPELINE]["mae_ci"],
         "rmse": rows[PIPELINE]["rmse"], "rmse_ci": rows[PIPELINE]["rmse_ci"],
         "bias_mae": rows[BIAS]["mae"], "bias_rmse": rows[BIAS]["rmse"],
@@ -102,6 +134,8 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
              ("ten most invented", lambda c: ", ".join(c["most_invented"])),
              ("of these, another category's words (goal: none)", lambda c: ", ".join(c["other_category_words"])
               or "none"),
+             ("reasons with words glued together", lambda c: f"{c['glued_reasons']} of {c['targets']:,}"
+              + (f" ({', '.join(c['glued_words'][:4])})" if c["glued_words"] else "")),
              ("verdict agrees: all / 1-2 stars", lambda c: f"{c['verdict_agreement']:.1%} / "
               + ("n/a" if c["verdict_agreement_1_2_stars"] is None else f"{c['verdict_agreement_1_2_stars']:.1%}")
               + f" (of {c['low_ratings']})"),
@@ -133,7 +167,8 @@ def main() -> None:
         sys.exit("each evaluation is LABEL=FOLDER")
     here = review_texts(args.reviews)
     there = [text for path in args.other for text in review_texts(path)]
-    columns = {label: column(Path(folder), here, there) for label, folder in pairs}
+    words = review_words(here + there)
+    columns = {label: column(Path(folder), here, there, words) for label, folder in pairs}
     print(table(columns))
     if args.out:
         args.out.write_text(json.dumps({"reviews": str(args.reviews), "other": [str(p) for p in args.other],

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..config import Expert
 from .aspect_guard import AspectGuard
+from .glued_words import GlueGuard
 from .model.adapters import ExpertModel
 from .prompts import RATING_PREFIX, SUMMARY_FIELDS, Messages, answer_opening, continued, joint, render_chat
 from .rating import RatingDistribution, RatingError
@@ -40,7 +41,8 @@ one, so a model that rambles on after its three fields costs no tokens (and adds
 EXPERT_DECODING: dict[str, dict[str, Any]] = {
     Expert.SUMMARIZER: {"repetition_penalty": 1.0, "no_repeat_ngram_size": 4, "ngram_scope": "generated",
                         "no_repeated_word": True},
-    Expert.REASONER: {"ngram_scope": "generated", "penalty_scope": "generated", "aspect_guard": True}}
+    Expert.REASONER: {"ngram_scope": "generated", "penalty_scope": "generated", "aspect_guard": True,
+                      "no_glued_words": True}}
 """Per-expert changes to the backend's decoding. Both loop guards count the PROMPT's tokens too
 (Hugging Face's rules, which llama.cpp decoding mirrors), and the Summarizer must write exactly
 the field names and newlines its prompt shows: the n-gram ban forbade ``Positive Aspects:`` after
@@ -55,7 +57,8 @@ meant to name the aspects its prompt shows, and the guards over the prompt pushe
 words. Measured on 48 leave-last-out test targets (greedy, llama.cpp): grounding 74% -> 99%,
 invented aspect phrases 1.71 -> 0.06 a reason (see docs/engine.md, "Decoding that may copy").
 Its aspect words are kept to those its prompt names (:mod:`.aspect_guard`): on a category it never
-learnt it otherwise writes the ones it did."""
+learnt it otherwise writes the ones it did. A word those rules hold back is not written glued to
+the one before instead ("thisitem", "cardservice": :mod:`.glued_words`)."""
 
 
 def decoding_for(expert: Expert | None, decoding: DecodingSettings) -> DecodingSettings:
@@ -191,6 +194,9 @@ class DecodingSettings:
     aspect_guard: bool = False
     """Never name an aspect the experts learnt that the prompt does not name (see :mod:`.aspect_guard`;
     a backend without a learnt vocabulary has no guard to apply)."""
+    no_glued_words: bool = False
+    """A word the rules above lowered or forbade is not written glued to the word before instead
+    (see :mod:`.glued_words`)."""
     seed: int | None = None
     """Seeds sampling (``do_sample``) so a bench's candidates can be drawn again; None: fresh."""
 
@@ -288,6 +294,11 @@ class ExpertAccessors:
     def word_ban(self) -> RepeatedWordBan:
         """The tokenizer's :class:`RepeatedWordBan`, built on first use."""
         return RepeatedWordBan(self.tokenizer)
+
+    @cached_property
+    def glue_guard(self) -> GlueGuard:
+        """The tokenizer's :class:`GlueGuard`, built on first use."""
+        return GlueGuard(self.tokenizer)
 
     @cached_property
     def aspect_guard(self) -> AspectGuard | None:
@@ -416,6 +427,9 @@ class LocalBackend(CompletionMethods, ExpertAccessors):
                      for ids, mask in zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist())]
         if any(forbidden):
             processors.append(_forbidden_tokens(forbidden))
+        if settings.no_glued_words and processors:  # it carries what the processors above took; none: nothing to carry
+            keep_raw, carry = _answer_glue_guard(self.glue_guard, width)
+            processors = [keep_raw, *processors, carry]
         if processors:
             from transformers import LogitsProcessorList
 
@@ -632,6 +646,31 @@ def _answer_word_ban(ban: RepeatedWordBan, prompt_width: int) -> Any:
             return scores
 
     return AnswerWordBan()
+
+
+def _answer_glue_guard(guard: GlueGuard, prompt_width: int) -> tuple[Any, Any]:
+    """Two logits processors around this backend's own rules: the first keeps each step's scores
+    before them, the last applies :class:`GlueGuard` to each row whose answer ends in a letter."""
+    import torch
+    from transformers import LogitsProcessor
+
+    spaced, bare = torch.from_numpy(guard.spaced), torch.from_numpy(guard.bare)
+    kept: dict[str, Any] = {}
+
+    class KeepRawScores(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            kept["raw"] = scores.clone()
+            return scores
+
+    class CarryToGluedTwins(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            at = scores.device
+            for row, ids in enumerate(input_ids[:, prompt_width:].tolist()):
+                if guard.joins_word(ids):
+                    guard.carry(kept["raw"][row], scores[row], spaced.to(at), bare.to(at))
+            return scores
+
+    return KeepRawScores(), CarryToGluedTwins()
 
 
 def _token_logprobs(logits: Sequence[Any], row: int, tokens: list[int], top: int) -> tuple[TokenLogprob, ...]:

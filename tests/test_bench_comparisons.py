@@ -137,10 +137,22 @@ def test_another_categorys_words_are_the_ones_its_reviews_use_ten_times_as_often
     assert table.foreign(["tone"], magazines, instruments[:1] * 1000 + ["x"] * 200_000) == []  # under 1% of them
 
 
+def test_a_glued_word_is_review_words_written_together_that_no_review_uses():
+    table = _load("category_table")
+    words = table.review_words(["this item is great", "a magazine, but thin", "praise the cardboard box",
+                                "service and card", "artichoke recipes"] * 5)
+    assert table.glued("Other buyers of thisitem praisemagazinebut mention cardservice", words) == [
+        "thisitem", "praisemagazinebut", "cardservice"]
+    assert table.glued("the cardboard, an artichoke, a magazinex", words) == []  # a review word; an unknown tail
+    short = table.review_words(["this item is", "article"] * 5)
+    assert table.glued("articleichoke and itemis", short) == []  # "ichoke" no word; "is" too short
+
+
 def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions(tmp_path):
     table = _load("category_table")
     targets = [{"true": t, "predictions": {"Reason4Rec": p}} for t, p in zip(TRUE, [4.5, 4.0, 4.4, 3.0, 3.5, 4.6,
                                                                                     4.8, 3.9])]
+    targets[0]["reason"] = "Other buyers praise tone and mention warmprice."
     results = {"settings": {"key": {"versions": {"reasoner": "x"}}}, "targets": targets,
                "rows": [{"method": "Reason4Rec", "mae": 0.7, "rmse": 0.9, "mae_ci": [0.6, 0.8], "rmse_ci": [0.8, 1.0]},
                         {"method": "user+item bias", "mae": 0.6, "rmse": 0.85}],
@@ -156,6 +168,7 @@ def test_the_category_table_reads_an_evaluation_and_flags_the_foreign_inventions
     assert "| MAE minus bias model (95%) | +0.100 (+0.020, +0.200) |" in text
     assert "| verdict agrees: all / 1-2 stars | 80.0% / 50.0% (of 2) |" in text
     assert "| calibrated: spread / of true ratings | no calibration |" in text
+    assert "| reasons with words glued together | 1 of 8 (warmprice) |" in text
     results["settings"]["calibration"] = {"line": {"applied": False}}  # fitted, but a line did not help
     (tmp_path / "results.json").write_text(json.dumps(results))
     text = table.table({"identity": table.column(tmp_path, ["good price"], ["warm tone"])})

@@ -51,6 +51,7 @@ from ..backend import (
     rating_ids,
     rating_prompt,
 )
+from ..glued_words import GlueGuard
 from ..model.adapters import AdapterCard
 from ..prompts import Messages, answer_opening, render_chat
 from ..rating import RatingDistribution
@@ -331,10 +332,12 @@ class _Row:
 
 
 def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
-                 rng: np.random.Generator | None = None, word_ban: RepeatedWordBan | None = None) -> int:
+                 rng: np.random.Generator | None = None, word_ban: RepeatedWordBan | None = None,
+                 glue: GlueGuard | None = None) -> int:
     """The next token under Hugging Face's rules: repetition penalty (over prompt and answer, or
     the answer alone: ``settings.penalty_scope``), then the n-gram ban, then argmax (or
-    temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``."""
+    temperature sampling); ``word_ban`` applies ``settings.no_repeated_word``, ``glue``
+    ``settings.no_glued_words`` (last: it carries what the rules before it took)."""
     scores = logits.astype(np.float32, copy=True)
     penalty = settings.repetition_penalty
     seen = row.seen if settings.penalty_scope == "all" else set(row.generated)
@@ -354,6 +357,8 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
             scores[repeats] = -np.inf
     if len(row.forbidden):
         scores[row.forbidden] = -np.inf
+    if settings.no_glued_words and glue is not None and glue.joins_word(row.generated):
+        glue.carry(logits, scores)
     if not settings.do_sample:
         return int(np.argmax(scores))
     scaled = scores.astype(np.float64) / max(settings.temperature, 1e-5)
@@ -542,6 +547,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
         if settings.do_sample and rng is None:
             rng = np.random.default_rng(settings.seed)
         word_ban = self.word_ban if settings.no_repeated_word else None
+        glue = self.glue_guard if settings.no_glued_words else None
         engine.clear_rows()
         try:
             logits = self._prefill(engine, rows)
@@ -549,7 +555,7 @@ class LlamaCppBackend(CompletionMethods, ExpertAccessors):
                 step: list[tuple[int, int, int, bool]] = []
                 for slot, scores in logits.items():
                     row = rows[slot]
-                    token = choose_token(scores, row, settings, rng, word_ban)
+                    token = choose_token(scores, row, settings, rng, word_ban, glue)
                     if top_logprobs is not None:
                         row.logprobs.append(_top_logprobs(scores, token, top_logprobs))
                     if token in self._ends:

@@ -144,6 +144,7 @@ def test_a_glued_word_is_review_words_written_together_that_no_review_uses():
     assert table.glued("Other buyers of thisitem praisemagazinebut mention cardservice", words) == [
         "thisitem", "praisemagazinebut", "cardservice"]
     assert table.glued("the cardboard, an artichoke, a magazinex", words) == []  # a review word; an unknown tail
+    assert table.glued("a thisitem of cardservices", words, frozenset({"thisitem", "cardservice"})) == []  # English
     short = table.review_words(["this item is", "article"] * 5)
     assert table.glued("articleichoke and itemis", short) == []  # "ichoke" no word; "is" too short
 

@@ -650,7 +650,7 @@ def _answer_word_ban(ban: RepeatedWordBan, prompt_width: int) -> Any:
 
 def _answer_glue_guard(guard: GlueGuard, prompt_width: int) -> tuple[Any, Any]:
     """Two logits processors around this backend's own rules: the first keeps each step's scores
-    before them, the last applies :class:`GlueGuard` to each row whose answer ends in a letter."""
+    before them, the last applies :class:`GlueGuard` to each row's answer."""
     import torch
     from transformers import LogitsProcessor
 
@@ -660,14 +660,15 @@ def _answer_glue_guard(guard: GlueGuard, prompt_width: int) -> tuple[Any, Any]:
     class KeepRawScores(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
             kept["raw"] = scores.clone()
+            if "words" not in kept:  # the prompts' words, once (their padding decodes to nothing)
+                kept["words"] = [guard.prompt_words(ids) for ids in input_ids[:, :prompt_width].tolist()]
             return scores
 
     class CarryToGluedTwins(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
             at = scores.device
             for row, ids in enumerate(input_ids[:, prompt_width:].tolist()):
-                if guard.joins_word(ids):
-                    guard.carry(kept["raw"][row], scores[row], spaced.to(at), bare.to(at))
+                guard.apply(kept["raw"][row], scores[row], ids, kept["words"][row], spaced.to(at), bare.to(at))
             return scores
 
     return KeepRawScores(), CarryToGluedTwins()

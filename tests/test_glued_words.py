@@ -42,11 +42,11 @@ def test_the_pairs_are_the_whole_words_with_and_without_their_space(tokenizer, g
 
 
 def test_only_an_answer_ending_in_a_letter_would_be_joined(tokenizer, glue):
-    assert glue.joins_word(_ids(tokenizer, "Other buyers of this"))
-    assert not glue.joins_word(_ids(tokenizer, "They valued tone,"))
-    assert not glue.joins_word(_ids(tokenizer, "They valued tone "))
-    assert not glue.joins_word(_ids(tokenizer, "price:\n"))
-    assert not glue.joins_word([])
+    assert glue.word_begun(_ids(tokenizer, "Other buyers of this")) == "this"
+    assert glue.word_begun(_ids(tokenizer, "They valued Tone")) == "tone"
+    assert glue.word_begun(_ids(tokenizer, "They valued tone,")) == ""
+    assert glue.word_begun(_ids(tokenizer, "They valued tone ")) == ""
+    assert glue.word_begun(_ids(tokenizer, "price:\n")) == "" and glue.word_begun([]) == ""
 
 
 def test_a_bare_twin_loses_what_its_spaced_twin_lost_and_no_more(glue, tokenizer):
@@ -56,9 +56,25 @@ def test_a_bare_twin_loses_what_its_spaced_twin_lost_and_no_more(glue, tokenizer
     scores = raw.copy()
     scores[spaced] = -np.inf   # forbidden (the aspect guard, the n-gram ban)
     scores[other_spaced] = 2.5  # penalised by 0.5
-    glue.carry(raw, scores)
+    glue.apply(raw, scores, _ids(tokenizer, "Other buyers of this"))
     assert scores[bare] == -np.inf and scores[other_bare] == pytest.approx(1.5)
     assert np.count_nonzero(scores != raw) == 4  # nothing else moved
+    apart = raw.copy()
+    apart[spaced] = -np.inf
+    glue.apply(raw, apart, _ids(tokenizer, "Other buyers of this,"))
+    assert apart[bare] == raw[bare]  # after a comma the bare token starts a word
+
+
+def test_a_word_of_the_prompt_may_be_copied_piece_by_piece(glue, tokenizer):
+    (spaced, bare), (other_spaced, other_bare) = _twins(tokenizer, glue)
+    piece = tokenizer.decode([bare])
+    words = glue.prompt_words(_ids(tokenizer, f"1. Strap: + beh{piece}, tone"))
+    assert f"beh{piece}".lower() in words and "tone" in words
+    raw = np.zeros(len(tokenizer), dtype=np.float32)
+    scores = raw.copy()
+    scores[[spaced, other_spaced]] = -np.inf
+    glue.apply(raw, scores, _ids(tokenizer, "Other buyers praise beh"), words)
+    assert scores[bare] == 0 and scores[other_bare] == -np.inf  # "beh" + piece is the prompt's word
 
 
 def test_llamacpp_decoding_writes_the_next_best_word_instead_of_gluing(tokenizer, glue):
@@ -125,12 +141,12 @@ def test_both_engines_glue_no_word_the_rules_forbid(engine, request, tokenizer, 
     [comma] = _ids(tokenizer, ",")
     others = [t for t in range(len(tokenizer)) if t not in bare and t != comma]
     monkeypatch.setattr(backend, "forbidden_for", lambda settings, ids: others if settings.aspect_guard else [])
-    prompt = "Category: Musical Instruments. The user's past reviews: 1. Capo: + grip, tone"
+    prompt = "1. 2: 34, 5"  # no word a bare token could be copying
     loose = DecodingSettings(repetition_penalty=1.0, no_repeat_ngram_size=0, aspect_guard=True)
 
     def glued(completion):
         ids = list(completion.token_ids)
-        return [t for i, t in enumerate(ids) if t in bare and glue.joins_word(ids[:i])]
+        return [t for i, t in enumerate(ids) if t in bare and glue.word_begun(ids[:i])]
 
     [free] = backend.complete(Expert.REASONER, [prompt], max_new_tokens=16, decoding=loose)
     [kept] = backend.complete(Expert.REASONER, [prompt], max_new_tokens=16,

@@ -308,6 +308,8 @@ class _Row:
     finish: str | None = None
     forbidden: Sequence[int] = ()
     """Tokens this row may never write (the aspect guard's for its prompt)."""
+    prompt_words: frozenset[str] | None = None
+    """The prompt's words an answer may copy piece by piece (the glue guard's; read on first use)."""
 
     def __post_init__(self) -> None:
         self.forbidden = np.asarray(self.forbidden, dtype=np.int64)  # indexed every step: converted once
@@ -357,8 +359,10 @@ def choose_token(logits: np.ndarray, row: _Row, settings: DecodingSettings,
             scores[repeats] = -np.inf
     if len(row.forbidden):
         scores[row.forbidden] = -np.inf
-    if settings.no_glued_words and glue is not None and glue.joins_word(row.generated):
-        glue.carry(logits, scores)
+    if settings.no_glued_words and glue is not None:
+        if row.prompt_words is None:
+            row.prompt_words = glue.prompt_words(row.prompt)
+        glue.apply(logits, scores, row.generated, row.prompt_words)
     if not settings.do_sample:
         return int(np.argmax(scores))
     scaled = scores.astype(np.float64) / max(settings.temperature, 1e-5)

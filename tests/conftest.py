@@ -41,6 +41,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tokenizer(tiny_model_dir: Path):
+    """The tiny model's tokenizer (the decoding guards' tests read its vocabulary)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
 def real_home() -> Path:
     """Where the real bundled model is converted: shared with `./run.sh demo` (it is a cache)."""
     from reason4rec.config import load_config

@@ -13,13 +13,6 @@ from reason4rec.experts.inflection import singulars
 from reason4rec.experts.shipping import learnt_vocabulary
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
-
-
 def _ids(tokenizer, text):
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 

@@ -9,13 +9,6 @@ from reason4rec.experts.glued_words import GlueGuard
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
 def glue(tokenizer):
     return GlueGuard(tokenizer)
 

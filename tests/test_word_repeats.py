@@ -8,13 +8,6 @@ from reason4rec.experts.word_repeats import RepeatedWordBan
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
 def ban(tokenizer):
     return RepeatedWordBan(tokenizer)
 

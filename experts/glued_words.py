@@ -4,7 +4,7 @@ A tokenizer has two tokens for most words: one led by a space (" item") and one 
 the piece that ends a longer word). The loop guards and the aspect guard lower or forbid the first;
 the model, wanting the word, then writes the second right after the last word, and a reason reads
 "Other buyers of thisitem praisemagazinebut mentionarticle" or "rewards and cardservice"
-(magazines: 3 of 348 reasons of the shipped experts; the words most often invented there included
+(magazines: 2 of 348 reasons of the shipped experts; the words most often invented there included
 "matchmagazine"). This guard gives the bare token, where it would join the word just written, the
 same drop its spaced twin got from the rules before it: forbidden if the twin was forbidden,
 lowered as much if the twin was penalised, untouched otherwise (so " over" + "priced" is written

@@ -19,6 +19,11 @@ A reason's glued words are measured from the reviews too: a word that neither an
 files given nor English (spaCy's lemma index, with plural and -ing/-ed forms) has, and that is two
 review words written together ("thisitem", "cardservice"; each part at least three letters and in
 at least five reviews): what a guard that held back the spaced word leaves.
+
+    .venv/bin/python bench/category_table.py --reviews ../shared/data/extra/Magazine_Subscriptions_5.json.gz \\
+        --other data/datasets/musical_instruments_5.jsonl.gz --other ../shared/data/extra/Gift_Cards_5.json.gz \\
+        "never saw it=artifacts/bench/eval-loco-magazine-200" "shipped=artifacts/bench/eval-shipped-magazine-200" \\
+        --out artifacts/bench/category-magazine-subscriptions.json
 """
 
 from __future__ import annotations

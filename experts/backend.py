@@ -666,9 +666,9 @@ def _answer_glue_guard(guard: GlueGuard, prompt_width: int) -> tuple[Any, Any]:
 
     class CarryToGluedTwins(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            at = scores.device
+            pairs = spaced.to(scores.device), bare.to(scores.device)
             for row, ids in enumerate(input_ids[:, prompt_width:].tolist()):
-                guard.apply(kept["raw"][row], scores[row], ids, kept["words"][row], spaced.to(at), bare.to(at))
+                guard.apply(kept["raw"][row], scores[row], ids, kept["words"][row], *pairs)
             return scores
 
     return KeepRawScores(), CarryToGluedTwins()
